@@ -1,0 +1,171 @@
+"""The Python API: `sync()` does what `dbt-pendo sync` does; the CLI only calls it."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from rich.console import Console
+
+from .config import SyncSpec, specs_for
+from .dbt.artifacts import Manifest, ModelNode, load_manifest
+from .dbt.compat import DbtTarget, build_adapter
+from .dbt.project import current_manifest, target_path
+from .dbt.reader import RelationReader
+from .dbt.selection import Selection, selected_ids
+from .dbt.warehouse import Warehouse
+from .engine import ModelSync, SendOptions
+from .errors import DbtPendoError, PendoError
+from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
+from .pendo.client import PendoClient
+from .pendo.settings import PendoSettings
+from .report import ConsoleReport
+from .results import ERROR, PLANNED, SKIPPED, ModelResult, SyncResults
+
+PLAN_FILE = "pendo_sync_plan.json"
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where the dbt project, its profile and artifacts are, and what is selected."""
+
+    project_dir: Path = Path(".")
+    profiles_dir: Path | None = None
+    target: str | None = None
+    vars: Mapping[str, Any] | None = None
+    selection: Selection = field(default_factory=Selection)
+    manifest: Path | None = None
+    target_path: str | None = None
+
+    def dbt_target(self) -> DbtTarget:
+        """The same settings as dbt command-line flags."""
+        return DbtTarget(self.project_dir.resolve(), self.profiles_dir, self.target, self.vars)
+
+    def artifacts(self) -> Path:
+        """The folder of manifest.json and of this tool's output files."""
+        return target_path(self.project_dir.resolve(), self.target_path)
+
+
+@dataclass
+class _Plan:
+    """The models a run syncs, and those it skips with a reason."""
+
+    manifest: Manifest
+    specs: list[tuple[SyncSpec, ModelNode]]
+    skipped: list[ModelResult]
+
+
+def _plan(project: Project) -> _Plan:
+    target = project.dbt_target()
+    artifacts = project.artifacts()
+    if project.manifest is not None:
+        manifest = load_manifest(project.manifest)
+    else:
+        manifest = current_manifest(target, artifacts, reparse=bool(project.target or project.vars))
+    chosen = selected_ids(project.selection, target, artifacts, project.manifest)
+    models = [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen]
+    specs = specs_for(models)  # every selected block is validated before any warehouse work
+    plan = _Plan(manifest, [], [])
+    for spec, model in zip(specs, models):
+        if model.materialized == "ephemeral":
+            plan.skipped.append(_skipped(spec.model, spec.unique_id, spec.object,
+                                         "ephemeral models are not built in the warehouse; "
+                                         "materialize it as a table or view to sync it"))
+        else:
+            plan.specs.append((spec, model))
+    if chosen is None:
+        for model in manifest.disabled_pendo_models():
+            block = model.pendo_block()
+            kind = block.get("object", "?") if isinstance(block, dict) else "?"
+            plan.skipped.append(_skipped(model.name, model.unique_id, kind,
+                                         "model is disabled (enabled: false)"))
+    return plan
+
+
+def _skipped(model: str, unique_id: str, kind: str, why: str) -> ModelResult:
+    return ModelResult(model=model, unique_id=unique_id, object=kind, status=SKIPPED, message=why)
+
+
+def sync(
+    project_dir: str | Path = ".",
+    *,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
+    manifest: str | Path | None = None,
+    target_path: str | None = None,
+    dry_run: bool = False,
+    threads: int = 4,
+    quiet: bool = False,
+    console: Console | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SyncResults:
+    """Sync the selected models into Pendo; return what happened to every model.
+
+    Raises a DbtPendoError subclass for conditions that stop the whole run (bad config,
+    Pendo refusing the key, dbt failing); rows and models that fail are in the results.
+    """
+    settings = PendoSettings.from_env(env, key_required=not dry_run)
+    project = Project(
+        project_dir=Path(project_dir),
+        profiles_dir=Path(profiles_dir) if profiles_dir else None,
+        target=target,
+        vars=vars,
+        selection=Selection(tuple(select), tuple(exclude), selector),
+        manifest=Path(manifest) if manifest else None,
+        target_path=target_path,
+    )
+    plan = _plan(project)
+    artifacts = project.artifacts()
+    results = SyncResults(models=list(plan.skipped), dry_run=dry_run)
+    context = {"manifest": {"path": str(plan.manifest.path),
+                            "generated_at": plan.manifest.generated_at,
+                            "invocation_id": plan.manifest.invocation_id},
+               "pendo_base_url": settings.base_url}
+    with ExitStack() as stack:
+        rejected = None if dry_run else stack.enter_context(RejectedFile(artifacts / REJECTED_FILE))
+        report = ConsoleReport(rejected, console=console, quiet=quiet)
+        for skipped in plan.skipped:
+            report.note(f"skipping {skipped.model}: {skipped.message}")
+        client = None if dry_run else PendoClient(settings)
+        if client is not None:
+            stack.callback(client.close)
+        try:
+            _sync_models(plan, project, client, report, results, SendOptions(threads=threads))
+        finally:
+            write_results(artifacts / (PLAN_FILE if dry_run else RESULTS_FILE), results, context)
+        report.summary(results)
+    return results
+
+
+def _sync_models(plan: _Plan, project: Project, client: PendoClient | None,
+                 report: ConsoleReport, results: SyncResults, options: SendOptions) -> None:
+    if not plan.specs:
+        report.note("no selected model has a pendo block: nothing to sync")
+        return
+    warehouse = Warehouse(build_adapter(project.dbt_target()))
+    with warehouse.connection():
+        for spec, model in plan.specs:
+            results.models.append(_sync_one(spec, model, warehouse, client, report, options))
+
+
+def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, client: PendoClient | None,
+              report: ConsoleReport, options: SendOptions) -> ModelResult:
+    """One model; an error that concerns only this model is recorded and the run goes on."""
+    try:
+        columns = [c.name for c in warehouse.columns(model)]
+        id_column, mapping = spec.resolve_columns(columns)
+        reader = RelationReader(warehouse, model, id_column, mapping)
+        result = ModelSync(spec, reader, report, client, options).run()
+    except PendoError:
+        raise
+    except DbtPendoError as exc:
+        result = ModelResult(model=spec.model, unique_id=spec.unique_id, object=spec.object,
+                             relation=str(warehouse.relation(model)), status=ERROR, message=str(exc))
+    if client is None and result.status != ERROR:
+        result.status = PLANNED
+    return result

@@ -1,0 +1,148 @@
+"""`dbt-pendo`: one click group; every option is defined once, with its env var, and reused."""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+import yaml
+
+from . import __version__
+from .errors import EXIT_OK, EXIT_FAILED, DbtPendoError, UsageError, exit_code_for
+
+
+def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
+    if not value:
+        return None
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("expected a YAML mapping, e.g. --vars '{key: value}'")
+    return parsed
+
+
+def _split(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part for item in value for part in item.split())
+
+
+class P:
+    """Every option of the CLI, defined once (dbt's names and env vars)."""
+
+    project_dir = click.option("--project-dir", envvar="DBT_PROJECT_DIR", default=".",
+                               type=click.Path(file_okay=False), show_default=True,
+                               help="The dbt project (the folder of dbt_project.yml).")
+    profiles_dir = click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", default=None,
+                                type=click.Path(file_okay=False),
+                                help="Folder of profiles.yml (default: the project, else ~/.dbt).")
+    target = click.option("--target", "-t", envvar="DBT_TARGET", default=None,
+                          help="The profile target to read the warehouse with.")
+    vars = click.option("--vars", default=None, callback=_parse_vars,
+                        help="dbt variables as a YAML mapping, as for dbt.")
+    select = click.option("--select", "-s", multiple=True, callback=_split,
+                          help="dbt selection syntax (repeat, or quote several).")
+    exclude = click.option("--exclude", multiple=True, callback=_split,
+                           help="dbt selection syntax for models to leave out.")
+    selector = click.option("--selector", default=None, help="A selector from selectors.yml.")
+    manifest = click.option("--manifest", default=None, type=click.Path(dir_okay=False, exists=True),
+                            help="Use this manifest.json and skip dbt parsing.")
+    target_path = click.option("--target-path", envvar="DBT_TARGET_PATH", default=None,
+                               help="Where dbt's artifacts and our results live (default: target).")
+    dry_run = click.option("--dry-run", is_flag=True,
+                           help="Read and build payloads, send nothing, show what would be sent.")
+    threads = click.option("--threads", envvar="DBT_PENDO_THREADS", default=4, show_default=True,
+                           type=click.IntRange(1, 32), help="Concurrent requests to Pendo.")
+    quiet = click.option("--quiet", "-q", is_flag=True, help="Print only the summary and errors.")
+    debug = click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+
+
+def _options(*decorators: Callable) -> Callable:
+    def apply(func: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+    return apply
+
+
+dbt_options = _options(P.project_dir, P.profiles_dir, P.target, P.vars, P.target_path)
+selection_options = _options(P.select, P.exclude, P.selector, P.manifest)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dbt-pendo-sync")
+def cli() -> None:
+    """Sync dbt models into Pendo Visitor and Account custom metadata."""
+
+
+@cli.command()
+@dbt_options
+@selection_options
+@P.dry_run
+@P.threads
+@P.quiet
+@P.debug
+def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
+         target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+         selector: str | None, manifest: str | None, dry_run: bool, threads: int,
+         quiet: bool, debug: bool) -> None:
+    """Push the selected models' rows into Pendo (after `dbt build`)."""
+    from .api import sync as run_sync
+
+    results = run_sync(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
+                       select=select, exclude=exclude, selector=selector, manifest=manifest,
+                       target_path=target_path, dry_run=dry_run, threads=threads, quiet=quiet)
+    sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="JSON file of known visitors/accounts and field schema (default: built-in data).")
+@click.option("--unknown-fields", type=click.Choice(["reject", "create_text"]), default="reject",
+              show_default=True, help="How writes to fields Pendo lacks are answered.")
+def emulator(host: str, port: int, data_path: str | None, unknown_fields: str) -> None:
+    """Run the local Pendo emulator (key: PENDO_INTEGRATION_KEY)."""
+    import os
+
+    from .pendo.emulator import EmulatorData, PendoEmulator
+
+    key = os.environ.get("PENDO_INTEGRATION_KEY", "")
+    if not key:
+        raise UsageError("set PENDO_INTEGRATION_KEY: the emulator accepts only that key")
+    data = EmulatorData.from_file(data_path) if data_path else EmulatorData.default()
+    server = PendoEmulator(key, host=host, port=port, data=data, unknown_fields=unknown_fields)
+    server.start()
+    click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map every error to its exit code, without tracebacks."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="dbt-pendo", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        click.echo("Interrupted.", err=True)
+        sys.exit(exit_code_for(exc))
+    except DbtPendoError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        click.echo(f"Internal error ({type(exc).__name__}): {exc}. Rerun with --debug for details "
+                   "and report it.", err=True)
+        sys.exit(exit_code_for(exc))

@@ -1,0 +1,198 @@
+"""A model's `pendo:` block, validated with JSON Schema, into a typed SyncSpec."""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable, Mapping, Sequence
+
+import jsonschema
+
+from .dbt.artifacts import ModelNode
+from .errors import ConfigError
+
+DEFAULT_BATCH_SIZE = 500
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """A column-level `pendo:` block: rename/include (`field`) or leave out (`exclude`)."""
+
+    field: str | None = None
+    exclude: bool = False
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """What to sync for one model: validated, typed, and independent of dbt."""
+
+    model: str
+    unique_id: str
+    properties_file: str
+    object: str
+    id_column: str
+    fields: Mapping[str, str] | None
+    column_rules: Mapping[str, ColumnRule]
+    batch_size: int
+
+    @property
+    def id_key(self) -> str:
+        """The payload key of the record id: visitorId or accountId."""
+        return f"{self.object}Id"
+
+    def where(self) -> str:
+        """`model (file)`, the prefix of every message about this spec."""
+        return f"model {self.model} ({self.properties_file})"
+
+    def resolve_columns(self, columns: Sequence[str]) -> tuple[str, dict[str, str]]:
+        """Match the spec against the relation's real columns.
+
+        Returns the real id column name and {real column: Pendo field}, in column order.
+        Names match exactly, else case-insensitively (warehouses fold unquoted names).
+        """
+        by_lower: dict[str, str] = {}
+        for col in columns:
+            by_lower.setdefault(col.lower(), col)
+
+        def real(name: str, role: str) -> str:
+            if name in columns:
+                return name
+            if name.lower() in by_lower:
+                return by_lower[name.lower()]
+            raise ConfigError(
+                f"{self.where()}: {role} '{name}' is not a column of the built relation "
+                f"(columns: {', '.join(columns)}); fix the pendo block or rebuild the model"
+            )
+
+        id_col = real(self.id_column, "id_column")
+        rules = {real(name, f"column '{name}' of a column-level pendo block"): rule
+                 for name, rule in self.column_rules.items()}
+        if self.fields is not None:
+            wanted = {real(col, "mapped column"): field for col, field in self.fields.items()}
+        else:
+            wanted = {col: col for col in columns if col != id_col}
+        for col, rule in rules.items():
+            if rule.field:
+                wanted[col] = rule.field
+        mapping = {col: wanted[col] for col in columns
+                   if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude}
+        self._check_unique_fields(mapping)
+        return id_col, mapping
+
+    def _check_unique_fields(self, mapping: Mapping[str, str]) -> None:
+        seen: dict[str, str] = {}
+        for col, field in mapping.items():
+            if field in seen:
+                raise ConfigError(
+                    f"{self.where()}: columns '{seen[field]}' and '{col}' both map to Pendo field "
+                    f"'{field}'; map one of them to another field or exclude it"
+                )
+            if not _FIELD_NAME.match(field):
+                raise ConfigError(
+                    f"{self.where()}: column '{col}' would be sent as field '{field}', which Pendo "
+                    f"cannot use in segments or reports; rename it with "
+                    f"`pendo: {{field: {suggest_field_name(field)}}}` on the column"
+                )
+            seen[field] = col
+        if not mapping:
+            raise ConfigError(f"{self.where()}: no column is left to send; map at least one column")
+
+
+def suggest_field_name(name: str) -> str:
+    """A Pendo-usable field name close to `name` (letters, digits, underscore)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "field"
+    return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
+
+
+@lru_cache(maxsize=None)
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    text = resources.files("dbt_pendo_sync.schemas").joinpath(schema_name).read_text("utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def _explain(error: jsonschema.ValidationError, prefix: str) -> str:
+    """One validation error as `where: what is wrong; what is allowed`."""
+    path = ".".join([prefix, *(str(p) for p in error.absolute_path)])
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        hints = []
+        for key in extra:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return f"{path}: unknown key {', '.join(hints)}; allowed keys: {', '.join(allowed)}"
+    if kind == "required":
+        return f"{path}: {error.message}; add it (allowed keys: {', '.join(schema.get('properties', {}))})"
+    if kind == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{path}: {error.instance!r} is not allowed; use one of: {allowed}"
+    if kind == "type":
+        return f"{path}: {error.instance!r} must be of type {error.validator_value}"
+    if kind == "pattern":
+        return (f"{path}: {error.instance!r} is not a Pendo field name Pendo can use in segments "
+                f"(letters, digits, underscore, not starting with a digit); "
+                f"try '{suggest_field_name(str(error.instance))}'")
+    if kind in ("minimum", "maximum"):
+        return f"{path}: {error.instance!r} is out of range; allowed {kind} is {error.validator_value}"
+    if kind == "minProperties":
+        return f"{path}: must not be empty; list at least one entry or leave the key out"
+    if kind == "minLength":
+        return f"{path}: must not be empty"
+    return f"{path}: {error.message}"
+
+
+def _schema_problems(block: Any, schema_name: str, prefix: str) -> list[str]:
+    errors = sorted(_validator(schema_name).iter_errors(block), key=lambda e: list(e.absolute_path))
+    return [_explain(e, prefix) for e in errors]
+
+
+def block_problems(model: ModelNode) -> list[str]:
+    """Every problem of a model's pendo blocks (model and columns), as messages; [] when valid."""
+    where = f"model {model.name} ({model.properties_file})"
+    problems = [f"{where}: {p}" for p in
+                _schema_problems(model.pendo_block(), "pendo_block.schema.json", "pendo")]
+    for col in model.columns.values():
+        block = col.pendo_block()
+        if block is not None:
+            problems += [f"{where}: {p}" for p in _schema_problems(
+                block, "pendo_column.schema.json", f"columns.{col.name}.pendo")]
+    return problems
+
+
+def spec_for(model: ModelNode) -> SyncSpec:
+    """The SyncSpec of one model; raise ConfigError naming every problem of its blocks."""
+    problems = block_problems(model)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    block = model.pendo_block()
+    return SyncSpec(
+        model=model.name,
+        unique_id=model.unique_id,
+        properties_file=model.properties_file,
+        object=block["object"],
+        id_column=block["id_column"],
+        fields=dict(block["fields"]) if "fields" in block else None,
+        column_rules={col.name: ColumnRule(field=col.pendo_block().get("field"),
+                                           exclude=bool(col.pendo_block().get("exclude", False)))
+                      for col in model.columns.values() if col.pendo_block() is not None},
+        batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
+    )
+
+
+def specs_for(models: Iterable[ModelNode]) -> list[SyncSpec]:
+    """SyncSpecs for many models, reporting the problems of all of them at once."""
+    specs, problems = [], []
+    for model in models:
+        try:
+            specs.append(spec_for(model))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("invalid pendo configuration:\n" + "\n".join(problems))
+    return specs

@@ -1,0 +1,133 @@
+"""Every import of dbt's Python internals lives here, and nowhere else.
+
+dbt's internals are not a public API: this module keeps what we use of them small, and
+turns dbt's exceptions into ours. dbtRunner resets the registered adapters on every
+invoke, so callers run dbt commands first and build the adapter afterwards.
+"""
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import DbtError
+
+
+@dataclass(frozen=True)
+class DbtTarget:
+    """Where dbt finds the project and profile, as a dbt command line would say it."""
+
+    project_dir: Path
+    profiles_dir: Path | None = None
+    target: str | None = None
+    vars: Mapping[str, Any] | None = None
+
+    def cli_args(self) -> list[str]:
+        """These settings as dbt command-line flags."""
+        import json
+
+        args = ["--project-dir", str(self.project_dir)]
+        if self.profiles_dir is not None:
+            args += ["--profiles-dir", str(self.profiles_dir)]
+        if self.target:
+            args += ["--target", self.target]
+        if self.vars:
+            args += ["--vars", json.dumps(dict(self.vars))]
+        return args
+
+
+def dbt_version() -> str:
+    """The installed dbt-core version."""
+    from dbt.version import __version__
+
+    return __version__
+
+
+def run_dbt(command: list[str], target: DbtTarget, manifest_path: Path | None = None) -> Any:
+    """Run a dbt command (e.g. ["parse"]) in-process, silently; its result, or DbtError.
+
+    With `manifest_path`, dbt uses that manifest instead of parsing the project.
+    """
+    from dbt.cli.main import dbtRunner
+
+    runner = dbtRunner(manifest=_load_manifest_object(manifest_path) if manifest_path else None)
+    result = runner.invoke([*command, *target.cli_args(), "--log-level", "none"])
+    if not result.success:
+        detail = _indented(result.exception) if result.exception else "dbt reported a failure"
+        raise DbtError(f"`dbt {command[0]}` failed for the project in {target.project_dir}:\n{detail}")
+    return result.result
+
+
+def _load_manifest_object(path: Path) -> Any:
+    from dbt.contracts.graph.manifest import Manifest, WritableManifest
+    from dbt_common.exceptions import DbtBaseException
+
+    try:
+        return Manifest.from_writable_manifest(WritableManifest.read_and_check_versions(str(path)))
+    except (DbtBaseException, OSError, ValueError) as exc:
+        raise DbtError(f"cannot load {path} as a dbt manifest: {_one_line(exc)}") from None
+
+
+def list_models(args: list[str], target: DbtTarget, artifacts: Path,
+                manifest_path: Path | None = None) -> list[str]:
+    """unique_ids of the models `dbt ls <args>` selects."""
+    import json
+
+    lines = run_dbt(["ls", *args, "--output", "json", "--output-keys", "unique_id",
+                     "--target-path", str(artifacts)], target, manifest_path) or []
+    return [json.loads(line)["unique_id"] for line in lines]
+
+
+def build_adapter(target: DbtTarget) -> Any:
+    """The user's own dbt adapter, built from their profile (no dbt command may run after)."""
+    from dbt.adapters.factory import get_adapter, register_adapter
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.context.providers import generate_runtime_macro_context
+    from dbt.flags import set_from_args
+    from dbt.mp_context import get_mp_context
+    from dbt.parser.manifest import ManifestLoader
+    from dbt_common.context import set_invocation_context
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.exceptions import DbtBaseException
+
+    args = Namespace(
+        project_dir=str(target.project_dir),
+        profiles_dir=str(target.profiles_dir) if target.profiles_dir else _default_profiles_dir(target),
+        target=target.target,
+        vars=dict(target.vars or {}),
+        profile=None,
+        threads=None,
+    )
+    try:
+        set_invocation_context(os.environ)  # env_var() in profiles.yml renders against it
+        set_from_args(args, None)
+        config = RuntimeConfig.from_args(args)
+        register_adapter(config, get_mp_context(), adapter_registered_log_level=EventLevel.DEBUG)
+        adapter = get_adapter(config)
+        # Macros make the adapter's own SQL (columns, types, hashing) available, including
+        # the project's overrides of dispatched macros.
+        macros = ManifestLoader.load_macros(config, adapter.connections.set_query_header)
+        adapter.set_macro_resolver(macros)
+        adapter.set_macro_context_generator(generate_runtime_macro_context)
+        return adapter
+    except DbtBaseException as exc:
+        raise DbtError(f"dbt could not load the project or profile: {_one_line(exc)}") from None
+
+
+def _default_profiles_dir(target: DbtTarget) -> str:
+    """dbt's own rule: profiles.yml in the project dir if present, else ~/.dbt."""
+    if (target.project_dir / "profiles.yml").exists():
+        return str(target.project_dir)
+    return str(Path.home() / ".dbt")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _indented(exc: BaseException) -> str:
+    lines = [line.rstrip() for line in str(exc).strip().splitlines() if line.strip()]
+    return "\n".join(f"  {line.strip()}" for line in lines) or f"  {type(exc).__name__}"
+

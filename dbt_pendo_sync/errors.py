@@ -1,0 +1,63 @@
+"""Error types raised by dbt-pendo-sync, and the one table mapping them to exit codes.
+
+Every error a user can cause carries a message that says what is wrong and how to fix it;
+the CLI prints that message on one line, never a traceback.
+"""
+from __future__ import annotations
+
+
+class DbtPendoError(Exception):
+    """Base of every error this tool raises on purpose."""
+
+
+class UsageError(DbtPendoError):
+    """The command line or environment asks for something impossible."""
+
+
+class ConfigError(DbtPendoError):
+    """A `pendo:` block, project or profile is invalid."""
+
+
+class DbtError(DbtPendoError):
+    """dbt itself failed (parse error, adapter could not be built)."""
+
+
+class WarehouseError(DbtPendoError):
+    """Reading the model's relation from the warehouse failed."""
+
+
+class PendoError(DbtPendoError):
+    """Pendo answered something the sync cannot go on with."""
+
+
+class PendoAuthError(PendoError):
+    """Pendo answered 403: wrong key, read-only key, or another region's host."""
+
+
+class PendoUnreachableError(PendoError):
+    """Pendo could not be reached, even after retries."""
+
+
+class SyncFailed(DbtPendoError):
+    """The sync ran, but at least one model or row failed (details are in the results)."""
+
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# The one place that knows exit codes: the most specific class listed first wins.
+_EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (UsageError, EXIT_USAGE),
+    (ConfigError, EXIT_USAGE),
+    (KeyboardInterrupt, 130),
+    (DbtPendoError, EXIT_FAILED),
+)
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The process exit code for an error (1 for anything unexpected)."""
+    for kind, code in _EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_FAILED

@@ -1,0 +1,78 @@
+"""What a sync did, per model: counts, samples of undelivered rows, timings."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SAMPLE_LIMIT = 100
+
+# Model status values.
+SUCCESS = "success"
+PARTIAL = "partial"
+ERROR = "error"
+SKIPPED = "skipped"
+PLANNED = "planned"
+
+
+@dataclass
+class Counts:
+    """Row counts of one model's sync."""
+
+    read: int = 0
+    sent: int = 0
+    updated: int = 0
+    missing: int = 0
+    invalid: int = 0
+    rejected: int = 0
+    failed: int = 0
+
+
+@dataclass
+class ModelResult:
+    """The outcome of one model: status, counts, samples of rows not delivered, timings."""
+
+    model: str
+    unique_id: str
+    object: str
+    relation: str | None = None
+    status: str = SUCCESS
+    message: str | None = None
+    counts: Counts = field(default_factory=Counts)
+    samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    payload_sample: list[dict[str, Any]] = field(default_factory=list)
+    started_at: str | None = None
+    seconds: float = 0.0
+
+    def add_sample(self, category: str, record_id: str | None, reason: str) -> None:
+        """Keep up to SAMPLE_LIMIT ids per category (the rejected file has them all)."""
+        bucket = self.samples.setdefault(category, [])
+        if len(bucket) < SAMPLE_LIMIT:
+            bucket.append({"id": record_id, "reason": reason})
+
+    def settle(self) -> None:
+        """Set the status from the counts (missing rows alone are not a failure)."""
+        if self.status in (SUCCESS, PARTIAL):
+            bad = self.counts.invalid + self.counts.rejected + self.counts.failed
+            self.status = PARTIAL if bad else SUCCESS
+
+    @property
+    def ok(self) -> bool:
+        """Whether this model counts as synced for the exit code."""
+        return self.status in (SUCCESS, SKIPPED, PLANNED)
+
+    def to_json(self) -> dict[str, Any]:
+        """The model's entry in pendo_sync_results.json."""
+        return asdict(self)
+
+
+@dataclass
+class SyncResults:
+    """All models of one run."""
+
+    models: list[ModelResult] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether every selected model synced."""
+        return all(m.ok for m in self.models)
