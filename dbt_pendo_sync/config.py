@@ -171,7 +171,7 @@ def spec_for(model: ModelNode) -> SyncSpec:
     if problems:
         raise ConfigError("\n".join(problems))
     block = model.pendo_block()
-    return SyncSpec(
+    spec = SyncSpec(
         model=model.name,
         unique_id=model.unique_id,
         properties_file=model.properties_file,
@@ -183,6 +183,11 @@ def spec_for(model: ModelNode) -> SyncSpec:
                       for col in model.columns.values() if col.pendo_block() is not None},
         batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
     )
+    if spec.fields is not None:  # columns are known without the warehouse: check now
+        named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
+        spec._check_unique_fields({c: f for c, f in named.items()
+                                   if not spec.column_rules.get(c, ColumnRule()).exclude})
+    return spec
 
 
 def specs_for(models: Iterable[ModelNode]) -> list[SyncSpec]:

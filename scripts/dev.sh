@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# One entry point for the README's commands:
+#   scripts/dev.sh demo    set up a fresh machine, build sample_project on DuckDB, sync it into
+#                          the local Pendo emulator, print the summary
+#   scripts/dev.sh test    set up, make sure PostgreSQL is installed, run the whole test suite
+#   scripts/dev.sh bench   set up, run the benchmark (benchmarks/README in the main README)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false PIP_DISABLE_PIP_VERSION_CHECK=1
+
+python_bin() {
+  for candidate in python3.11 python3.12 python3.13 python3.10 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      echo "$candidate"; return
+    fi
+  done
+  echo "Python 3.10+ is needed (3.11 recommended)" >&2; exit 2
+}
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$(python_bin)" -m venv "$VENV"
+  fi
+  # constraints.txt keeps our own installs on dbt-core<1.12 (see README).
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev]" 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  "$VENV/bin/dbt-pendo" --version >/dev/null
+}
+
+ensure_postgres() {
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing PostgreSQL (Debian's postgresql package) for the test suite" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "the tests need PostgreSQL's server binaries: install Debian's 'postgresql' package" >&2
+    exit 2
+  fi
+}
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+demo() {
+  setup
+  local port key="demo-key" db="$ROOT/sample_project/sample.duckdb"
+  port="$(free_port)"
+  PENDO_INTEGRATION_KEY="$key" "$VENV/bin/dbt-pendo" emulator --port "$port" &
+  local emulator_pid=$!
+  trap 'kill "$emulator_pid" 2>/dev/null || true' EXIT
+  cd "$ROOT/sample_project"
+  DBT_PENDO_SAMPLE_DB="$db" "$VENV/bin/dbt" build --profiles-dir . --quiet
+  "$VENV/bin/python" - "$port" <<'PY'
+import socket, sys, time
+deadline = time.monotonic() + 15
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("the emulator did not start")
+        time.sleep(0.05)
+PY
+  DBT_PENDO_SAMPLE_DB="$db" PENDO_INTEGRATION_KEY="$key" PENDO_BASE_URL="http://127.0.0.1:$port" \
+    "$VENV/bin/dbt-pendo" sync --profiles-dir .
+}
+
+run_tests() {
+  setup
+  ensure_postgres
+  cd "$ROOT"
+  "$VENV/bin/python" -m pytest "$@"
+}
+
+bench() {
+  setup
+  cd "$ROOT"
+  "$VENV/bin/python" benchmarks/bench_sync.py "$@"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  demo) demo "$@" ;;
+  test) run_tests "$@" ;;
+  bench) bench "$@" ;;
+  setup) setup ;;
+  *) echo "usage: scripts/dev.sh demo|test|bench|setup" >&2; exit 2 ;;
+esac

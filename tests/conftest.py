@@ -1,0 +1,192 @@
+"""Real parts for every test: dbt projects built with real dbt, a real PostgreSQL server,
+and the project's own Pendo emulator on 127.0.0.1. Nothing here mocks Pendo or dbt."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from dbt_pendo_sync.pendo.emulator import EmulatorData, PendoEmulator
+
+from .support.postgres import PostgresServer, start_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SAMPLE = ROOT / "sample_project"
+TYPED = ROOT / "tests" / "fixtures" / "typed_project"
+_IGNORE = shutil.ignore_patterns("target", "logs", "*.duckdb", "*.wal", ".user.yml", "dbt_packages")
+
+# Custom fields the typed fixture maps to, as a Pendo admin would have created them.
+TYPED_VISITOR_FIELDS = {
+    "nickname": "string", "c_text": "string", "c_bool": "boolean", "c_int": "integer",
+    "c_bigint": "integer", "c_numeric": "float", "c_double": "float", "c_date": "time",
+    "c_ts": "time", "c_tstz": "time",
+}
+
+
+@dataclass
+class Run:
+    """A finished command: exit code and everything it printed."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PENDO_", "DBT_"))}
+    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", COLUMNS="200", **extra)
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None, timeout: int = 300) -> Run:
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def dbt(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Run:
+    result = run([str(BIN / "dbt"), *args], env, cwd)
+    assert result.code == 0, f"dbt {' '.join(args)} failed:\n{result.output}"
+    return result
+
+
+@dataclass
+class DbtProject:
+    """A copy of a fixture project, built, with the env its profile needs."""
+
+    path: Path
+    env: dict[str, str]
+    target: str | None = None
+
+    def args(self) -> list[str]:
+        extra = ["--target", self.target] if self.target else []
+        return ["--project-dir", str(self.path), "--profiles-dir", str(self.path), *extra]
+
+    def sync(self, *args: str, emulator: PendoEmulator | None = None, key: str | None = None,
+             **env: str) -> Run:
+        """`dbt-pendo sync` against this project (and the emulator, when given)."""
+        full_env = dict(self.env)
+        if emulator is not None:
+            full_env["PENDO_BASE_URL"] = emulator.url
+            full_env["PENDO_INTEGRATION_KEY"] = key if key is not None else emulator_key(emulator)
+        full_env.update(env)
+        return run([str(BIN / "dbt-pendo"), "sync", *self.args(), *args], full_env)
+
+    def dbt(self, *args: str) -> Run:
+        return dbt([*args, *self.args()], self.env)
+
+    def results(self, name: str = "pendo_sync_results.json") -> dict:
+        return json.loads((self.path / "target" / name).read_text())
+
+    def rejected(self) -> list[dict]:
+        path = self.path / "target" / "pendo_sync_rejected.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+_KEYS: dict[int, str] = {}
+
+
+def emulator_key(emulator: PendoEmulator) -> str:
+    return _KEYS[id(emulator)]
+
+
+def make_emulator(data: EmulatorData | None = None, **switches) -> PendoEmulator:
+    key = "pk-" + secrets.token_hex(16)
+    emulator = PendoEmulator(key, data=data, **switches)
+    _KEYS[id(emulator)] = key
+    return emulator
+
+
+@pytest.fixture
+def emulator() -> Iterator[PendoEmulator]:
+    """The emulator with its default data (the sample project's visitors and accounts)."""
+    with make_emulator() as em:
+        yield em
+
+
+def typed_emulator_data() -> EmulatorData:
+    data = EmulatorData.default()
+    for name, typ in TYPED_VISITOR_FIELDS.items():
+        data.schema["visitor"]["custom"][name] = {"Type": typ, "DisplayName": name}
+    return data
+
+
+@pytest.fixture
+def typed_emulator() -> Iterator[PendoEmulator]:
+    """The emulator, with the custom fields the typed fixture project maps to."""
+    with make_emulator(typed_emulator_data()) as em:
+        yield em
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=_IGNORE)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_sample(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
+    """sample_project built once on DuckDB (tests copy it before changing anything)."""
+    path = _copy(SAMPLE, tmp_path_factory.mktemp("sample") / "sample_project")
+    project = DbtProject(path, base_env(DBT_PENDO_SAMPLE_DB=str(path / "sample.duckdb")))
+    project.dbt("build")
+    return project
+
+
+def _clone_built(built: DbtProject, dest: Path, db_var: str | None) -> DbtProject:
+    path = dest / built.path.name
+    shutil.copytree(built.path, path, ignore=shutil.ignore_patterns("logs"))
+    env = dict(built.env)
+    if db_var:
+        env[db_var] = env[db_var].replace(str(built.path), str(path))
+    return DbtProject(path, env, built.target)
+
+
+@pytest.fixture
+def sample(built_sample: DbtProject, tmp_path: Path) -> DbtProject:
+    """A private, built copy of sample_project."""
+    return _clone_built(built_sample, tmp_path, "DBT_PENDO_SAMPLE_DB")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session."""
+    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def built_typed_duckdb(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
+    path = _copy(TYPED, tmp_path_factory.mktemp("typed_duck") / "typed_project")
+    project = DbtProject(path, base_env(TYPED_DUCKDB_PATH=str(path / "typed.duckdb")), "duckdb")
+    project.dbt("build")
+    return project
+
+
+@pytest.fixture(scope="session")
+def built_typed_postgres(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> DbtProject:
+    path = _copy(TYPED, tmp_path_factory.mktemp("typed_pg") / "typed_project")
+    project = DbtProject(path, base_env(**postgres.env("TYPED_PG_")), "postgres")
+    project.dbt("build")
+    return project
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def typed(request: pytest.FixtureRequest, tmp_path: Path) -> DbtProject:
+    """A private, built copy of the typed fixture project, on DuckDB and on PostgreSQL."""
+    if request.param == "duckdb":
+        return _clone_built(request.getfixturevalue("built_typed_duckdb"), tmp_path, "TYPED_DUCKDB_PATH")
+    built = request.getfixturevalue("built_typed_postgres")
+    return _clone_built(built, tmp_path, None)

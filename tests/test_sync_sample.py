@@ -1,0 +1,123 @@
+"""The demo path: sample_project built on DuckDB, synced into the emulator."""
+from __future__ import annotations
+
+import duckdb
+
+from .conftest import emulator_key
+
+
+def _warehouse_rows(project, table: str, id_col: str) -> dict[str, dict]:
+    con = duckdb.connect(str(project.path / "sample.duckdb"), read_only=True)
+    try:
+        cur = con.execute(f"select * from main.{table}")
+        names = [d[0] for d in cur.description]
+        return {row[names.index(id_col)]: dict(zip(names, row)) for row in cur.fetchall()}
+    finally:
+        con.close()
+
+
+def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator):
+    result = sample.sync(emulator=emulator)
+    assert result.code == 0, result.output
+
+    visitors = _warehouse_rows(sample, "pendo_visitors", "visitor_id")
+    held = emulator.all_values("visitor")
+    known = {f"u-{i:04d}" for i in range(1, 51)}
+    assert set(held) == known  # unknown ids were not created
+    for vid in known:
+        row, got = visitors[vid], held[vid]
+        assert got["email"] == row["email"]
+        assert got["company_plan"] == row["plan_tier"]  # renamed through `fields:`
+        assert got["is_admin"] is row["is_admin"]
+        assert got["events_30d"] == row["events_30d"]
+        assert got["signup_date"] == f"{row['signup_date'].isoformat()}T00:00:00+00:00"
+        assert got["last_active_at"] == row["last_active_at"].isoformat() + "+00:00"
+
+    accounts = emulator.all_values("account")
+    assert set(accounts) == {f"acc-{i:03d}" for i in range(1, 13)}
+    acme = _warehouse_rows(sample, "pendo_accounts", "account_id")["acc-001"]
+    assert accounts["acc-001"]["mrr"] == float(acme["mrr_usd"])  # column-level rename
+    assert "internal_notes" not in accounts["acc-001"]  # column-level exclude
+    assert "mrr_usd" not in accounts["acc-001"]
+
+    results = {m["model"]: m for m in sample.results()["models"]}
+    assert results["pendo_visitors"]["status"] == "success"
+    assert results["pendo_visitors"]["counts"] == {
+        "read": 53, "sent": 53, "updated": 50, "missing": 3, "invalid": 0, "rejected": 0, "failed": 0}
+    assert sorted(s["id"] for s in results["pendo_visitors"]["samples"]["missing"]) == [
+        "u-0051", "u-0052", "u-0053"]
+    assert results["pendo_accounts"]["counts"]["missing"] == 1
+    assert "pendo_visitors" in result.stdout and "missing" in result.stdout
+    assert "u-0051" in result.stdout
+
+
+def test_requests_follow_pendos_documented_shapes(sample, emulator):
+    assert sample.sync(emulator=emulator).code == 0
+    writes = [r for r in emulator.request_log() if r.method == "POST"]
+    assert {r.path for r in writes} == {"/api/v1/metadata/visitor/custom/value",
+                                       "/api/v1/metadata/account/custom/value"}
+    for r in writes:
+        assert r.key_ok and r.content_type == "application/json"
+        assert r.query == {}  # update-only: never ?create=true unless asked
+        assert isinstance(r.body, list) and r.body
+        id_key = "visitorId" if "/visitor/" in r.path else "accountId"
+        for record in r.body:
+            assert set(record) == {id_key, "values"}
+            assert isinstance(record[id_key], str) and isinstance(record["values"], dict)
+
+
+def test_dry_run_sends_nothing_and_shows_payloads(sample, emulator):
+    result = sample.sync("--dry-run", emulator=emulator)
+    assert result.code == 0, result.output
+    assert emulator.write_calls() == 0
+    assert emulator.all_values("visitor") == {}
+    assert '"visitorId": "u-0001"' in result.stdout
+    assert "would send" in result.stdout
+    plan = {m["model"]: m for m in sample.results("pendo_sync_plan.json")["models"]}
+    assert plan["pendo_visitors"]["counts"]["sent"] == 53
+    assert not (sample.path / "target" / "pendo_sync_results.json").exists()
+
+
+def test_dry_run_needs_no_key(sample):
+    result = sample.sync("--dry-run")
+    assert result.code == 0, result.output
+
+
+def test_wrong_key_gets_one_clear_message_naming_all_causes(sample, emulator):
+    wrong = "pk-wrong-" + emulator_key(emulator)[::-1]
+    result = sample.sync(emulator=emulator, key=wrong)
+    assert result.code == 1
+    assert "Traceback" not in result.output
+    message = result.stderr.lower()
+    assert "403" in message and "wrong" in message
+    assert "write access" in message and "region" in message
+    assert wrong not in result.output
+
+
+def test_select_and_exclude_use_dbt_selection(sample, emulator):
+    result = sample.sync("--select", "pendo_accounts", emulator=emulator)
+    assert result.code == 0, result.output
+    assert emulator.all_values("visitor") == {} and emulator.all_values("account")
+    models = [m["model"] for m in sample.results()["models"]]
+    assert models == ["pendo_accounts"]
+
+    result = sample.sync("--exclude", "pendo_accounts", emulator=emulator)
+    assert [m["model"] for m in sample.results()["models"]] == ["pendo_visitors"]
+
+
+def test_given_manifest_skips_parsing(sample, emulator, tmp_path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text((sample.path / "target" / "manifest.json").read_text())
+    # A broken project file proves dbt does not parse the project again.
+    (sample.path / "models" / "broken.yml").write_text("models: [ {name: x\n")
+    result = sample.sync("--manifest", str(manifest), emulator=emulator)
+    assert result.code == 0, result.output
+    assert len(emulator.all_values("visitor")) == 50
+
+
+def test_stale_manifest_is_parsed_again(sample, emulator):
+    yml = sample.path / "models" / "marts" / "_pendo.yml"
+    yml.write_text(yml.read_text().replace("plan_tier: company_plan", "plan_tier: role"))
+    result = sample.sync("--dry-run")
+    assert result.code == 2, result.output  # two columns now map to `role`
+    assert "both map to Pendo field 'role'" in result.stderr

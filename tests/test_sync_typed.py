@@ -1,0 +1,100 @@
+"""A project that is not sample_project (custom schema, alias, top-level meta, every common
+column type), synced from DuckDB and from PostgreSQL."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+ALL_KNOWN = {"u-0001", "u-0002", "u-0003", "u-0005", "u-0008", "u-0011", "u-0013", "u-0017",
+             "u-0021", "u-0025", "u-0030", "u-0034", "u-0042", "u-0050"}
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+@pytest.fixture
+def synced(typed, typed_emulator):
+    result = typed.sync(emulator=typed_emulator)
+    return typed, typed_emulator, result
+
+
+def test_every_known_visitor_ends_with_the_warehouse_values(synced):
+    project, emulator, result = synced
+    held = emulator.all_values("visitor")
+    assert set(held) == ALL_KNOWN  # ghosts are missing (not created), u-0007 is invalid
+
+    ava = held["u-0001"]
+    assert ava["nickname"] == "Ava"  # column-level rename of c_varchar
+    assert "c_varchar" not in ava and "c_json" not in ava  # renamed / excluded
+    assert ava["c_text"] == "plain ascii text"
+    assert ava["c_bool"] is True
+    assert ava["c_int"] == 42 and isinstance(ava["c_int"], int)
+    assert ava["c_bigint"] == 9007199254740993
+    assert ava["c_numeric"] == pytest.approx(12345678901234.123456789)
+    assert ava["c_double"] == 0.1
+    assert ava["c_date"] == "2024-03-10T00:00:00+00:00"
+    assert ava["c_ts"] == "2024-03-10T02:30:00+00:00"
+    assert _instant(ava["c_tstz"]) == dt.datetime(2024, 3, 10, 6, 59, 59, tzinfo=dt.timezone.utc)
+
+    liam = held["u-0002"]
+    assert liam["c_text"] == "Ünïcödé — ✓ 日本語 🎉"
+    assert liam["c_bool"] is False
+    assert liam["c_numeric"] == pytest.approx(1e-9)
+    assert liam["c_bigint"] == 9007199254740992
+
+    ethan = held["u-0011"]
+    assert ethan["c_ts"] == "2024-06-15T12:00:00.500000+00:00"
+    assert "c_text" not in ethan and "c_date" not in ethan  # nulls leave Pendo's values alone
+
+    assert held["u-0030"] == {"nickname": "Hannah"}  # a row of nulls sends only what it has
+    assert _instant(held["u-0008"]["c_tstz"]) == dt.datetime(2024, 6, 30, 9, 59, 59, tzinfo=dt.timezone.utc)
+
+
+def test_invalid_and_missing_rows_are_counted_listed_and_not_sent(synced):
+    project, emulator, result = synced
+    assert result.code == 1, result.output  # invalid rows fail the run
+    models = {m["model"]: m for m in project.results()["models"]}
+    people = models["people_for_pendo"]
+    assert people["status"] == "partial"
+    assert people["counts"] == {"read": 20, "sent": 17, "updated": 14, "missing": 3,
+                                "invalid": 3, "rejected": 0, "failed": 0}
+    invalid = people["samples"]["invalid"]
+    assert sorted(str(i["id"]) for i in invalid) == ["None", "u-0007", "u-0007"]
+    assert any("null" in i["reason"] for i in invalid)
+    assert any("more than one row" in i["reason"] for i in invalid)
+    assert sorted(i["id"] for i in people["samples"]["missing"]) == ["ghost-1", "ghost-2", "ghost-3"]
+    sent_ids = {rec["visitorId"] for r in emulator.request_log() if r.method == "POST"
+                and "/visitor/" in r.path for rec in r.body}
+    assert "u-0007" not in sent_ids
+
+    rejected = project.rejected()
+    assert sorted(r["category"] for r in rejected if r["model"] == "people_for_pendo") == (
+        ["invalid"] * 3 + ["missing"] * 3)
+    assert all(r["payload"] for r in rejected)
+
+
+def test_accounts_use_batch_size_and_field_mapping(synced):
+    project, emulator, result = synced
+    calls = [r for r in emulator.request_log() if r.path == "/api/v1/metadata/account/custom/value"]
+    assert [len(r.body) for r in calls] == [3, 3, 2]  # batch_size: 3
+    accounts = emulator.all_values("account")
+    assert set(accounts) == {"acc-001", "acc-002", "acc-004", "acc-006", "acc-008", "acc-010", "acc-012"}
+    assert accounts["acc-001"] == {"name": "Northwind Analytics", "plan": "enterprise", "mrr": 8775,
+                                   "seats": 250, "is_paying": True,
+                                   "created_at": "2021-03-14T00:00:00+00:00", "industry": "Software"}
+    assert "owner_email" not in accounts["acc-002"]  # not listed under fields
+    org = {m["model"]: m for m in project.results()["models"]}["org_rollup"]
+    assert org["counts"]["missing"] == 1 and org["status"] == "success"
+
+
+def test_ephemeral_and_disabled_models_are_skipped_with_a_note(synced):
+    project, emulator, result = synced
+    models = {m["model"]: m for m in project.results()["models"]}
+    assert models["people_preview"]["status"] == "skipped"
+    assert "ephemeral" in models["people_preview"]["message"]
+    assert models["legacy_people_export"]["status"] == "skipped"
+    assert "disabled" in models["legacy_people_export"]["message"]
+    assert "skipping people_preview" in result.stdout
+    assert "org_headcount" not in {m for m in models}  # no pendo block: not a sync
