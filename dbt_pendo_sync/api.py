@@ -134,11 +134,13 @@ def sync(
         client = None if dry_run else PendoClient(settings)
         if client is not None:
             stack.callback(client.close)
+        results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)
         try:
             _sync_models(plan, project, client, report, results, SendOptions(threads=threads))
         finally:
-            write_results(artifacts / (PLAN_FILE if dry_run else RESULTS_FILE), results, context)
+            write_results(results_path, results, context)
         report.summary(results)
+    report.files(results_path, artifacts / REJECTED_FILE)
     return results
 
 

@@ -113,12 +113,8 @@ def emulator(host: str, port: int, data_path: str | None, unknown_fields: str) -
         raise UsageError("set PENDO_INTEGRATION_KEY: the emulator accepts only that key")
     data = EmulatorData.from_file(data_path) if data_path else EmulatorData.default()
     server = PendoEmulator(key, host=host, port=port, data=data, unknown_fields=unknown_fields)
-    server.start()
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.stop()
+    server.serve_forever()
 
 
 def main(argv: list[str] | None = None) -> None:

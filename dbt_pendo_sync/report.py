@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -45,6 +46,10 @@ class ConsoleReport:
         if self.rejected is not None:
             self.rejected.write(spec.model, record_id, category, reason, payload)
 
+    def files(self, *paths: Path) -> None:
+        """Say where the run's files are."""
+        self.note("wrote " + ", ".join(str(p) for p in paths if p.exists()))
+
     def summary(self, results: SyncResults) -> None:
         """The per-model table, then dry-run payload samples and undelivered-row samples."""
         title = "dbt-pendo sync (dry run: nothing sent)" if results.dry_run else "dbt-pendo sync"
@@ -69,7 +74,11 @@ class ConsoleReport:
         for payload in m.payload_sample:
             self.console.print(f"{m.model} would send: {json.dumps(payload, default=str)}", markup=False)
         for category, items in m.samples.items():
-            shown = ", ".join(f"{i['id']} ({i['reason']})" for i in items[:5])
-            more = getattr(m.counts, category) - min(len(items), 5)
-            tail = f" and {more} more" if more > 0 else ""
-            self.console.print(f"{m.model} {category}: {shown}{tail}", markup=False)
+            by_reason: dict[str, list[str]] = {}
+            for item in items:
+                by_reason.setdefault(item["reason"], []).append(str(item["id"]))
+            total = getattr(m.counts, category)
+            self.console.print(f"{m.model}: {total} {category}", markup=False)
+            for reason, ids in list(by_reason.items())[:5]:
+                shown = ", ".join(ids[:10]) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")
+                self.console.print(f"  {shown}: {reason}", markup=False)

@@ -23,11 +23,14 @@ setup() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$(python_bin)" -m venv "$VENV"
   fi
-  # constraints.txt keeps our own installs on dbt-core<1.12 (see README).
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT[dev]" 2>&1 \
-    | grep -v '^WARNING: Location' || true
-  "$VENV/bin/dbt-pendo" --version >/dev/null
+  # constraints.txt keeps our own installs on dbt-core<1.12 (see README). pip's output goes
+  # to a log, shown only when the install fails.
+  local log="$VENV/install.log"
+  if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+         "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev]"; } >"$log" 2>&1; then
+    cat "$log" >&2; echo "installing dbt-pendo-sync failed (log: $log)" >&2; exit 1
+  fi
+  "$VENV/bin/dbt-pendo" --version
 }
 
 ensure_postgres() {
@@ -52,8 +55,8 @@ demo() {
   local port key="demo-key" db="$ROOT/sample_project/sample.duckdb"
   port="$(free_port)"
   PENDO_INTEGRATION_KEY="$key" "$VENV/bin/dbt-pendo" emulator --port "$port" &
-  local emulator_pid=$!
-  trap 'kill "$emulator_pid" 2>/dev/null || true' EXIT
+  EMULATOR_PID=$!
+  trap 'kill "$EMULATOR_PID" 2>/dev/null || true' EXIT
   cd "$ROOT/sample_project"
   DBT_PENDO_SAMPLE_DB="$db" "$VENV/bin/dbt" build --profiles-dir . --quiet
   "$VENV/bin/python" - "$port" <<'PY'

@@ -1,0 +1,818 @@
+"""Local Pendo emulator: a real HTTP server on 127.0.0.1 that plays Pendo's API.
+
+Tests and the demo point the sync at it instead of app.pendo.io. It follows the facts in the
+project's Pendo API notes and has a switch for each behaviour those notes mark as uncertain
+(writes naming unknown fields, the shape of "errors" entries, epoch-ms dates, token/verify),
+plus deterministic fault injection (see ``Fault``).
+
+Data file format (``emulator_data.json``, ``EmulatorData.from_file``; comments for illustration)::
+
+    {
+      "visitors": ["u-0001", "u-0002"],       # known visitor ids, or the string "all"
+      "accounts": "all",
+      "schema": {"visitor": {"custom": {"plan": {"Type": "string", "DisplayName": "Plan"}}}},
+      "values": {"visitor": {"u-0001": {"plan": "pro"}}}
+    }
+
+"all" means every id is known. Ids are listed one by one (no ranges). A field needs only
+"Type"; DisplayName defaults to the field name and the other keys Pendo shows (ElementType,
+isHidden, ...) get Pendo's defaults. Every kind (visitor, account, parentAccount) gets at least
+an empty "custom" group. Ids with preset values count as known.
+
+Besides Pendo's paths the server has its own control surface under ``/_emulator/``: no key,
+never faulted and not recorded in the request log.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+ALL = "all"
+KINDS = ("visitor", "account", "parentAccount")
+ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
+FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows"})
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCHEMA_TYPES = {"string": "string", "number": "float", "time": "time", "boolean": "boolean"}
+_FIELD_DEFAULTS = {
+    "ElementType": "",
+    "ElementFormat": "",
+    "Dirty": False,
+    "isHidden": False,
+    "isDeleted": False,
+    "isCalculated": False,
+    "isPerApp": False,
+}
+_WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account)/[^/]+/value")
+_VALUE_PATH = r"/api/v1/metadata/([^/]+)/([^/]+)/value/([^/]+)/([^/]+)"
+# (method, path pattern, PendoEmulator method name); the first match wins.
+_Routes = list[tuple[str, re.Pattern[str], str]]
+_API_ROUTES: _Routes = [
+    ("GET", re.compile(r"/api/v1/token/verify"), "_verify"),
+    ("GET", re.compile(r"/api/v1/metadata/schema/([^/]+)"), "_get_schema"),
+    ("POST", re.compile(r"/api/v1/metadata/schema/([^/]+)/([^/]+)"), "_post_schema"),
+    ("POST", re.compile(r"/api/v1/metadata/([^/]+)/([^/]+)/value"), "_post_values"),
+    ("PUT", re.compile(_VALUE_PATH), "_put_value"),
+    ("GET", re.compile(_VALUE_PATH), "_get_value"),
+    ("GET", re.compile(r"/api/v1/(visitor|account)/([^/]+)"), "_get_record"),
+]
+_CONTROL_ROUTES: _Routes = [
+    ("GET", re.compile(r"/_emulator/values/([^/]+)"), "_control_values"),
+    ("POST", re.compile(r"/_emulator/faults"), "_control_add_fault"),
+    ("DELETE", re.compile(r"/_emulator/faults"), "_control_clear_faults"),
+    ("GET", re.compile(r"/_emulator/stats"), "_control_stats"),
+]
+
+
+# ---------------------------------------------------------------- data
+
+
+def _field_entry(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A full schema entry as Pendo shows it, from a spec holding at least "Type"."""
+    return {"Type": spec["Type"], "DisplayName": name, **_FIELD_DEFAULTS, **spec}
+
+
+def _normalize_schema(schema: Mapping[str, Mapping[str, Mapping]]) -> dict:
+    """Fill in field defaults and make sure every kind has a "custom" group."""
+    full: dict[str, dict] = {kind: {"custom": {}} for kind in KINDS}
+    for kind, groups in schema.items():
+        full[kind] = {"custom": {}}
+        for group, fields in groups.items():
+            full[kind][group] = {name: _field_entry(name, spec) for name, spec in fields.items()}
+    return full
+
+
+def _known_ids(raw: Any, what: str) -> set[str] | Literal["all"]:
+    """A set of ids, or "all", from a list of strings or the string "all"."""
+    if raw == ALL:
+        return ALL
+    if isinstance(raw, (list, tuple, set, frozenset)) and all(isinstance(i, str) for i in raw):
+        return set(raw)
+    raise ValueError(f'{what} must be a list of id strings or "all"')
+
+
+def _record_kind(kind: str) -> str:
+    """Check that kind is one whose records hold values (visitor or account)."""
+    if kind not in ID_FIELDS:
+        raise ValueError(f"kind must be 'visitor' or 'account', not {kind!r}")
+    return kind
+
+
+@dataclass
+class EmulatorData:
+    """What exists in Pendo before a sync: known records, field schema and preset values."""
+
+    visitors: set[str] | Literal["all"] = field(default_factory=set)
+    accounts: set[str] | Literal["all"] = field(default_factory=set)
+    schema: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
+    values: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.visitors = _known_ids(self.visitors, "visitors")
+        self.accounts = _known_ids(self.accounts, "accounts")
+        self.schema = _normalize_schema(self.schema)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> EmulatorData:
+        """Build from the JSON format described in the module docstring."""
+        return cls(
+            visitors=raw.get("visitors", []),
+            accounts=raw.get("accounts", []),
+            schema=raw.get("schema", {}),
+            values=raw.get("values", {}),
+        )
+
+    @classmethod
+    def default(cls) -> EmulatorData:
+        """The demo data shipped with the package (emulator_data.json)."""
+        text = resources.files(__package__).joinpath("emulator_data.json").read_text("utf-8")
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EmulatorData:
+        """Load a JSON file in the same format as emulator_data.json."""
+        return cls.from_dict(json.loads(Path(path).read_text("utf-8")))
+
+
+# ---------------------------------------------------------------- faults
+
+
+@dataclass
+class Fault:
+    """One deterministic fault; see the field comments for what each kind does."""
+
+    kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows"
+    status: int = 500  # for "status"
+    retry_after: str | None = None  # for "status": Retry-After header value
+    delay: float = 0.0  # for "delay": seconds to sleep before answering normally
+    ids: frozenset[str] = frozenset()  # for "bad_rows" (400 whole batch) and "partial" (errors)
+    requests: frozenset[int] | None = None  # only these write-call numbers (1-based)
+    first: int | None = None  # only the first N matching write calls
+    rate: float | None = None  # only with this probability, drawn from Random(seed)
+    seed: int = 0
+    path_prefix: str = "/api/v1/metadata/"
+    _matched: int = field(default=0, init=False, repr=False, compare=False)
+    _rng: random.Random = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        self.ids = frozenset(self.ids)
+        if self.requests is not None:
+            self.requests = frozenset(self.requests)
+        self._rng = random.Random(self.seed)
+
+    def _fires(self, path: str, write_call: int | None) -> bool:
+        """Whether this fault hits a request; advances its counter and random draws."""
+        if not path.startswith(self.path_prefix):
+            return False
+        if self.requests is not None or self.first is not None:
+            if write_call is None or (self.requests is not None and write_call not in self.requests):
+                return False
+        if self.first is not None:
+            self._matched += 1
+            if self._matched > self.first:
+                return False
+        return self.rate is None or self._rng.random() < self.rate
+
+
+class FaultPlan:
+    """The faults an emulator applies, evaluated in the order they were added."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        """Add a fault after the existing ones."""
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def _due(self, path: str, write_call: int | None) -> list[Fault]:
+        with self._lock:
+            return [f for f in self._faults if f._fires(path, write_call)]
+
+
+# ---------------------------------------------------------------- requests and answers
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator saw it (the key itself is never kept)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str | None
+    key_ok: bool
+    body: Any
+    status: int  # 0 if the connection was dropped
+
+
+@dataclass
+class _Incoming:
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str | None
+    key: str | None
+    body: Any
+    json_ok: bool
+    fail_ids: frozenset[str] = frozenset()  # from "partial" faults
+    reject_ids: frozenset[str] = frozenset()  # from "bad_rows" faults
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int  # 0 = drop the connection
+    body: bytes = b""
+    content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
+    return _Answer(status, json.dumps(payload).encode(), "application/json", headers)
+
+
+def _text(status: int, message: str) -> _Answer:
+    return _Answer(status, message.encode(), "text/plain; charset=utf-8")
+
+
+_FORBIDDEN = _Answer(403)
+_NOT_FOUND = _json(404, {"error": "not found"})
+_DROPPED = _Answer(0)
+_MALFORMED = _Answer(200, b'{"total": 1, "updated": 1, "fai', "application/json")
+
+
+def _parse_body(raw: bytes) -> tuple[Any, bool]:
+    if not raw:
+        return None, False
+    try:
+        return json.loads(raw), True
+    except ValueError:
+        return None, False
+
+
+def _group_problem(group: str) -> str | None:
+    if group == "agent":
+        return "agent fields cannot be set through the API"
+    return None if group == "custom" else f"unknown metadata group: {group}"
+
+
+def _json_problem(req: _Incoming) -> str | None:
+    if (req.content_type or "").split(";")[0].strip().lower() != "application/json":
+        return "content-type must be application/json"
+    return None if req.json_ok else "body is not valid JSON"
+
+
+def _batch_problem(records: Any, id_field: str) -> str | None:
+    if not isinstance(records, list):
+        return "body must be a JSON array"
+    for i, record in enumerate(records):
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get(id_field), str)
+            and isinstance(record.get("values"), dict)
+        ):
+            return f'record {i}: expected {{"{id_field}": string, "values": object}}'
+    return None
+
+
+def _field_specs_problem(specs: Any) -> str | None:
+    if not isinstance(specs, list):
+        return "body must be a JSON array of field definitions"
+    for spec in specs:
+        if not isinstance(spec, dict):
+            return "each field definition must be a JSON object"
+        name = spec.get("name")
+        if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+            return f"invalid field name: {name!r}"
+        if spec.get("type") not in _SCHEMA_TYPES:
+            return f"invalid field type: {spec.get('type')!r} (string, number, time or boolean)"
+    return None
+
+
+def _new_field(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema entry for one checked field definition of POST .../schema/{kind}/{group}."""
+    display_name = spec.get("displayname") or spec["name"]
+    return _field_entry(spec["name"], {"Type": _SCHEMA_TYPES[spec["type"]], "DisplayName": display_name})
+
+
+# ---------------------------------------------------------------- value types
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_rfc3339(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _type_checks(epoch_ms_dates: bool) -> dict[str, Callable[[Any], bool]]:
+    """Field Type -> check of a non-null value; Types not listed accept anything."""
+    return {
+        "string": lambda value: isinstance(value, (str, int, float)),
+        "boolean": lambda value: isinstance(value, bool),
+        "integer": _is_int,
+        "float": _is_number,
+        "time": (lambda value: _is_rfc3339(value) or _is_int(value)) if epoch_ms_dates else _is_rfc3339,
+    }
+
+
+# ---------------------------------------------------------------- HTTP server
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed by the other side
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, lets the emulator answer it, sends (or drops) the answer."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silence http.server's per-request logging."""
+
+    def _handle(self) -> None:
+        length = self.headers.get("Content-Length")
+        if length is None and "Transfer-Encoding" in self.headers:
+            self.close_connection = True
+            self._send(_text(411, "Content-Length required"))
+            return
+        raw = self.rfile.read(int(length or 0))
+        answer = self.server.emulator._serve(self.command, self.path, self.headers, raw)
+        if answer.status == 0:
+            self._drop()
+        else:
+            self._send(answer)
+
+    def _send(self, answer: _Answer) -> None:
+        self.send_response(answer.status)
+        if answer.content_type:
+            self.send_header("Content-Type", answer.content_type)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        _shut_down(self.connection)
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded server that knows its emulator and its open connections."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], emulator: PendoEmulator) -> None:
+        super().__init__(address, _Handler)
+        self.emulator = emulator
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that went away (drops, stop()); report anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        """Shut down kept-alive client connections so their threads end."""
+        with self._open_lock:
+            for sock in self._open:
+                _shut_down(sock)
+
+
+# ---------------------------------------------------------------- the emulator
+
+
+class PendoEmulator:
+    """A local HTTP server answering like Pendo's API; the socket is bound on construction."""
+
+    def __init__(
+        self,
+        integration_key: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data: EmulatorData | None = None,
+        read_only_keys: Iterable[str] = (),
+        unknown_fields: str = "reject",
+        errors_shape: str = "object",
+        epoch_ms_dates: bool = True,
+        verify_endpoint: bool = True,
+    ) -> None:
+        if unknown_fields not in ("reject", "create_text"):
+            raise ValueError('unknown_fields must be "reject" or "create_text"')
+        if errors_shape not in ("object", "text"):
+            raise ValueError('errors_shape must be "object" or "text"')
+        data = EmulatorData.default() if data is None else data
+        self.faults = FaultPlan()
+        self._key = integration_key
+        self._read_only_keys = frozenset(read_only_keys)
+        self._unknown_fields = unknown_fields
+        self._errors_shape = errors_shape
+        self._verify_endpoint = verify_endpoint
+        self._checks = _type_checks(epoch_ms_dates)
+        self._lock = threading.Lock()
+        self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
+        self._schema = copy.deepcopy(data.schema)
+        self._values: dict[str, dict[str, dict]] = {kind: {} for kind in ID_FIELDS}
+        for kind in ID_FIELDS:
+            for record_id, values in data.values.get(kind, {}).items():
+                self._store(kind, record_id, values)
+        self._log: list[RecordedRequest] = []
+        self._write_calls = 0
+        self._server = _Server((host, port), self)
+        self._thread: threading.Thread | None = None
+        self._serving = False
+        self._closed = False
+
+    # -- lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. "http://127.0.0.1:54321"."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> PendoEmulator:
+        """Serve in a background daemon thread; returns self."""
+        self._claim_serving()
+        # A short poll interval lets stop() return quickly.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted or stop() is called, then close."""
+        self._claim_serving()
+        try:
+            self._server.serve_forever()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and any kept-alive connections (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._serving:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        self._server.server_close()
+        self._server.close_connections()
+
+    def _claim_serving(self) -> None:
+        with self._lock:
+            if self._serving or self._closed:
+                raise RuntimeError("the emulator serves only once")
+            self._serving = True
+
+    def __enter__(self) -> PendoEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- state, for tests and the demo
+
+    def values(self, kind: str, record_id: str) -> dict[str, Any]:
+        """Custom values held for one visitor/account ({} if none)."""
+        with self._lock:
+            return dict(self._values[_record_kind(kind)].get(record_id, {}))
+
+    def all_values(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Record id -> custom values, for every record of a kind that has any."""
+        with self._lock:
+            return {rid: dict(values) for rid, values in self._values[_record_kind(kind)].items()}
+
+    def add_records(self, kind: str, ids: Iterable[str]) -> None:
+        """Make ids known, as if they existed in Pendo."""
+        with self._lock:
+            known = self._known[_record_kind(kind)]
+            if known != ALL:
+                known.update(ids)
+
+    def set_value(self, kind: str, record_id: str, field: str, value: Any) -> None:
+        """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
+        with self._lock:
+            self._store(_record_kind(kind), record_id, {field: value})
+
+    def fields(self, kind: str) -> dict[str, str]:
+        """Custom field name -> Type for a kind (visitor, account or parentAccount)."""
+        with self._lock:
+            return {name: entry["Type"] for name, entry in self._schema[kind]["custom"].items()}
+
+    def request_log(self) -> list[RecordedRequest]:
+        """Every Pendo API request so far, in the order they were answered."""
+        with self._lock:
+            return list(self._log)
+
+    def write_calls(self) -> int:
+        """Number of metadata write POSTs received, faulted ones included."""
+        with self._lock:
+            return self._write_calls
+
+    def reset_log(self) -> None:
+        """Forget the request log and restart write-call numbering at 1."""
+        with self._lock:
+            self._log.clear()
+            self._write_calls = 0
+
+    # -- request handling
+
+    def _serve(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Answer:
+        parts = urlsplit(target)
+        body, json_ok = _parse_body(raw)
+        key = headers.get("x-pendo-integration-key")
+        req = _Incoming(
+            method=method,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            content_type=headers.get("Content-Type"),
+            key=key,
+            body=body,
+            json_ok=json_ok,
+        )
+        if req.path.startswith("/_emulator/"):
+            return self._dispatch(_CONTROL_ROUTES, req)
+        with self._lock:
+            write_call = None
+            if method == "POST" and _WRITE_CALL.fullmatch(req.path):
+                self._write_calls += 1
+                write_call = self._write_calls
+            faults = self.faults._due(req.path, write_call)
+        answer = self._answer(req, faults)
+        record = RecordedRequest(
+            method, req.path, req.query, req.content_type, self._key_ok(key), body, answer.status
+        )
+        with self._lock:
+            self._log.append(record)
+        return answer
+
+    def _key_ok(self, key: str | None) -> bool:
+        return key == self._key or key in self._read_only_keys
+
+    def _answer(self, req: _Incoming, faults: list[Fault]) -> _Answer:
+        for fault in faults:
+            if fault.kind == "delay":
+                time.sleep(fault.delay)
+            elif fault.kind == "status":
+                retry = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
+                return _json(fault.status, {"error": f"injected fault: HTTP {fault.status}"}, retry)
+            elif fault.kind == "drop":
+                return _DROPPED
+        req.fail_ids = frozenset().union(*(f.ids for f in faults if f.kind == "partial"))
+        req.reject_ids = frozenset().union(*(f.ids for f in faults if f.kind == "bad_rows"))
+        answer = self._route(req)
+        return _MALFORMED if any(f.kind == "malformed" for f in faults) else answer
+
+    def _route(self, req: _Incoming) -> _Answer:
+        if not req.path.startswith("/api/"):
+            return _NOT_FOUND
+        if not self._key_ok(req.key) or (req.method != "GET" and req.key != self._key):
+            return _FORBIDDEN
+        return self._dispatch(_API_ROUTES, req)
+
+    def _dispatch(self, routes: _Routes, req: _Incoming) -> _Answer:
+        for method, pattern, handler in routes:
+            match = pattern.fullmatch(req.path)
+            if match and method == req.method:
+                return getattr(self, handler)(req, *map(unquote, match.groups()))
+        return _NOT_FOUND
+
+    # -- Pendo API endpoints (called by _dispatch)
+
+    def _verify(self, req: _Incoming) -> _Answer:
+        if not self._verify_endpoint:
+            return _NOT_FOUND
+        return _json(200, {"valid": True, "writeAccess": req.key == self._key})
+
+    def _get_schema(self, req: _Incoming, kind: str) -> _Answer:
+        with self._lock:
+            return _json(200, self._schema[kind]) if kind in self._schema else _NOT_FOUND
+
+    def _post_schema(self, req: _Incoming, kind: str, group: str) -> _Answer:
+        if kind not in KINDS:
+            return _NOT_FOUND
+        if group != "custom":
+            return _text(400, "fields can only be created in the custom group")
+        problem = _json_problem(req) or _field_specs_problem(req.body)
+        if problem:
+            return _text(400, problem)
+        with self._lock:
+            custom = self._schema[kind]["custom"]
+            taken = [spec["name"] for spec in req.body if spec["name"] in custom]
+            if taken:
+                return _text(400, f"field already exists: {', '.join(taken)}")
+            created = {spec["name"]: _new_field(spec) for spec in req.body}
+            custom.update(created)
+        return _json(200, created)
+
+    def _post_values(self, req: _Incoming, kind: str, group: str) -> _Answer:
+        id_field = ID_FIELDS.get(kind)
+        if id_field is None:
+            return _NOT_FOUND
+        problem = _group_problem(group) or _json_problem(req) or _batch_problem(req.body, id_field)
+        if problem:
+            return _text(400, problem)
+        rejected = next((r[id_field] for r in req.body if r[id_field] in req.reject_ids), None)
+        if rejected is not None:
+            return _json(400, {"error": f"invalid value for {rejected}"})
+        create = req.query.get("create", "").lower() == "true"
+        with self._lock:
+            return self._write_batch(kind, req.body, create, req.fail_ids)
+
+    def _put_value(self, req: _Incoming, kind: str, group: str, record_id: str, name: str) -> _Answer:
+        if kind not in ID_FIELDS:
+            return _NOT_FOUND
+        problem = _group_problem(group) or _json_problem(req)
+        if problem:
+            return _text(400, problem)
+        with self._lock:
+            if not self._is_known(kind, record_id):
+                return _NOT_FOUND
+            custom = self._schema[kind]["custom"]
+            refused = self._admit_fields(custom, [name])
+            if refused:
+                return refused
+            problem = self._value_problem(custom, self._field_checks(custom), {name: req.body})
+            if problem:
+                return _json(400, {"error": problem})
+            self._store(kind, record_id, {name: req.body})
+        return _json(200, {})
+
+    def _get_value(self, req: _Incoming, kind: str, group: str, record_id: str, name: str) -> _Answer:
+        with self._lock:
+            stored = self._values.get(kind, {}).get(record_id, {}) if group == "custom" else {}
+            return _json(200, stored[name]) if name in stored else _NOT_FOUND
+
+    def _get_record(self, req: _Incoming, kind: str, record_id: str) -> _Answer:
+        with self._lock:
+            if not self._is_known(kind, record_id):
+                return _NOT_FOUND
+            custom = dict(self._values[kind].get(record_id, {}))
+        return _json(200, {ID_FIELDS[kind]: record_id, "metadata": {"custom": custom, "agent": {}}})
+
+    # -- control surface (called by _dispatch)
+
+    def _control_values(self, req: _Incoming, kind: str) -> _Answer:
+        return _json(200, self.all_values(kind)) if kind in ID_FIELDS else _NOT_FOUND
+
+    def _control_add_fault(self, req: _Incoming) -> _Answer:
+        try:
+            fault = Fault(**req.body)
+        except (TypeError, ValueError) as exc:
+            return _text(400, f"invalid fault: {exc}")
+        self.faults.add(fault)
+        return _json(200, {})
+
+    def _control_clear_faults(self, req: _Incoming) -> _Answer:
+        self.faults.clear()
+        return _json(200, {})
+
+    def _control_stats(self, req: _Incoming) -> _Answer:
+        with self._lock:
+            return _json(200, {"write_calls": self._write_calls, "requests": len(self._log)})
+
+    # -- state changes; the caller holds self._lock
+
+    def _write_batch(self, kind: str, records: list[dict], create: bool, fail_ids: frozenset[str]) -> _Answer:
+        id_field = ID_FIELDS[kind]
+        custom = self._schema[kind]["custom"]
+        refused = self._admit_fields(custom, (name for r in records for name in r["values"]))
+        if refused:
+            return refused
+        checks = self._field_checks(custom)
+        missing: list[str] = []
+        errors: list[Any] = []
+        for record in records:
+            record_id = record[id_field]
+            if not (create or self._is_known(kind, record_id)):
+                missing.append(record_id)
+                continue
+            if record_id in fail_ids:
+                problem = "internal error while writing this record"
+            else:
+                problem = self._value_problem(custom, checks, record["values"])
+            if problem:
+                errors.append(self._error_entry(kind, record_id, problem))
+            else:
+                self._store(kind, record_id, record["values"])
+        failed = len(missing) + len(errors)
+        return _json(
+            200,
+            {"total": len(records), "updated": len(records) - failed, "failed": failed,
+             "missing": missing, "errors": errors},
+        )
+
+    def _admit_fields(self, custom: dict[str, dict], names: Iterable[str]) -> _Answer | None:
+        """Reject (400) or create as text the names missing from a custom group."""
+        unknown = sorted({name for name in names if name not in custom})
+        if not unknown:
+            return None
+        if self._unknown_fields == "reject":
+            return _json(400, {"error": "missing field mappings: " + ", ".join(unknown)})
+        for name in unknown:
+            custom[name] = _field_entry(name, {"Type": "string"})
+        return None
+
+    def _field_checks(self, custom: dict[str, dict]) -> dict[str, Callable[[Any], bool]]:
+        """Field name -> check of a non-null value, for one custom group."""
+        return {name: self._checks.get(entry["Type"], _anything) for name, entry in custom.items()}
+
+    @staticmethod
+    def _value_problem(
+        custom: dict[str, dict], checks: dict[str, Callable[[Any], bool]], values: dict[str, Any]
+    ) -> str | None:
+        for name, value in values.items():
+            if value is not None and not checks[name](value):
+                return f"field {name!r} expects {custom[name]['Type']}, got {value!r}"
+        return None
+
+    def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:
+        if self._errors_shape == "text":
+            return f"{kind} {record_id}: {problem}"
+        return {ID_FIELDS[kind]: record_id, "error": problem}
+
+    def _is_known(self, kind: str, record_id: str) -> bool:
+        known = self._known[kind]
+        return known == ALL or record_id in known
+
+    def _store(self, kind: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """Merge values into a record (None deletes a field) and make the record known."""
+        known = self._known[kind]
+        if known != ALL:
+            known.add(record_id)
+        stored = self._values[kind].setdefault(record_id, {})
+        for name, value in values.items():
+            if value is None:
+                stored.pop(name, None)
+            else:
+                stored[name] = value
+        if not stored:
+            del self._values[kind][record_id]
+

@@ -1,0 +1,439 @@
+"""The local Pendo emulator, exercised over real HTTP with requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from dbt_pendo_sync.pendo.emulator import EmulatorData, Fault, PendoEmulator
+
+KEY = "test-integration-key"
+READ_ONLY = "read-only-key"
+AUTH = {"x-pendo-integration-key": KEY}
+
+
+@pytest.fixture
+def make_emulator() -> Iterator:
+    """Start emulators with given switches; stop them all at teardown."""
+    started: list[PendoEmulator] = []
+
+    def make(**switches) -> PendoEmulator:
+        emulator = PendoEmulator(KEY, read_only_keys=[READ_ONLY], **switches).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emu(make_emulator) -> PendoEmulator:
+    return make_emulator()
+
+
+def write(emu, records, *, kind="visitor", group="custom", key=KEY, params=None, session=requests):
+    return session.post(
+        f"{emu.url}/api/v1/metadata/{kind}/{group}/value",
+        json=records,
+        params=params,
+        headers={"x-pendo-integration-key": key},
+        timeout=5,
+    )
+
+
+def get(emu, path, key=KEY):
+    """GET with an integration key (None: no key header at all)."""
+    return requests.get(emu.url + path, headers={"x-pendo-integration-key": key}, timeout=5)
+
+
+def put(emu, path, **kwargs):
+    return requests.put(emu.url + path, headers={**AUTH, **kwargs.pop("headers", {})}, timeout=5, **kwargs)
+
+
+def visitor(record_id, **values):
+    return {"visitorId": record_id, "values": values}
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_default_data_has_demo_records_and_schema():
+    data = EmulatorData.default()
+    assert len(data.visitors) == 50 and {"u-0001", "u-0050"} <= data.visitors
+    assert len(data.accounts) == 12 and {"acc-001", "acc-012"} <= data.accounts
+    custom = data.schema["account"]["custom"]
+    assert {name: entry["Type"] for name, entry in custom.items()} == {
+        "name": "string", "plan": "string", "mrr": "float", "seats": "integer",
+        "is_paying": "boolean", "created_at": "time", "industry": "string",
+    }
+    assert data.schema["visitor"]["custom"]["full_name"] == {
+        "Type": "string", "DisplayName": "Full Name", "ElementType": "", "ElementFormat": "",
+        "Dirty": False, "isHidden": False, "isDeleted": False, "isCalculated": False, "isPerApp": False,
+    }
+    assert set(data.schema["visitor"]["agent"]) == {"email", "language"}
+    assert data.schema["parentAccount"] == {"custom": {}}
+
+
+def test_from_file_accepts_all_lists_and_preset_values(tmp_path, make_emulator):
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({
+        "visitors": "all",
+        "accounts": ["a-1"],
+        "schema": {"account": {"custom": {"tier": {"Type": "integer"}}}},
+        "values": {"account": {"a-2": {"tier": 3}}},
+    }))
+    emu = make_emulator(data=EmulatorData.from_file(path))
+    assert emu.fields("account") == {"tier": "integer"}
+    assert emu.fields("visitor") == {}
+    assert emu.all_values("account") == {"a-2": {"tier": 3}}
+    body = write(emu, [{"accountId": "a-2", "values": {"tier": 4}}], kind="account").json()
+    assert body["updated"] == 1  # preset values make a record known
+    with pytest.raises(ValueError):
+        EmulatorData.from_dict({"visitors": "some"})
+
+
+# ---------------------------------------------------------------- auth
+
+
+@pytest.mark.parametrize("key", [None, "wrong"])
+def test_bad_key_gets_403_with_empty_body(emu, key):
+    answer = get(emu, "/api/v1/metadata/schema/visitor", key=key)
+    assert answer.status_code == 403 and answer.content == b""
+    assert emu.request_log()[-1].key_ok is False
+
+
+def test_read_only_key_reads_but_cannot_write(emu):
+    assert get(emu, "/api/v1/metadata/schema/visitor", key=READ_ONLY).ok
+    answer = write(emu, [visitor("u-0001", role="x")], key=READ_ONLY)
+    assert answer.status_code == 403 and answer.content == b""
+    single = put(emu, "/api/v1/metadata/visitor/custom/value/u-0001/role", json="x",
+                 headers={"x-pendo-integration-key": READ_ONLY})
+    assert single.status_code == 403
+    assert emu.values("visitor", "u-0001") == {}
+    assert [r.key_ok for r in emu.request_log()] == [True, True, True]
+    assert READ_ONLY not in repr(emu.request_log())
+
+
+# ---------------------------------------------------------------- bulk writes
+
+
+def test_bulk_write_answers_counts_and_missing_ids(emu):
+    answer = write(emu, [visitor("u-0001", role="admin", events_30d=3), visitor("nobody", role="x"),
+                         visitor("u-0002", is_admin=True)])
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == {"total": 3, "updated": 2, "failed": 1, "missing": ["nobody"], "errors": []}
+    assert emu.all_values("visitor") == {"u-0001": {"role": "admin", "events_30d": 3},
+                                         "u-0002": {"is_admin": True}}
+    assert get(emu, "/api/v1/visitor/nobody").status_code == 404
+
+
+def test_values_merge_and_null_clears(emu):
+    write(emu, [visitor("u-0001", role="admin", email="a@example.com")])
+    write(emu, [visitor("u-0001", role=None, full_name="Ann")])
+    assert emu.values("visitor", "u-0001") == {"email": "a@example.com", "full_name": "Ann"}
+    write(emu, [visitor("u-0001", email=None, full_name=None)])
+    assert emu.values("visitor", "u-0001") == {}
+    assert "u-0001" not in emu.all_values("visitor")
+
+
+def test_create_true_creates_unknown_records(emu):
+    body = write(emu, [{"accountId": "acc-new", "values": {"plan": "pro"}}], kind="account",
+                 params={"create": "true"}).json()
+    assert body == {"total": 1, "updated": 1, "failed": 0, "missing": [], "errors": []}
+    record = get(emu, "/api/v1/account/acc-new").json()
+    assert record == {"accountId": "acc-new", "metadata": {"custom": {"plan": "pro"}, "agent": {}}}
+
+
+def test_all_known_ids(make_emulator):
+    data = EmulatorData.default()
+    data.visitors = "all"
+    emu = make_emulator(data=data)
+    assert write(emu, [visitor("anyone-at-all", role="x")]).json()["updated"] == 1
+    assert get(emu, "/api/v1/visitor/someone-else").ok
+
+
+def test_unknown_fields_rejected_for_whole_batch(emu):
+    answer = write(emu, [visitor("u-0001", role="x"), visitor("u-0002", zeta=1, alpha=2)])
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "missing field mappings: alpha, zeta"}
+    assert emu.all_values("visitor") == {}
+
+
+def test_unknown_fields_created_as_text(make_emulator):
+    emu = make_emulator(unknown_fields="create_text")
+    assert write(emu, [visitor("u-0001", nickname="Al")]).json()["updated"] == 1
+    assert emu.fields("visitor")["nickname"] == "string"
+    assert emu.values("visitor", "u-0001") == {"nickname": "Al"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("role", "x", True), ("role", 12, True), ("role", 1.5, True), ("role", True, True),
+        ("is_admin", True, True), ("is_admin", "true", False), ("is_admin", 1, False),
+        ("events_30d", 7, True), ("events_30d", True, False),
+        ("events_30d", 1.5, False), ("events_30d", "7", False),
+        ("signup_date", "2006-01-02T15:04:05.999-05:00", True), ("signup_date", "2024-01-01T00:00:00Z", True),
+        ("signup_date", "yesterday", False), ("signup_date", 1700000000000, True),
+        ("signup_date", True, False),
+        ("role", None, True), ("events_30d", None, True),
+    ],
+)
+def test_type_rules(emu, field, value, ok):
+    assert write(emu, [visitor("u-0001", **{field: value})]).json()["updated"] == int(ok)
+
+
+def test_account_float_field_takes_ints_and_floats(emu):
+    records = [{"accountId": account_id, "values": {"mrr": mrr}}
+               for account_id, mrr in [("acc-001", 10), ("acc-002", 9.5), ("acc-003", "9.5")]]
+    assert write(emu, records, kind="account").json()["updated"] == 2
+
+
+def test_epoch_ms_dates_can_be_refused(make_emulator):
+    emu = make_emulator(epoch_ms_dates=False)
+    assert write(emu, [visitor("u-0001", signup_date=1700000000000)]).json()["failed"] == 1
+    assert write(emu, [visitor("u-0001", signup_date="2024-01-01T00:00:00Z")]).json()["updated"] == 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ("object", {"visitorId": "u-0002", "error": "field 'events_30d' expects integer, got 'abc'"}),
+        ("text", "visitor u-0002: field 'events_30d' expects integer, got 'abc'"),
+    ],
+)
+def test_type_errors_in_both_shapes(make_emulator, shape, expected):
+    emu = make_emulator(errors_shape=shape)
+    body = write(emu, [visitor("u-0001", role="ok"), visitor("u-0002", role="ok", events_30d="abc")]).json()
+    assert body == {"total": 2, "updated": 1, "failed": 1, "missing": [], "errors": [expected]}
+    assert emu.values("visitor", "u-0002") == {}  # a bad record is not written at all
+
+
+def test_malformed_writes_get_400_text(emu):
+    url = f"{emu.url}/api/v1/metadata/visitor/custom/value"
+    as_json = {**AUTH, "content-type": "application/json"}
+    as_text = {**AUTH, "content-type": "text/plain"}
+    cases = [
+        (requests.post(url, data="[{", headers=as_json, timeout=5), "not valid JSON"),
+        (requests.post(url, data="[]", headers=as_text, timeout=5), "content-type"),
+        (requests.post(url, json={"visitorId": "u-0001"}, headers=AUTH, timeout=5), "JSON array"),
+        (write(emu, [{"accountId": "u-0001", "values": {}}]), "visitorId"),
+        (write(emu, [visitor("u-0001", email="a")], group="agent"),
+         "agent fields cannot be set through the API"),
+    ]
+    for answer, message in cases:
+        assert answer.status_code == 400 and message in answer.text
+
+
+def test_unknown_paths_answer_404(emu):
+    for path in ["/api/v1/metadata/parentAccount/custom/value", "/api/v1/nothing", "/nothing"]:
+        assert requests.post(emu.url + path, json=[], headers=AUTH, timeout=5).status_code == 404
+
+
+# ---------------------------------------------------------------- single values, schema, verify, records
+
+
+def test_single_value_put_and_get(emu):
+    path = "/api/v1/metadata/account/custom/value/acc-001/seats"
+    assert get(emu, path).status_code == 404
+    answer = put(emu, path, json=25)
+    assert answer.status_code == 200 and answer.json() == {}
+    assert get(emu, path).json() == 25
+    assert put(emu, path, json="many").status_code == 400
+    assert put(emu, "/api/v1/metadata/account/custom/value/acc-999/seats", json=1).status_code == 404
+    assert put(emu, path, data="null", headers={"content-type": "application/json"}).ok
+    assert emu.values("account", "acc-001") == {}
+
+
+def test_schema_get_and_post(emu):
+    schema = get(emu, "/api/v1/metadata/schema/account").json()
+    assert schema["custom"]["seats"]["Type"] == "integer" and "agent" in schema
+
+    def create(spec):
+        url = f"{emu.url}/api/v1/metadata/schema/account/custom"
+        return requests.post(url, json=[spec], headers=AUTH, timeout=5)
+
+    created = create({"name": "arr", "displayname": "ARR", "type": "number"})
+    assert created.status_code == 200
+    assert created.json()["arr"]["Type"] == "float" and created.json()["arr"]["DisplayName"] == "ARR"
+    assert get(emu, "/api/v1/metadata/schema/account").json()["custom"]["arr"]["Type"] == "float"
+    assert emu.fields("account")["arr"] == "float"
+    for bad in [{"name": "9lives", "type": "string"}, {"name": "ok", "type": "list"},
+                {"name": "arr", "type": "string"}]:
+        assert create(bad).status_code == 400
+    assert get(emu, "/api/v1/metadata/schema/parentAccount").json() == {"custom": {}}
+
+
+def test_verify_reports_write_access(make_emulator):
+    emu = make_emulator()
+    assert get(emu, "/api/v1/token/verify").json() == {"valid": True, "writeAccess": True}
+    assert get(emu, "/api/v1/token/verify", key=READ_ONLY).json() == {"valid": True, "writeAccess": False}
+    off = make_emulator(verify_endpoint=False)
+    assert get(off, "/api/v1/token/verify").status_code == 404
+
+
+def test_seeded_values_show_on_records(emu):
+    emu.set_value("visitor", "u-0003", "role", "owner")
+    emu.add_records("visitor", ["u-new"])
+    record = get(emu, "/api/v1/visitor/u-0003").json()
+    assert record["metadata"]["custom"] == {"role": "owner"}
+    assert get(emu, "/api/v1/visitor/u-new").ok
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_status_fault_with_retry_after_does_not_write(emu):
+    emu.faults.add(Fault("status", status=429, retry_after="3", first=1))
+    answer = write(emu, [visitor("u-0001", role="x")])
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "3"
+    assert emu.values("visitor", "u-0001") == {}
+    assert write(emu, [visitor("u-0001", role="x")]).status_code == 200
+    assert emu.values("visitor", "u-0001") == {"role": "x"}
+
+
+def test_status_fault_without_retry_after(emu):
+    emu.faults.add(Fault("status", status=503))
+    answer = write(emu, [visitor("u-0001", role="x")])
+    assert answer.status_code == 503 and "Retry-After" not in answer.headers
+
+
+def test_drop_fault_closes_connection_without_answer(emu):
+    emu.faults.add(Fault("drop", first=1))
+    with pytest.raises(requests.ConnectionError):
+        write(emu, [visitor("u-0001", role="x")])
+    assert emu.request_log()[-1].status == 0
+    assert emu.write_calls() == 1 and emu.values("visitor", "u-0001") == {}
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+
+
+def test_delay_fault_answers_late(emu):
+    emu.faults.add(Fault("delay", delay=0.2))
+    started = time.monotonic()
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+    assert time.monotonic() - started >= 0.2
+
+
+def test_malformed_fault_writes_then_answers_garbage(emu):
+    emu.faults.add(Fault("malformed"))
+    answer = write(emu, [visitor("u-0001", role="x")])
+    assert answer.status_code == 200
+    with pytest.raises(ValueError):
+        answer.json()
+    assert emu.values("visitor", "u-0001") == {"role": "x"}
+
+
+def test_partial_fault_turns_ids_into_errors(emu):
+    emu.faults.add(Fault("partial", ids=frozenset({"u-0002"})))
+    body = write(emu, [visitor("u-0001", role="x"), visitor("u-0002", role="x")]).json()
+    assert body["updated"] == 1 and body["failed"] == 1 and body["errors"][0]["visitorId"] == "u-0002"
+    assert emu.all_values("visitor") == {"u-0001": {"role": "x"}}
+
+
+def test_bad_rows_fault_rejects_batch(emu):
+    emu.faults.add(Fault("bad_rows", ids=frozenset({"u-0002"})))
+    answer = write(emu, [visitor("u-0001", role="x"), visitor("u-0002", role="x")])
+    assert answer.status_code == 400 and answer.json() == {"error": "invalid value for u-0002"}
+    assert emu.all_values("visitor") == {}
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+
+
+def test_fault_on_chosen_write_calls_only(emu):
+    emu.faults.add(Fault("status", status=502, requests=frozenset({2, 4})))
+    emu.faults.add(Fault("status", status=500, first=1))
+    get(emu, "/api/v1/metadata/schema/visitor")  # not a write call
+    statuses = [write(emu, [visitor("u-0001", role="x")]).status_code for _ in range(5)]
+    assert statuses == [500, 502, 200, 502, 200]
+    assert emu.write_calls() == 5
+
+
+def test_rate_faults_are_deterministic(make_emulator):
+    def faulted_calls(seed):
+        emu = make_emulator()
+        emu.faults.add(Fault("status", status=503, rate=0.5, seed=seed))
+        session = requests.Session()
+        statuses = [write(emu, [visitor("u-0001", role="x")], session=session).status_code for _ in range(20)]
+        return [n for n, status in enumerate(statuses, start=1) if status == 503]
+
+    first = faulted_calls(7)
+    assert 0 < len(first) < 20
+    assert faulted_calls(7) == first
+
+
+def test_path_prefix_aims_faults_at_other_endpoints(emu):
+    emu.faults.add(Fault("status", status=500, path_prefix="/api/v1/token/"))
+    assert get(emu, "/api/v1/token/verify").status_code == 500
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+
+
+# ---------------------------------------------------------------- control surface, log, connections
+
+
+def test_control_surface(emu):
+    assert requests.post(f"{emu.url}/_emulator/faults", json={"kind": "status", "status": 504}, timeout=5).ok
+    assert write(emu, [visitor("u-0001", role="x")]).status_code == 504
+    assert requests.delete(f"{emu.url}/_emulator/faults", timeout=5).ok
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+    assert get(emu, "/_emulator/values/visitor", key=None).json() == {"u-0001": {"role": "x"}}
+    assert get(emu, "/_emulator/stats", key=None).json() == {"write_calls": 2, "requests": 2}
+    assert requests.post(f"{emu.url}/_emulator/faults", json={"kind": "nope"}, timeout=5).status_code == 400
+
+
+def test_request_log_and_reset(emu):
+    write(emu, [visitor("u-0001", role="x")], params={"create": "true"})
+    (record,) = emu.request_log()
+    assert record.method == "POST" and record.path == "/api/v1/metadata/visitor/custom/value"
+    assert record.query == {"create": "true"} and record.content_type == "application/json"
+    assert record.key_ok and record.status == 200 and record.body == [visitor("u-0001", role="x")]
+    assert KEY not in repr(record)
+    emu.reset_log()
+    assert emu.request_log() == [] and emu.write_calls() == 0
+
+
+def test_keep_alive_reuses_one_connection(emu):
+    with requests.Session() as session:
+        for i in range(50):
+            if i % 10 == 0:
+                answer = write(emu, [visitor("u-0001", role="x")], key="bad", session=session)
+                assert answer.status_code == 403
+            else:
+                assert write(emu, [visitor("u-0001", events_30d=i)], session=session).ok
+        pools = session.get_adapter(emu.url).poolmanager.pools
+        assert [pools[key].num_connections for key in pools.keys()] == [1]
+    assert emu.write_calls() == 50
+
+
+def test_concurrent_writers(make_emulator):
+    data = EmulatorData.default()
+    data.visitors = "all"
+    emu = make_emulator(data=data)
+
+    def push(thread):
+        with requests.Session() as session:
+            for batch in range(10):
+                ids = [f"t{thread}-{batch}-{i}" for i in range(50)]
+                answer = write(emu, [visitor(i, events_30d=1) for i in ids], session=session)
+                assert answer.json()["updated"] == 50
+
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert emu.write_calls() == 40 and len(emu.all_values("visitor")) == 2000
+
+
+def test_stop_closes_kept_alive_connections():
+    emu = PendoEmulator(KEY).start()
+    with requests.Session() as session:
+        assert write(emu, [visitor("u-0001", role="x")], session=session).ok
+        emu.stop()
+        with pytest.raises(requests.ConnectionError):
+            write(emu, [visitor("u-0001", role="x")], session=session)
