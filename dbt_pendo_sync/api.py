@@ -12,15 +12,17 @@ from .config import SyncSpec, specs_for
 from .dbt.artifacts import Manifest, ModelNode, load_manifest
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.project import current_manifest, target_path
-from .dbt.reader import RelationReader
 from .dbt.selection import Selection, selected_ids
+from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
-from .errors import DbtPendoError, PendoError
+from .errors import ConfigError, DbtPendoError, PendoError
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
 from .pendo.settings import PendoSettings
 from .report import ConsoleReport
+import datetime as dt
+
 from .results import ERROR, PLANNED, SKIPPED, ModelResult, SyncResults
 
 PLAN_FILE = "pendo_sync_plan.json"
@@ -37,6 +39,7 @@ class Project:
     selection: Selection = field(default_factory=Selection)
     manifest: Path | None = None
     target_path: str | None = None
+    state_schema: str | None = None
 
     def dbt_target(self) -> DbtTarget:
         """The same settings as dbt command-line flags."""
@@ -99,6 +102,9 @@ def sync(
     manifest: str | Path | None = None,
     target_path: str | None = None,
     dry_run: bool = False,
+    full_resync: bool = False,
+    show: int = 5,
+    state_schema: str | None = None,
     threads: int = 4,
     quiet: bool = False,
     console: Console | None = None,
@@ -118,6 +124,7 @@ def sync(
         selection=Selection(tuple(select), tuple(exclude), selector),
         manifest=Path(manifest) if manifest else None,
         target_path=target_path,
+        state_schema=state_schema,
     )
     plan = _plan(project)
     artifacts = project.artifacts()
@@ -136,7 +143,9 @@ def sync(
             stack.callback(client.close)
         results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)
         try:
-            _sync_models(plan, project, client, report, results, SendOptions(threads=threads))
+            run = _Run(project, client, report, SendOptions(threads=threads, show=show if dry_run else 0),
+                       full_resync=full_resync)
+            _sync_models(plan, run, results)
         finally:
             write_results(results_path, results, context)
         report.summary(results)
@@ -144,30 +153,95 @@ def sync(
     return results
 
 
-def _sync_models(plan: _Plan, project: Project, client: PendoClient | None,
-                 report: ConsoleReport, results: SyncResults, options: SendOptions) -> None:
+@dataclass
+class _Run:
+    """What every model of one run shares."""
+
+    project: Project
+    client: PendoClient | None
+    report: ConsoleReport
+    options: SendOptions
+    full_resync: bool = False
+
+    @property
+    def dry_run(self) -> bool:
+        return self.client is None
+
+
+def _sync_models(plan: _Plan, run: _Run, results: SyncResults) -> None:
     if not plan.specs:
-        report.note("no selected model has a pendo block: nothing to sync")
+        run.report.note("no selected model has a pendo block: nothing to sync")
         return
-    warehouse = Warehouse(build_adapter(project.dbt_target()))
+    warehouse = Warehouse(build_adapter(run.project.dbt_target()))
     with warehouse.connection():
         for spec, model in plan.specs:
-            results.models.append(_sync_one(spec, model, warehouse, client, report, options))
+            results.models.append(_sync_one(spec, model, warehouse, run))
 
 
-def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, client: PendoClient | None,
-              report: ConsoleReport, options: SendOptions) -> ModelResult:
+def _state_location(spec: SyncSpec, model: ModelNode, run: _Run) -> StateLocation:
+    schema = spec.state_schema or run.project.state_schema or model.schema
+    if not schema:
+        raise ConfigError(f"{spec.where()}: no schema to keep sync state in; set state_schema")
+    return StateLocation(model.database, schema)
+
+
+def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Run) -> ModelResult:
     """One model; an error that concerns only this model is recorded and the run goes on."""
+    result = ModelResult(model=spec.model, unique_id=spec.unique_id, object=spec.object,
+                         relation=str(warehouse.relation(model)), full_resync=run.full_resync,
+                         started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     try:
-        columns = [c.name for c in warehouse.columns(model)]
-        id_column, mapping = spec.resolve_columns(columns)
-        reader = RelationReader(warehouse, model, id_column, mapping)
-        result = ModelSync(spec, reader, report, client, options).run()
+        _sync_model(spec, model, warehouse, run, result)
     except PendoError:
         raise
     except DbtPendoError as exc:
-        result = ModelResult(model=spec.model, unique_id=spec.unique_id, object=spec.object,
-                             relation=str(warehouse.relation(model)), status=ERROR, message=str(exc))
-    if client is None and result.status != ERROR:
-        result.status = PLANNED
+        result.status, result.message = ERROR, str(exc)
+    if result.status != ERROR:
+        result.settle()
+        if run.dry_run:
+            result.status = PLANNED
     return result
+
+
+def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Run,
+                result: ModelResult) -> None:
+    columns = [c.name for c in warehouse.columns(model)]
+    id_column, mapping = spec.resolve_columns(columns)
+    store = StateStore(warehouse, _state_location(spec, model, run))
+    result.state_table = str(store.state)
+    if run.dry_run:
+        state_exists = store.exists()
+    else:
+        store.ensure()
+        state_exists = True
+    snapshot = ModelSnapshot(store, model, spec.object, id_column, mapping,
+                             full_resync=run.full_resync, state_exists=state_exists)
+    if not run.dry_run:
+        store.recover(model, snapshot.table)
+    run.report.model_started(spec, snapshot.relation)
+    snapshot.create()
+    counts = snapshot.counts()
+    result.counts.new, result.counts.changed = counts["new"], counts["changed"]
+    result.counts.unchanged = counts["same"]
+    result.counts.rows = sum(counts.values())
+    if run.dry_run:
+        try:
+            ModelSync(spec, snapshot, run.report, None, result, options=run.options).run()
+        finally:
+            snapshot.drop()
+        return
+    journal = Journal(store, model)
+    completed = False
+    try:
+        ModelSync(spec, snapshot, run.report, run.client, result, journal, run.options).run()
+        completed = True
+    finally:
+        try:
+            journal.close()
+        finally:
+            # What Pendo confirmed is kept even when the run stops early; dropped records
+            # are forgotten only after a complete pass. A failed merge leaves the journal
+            # and snapshot for the next run to recover.
+            store.merge(model, snapshot.table, replace_all=run.full_resync and completed,
+                        forget_dropped=completed)
+            snapshot.drop()

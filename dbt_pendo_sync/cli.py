@@ -51,6 +51,12 @@ class P:
                                help="Where dbt's artifacts and our results live (default: target).")
     dry_run = click.option("--dry-run", is_flag=True,
                            help="Read and build payloads, send nothing, show what would be sent.")
+    full_resync = click.option("--full-resync", is_flag=True,
+                               help="Ignore the sync state: send every row, then rebuild the state.")
+    show = click.option("--show", default=5, show_default=True, type=click.IntRange(0, 1000),
+                        help="With --dry-run: how many payloads per model to show.")
+    state_schema = click.option("--state-schema", envvar="DBT_PENDO_STATE_SCHEMA", default=None,
+                                help="Schema of the sync state tables (default: each model's schema).")
     threads = click.option("--threads", envvar="DBT_PENDO_THREADS", default=4, show_default=True,
                            type=click.IntRange(1, 32), help="Concurrent requests to Pendo.")
     quiet = click.option("--quiet", "-q", is_flag=True, help="Print only the summary and errors.")
@@ -79,19 +85,23 @@ def cli() -> None:
 @dbt_options
 @selection_options
 @P.dry_run
+@P.full_resync
+@P.show
+@P.state_schema
 @P.threads
 @P.quiet
 @P.debug
 def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
          target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-         selector: str | None, manifest: str | None, dry_run: bool, threads: int,
-         quiet: bool, debug: bool) -> None:
+         selector: str | None, manifest: str | None, dry_run: bool, full_resync: bool, show: int,
+         state_schema: str | None, threads: int, quiet: bool, debug: bool) -> None:
     """Push the selected models' rows into Pendo (after `dbt build`)."""
     from .api import sync as run_sync
 
     results = run_sync(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
                        select=select, exclude=exclude, selector=selector, manifest=manifest,
-                       target_path=target_path, dry_run=dry_run, threads=threads, quiet=quiet)
+                       target_path=target_path, dry_run=dry_run, full_resync=full_resync,
+                       show=show, state_schema=state_schema, threads=threads, quiet=quiet)
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 

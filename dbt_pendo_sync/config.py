@@ -38,6 +38,7 @@ class SyncSpec:
     fields: Mapping[str, str] | None
     column_rules: Mapping[str, ColumnRule]
     batch_size: int
+    state_schema: str | None = None
 
     @property
     def id_key(self) -> str:
@@ -182,6 +183,7 @@ def spec_for(model: ModelNode) -> SyncSpec:
                                            exclude=bool(col.pendo_block().get("exclude", False)))
                       for col in model.columns.values() if col.pendo_block() is not None},
         batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
+        state_schema=block.get("state_schema"),
     )
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}

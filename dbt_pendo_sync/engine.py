@@ -5,11 +5,10 @@ through a PendoClient (or nothing, on a dry run), and reports through an EventSi
 """
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol, Sequence
 
 from .config import SyncSpec
@@ -18,11 +17,13 @@ from .pendo.client import PendoClient
 from .pendo.fields import InvalidValue, record_id, to_json_value
 from .results import ModelResult
 
-DRY_RUN_SAMPLE = 5
 
 
 class RowSource(Protocol):
-    """Rows of one model: the id first, then one value per field, in `fields` order."""
+    """Rows of one model to send: (row number, state key, fingerprint, id, field values...).
+
+    Row numbers ascend; the journal records progress as ranges of them.
+    """
 
     relation: str
     fields: Sequence[str]
@@ -32,6 +33,13 @@ class RowSource(Protocol):
 
     def chunks(self) -> Iterator[Sequence[tuple]]:
         """The rows, in chunks."""
+
+
+class ProgressJournal(Protocol):
+    """Where confirmed progress is recorded (the warehouse state), batch by batch, in order."""
+
+    def record(self, lo: int, hi: int, skipped: Sequence[int]) -> None:
+        """Rows lo..hi were answered; those in `skipped` were not confirmed."""
 
 
 class EventSink(Protocol):
@@ -45,20 +53,35 @@ class EventSink(Protocol):
 
 @dataclass(frozen=True)
 class SendOptions:
-    """How records go out: concurrency and whether Pendo may create unknown records."""
+    """How records go out: concurrency, upserts, and payloads shown on a dry run."""
 
     threads: int = 4
     create: bool = False
+    show: int = 5
+
+
+_META = 3  # row number, state key, fingerprint come before the id
+
+
+@dataclass
+class _Batch:
+    """Records sent in one call, with the row numbers they and the rows before them cover."""
+
+    lo: int
+    hi: int = 0
+    records: list[dict] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    invalid: list[int] = field(default_factory=list)
 
 
 def _build(spec: SyncSpec, fields: Sequence[str], row: tuple) -> tuple[str | None, dict | None, str | None]:
     """(id, record, None) for a good row; (id or None, None, reason) for an invalid one."""
     try:
-        rid = record_id(row[0])
+        rid = record_id(row[_META])
     except InvalidValue as exc:
         return None, None, str(exc)
     values: dict[str, Any] = {}
-    for name, value in zip(fields, row[1:]):
+    for name, value in zip(fields, row[_META + 1:]):
         if value is None:
             continue  # a null never overwrites what Pendo has
         try:
@@ -71,92 +94,101 @@ def _build(spec: SyncSpec, fields: Sequence[str], row: tuple) -> tuple[str | Non
 class ModelSync:
     """Runs one model: reads, builds, sends in batches, and accounts for every row."""
 
-    def __init__(self, spec: SyncSpec, source: RowSource, sink: EventSink,
-                 client: PendoClient | None, options: SendOptions = SendOptions()) -> None:
+    def __init__(self, spec: SyncSpec, source: RowSource, sink: EventSink, client: PendoClient | None,
+                 result: ModelResult, journal: ProgressJournal | None = None,
+                 options: SendOptions = SendOptions()) -> None:
         self.spec = spec
         self.source = source
         self.sink = sink
         self.client = client
+        self.journal = journal
         self.options = options
-        self.result = ModelResult(model=spec.model, unique_id=spec.unique_id,
-                                  object=spec.object, relation=source.relation)
+        self.result = result
 
     def run(self) -> ModelResult:
-        """Sync the whole model; Pendo auth/reachability errors propagate to stop the run."""
+        """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
         started = time.monotonic()
-        self.result.started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        self.sink.model_started(self.spec, self.source.relation)
         try:
             self._run()
         finally:
-            self.result.seconds = round(time.monotonic() - started, 3)
-        self.result.settle()
+            self.result.seconds += round(time.monotonic() - started, 3)
         return self.result
 
     def _run(self) -> None:
         duplicates = self.source.duplicate_ids()
-        batch: list[dict] = []
+        batch = _Batch(lo=1)
         with ThreadPoolExecutor(max_workers=max(1, self.options.threads),
                                 thread_name_prefix="pendo-send") as pool:
-            inflight: deque[tuple[list[dict], Future]] = deque()
+            inflight: deque[tuple[_Batch, Future | None]] = deque()
             try:
                 for chunk in self.source.chunks():
                     for row in chunk:
+                        batch.hi = row[0]
                         record = self._accept(row, duplicates)
                         if record is None:
+                            batch.invalid.append(row[0])
                             continue
-                        batch.append(record)
-                        if len(batch) >= self.spec.batch_size:
+                        batch.records.append(record)
+                        batch.numbers.append(row[0])
+                        if len(batch.records) >= self.spec.batch_size:
                             self._submit(pool, inflight, batch)
-                            batch = []
+                            batch = _Batch(lo=batch.hi + 1)
                     self.sink.progress(self.spec, self.result)
-                if batch:
+                if batch.records or batch.invalid:
                     self._submit(pool, inflight, batch)
                 while inflight:
                     self._collect(*inflight.popleft())
             finally:
                 for _, future in inflight:
-                    future.cancel()
+                    if future is not None:
+                        future.cancel()
         self.sink.progress(self.spec, self.result)
 
     def _accept(self, row: tuple, duplicates: set[str]) -> dict | None:
-        self.result.counts.read += 1
         rid, record, reason = _build(self.spec, self.source.fields, row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:
-            raw = dict(zip((self.spec.id_column, *self.source.fields), row))
+            raw = dict(zip((self.spec.id_column, *self.source.fields), row[_META:]))
             self._undelivered("invalid", rid, reason, raw)
             return None
         return record
 
-    def _submit(self, pool: ThreadPoolExecutor, inflight: deque, batch: list[dict]) -> None:
+    def _submit(self, pool: ThreadPoolExecutor, inflight: deque, batch: _Batch) -> None:
         if self.client is None:
-            self._plan(batch)
+            self._plan(batch.records)
             return
-        client, kind, id_key, create = self.client, self.spec.object, self.spec.id_key, self.options.create
-        inflight.append((batch, pool.submit(client.write_values, kind, batch, id_key, create)))
+        future = None
+        if batch.records:
+            future = pool.submit(self.client.write_values, self.spec.object, batch.records,
+                                 self.spec.id_key, self.options.create)
+        inflight.append((batch, future))
         while len(inflight) > 2 * max(1, self.options.threads):
             self._collect(*inflight.popleft())
 
-    def _plan(self, batch: list[dict]) -> None:
+    def _plan(self, records: list[dict]) -> None:
         """Dry run: count what would be sent and keep a few payloads to show."""
-        self.result.counts.sent += len(batch)
-        room = DRY_RUN_SAMPLE - len(self.result.payload_sample)
-        self.result.payload_sample.extend(batch[:max(0, room)])
+        self.result.counts.sent += len(records)
+        room = self.options.show - len(self.result.payload_sample)
+        self.result.payload_sample.extend(records[:max(0, room)])
 
-    def _collect(self, batch: list[dict], future: Future) -> None:
-        outcome: BatchOutcome = future.result()
+    def _collect(self, batch: _Batch, future: Future | None) -> None:
+        outcome: BatchOutcome = future.result() if future is not None else BatchOutcome()
         counts = self.result.counts
-        counts.sent += len(batch)
+        counts.sent += len(batch.records)
         counts.updated += len(outcome.confirmed)
-        payloads = {r[self.spec.id_key]: r for r in batch}
+        payloads = {r[self.spec.id_key]: r for r in batch.records}
         for rid in outcome.missing:
             self._undelivered("missing", rid, f"Pendo has no {self.spec.object} with this id "
                               "(update-only: unknown ids are not created)", payloads.get(rid))
         for category, entries in (("rejected", outcome.rejected), ("failed", outcome.failed)):
             for rid, reason in entries:
                 self._undelivered(category, rid, reason, payloads.get(rid))
+        if self.journal is not None:
+            confirmed = set(outcome.confirmed)
+            skipped = batch.invalid + [n for rec, n in zip(batch.records, batch.numbers)
+                                       if rec[self.spec.id_key] not in confirmed]
+            self.journal.record(batch.lo, batch.hi, skipped)
         self.sink.progress(self.spec, self.result)
 
     def _undelivered(self, category: str, rid: str | None, reason: str, payload: Any) -> None:

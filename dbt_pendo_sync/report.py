@@ -12,7 +12,8 @@ from .config import SyncSpec
 from .outputs import RejectedFile
 from .results import ModelResult, SyncResults
 
-_COUNT_COLUMNS = ("read", "sent", "updated", "missing", "invalid", "rejected", "failed")
+_COUNT_COLUMNS = ("rows", "new", "changed", "unchanged", "sent", "updated", "missing", "invalid",
+                  "rejected", "failed")
 
 
 def _console() -> Console:

@@ -18,7 +18,10 @@ PLANNED = "planned"
 class Counts:
     """Row counts of one model's sync."""
 
-    read: int = 0
+    rows: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
     sent: int = 0
     updated: int = 0
     missing: int = 0
@@ -35,6 +38,8 @@ class ModelResult:
     unique_id: str
     object: str
     relation: str | None = None
+    state_table: str | None = None
+    full_resync: bool = False
     status: str = SUCCESS
     message: str | None = None
     counts: Counts = field(default_factory=Counts)

@@ -188,5 +188,6 @@ def typed(request: pytest.FixtureRequest, tmp_path: Path) -> DbtProject:
     """A private, built copy of the typed fixture project, on DuckDB and on PostgreSQL."""
     if request.param == "duckdb":
         return _clone_built(request.getfixturevalue("built_typed_duckdb"), tmp_path, "TYPED_DUCKDB_PATH")
-    built = request.getfixturevalue("built_typed_postgres")
-    return _clone_built(built, tmp_path, None)
+    project = _clone_built(request.getfixturevalue("built_typed_postgres"), tmp_path, None)
+    project.env["DBT_PENDO_STATE_SCHEMA"] = f"state_{secrets.token_hex(4)}"  # shared server
+    return project

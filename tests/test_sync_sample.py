@@ -43,7 +43,7 @@ def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator
     results = {m["model"]: m for m in sample.results()["models"]}
     assert results["pendo_visitors"]["status"] == "success"
     assert results["pendo_visitors"]["counts"] == {
-        "read": 53, "sent": 53, "updated": 50, "missing": 3, "invalid": 0, "rejected": 0, "failed": 0}
+        "rows": 53, "new": 53, "changed": 0, "unchanged": 0, "sent": 53, "updated": 50, "missing": 3, "invalid": 0, "rejected": 0, "failed": 0}
     assert sorted(s["id"] for s in results["pendo_visitors"]["samples"]["missing"]) == [
         "u-0051", "u-0052", "u-0053"]
     assert results["pendo_accounts"]["counts"]["missing"] == 1

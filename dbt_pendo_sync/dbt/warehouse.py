@@ -63,6 +63,75 @@ class Warehouse:
             )
         return [WarehouseColumn(c.name, str(c.data_type)) for c in cols]
 
+    def table(self, database: str | None, schema: str, identifier: str) -> Any:
+        """A Relation for a table of ours (state, journal, snapshot)."""
+        return self._adapter.Relation.create(database=database, schema=schema,
+                                             identifier=identifier, type="table")
+
+    def macro(self, name: str, **kwargs: Any) -> str:
+        """The SQL one of dbt's (dispatched) macros renders for this adapter."""
+        try:
+            return str(self._adapter.execute_macro(name, kwargs=kwargs)).strip()
+        except Exception as exc:  # dbt raises its own types; any failure means no SQL
+            raise WarehouseError(f"dbt macro {name} failed: {_one_line(exc)}") from None
+
+    def literal(self, text: str) -> str:
+        """A SQL string literal, escaped as the adapter's escape_single_quotes macro does."""
+        return "'" + self.macro("escape_single_quotes", expression=text) + "'"
+
+    def execute(self, *statements: str) -> None:
+        """Run statements in one transaction on this thread's connection, and commit."""
+        try:
+            # dbt's own lookups (columns, relations) may have left a transaction open.
+            if not self._adapter.connections.get_thread_connection().transaction_open:
+                self._adapter.connections.begin()
+            for sql in statements:
+                self._adapter.execute(sql, auto_begin=False, fetch=False)
+            self._adapter.connections.commit()
+        except Exception as exc:  # driver errors have no common base class
+            self._rollback()
+            raise WarehouseError(f"statement failed: {_one_line(exc)}\n  SQL: {statements[0][:300]}") from None
+
+    def _commit_open(self) -> None:
+        """Commit the transaction dbt's macros may have begun on this thread's connection."""
+        if self._adapter.connections.get_thread_connection().transaction_open:
+            self._adapter.connections.commit()
+
+    def _rollback(self) -> None:
+        try:
+            self._adapter.connections.rollback_if_open()
+        except Exception:  # the statement's own error is the one worth reporting
+            pass
+
+    def create_schema(self, database: str | None, schema: str) -> None:
+        """Create a schema if it does not exist (dbt's create_schema macro)."""
+        try:
+            self._adapter.create_schema(self._adapter.Relation.create(database=database, schema=schema))
+            self._commit_open()
+        except Exception as exc:  # driver errors have no common base class
+            raise WarehouseError(f"cannot create schema {schema}: {_one_line(exc)}") from None
+
+    def drop_table(self, relation: Any) -> None:
+        """Drop a table of ours if it exists."""
+        try:
+            self._adapter.drop_relation(relation)
+            self._commit_open()
+        except Exception as exc:  # driver errors have no common base class
+            raise WarehouseError(f"cannot drop {relation}: {_one_line(exc)}") from None
+
+    def table_exists(self, relation: Any) -> bool:
+        """Whether a table exists (through the adapter's relation lookup)."""
+        try:
+            return self._adapter.get_relation(relation.database, relation.schema, relation.identifier) is not None
+        except Exception as exc:  # driver errors have no common base class
+            raise WarehouseError(f"cannot look up {relation}: {_one_line(exc)}") from None
+
+    @contextmanager
+    def worker_connection(self, name: str) -> Iterator["Warehouse"]:
+        """A connection of the calling thread (for work beside the main thread's reads)."""
+        with self._adapter.connection_named(name):
+            yield self
+
     def quote(self, identifier: str) -> str:
         """An identifier quoted the way the adapter quotes it."""
         return self._adapter.quote(identifier)
@@ -74,10 +143,13 @@ class Warehouse:
         one shared cursor, and closing it would close the connection.
         """
         handle = self._adapter.connections.get_thread_connection().handle
-        try:
-            return handle.cursor(name=f"dbt_pendo_sync_{next(_cursor_names)}"), True
-        except TypeError:
-            return handle.cursor(), False
+        name = f"dbt_pendo_sync_{next(_cursor_names)}"
+        for kwargs in ({"name": name, "withhold": True}, {"name": name}):
+            try:  # WITH HOLD: valid whatever transaction state dbt left the driver in
+                return handle.cursor(**kwargs), True
+            except TypeError:
+                continue
+        return handle.cursor(), False
 
     def stream(self, sql: str, fetch_rows: int = FETCH_ROWS) -> Iterator[Sequence[tuple]]:
         """Run a query and yield its rows in chunks of at most `fetch_rows`."""
@@ -89,8 +161,6 @@ class Warehouse:
                 if not rows:
                     return
                 yield rows
-        except WarehouseError:
-            raise
         except Exception as exc:  # driver errors have no common base class
             raise WarehouseError(f"query failed: {_one_line(exc)}\n  SQL: {sql[:500]}") from None
         finally:

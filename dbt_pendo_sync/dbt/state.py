@@ -1,0 +1,282 @@
+"""Sync state in the warehouse: what Pendo confirmed, per model and record, as fingerprints.
+
+Tables (created through the user's adapter, in the state schema):
+- `pendo_sync_state` (model_id, record_id, fingerprint, synced_at): one row per record whose
+  current payload Pendo confirmed.
+- `pendo_sync_journal` (model_id, kind, lo, hi): progress of a running sync, as ranges of the
+  snapshot's row numbers that were answered (`range`) and the row numbers in them that were
+  not confirmed (`skip`). Small rows, so recording progress costs one insert per flush.
+- `pendo_sync_snap_<model>`: the run's snapshot of the model, with each row's state key,
+  fingerprint, change kind (new / changed / same) and row number.
+
+A run merges the journal into the state (confirmed = inside a range and not skipped) in one
+transaction at its end; a run that finds a journal left by a crashed run merges it first.
+So the state never claims more than Pendo confirmed, whatever moment a crash happens.
+"""
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..errors import WarehouseError
+from ..pendo.fields import InvalidValue, record_id
+from .artifacts import ModelNode
+from .warehouse import Warehouse
+
+STATE_TABLE = "pendo_sync_state"
+JOURNAL_TABLE = "pendo_sync_journal"
+SNAPSHOT_PREFIX = "pendo_sync_snap_"
+# Changes whenever the meaning of a fingerprint changes (value conversion, payload shape).
+FINGERPRINT_VERSION = "1"
+_SEPARATOR = "\x1f"
+JOURNAL_FLUSH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """Where a model's state tables live."""
+
+    database: str | None
+    schema: str
+
+
+def snapshot_name(model: ModelNode) -> str:
+    """A table name unique to the model, within identifier length limits."""
+    digest = hashlib.sha1(model.unique_id.encode()).hexdigest()[:8]
+    return f"{SNAPSHOT_PREFIX}{model.name[:30].lower()}_{digest}"
+
+
+class StateStore:
+    """The state and journal tables of one state location."""
+
+    def __init__(self, warehouse: Warehouse, location: StateLocation) -> None:
+        self.warehouse = warehouse
+        self.location = location
+        self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
+        self.journal = warehouse.table(location.database, location.schema, JOURNAL_TABLE)
+
+    def exists(self) -> bool:
+        """Whether the state tables were created (by an earlier sync)."""
+        return self.warehouse.table_exists(self.state) and self.warehouse.table_exists(self.journal)
+
+    def ensure(self) -> None:
+        """Create the schema and tables when missing."""
+        w = self.warehouse
+        string, bigint = w.macro("type_string"), w.macro("type_bigint")
+        timestamp = w.macro("type_timestamp")
+        w.create_schema(self.location.database, self.location.schema)
+        w.execute(
+            f"create table if not exists {self.state} (model_id {string}, record_id {string}, "
+            f"fingerprint {string}, synced_at {timestamp})",
+            f"create table if not exists {self.journal} (model_id {string}, kind {string}, "
+            f"lo {bigint}, hi {bigint})",
+        )
+
+    def _confirmed(self, model_id: str, alias: str) -> str:
+        j = self.journal
+        return (f"exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
+                f"and {alias}.__n between j.lo and j.hi) and not exists (select 1 from {j} k "
+                f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__n)")
+
+    def merge(self, model: ModelNode, snapshot: Any, *, replace_all: bool = False,
+              forget_dropped: bool = False) -> None:
+        """Fold the journal into the state in one transaction, then empty the journal.
+
+        `replace_all` rebuilds the model's state from this run alone (full resync);
+        `forget_dropped` drops state of records no longer in the snapshot.
+        """
+        w = self.warehouse
+        mid = w.literal(model.unique_id)
+        now = w.macro("current_timestamp")
+        confirmed = self._confirmed(mid, "s")
+        statements = []
+        if replace_all:
+            statements.append(f"delete from {self.state} where model_id = {mid}")
+        else:
+            statements.append(f"delete from {self.state} where model_id = {mid} and record_id in "
+                              f"(select s.__rid from {snapshot} s where {confirmed})")
+        statements.append(f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
+                          f"select {mid}, s.__rid, s.__fp, {now} from {snapshot} s where {confirmed}")
+        if forget_dropped:
+            statements.append(f"delete from {self.state} where model_id = {mid} and record_id not in "
+                              f"(select __rid from {snapshot} where __rid is not null)")
+        statements.append(f"delete from {self.journal} where model_id = {mid}")
+        w.execute(*statements)
+
+    def recover(self, model: ModelNode, snapshot: Any) -> None:
+        """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""
+        if self.warehouse.table_exists(snapshot):
+            self.merge(model, snapshot)
+            self.warehouse.drop_table(snapshot)
+        else:
+            self.warehouse.execute(
+                f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}")
+
+    def state_rows(self, model: ModelNode) -> dict[str, str]:
+        """record_id -> fingerprint for a model (for tests and inspection; loads everything)."""
+        rows = self.warehouse.query(
+            f"select record_id, fingerprint from {self.state} "
+            f"where model_id = {self.warehouse.literal(model.unique_id)}")
+        return dict(rows)
+
+
+def _fingerprint_sql(w: Warehouse, kind: str, columns: Mapping[str, str]) -> str:
+    """SQL for a row's fingerprint: a hash of what is sent (field names and non-null values).
+
+    Nulls are never sent, so they contribute nothing: adding a field that is null on a row
+    leaves that row's fingerprint alone, and renaming a field changes exactly the rows that
+    carry a value for it.
+    """
+    string = w.macro("type_string")
+    parts = [w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{kind}")]
+    for column, field in sorted(columns.items(), key=lambda cf: cf[1]):
+        col = w.quote(column)
+        tag = w.literal(f"{_SEPARATOR}{field}=")
+        parts.append(f"case when {col} is null then '' else "
+                     f"{w.macro('concat', fields=[tag, f'cast({col} as {string})'])} end")
+    return w.macro("hash", field=w.macro("concat", fields=parts))
+
+
+class ModelSnapshot:
+    """A model frozen at the start of its sync and diffed against the state (a RowSource).
+
+    Rows come out as (row number, state key, fingerprint, id, field values...).
+    """
+
+    def __init__(self, store: StateStore, model: ModelNode, kind: str, id_column: str,
+                 mapping: Mapping[str, str], *, full_resync: bool, state_exists: bool) -> None:
+        self.store = store
+        self.model = model
+        self.full_resync = full_resync
+        self._w = store.warehouse
+        self._id_column = id_column
+        self._columns = list(mapping)
+        self._kind = kind
+        self._mapping = dict(mapping)
+        self._state_exists = state_exists
+        self.table = self._w.table(store.location.database, store.location.schema, snapshot_name(model))
+        self.relation = str(self._w.relation(model))
+        self.fields: Sequence[str] = [mapping[c] for c in self._columns]
+
+    def create(self) -> None:
+        """Freeze the model into the snapshot table, with keys, fingerprints and change kinds."""
+        w = self._w
+        string = w.macro("type_string")
+        qid = w.quote(self._id_column)
+        cols = ", ".join(w.quote(c) for c in self._columns)
+        fp = _fingerprint_sql(w, self._kind, self._mapping)
+        frozen = (f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
+                  f"from {self.relation}")
+        if self._state_exists:
+            mid = w.literal(self.model.unique_id)
+            change = ("case when st.record_id is null then 'new' when st.fingerprint <> m.__fp "
+                      "then 'changed' else 'same' end")
+            source = (f"m left join {self.store.state} st on st.model_id = {mid} "
+                      f"and st.record_id = m.__rid")
+        else:
+            change, source = "'new'", "m"
+        sql = (f"with m as ({frozen}) select m.*, {change} as __change, "
+               f"row_number() over (order by m.__rid) as __n from {source}")
+        w.drop_table(self.table)
+        w.execute(w.macro("create_table_as", temporary=False, relation=self.table, compiled_code=sql))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per change kind: new, changed, same."""
+        rows = self._w.query(f"select __change, count(*) from {self.table} group by __change")
+        found = {str(kind): int(n) for kind, n in rows}
+        return {kind: found.get(kind, 0) for kind in ("new", "changed", "same")}
+
+    def duplicate_ids(self) -> set[str]:
+        """Ids on more than one row, found by the warehouse."""
+        sql = (f"select __id from {self.table} where __rid is not null "
+               f"group by __id having count(*) > 1")
+        ids = set()
+        for (value,) in self._w.query(sql):
+            try:
+                ids.add(record_id(value))
+            except InvalidValue:
+                continue  # blank ids are invalid on their own
+        return ids
+
+    def chunks(self) -> Iterator[Sequence[tuple]]:
+        """Rows to send (all of them on a full resync), in row-number order."""
+        cols = ", ".join(self._w.quote(c) for c in self._columns)
+        where = "" if self.full_resync else "where __change <> 'same' "
+        return self._w.stream(f"select __n, __rid, __fp, __id, {cols} from {self.table} {where}order by __n")
+
+    def drop(self) -> None:
+        """Drop the snapshot table."""
+        self._w.drop_table(self.table)
+
+
+class Journal:
+    """Records sync progress from a thread of its own, on a connection of its own.
+
+    The main thread's connection is busy streaming the snapshot; the journal writes beside
+    it, coalescing answered ranges and flushing about once a second, skips before ranges.
+    """
+
+    def __init__(self, store: StateStore, model: ModelNode) -> None:
+        self._store = store
+        self._model_id = model.unique_id
+        self._queue: queue.Queue[tuple[int, int, list[int]] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pendo-journal", daemon=True)
+        self._thread.start()
+
+    def record(self, lo: int, hi: int, skipped: Sequence[int]) -> None:
+        """Rows lo..hi were answered; those in `skipped` were not confirmed."""
+        self._raise_if_failed()
+        self._queue.put((lo, hi, list(skipped)))
+
+    def close(self) -> None:
+        """Flush everything recorded, stop the thread, and raise any write failure."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise WarehouseError(f"cannot write the sync journal {self._store.journal}: {self._error}")
+
+    def _run(self) -> None:
+        w = self._store.warehouse
+        try:
+            with w.worker_connection("dbt-pendo-sync-journal"):
+                mid = w.literal(self._model_id)
+                done = False
+                while not done:
+                    lo, hi, skipped, done = self._drain()
+                    if lo is not None:
+                        self._flush(w, mid, lo, hi, skipped)
+        except BaseException as exc:  # reported to the main thread by record()/close()
+            self._error = exc
+
+    def _drain(self) -> tuple[int | None, int | None, list[int], bool]:
+        """Everything queued within a flush interval, coalesced into one range."""
+        lo = hi = None
+        skipped: list[int] = []
+        try:
+            item = self._queue.get(timeout=JOURNAL_FLUSH_SECONDS)
+        except queue.Empty:
+            return None, None, [], False
+        while True:
+            if item is None:
+                return lo, hi, skipped, True
+            lo = item[0] if lo is None else lo
+            hi = item[1]
+            skipped.extend(item[2])
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return lo, hi, skipped, False
+
+    def _flush(self, w: Warehouse, mid: str, lo: int, hi: int, skipped: list[int]) -> None:
+        j = self._store.journal
+        for start in range(0, len(skipped), 1000):
+            values = ", ".join(f"({mid}, 'skip', {n}, {n})" for n in skipped[start:start + 1000])
+            w.execute(f"insert into {j} (model_id, kind, lo, hi) values {values}")
+        w.execute(f"insert into {j} (model_id, kind, lo, hi) values ({mid}, 'range', {lo}, {hi})")
