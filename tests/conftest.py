@@ -191,3 +191,68 @@ def typed(request: pytest.FixtureRequest, tmp_path: Path) -> DbtProject:
     project = _clone_built(request.getfixturevalue("built_typed_postgres"), tmp_path, None)
     project.env["DBT_PENDO_STATE_SCHEMA"] = f"state_{secrets.token_hex(4)}"  # shared server
     return project
+
+
+INCREMENTAL = ROOT / "tests" / "fixtures" / "incremental_project"
+INCREMENTAL_FIELDS = {"plan": "string", "score": "integer", "is_active": "boolean", "vip": "string"}
+
+
+def incremental_emulator_data(known: set[str] | None = None) -> EmulatorData:
+    """Every visitor known (or only `known`), with the fixture's custom fields."""
+    data = EmulatorData.default()
+    data.visitors = "all" if known is None else set(known)
+    for name, typ in INCREMENTAL_FIELDS.items():
+        data.schema["visitor"]["custom"][name] = {"Type": typ, "DisplayName": name}
+    return data
+
+
+@dataclass
+class IncrementalProject(DbtProject):
+    """The incremental fixture on one warehouse, with SQL access for checking state."""
+
+    postgres: PostgresServer | None = None
+    schema: str = "main"
+
+    def build(self, **vars: object) -> None:
+        self.dbt("build", "--vars", json.dumps(vars))
+
+    def query(self, sql: str) -> list[tuple]:
+        if self.postgres is None:
+            import duckdb
+
+            con = duckdb.connect(self.env["INCR_DUCKDB_PATH"], read_only=True)
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
+        import psycopg2
+
+        con = psycopg2.connect(self.postgres.dsn())
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall()
+        finally:
+            con.close()
+
+    def state_ids(self) -> set[str]:
+        return {r[0] for r in self.query(f"select record_id from {self.schema}.pendo_sync_state")}
+
+    def model_values(self) -> dict[str, dict]:
+        rows = self.query(f"select visitor_id, plan, score, is_active from {self.schema}.visitor_scores")
+        return {r[0]: {"plan": r[1], "score": r[2], "is_active": r[3]} for r in rows}
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def incremental(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalProject:
+    """A fresh copy of the incremental fixture, built, on DuckDB and on PostgreSQL."""
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    if request.param == "duckdb":
+        project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    else:
+        server = request.getfixturevalue("postgres")
+        schema = f"incr_{secrets.token_hex(4)}"
+        env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
+        project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+    project.build()
+    return project

@@ -1,0 +1,159 @@
+"""Incremental syncs: the warehouse diffs each model against the state of what Pendo
+confirmed, and only new and changed rows are sent. Every test runs on DuckDB and PostgreSQL."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from dbt_pendo_sync.pendo.emulator import Fault
+
+from .conftest import BIN, emulator_key, incremental_emulator_data, make_emulator
+
+N = 2000
+
+
+def _ids(n: int) -> set[str]:
+    return {f"u-{i:06d}" for i in range(1, n + 1)}
+
+
+def _counts(project) -> dict:
+    return project.results()["models"][0]["counts"]
+
+
+def _sent_ids(emulator) -> list[str]:
+    return [rec["visitorId"] for r in emulator.request_log() if r.method == "POST" for rec in r.body]
+
+
+@pytest.fixture
+def emulator():
+    with make_emulator(incremental_emulator_data()) as em:
+        yield em
+
+
+def _sync_ok(project, emulator, *args):
+    result = project.sync(*args, emulator=emulator)
+    assert result.code == 0, result.output
+    return _counts(project)
+
+
+def test_unchanged_model_sends_nothing_and_changed_rows_are_sent_exactly(incremental, emulator):
+    first = _sync_ok(incremental, emulator)
+    assert first["new"] == N and first["updated"] == N
+    assert incremental.state_ids() == _ids(N)
+
+    emulator.reset_log()
+    second = _sync_ok(incremental, emulator)
+    assert second["sent"] == 0 and second["unchanged"] == N
+    assert emulator.write_calls() == 0
+
+    for gen, k in enumerate((1, 7, 1000), start=1):
+        incremental.build(bump_rows=k, gen=gen)
+        emulator.reset_log()
+        counts = _sync_ok(incremental, emulator)
+        assert counts["changed"] == k and counts["sent"] == k and counts["updated"] == k
+        assert sorted(_sent_ids(emulator)) == sorted(_ids(k))
+    assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
+        vid: row["score"] for vid, row in incremental.model_values().items()}
+
+
+def test_missing_ids_are_resent_until_pendo_knows_them(incremental):
+    unknown = {"u-000010", "u-000500", "u-001999"}
+    with make_emulator(incremental_emulator_data(known=_ids(N) - unknown)) as emulator:
+        first = _sync_ok(incremental, emulator)
+        assert first["missing"] == 3 and first["updated"] == N - 3
+        assert incremental.state_ids() == _ids(N) - unknown
+
+        emulator.reset_log()
+        again = _sync_ok(incremental, emulator)
+        assert again["sent"] == 3 and again["missing"] == 3
+        assert set(_sent_ids(emulator)) == unknown
+
+        emulator.add_records("visitor", unknown)
+        known_now = _sync_ok(incremental, emulator)
+        assert known_now["updated"] == 3 and known_now["missing"] == 0
+        assert incremental.state_ids() == _ids(N)
+        assert _sync_ok(incremental, emulator)["sent"] == 0
+
+
+def test_rejected_rows_stay_out_of_the_state_and_are_retried(incremental, emulator):
+    emulator.faults.add(Fault(kind="partial", ids=frozenset({"u-000042"})))
+    result = incremental.sync(emulator=emulator)
+    assert result.code == 1
+    assert "u-000042" not in incremental.state_ids()
+    emulator.faults.clear()
+    emulator.reset_log()
+    counts = _sync_ok(incremental, emulator)
+    assert counts["sent"] == 1 and _sent_ids(emulator) == ["u-000042"]
+
+
+def test_mapping_change_resends_exactly_the_rows_whose_payload_changed(incremental, emulator):
+    _sync_ok(incremental, emulator)
+    incremental.build(with_vip=True)  # a new column, non-null on every 100th row
+    emulator.reset_log()
+    counts = _sync_ok(incremental, emulator)
+    assert counts["changed"] == N // 100 and counts["sent"] == N // 100
+    assert emulator.values("visitor", "u-000100")["vip"] == "gold"
+
+
+def test_dropped_rows_leave_pendo_alone_and_come_back_when_they_return(incremental, emulator):
+    _sync_ok(incremental, emulator)
+    incremental.build(drop=10)
+    emulator.reset_log()
+    assert _sync_ok(incremental, emulator)["sent"] == 0
+    assert incremental.state_ids() == _ids(N - 10)
+    assert "u-002000" in emulator.all_values("visitor")  # update-only: nothing deleted in Pendo
+    incremental.build()
+    counts = _sync_ok(incremental, emulator)
+    assert counts["new"] == 10 and counts["sent"] == 10
+
+
+def test_full_resync_sends_everything_and_rebuilds_the_state(incremental, emulator):
+    _sync_ok(incremental, emulator)
+    emulator.reset_log()
+    counts = _sync_ok(incremental, emulator, "--full-resync")
+    assert counts["sent"] == N and counts["unchanged"] == N
+    assert incremental.state_ids() == _ids(N)
+    assert _sync_ok(incremental, emulator)["sent"] == 0
+
+
+def test_dry_run_is_a_plan_from_the_same_diff(incremental, emulator):
+    _sync_ok(incremental, emulator)
+    incremental.build(bump_rows=7, gen=1)
+    emulator.reset_log()
+    result = incremental.sync("--dry-run", "--show", "2", emulator=emulator)
+    assert result.code == 0, result.output
+    plan = incremental.results("pendo_sync_plan.json")["models"][0]["counts"]
+    assert (plan["new"], plan["changed"], plan["unchanged"], plan["sent"]) == (0, 7, N - 7, 7)
+    assert result.stdout.count("visitor_scores would send: ") == 2
+    assert emulator.write_calls() == 0
+    assert _sync_ok(incremental, emulator)["sent"] == 7  # the plan wrote no state
+
+
+def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
+    incremental.build(rows=20000)
+    emulator.faults.add(Fault(kind="delay", delay=0.02))
+    env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
+    proc = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while emulator.write_calls() < 60 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sync ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    confirmed_before = set(emulator.all_values("visitor"))
+    assert incremental.state_ids() <= confirmed_before  # never claims more than Pendo confirmed
+
+    emulator.faults.clear()
+    incremental.build(rows=20000, bump_rows=5, gen=1)  # rows change while the sync was down
+    emulator.reset_log()
+    counts = _sync_ok(incremental, emulator)
+    assert counts["sent"] < 20000  # what the killed run had confirmed was kept
+    assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
+        vid: row["score"] for vid, row in incremental.model_values().items()}
+    assert incremental.state_ids() == _ids(20000)
+    assert _sync_ok(incremental, emulator)["sent"] == 0
