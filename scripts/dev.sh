@@ -79,7 +79,7 @@ run_tests() {
   setup
   ensure_postgres
   cd "$ROOT"
-  "$VENV/bin/python" -m pytest "$@"
+  "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
 }
 
 bench() {
