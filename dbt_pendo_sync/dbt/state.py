@@ -100,9 +100,9 @@ class StateStore:
                               f"(select s.__rid from {snapshot} s where {confirmed})")
         statements.append(f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
                           f"select {mid}, s.__rid, s.__fp, {now} from {snapshot} s where {confirmed}")
-        if forget_dropped:
-            statements.append(f"delete from {self.state} where model_id = {mid} and record_id not in "
-                              f"(select __rid from {snapshot} where __rid is not null)")
+        if forget_dropped:  # not exists (an anti-join) scales where `not in` may not
+            statements.append(f"delete from {self.state} where model_id = {mid} and not exists "
+                              f"(select 1 from {snapshot} s where s.__rid = {STATE_TABLE}.record_id)")
         statements.append(f"delete from {self.journal} where model_id = {mid}")
         w.execute(*statements)
 
@@ -114,13 +114,6 @@ class StateStore:
         else:
             self.warehouse.execute(
                 f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}")
-
-    def state_rows(self, model: ModelNode) -> dict[str, str]:
-        """record_id -> fingerprint for a model (for tests and inspection; loads everything)."""
-        rows = self.warehouse.query(
-            f"select record_id, fingerprint from {self.state} "
-            f"where model_id = {self.warehouse.literal(model.unique_id)}")
-        return dict(rows)
 
 
 def _fingerprint_sql(w: Warehouse, kind: str, columns: Mapping[str, str]) -> str:
