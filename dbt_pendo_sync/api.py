@@ -1,6 +1,8 @@
 """The Python API: `sync()` does what `dbt-pendo sync` does; the CLI only calls it."""
 from __future__ import annotations
 
+import datetime as dt
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,6 @@ from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
 from .pendo.settings import PendoSettings
 from .report import ConsoleReport
-import datetime as dt
-
 from .results import ERROR, PLANNED, SKIPPED, ModelResult, SyncResults
 
 PLAN_FILE = "pendo_sync_plan.json"
@@ -190,12 +190,15 @@ def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Run)
     result = ModelResult(model=spec.model, unique_id=spec.unique_id, object=spec.object,
                          relation=str(warehouse.relation(model)), full_resync=run.full_resync,
                          started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    started = time.monotonic()
     try:
         _sync_model(spec, model, warehouse, run, result)
     except PendoError:
         raise
     except DbtPendoError as exc:
         result.status, result.message = ERROR, str(exc)
+    finally:
+        result.seconds = round(time.monotonic() - started, 3)
     if result.status != ERROR:
         result.settle()
         if run.dry_run:

@@ -5,7 +5,6 @@ through a PendoClient (or nothing, on a dry run), and reports through an EventSi
 """
 from __future__ import annotations
 
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -107,11 +106,7 @@ class ModelSync:
 
     def run(self) -> ModelResult:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
-        started = time.monotonic()
-        try:
-            self._run()
-        finally:
-            self.result.seconds += round(time.monotonic() - started, 3)
+        self._run()
         return self.result
 
     def _run(self) -> None:
@@ -177,7 +172,8 @@ class ModelSync:
         counts = self.result.counts
         counts.sent += len(batch.records)
         counts.updated += len(outcome.confirmed)
-        payloads = {r[self.spec.id_key]: r for r in batch.records}
+        payloads = ({r[self.spec.id_key]: r for r in batch.records}
+                    if outcome.missing or outcome.rejected or outcome.failed else {})
         for rid in outcome.missing:
             self._undelivered("missing", rid, f"Pendo has no {self.spec.object} with this id "
                               "(update-only: unknown ids are not created)", payloads.get(rid))
@@ -185,9 +181,11 @@ class ModelSync:
             for rid, reason in entries:
                 self._undelivered(category, rid, reason, payloads.get(rid))
         if self.journal is not None:
-            confirmed = set(outcome.confirmed)
-            skipped = batch.invalid + [n for rec, n in zip(batch.records, batch.numbers)
-                                       if rec[self.spec.id_key] not in confirmed]
+            skipped = batch.invalid
+            if len(outcome.confirmed) < len(batch.records):
+                confirmed = set(outcome.confirmed)
+                skipped = skipped + [n for rec, n in zip(batch.records, batch.numbers)
+                                     if rec[self.spec.id_key] not in confirmed]
             self.journal.record(batch.lo, batch.hi, skipped)
         self.sink.progress(self.spec, self.result)
 

@@ -135,12 +135,14 @@ def test_dry_run_is_a_plan_from_the_same_diff(incremental, emulator):
 
 def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     incremental.build(rows=20000)
-    emulator.faults.add(Fault(kind="delay", delay=0.02))
+    # 200 calls of 100 rows, 0.05 s each on 2 threads: about 5 s, and progress is journaled
+    # about once a second, so the kill after 120 calls comes well after several flushes.
+    emulator.faults.add(Fault(kind="delay", delay=0.05))
     env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
     proc = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "2"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while emulator.write_calls() < 60 and proc.poll() is None and time.monotonic() < deadline:
+    while emulator.write_calls() < 120 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the sync ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -172,7 +173,7 @@ class ModelSnapshot:
         else:
             change, source = "'new'", "m"
         sql = (f"with m as ({frozen}) select m.*, {change} as __change, "
-               f"row_number() over (order by m.__rid) as __n from {source}")
+               f"row_number() over () as __n from {source}")
         w.drop_table(self.table)
         w.execute(w.macro("create_table_as", temporary=False, relation=self.table, compiled_code=sql))
 
@@ -249,23 +250,20 @@ class Journal:
             self._error = exc
 
     def _drain(self) -> tuple[int | None, int | None, list[int], bool]:
-        """Everything queued within a flush interval, coalesced into one range."""
+        """Everything recorded within one flush interval, coalesced into one range."""
         lo = hi = None
         skipped: list[int] = []
-        try:
-            item = self._queue.get(timeout=JOURNAL_FLUSH_SECONDS)
-        except queue.Empty:
-            return None, None, [], False
+        deadline = time.monotonic() + JOURNAL_FLUSH_SECONDS
         while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return lo, hi, skipped, False
             if item is None:
                 return lo, hi, skipped, True
             lo = item[0] if lo is None else lo
             hi = item[1]
             skipped.extend(item[2])
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return lo, hi, skipped, False
 
     def _flush(self, w: Warehouse, mid: str, lo: int, hi: int, skipped: list[int]) -> None:
         j = self._store.journal
