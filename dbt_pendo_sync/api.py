@@ -20,7 +20,7 @@ from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
 from .errors import ConfigError, DbtPendoError, PendoError
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
-from .pendo.client import PendoClient
+from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
 from .report import ConsoleReport
 from .results import ERROR, PLANNED, SKIPPED, ModelResult, SyncResults
@@ -106,6 +106,8 @@ def sync(
     show: int = 5,
     state_schema: str | None = None,
     threads: int = 4,
+    retry: RetryPolicy = RetryPolicy(),
+    fail_on_rejected: float | None = None,
     quiet: bool = False,
     console: Console | None = None,
     env: Mapping[str, str] | None = None,
@@ -128,7 +130,7 @@ def sync(
     )
     plan = _plan(project)
     artifacts = project.artifacts()
-    results = SyncResults(models=list(plan.skipped), dry_run=dry_run)
+    results = SyncResults(models=list(plan.skipped), dry_run=dry_run, fail_pct=fail_on_rejected)
     context = {"manifest": {"path": str(plan.manifest.path),
                             "generated_at": plan.manifest.generated_at,
                             "invocation_id": plan.manifest.invocation_id},
@@ -138,7 +140,7 @@ def sync(
         report = ConsoleReport(rejected, console=console, quiet=quiet)
         for skipped in plan.skipped:
             report.note(f"skipping {skipped.model}: {skipped.message}")
-        client = None if dry_run else PendoClient(settings)
+        client = None if dry_run else PendoClient(settings, retry)
         if client is not None:
             stack.callback(client.close)
         results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)

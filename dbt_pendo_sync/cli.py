@@ -59,6 +59,25 @@ class P:
                                 help="Schema of the sync state tables (default: each model's schema).")
     threads = click.option("--threads", envvar="DBT_PENDO_THREADS", default=4, show_default=True,
                            type=click.IntRange(1, 32), help="Concurrent requests to Pendo.")
+    max_rps = click.option("--max-rps", envvar="DBT_PENDO_MAX_RPS", default=80.0, show_default=True,
+                           type=click.FloatRange(0), help="Requests per second to Pendo (0: no pacing); "
+                           "halves on each 429 and recovers.")
+    retries = click.option("--retries", envvar="DBT_PENDO_RETRIES", default=8, show_default=True,
+                           type=click.IntRange(1, 50), help="Attempts per call (429, 408, 5xx, "
+                           "connection errors, timeouts).")
+    retry_time = click.option("--retry-time", envvar="DBT_PENDO_RETRY_TIME", default=900.0,
+                              show_default=True, type=click.FloatRange(1),
+                              help="Seconds one call may spend retrying.")
+    connect_timeout = click.option("--connect-timeout", envvar="DBT_PENDO_CONNECT_TIMEOUT",
+                                   default=10.0, show_default=True, type=click.FloatRange(0.1),
+                                   help="Seconds to connect to Pendo.")
+    read_timeout = click.option("--read-timeout", envvar="DBT_PENDO_READ_TIMEOUT", default=330.0,
+                                show_default=True, type=click.FloatRange(0.1),
+                                help="Seconds to wait for an answer (Pendo cuts calls at 300).")
+    fail_on_rejected = click.option("--fail-on-rejected", "fail_pct", default=None,
+                                    type=click.FloatRange(0, 100), metavar="PCT",
+                                    help="Fail only when more than PCT percent of a model's rows "
+                                    "were not delivered (default: any failed, rejected or invalid row).")
     quiet = click.option("--quiet", "-q", is_flag=True, help="Print only the summary and errors.")
     debug = click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 
@@ -71,6 +90,8 @@ def _options(*decorators: Callable) -> Callable:
     return apply
 
 
+pendo_options = _options(P.threads, P.max_rps, P.retries, P.retry_time, P.connect_timeout,
+                         P.read_timeout)
 dbt_options = _options(P.project_dir, P.profiles_dir, P.target, P.vars, P.target_path)
 selection_options = _options(P.select, P.exclude, P.selector, P.manifest)
 
@@ -88,20 +109,27 @@ def cli() -> None:
 @P.full_resync
 @P.show
 @P.state_schema
-@P.threads
+@pendo_options
+@P.fail_on_rejected
 @P.quiet
 @P.debug
 def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
          target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
          selector: str | None, manifest: str | None, dry_run: bool, full_resync: bool, show: int,
-         state_schema: str | None, threads: int, quiet: bool, debug: bool) -> None:
+         state_schema: str | None, threads: int, max_rps: float, retries: int, retry_time: float,
+         connect_timeout: float, read_timeout: float, fail_pct: float | None, quiet: bool,
+         debug: bool) -> None:
     """Push the selected models' rows into Pendo (after `dbt build`)."""
     from .api import sync as run_sync
+    from .pendo.client import RetryPolicy
 
+    retry = RetryPolicy(attempts=retries, time_budget=retry_time, connect_timeout=connect_timeout,
+                        read_timeout=read_timeout, rate=max_rps)
     results = run_sync(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
                        select=select, exclude=exclude, selector=selector, manifest=manifest,
                        target_path=target_path, dry_run=dry_run, full_resync=full_resync,
-                       show=show, state_schema=state_schema, threads=threads, quiet=quiet)
+                       show=show, state_schema=state_schema, threads=threads, retry=retry,
+                       fail_on_rejected=fail_pct, quiet=quiet)
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 

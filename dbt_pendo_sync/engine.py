@@ -83,6 +83,10 @@ def _build(spec: SyncSpec, fields: Sequence[str], row: tuple) -> tuple[str | Non
     for name, value in zip(fields, row[_META + 1:]):
         if value is None:
             continue  # a null never overwrites what Pendo has
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:  # the common case, sent as it is
+            values[name] = value
+            continue
         try:
             values[name] = to_json_value(value)
         except InvalidValue as exc:

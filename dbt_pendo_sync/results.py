@@ -61,8 +61,20 @@ class ModelResult:
             self.status = PARTIAL if bad else SUCCESS
 
     @property
-    def ok(self) -> bool:
-        """Whether this model counts as synced for the exit code."""
+    def undelivered_pct(self) -> float:
+        """Percent of the rows this run tried that were not delivered (missing excluded)."""
+        tried = self.counts.new + self.counts.changed if not self.full_resync else self.counts.rows
+        bad = self.counts.invalid + self.counts.rejected + self.counts.failed
+        return 100.0 * bad / tried if tried else 0.0
+
+    def ok(self, fail_pct: float | None = None) -> bool:
+        """Whether this model counts as synced for the exit code.
+
+        By default any invalid, rejected or failed row fails it; with `fail_pct`, only more
+        than that percent of the rows it tried to send.
+        """
+        if self.status == PARTIAL and fail_pct is not None:
+            return self.undelivered_pct <= fail_pct
         return self.status in (SUCCESS, SKIPPED, PLANNED)
 
     def to_json(self) -> dict[str, Any]:
@@ -76,8 +88,9 @@ class SyncResults:
 
     models: list[ModelResult] = field(default_factory=list)
     dry_run: bool = False
+    fail_pct: float | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether every selected model synced."""
-        return all(m.ok for m in self.models)
+        """Whether every selected model synced (within --fail-on-rejected)."""
+        return all(m.ok(self.fail_pct) for m in self.models)

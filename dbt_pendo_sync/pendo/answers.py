@@ -23,6 +23,17 @@ class BatchOutcome:
         return cls(failed=[(i, reason) for i in ids])
 
     @classmethod
+    def combine(cls, *outcomes: "BatchOutcome") -> "BatchOutcome":
+        """One outcome for the records of several (the halves of a split batch)."""
+        merged = cls()
+        for o in outcomes:
+            merged.confirmed += o.confirmed
+            merged.missing += o.missing
+            merged.rejected += o.rejected
+            merged.failed += o.failed
+        return merged
+
+    @classmethod
     def all_rejected(cls, ids: Iterable[str], reason: str) -> "BatchOutcome":
         """Pendo refused the whole batch (a 400 answer)."""
         return cls(rejected=[(i, reason) for i in ids])

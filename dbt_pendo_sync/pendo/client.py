@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ from urllib3.util.retry import Retry
 from .. import __version__
 from ..errors import PendoAuthError, PendoError, PendoUnreachableError
 from .answers import BatchOutcome, read_answer
+from .pacing import Pacer
 from .settings import PendoSettings
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -28,19 +30,49 @@ AUTH_HELP = (
 )
 
 
+class _BoundedRetry(Retry):
+    """urllib3's Retry, bounded in total time too, telling the pacer about each 429."""
+
+    def __init__(self, *args: Any, time_budget: float = 600.0, started: float | None = None,
+                 pacer: Pacer | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.time_budget = time_budget
+        self.started = started
+        self.pacer = pacer
+
+    def new(self, **kw: Any) -> "_BoundedRetry":
+        kw.setdefault("time_budget", self.time_budget)
+        kw.setdefault("started", self.started if self.started is not None else time.monotonic())
+        kw.setdefault("pacer", self.pacer)
+        return super().new(**kw)
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
+        if response is not None and response.status == 429 and self.pacer is not None:
+            self.pacer.throttled()
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def is_exhausted(self) -> bool:
+        over_time = self.started is not None and time.monotonic() - self.started > self.time_budget
+        return over_time or super().is_exhausted()
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try: attempts, backoff and timeouts (seconds)."""
+    """How hard to try and how fast to go: attempts, backoff, time budget, timeouts, rate."""
 
-    attempts: int = 6
+    attempts: int = 8
     backoff: float = 0.5
     backoff_max: float = 30.0
+    retry_after_max: int = 120
+    time_budget: float = 900.0
     connect_timeout: float = 10.0
-    read_timeout: float = 330.0
+    read_timeout: float = 330.0  # longer than Pendo's 5-minute cut-off
+    rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
 
-    def urllib3_retry(self) -> Retry:
-        """The same policy as urllib3's Retry, which also honours Retry-After."""
-        return Retry(
+    def urllib3_retry(self, pacer: Pacer | None = None) -> Retry:
+        """The policy as urllib3's Retry, which also honours Retry-After."""
+        return _BoundedRetry(
             total=self.attempts - 1,
             connect=self.attempts - 1,
             read=self.attempts - 1,
@@ -51,9 +83,12 @@ class RetryPolicy:
             backoff_factor=self.backoff,
             backoff_max=self.backoff_max,
             backoff_jitter=self.backoff / 2,
+            retry_after_max=self.retry_after_max,
             respect_retry_after_header=True,
             raise_on_status=False,
             raise_on_redirect=False,
+            time_budget=self.time_budget,
+            pacer=pacer,
         )
 
 
@@ -65,6 +100,7 @@ class PendoClient:
             raise PendoError("no integration key: PendoClient needs PENDO_INTEGRATION_KEY")
         self._settings = settings
         self._retry = retry
+        self._pacer = Pacer(retry.rate) if retry.rate > 0 else None
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -79,7 +115,7 @@ class PendoClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False
-            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(), pool_maxsize=4)
+            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(self._pacer), pool_maxsize=4)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update({
@@ -96,6 +132,8 @@ class PendoClient:
               params: dict[str, str] | None = None) -> requests.Response:
         url = f"{self.base_url}{path}"
         data = None if body is None else json.dumps(body, separators=(",", ":"), allow_nan=False)
+        if self._pacer is not None:
+            self._pacer.wait()
         try:
             response = self._session().request(
                 method, url, data=data, params=params,
@@ -109,11 +147,17 @@ class PendoClient:
             ) from None
         if response.status_code in (401, 403):
             raise PendoAuthError(AUTH_HELP.format(base=self.base_url))
+        if response.status_code < 400 and self._pacer is not None:
+            self._pacer.succeeded()
         return response
 
     def write_values(self, kind: str, records: Sequence[dict], id_key: str,
                      create: bool = False) -> BatchOutcome:
-        """POST one batch of `{id_key: id, "values": {...}}` records; the fate of each id."""
+        """POST one batch of `{id_key: id, "values": {...}}` records; the fate of each id.
+
+        A batch Pendo refuses with 400 is split in halves until the refused records are
+        isolated: the good ones still go through, each bad one carries Pendo's answer.
+        """
         ids = [r[id_key] for r in records]
         params = {"create": "true"} if create else None
         response = self._call("POST", f"/api/v1/metadata/{kind}/custom/value", list(records), params)
@@ -125,6 +169,10 @@ class PendoClient:
                 return BatchOutcome.all_failed(ids, "Pendo answered 200 with a body that is not JSON")
             return read_answer(ids, answer)
         text = _short(response)
+        if status == 400 and len(records) > 1:
+            half = len(records) // 2
+            return BatchOutcome.combine(self.write_values(kind, records[:half], id_key, create),
+                                        self.write_values(kind, records[half:], id_key, create))
         if status == 400:
             return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
         return BatchOutcome.all_failed(ids, f"Pendo answered {status} after retries: {text}")
