@@ -15,7 +15,7 @@ from .dbt.artifacts import Manifest, ModelNode, load_manifest
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.project import current_manifest, target_path
 from .dbt.selection import Selection, selected_ids
-from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore
+from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
 from .errors import ConfigError, DbtPendoError, PendoError
@@ -108,6 +108,8 @@ def sync(
     threads: int = 4,
     retry: RetryPolicy = RetryPolicy(),
     fail_on_rejected: float | None = None,
+    lock_wait: float = 10.0,
+    lock_stale_after: float = 60.0,
     quiet: bool = False,
     console: Console | None = None,
     env: Mapping[str, str] | None = None,
@@ -146,7 +148,7 @@ def sync(
         results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)
         try:
             run = _Run(project, client, report, SendOptions(threads=threads, show=show if dry_run else 0),
-                       full_resync=full_resync)
+                       full_resync=full_resync, lock_wait=lock_wait, lock_stale_after=lock_stale_after)
             _sync_models(plan, run, results)
         finally:
             write_results(results_path, results, context)
@@ -164,6 +166,8 @@ class _Run:
     report: ConsoleReport
     options: SendOptions
     full_resync: bool = False
+    lock_wait: float = 10.0
+    lock_stale_after: float = 60.0
 
     @property
     def dry_run(self) -> bool:
@@ -215,38 +219,53 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
     store = StateStore(warehouse, _state_location(spec, model, run))
     result.state_table = str(store.state)
     if run.dry_run:
-        state_exists = store.exists()
-    else:
-        store.ensure()
-        state_exists = True
-    snapshot = ModelSnapshot(store, model, spec.object, id_column, mapping,
-                             full_resync=run.full_resync, state_exists=state_exists)
-    if not run.dry_run:
-        store.recover(model, snapshot.table)
-    run.report.model_started(spec, snapshot.relation)
-    snapshot.create()
+        _plan_model(spec, model, store, id_column, mapping, run, result)
+        return
+    store.ensure()
+    lock = SyncLock(store, model, wait=run.lock_wait, stale_after=run.lock_stale_after).acquire()
+    try:
+        journal = Journal(store, model, lock)
+        snapshot = ModelSnapshot(store, model, spec.object, id_column, mapping,
+                                 full_resync=run.full_resync, state_exists=True)
+        completed = False
+        try:
+            store.recover(model, snapshot.table)
+            run.report.model_started(spec, snapshot.relation)
+            snapshot.create()
+            _count(snapshot, result)
+            ModelSync(spec, snapshot, run.report, run.client, result, journal, run.options).run()
+            completed = True
+        finally:
+            try:
+                journal.close()
+            finally:
+                # What Pendo confirmed is kept even when the run stops early; dropped records
+                # are forgotten only after a complete pass. A failed merge leaves the journal
+                # and snapshot for the next run to recover.
+                if store.warehouse.table_exists(snapshot.table):
+                    store.merge(model, snapshot.table, replace_all=run.full_resync and completed,
+                                forget_dropped=completed)
+                    snapshot.drop()
+    finally:
+        lock.release()
+
+
+def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     counts = snapshot.counts()
     result.counts.new, result.counts.changed = counts["new"], counts["changed"]
     result.counts.unchanged = counts["same"]
     result.counts.rows = sum(counts.values())
-    if run.dry_run:
-        try:
-            ModelSync(spec, snapshot, run.report, None, result, options=run.options).run()
-        finally:
-            snapshot.drop()
-        return
-    journal = Journal(store, model)
-    completed = False
+
+
+def _plan_model(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
+                mapping: dict[str, str], run: _Run, result: ModelResult) -> None:
+    """Dry run: the same snapshot and diff, nothing sent, no state written."""
+    snapshot = ModelSnapshot(store, model, spec.object, id_column, mapping,
+                             full_resync=run.full_resync, state_exists=store.exists())
+    run.report.model_started(spec, snapshot.relation)
+    snapshot.create()
     try:
-        ModelSync(spec, snapshot, run.report, run.client, result, journal, run.options).run()
-        completed = True
+        _count(snapshot, result)
+        ModelSync(spec, snapshot, run.report, None, result, options=run.options).run()
     finally:
-        try:
-            journal.close()
-        finally:
-            # What Pendo confirmed is kept even when the run stops early; dropped records
-            # are forgotten only after a complete pass. A failed merge leaves the journal
-            # and snapshot for the next run to recover.
-            store.merge(model, snapshot.table, replace_all=run.full_resync and completed,
-                        forget_dropped=completed)
-            snapshot.drop()
+        snapshot.drop()

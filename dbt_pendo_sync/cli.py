@@ -78,6 +78,12 @@ class P:
                                     type=click.FloatRange(0, 100), metavar="PCT",
                                     help="Fail only when more than PCT percent of a model's rows "
                                     "were not delivered (default: any failed, rejected or invalid row).")
+    lock_wait = click.option("--lock-wait", envvar="DBT_PENDO_LOCK_WAIT", default=10.0, show_default=True,
+                             type=click.FloatRange(0), help="Seconds to wait for another sync of "
+                             "the same model to end before giving up on it.")
+    lock_stale_after = click.option("--lock-stale-after", envvar="DBT_PENDO_LOCK_STALE_AFTER",
+                                    default=60.0, show_default=True, type=click.FloatRange(1),
+                                    help="Seconds without heartbeat after which a lock is a dead run's.")
     quiet = click.option("--quiet", "-q", is_flag=True, help="Print only the summary and errors.")
     debug = click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 
@@ -111,14 +117,16 @@ def cli() -> None:
 @P.state_schema
 @pendo_options
 @P.fail_on_rejected
+@P.lock_wait
+@P.lock_stale_after
 @P.quiet
 @P.debug
 def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
          target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
          selector: str | None, manifest: str | None, dry_run: bool, full_resync: bool, show: int,
          state_schema: str | None, threads: int, max_rps: float, retries: int, retry_time: float,
-         connect_timeout: float, read_timeout: float, fail_pct: float | None, quiet: bool,
-         debug: bool) -> None:
+         connect_timeout: float, read_timeout: float, fail_pct: float | None, lock_wait: float,
+         lock_stale_after: float, quiet: bool, debug: bool) -> None:
     """Push the selected models' rows into Pendo (after `dbt build`)."""
     from .api import sync as run_sync
     from .pendo.client import RetryPolicy
@@ -129,7 +137,8 @@ def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: d
                        select=select, exclude=exclude, selector=selector, manifest=manifest,
                        target_path=target_path, dry_run=dry_run, full_resync=full_resync,
                        show=show, state_schema=state_schema, threads=threads, retry=retry,
-                       fail_on_rejected=fail_pct, quiet=quiet)
+                       fail_on_rejected=fail_pct, lock_wait=lock_wait,
+                       lock_stale_after=lock_stale_after, quiet=quiet)
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 

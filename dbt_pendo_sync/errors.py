@@ -26,6 +26,10 @@ class WarehouseError(DbtPendoError):
     """Reading the model's relation from the warehouse failed."""
 
 
+class LockError(DbtPendoError):
+    """Another run holds the sync lock of a model."""
+
+
 class PendoError(DbtPendoError):
     """Pendo answered something the sync cannot go on with."""
 

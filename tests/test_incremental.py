@@ -153,9 +153,31 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     emulator.faults.clear()
     incremental.build(rows=20000, bump_rows=5, gen=1)  # rows change while the sync was down
     emulator.reset_log()
-    counts = _sync_ok(incremental, emulator)
+    # The killed run's lock has no heartbeat any more: taken over once stale.
+    counts = _sync_ok(incremental, emulator, "--lock-stale-after", "2")
     assert counts["sent"] < 20000  # what the killed run had confirmed was kept
     assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
         vid: row["score"] for vid, row in incremental.model_values().items()}
     assert incremental.state_ids() == _ids(20000)
     assert _sync_ok(incremental, emulator)["sent"] == 0
+
+
+def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, emulator):
+    emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run takes about 20 s
+    env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
+    first = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "1"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while emulator.write_calls() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = incremental.sync("--lock-wait", "1", emulator=emulator)
+    finally:
+        first.wait(timeout=120)
+    assert second.code == 1
+    assert "Traceback" not in second.output
+    assert "lock" in second.output.lower()
+    if incremental.postgres is not None:  # DuckDB's own file lock stops it even earlier
+        assert "being synced by another run" in second.output
+    assert first.returncode == 0
+    assert incremental.state_ids() == _ids(N)

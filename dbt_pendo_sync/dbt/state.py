@@ -16,19 +16,24 @@ So the state never claims more than Pendo confirmed, whatever moment a crash hap
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
+import random
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..errors import WarehouseError
+from ..errors import LockError, WarehouseError
 from ..pendo.fields import InvalidValue, record_id
 from .artifacts import ModelNode
 from .warehouse import Warehouse
 
 STATE_TABLE = "pendo_sync_state"
 JOURNAL_TABLE = "pendo_sync_journal"
+LOCK_TABLE = "pendo_sync_lock"
 SNAPSHOT_PREFIX = "pendo_sync_snap_"
 # Changes whenever the meaning of a fingerprint changes (value conversion, payload shape).
 FINGERPRINT_VERSION = "1"
@@ -58,6 +63,7 @@ class StateStore:
         self.location = location
         self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
         self.journal = warehouse.table(location.database, location.schema, JOURNAL_TABLE)
+        self.lock = warehouse.table(location.database, location.schema, LOCK_TABLE)
 
     def exists(self) -> bool:
         """Whether the state tables were created (by an earlier sync)."""
@@ -74,6 +80,8 @@ class StateStore:
             f"fingerprint {string}, synced_at {timestamp})",
             f"create table if not exists {self.journal} (model_id {string}, kind {string}, "
             f"lo {bigint}, hi {bigint})",
+            f"create table if not exists {self.lock} (model_id {string}, owner {string}, "
+            f"heartbeat {bigint})",
         )
 
     def _confirmed(self, model_id: str, alias: str) -> str:
@@ -206,15 +214,80 @@ class ModelSnapshot:
         self._w.drop_table(self.table)
 
 
+class SyncLock:
+    """One sync of a model at a time, across processes and machines: the lock is a row in
+    the state schema, kept alive by a heartbeat.
+
+    To acquire, a run commits its claim, then reads the claims: alone, it holds the lock;
+    otherwise it withdraws and tries again until `wait` runs out. Of two runs that claim at
+    once, at least one sees the other (each commits before it reads), so both can never
+    hold it. A claim whose heartbeat is older than `stale_after` seconds belongs to a run
+    that died and is removed.
+    """
+
+    def __init__(self, store: StateStore, model: ModelNode, *, wait: float, stale_after: float) -> None:
+        self._store = store
+        self._model = model
+        self._wait = wait
+        self._stale_after = stale_after
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def _where(self, w: Warehouse) -> str:
+        return f"model_id = {w.literal(self._model.unique_id)}"
+
+    def acquire(self) -> "SyncLock":
+        """Hold the lock, or raise LockError after waiting."""
+        w = self._store.warehouse
+        deadline = time.monotonic() + self._wait
+        while True:
+            w.execute(f"insert into {self._store.lock} (model_id, owner, heartbeat) values "
+                      f"({w.literal(self._model.unique_id)}, {w.literal(self.owner)}, {int(time.time())})")
+            others = self._live_others(w)
+            if not others:
+                return self
+            self.release()
+            if time.monotonic() > deadline:
+                owner, beat = others[0]
+                raise LockError(
+                    f"model {self._model.name} is being synced by another run ({owner}, last "
+                    f"heartbeat {int(time.time() - beat)} s ago; lock table {self._store.lock}); "
+                    f"waited {self._wait:.0f} s. Try again when it ends; the lock of a run that "
+                    f"died is taken over after {self._stale_after:.0f} s without a heartbeat"
+                )
+            time.sleep(random.uniform(0.2, 0.6))
+
+    def _live_others(self, w: Warehouse) -> list[tuple[str, int]]:
+        rows = w.query(f"select owner, heartbeat from {self._store.lock} where {self._where(w)}")
+        now = time.time()
+        others = [(str(o), int(h)) for o, h in rows if o != self.owner]
+        stale = [o for o, h in others if now - h > self._stale_after]
+        if stale:
+            names = ", ".join(w.literal(o) for o in stale)
+            w.execute(f"delete from {self._store.lock} where {self._where(w)} and owner in ({names})")
+        return [(o, h) for o, h in others if o not in stale]
+
+    def heartbeat(self, w: Warehouse) -> None:
+        """Refresh the claim (from the thread whose connection `w` is on)."""
+        w.execute(f"update {self._store.lock} set heartbeat = {int(time.time())} "
+                  f"where {self._where(w)} and owner = {w.literal(self.owner)}")
+
+    def release(self) -> None:
+        """Withdraw the claim."""
+        w = self._store.warehouse
+        w.execute(f"delete from {self._store.lock} where {self._where(w)} and owner = {w.literal(self.owner)}")
+
+
 class Journal:
     """Records sync progress from a thread of its own, on a connection of its own.
 
     The main thread's connection is busy streaming the snapshot; the journal writes beside
-    it, coalescing answered ranges and flushing about once a second, skips before ranges.
+    it, coalescing answered ranges and flushing about once a second, skips before ranges,
+    and keeps the lock's heartbeat going.
     """
 
-    def __init__(self, store: StateStore, model: ModelNode) -> None:
+    def __init__(self, store: StateStore, model: ModelNode, lock: SyncLock) -> None:
         self._store = store
+        self._lock = lock
         self._model_id = model.unique_id
         self._queue: queue.Queue[tuple[int, int, list[int]] | None] = queue.Queue()
         self._error: BaseException | None = None
@@ -246,6 +319,7 @@ class Journal:
                     lo, hi, skipped, done = self._drain()
                     if lo is not None:
                         self._flush(w, mid, lo, hi, skipped)
+                    self._lock.heartbeat(w)
         except BaseException as exc:  # reported to the main thread by record()/close()
             self._error = exc
 

@@ -120,11 +120,15 @@ class Warehouse:
             raise WarehouseError(f"cannot drop {relation}: {_one_line(exc)}") from None
 
     def table_exists(self, relation: Any) -> bool:
-        """Whether a table exists (through the adapter's relation lookup)."""
+        """Whether a table exists: asks the warehouse, not dbt's relation cache, which
+        does not know tables made by our own SQL."""
+        schema = self._adapter.Relation.create(database=relation.database, schema=relation.schema)
         try:
-            return self._adapter.get_relation(relation.database, relation.schema, relation.identifier) is not None
+            found = self._adapter.list_relations_without_caching(schema)
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot look up {relation}: {_one_line(exc)}") from None
+            raise WarehouseError(f"cannot list the tables of {schema}: {_one_line(exc)}") from None
+        name = relation.identifier.lower()
+        return any((r.identifier or "").lower() == name for r in found)
 
     @contextmanager
     def worker_connection(self, name: str) -> Iterator["Warehouse"]:
