@@ -1,0 +1,188 @@
+"""Fault injection: whatever Pendo does, a sync ends in a known state, loses no row, explains
+every row it did not deliver, and a rerun after the fault delivers the rest."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from dbt_pendo_sync.pendo.emulator import Fault
+
+from .conftest import BIN, emulator_key, incremental_emulator_data, make_emulator
+
+N = 2000
+FAST_RETRY = ("--retry-time", "60")
+
+
+def _ids(n: int) -> set[str]:
+    return {f"u-{i:06d}" for i in range(1, n + 1)}
+
+
+@pytest.fixture
+def duck(request, tmp_path):
+    """The incremental fixture on DuckDB (the faults are Pendo's; one warehouse is enough)."""
+    from .conftest import INCREMENTAL, IncrementalProject, _copy, base_env
+
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    project.build()
+    return project
+
+
+@pytest.fixture
+def emulator():
+    with make_emulator(incremental_emulator_data()) as em:
+        yield em
+
+
+def _assert_pendo_matches_model(project, emulator, ids):
+    model = project.model_values()
+    held = emulator.all_values("visitor")
+    for vid in ids:
+        assert held[vid]["score"] == model[vid]["score"], vid
+
+
+def _check_known_state(project, emulator, result, undelivered: dict[str, str]):
+    """Pendo holds every deliverable row; the rest is in the rejected file, by category;
+    the state names exactly the rows Pendo confirmed (each once)."""
+    delivered = _ids(N) - set(undelivered)
+    _assert_pendo_matches_model(project, emulator, delivered)
+    rejected = {r["id"]: r["category"] for r in project.rejected()}
+    assert rejected == undelivered
+    state = project.query("select record_id from main.pendo_sync_state")
+    assert sorted(r[0] for r in state) == sorted(delivered)  # no row twice, none unconfirmed
+    assert emulator_key(emulator) not in result.output
+
+
+def _rerun_delivers_the_rest(project, emulator):
+    emulator.faults.clear()
+    result = project.sync(*FAST_RETRY, emulator=emulator)
+    assert result.code == 0, result.output
+    _assert_pendo_matches_model(project, emulator, _ids(N))
+    assert project.state_ids() == _ids(N)
+    assert project.rejected() == []
+
+
+@pytest.mark.parametrize("fault", [
+    Fault(kind="status", status=429, retry_after="1", first=3),
+    Fault(kind="status", status=429, first=3),
+    Fault(kind="status", status=500, first=2),
+    Fault(kind="status", status=502, requests=frozenset({1, 5})),
+    Fault(kind="status", status=503, retry_after="1", first=2),
+    Fault(kind="status", status=504, first=2),
+    Fault(kind="status", status=408, first=2),
+    Fault(kind="drop", first=3),
+], ids=lambda f: f"{f.kind}-{f.status}-{f.retry_after}")
+def test_transient_faults_are_retried_and_everything_arrives(duck, emulator, fault):
+    emulator.faults.add(fault)
+    result = duck.sync(*FAST_RETRY, emulator=emulator)
+    assert result.code == 0, result.output
+    _check_known_state(duck, emulator, result, {})
+    calls = emulator.write_calls()
+    assert N // 100 < calls <= N // 100 + 3  # retried, not re-sent wholesale
+
+
+def test_answers_slower_than_the_read_timeout_are_retried(duck, emulator):
+    emulator.faults.add(Fault(kind="delay", delay=3.0, first=2))
+    result = duck.sync("--read-timeout", "1", *FAST_RETRY, emulator=emulator)
+    assert result.code == 0, result.output
+    _check_known_state(duck, emulator, result, {})
+
+
+def test_retries_stop_within_their_budget(duck, emulator):
+    emulator.faults.add(Fault(kind="status", status=503))
+    started = time.monotonic()
+    result = duck.sync("--retries", "3", "--retry-time", "5", emulator=emulator)
+    assert time.monotonic() - started < 120
+    assert result.code == 1
+    assert duck.state_ids() == set()
+    assert {r["category"] for r in duck.rejected()} == {"failed"}
+    assert "503" in duck.rejected()[0]["reason"]
+    _rerun_delivers_the_rest(duck, emulator)
+
+
+def test_malformed_answers_leave_rows_unconfirmed(duck, emulator):
+    emulator.faults.add(Fault(kind="malformed", requests=frozenset({2})))
+    result = duck.sync(*FAST_RETRY, "--threads", "1", emulator=emulator)
+    assert result.code == 1
+    failed = {r["id"] for r in duck.rejected()}
+    assert len(failed) == 100 and all("not JSON" in r["reason"] for r in duck.rejected())
+    assert failed.isdisjoint(duck.state_ids())
+    assert duck.state_ids() == _ids(N) - failed
+    _rerun_delivers_the_rest(duck, emulator)
+
+
+def test_partial_answers_map_errors_to_their_rows(duck, emulator):
+    bad = {"u-000007", "u-001234"}
+    emulator.faults.add(Fault(kind="partial", ids=frozenset(bad)))
+    result = duck.sync(*FAST_RETRY, emulator=emulator)
+    assert result.code == 1
+    _check_known_state(duck, emulator, result, {i: "rejected" for i in bad})
+    _rerun_delivers_the_rest(duck, emulator)
+
+
+@pytest.mark.parametrize("shape", ["object", "text"])
+def test_type_errors_in_either_answer_shape_are_rejected_rows(duck, shape):
+    data = incremental_emulator_data()
+    data.schema["visitor"]["custom"]["plan"]["Type"] = "integer"  # 'pro' / 'free' cannot be
+    with make_emulator(data, errors_shape=shape) as emulator:
+        result = duck.sync(*FAST_RETRY, emulator=emulator)
+        assert result.code == 1
+        rejected = duck.rejected()
+        assert len(rejected) == N and {r["category"] for r in rejected} == {"rejected"}
+        assert duck.state_ids() == set()
+
+
+def test_poisoned_batches_are_bisected_so_good_rows_go_through(duck, emulator):
+    bad = {"u-000050", "u-000051", "u-001500"}
+    emulator.faults.add(Fault(kind="bad_rows", ids=frozenset(bad)))
+    result = duck.sync(*FAST_RETRY, emulator=emulator)
+    assert result.code == 1
+    _check_known_state(duck, emulator, result, {i: "rejected" for i in bad})
+    reasons = [r["reason"] for r in duck.rejected()]
+    assert all("400" in r for r in reasons)
+    _rerun_delivers_the_rest(duck, emulator)
+
+
+def test_fail_on_rejected_sets_the_threshold(duck, emulator):
+    emulator.faults.add(Fault(kind="partial", ids=frozenset({"u-000001"})))
+    assert duck.sync("--fail-on-rejected", "1", emulator=emulator).code == 0  # 0.05% <= 1%
+    emulator.faults.clear()
+    emulator.faults.add(Fault(kind="partial", ids=frozenset({"u-000001"})))
+    duck.build(bump_rows=1, gen=1)
+    assert duck.sync("--fail-on-rejected", "1", emulator=emulator).code == 1  # 1 of 1 tried
+
+
+def test_random_5xx_and_429_over_50k_rows(duck, emulator):
+    duck.build(rows=50000)
+    emulator.faults.add(Fault(kind="status", status=503, rate=0.1, seed=7))
+    emulator.faults.add(Fault(kind="status", status=429, rate=0.1, seed=11))
+    yml = duck.path / "models" / "_models.yml"
+    yml.write_text(yml.read_text().replace("batch_size: 100", "batch_size: 500"))
+    result = duck.sync(*FAST_RETRY, emulator=emulator)
+    assert result.code == 0, result.output
+    counts = duck.results()["models"][0]["counts"]
+    assert counts["updated"] == 50000 and counts["sent"] == 50000
+    assert len(duck.state_ids()) == 50000
+    minimal = 50000 // 500
+    assert emulator.write_calls() <= 1.5 * minimal
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130(duck, emulator):
+    emulator.faults.add(Fault(kind="delay", delay=0.5))
+    env = dict(duck.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
+    proc = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *duck.args(), "--threads", "1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while emulator.write_calls() < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    confirmed = set(emulator.all_values("visitor"))
+    state = duck.state_ids()
+    assert state and state <= confirmed  # kept what Pendo confirmed, claims nothing more
+    _rerun_delivers_the_rest(duck, emulator)
