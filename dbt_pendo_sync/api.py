@@ -18,7 +18,7 @@ from .dbt.selection import Selection, selected_ids
 from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
-from .errors import ConfigError, DbtPendoError, PendoError
+from .errors import ConfigError, DbtError, DbtPendoError, PendoError
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
@@ -102,6 +102,7 @@ def sync(
     manifest: str | Path | None = None,
     target_path: str | None = None,
     dry_run: bool = False,
+    create_missing: bool = False,
     full_resync: bool = False,
     show: int = 5,
     state_schema: str | None = None,
@@ -147,7 +148,8 @@ def sync(
             stack.callback(client.close)
         results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)
         try:
-            run = _Run(project, client, report, SendOptions(threads=threads, show=show if dry_run else 0),
+            run = _Run(project, client, report, SendOptions(threads=threads, create=create_missing,
+                                                     show=show if dry_run else 0),
                        full_resync=full_resync, lock_wait=lock_wait, lock_stale_after=lock_stale_after)
             _sync_models(plan, run, results)
         finally:
@@ -179,6 +181,13 @@ def _sync_models(plan: _Plan, run: _Run, results: SyncResults) -> None:
         run.report.note("no selected model has a pendo block: nothing to sync")
         return
     warehouse = Warehouse(build_adapter(run.project.dbt_target()))
+    built_for = plan.manifest.adapter_type
+    if built_for and built_for != warehouse.adapter_type:
+        raise DbtError(
+            f"the manifest {plan.manifest.path} was written for a {built_for} target, but the "
+            f"profile's target is {warehouse.adapter_type}: run dbt for this target first, or "
+            "pass the matching --target"
+        )
     with warehouse.connection():
         for spec, model in plan.specs:
             results.models.append(_sync_one(spec, model, warehouse, run))

@@ -42,10 +42,6 @@ class PendoUnreachableError(PendoError):
     """Pendo could not be reached, even after retries."""
 
 
-class SyncFailed(DbtPendoError):
-    """The sync ran, but at least one model or row failed (details are in the results)."""
-
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

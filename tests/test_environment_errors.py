@@ -2,6 +2,8 @@
 the integration key never appears in anything the tool prints or writes."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dbt_pendo_sync.pendo.emulator import Fault
@@ -79,3 +81,39 @@ def test_the_key_never_appears_in_output_or_files(sample, emulator):
         assert key not in result.output
     assert key not in written
     assert "x-pendo-integration-key" not in written.lower()
+
+
+def test_pendo_unreachable_is_one_clear_line(sample):
+    result = sample.sync("--retries", "2", "--retry-time", "3", PENDO_INTEGRATION_KEY="pk-secret-unreachable",
+                         PENDO_BASE_URL="http://127.0.0.1:9")
+    assert result.code == 1
+    assert "could not be reached" in result.stderr and "PENDO_BASE_URL" in result.stderr
+    assert "Traceback" not in result.output
+    assert "pk-secret-unreachable" not in result.output
+
+
+def test_manifest_from_another_adapter_is_refused(sample, emulator, tmp_path):
+    manifest = json.loads((sample.path / "target" / "manifest.json").read_text())
+    manifest["metadata"]["adapter_type"] = "postgres"
+    other = tmp_path / "manifest.json"
+    other.write_text(json.dumps(manifest))
+    result = sample.sync("--manifest", str(other), emulator=emulator)
+    assert result.code == 1
+    assert "written for a postgres target" in result.stderr
+    assert emulator.write_calls() == 0
+
+
+def test_the_key_stays_out_of_debug_output_and_every_failure(sample, emulator):
+    key = emulator_key(emulator)
+    emulator.faults.add(Fault(kind="status", status=503, first=1))
+    emulator.faults.add(Fault(kind="malformed", requests=frozenset({2})))
+    emulator.faults.add(Fault(kind="partial", ids=frozenset({"u-0001"})))
+    runs = [sample.sync("--debug", "--retry-time", "30", emulator=emulator),
+            sample.sync("--debug", emulator=emulator, key=key[:-1]),
+            sample.sync("--debug", "--retries", "1", emulator=emulator,
+                        PENDO_BASE_URL="http://127.0.0.1:9")]
+    files = [p for p in (sample.path / "target").glob("pendo_sync_*")]
+    for result in runs:
+        assert key not in result.output and key[:-1] not in result.output
+    for path in files:
+        assert key[:-1] not in path.read_text()

@@ -121,3 +121,12 @@ def test_stale_manifest_is_parsed_again(sample, emulator):
     result = sample.sync("--dry-run")
     assert result.code == 2, result.output  # two columns now map to `role`
     assert "both map to Pendo field 'role'" in result.stderr
+
+
+def test_create_missing_is_an_opt_in_upsert(sample, emulator):
+    result = sample.sync("--create-missing", "--select", "pendo_visitors", emulator=emulator)
+    assert result.code == 0, result.output
+    writes = [r for r in emulator.request_log() if r.method == "POST"]
+    assert writes and all(r.query == {"create": "true"} for r in writes)
+    assert {"u-0051", "u-0052", "u-0053"} <= set(emulator.all_values("visitor"))
+    assert sample.results()["models"][0]["counts"]["missing"] == 0

@@ -38,13 +38,6 @@ class DbtTarget:
         return args
 
 
-def dbt_version() -> str:
-    """The installed dbt-core version."""
-    from dbt.version import __version__
-
-    return __version__
-
-
 def run_dbt(command: list[str], target: DbtTarget, manifest_path: Path | None = None) -> Any:
     """Run a dbt command (e.g. ["parse"]) in-process, silently; its result, or DbtError.
 
