@@ -19,6 +19,7 @@ from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore, SyncLo
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError
+from .fieldcheck import field_problems, missing_fields_error
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
@@ -103,6 +104,7 @@ def sync(
     target_path: str | None = None,
     dry_run: bool = False,
     create_missing: bool = False,
+    create_fields: bool = False,
     full_resync: bool = False,
     show: int = 5,
     state_schema: str | None = None,
@@ -150,7 +152,8 @@ def sync(
         try:
             run = _Run(project, client, report, SendOptions(threads=threads, create=create_missing,
                                                      show=show if dry_run else 0),
-                       full_resync=full_resync, lock_wait=lock_wait, lock_stale_after=lock_stale_after)
+                       full_resync=full_resync, lock_wait=lock_wait, lock_stale_after=lock_stale_after,
+                       create_fields=create_fields)
             _sync_models(plan, run, results)
         finally:
             write_results(results_path, results, context)
@@ -170,6 +173,8 @@ class _Run:
     full_resync: bool = False
     lock_wait: float = 10.0
     lock_stale_after: float = 60.0
+    create_fields: bool = False
+    fields: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def dry_run(self) -> bool:
@@ -223,8 +228,10 @@ def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Run)
 
 def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Run,
                 result: ModelResult) -> None:
-    columns = [c.name for c in warehouse.columns(model)]
-    id_column, mapping = spec.resolve_columns(columns)
+    column_types = {c.name: c.data_type for c in warehouse.columns(model)}
+    id_column, mapping = spec.resolve_columns(list(column_types))
+    if run.client is not None:
+        _check_fields(spec, mapping, column_types, run)
     store = StateStore(warehouse, _state_location(spec, model, run))
     result.state_table = str(store.state)
     if run.dry_run:
@@ -257,6 +264,26 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
                     snapshot.drop()
     finally:
         lock.release()
+
+
+def _check_fields(spec: SyncSpec, mapping: dict[str, str], column_types: dict[str, str],
+                  run: _Run) -> None:
+    """Stop this model before any write when Pendo's fields cannot take its columns
+    (or create the missing ones, when asked)."""
+    if spec.object not in run.fields:
+        run.fields[spec.object] = run.client.custom_fields(spec.object)
+    known = run.fields[spec.object]
+    problems, missing = field_problems(spec, mapping, column_types, known)
+    if problems:
+        raise ConfigError("\n".join(f"{spec.where()}: {p.message}" for p in problems))
+    if not missing:
+        return
+    if not (run.create_fields or spec.create_fields):
+        raise missing_fields_error(spec, mapping, missing)
+    run.client.create_fields(spec.object, missing)
+    known.update({name: "float" if typ == "number" else typ for name, typ in missing.items()})
+    run.report.note(f"created Pendo {spec.object} fields: "
+                    + ", ".join(f"{n} ({t})" for n, t in missing.items()))
 
 
 def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:

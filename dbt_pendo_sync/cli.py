@@ -54,6 +54,8 @@ class P:
     create_missing = click.option("--create-missing", is_flag=True,
                                   help="Create visitors/accounts Pendo does not know (?create=true) "
                                   "instead of reporting them missing.")
+    create_fields = click.option("--create-fields", is_flag=True,
+                                 help="Create custom fields Pendo lacks, typed from the warehouse columns.")
     full_resync = click.option("--full-resync", is_flag=True,
                                help="Ignore the sync state: send every row, then rebuild the state.")
     show = click.option("--show", default=5, show_default=True, type=click.IntRange(0, 1000),
@@ -116,6 +118,7 @@ def cli() -> None:
 @selection_options
 @P.dry_run
 @P.create_missing
+@P.create_fields
 @P.full_resync
 @P.show
 @P.state_schema
@@ -128,7 +131,7 @@ def cli() -> None:
 def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
          target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
          selector: str | None, manifest: str | None, dry_run: bool, create_missing: bool,
-         full_resync: bool, show: int,
+         create_fields: bool, full_resync: bool, show: int,
          state_schema: str | None, threads: int, max_rps: float, retries: int, retry_time: float,
          connect_timeout: float, read_timeout: float, fail_pct: float | None, lock_wait: float,
          lock_stale_after: float, quiet: bool, debug: bool) -> None:
@@ -141,6 +144,7 @@ def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: d
     results = run_sync(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
                        select=select, exclude=exclude, selector=selector, manifest=manifest,
                        target_path=target_path, dry_run=dry_run, create_missing=create_missing,
+                       create_fields=create_fields,
                        full_resync=full_resync,
                        show=show, state_schema=state_schema, threads=threads, retry=retry,
                        fail_on_rejected=fail_pct, lock_wait=lock_wait,

@@ -39,6 +39,7 @@ class SyncSpec:
     column_rules: Mapping[str, ColumnRule]
     batch_size: int
     state_schema: str | None = None
+    create_fields: bool = False
 
     @property
     def id_key(self) -> str:
@@ -184,6 +185,7 @@ def spec_for(model: ModelNode) -> SyncSpec:
                       for col in model.columns.values() if col.pendo_block() is not None},
         batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
         state_schema=block.get("state_schema"),
+        create_fields=bool(block.get("create_fields", False)),
     )
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}

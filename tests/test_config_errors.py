@@ -38,7 +38,7 @@ def test_exit_code_two_without_traceback_or_warehouse_work(bad_run):
 
 
 @pytest.mark.parametrize("model, expected", [
-    ("typo_key", ["unknown key 'fileds'", "did you mean 'fields'?", "allowed keys: batch_size, fields, id_column, object, state_schema"]),
+    ("typo_key", ["unknown key 'fileds'", "did you mean 'fields'?", "allowed keys: batch_size, create_fields, fields, id_column, object, state_schema"]),
     ("bad_object", ["pendo.object", "'visitors' is not allowed", "use one of: visitor, account"]),
     ("no_id_column", ["'id_column' is a required property", "add it"]),
     ("string_batch_size", ["pendo.batch_size", "'500' must be of type integer"]),

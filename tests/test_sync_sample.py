@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import duckdb
 
-from .conftest import emulator_key
+from dbt_pendo_sync.pendo.emulator import EmulatorData
+
+from .conftest import emulator_key, make_emulator
 
 
 def _warehouse_rows(project, table: str, id_col: str) -> dict[str, dict]:
@@ -130,3 +132,43 @@ def test_create_missing_is_an_opt_in_upsert(sample, emulator):
     assert writes and all(r.query == {"create": "true"} for r in writes)
     assert {"u-0051", "u-0052", "u-0053"} <= set(emulator.all_values("visitor"))
     assert sample.results()["models"][0]["counts"]["missing"] == 0
+
+
+def _emulator_with_visitor_field(name: str, pendo_type: str | None):
+    """The default emulator, with one visitor field removed (None) or retyped."""
+    data = EmulatorData.default()
+    fields = data.schema["visitor"]["custom"]
+    if pendo_type is None:
+        del fields[name]
+    else:
+        fields[name]["Type"] = pendo_type
+    return make_emulator(data)
+
+
+def test_a_field_pendo_lacks_stops_that_model_before_any_write(sample):
+    with _emulator_with_visitor_field("company_plan", None) as emulator:
+        result = sample.sync(emulator=emulator)
+        assert result.code == 1
+        models = {m["model"]: m for m in sample.results()["models"]}
+        assert models["pendo_visitors"]["status"] == "error"
+        message = models["pendo_visitors"]["message"]
+        assert "'plan_tier' -> 'company_plan' (string)" in message
+        assert "Settings > Data Mappings" in message and "--create-fields" in message
+        assert not [r for r in emulator.request_log() if "/visitor/custom/value" in r.path]
+        assert models["pendo_accounts"]["status"] == "success"  # other models go on
+
+        result = sample.sync("--create-fields", emulator=emulator)
+        assert result.code == 0, result.output
+        assert emulator.fields("visitor")["company_plan"] == "string"
+        assert "created Pendo visitor fields: company_plan (string)" in result.stdout
+        assert emulator.values("visitor", "u-0001")["company_plan"] == "enterprise"
+
+
+def test_a_type_conflict_names_column_field_and_both_types(sample):
+    with _emulator_with_visitor_field("signup_date", "integer") as emulator:  # a date column
+        result = sample.sync("--select", "pendo_visitors", emulator=emulator)
+        assert result.code == 1
+        message = sample.results()["models"][0]["message"]
+        assert ("column 'signup_date' (DATE) can never be a value of Pendo visitor field "
+                "'signup_date' (type integer)") in message
+        assert emulator.write_calls() == 0

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dbt_pendo_sync.fieldcheck import column_kind
 from dbt_pendo_sync.pendo.answers import read_answer
 from dbt_pendo_sync.pendo.fields import InvalidValue, record_id, to_json_value
 
@@ -87,3 +88,16 @@ def test_answer_that_does_not_add_up_confirms_nothing():
 def test_answer_with_wrong_updated_count_confirms_nothing():
     outcome = read_answer(IDS, {"total": 4, "updated": 2, "failed": 0, "missing": [], "errors": []})
     assert outcome.confirmed == [] and len(outcome.failed) == 4
+
+
+@pytest.mark.parametrize("data_type, kind", [
+    ("VARCHAR", "text"), ("character varying(256)", "text"), ("text", "text"), ("UUID", "text"),
+    ("BOOLEAN", "boolean"), ("bool", "boolean"),
+    ("INTEGER", "number"), ("bigint", "number"), ("DECIMAL(38,9)", "number"), ("numeric", "number"),
+    ("DOUBLE", "number"), ("double precision", "number"), ("HUGEINT", "number"),
+    ("DATE", "date"), ("TIMESTAMP", "date"), ("timestamp with time zone", "date"),
+    ("TIMESTAMP WITH TIME ZONE", "date"), ("timestamp without time zone", "date"),
+    ("JSON", "nested"), ("jsonb", "nested"), ("STRUCT(a INTEGER)", "nested"), ("INTEGER[]", "nested"),
+])
+def test_warehouse_column_types_are_classified(data_type, kind):
+    assert column_kind(data_type) == kind

@@ -177,6 +177,27 @@ class PendoClient:
             return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
         return BatchOutcome.all_failed(ids, f"Pendo answered {status} after retries: {text}")
 
+    def custom_fields(self, kind: str) -> dict[str, str]:
+        """Pendo's custom fields of a kind: {name: Type} (GET metadata/schema/{kind})."""
+        response = self._call("GET", f"/api/v1/metadata/schema/{kind}")
+        if response.status_code != 200:
+            raise PendoError(f"Pendo answered {response.status_code} to the {kind} field schema "
+                             f"request: {_short(response)}")
+        try:
+            custom = (response.json() or {}).get("custom") or {}
+        except (ValueError, AttributeError):
+            raise PendoError(f"Pendo's {kind} field schema is not a JSON object") from None
+        return {name: str((spec or {}).get("Type", "")) for name, spec in custom.items()}
+
+    def create_fields(self, kind: str, fields: dict[str, str]) -> None:
+        """Create custom fields {name: string|number|time|boolean} (POST metadata/schema)."""
+        body = [{"name": n, "displayname": n.replace("_", " ").title(), "type": t}
+                for n, t in fields.items()]
+        response = self._call("POST", f"/api/v1/metadata/schema/{kind}/custom", body)
+        if response.status_code != 200:
+            raise PendoError(f"Pendo did not create the {kind} fields {', '.join(fields)} "
+                             f"({response.status_code}: {_short(response)})")
+
     def close(self) -> None:
         """Close every session this client opened."""
         with self._lock:

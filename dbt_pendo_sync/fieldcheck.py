@@ -1,0 +1,78 @@
+"""A model's mapped columns checked against Pendo's custom field definitions, before any write.
+
+Any scalar column fits a text field; a type conflict is a column that can never become the
+field's type (a boolean or date column into a number field, a number or boolean column into
+a date field, a date column into a boolean field). Text columns into number, boolean or date
+fields are allowed: their values are checked row by row.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from .config import SyncSpec
+from .errors import ConfigError
+
+# Pendo field Type -> the kind of value it holds.
+PENDO_KINDS = {"string": "text", "": "text", "boolean": "boolean", "integer": "number",
+               "float": "number", "number": "number", "time": "date"}
+# Warehouse column kind -> the type a created field gets.
+CREATE_TYPES = {"text": "string", "boolean": "boolean", "number": "number", "date": "time"}
+_CONFLICTS = {("boolean", "number"), ("date", "number"), ("number", "date"), ("boolean", "date"),
+              ("date", "boolean")}
+_PATTERNS = (  # first match wins
+    ("nested", r"json|struct|map\b|map\(|array|\[\]|list|variant|object|super|record"),
+    ("boolean", r"^bool"),
+    ("date", r"date|time"),
+    ("number", r"int|numeric|decimal|double|float|real|number|money|serial"),
+)
+
+
+def column_kind(data_type: str) -> str:
+    """text, boolean, number, date or nested, from the adapter's name for a column type."""
+    name = data_type.lower()
+    for kind, pattern in _PATTERNS:
+        if re.search(pattern, name):
+            return kind
+    return "text"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """A mapped column that Pendo's fields cannot take."""
+
+    column: str
+    field: str
+    message: str
+
+
+def field_problems(spec: SyncSpec, mapping: Mapping[str, str], column_types: Mapping[str, str],
+                   pendo_fields: Mapping[str, str]) -> tuple[list[FieldProblem], dict[str, str]]:
+    """Type conflicts, and the fields Pendo lacks ({field: type to create it with})."""
+    problems: list[FieldProblem] = []
+    missing: dict[str, str] = {}
+    for column, field in mapping.items():
+        col_kind = column_kind(column_types.get(column, ""))
+        if field not in pendo_fields:
+            missing[field] = CREATE_TYPES.get(col_kind, "string")
+            continue
+        pendo_type = pendo_fields[field]
+        field_kind = PENDO_KINDS.get(pendo_type, "text")
+        if (col_kind, field_kind) in _CONFLICTS:
+            problems.append(FieldProblem(column, field, (
+                f"column '{column}' ({column_types.get(column)}) can never be a value of Pendo "
+                f"{spec.object} field '{field}' (type {pendo_type}); map another column to it, or "
+                f"change the field's type in Pendo (Settings > Data Mappings)")))
+    return problems, missing
+
+
+def missing_fields_error(spec: SyncSpec, mapping: Mapping[str, str], missing: Mapping[str, str]) -> ConfigError:
+    """The error for fields Pendo lacks, naming each column, field and the fixes."""
+    by_field = {f: c for c, f in mapping.items()}
+    items = ", ".join(f"'{by_field[f]}' -> '{f}' ({t})" for f, t in missing.items())
+    return ConfigError(
+        f"{spec.where()}: Pendo has no custom {spec.object} field for {items}; create them in "
+        f"Pendo (Settings > Data Mappings), map other columns, or pass --create-fields "
+        f"(or `create_fields: true` in the pendo block) to create them with these types"
+    )
