@@ -241,8 +241,7 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
     lock = SyncLock(store, model, wait=run.lock_wait, stale_after=run.lock_stale_after).acquire()
     try:
         journal = Journal(store, model, lock)
-        snapshot = ModelSnapshot(store, model, spec.object, id_column, mapping,
-                                 full_resync=run.full_resync, state_exists=True)
+        snapshot = _snapshot(spec, model, store, id_column, mapping, run, state_exists=True)
         completed = False
         try:
             store.recover(model, snapshot.table)
@@ -286,6 +285,12 @@ def _check_fields(spec: SyncSpec, mapping: dict[str, str], column_types: dict[st
                     + ", ".join(f"{n} ({t})" for n, t in missing.items()))
 
 
+def _snapshot(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
+              mapping: dict[str, str], run: _Run, *, state_exists: bool) -> ModelSnapshot:
+    return ModelSnapshot(store, model, spec.object, id_column, mapping, full_resync=run.full_resync,
+                         state_exists=state_exists, clear=[c for c in mapping if spec.clears_nulls(c)])
+
+
 def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     counts = snapshot.counts()
     result.counts.new, result.counts.changed = counts["new"], counts["changed"]
@@ -296,8 +301,7 @@ def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
 def _plan_model(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
                 mapping: dict[str, str], run: _Run, result: ModelResult) -> None:
     """Dry run: the same snapshot and diff, nothing sent, no state written."""
-    snapshot = ModelSnapshot(store, model, spec.object, id_column, mapping,
-                             full_resync=run.full_resync, state_exists=store.exists())
+    snapshot = _snapshot(spec, model, store, id_column, mapping, run, state_exists=store.exists())
     run.report.model_started(spec, snapshot.relation)
     snapshot.create()
     try:

@@ -24,6 +24,7 @@ class ColumnRule:
 
     field: str | None = None
     exclude: bool = False
+    nulls: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SyncSpec:
     batch_size: int
     state_schema: str | None = None
     create_fields: bool = False
+    nulls: str = "skip"
 
     @property
     def id_key(self) -> str:
@@ -84,6 +86,14 @@ class SyncSpec:
                    if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude}
         self._check_unique_fields(mapping)
         return id_col, mapping
+
+    def clears_nulls(self, column: str) -> bool:
+        """Whether a null in this (real) column is sent as null, clearing Pendo's value."""
+        rule = self.column_rules.get(column)
+        if rule is None:
+            rule = next((r for c, r in self.column_rules.items() if c.lower() == column.lower()),
+                        ColumnRule())
+        return (rule.nulls or self.nulls) == "clear"
 
     def _check_unique_fields(self, mapping: Mapping[str, str]) -> None:
         seen: dict[str, str] = {}
@@ -181,11 +191,13 @@ def spec_for(model: ModelNode) -> SyncSpec:
         id_column=block["id_column"],
         fields=dict(block["fields"]) if "fields" in block else None,
         column_rules={col.name: ColumnRule(field=col.pendo_block().get("field"),
-                                           exclude=bool(col.pendo_block().get("exclude", False)))
+                                           exclude=bool(col.pendo_block().get("exclude", False)),
+                                           nulls=col.pendo_block().get("nulls"))
                       for col in model.columns.values() if col.pendo_block() is not None},
         batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
         state_schema=block.get("state_schema"),
         create_fields=bool(block.get("create_fields", False)),
+        nulls=block.get("nulls", "skip"),
     )
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}

@@ -26,6 +26,7 @@ class RowSource(Protocol):
 
     relation: str
     fields: Sequence[str]
+    clear: Sequence[bool]  # per field: a null is sent (clearing Pendo's value) instead of skipped
 
     def duplicate_ids(self) -> set[str]:
         """Ids that occur on more than one row (all of those rows are invalid)."""
@@ -73,16 +74,18 @@ class _Batch:
     invalid: list[int] = field(default_factory=list)
 
 
-def _build(spec: SyncSpec, fields: Sequence[str], row: tuple) -> tuple[str | None, dict | None, str | None]:
+def _build(spec: SyncSpec, source: RowSource, row: tuple) -> tuple[str | None, dict | None, str | None]:
     """(id, record, None) for a good row; (id or None, None, reason) for an invalid one."""
     try:
         rid = record_id(row[_META])
     except InvalidValue as exc:
         return None, None, str(exc)
     values: dict[str, Any] = {}
-    for name, value in zip(fields, row[_META + 1:]):
+    for name, clear, value in zip(source.fields, source.clear, row[_META + 1:]):
         if value is None:
-            continue  # a null never overwrites what Pendo has
+            if clear:
+                values[name] = None  # nulls: clear
+            continue  # nulls: skip never overwrites what Pendo has
         kind = type(value)
         if kind is str or kind is int or kind is bool:  # the common case, sent as it is
             values[name] = value
@@ -144,7 +147,7 @@ class ModelSync:
         self.sink.progress(self.spec, self.result)
 
     def _accept(self, row: tuple, duplicates: set[str]) -> dict | None:
-        rid, record, reason = _build(self.spec, self.source.fields, row)
+        rid, record, reason = _build(self.spec, self.source, row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:

@@ -98,3 +98,27 @@ def test_ephemeral_and_disabled_models_are_skipped_with_a_note(synced):
     assert "disabled" in models["legacy_people_export"]["message"]
     assert "skipping people_preview" in result.stdout
     assert "org_headcount" not in {m for m in models}  # no pendo block: not a sync
+
+
+def test_nulls_skip_keeps_pendo_values_and_clear_clears_them(typed, typed_emulator):
+    typed_emulator.set_value("visitor", "u-0030", "c_text", "set by hand in Pendo")
+    typed_emulator.set_value("visitor", "u-0030", "c_int", 5)
+    typed.sync(emulator=typed_emulator)
+    assert typed_emulator.values("visitor", "u-0030")["c_text"] == "set by hand in Pendo"  # skip
+
+    yml = typed.path / "models" / "exports" / "_exports.yml"
+    text = yml.read_text()
+    text = text.replace("        id_column: person_key\n",
+                        "        id_column: person_key\n        nulls: clear\n", 1)
+    text = text.replace("      - name: c_json\n",
+                        "      - name: c_int\n        meta: {pendo: {nulls: skip}}\n      - name: c_json\n", 1)
+    yml.write_text(text)
+    typed_emulator.reset_log()
+    typed.sync(emulator=typed_emulator)
+    held = typed_emulator.values("visitor", "u-0030")
+    assert "c_text" not in held  # cleared by a null
+    assert held["c_int"] == 5  # the column keeps `nulls: skip`
+    sent = {rec["visitorId"]: rec["values"] for r in typed_emulator.request_log()
+            if r.method == "POST" and "/visitor/" in r.path for rec in r.body}
+    assert sent["u-0030"]["c_text"] is None and "c_int" not in sent["u-0030"]
+    assert "u-0001" not in sent  # no nulls in that row: its payload did not change

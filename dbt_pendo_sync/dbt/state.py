@@ -125,19 +125,20 @@ class StateStore:
                 f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}")
 
 
-def _fingerprint_sql(w: Warehouse, kind: str, columns: Mapping[str, str]) -> str:
-    """SQL for a row's fingerprint: a hash of what is sent (field names and non-null values).
+def _fingerprint_sql(w: Warehouse, kind: str, columns: Mapping[str, str], clear: set[str]) -> str:
+    """SQL for a row's fingerprint: a hash of what is sent (field names and values).
 
-    Nulls are never sent, so they contribute nothing: adding a field that is null on a row
-    leaves that row's fingerprint alone, and renaming a field changes exactly the rows that
-    carry a value for it.
+    Skipped nulls are not sent, so they contribute nothing: adding a field that is null on a
+    row leaves that row's fingerprint alone, and renaming a field changes exactly the rows
+    that carry a value for it. Nulls of `clear` columns are sent, so they count.
     """
     string = w.macro("type_string")
     parts = [w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{kind}")]
     for column, field in sorted(columns.items(), key=lambda cf: cf[1]):
         col = w.quote(column)
         tag = w.literal(f"{_SEPARATOR}{field}=")
-        parts.append(f"case when {col} is null then '' else "
+        if_null = w.literal(f"{_SEPARATOR}{field}:null") if column in clear else "''"
+        parts.append(f"case when {col} is null then {if_null} else "
                      f"{w.macro('concat', fields=[tag, f'cast({col} as {string})'])} end")
     return w.macro("hash", field=w.macro("concat", fields=parts))
 
@@ -149,7 +150,8 @@ class ModelSnapshot:
     """
 
     def __init__(self, store: StateStore, model: ModelNode, kind: str, id_column: str,
-                 mapping: Mapping[str, str], *, full_resync: bool, state_exists: bool) -> None:
+                 mapping: Mapping[str, str], *, full_resync: bool, state_exists: bool,
+                 clear: Sequence[str] = ()) -> None:
         self.store = store
         self.model = model
         self.full_resync = full_resync
@@ -162,6 +164,8 @@ class ModelSnapshot:
         self.table = self._w.table(store.location.database, store.location.schema, snapshot_name(model))
         self.relation = str(self._w.relation(model))
         self.fields: Sequence[str] = [mapping[c] for c in self._columns]
+        self._clear = set(clear)
+        self.clear: Sequence[bool] = [c in self._clear for c in self._columns]
 
     def create(self) -> None:
         """Freeze the model into the snapshot table, with keys, fingerprints and change kinds."""
@@ -169,7 +173,7 @@ class ModelSnapshot:
         string = w.macro("type_string")
         qid = w.quote(self._id_column)
         cols = ", ".join(w.quote(c) for c in self._columns)
-        fp = _fingerprint_sql(w, self._kind, self._mapping)
+        fp = _fingerprint_sql(w, self._kind, self._mapping, self._clear)
         frozen = (f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
                   f"from {self.relation}")
         if self._state_exists:
