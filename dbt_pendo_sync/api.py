@@ -234,8 +234,9 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
         _check_fields(spec, mapping, column_types, run)
     store = StateStore(warehouse, _state_location(spec, model, run))
     result.state_table = str(store.state)
+    converters = _converters(spec, mapping, column_types, run)
     if run.dry_run:
-        _plan_model(spec, model, store, id_column, mapping, run, result)
+        _plan_model(spec, model, store, id_column, mapping, run, result, converters)
         return
     store.ensure()
     lock = SyncLock(store, model, wait=run.lock_wait, stale_after=run.lock_stale_after).acquire()
@@ -248,7 +249,8 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
             run.report.model_started(spec, snapshot.relation)
             snapshot.create()
             _count(snapshot, result)
-            ModelSync(spec, snapshot, run.report, run.client, result, journal, run.options).run()
+            ModelSync(spec, snapshot, run.report, run.client, result, journal, run.options,
+                      converters).run()
             completed = True
         finally:
             try:
@@ -288,7 +290,16 @@ def _check_fields(spec: SyncSpec, mapping: dict[str, str], column_types: dict[st
 def _snapshot(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
               mapping: dict[str, str], run: _Run, *, state_exists: bool) -> ModelSnapshot:
     return ModelSnapshot(store, model, spec.object, id_column, mapping, full_resync=run.full_resync,
-                         state_exists=state_exists, clear=[c for c in mapping if spec.clears_nulls(c)])
+                         state_exists=state_exists, clear=[c for c in mapping if spec.clears_nulls(c)],
+                         salt=spec.conversion_salt)
+
+
+def _converters(spec: SyncSpec, mapping: dict[str, str], column_types: dict[str, str],
+                run: _Run) -> list:
+    """Per mapped column, the conversion to its Pendo field's type (generic when unknown)."""
+    known = run.fields.get(spec.object, {})
+    return [spec.coercion(known.get(field), column_types.get(column, "")).converter()
+            for column, field in mapping.items()]
 
 
 def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
@@ -299,13 +310,14 @@ def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
 
 
 def _plan_model(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
-                mapping: dict[str, str], run: _Run, result: ModelResult) -> None:
+                mapping: dict[str, str], run: _Run, result: ModelResult, converters: list) -> None:
     """Dry run: the same snapshot and diff, nothing sent, no state written."""
     snapshot = _snapshot(spec, model, store, id_column, mapping, run, state_exists=store.exists())
     run.report.model_started(spec, snapshot.relation)
     snapshot.create()
     try:
         _count(snapshot, result)
-        ModelSync(spec, snapshot, run.report, None, result, options=run.options).run()
+        ModelSync(spec, snapshot, run.report, None, result, options=run.options,
+                  converters=converters).run()
     finally:
         snapshot.drop()

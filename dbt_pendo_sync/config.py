@@ -1,6 +1,7 @@
 """A model's `pendo:` block, validated with JSON Schema, into a typed SyncSpec."""
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
@@ -10,9 +11,11 @@ from importlib import resources
 from typing import Any, Iterable, Mapping, Sequence
 
 import jsonschema
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError
+from .pendo.fields import Coercion
 
 DEFAULT_BATCH_SIZE = 500
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -42,6 +45,9 @@ class SyncSpec:
     state_schema: str | None = None
     create_fields: bool = False
     nulls: str = "skip"
+    truncate_text: bool = False
+    date_format: str = "rfc3339"
+    timezone: str = "UTC"
 
     @property
     def id_key(self) -> str:
@@ -86,6 +92,17 @@ class SyncSpec:
                    if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude}
         self._check_unique_fields(mapping)
         return id_col, mapping
+
+    def coercion(self, pendo_type: str | None, column_type: str) -> Coercion:
+        """How this model's values become a field of `pendo_type` (None: type unknown)."""
+        return Coercion(pendo_type=pendo_type, column_is_boolean=column_type.lower().startswith("bool"),
+                        truncate_text=self.truncate_text, date_format=self.date_format,
+                        timezone=dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone))
+
+    @property
+    def conversion_salt(self) -> str:
+        """The options that change payloads for the same values (part of every fingerprint)."""
+        return f"{self.truncate_text}|{self.date_format}|{self.timezone}"
 
     def clears_nulls(self, column: str) -> bool:
         """Whether a null in this (real) column is sent as null, clearing Pendo's value."""
@@ -198,7 +215,15 @@ def spec_for(model: ModelNode) -> SyncSpec:
         state_schema=block.get("state_schema"),
         create_fields=bool(block.get("create_fields", False)),
         nulls=block.get("nulls", "skip"),
+        truncate_text=bool(block.get("truncate_text", False)),
+        date_format=block.get("date_format", "rfc3339"),
+        timezone=block.get("timezone", "UTC"),
     )
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{spec.where()}: pendo.timezone: {spec.timezone!r} is not an IANA time "
+                          "zone; use a name like 'UTC' or 'America/New_York'") from None
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
         spec._check_unique_fields({c: f for c, f in named.items()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from .config import SyncSpec
 from .pendo.answers import BatchOutcome
@@ -74,24 +74,21 @@ class _Batch:
     invalid: list[int] = field(default_factory=list)
 
 
-def _build(spec: SyncSpec, source: RowSource, row: tuple) -> tuple[str | None, dict | None, str | None]:
+def _build(spec: SyncSpec, source: RowSource, converters: Sequence[Callable[[Any], Any]],
+           row: tuple) -> tuple[str | None, dict | None, str | None]:
     """(id, record, None) for a good row; (id or None, None, reason) for an invalid one."""
     try:
         rid = record_id(row[_META])
     except InvalidValue as exc:
         return None, None, str(exc)
     values: dict[str, Any] = {}
-    for name, clear, value in zip(source.fields, source.clear, row[_META + 1:]):
+    for name, clear, convert, value in zip(source.fields, source.clear, converters, row[_META + 1:]):
         if value is None:
             if clear:
                 values[name] = None  # nulls: clear
             continue  # nulls: skip never overwrites what Pendo has
-        kind = type(value)
-        if kind is str or kind is int or kind is bool:  # the common case, sent as it is
-            values[name] = value
-            continue
         try:
-            values[name] = to_json_value(value)
+            values[name] = convert(value)
         except InvalidValue as exc:
             return rid, None, f"field {name}: {exc}"
     return rid, {spec.id_key: rid, "values": values}, None
@@ -102,7 +99,8 @@ class ModelSync:
 
     def __init__(self, spec: SyncSpec, source: RowSource, sink: EventSink, client: PendoClient | None,
                  result: ModelResult, journal: ProgressJournal | None = None,
-                 options: SendOptions = SendOptions()) -> None:
+                 options: SendOptions = SendOptions(),
+                 converters: Sequence[Callable[[Any], Any]] | None = None) -> None:
         self.spec = spec
         self.source = source
         self.sink = sink
@@ -110,6 +108,7 @@ class ModelSync:
         self.journal = journal
         self.options = options
         self.result = result
+        self.converters = converters or [to_json_value] * len(source.fields)
 
     def run(self) -> ModelResult:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
@@ -147,7 +146,7 @@ class ModelSync:
         self.sink.progress(self.spec, self.result)
 
     def _accept(self, row: tuple, duplicates: set[str]) -> dict | None:
-        rid, record, reason = _build(self.spec, self.source, row)
+        rid, record, reason = _build(self.spec, self.source, self.converters, row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:

@@ -122,3 +122,21 @@ def test_nulls_skip_keeps_pendo_values_and_clear_clears_them(typed, typed_emulat
             if r.method == "POST" and "/visitor/" in r.path for rec in r.body}
     assert sent["u-0030"]["c_text"] is None and "c_int" not in sent["u-0030"]
     assert "u-0001" not in sent  # no nulls in that row: its payload did not change
+
+
+def test_values_follow_the_pendo_field_types_and_date_options(typed):
+    from .conftest import make_emulator, typed_emulator_data
+
+    data = typed_emulator_data()
+    data.schema["visitor"]["custom"]["c_int"]["Type"] = "string"  # a number column into text
+    yml = typed.path / "models" / "exports" / "_exports.yml"
+    yml.write_text(yml.read_text().replace(
+        "        id_column: person_key\n",
+        "        id_column: person_key\n        date_format: epoch_ms\n        timezone: America/New_York\n", 1))
+    with make_emulator(data) as emulator:
+        typed.sync(emulator=emulator)
+        ava, ethan = emulator.values("visitor", "u-0001"), emulator.values("visitor", "u-0011")
+    assert ava["c_int"] == "42"
+    assert ava["c_date"] == 1710046800000  # 2024-03-10 midnight in New York (EST)
+    assert ava["c_tstz"] == 1710053999000  # aware: its own offset wins
+    assert ethan["c_ts"] == 1718467200500  # 2024-06-15 12:00:00.5 in New York (EDT)

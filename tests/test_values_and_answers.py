@@ -10,7 +10,7 @@ import pytest
 
 from dbt_pendo_sync.fieldcheck import column_kind
 from dbt_pendo_sync.pendo.answers import read_answer
-from dbt_pendo_sync.pendo.fields import InvalidValue, record_id, to_json_value
+from dbt_pendo_sync.pendo.fields import Coercion, InvalidValue, record_id, to_json_value
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -101,3 +101,46 @@ def test_answer_with_wrong_updated_count_confirms_nothing():
 ])
 def test_warehouse_column_types_are_classified(data_type, kind):
     assert column_kind(data_type) == kind
+
+
+@pytest.mark.parametrize("pendo_type, column_is_boolean, value, expected", [
+    ("string", False, 42, "42"),
+    ("string", False, True, "true"),
+    ("string", False, Decimal("1E-9"), "0.000000001"),
+    ("string", False, dt.date(2024, 1, 2), "2024-01-02T00:00:00+00:00"),
+    ("boolean", False, "TRUE", True),
+    ("boolean", False, 0, False),
+    ("boolean", True, True, True),
+    ("integer", False, "17", 17),
+    ("integer", False, Decimal("5.000"), 5),
+    ("float", False, " 2.50 ", 2.5),
+    ("float", False, Decimal("12.00"), 12),
+    ("time", False, "2024-01-02T03:04:05Z", "2024-01-02T03:04:05+00:00"),
+    ("time", False, dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05+00:00"),
+])
+def test_values_are_coerced_to_the_fields_type(pendo_type, column_is_boolean, value, expected):
+    convert = Coercion(pendo_type, column_is_boolean=column_is_boolean).converter()
+    assert convert(value) == expected
+    assert type(convert(value)) is type(expected)
+
+
+@pytest.mark.parametrize("pendo_type, column_is_boolean, value, reason", [
+    ("string", False, "x" * 1501, "over Pendo's 1500"),
+    ("boolean", False, "maybe", "not a boolean"),
+    ("boolean", True, 1, "not a boolean"),
+    ("integer", False, "12abc", "not a number"),
+    ("integer", False, 2.5, "not a whole number"),
+    ("float", False, float("nan"), "not a finite number"),
+    ("float", False, True, "boolean, not a number"),
+    ("time", False, "next tuesday", "not an ISO 8601"),
+    ("time", False, 1700000000, "are not dates"),
+])
+def test_values_that_do_not_fit_the_field_are_invalid(pendo_type, column_is_boolean, value, reason):
+    with pytest.raises(InvalidValue, match=reason):
+        Coercion(pendo_type, column_is_boolean=column_is_boolean).converter()(value)
+
+
+def test_long_text_is_cut_when_asked_and_epoch_ms_dates():
+    assert Coercion("string", truncate_text=True).converter()("x" * 2000) == "x" * 1500
+    epoch = Coercion("time", date_format="epoch_ms", timezone=ZoneInfo("Europe/Berlin")).converter()
+    assert epoch(dt.datetime(2024, 1, 1, 1, 0)) == 1704067200000  # 01:00 in Berlin is midnight UTC

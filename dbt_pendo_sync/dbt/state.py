@@ -125,7 +125,7 @@ class StateStore:
                 f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}")
 
 
-def _fingerprint_sql(w: Warehouse, kind: str, columns: Mapping[str, str], clear: set[str]) -> str:
+def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear: set[str]) -> str:
     """SQL for a row's fingerprint: a hash of what is sent (field names and values).
 
     Skipped nulls are not sent, so they contribute nothing: adding a field that is null on a
@@ -133,7 +133,7 @@ def _fingerprint_sql(w: Warehouse, kind: str, columns: Mapping[str, str], clear:
     that carry a value for it. Nulls of `clear` columns are sent, so they count.
     """
     string = w.macro("type_string")
-    parts = [w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{kind}")]
+    parts = [w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{salt}")]
     for column, field in sorted(columns.items(), key=lambda cf: cf[1]):
         col = w.quote(column)
         tag = w.literal(f"{_SEPARATOR}{field}=")
@@ -151,7 +151,7 @@ class ModelSnapshot:
 
     def __init__(self, store: StateStore, model: ModelNode, kind: str, id_column: str,
                  mapping: Mapping[str, str], *, full_resync: bool, state_exists: bool,
-                 clear: Sequence[str] = ()) -> None:
+                 clear: Sequence[str] = (), salt: str = "") -> None:
         self.store = store
         self.model = model
         self.full_resync = full_resync
@@ -165,6 +165,7 @@ class ModelSnapshot:
         self.relation = str(self._w.relation(model))
         self.fields: Sequence[str] = [mapping[c] for c in self._columns]
         self._clear = set(clear)
+        self._salt = f"{kind}{_SEPARATOR}{salt}"
         self.clear: Sequence[bool] = [c in self._clear for c in self._columns]
 
     def create(self) -> None:
@@ -173,7 +174,7 @@ class ModelSnapshot:
         string = w.macro("type_string")
         qid = w.quote(self._id_column)
         cols = ", ".join(w.quote(c) for c in self._columns)
-        fp = _fingerprint_sql(w, self._kind, self._mapping, self._clear)
+        fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
         frozen = (f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
                   f"from {self.relation}")
         if self._state_exists:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -81,3 +82,109 @@ def record_id(value: Any) -> str:
     if not text.strip():
         raise InvalidValue("id is blank")
     return text
+
+
+MAX_TEXT = 1500  # Pendo recommends text values under 1,500 characters
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+@dataclass(frozen=True)
+class Coercion:
+    """How values become one Pendo field's type (from the field's Type and the pendo block)."""
+
+    pendo_type: str | None = None  # None: the field's type is not known (a dry run without key)
+    column_is_boolean: bool = False
+    truncate_text: bool = False
+    date_format: str = "rfc3339"
+    timezone: dt.tzinfo = dt.timezone.utc
+
+    def converter(self) -> Callable[[Any], Any]:
+        """A function turning one non-null value into the field's JSON value, or InvalidValue."""
+        kind = {"string": "text", "": "text", "boolean": "boolean", "integer": "integer",
+                "float": "number", "number": "number", "time": "date"}.get(self.pendo_type or "")
+        return {"text": self._text, "boolean": self._boolean, "integer": self._integer,
+                "number": self._number, "date": self._date}.get(kind, to_json_value)
+
+    def _text(self, value: Any) -> str:
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, Decimal):
+            text = format(_finite(value), "f")
+        elif isinstance(value, float):
+            text = repr(_float(value))
+        elif isinstance(value, (dt.date, dt.time)):
+            text = self._instant(value) if isinstance(value, dt.date) else value.isoformat()
+        else:
+            text = str(to_json_value(value))
+        if len(text) > MAX_TEXT:
+            if not self.truncate_text:
+                raise InvalidValue(f"text of {len(text)} characters is over Pendo's {MAX_TEXT} "
+                                   "(set truncate_text: true to cut it)")
+            text = text[:MAX_TEXT]
+        return text
+
+    def _boolean(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if not self.column_is_boolean:  # 0/1 and 'true'/'false' only from non-boolean columns
+            token = str(value).strip().lower() if isinstance(value, (str, int, Decimal)) else None
+            if token in _TRUE:
+                return True
+            if token in _FALSE:
+                return False
+        raise InvalidValue(f"{value!r} is not a boolean")
+
+    def _number(self, value: Any) -> int | float:
+        if isinstance(value, bool):
+            raise InvalidValue(f"{value!r} is a boolean, not a number")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                value = Decimal(value.strip())
+            except ArithmeticError:
+                raise InvalidValue(f"{value!r} is not a number") from None
+        if isinstance(value, Decimal):
+            return _decimal(value)
+        if isinstance(value, float):
+            return _float(value)
+        raise InvalidValue(f"values of type {type(value).__name__} are not numbers")
+
+    def _integer(self, value: Any) -> int:
+        number = self._number(value)
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise InvalidValue(f"{value!r} is not a whole number")
+            return int(number)
+        return number
+
+    def _date(self, value: Any) -> str | int:
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidValue(f"{value!r} is not an ISO 8601 date or timestamp") from None
+        if not isinstance(value, dt.date):
+            raise InvalidValue(f"values of type {type(value).__name__} are not dates")
+        return self._instant(value)
+
+    def _instant(self, value: dt.date) -> str | int:
+        """A date or timestamp as this field sends it; naive ones are in `timezone`."""
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        if value.tzinfo is None:
+            if self.timezone is dt.timezone.utc and self.date_format == "rfc3339":
+                return value.isoformat() + "+00:00"
+            value = value.replace(tzinfo=self.timezone)
+        if self.date_format == "epoch_ms":
+            return int(value.timestamp() * 1000)
+        return value.isoformat()
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise InvalidValue(f"{value} is not a finite number")
+    return value
