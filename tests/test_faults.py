@@ -92,7 +92,7 @@ def test_answers_slower_than_the_read_timeout_are_retried(duck, emulator):
 
 
 def test_retries_stop_within_their_budget(duck, emulator):
-    emulator.faults.add(Fault(kind="status", status=503))
+    emulator.faults.add(Fault(kind="status", status=503, path_prefix="/api/v1/metadata/visitor/custom/value"))
     started = time.monotonic()
     result = duck.sync("--retries", "3", "--retry-time", "5", emulator=emulator)
     assert time.monotonic() - started < 120
@@ -124,15 +124,26 @@ def test_partial_answers_map_errors_to_their_rows(duck, emulator):
 
 
 @pytest.mark.parametrize("shape", ["object", "text"])
-def test_type_errors_in_either_answer_shape_are_rejected_rows(duck, shape):
+def test_per_record_errors_in_either_answer_shape_are_rejected_rows(duck, shape):
+    bad = {"u-000003", "u-000030", "u-000300"}  # "u-000003" is a prefix of neither of the others
+    with make_emulator(incremental_emulator_data(), errors_shape=shape) as emulator:
+        emulator.faults.add(Fault(kind="partial", ids=frozenset(bad)))
+        result = duck.sync(*FAST_RETRY, emulator=emulator)
+        assert result.code == 1
+        _check_known_state(duck, emulator, result, {i: "rejected" for i in bad})
+        _rerun_delivers_the_rest(duck, emulator)
+
+
+def test_values_the_field_type_cannot_take_are_invalid_and_never_sent(duck):
     data = incremental_emulator_data()
     data.schema["visitor"]["custom"]["plan"]["Type"] = "integer"  # 'pro' / 'free' cannot be
-    with make_emulator(data, errors_shape=shape) as emulator:
+    with make_emulator(data) as emulator:
         result = duck.sync(*FAST_RETRY, emulator=emulator)
         assert result.code == 1
         rejected = duck.rejected()
-        assert len(rejected) == N and {r["category"] for r in rejected} == {"rejected"}
-        assert duck.state_ids() == set()
+        assert len(rejected) == N and {r["category"] for r in rejected} == {"invalid"}
+        assert "field plan: 'free' is not a number" in {r["reason"] for r in rejected}
+        assert emulator.write_calls() == 0 and duck.state_ids() == set()
 
 
 def test_poisoned_batches_are_bisected_so_good_rows_go_through(duck, emulator):
