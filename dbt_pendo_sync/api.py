@@ -87,6 +87,48 @@ def _plan(project: Project) -> _Plan:
     return plan
 
 
+def ls(
+    project_dir: str | Path = ".",
+    *,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
+    manifest: str | Path | None = None,
+    target_path: str | None = None,
+    state_schema: str | None = None,
+) -> list[dict[str, Any]]:
+    """The configured syncs (model, object, id column, field mapping, relation, state table),
+    from the manifest alone: no warehouse or Pendo call."""
+    plan = _plan(_project(project_dir, profiles_dir, target, vars, select, exclude, selector,
+                          manifest, target_path, state_schema))
+    rows = []
+    for spec, model in plan.specs:
+        schema = spec.state_schema or state_schema or model.schema
+        mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
+        for column, rule in spec.column_rules.items():
+            if rule.exclude:
+                mapping[column] = "(excluded)"
+            elif rule.field:
+                mapping[column] = rule.field
+        rows.append({"model": spec.model, "object": spec.object, "id_column": spec.id_column,
+                     "fields": mapping, "relation": model.relation_name,
+                     "state_table": f"{schema}.pendo_sync_state", "file": spec.properties_file})
+    return rows
+
+
+def _project(project_dir: str | Path, profiles_dir: str | Path | None, target: str | None,
+             vars: Mapping[str, Any] | None, select: Sequence[str], exclude: Sequence[str],
+             selector: str | None, manifest: str | Path | None, target_path: str | None,
+             state_schema: str | None) -> Project:
+    return Project(project_dir=Path(project_dir), profiles_dir=Path(profiles_dir) if profiles_dir else None,
+                   target=target, vars=vars, selection=Selection(tuple(select), tuple(exclude), selector),
+                   manifest=Path(manifest) if manifest else None, target_path=target_path,
+                   state_schema=state_schema)
+
+
 def _skipped(model: str, unique_id: str, kind: str, why: str) -> ModelResult:
     return ModelResult(model=model, unique_id=unique_id, object=kind, status=SKIPPED, message=why)
 
@@ -123,16 +165,8 @@ def sync(
     Pendo refusing the key, dbt failing); rows and models that fail are in the results.
     """
     settings = PendoSettings.from_env(env, key_required=not dry_run)
-    project = Project(
-        project_dir=Path(project_dir),
-        profiles_dir=Path(profiles_dir) if profiles_dir else None,
-        target=target,
-        vars=vars,
-        selection=Selection(tuple(select), tuple(exclude), selector),
-        manifest=Path(manifest) if manifest else None,
-        target_path=target_path,
-        state_schema=state_schema,
-    )
+    project = _project(project_dir, profiles_dir, target, vars, select, exclude, selector,
+                       manifest, target_path, state_schema)
     plan = _plan(project)
     artifacts = project.artifacts()
     results = SyncResults(models=list(plan.skipped), dry_run=dry_run, fail_pct=fail_on_rejected)

@@ -152,6 +152,40 @@ def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: d
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 
+@cli.command(name="ls")
+@dbt_options
+@selection_options
+@P.state_schema
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A table for people, JSON for machines.")
+def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
+               target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+               selector: str | None, manifest: str | None, state_schema: str | None,
+               output: str) -> None:
+    """List the configured syncs (from the manifest; no warehouse or Pendo call)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from .api import ls
+
+    rows = ls(project_dir, profiles_dir=profiles_dir, target=target, vars=vars, select=select,
+              exclude=exclude, selector=selector, manifest=manifest, target_path=target_path,
+              state_schema=state_schema)
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="dbt-pendo syncs", title_justify="left")
+    for name in ("model", "object", "id_column", "fields", "relation", "state_table"):
+        table.add_column(name)
+    for row in rows:
+        fields = ", ".join(f"{c} -> {f}" for c, f in row["fields"].items())
+        table.add_row(row["model"], row["object"], row["id_column"], fields, str(row["relation"]),
+                      row["state_table"])
+    Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")

@@ -1,6 +1,8 @@
 """The demo path: sample_project built on DuckDB, synced into the emulator."""
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from dbt_pendo_sync.pendo.emulator import EmulatorData
@@ -172,3 +174,19 @@ def test_a_type_conflict_names_column_field_and_both_types(sample):
         assert ("column 'signup_date' (DATE) can never be a value of Pendo visitor field "
                 "'signup_date' (type integer)") in message
         assert emulator.write_calls() == 0
+
+
+def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
+    from .conftest import BIN, run
+
+    result = run([str(BIN / "dbt-pendo"), "ls", *sample.args(), "--output", "json"], sample.env)
+    assert result.code == 0, result.output
+    rows = {r["model"]: r for r in json.loads(result.stdout)}
+    assert rows["pendo_visitors"]["object"] == "visitor"
+    assert rows["pendo_visitors"]["fields"]["plan_tier"] == "company_plan"
+    assert rows["pendo_accounts"]["fields"]["mrr_usd"] == "mrr"
+    assert rows["pendo_accounts"]["fields"]["internal_notes"] == "(excluded)"
+    assert rows["pendo_accounts"]["relation"] == '"sample"."main"."pendo_accounts"'
+    assert rows["pendo_accounts"]["state_table"] == "main.pendo_sync_state"
+    table = run([str(BIN / "dbt-pendo"), "ls", *sample.args(), "--select", "pendo_visitors"], sample.env)
+    assert table.code == 0 and "pendo_visitors" in table.stdout and "pendo_accounts" not in table.stdout
