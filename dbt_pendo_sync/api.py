@@ -15,7 +15,7 @@ from .dbt.artifacts import Manifest, ModelNode, load_manifest
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.project import current_manifest, target_path
 from .dbt.selection import Selection, selected_ids
-from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
+from .dbt.state import STATE_TABLE, Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError
@@ -106,7 +106,7 @@ def ls(
                           manifest, target_path, state_schema))
     rows = []
     for spec, model in plan.specs:
-        schema = spec.state_schema or state_schema or model.schema
+        location = _state_location(spec, model, state_schema)
         mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
         for column, rule in spec.column_rules.items():
             if rule.exclude:
@@ -115,7 +115,7 @@ def ls(
                 mapping[column] = rule.field
         rows.append({"model": spec.model, "object": spec.object, "id_column": spec.id_column,
                      "fields": mapping, "relation": model.relation_name,
-                     "state_table": f"{schema}.pendo_sync_state", "file": spec.properties_file})
+                     "state_table": f"{location.schema}.{STATE_TABLE}", "file": spec.properties_file})
     return rows
 
 
@@ -232,8 +232,9 @@ def _sync_models(plan: _Plan, run: _Run, results: SyncResults) -> None:
             results.models.append(_sync_one(spec, model, warehouse, run))
 
 
-def _state_location(spec: SyncSpec, model: ModelNode, run: _Run) -> StateLocation:
-    schema = spec.state_schema or run.project.state_schema or model.schema
+def _state_location(spec: SyncSpec, model: ModelNode, state_schema: str | None) -> StateLocation:
+    """Where a model's state lives: its block's state_schema, else the run's, else its schema."""
+    schema = spec.state_schema or state_schema or model.schema
     if not schema:
         raise ConfigError(f"{spec.where()}: no schema to keep sync state in; set state_schema")
     return StateLocation(model.database, schema)
@@ -266,7 +267,7 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
     id_column, mapping = spec.resolve_columns(list(column_types))
     if run.client is not None:
         _check_fields(spec, mapping, column_types, run)
-    store = StateStore(warehouse, _state_location(spec, model, run))
+    store = StateStore(warehouse, _state_location(spec, model, run.project.state_schema))
     result.state_table = str(store.state)
     converters = _converters(spec, mapping, column_types, run)
     if run.dry_run:

@@ -13,10 +13,10 @@ from typing import Mapping
 
 from .config import SyncSpec
 from .errors import ConfigError
+from .pendo.fields import FIELD_KINDS
 
-# Pendo field Type -> the kind of value it holds.
-PENDO_KINDS = {"string": "text", "": "text", "boolean": "boolean", "integer": "number",
-               "float": "number", "number": "number", "time": "date"}
+# Pendo field Type -> the kind of value it holds, integers counted as numbers.
+PENDO_KINDS = {t: "number" if k == "integer" else k for t, k in FIELD_KINDS.items()}
 # Warehouse column kind -> the type a created field gets.
 CREATE_TYPES = {"text": "string", "boolean": "boolean", "number": "number", "date": "time"}
 _CONFLICTS = {("boolean", "number"), ("date", "number"), ("number", "date"), ("boolean", "date"),

@@ -85,6 +85,9 @@ def record_id(value: Any) -> str:
 
 
 MAX_TEXT = 1500  # Pendo recommends text values under 1,500 characters
+# Pendo field Type -> the kind of value it holds (integer is a number that must be whole).
+FIELD_KINDS = {"string": "text", "": "text", "boolean": "boolean", "integer": "integer",
+               "float": "number", "number": "number", "time": "date"}
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -101,8 +104,7 @@ class Coercion:
 
     def converter(self) -> Callable[[Any], Any]:
         """A function turning one non-null value into the field's JSON value, or InvalidValue."""
-        kind = {"string": "text", "": "text", "boolean": "boolean", "integer": "integer",
-                "float": "number", "number": "number", "time": "date"}.get(self.pendo_type or "")
+        kind = FIELD_KINDS.get(self.pendo_type or "")
         return {"text": self._text, "boolean": self._boolean, "integer": self._integer,
                 "number": self._number, "date": self._date}.get(kind, to_json_value)
 
