@@ -19,9 +19,10 @@ from .results import ModelResult
 
 
 class RowSource(Protocol):
-    """Rows of one model to send: (row number, state key, fingerprint, id, field values...).
+    """Rows of one model to send: (state key, id, field values...).
 
-    Row numbers ascend; the journal records progress as ranges of them.
+    Rows come in ascending state-key order (the warehouse's), so the journal can record
+    progress as ranges of keys; a row whose key is null is invalid and never confirmed.
     """
 
     relation: str
@@ -38,8 +39,8 @@ class RowSource(Protocol):
 class ProgressJournal(Protocol):
     """Where confirmed progress is recorded (the warehouse state), batch by batch, in order."""
 
-    def record(self, lo: int, hi: int, skipped: Sequence[int]) -> None:
-        """Rows lo..hi were answered; those in `skipped` were not confirmed."""
+    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
+        """Rows with keys lo..hi were answered; those with keys in `skipped` were not confirmed."""
 
 
 class EventSink(Protocol):
@@ -60,18 +61,25 @@ class SendOptions:
     show: int = 5
 
 
-_META = 3  # row number, state key, fingerprint come before the id
+_META = 1  # the state key comes before the id
 
 
 @dataclass
 class _Batch:
-    """Records sent in one call, with the row numbers they and the rows before them cover."""
+    """Records sent in one call, with the range of state keys they (and invalid rows among
+    them) cover."""
 
-    lo: int
-    hi: int = 0
+    lo: str | None = None
+    hi: str | None = None
     records: list[dict] = field(default_factory=list)
-    numbers: list[int] = field(default_factory=list)
-    invalid: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+
+    def cover(self, key: str | None) -> None:
+        if key is not None:
+            if self.lo is None:
+                self.lo = key
+            self.hi = key
 
 
 def _build(spec: SyncSpec, source: RowSource, converters: Sequence[Callable[[Any], Any]],
@@ -117,23 +125,25 @@ class ModelSync:
 
     def _run(self) -> None:
         duplicates = self.source.duplicate_ids()
-        batch = _Batch(lo=1)
+        batch = _Batch()
         with ThreadPoolExecutor(max_workers=max(1, self.options.threads),
                                 thread_name_prefix="pendo-send") as pool:
             inflight: deque[tuple[_Batch, Future | None]] = deque()
             try:
                 for chunk in self.source.chunks():
                     for row in chunk:
-                        batch.hi = row[0]
+                        key = row[0]
+                        batch.cover(key)
                         record = self._accept(row, duplicates)
                         if record is None:
-                            batch.invalid.append(row[0])
+                            if key is not None:
+                                batch.invalid.append(key)
                             continue
                         batch.records.append(record)
-                        batch.numbers.append(row[0])
+                        batch.keys.append(key)
                         if len(batch.records) >= self.spec.batch_size:
                             self._submit(pool, inflight, batch)
-                            batch = _Batch(lo=batch.hi + 1)
+                            batch = _Batch()
                     self.sink.progress(self.spec, self.result)
                 if batch.records or batch.invalid:
                     self._submit(pool, inflight, batch)
@@ -186,11 +196,11 @@ class ModelSync:
         for category, entries in (("rejected", outcome.rejected), ("failed", outcome.failed)):
             for rid, reason in entries:
                 self._undelivered(category, rid, reason, payloads.get(rid))
-        if self.journal is not None:
+        if self.journal is not None and batch.lo is not None:
             skipped = batch.invalid
             if len(outcome.confirmed) < len(batch.records):
                 confirmed = set(outcome.confirmed)
-                skipped = skipped + [n for rec, n in zip(batch.records, batch.numbers)
+                skipped = skipped + [k for rec, k in zip(batch.records, batch.keys)
                                      if rec[self.spec.id_key] not in confirmed]
             self.journal.record(batch.lo, batch.hi, skipped)
         self.sink.progress(self.spec, self.result)

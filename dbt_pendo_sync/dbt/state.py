@@ -3,11 +3,14 @@
 Tables (created through the user's adapter, in the state schema):
 - `pendo_sync_state` (model_id, record_id, fingerprint, synced_at): one row per record whose
   current payload Pendo confirmed.
-- `pendo_sync_journal` (model_id, kind, lo, hi): progress of a running sync, as ranges of the
-  snapshot's row numbers that were answered (`range`) and the row numbers in them that were
-  not confirmed (`skip`). Small rows, so recording progress costs one insert per flush.
+- `pendo_sync_journal` (model_id, kind, lo, hi): progress of a running sync, as ranges of
+  state keys that were answered (`range`; rows are sent in key order) and the keys in them
+  that were not confirmed (`skip`). Small rows, so recording progress costs one insert per
+  flush.
 - `pendo_sync_snap_<model>`: the run's snapshot of the model, with each row's state key,
-  fingerprint, change kind (new / changed / same) and row number.
+  fingerprint and change kind (new / changed / same). Rows are not numbered: a window over
+  the whole table costs more than the rest of the snapshot, and only changed rows need an
+  order, which the read that sends them gives.
 
 A run merges the journal into the state (confirmed = inside a range and not skipped) in one
 transaction at its end; a run that finds a journal left by a crashed run merges it first.
@@ -79,7 +82,7 @@ class StateStore:
             f"create table if not exists {self.state} (model_id {string}, record_id {string}, "
             f"fingerprint {string}, synced_at {timestamp})",
             f"create table if not exists {self.journal} (model_id {string}, kind {string}, "
-            f"lo {bigint}, hi {bigint})",
+            f"lo {string}, hi {string})",
             f"create table if not exists {self.lock} (model_id {string}, owner {string}, "
             f"heartbeat {bigint})",
         )
@@ -87,8 +90,8 @@ class StateStore:
     def _confirmed(self, model_id: str, alias: str) -> str:
         j = self.journal
         return (f"exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
-                f"and {alias}.__n between j.lo and j.hi) and not exists (select 1 from {j} k "
-                f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__n)")
+                f"and {alias}.__rid between j.lo and j.hi) and not exists (select 1 from {j} k "
+                f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__rid)")
 
     def merge(self, model: ModelNode, snapshot: Any, *, replace_all: bool = False,
               forget_dropped: bool = False) -> None:
@@ -146,7 +149,7 @@ def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear:
 class ModelSnapshot:
     """A model frozen at the start of its sync and diffed against the state (a RowSource).
 
-    Rows come out as (row number, state key, fingerprint, id, field values...).
+    Rows come out as (state key, id, field values...), in state-key order.
     """
 
     def __init__(self, store: StateStore, model: ModelNode, kind: str, id_column: str,
@@ -185,8 +188,7 @@ class ModelSnapshot:
                       f"and st.record_id = m.__rid")
         else:
             change, source = "'new'", "m"
-        sql = (f"with m as ({frozen}) select m.*, {change} as __change, "
-               f"row_number() over () as __n from {source}")
+        sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
         w.drop_table(self.table)
         w.execute(w.macro("create_table_as", temporary=False, relation=self.table, compiled_code=sql))
 
@@ -209,10 +211,10 @@ class ModelSnapshot:
         return ids
 
     def chunks(self) -> Iterator[Sequence[tuple]]:
-        """Rows to send (all of them on a full resync), in row-number order."""
+        """Rows to send (all of them on a full resync), in state-key order."""
         cols = ", ".join(self._w.quote(c) for c in self._columns)
         where = "" if self.full_resync else "where __change <> 'same' "
-        return self._w.stream(f"select __n, __rid, __fp, __id, {cols} from {self.table} {where}order by __n")
+        return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
 
     def drop(self) -> None:
         """Drop the snapshot table."""
@@ -294,13 +296,13 @@ class Journal:
         self._store = store
         self._lock = lock
         self._model_id = model.unique_id
-        self._queue: queue.Queue[tuple[int, int, list[int]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, str, list[str]] | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pendo-journal", daemon=True)
         self._thread.start()
 
-    def record(self, lo: int, hi: int, skipped: Sequence[int]) -> None:
-        """Rows lo..hi were answered; those in `skipped` were not confirmed."""
+    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
+        """Rows with keys lo..hi were answered; those with keys in `skipped` were not confirmed."""
         self._raise_if_failed()
         self._queue.put((lo, hi, list(skipped)))
 
@@ -328,10 +330,10 @@ class Journal:
         except BaseException as exc:  # reported to the main thread by record()/close()
             self._error = exc
 
-    def _drain(self) -> tuple[int | None, int | None, list[int], bool]:
+    def _drain(self) -> tuple[str | None, str | None, list[str], bool]:
         """Everything recorded within one flush interval, coalesced into one range."""
         lo = hi = None
-        skipped: list[int] = []
+        skipped: list[str] = []
         deadline = time.monotonic() + JOURNAL_FLUSH_SECONDS
         while True:
             try:
@@ -344,9 +346,11 @@ class Journal:
             hi = item[1]
             skipped.extend(item[2])
 
-    def _flush(self, w: Warehouse, mid: str, lo: int, hi: int, skipped: list[int]) -> None:
+    def _flush(self, w: Warehouse, mid: str, lo: str, hi: str, skipped: list[str]) -> None:
         j = self._store.journal
         for start in range(0, len(skipped), 1000):
-            values = ", ".join(f"({mid}, 'skip', {n}, {n})" for n in skipped[start:start + 1000])
+            values = ", ".join(f"({mid}, 'skip', {k}, {k})"
+                               for k in map(w.literal, skipped[start:start + 1000]))
             w.execute(f"insert into {j} (model_id, kind, lo, hi) values {values}")
-        w.execute(f"insert into {j} (model_id, kind, lo, hi) values ({mid}, 'range', {lo}, {hi})")
+        w.execute(f"insert into {j} (model_id, kind, lo, hi) values "
+                  f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})")

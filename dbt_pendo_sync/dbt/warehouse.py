@@ -31,6 +31,7 @@ class Warehouse:
 
     def __init__(self, adapter: Any) -> None:
         self._adapter = adapter
+        self._quote_escape: str | None = None
 
     @property
     def adapter_type(self) -> str:
@@ -77,7 +78,9 @@ class Warehouse:
 
     def literal(self, text: str) -> str:
         """A SQL string literal, escaped as the adapter's escape_single_quotes macro does."""
-        return "'" + self.macro("escape_single_quotes", expression=text) + "'"
+        if self._quote_escape is None:  # rendered once: the macro only rewrites quotes
+            self._quote_escape = self.macro("escape_single_quotes", expression="'")
+        return "'" + text.replace("'", self._quote_escape) + "'"
 
     def execute(self, *statements: str) -> None:
         """Run statements in one transaction on this thread's connection, and commit."""
