@@ -82,7 +82,10 @@ class _Batch:
             self.hi = key
 
 
-def _build(spec: SyncSpec, source: RowSource, converters: Sequence[Callable[[Any], Any]],
+_Column = tuple[int, str, bool, Callable[[Any], Any]]  # position in the row, field, clear, convert
+
+
+def _build(id_key: str, columns: Sequence[_Column],
            row: tuple) -> tuple[str | None, dict | None, str | None]:
     """(id, record, None) for a good row; (id or None, None, reason) for an invalid one."""
     try:
@@ -90,16 +93,17 @@ def _build(spec: SyncSpec, source: RowSource, converters: Sequence[Callable[[Any
     except InvalidValue as exc:
         return None, None, str(exc)
     values: dict[str, Any] = {}
-    for name, clear, convert, value in zip(source.fields, source.clear, converters, row[_META + 1:]):
-        if value is None:
-            if clear:
-                values[name] = None  # nulls: clear
-            continue  # nulls: skip never overwrites what Pendo has
-        try:
-            values[name] = convert(value)
-        except InvalidValue as exc:
-            return rid, None, f"field {name}: {exc}"
-    return rid, {spec.id_key: rid, "values": values}, None
+    name = ""
+    try:  # one try around the loop: this runs for every row of the model
+        for index, name, clear, convert in columns:
+            value = row[index]
+            if value is not None:
+                values[name] = convert(value)
+            elif clear:
+                values[name] = None  # nulls: clear; nulls: skip never overwrites Pendo's value
+    except InvalidValue as exc:
+        return rid, None, f"field {name}: {exc}"
+    return rid, {id_key: rid, "values": values}, None
 
 
 class ModelSync:
@@ -116,7 +120,9 @@ class ModelSync:
         self.journal = journal
         self.options = options
         self.result = result
-        self.converters = converters or [to_json_value] * len(source.fields)
+        converters = converters or [to_json_value] * len(source.fields)
+        self._columns: list[_Column] = list(zip(range(_META + 1, _META + 1 + len(source.fields)),
+                                                source.fields, source.clear, converters))
 
     def run(self) -> ModelResult:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
@@ -156,7 +162,7 @@ class ModelSync:
         self.sink.progress(self.spec, self.result)
 
     def _accept(self, row: tuple, duplicates: set[str]) -> dict | None:
-        rid, record, reason = _build(self.spec, self.source, self.converters, row)
+        rid, record, reason = _build(self.spec.id_key, self._columns, row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:

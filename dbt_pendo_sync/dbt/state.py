@@ -154,7 +154,7 @@ class ModelSnapshot:
 
     def __init__(self, store: StateStore, model: ModelNode, kind: str, id_column: str,
                  mapping: Mapping[str, str], *, full_resync: bool, state_exists: bool,
-                 clear: Sequence[str] = (), salt: str = "") -> None:
+                 clear: Sequence[str] = (), salt: str = "", as_text: Sequence[str] = ()) -> None:
         self.store = store
         self.model = model
         self.full_resync = full_resync
@@ -168,6 +168,7 @@ class ModelSnapshot:
         self.relation = str(self._w.relation(model))
         self.fields: Sequence[str] = [mapping[c] for c in self._columns]
         self._clear = set(clear)
+        self._as_text = set(as_text)  # columns read as their text form (see read_as_text)
         self._salt = f"{kind}{_SEPARATOR}{salt}"
         self.clear: Sequence[bool] = [c in self._clear for c in self._columns]
 
@@ -212,7 +213,9 @@ class ModelSnapshot:
 
     def chunks(self) -> Iterator[Sequence[tuple]]:
         """Rows to send (all of them on a full resync), in state-key order."""
-        cols = ", ".join(self._w.quote(c) for c in self._columns)
+        string = self._w.macro("type_string")
+        cols = ", ".join(f"cast({self._w.quote(c)} as {string})" if c in self._as_text
+                         else self._w.quote(c) for c in self._columns)
         where = "" if self.full_resync else "where __change <> 'same' "
         return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
 

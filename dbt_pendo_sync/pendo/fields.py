@@ -105,8 +105,27 @@ class Coercion:
     def converter(self) -> Callable[[Any], Any]:
         """A function turning one non-null value into the field's JSON value, or InvalidValue."""
         kind = FIELD_KINDS.get(self.pendo_type or "")
-        return {"text": self._text, "boolean": self._boolean, "integer": self._integer,
-                "number": self._number, "date": self._date}.get(kind, to_json_value)
+        general = {"text": self._text, "boolean": self._boolean, "integer": self._integer,
+                   "number": self._number, "date": self._date}.get(kind)
+        if general is None:
+            return to_json_value
+        # Fast paths by exact type (a column's driver hands over one type): a sync converts
+        # millions of values, and these skip the isinstance chains of the general case.
+        same = {"text": (), "boolean": (bool,), "integer": (int,), "number": (int,)}.get(kind, ())
+        fast: dict[type, Callable[[Any], Any]] = {}
+        if kind == "text":
+            fast[str] = self._text
+        elif kind == "number":
+            fast[float] = _float
+        elif kind == "date" and self.timezone is dt.timezone.utc and self.date_format == "rfc3339":
+            fast.update({dt.datetime: rfc3339, dt.date: rfc3339})
+
+        def convert(value: Any) -> Any:
+            kind_of = type(value)
+            if kind_of in same:
+                return value
+            return fast.get(kind_of, general)(value)
+        return convert
 
     def _text(self, value: Any) -> str:
         if isinstance(value, str):
@@ -144,11 +163,14 @@ class Coercion:
             raise InvalidValue(f"{value!r} is a boolean, not a number")
         if isinstance(value, int):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str):  # float() parses what Decimal() does, with JSON's precision
             try:
-                value = Decimal(value.strip())
-            except ArithmeticError:
+                number = float(value)
+            except ValueError:
                 raise InvalidValue(f"{value!r} is not a number") from None
+            if number.is_integer() and abs(number) < _MAX_SAFE_INT:
+                return int(number)
+            return _float(number)
         if isinstance(value, Decimal):
             return _decimal(value)
         if isinstance(value, float):
