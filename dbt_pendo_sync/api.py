@@ -4,22 +4,25 @@ from __future__ import annotations
 import datetime as dt
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import yaml
 from rich.console import Console
 
 from .config import SyncSpec, specs_for
 from .dbt.artifacts import Manifest, ModelNode, load_manifest
 from .dbt.compat import DbtTarget, build_adapter
-from .dbt.project import current_manifest, target_path
+from .dbt.project import current_manifest, project_file, target_path
 from .dbt.selection import Selection, selected_ids
 from .dbt.state import STATE_TABLE, Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
-from .errors import ConfigError, DbtError, DbtPendoError, PendoError
-from .fieldcheck import field_problems, missing_fields_error
+from .errors import ConfigError, DbtError, DbtPendoError, PendoError, UsageError
+from .exposures import ExposureFile, Owner as ExposureOwner, SyncedModel, owner_from
+from .exposures import render as render_exposures
+from .fieldcheck import field_problems, missing_fields_error, read_as_text
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
@@ -107,16 +110,86 @@ def ls(
     rows = []
     for spec, model in plan.specs:
         location = _state_location(spec, model, state_schema)
-        mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
-        for column, rule in spec.column_rules.items():
-            if rule.exclude:
-                mapping[column] = "(excluded)"
-            elif rule.field:
-                mapping[column] = rule.field
         rows.append({"model": spec.model, "object": spec.object, "id_column": spec.id_column,
-                     "fields": mapping, "relation": model.relation_name,
+                     "fields": _field_mapping(spec), "relation": model.relation_name,
                      "state_table": f"{location.schema}.{STATE_TABLE}", "file": spec.properties_file})
     return rows
+
+
+def _field_mapping(spec: SyncSpec) -> dict[str, str]:
+    """{column: Pendo field} as configured: "*" stands for every other column, and a
+    column left out maps to "(excluded)"."""
+    mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
+    for column, rule in spec.column_rules.items():
+        if rule.exclude:
+            mapping[column] = "(excluded)"
+        elif rule.field:
+            mapping[column] = rule.field
+    return mapping
+
+
+def exposures(
+    project_dir: str | Path = ".",
+    *,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
+    manifest: str | Path | None = None,
+    target_path: str | None = None,
+    owner: str | None = None,
+    owner_email: str | None = None,
+    write: str | Path | None = None,
+) -> ExposureFile:
+    """dbt `exposures:` YAML with one exposure per Pendo object that the selected syncs feed,
+    from the manifest alone (as `ls`). With `write`, the file is written there (relative to
+    the project dir when relative, folders created)."""
+    plan = _plan(_project(project_dir, profiles_dir, target, vars, select, exclude, selector,
+                          manifest, target_path, None))
+    synced = [SyncedModel(name=spec.model, package=model.package_name, object=spec.object,
+                          id_column=spec.id_column, fields=_field_mapping(spec),
+                          version=model.version, owner=_model_owner(model, plan.manifest))
+              for spec, model in plan.specs]
+    chosen = ExposureOwner(name=owner or None, email=owner_email or None) if owner or owner_email else None
+    result = render_exposures(synced, root_package=plan.manifest.project_name, owner=chosen)
+    notes = [] if synced else ["no selected model has a pendo block: the exposures list is empty"]
+    if write is None:
+        return replace(result, notes=tuple(notes))
+    path = Path(write) if Path(write).is_absolute() else Path(project_dir) / write
+    if path.suffix not in (".yml", ".yaml"):
+        raise UsageError(f"--write {write}: dbt reads properties only from .yml or .yaml files")
+    if not _in_source_paths(Path(project_dir), path):
+        notes.append(f"{path} is outside the project's model (and other resource) paths, where "
+                     "dbt does not read YAML: write it under models/, e.g. models/pendo_exposures.yml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(result.text, encoding="utf-8")
+    partial.replace(path)
+    return replace(result, path=path, notes=tuple(notes))
+
+
+def _model_owner(model: ModelNode, manifest: Manifest) -> ExposureOwner | None:
+    """The model's `meta.owner`, else the owner of its dbt group."""
+    return owner_from(model.meta.get("owner")) or (
+        owner_from(manifest.group_owners.get(model.group)) if model.group else None)
+
+
+def _in_source_paths(project_dir: Path, path: Path) -> bool:
+    """Whether dbt parses YAML at `path`: inside one of the project's resource paths."""
+    try:
+        data = yaml.safe_load(project_file(project_dir).read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError):
+        return True  # dbt itself will say what is wrong with the project
+    folders = []
+    for key, default in (("model-paths", ["models"]), ("seed-paths", ["seeds"]),
+                         ("snapshot-paths", ["snapshots"]), ("analysis-paths", ["analyses"]),
+                         ("macro-paths", ["macros"]), ("test-paths", ["tests"])):
+        value = data.get(key, default) if isinstance(data, dict) else default
+        folders += value if isinstance(value, list) else default
+    resolved = path.resolve()
+    return any(resolved.is_relative_to((project_dir / str(f)).resolve()) for f in folders)
 
 
 def _project(project_dir: str | Path, profiles_dir: str | Path | None, target: str | None,
@@ -270,14 +343,15 @@ def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Ru
     store = StateStore(warehouse, _state_location(spec, model, run.project.state_schema))
     result.state_table = str(store.state)
     converters = _converters(spec, mapping, column_types, run)
+    snapshot = _snapshot(spec, model, store, id_column, mapping, column_types, run,
+                         state_exists=not run.dry_run or store.exists())
     if run.dry_run:
-        _plan_model(spec, model, store, id_column, mapping, run, result, converters)
+        _plan_model(spec, snapshot, run, result, converters)
         return
     store.ensure()
     lock = SyncLock(store, model, wait=run.lock_wait, stale_after=run.lock_stale_after).acquire()
     try:
         journal = Journal(store, model, lock)
-        snapshot = _snapshot(spec, model, store, id_column, mapping, run, state_exists=True)
         completed = False
         try:
             store.recover(model, snapshot.table)
@@ -323,10 +397,14 @@ def _check_fields(spec: SyncSpec, mapping: dict[str, str], column_types: dict[st
 
 
 def _snapshot(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
-              mapping: dict[str, str], run: _Run, *, state_exists: bool) -> ModelSnapshot:
+              mapping: dict[str, str], column_types: dict[str, str], run: _Run, *,
+              state_exists: bool) -> ModelSnapshot:
+    known = run.fields.get(spec.object, {})
     return ModelSnapshot(store, model, spec.object, id_column, mapping, full_resync=run.full_resync,
                          state_exists=state_exists, clear=[c for c in mapping if spec.clears_nulls(c)],
-                         salt=spec.conversion_salt)
+                         salt=spec.conversion_salt,
+                         as_text=[c for c, f in mapping.items()
+                                  if read_as_text(column_types.get(c, ""), known.get(f))])
 
 
 def _converters(spec: SyncSpec, mapping: dict[str, str], column_types: dict[str, str],
@@ -344,10 +422,9 @@ def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     result.counts.rows = sum(counts.values())
 
 
-def _plan_model(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
-                mapping: dict[str, str], run: _Run, result: ModelResult, converters: list) -> None:
+def _plan_model(spec: SyncSpec, snapshot: ModelSnapshot, run: _Run, result: ModelResult,
+                converters: list) -> None:
     """Dry run: the same snapshot and diff, nothing sent, no state written."""
-    snapshot = _snapshot(spec, model, store, id_column, mapping, run, state_exists=store.exists())
     run.report.model_started(spec, snapshot.relation)
     snapshot.create()
     try:

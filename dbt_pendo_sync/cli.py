@@ -186,6 +186,39 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
     Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
 
 
+@cli.command(name="exposures")
+@dbt_options
+@selection_options
+@click.option("--owner", "owner", default=None, metavar="NAME",
+              help="Owner name of the exposures (default: the models' meta.owner, else their "
+              "dbt group's owner, else dbt-pendo-sync).")
+@click.option("--owner-email", default=None, metavar="EMAIL", help="Owner email of the exposures.")
+@click.option("--write", "write", default=None, type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write the YAML to PATH (relative to the project dir), e.g. "
+              "models/pendo_exposures.yml, instead of printing it.")
+def exposures_command(project_dir: str, profiles_dir: str | None, target: str | None,
+                      vars: dict | None, target_path: str | None, select: tuple[str, ...],
+                      exclude: tuple[str, ...], selector: str | None, manifest: str | None,
+                      owner: str | None, owner_email: str | None, write: str | None) -> None:
+    """Generate dbt exposures for the synced models, so Pendo shows downstream of them in dbt
+    docs and `dbt ls --select +exposure:pendo_visitor_metadata` (from the manifest; no
+    warehouse or Pendo call)."""
+    from .api import exposures
+
+    result = exposures(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
+                       select=select, exclude=exclude, selector=selector, manifest=manifest,
+                       target_path=target_path, owner=owner, owner_email=owner_email, write=write)
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
+    if result.path is None:
+        click.echo(result.text, nl=False)
+    elif result.names:
+        click.echo(f"Wrote exposures {', '.join(result.names)} to {result.path}; check with: "
+                   f"{result.check_command()}")
+    else:
+        click.echo(f"Wrote an empty exposures list to {result.path}")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")

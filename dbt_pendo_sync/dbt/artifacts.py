@@ -44,6 +44,8 @@ class ModelNode:
     tags: tuple[str, ...]
     original_file_path: str
     patch_path: str | None
+    version: str | int | float | None = None  # of a versioned model (`ref(name, v=...)`)
+    group: str | None = None
 
     @property
     def properties_file(self) -> str:
@@ -68,6 +70,7 @@ class Manifest:
     project_name: str | None
     models: tuple[ModelNode, ...]
     disabled_models: tuple[ModelNode, ...] = field(default=())
+    group_owners: Mapping[str, Any] = field(default_factory=dict)  # dbt group name -> owner
 
     def pendo_models(self) -> list[ModelNode]:
         """Enabled models that carry a `pendo:` block, in name order."""
@@ -111,6 +114,8 @@ def _model(raw: Mapping[str, Any]) -> ModelNode:
         tags=tuple(raw.get("tags") or ()),
         original_file_path=str(raw.get("original_file_path", "")),
         patch_path=raw.get("patch_path"),
+        version=raw.get("version"),
+        group=config.get("group") or raw.get("group"),
     )
 
 
@@ -139,4 +144,6 @@ def load_manifest(path: Path) -> Manifest:
         project_name=metadata.get("project_name"),
         models=tuple(_model(n) for n in nodes.values() if _is_model(n)),
         disabled_models=tuple(_model(n) for n in disabled if _is_model(n)),
+        group_owners={str(g.get("name")): g.get("owner") for g in (data.get("groups") or {}).values()
+                      if isinstance(g, dict) and g.get("name")},
     )
