@@ -42,6 +42,10 @@ class PendoUnreachableError(PendoError):
     """Pendo could not be reached, even after retries."""
 
 
+class DbtCloudError(DbtPendoError):
+    """dbt Cloud refused, lacked or could not serve the run or artifacts asked for."""
+
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
