@@ -19,7 +19,7 @@ from .dbt.selection import Selection, selected_ids
 from .dbt.state import STATE_TABLE, Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
-from .errors import ConfigError, DbtError, DbtPendoError, PendoError, UsageError
+from .errors import ConfigError, DbtError, DbtPendoError, PendoError, UsageError, WarehouseError
 from .exposures import ExposureFile, Owner as ExposureOwner, SyncedModel, owner_from
 from .exposures import render as render_exposures
 from .fieldcheck import field_problems, missing_fields_error, read_as_text
@@ -28,6 +28,8 @@ from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
 from .report import ConsoleReport
 from .results import ERROR, PLANNED, SKIPPED, ModelResult, SyncResults
+from .validate import (Problem, block_problems, column_problems, declared_column_problems,
+                       field_check_problems, problem_from, run_problem)
 
 PLAN_FILE = "pendo_sync_plan.json"
 
@@ -61,6 +63,18 @@ class _Plan:
     manifest: Manifest
     specs: list[tuple[SyncSpec, ModelNode]]
     skipped: list[ModelResult]
+
+
+def _selected_models(project: Project) -> tuple[Manifest, list[ModelNode]]:
+    """The manifest (parsed when needed) and its selected models with a pendo block."""
+    target = project.dbt_target()
+    artifacts = project.artifacts()
+    if project.manifest is not None:
+        manifest = load_manifest(project.manifest)
+    else:
+        manifest = current_manifest(target, artifacts, reparse=bool(project.target or project.vars))
+    chosen = selected_ids(project.selection, target, artifacts, project.manifest)
+    return manifest, [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen]
 
 
 def _plan(project: Project) -> _Plan:
@@ -114,6 +128,83 @@ def ls(
                      "fields": _field_mapping(spec), "relation": model.relation_name,
                      "state_table": f"{location.schema}.{STATE_TABLE}", "file": spec.properties_file})
     return rows
+
+
+def validate(
+    project_dir: str | Path = ".",
+    *,
+    profiles_dir: str | Path | None = None,
+    target: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    selector: str | None = None,
+    manifest: str | Path | None = None,
+    target_path: str | None = None,
+    offline: bool = False,
+    create_fields: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> list[Problem]:
+    """Every problem the selected syncs would meet, each with its fix ([] when clean).
+
+    Checks the pendo blocks (schema), the models' columns (the relation's real columns when
+    built, else the declared ones) and, unless `offline`, the key and Pendo's fields.
+    """
+    project = _project(project_dir, profiles_dir, target, vars, select, exclude, selector,
+                       manifest, target_path, None)
+    _, models = _selected_models(project)
+    problems: list[Problem] = []
+    specs = []
+    for model in models:
+        spec, found = block_problems(model)
+        problems += found
+        if spec is not None:
+            specs.append((spec, model))
+    pendo_fields = None if offline or not specs else _pendo_fields(specs, problems, env)
+    if specs:
+        warehouse = Warehouse(build_adapter(project.dbt_target()))
+        with warehouse.connection():
+            for spec, model in specs:
+                problems += _model_problems(spec, model, warehouse, pendo_fields, create_fields)
+    return problems
+
+
+def _pendo_fields(specs: list[tuple[SyncSpec, ModelNode]], problems: list[Problem],
+                  env: Mapping[str, str] | None) -> dict[str, dict[str, str]] | None:
+    """Pendo's custom fields per object the specs sync to; None (and a problem) when the key
+    or Pendo stands in the way."""
+    settings = PendoSettings.from_env(env, key_required=False)
+    if settings.key is None:
+        problems.append(run_problem("PENDO_INTEGRATION_KEY is not set, so Pendo's fields "
+                                    "cannot be checked", "export the key, or pass --offline"))
+        return None
+    client = PendoClient(settings, RetryPolicy(attempts=3, time_budget=60))
+    try:
+        key_problem = client.key_problem()
+        if key_problem:
+            problems.append(run_problem(key_problem, "create a key with write access in Pendo "
+                                        "(Settings > Integrations > Integration Keys)"))
+        return {kind: client.custom_fields(kind) for kind in sorted({s.object for s, _ in specs})}
+    except PendoError as exc:
+        what, _, fix = str(exc).partition(": ")
+        problems.append(run_problem(what, fix or "check PENDO_BASE_URL / PENDO_REGION"))
+        return None
+    finally:
+        client.close()
+
+
+def _model_problems(spec: SyncSpec, model: ModelNode, warehouse: Warehouse,
+                    pendo_fields: dict[str, dict[str, str]] | None, create_fields: bool) -> list[Problem]:
+    try:
+        column_types = {c.name: c.data_type for c in warehouse.columns(model)}
+    except WarehouseError as exc:
+        return [problem_from(model.name, model.properties_file, str(exc)),
+                *declared_column_problems(spec, model)]
+    mapping, problems = column_problems(spec, model, column_types)
+    if mapping is not None and pendo_fields is not None:
+        problems += field_check_problems(spec, mapping, column_types, pendo_fields[spec.object],
+                                         create_fields)
+    return problems
 
 
 def _field_mapping(spec: SyncSpec) -> dict[str, str]:

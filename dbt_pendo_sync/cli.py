@@ -89,6 +89,8 @@ class P:
     lock_stale_after = click.option("--lock-stale-after", envvar="DBT_PENDO_LOCK_STALE_AFTER",
                                     default=60.0, show_default=True, type=click.FloatRange(1),
                                     help="Seconds without heartbeat after which a lock is a dead run's.")
+    offline = click.option("--offline", is_flag=True, envvar="DBT_PENDO_OFFLINE",
+                           help="Check without calling Pendo (no key or field checks).")
     quiet = click.option("--quiet", "-q", is_flag=True, help="Print only the summary and errors.")
     debug = click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 
@@ -184,6 +186,37 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
         table.add_row(row["model"], row["object"], row["id_column"], fields, str(row["relation"]),
                       row["state_table"])
     Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
+
+
+@cli.command(name="validate")
+@dbt_options
+@selection_options
+@P.offline
+@P.create_fields
+def validate_command(project_dir: str, profiles_dir: str | None, target: str | None,
+                     vars: dict | None, target_path: str | None, select: tuple[str, ...],
+                     exclude: tuple[str, ...], selector: str | None, manifest: str | None,
+                     offline: bool, create_fields: bool) -> None:
+    """Check the selected syncs before running them: pendo blocks, columns in the warehouse,
+    and (unless --offline) the key and Pendo's fields. Exit 0 clean, 1 problems."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .api import validate
+
+    problems = validate(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
+                        select=select, exclude=exclude, selector=selector, manifest=manifest,
+                        target_path=target_path, offline=offline, create_fields=create_fields)
+    if not problems:
+        click.echo("validate: no problems found" + (" (offline: Pendo not checked)" if offline else ""))
+        return
+    table = Table(title=f"dbt-pendo validate: {len(problems)} problem(s)", title_justify="left")
+    for name in ("model", "file", "problem", "fix"):
+        table.add_column(name, overflow="fold")
+    for p in problems:
+        table.add_row(p.model, p.file, p.problem, p.fix)
+    Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
+    sys.exit(EXIT_FAILED)
 
 
 @cli.command(name="exposures")

@@ -47,7 +47,7 @@ class Run:
 
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PENDO_", "DBT_"))}
-    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", COLUMNS="200", **extra)
+    env.update({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "COLUMNS": "200", **extra})
     return env
 
 

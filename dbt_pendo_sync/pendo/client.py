@@ -189,6 +189,25 @@ class PendoClient:
             raise PendoError(f"Pendo's {kind} field schema is not a JSON object") from None
         return {name: str((spec or {}).get("Type", "")) for name, spec in custom.items()}
 
+    def key_problem(self) -> str | None:
+        """What is wrong with the key for writing (GET token/verify), or None.
+
+        The endpoint is not in Pendo's reference, so its absence (404) or an answer without
+        `writeAccess` proves nothing; 401/403 raise PendoAuthError as for any call.
+        """
+        response = self._call("GET", "/api/v1/token/verify")
+        if response.status_code != 200:
+            return None
+        try:
+            answer = response.json()
+        except ValueError:
+            return None
+        if isinstance(answer, dict) and answer.get("valid") is False:
+            return "Pendo says the integration key is not valid"
+        if isinstance(answer, dict) and answer.get("writeAccess") is False:
+            return "the integration key is read-only: a sync cannot write metadata with it"
+        return None
+
     def create_fields(self, kind: str, fields: dict[str, str]) -> None:
         """Create custom fields {name: string|number|time|boolean} (POST metadata/schema)."""
         body = [{"name": n, "displayname": n.replace("_", " ").title(), "type": t}
