@@ -140,3 +140,19 @@ def test_values_follow_the_pendo_field_types_and_date_options(typed):
     assert ava["c_date"] == 1710046800000  # 2024-03-10 midnight in New York (EST)
     assert ava["c_tstz"] == 1710053999000  # aware: its own offset wins
     assert ethan["c_ts"] == 1718467200500  # 2024-06-15 12:00:00.5 in New York (EDT)
+
+
+def test_a_json_column_is_an_invalid_row_with_its_reason_on_either_warehouse(typed, typed_emulator):
+    """DuckDB hands json over as text and psycopg2 as a dict: both are refused the same way."""
+    yml = typed.path / "models" / "exports" / "_exports.yml"
+    yml.write_text(yml.read_text().replace("        meta: {pendo: {exclude: true}}\n",
+                                           "        meta: {pendo: {field: c_text}}\n", 1)
+                   .replace("      - name: c_varchar\n", "      - name: c_text\n"
+                            "        meta: {pendo: {exclude: true}}\n      - name: c_varchar\n", 1))
+    result = typed.sync("--select", "people_for_pendo", emulator=typed_emulator)
+    assert result.code == 1, result.output
+    nested = [r for r in typed.rejected() if "nested values" in r["reason"]]
+    assert nested and all(r["category"] == "invalid" for r in nested)
+    assert "json column holds nested values" in nested[0]["reason"].lower()
+    sent = [rec for r in typed_emulator.request_log() if r.method == "POST" for rec in r.body]
+    assert not [rec for rec in sent if "c_text" in rec["values"]]  # no json reached Pendo

@@ -42,6 +42,15 @@ def _nested(value: Any) -> Any:
     raise InvalidValue(f"nested value of type {type(value).__name__} cannot be sent as one field")
 
 
+def nested_column(column_type: str) -> Callable[[Any], Any]:
+    """The converter of a nested column (json, struct, array...): every value is invalid,
+    whatever the driver hands over (DuckDB gives json as text, psycopg2 as a dict)."""
+    def refuse(value: Any) -> Any:
+        raise InvalidValue(f"a {column_type} column holds nested values, which no Pendo field "
+                           "takes; flatten it into scalar columns in the model, or exclude it")
+    return refuse
+
+
 def _unsupported(value: Any) -> Any:
     raise InvalidValue(f"values of type {type(value).__name__} cannot be sent to Pendo")
 
