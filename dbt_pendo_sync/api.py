@@ -12,8 +12,10 @@ import yaml
 from rich.console import Console
 
 from .config import SyncSpec, specs_for
-from .dbt.artifacts import Manifest, ModelNode, load_manifest
+from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
+from .dbt.builds import last_build
 from .dbt.compat import DbtTarget, build_adapter
+from .dbt.origin import Origin, resolve as resolve_origin
 from .dbt.project import current_manifest, project_file, target_path
 from .dbt.selection import Selection, selected_ids
 from .dbt.state import STATE_TABLE, Journal, ModelSnapshot, StateLocation, StateStore, SyncLock
@@ -22,9 +24,10 @@ from .engine import ModelSync, SendOptions
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError, UsageError, WarehouseError
 from .exposures import ExposureFile, Owner as ExposureOwner, SyncedModel, owner_from
 from .exposures import render as render_exposures
-from .fieldcheck import field_problems, missing_fields_error, read_as_text
+from .fieldcheck import column_kind, field_problems, missing_fields_error, read_as_text
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient, RetryPolicy
+from .pendo.fields import nested_column
 from .pendo.settings import PendoSettings
 from .report import ConsoleReport
 from .results import ERROR, PLANNED, SKIPPED, ModelResult, SyncResults
@@ -63,6 +66,7 @@ class _Plan:
     manifest: Manifest
     specs: list[tuple[SyncSpec, ModelNode]]
     skipped: list[ModelResult]
+    run_results: RunResults | None = None  # the one that decided which models built, if any
 
 
 def _selected_models(project: Project) -> tuple[Manifest, list[ModelNode]]:
@@ -78,14 +82,7 @@ def _selected_models(project: Project) -> tuple[Manifest, list[ModelNode]]:
 
 
 def _plan(project: Project) -> _Plan:
-    target = project.dbt_target()
-    artifacts = project.artifacts()
-    if project.manifest is not None:
-        manifest = load_manifest(project.manifest)
-    else:
-        manifest = current_manifest(target, artifacts, reparse=bool(project.target or project.vars))
-    chosen = selected_ids(project.selection, target, artifacts, project.manifest)
-    models = [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen]
+    manifest, models = _selected_models(project)
     specs = specs_for(models)  # every selected block is validated before any warehouse work
     plan = _Plan(manifest, [], [])
     for spec, model in zip(specs, models):
@@ -95,7 +92,7 @@ def _plan(project: Project) -> _Plan:
                                          "materialize it as a table or view to sync it"))
         else:
             plan.specs.append((spec, model))
-    if chosen is None:
+    if project.selection.everything:  # disabled models are in no selection
         for model in manifest.disabled_pendo_models():
             block = model.pendo_block()
             kind = block.get("object", "?") if isinstance(block, dict) else "?"
@@ -116,11 +113,18 @@ def ls(
     manifest: str | Path | None = None,
     target_path: str | None = None,
     state_schema: str | None = None,
+    state: str | Path | None = None,
+    dbt_cloud_run_id: int | None = None,
+    dbt_cloud_job_id: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The configured syncs (model, object, id column, field mapping, relation, state table),
-    from the manifest alone: no warehouse or Pendo call."""
-    plan = _plan(_project(project_dir, profiles_dir, target, vars, select, exclude, selector,
-                          manifest, target_path, state_schema))
+    from the manifest alone: no warehouse or Pendo call (`state` and the dbt Cloud ids pick
+    the manifest as for `sync`)."""
+    project, _ = _with_origin(_project(project_dir, profiles_dir, target, vars, select, exclude,
+                                       selector, manifest, target_path, state_schema),
+                              state, dbt_cloud_run_id, dbt_cloud_job_id, env)
+    plan = _plan(project)
     rows = []
     for spec, model in plan.specs:
         location = _state_location(spec, model, state_schema)
@@ -293,6 +297,31 @@ def _project(project_dir: str | Path, profiles_dir: str | Path | None, target: s
                    state_schema=state_schema)
 
 
+def _with_origin(project: Project, state: str | Path | None, dbt_cloud_run_id: int | None,
+                 dbt_cloud_job_id: int | None, env: Mapping[str, str] | None) -> tuple[Project, Origin]:
+    """The project reading the manifest of --state DIR or of a dbt Cloud run (downloaded into
+    the target path), when one is given; no dbt parse happens then, as with --manifest."""
+    origin = resolve_origin(manifest=project.manifest, state=state, dbt_cloud_run_id=dbt_cloud_run_id,
+                            dbt_cloud_job_id=dbt_cloud_job_id, target_dir=project.artifacts(), env=env)
+    return replace(project, manifest=origin.manifest), origin
+
+
+def _only_built(plan: _Plan) -> str | None:
+    """Move the models whose last dbt build failed or was skipped (run_results.json next to
+    the manifest, see dbt/builds.py) to the skipped ones; a note when that file was ignored."""
+    build = last_build(plan.manifest)
+    plan.run_results = build.run_results
+    kept = []
+    for spec, model in plan.specs:
+        why = build.problem(model)
+        if why is None:
+            kept.append((spec, model))
+        else:
+            plan.skipped.append(_skipped(spec.model, spec.unique_id, spec.object, why))
+    plan.specs = kept
+    return build.note
+
+
 def _skipped(model: str, unique_id: str, kind: str, why: str) -> ModelResult:
     return ModelResult(model=model, unique_id=unique_id, object=kind, status=SKIPPED, message=why)
 
@@ -313,6 +342,10 @@ def sync(
     create_fields: bool = False,
     full_resync: bool = False,
     show: int = 5,
+    sync_all: bool = False,
+    state: str | Path | None = None,
+    dbt_cloud_run_id: int | None = None,
+    dbt_cloud_job_id: int | None = None,
     state_schema: str | None = None,
     threads: int = 4,
     retry: RetryPolicy = RetryPolicy(),
@@ -320,6 +353,8 @@ def sync(
     lock_wait: float = 10.0,
     lock_stale_after: float = 60.0,
     quiet: bool = False,
+    log_format: str = "default",
+    debug: bool = False,
     console: Console | None = None,
     env: Mapping[str, str] | None = None,
 ) -> SyncResults:
@@ -327,23 +362,39 @@ def sync(
 
     Raises a DbtPendoError subclass for conditions that stop the whole run (bad config,
     Pendo refusing the key, dbt failing); rows and models that fail are in the results.
+
+    Models whose last dbt build failed or was skipped (run_results.json next to the manifest)
+    are skipped, unless `sync_all`. `state` reads manifest.json and run_results.json from that
+    folder; `dbt_cloud_run_id` / `dbt_cloud_job_id` (its latest successful run) download them
+    from dbt Cloud (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_HOST) into
+    <target path>/dbt_cloud_run_<id>/; the warehouse is read with the local profile.
+
+    `log_format` (default, text, json, debug), `quiet` and `debug` choose what is printed, as
+    the CLI's flags do; the results carry the run's `invocation_id`.
     """
-    settings = PendoSettings.from_env(env, key_required=not dry_run)
-    project = _project(project_dir, profiles_dir, target, vars, select, exclude, selector,
-                       manifest, target_path, state_schema)
-    plan = _plan(project)
-    artifacts = project.artifacts()
-    results = SyncResults(models=list(plan.skipped), dry_run=dry_run, fail_pct=fail_on_rejected)
-    context = {"manifest": {"path": str(plan.manifest.path),
-                            "generated_at": plan.manifest.generated_at,
-                            "invocation_id": plan.manifest.invocation_id},
-               "pendo_base_url": settings.base_url}
+    report = ConsoleReport(console=console, quiet=quiet, log_format=log_format, debug=debug)
     with ExitStack() as stack:
-        rejected = None if dry_run else stack.enter_context(RejectedFile(artifacts / REJECTED_FILE))
-        report = ConsoleReport(rejected, console=console, quiet=quiet)
+        stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
+        settings = PendoSettings.from_env(env, key_required=not dry_run)
+        project = _project(project_dir, profiles_dir, target, vars, select, exclude, selector,
+                           manifest, target_path, state_schema)
+        project, origin = _with_origin(project, state, dbt_cloud_run_id, dbt_cloud_job_id, env)
+        plan = _plan(project)
+        build_note = None if sync_all else _only_built(plan)
+        artifacts = project.artifacts()
+        results = SyncResults(models=list(plan.skipped), dry_run=dry_run, fail_pct=fail_on_rejected,
+                              invocation_id=report.invocation_id)
+        context = {"manifest": {"path": str(plan.manifest.path),
+                                "generated_at": plan.manifest.generated_at,
+                                "invocation_id": plan.manifest.invocation_id},
+                   "pendo_base_url": settings.base_url, **origin.context()}
+        report.rejected = None if dry_run else stack.enter_context(RejectedFile(artifacts / REJECTED_FILE))
+        for note in (origin.note(), build_note):
+            if note:
+                report.note(note)
         for skipped in plan.skipped:
-            report.note(f"skipping {skipped.model}: {skipped.message}")
-        client = None if dry_run else PendoClient(settings, retry)
+            report.model_skipped(skipped)
+        client = None if dry_run else PendoClient(settings, retry, on_retry=report.retry)
         if client is not None:
             stack.callback(client.close)
         results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)
@@ -354,10 +405,18 @@ def sync(
                        create_fields=create_fields)
             _sync_models(plan, run, results)
         finally:
-            write_results(results_path, results, context)
+            write_results(results_path, results, context, _dbt_metadata(plan))
         report.summary(results)
-    report.files(results_path, artifacts / REJECTED_FILE)
+        report.files(results_path, artifacts / REJECTED_FILE)
     return results
+
+
+def _dbt_metadata(plan: _Plan) -> dict[str, Any]:
+    """metadata.dbt of the results file: the dbt invocations behind this run."""
+    return {"manifest_generated_at": plan.manifest.generated_at,
+            "manifest_invocation_id": plan.manifest.invocation_id,
+            "run_results_invocation_id": plan.run_results.invocation_id if plan.run_results else None,
+            "adapter_type": plan.manifest.adapter_type}
 
 
 @dataclass
@@ -422,6 +481,7 @@ def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: _Run)
         result.settle()
         if run.dry_run:
             result.status = PLANNED
+    run.report.model_finished(result)
     return result
 
 
@@ -502,7 +562,8 @@ def _converters(spec: SyncSpec, mapping: dict[str, str], column_types: dict[str,
                 run: _Run) -> list:
     """Per mapped column, the conversion to its Pendo field's type (generic when unknown)."""
     known = run.fields.get(spec.object, {})
-    return [spec.coercion(known.get(field), column_types.get(column, "")).converter()
+    return [nested_column(column_types[column]) if column_kind(column_types.get(column, "")) == "nested"
+            else spec.coercion(known.get(field), column_types.get(column, "")).converter()
             for column, field in mapping.items()]
 
 

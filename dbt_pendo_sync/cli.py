@@ -1,6 +1,7 @@
 """`dbt-pendo`: one click group; every option is defined once, with its env var, and reused."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable
 
@@ -9,6 +10,7 @@ import yaml
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_FAILED, DbtPendoError, UsageError, exit_code_for
+from .logs import LOG_FORMATS
 
 
 def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
@@ -49,6 +51,20 @@ class P:
                             help="Use this manifest.json and skip dbt parsing.")
     target_path = click.option("--target-path", envvar="DBT_TARGET_PATH", default=None,
                                help="Where dbt's artifacts and our results live (default: target).")
+    state = click.option("--state", default=None, type=click.Path(file_okay=False, exists=True),
+                         help="Read manifest.json and run_results.json from this folder (the "
+                         "artifacts of the dbt run to sync) and skip dbt parsing.")
+    dbt_cloud_run_id = click.option("--dbt-cloud-run-id", envvar="DBT_CLOUD_RUN_ID", default=None,
+                                    type=click.IntRange(1), metavar="ID",
+                                    help="Sync what this dbt Cloud run built: its artifacts are "
+                                    "downloaded (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, "
+                                    "DBT_CLOUD_HOST); the warehouse is read with the local profile.")
+    dbt_cloud_job_id = click.option("--dbt-cloud-job-id", envvar="DBT_CLOUD_JOB_ID", default=None,
+                                    type=click.IntRange(1), metavar="ID",
+                                    help="As --dbt-cloud-run-id, for this job's latest successful run.")
+    sync_all = click.option("--all", "sync_all", is_flag=True,
+                            help="Also sync models whose last dbt build failed or skipped them "
+                            "(run_results.json), from what the warehouse has.")
     dry_run = click.option("--dry-run", is_flag=True,
                            help="Read and build payloads, send nothing, show what would be sent.")
     create_missing = click.option("--create-missing", is_flag=True,
@@ -91,8 +107,15 @@ class P:
                                     help="Seconds without heartbeat after which a lock is a dead run's.")
     offline = click.option("--offline", is_flag=True, envvar="DBT_PENDO_OFFLINE",
                            help="Check without calling Pendo (no key or field checks).")
-    quiet = click.option("--quiet", "-q", is_flag=True, help="Print only the summary and errors.")
-    debug = click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+    quiet = click.option("--quiet", "-q", is_flag=True, envvar=["DBT_PENDO_QUIET", "DBT_QUIET"],
+                         help="Only errors, the summary and the final line (no per-model lines).")
+    debug = click.option("--debug", is_flag=True, envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
+                         help="Also every batch and retry; tracebacks of unexpected errors.")
+    log_format = click.option("--log-format", envvar=["DBT_PENDO_LOG_FORMAT", "DBT_LOG_FORMAT"],
+                              type=click.Choice(LOG_FORMATS, case_sensitive=False), default="default",
+                              show_default=True, help="default: progress bars on a terminal, else "
+                              "text; text: timestamped lines; json: one JSON object per event on "
+                              "stdout; debug: text with every batch and retry.")
 
 
 def _options(*decorators: Callable) -> Callable:
@@ -107,6 +130,7 @@ pendo_options = _options(P.threads, P.max_rps, P.retries, P.retry_time, P.connec
                          P.read_timeout)
 dbt_options = _options(P.project_dir, P.profiles_dir, P.target, P.vars, P.target_path)
 selection_options = _options(P.select, P.exclude, P.selector, P.manifest)
+artifact_options = _options(P.state, P.dbt_cloud_run_id, P.dbt_cloud_job_id)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -118,6 +142,8 @@ def cli() -> None:
 @cli.command()
 @dbt_options
 @selection_options
+@artifact_options
+@P.sync_all
 @P.dry_run
 @P.create_missing
 @P.create_fields
@@ -130,13 +156,16 @@ def cli() -> None:
 @P.lock_stale_after
 @P.quiet
 @P.debug
+@P.log_format
 def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
          target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
          selector: str | None, manifest: str | None, dry_run: bool, create_missing: bool,
          create_fields: bool, full_resync: bool, show: int,
          state_schema: str | None, threads: int, max_rps: float, retries: int, retry_time: float,
          connect_timeout: float, read_timeout: float, fail_pct: float | None, lock_wait: float,
-         lock_stale_after: float, quiet: bool, debug: bool) -> None:
+         lock_stale_after: float, quiet: bool, debug: bool, state: str | None = None,
+         dbt_cloud_run_id: int | None = None, dbt_cloud_job_id: int | None = None,
+         sync_all: bool = False, log_format: str = "default") -> None:
     """Push the selected models' rows into Pendo (after `dbt build`)."""
     from .api import sync as run_sync
     from .pendo.client import RetryPolicy
@@ -150,20 +179,25 @@ def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: d
                        full_resync=full_resync,
                        show=show, state_schema=state_schema, threads=threads, retry=retry,
                        fail_on_rejected=fail_pct, lock_wait=lock_wait,
-                       lock_stale_after=lock_stale_after, quiet=quiet)
+                       lock_stale_after=lock_stale_after, quiet=quiet, sync_all=sync_all,
+                       log_format=log_format.lower(), debug=debug,
+                       state=state, dbt_cloud_run_id=dbt_cloud_run_id,
+                       dbt_cloud_job_id=dbt_cloud_job_id)
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 
 @cli.command(name="ls")
 @dbt_options
 @selection_options
+@artifact_options
 @P.state_schema
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="A table for people, JSON for machines.")
 def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
                target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
                selector: str | None, manifest: str | None, state_schema: str | None,
-               output: str) -> None:
+               output: str, state: str | None = None, dbt_cloud_run_id: int | None = None,
+               dbt_cloud_job_id: int | None = None) -> None:
     """List the configured syncs (from the manifest; no warehouse or Pendo call)."""
     import json
 
@@ -174,7 +208,8 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
 
     rows = ls(project_dir, profiles_dir=profiles_dir, target=target, vars=vars, select=select,
               exclude=exclude, selector=selector, manifest=manifest, target_path=target_path,
-              state_schema=state_schema)
+              state_schema=state_schema, state=state, dbt_cloud_run_id=dbt_cloud_run_id,
+              dbt_cloud_job_id=dbt_cloud_job_id)
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -276,7 +311,8 @@ def emulator(host: str, port: int, data_path: str | None, unknown_fields: str) -
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every error to its exit code, without tracebacks."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or any(
+        os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("DBT_PENDO_DEBUG", "DBT_DEBUG"))
     try:
         cli.main(args=argv, prog_name="dbt-pendo", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -44,10 +44,13 @@ class ProgressJournal(Protocol):
 
 
 class EventSink(Protocol):
-    """Where the engine reports progress and rows it did not deliver."""
+    """Where the engine reports progress, Pendo's answer to each batch, and rows it did not
+    deliver (progress: after every chunk read and every batch answered)."""
 
     def model_started(self, spec: SyncSpec, relation: str) -> None: ...
     def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome,
+                   result: ModelResult) -> None: ...
     def undelivered(self, spec: SyncSpec, category: str, record_id: str | None,
                     reason: str, payload: Any) -> None: ...
 
@@ -209,6 +212,8 @@ class ModelSync:
                 skipped = skipped + [k for rec, k in zip(batch.records, batch.keys)
                                      if rec[self.spec.id_key] not in confirmed]
             self.journal.record(batch.lo, batch.hi, skipped)
+        if batch.records:
+            self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
         self.sink.progress(self.spec, self.result)
 
     def _undelivered(self, category: str, rid: str | None, reason: str, payload: Any) -> None:

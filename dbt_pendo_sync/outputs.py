@@ -4,15 +4,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Mapping
 
 from . import __version__
 from .results import SyncResults
 
 RESULTS_FILE = "pendo_sync_results.json"
 REJECTED_FILE = "pendo_sync_rejected.jsonl"
+# The version of the results file's layout (metadata.schema_version); its JSON Schema ships
+# in the package as RESULTS_SCHEMA. Fields may be added within a version; a field removed,
+# renamed or retyped gets a new version.
 RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA = "schemas/pendo_sync_results.schema.json"
+
+# What the run knows of the dbt invocation behind it (metadata.dbt); null when unknown.
+DBT_METADATA_KEYS = ("manifest_generated_at", "manifest_invocation_id",
+                     "run_results_invocation_id", "adapter_type")
 
 
 class RejectedFile:
@@ -38,15 +47,32 @@ class RejectedFile:
         self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
 
 
-def write_results(path: Path, results: SyncResults, context: dict[str, Any]) -> None:
-    """Write pendo_sync_results.json atomically (never a half-written file)."""
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of pendo_sync_results.json and pendo_sync_plan.json."""
+    from importlib.resources import files
+
+    return json.loads(files(__package__).joinpath(RESULTS_SCHEMA).read_text(encoding="utf-8"))
+
+
+def write_results(path: Path, results: SyncResults, context: dict[str, Any],
+                  dbt: Mapping[str, Any] | None = None) -> None:
+    """Write pendo_sync_results.json atomically (never a half-written file).
+
+    `context` adds top-level keys (the manifest used, Pendo's host); `dbt` fills
+    metadata.dbt (keys in DBT_METADATA_KEYS, each null when unknown).
+    """
     document = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "tool": {"name": "dbt-pendo-sync", "version": __version__},
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "metadata": {
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "dbt_pendo_sync_version": __version__,
+            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "invocation_id": results.invocation_id,
+            "dbt": {key: (dbt or {}).get(key) for key in DBT_METADATA_KEYS},
+        },
         "dry_run": results.dry_run,
         "ok": results.ok,
         **context,
+        "totals": asdict(results.totals()),
         "models": [m.to_json() for m in results.models],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,47 @@
-"""What a person sees: one line per model as it starts, notes, and the summary table."""
+"""What a run reports, as it happens: every event once, shown the way `--log-format` asks.
+
+- `default` on an interactive terminal (rich's `Console.is_interactive`: a TTY whose TERM
+  is not dumb; FORCE_COLOR / TTY_COMPATIBLE / TTY_INTERACTIVE are honoured): a progress
+  bar per model, notes, and the summary table.
+- `text`, and `default` anywhere else (CI, pipes, files): timestamped plain lines (model
+  started, progress at most every few seconds or 10%, model finished), then the table.
+- `debug`: `text` with the debug lines (every batch, every retry), as `--debug` adds them.
+- `json`: one JSON object per event on stdout (logs.JsonLines), every level included, and
+  nothing else on stdout.
+
+`--quiet` keeps only error-level events, the summary table and the final line
+(`run_finished` in JSON). Undelivered rows go to the rejected file, never to the log.
+"""
 from __future__ import annotations
 
 import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rich.console import Console
+from rich.progress import (BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
+from . import __version__
 from .config import SyncSpec
+from .errors import EXIT_FAILED, EXIT_OK, UsageError, exit_code_for
+from .logs import DEBUG, ERROR, INFO, LEVELS, LOG_FORMATS, WARN, JsonLines, TextLines, new_invocation_id
 from .outputs import RejectedFile
-from .results import ModelResult, SyncResults
+from .pendo.answers import BatchOutcome
+from .pendo.client import RetryNotice
+from .results import ERROR as STATUS_ERROR
+from .results import PARTIAL, ModelResult, SyncResults
 
 _COUNT_COLUMNS = ("rows", "new", "changed", "unchanged", "sent", "updated", "missing", "invalid",
                   "rejected", "failed")
+PROGRESS_EVERY = 5.0  # seconds between progress lines in text mode (or every 10% of the rows)
+
+RICH, TEXT, JSON = "rich", "text", "json"
 
 
 def _console() -> Console:
@@ -22,37 +50,270 @@ def _console() -> Console:
     return Console(highlight=False, width=None if probe.is_terminal else 160)
 
 
-class ConsoleReport:
-    """Prints progress and the summary; hands undelivered rows to the rejected file."""
+def output_mode(log_format: str, console: Console) -> str:
+    """rich, text or json, from --log-format and the console."""
+    if log_format not in LOG_FORMATS:
+        raise UsageError(f"--log-format {log_format}: use one of {', '.join(LOG_FORMATS)}")
+    if log_format == "json":
+        return JSON
+    if log_format == "default" and console.is_interactive:
+        return RICH
+    return TEXT
 
-    def __init__(self, rejected: RejectedFile | None, console: Console | None = None,
-                 quiet: bool = False) -> None:
+
+def _duration(seconds: float) -> str:
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+@dataclass
+class _Model:
+    """What the report tracks of the model being synced."""
+
+    spec: SyncSpec
+    started: float
+    task: TaskID | None = None
+    sending_since: float | None = None
+    line_at: float = 0.0
+    line_done: int = 0
+    retries: int = 0
+
+
+class _RowsColumn(ProgressColumn):
+    """`done/total rows · sent`: rows handled (sent or invalid) of the rows to send."""
+
+    def render(self, task: Task) -> Text:
+        done, total, sent = (task.fields.get(k) for k in ("done", "to_send", "sent"))
+        if total is None:
+            return Text("snapshot…", style="progress.description")
+        verb = task.fields.get("verb", "sent")
+        return Text(f"{done:,}/{total:,} rows · {sent:,} {verb}", style="progress.download")
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+
+class ConsoleReport:
+    """The run's reporter and the engine's EventSink; hands undelivered rows to the rejected
+    file. Every method may be called from the main thread; `retry` also from send threads."""
+
+    def __init__(self, rejected: RejectedFile | None = None, console: Console | None = None,
+                 quiet: bool = False, log_format: str = "default", debug: bool = False,
+                 invocation_id: str | None = None) -> None:
         self.console = console or _console()
         self.rejected = rejected
         self.quiet = quiet
+        self.invocation_id = invocation_id or new_invocation_id()
+        self.mode = output_mode(log_format, self.console)
+        if quiet:
+            self._threshold = LEVELS[ERROR]
+        elif self.mode == JSON or debug or log_format == "debug":
+            self._threshold = LEVELS[DEBUG]
+        else:
+            self._threshold = LEVELS[INFO]
+        self._json = JsonLines(self.console.file, self.invocation_id) if self.mode == JSON else None
+        self._text = TextLines(self.console.file) if self.mode == TEXT else None
+        self._bars: Progress | None = None
+        self._model: _Model | None = None
+        self._results: SyncResults | None = None
+        self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
+        self._dry_run = False
+        self._started = time.monotonic()
 
-    def note(self, message: str) -> None:
+    # -- the run ---------------------------------------------------------------------------
+
+    @contextmanager
+    def running(self, dry_run: bool = False) -> Iterator["ConsoleReport"]:
+        """Around the whole run: `run_started` first, `run_finished` last, also when the run
+        stops on an error (then an `error` event first, in JSON; the CLI prints the error on
+        stderr in every format)."""
+        self._dry_run = dry_run
+        self._started = time.monotonic()
+        self._emit("run_started", DEBUG, f"dbt-pendo-sync {__version__}, invocation {self.invocation_id}"
+                   + (" (dry run)" if dry_run else ""), dbt_pendo_sync_version=__version__,
+                   dry_run=dry_run)
+        try:
+            yield self
+        except BaseException as exc:
+            self._stop_bars()
+            code = exit_code_for(exc)
+            message = str(exc) or type(exc).__name__
+            if isinstance(exc, KeyboardInterrupt):
+                message = "interrupted"
+            if self.mode == JSON:
+                self._emit("error", ERROR, message, error_type=type(exc).__name__, exit_code=code)
+            self._finished(code, message)
+            raise
+        self._stop_bars()
+        results = self._results
+        self._finished(EXIT_OK if results is None or results.ok else EXIT_FAILED, None)
+
+    def _finished(self, code: int, error: str | None) -> None:
+        results = self._results or SyncResults(models=self._done, dry_run=self._dry_run)
+        seconds = round(time.monotonic() - self._started, 3)
+        totals = results.totals()
+        statuses = results.statuses()
+        if error is not None:
+            msg = f"stopped after {_duration(seconds)}: {error}"
+        else:
+            models = ", ".join(f"{n} {s}" for s, n in statuses.items()) or "none"
+            msg = f"finished in {_duration(seconds)}: {len(results.models)} models ({models}); "
+            if self._dry_run:
+                msg += f"{totals.sent:,} would send, {totals.invalid:,} invalid"
+            else:
+                msg += (f"{totals.sent:,} sent, {totals.updated:,} updated, {totals.missing:,} "
+                        f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
+                        f"{totals.failed:,} failed")
+        if error is not None and self.mode != JSON:
+            return  # the CLI prints the error; a person needs it once
+        self._emit("run_finished", INFO if code == EXIT_OK else ERROR, msg, always=True,
+                   status="success" if code == EXIT_OK else "error", exit_code=code,
+                   ok=error is None and results.ok, dry_run=self._dry_run, seconds=seconds,
+                   models=len(results.models), statuses=statuses, totals=asdict(totals))
+
+    # -- notes -----------------------------------------------------------------------------
+
+    def note(self, message: str, **fields: Any) -> None:
         """A line for the user (skipped models, what the run does)."""
-        if not self.quiet:
-            self.console.print(message, markup=False)
+        self._emit("note", INFO, message, **fields)
+
+    def warn(self, message: str, **fields: Any) -> None:
+        """Something the user should look at; the run goes on."""
+        self._emit("warning", WARN, message, **fields)
+
+    def files(self, *paths: Path) -> None:
+        """Say where the run's files are."""
+        written = [str(p) for p in paths if p.exists()]
+        self.note("wrote " + ", ".join(written), paths=written)
+
+    # -- models (the EventSink) ------------------------------------------------------------
+
+    def model_skipped(self, result: ModelResult) -> None:
+        self._done.append(result)
+        self._emit("model_skipped", INFO, f"skipping {result.model}: {result.message}",
+                   model=result.model, unique_id=result.unique_id, object=result.object,
+                   status=result.status, message=result.message)
 
     def model_started(self, spec: SyncSpec, relation: str) -> None:
-        self.note(f"syncing {spec.model} -> Pendo {spec.object}s (from {relation})")
+        self._model = _Model(spec, started=time.monotonic())
+        msg = f"syncing {spec.model} -> Pendo {spec.object}s (from {relation})"
+        if self.mode == RICH and not self.quiet:
+            bars = self._start_bars()
+            self._model.task = bars.add_task(f"{spec.model} → {spec.object}s", total=None,
+                                             done=0, to_send=None, sent=0,
+                                             verb="would send" if self._dry_run else "sent")
+            self._emit("model_started", DEBUG, msg, model=spec.model, unique_id=spec.unique_id,
+                       object=spec.object, relation=relation)
+            return
+        self._emit("model_started", INFO, msg, model=spec.model, unique_id=spec.unique_id,
+                   object=spec.object, relation=relation)
 
     def progress(self, spec: SyncSpec, result: ModelResult) -> None:
-        """Progress bars arrive with the dbt-workflow work; nothing to print per batch yet."""
+        """Counts moved (a chunk read, a batch answered): the bar, or a line now and then."""
+        m = self._model
+        if m is None or self.quiet:
+            return
+        now = time.monotonic()
+        if m.sending_since is None:
+            m.sending_since = m.line_at = now
+        total = result.to_send
+        done = result.counts.sent + result.counts.invalid
+        if self._bars is not None and m.task is not None:
+            self._bars.update(m.task, total=max(total, 1), completed=done if total else 1,
+                              done=done, to_send=total, sent=result.counts.sent)
+            return
+        if self.mode != TEXT or done <= m.line_done:
+            return
+        if done - m.line_done < max(1, total // 10) and now - m.line_at < PROGRESS_EVERY:
+            return
+        m.line_at, m.line_done = now, done
+        elapsed = now - m.sending_since
+        pace = ""
+        if elapsed >= 0.5:
+            rate = done / elapsed
+            pace = f"; {rate:,.0f} rows/s"
+            if done < total and rate > 0:
+                pace += f", ETA {_duration((total - done) / rate)}"
+        verb = "would send" if self._dry_run else "sent"
+        self._emit("progress", INFO, f"{spec.model}: {done:,}/{total:,} rows done "
+                   f"({result.counts.sent:,} {verb}{pace})", model=spec.model)
+
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+        """Pendo answered one batch."""
+        counts = result.counts
+        self._emit("batch_sent", DEBUG,
+                   f"{spec.model}: batch of {rows:,} rows: {len(outcome.confirmed):,} updated, "
+                   f"{len(outcome.missing):,} missing, {len(outcome.rejected):,} rejected, "
+                   f"{len(outcome.failed):,} failed ({counts.sent:,}/{result.to_send:,} sent)",
+                   model=spec.model, rows=rows, updated=len(outcome.confirmed),
+                   missing=len(outcome.missing), rejected=len(outcome.rejected),
+                   failed=len(outcome.failed), sent=counts.sent, to_send=result.to_send)
+
+    def retry(self, notice: RetryNotice) -> None:
+        """A call to Pendo failed and is tried again (from the client's send threads)."""
+        m = self._model
+        if m is not None:
+            m.retries += 1
+        model = m.spec.model if m is not None else None
+        cause = f"answered {notice.status}" if notice.status else f"failed ({notice.error})"
+        self._emit("retry", DEBUG, f"{model or 'Pendo'}: {notice.method} {notice.path} {cause}; "
+                   f"attempt {notice.attempt} failed, next in {notice.wait:.1f}s",
+                   model=model, method=notice.method, path=notice.path, status=notice.status,
+                   error=notice.error, attempt=notice.attempt, wait_seconds=notice.wait)
 
     def undelivered(self, spec: SyncSpec, category: str, record_id: str | None,
                     reason: str, payload: Any) -> None:
         if self.rejected is not None:
             self.rejected.write(spec.model, record_id, category, reason, payload)
 
-    def files(self, *paths: Path) -> None:
-        """Say where the run's files are."""
-        self.note("wrote " + ", ".join(str(p) for p in paths if p.exists()))
+    def model_finished(self, result: ModelResult) -> None:
+        """The model is done (its state merged), in any status."""
+        m = self._model if self._model is not None and self._model.spec.model == result.model else None
+        self._model = None
+        self._done.append(result)
+        retries = m.retries if m is not None else 0
+        c = result.counts
+        level = ERROR if result.status == STATUS_ERROR else WARN if result.status == PARTIAL else INFO
+        msg = f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, {result.to_send:,} to send; "
+        if self._dry_run:
+            msg += f"{c.sent:,} would send, {c.invalid:,} invalid"
+        else:
+            msg += (f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
+                    f"invalid, {c.rejected:,} rejected, {c.failed:,} failed")
+        if retries:
+            msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
+        if result.status == STATUS_ERROR and result.message:
+            msg += f": {result.message}"
+        if self._bars is not None and m is not None and m.task is not None:
+            mark = "[red]✗" if level == ERROR else "[yellow]!" if level == WARN else "[green]✓"
+            task = self._bars.tasks[m.task]
+            self._bars.update(m.task, description=f"{result.model} {mark} {result.status}[/]",
+                              total=task.total or 1, completed=task.total or 1)
+            self._bars.stop_task(m.task)
+            level = DEBUG  # the bar says it, the table too
+        self._emit("model_finished", level, msg, model=result.model, unique_id=result.unique_id,
+                   object=result.object, status=result.status, message=result.message,
+                   started_at=result.started_at, seconds=result.seconds, to_send=result.to_send,
+                   retries=retries, counts=asdict(c))
+
+    # -- the summary -----------------------------------------------------------------------
 
     def summary(self, results: SyncResults) -> None:
-        """The per-model table, then dry-run payload samples and undelivered-row samples."""
+        """The per-model table, then dry-run payload samples and undelivered-row samples
+        (the JSON log has them in the results file instead)."""
+        self._results = results
+        self._stop_bars()
+        if self.mode == JSON:
+            return
         title = "dbt-pendo sync (dry run: nothing sent)" if results.dry_run else "dbt-pendo sync"
         table = Table(title=title, title_justify="left")
         table.add_column("model")
@@ -83,3 +344,30 @@ class ConsoleReport:
             for reason, ids in list(by_reason.items())[:5]:
                 shown = ", ".join(ids[:10]) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")
                 self.console.print(f"  {shown}: {reason}", markup=False)
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _emit(self, event: str, level: str, msg: str, *, always: bool = False, **fields: Any) -> None:
+        if not always and LEVELS[level] < self._threshold:
+            return
+        if self._json is not None:
+            self._json.write(event, level, msg, fields)
+        elif self._text is not None:
+            self._text.write(level, msg)
+        else:
+            style = {WARN: "yellow", ERROR: "red"}.get(level)
+            prefix = {WARN: "Warning: ", ERROR: "Error: "}.get(level, "")
+            self.console.print(Text(prefix + msg, style=style or ""), highlight=False)
+
+    def _start_bars(self) -> Progress:
+        if self._bars is None:
+            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), _RowsColumn(),
+                                  _RateColumn(), TimeRemainingColumn(), console=self.console,
+                                  refresh_per_second=4)
+            self._bars.start()
+        return self._bars
+
+    def _stop_bars(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None

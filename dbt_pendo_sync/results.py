@@ -82,15 +82,38 @@ class ModelResult:
         return asdict(self)
 
 
+    @property
+    def to_send(self) -> int:
+        """Rows this run reads to send (every row on a full resync), known once the snapshot
+        is counted; invalid rows among them are never sent."""
+        return self.counts.rows if self.full_resync else self.counts.new + self.counts.changed
+
+
 @dataclass
 class SyncResults:
-    """All models of one run."""
+    """All models of one run, and the run's id (the `invocation_id` of its log and results)."""
 
     models: list[ModelResult] = field(default_factory=list)
     dry_run: bool = False
     fail_pct: float | None = None
+    invocation_id: str | None = None
 
     @property
     def ok(self) -> bool:
         """Whether every selected model synced (within --fail-on-rejected)."""
         return all(m.ok(self.fail_pct) for m in self.models)
+
+    def totals(self) -> Counts:
+        """The counts of every model added up."""
+        total = Counts()
+        for m in self.models:
+            for name, value in asdict(m.counts).items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+    def statuses(self) -> dict[str, int]:
+        """How many models ended in each status."""
+        found: dict[str, int] = {}
+        for m in self.models:
+            found[m.status] = found.get(m.status, 0) + 1
+        return found

@@ -1,4 +1,4 @@
-"""dbt's artifacts (manifest.json) read leniently, as plain JSON, into small records.
+"""dbt's artifacts (manifest.json, run_results.json) read leniently, as plain JSON, into small records.
 
 The artifacts are the contract with dbt: every field is read with a default, and fields
 this tool does not know are ignored, so dbt patch releases that add fields change nothing.
@@ -146,4 +146,61 @@ def load_manifest(path: Path) -> Manifest:
         disabled_models=tuple(_model(n) for n in disabled if _is_model(n)),
         group_owners={str(g.get("name")): g.get("owner") for g in (data.get("groups") or {}).values()
                       if isinstance(g, dict) and g.get("name")},
+    )
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What the last dbt command did to one node (run_results.json `results` entry)."""
+
+    status: str  # success, error, skipped, ...; lower case
+    relation_name: str | None = None  # the relation it built (dbt >= 1.8 records it)
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """One run_results.json: which dbt command wrote it, when, and what it did per node."""
+
+    path: Path
+    invocation_id: str | None
+    generated_at: str | None
+    command: str | None  # `args.which`: build, run, compile, test, ...
+    results: Mapping[str, NodeResult] = field(default_factory=dict)  # by unique_id
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        """{unique_id: status}."""
+        return {uid: r.status for uid, r in self.results.items()}
+
+
+def load_run_results(path: Path) -> RunResults | None:
+    """Read a run_results.json; None when there is none, DbtError when it is unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise DbtError(f"cannot read {path}: {exc}. Delete it or run dbt again (or pass --all to "
+                       "sync every selected model whatever its last build did)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise DbtError(f"{path} is not a dbt run_results.json (no 'results' list): delete it, "
+                       "or pass --all to sync every selected model whatever its last build did")
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    args = data.get("args") if isinstance(data.get("args"), dict) else {}
+    results = {}
+    for raw in data["results"]:
+        if isinstance(raw, dict) and raw.get("unique_id"):
+            message = raw.get("message")
+            results[str(raw["unique_id"])] = NodeResult(
+                status=str(raw.get("status") or "").lower(),
+                relation_name=raw.get("relation_name") or None,
+                message=str(message) if message is not None else None,
+            )
+    return RunResults(
+        path=path,
+        invocation_id=metadata.get("invocation_id"),
+        generated_at=metadata.get("generated_at"),
+        command=str(args["which"]) if args.get("which") else None,
+        results=results,
     )

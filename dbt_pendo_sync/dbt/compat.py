@@ -83,6 +83,7 @@ def build_adapter(target: DbtTarget) -> Any:
     from dbt.parser.manifest import ManifestLoader
     from dbt_common.context import set_invocation_context
     from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.event_manager_client import cleanup_event_logger
     from dbt_common.exceptions import DbtBaseException
 
     args = Namespace(
@@ -93,6 +94,10 @@ def build_adapter(target: DbtTarget) -> Any:
         profile=None,
         threads=None,
     )
+    # dbt's fallback logger prints its events on stdout (e.g. "Unable to do partial parsing"
+    # while the macros load); as `--log-level none` does for run_dbt, nothing of dbt's is
+    # printed: our own output (JSON lines above all) is the only thing on stdout.
+    cleanup_event_logger()
     try:
         set_invocation_context(os.environ)  # env_var() in profiles.yml renders against it
         set_from_args(args, None)

@@ -9,7 +9,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,21 +31,53 @@ AUTH_HELP = (
 )
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """One retry, as told to the client's `on_retry` callback: the call (its method and path
+    only, so never the key, which travels in a header), why it failed, and how long until
+    the next attempt."""
+
+    method: str | None
+    path: str | None
+    status: int | None  # the HTTP status that is retried; None for a connection error or timeout
+    error: str | None  # the exception's class name, e.g. ReadTimeoutError
+    attempt: int  # the number of the attempt that failed (1 = the first call)
+    wait: float  # seconds until the next attempt (Retry-After or backoff with jitter)
+
+
 class _BoundedRetry(Retry):
-    """urllib3's Retry, bounded in total time too, telling the pacer about each 429."""
+    """urllib3's Retry, bounded in total time too, telling the pacer about each 429 and
+    `on_retry` about each retry."""
 
     def __init__(self, *args: Any, time_budget: float = 600.0, started: float | None = None,
-                 pacer: Pacer | None = None, **kwargs: Any) -> None:
+                 pacer: Pacer | None = None,
+                 on_retry: Callable[[RetryNotice], None] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.time_budget = time_budget
         self.started = started
         self.pacer = pacer
+        self.on_retry = on_retry
 
     def new(self, **kw: Any) -> "_BoundedRetry":
         kw.setdefault("time_budget", self.time_budget)
         kw.setdefault("started", self.started if self.started is not None else time.monotonic())
         kw.setdefault("pacer", self.pacer)
+        kw.setdefault("on_retry", self.on_retry)
         return super().new(**kw)
+
+    def sleep(self, response: Any = None) -> None:
+        """urllib3's wait before the next attempt (Retry-After, else backoff), told first."""
+        wait = self.get_retry_after(response) if self.respect_retry_after_header and response else None
+        if not wait:
+            wait = self.get_backoff_time()
+        if self.on_retry is not None and self.history:
+            last = self.history[-1]
+            self.on_retry(RetryNotice(
+                method=last.method, path=urlsplit(last.url).path if last.url else None,
+                status=last.status, error=type(last.error).__name__ if last.error else None,
+                attempt=len(self.history), wait=round(wait, 3)))
+        if wait > 0:
+            time.sleep(wait)
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
                   error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
@@ -70,7 +103,8 @@ class RetryPolicy:
     read_timeout: float = 330.0  # longer than Pendo's 5-minute cut-off
     rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
 
-    def urllib3_retry(self, pacer: Pacer | None = None) -> Retry:
+    def urllib3_retry(self, pacer: Pacer | None = None,
+                      on_retry: Callable[[RetryNotice], None] | None = None) -> Retry:
         """The policy as urllib3's Retry, which also honours Retry-After."""
         return _BoundedRetry(
             total=self.attempts - 1,
@@ -89,17 +123,20 @@ class RetryPolicy:
             raise_on_redirect=False,
             time_budget=self.time_budget,
             pacer=pacer,
+            on_retry=on_retry,
         )
 
 
 class PendoClient:
     """Calls Pendo's API; safe to share between threads (one session per thread)."""
 
-    def __init__(self, settings: PendoSettings, retry: RetryPolicy = RetryPolicy()) -> None:
+    def __init__(self, settings: PendoSettings, retry: RetryPolicy = RetryPolicy(),
+                 on_retry: Callable[[RetryNotice], None] | None = None) -> None:
         if settings.key is None:
             raise PendoError("no integration key: PendoClient needs PENDO_INTEGRATION_KEY")
         self._settings = settings
         self._retry = retry
+        self._on_retry = on_retry  # told of every retry (from the calling thread)
         self._pacer = Pacer(retry.rate) if retry.rate > 0 else None
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -115,7 +152,8 @@ class PendoClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False
-            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(self._pacer), pool_maxsize=4)
+            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(self._pacer, self._on_retry),
+                                  pool_maxsize=4)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update({
