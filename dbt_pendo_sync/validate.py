@@ -7,12 +7,16 @@ column resolution and field checks), run to the end instead of stopping at the f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .config import SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
-from .errors import ConfigError
+from .dbt.compat import DbtTarget, build_adapter
+from .dbt.warehouse import Warehouse
+from .errors import ConfigError, PendoError, WarehouseError
 from .fieldcheck import column_kind, field_problems
+from .pendo.client import PendoClient, RetryPolicy
+from .pendo.settings import PendoSettings
 
 _GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
 
@@ -99,3 +103,61 @@ def field_check_problems(spec: SyncSpec, mapping: Mapping[str, str], column_type
 def run_problem(problem: str, fix: str) -> Problem:
     """A problem of the whole run (the key, Pendo), not of one model."""
     return Problem("(all)", "-", problem, fix)
+
+
+def problems(models: Sequence[ModelNode], target: DbtTarget, *, offline: bool = False,
+             create_fields: bool = False, env: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every problem of the models' syncs: blocks, then (through the adapter) columns, then
+    (unless offline) the key and Pendo's fields."""
+    found: list[Problem] = []
+    specs = []
+    for model in models:
+        spec, of_block = block_problems(model)
+        found += of_block
+        if spec is not None:
+            specs.append((spec, model))
+    pendo_fields = None if offline or not specs else _pendo_fields(specs, found, env)
+    if specs:
+        warehouse = Warehouse(build_adapter(target))
+        with warehouse.connection():
+            for spec, model in specs:
+                found += _model_problems(spec, model, warehouse, pendo_fields, create_fields)
+    return found
+
+
+def _pendo_fields(specs: list[tuple[SyncSpec, ModelNode]], problems: list[Problem],
+                  env: Mapping[str, str] | None) -> dict[str, dict[str, str]] | None:
+    """Pendo's custom fields per object the specs sync to; None (and a problem) when the key
+    or Pendo stands in the way."""
+    settings = PendoSettings.from_env(env, key_required=False)
+    if settings.key is None:
+        problems.append(run_problem("PENDO_INTEGRATION_KEY is not set, so Pendo's fields "
+                                    "cannot be checked", "export the key, or pass --offline"))
+        return None
+    client = PendoClient(settings, RetryPolicy(attempts=3, time_budget=60))
+    try:
+        key_problem = client.key_problem()
+        if key_problem:
+            problems.append(run_problem(key_problem, "create a key with write access in Pendo "
+                                        "(Settings > Integrations > Integration Keys)"))
+        return {kind: client.custom_fields(kind) for kind in sorted({s.object for s, _ in specs})}
+    except PendoError as exc:
+        what, _, fix = str(exc).partition(": ")
+        problems.append(run_problem(what, fix or "check PENDO_BASE_URL / PENDO_REGION"))
+        return None
+    finally:
+        client.close()
+
+
+def _model_problems(spec: SyncSpec, model: ModelNode, warehouse: Warehouse,
+                    pendo_fields: dict[str, dict[str, str]] | None, create_fields: bool) -> list[Problem]:
+    try:
+        column_types = {c.name: c.data_type for c in warehouse.columns(model)}
+    except WarehouseError as exc:
+        return [problem_from(model.name, model.properties_file, str(exc)),
+                *declared_column_problems(spec, model)]
+    mapping, problems = column_problems(spec, model, column_types)
+    if mapping is not None and pendo_fields is not None:
+        problems += field_check_problems(spec, mapping, column_types, pendo_fields[spec.object],
+                                         create_fields)
+    return problems
