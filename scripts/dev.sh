@@ -71,8 +71,10 @@ while True:
             sys.exit("the emulator did not start")
         time.sleep(0.05)
 PY
+  # Each demo starts a fresh emulator, which knows nothing of what earlier demos sent, while
+  # the sync state in sample.duckdb remembers them: --full-resync sends every row again.
   DBT_PENDO_SAMPLE_DB="$db" PENDO_INTEGRATION_KEY="$key" PENDO_BASE_URL="http://127.0.0.1:$port" \
-    "$VENV/bin/dbt-pendo" sync --profiles-dir .
+    "$VENV/bin/dbt-pendo" sync --profiles-dir . --full-resync
 }
 
 run_tests() {

@@ -11,7 +11,8 @@ import pytest
 
 from dbt_pendo_sync.pendo.emulator import Fault
 
-from .conftest import BIN, emulator_key, incremental_emulator_data, make_emulator
+from .conftest import (BIN, INCREMENTAL, IncrementalProject, _copy, base_env, emulator_key,
+                       incremental_emulator_data, make_emulator)
 
 N = 2000
 
@@ -181,3 +182,22 @@ def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, e
         assert "being synced by another run" in second.output
     assert first.returncode == 0
     assert incremental.state_ids() == _ids(N)
+
+
+def test_a_journal_of_row_numbers_from_an_older_version_is_replaced(tmp_path):
+    """Before 0.1.0 the journal held row numbers; a sync after the upgrade still works, and
+    resends what that journal's crashed run had not merged."""
+    import duckdb
+
+
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    project.build()
+    con = duckdb.connect(project.env["INCR_DUCKDB_PATH"])
+    con.execute("create table main.pendo_sync_journal (model_id varchar, kind varchar, lo bigint, hi bigint)")
+    con.execute("insert into main.pendo_sync_journal values ('model.x.y', 'range', 1, 10)")
+    con.close()
+    with make_emulator(incremental_emulator_data()) as emulator:
+        result = project.sync(emulator=emulator)
+    assert result.code == 0, result.output
+    assert len(project.state_ids()) == len(project.model_values())

@@ -78,6 +78,7 @@ class StateStore:
         string, bigint = w.macro("type_string"), w.macro("type_bigint")
         timestamp = w.macro("type_timestamp")
         w.create_schema(self.location.database, self.location.schema)
+        self._drop_row_number_journal()
         w.execute(
             f"create table if not exists {self.state} (model_id {string}, record_id {string}, "
             f"fingerprint {string}, synced_at {timestamp})",
@@ -86,6 +87,14 @@ class StateStore:
             f"create table if not exists {self.lock} (model_id {string}, owner {string}, "
             f"heartbeat {bigint})",
         )
+
+    def _drop_row_number_journal(self) -> None:
+        """Journals of versions before 0.1.0 recorded row numbers (lo/hi were integers); their
+        ranges mean nothing to this version's snapshots. Dropping one forgets only unmerged
+        progress of a crashed run, whose rows are then sent again: nothing is lost."""
+        lo_type = self.warehouse.column_types(self.journal).get("lo", "")
+        if lo_type and not any(t in lo_type.lower() for t in ("char", "text", "string")):
+            self.warehouse.drop_table(self.journal)
 
     def _confirmed(self, model_id: str, alias: str) -> str:
         j = self.journal

@@ -64,6 +64,14 @@ class Warehouse:
             )
         return [WarehouseColumn(c.name, str(c.data_type)) for c in cols]
 
+    def column_types(self, relation: Any) -> dict[str, str]:
+        """{lower-cased column name: type} of a relation ({} when it does not exist)."""
+        try:
+            cols = self._adapter.get_columns_in_relation(relation)
+        except Exception as exc:  # driver errors have no common base class
+            raise WarehouseError(f"cannot read columns of {relation}: {_one_line(exc)}") from None
+        return {c.name.lower(): str(c.data_type) for c in cols}
+
     def table(self, database: str | None, schema: str, identifier: str) -> Any:
         """A Relation for a table of ours (state, journal, snapshot)."""
         return self._adapter.Relation.create(database=database, schema=schema,
