@@ -89,9 +89,9 @@ class StateStore:
         )
 
     def _drop_row_number_journal(self) -> None:
-        """Journals of versions before 0.1.0 recorded row numbers (lo/hi were integers); their
-        ranges mean nothing to this version's snapshots. Dropping one forgets only unmerged
-        progress of a crashed run, whose rows are then sent again: nothing is lost."""
+        """A journal written before progress was kept as state keys holds row numbers (lo/hi
+        are integers), which mean nothing to today's snapshots. Dropping it forgets only the
+        unmerged progress of a crashed run, whose rows are then sent again: nothing is lost."""
         lo_type = self.warehouse.column_types(self.journal).get("lo", "")
         if lo_type and not any(t in lo_type.lower() for t in ("char", "text", "string")):
             self.warehouse.drop_table(self.journal)
