@@ -42,7 +42,9 @@ def test_written_exposures_parse_and_select_the_synced_models_upstream(sample):
     assert str(written) in result.stdout and f"+exposure:{VISITORS}" in result.stdout
     assert written.read_text().startswith(HEADER)
 
-    # Real dbt parses the file (ls parses first) and selects through the exposure.
+    parsed = sample.dbt("parse")  # real dbt parses the file (sample.dbt asserts exit 0)...
+    assert "deprecat" not in parsed.output.lower(), parsed.output
+    # ...and selects through the exposure.
     listed = sample.dbt("ls", "--select", f"+exposure:{VISITORS}", "--resource-type", "model",
                         "--output", "json", "--output-keys", "unique_id")
     assert "deprecat" not in listed.output.lower(), listed.output
