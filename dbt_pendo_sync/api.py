@@ -22,7 +22,7 @@ from .pipeline import Run, state_location, sync_models
 from .plan import Plan, only_built, plan_for, project_from, selected_models, with_origin
 from .report import ConsoleReport
 from .results import SyncResults
-from .validate import Problem, problems
+from .validate import Validation, validate_models
 
 PLAN_FILE = "pendo_sync_plan.json"
 
@@ -86,8 +86,8 @@ def validate(
     offline: bool = False,
     create_fields: bool = False,
     env: Mapping[str, str] | None = None,
-) -> list[Problem]:
-    """Every problem the selected syncs would meet, each with its fix ([] when clean).
+) -> Validation:
+    """The selected models checked, and every problem their syncs would meet, with fixes.
 
     Checks the pendo blocks (schema), the models' columns (the relation's real columns when
     built, else the declared ones) and, unless `offline`, the key and Pendo's fields.
@@ -95,8 +95,8 @@ def validate(
     project = project_from(project_dir, profiles_dir, target, vars, select, exclude, selector,
                            manifest, target_path, None)
     _, models = selected_models(project)
-    return problems(models, project.dbt_target(), offline=offline, create_fields=create_fields,
-                    env=env)
+    return validate_models(models, project.dbt_target(), offline=offline,
+                           create_fields=create_fields, env=env)
 
 
 def exposures(

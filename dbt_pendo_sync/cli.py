@@ -239,11 +239,16 @@ def validate_command(project_dir: str, profiles_dir: str | None, target: str | N
 
     from .api import validate
 
-    problems = validate(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
-                        select=select, exclude=exclude, selector=selector, manifest=manifest,
-                        target_path=target_path, offline=offline, create_fields=create_fields)
+    checked = validate(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
+                       select=select, exclude=exclude, selector=selector, manifest=manifest,
+                       target_path=target_path, offline=offline, create_fields=create_fields)
+    if not checked.models:
+        click.echo("validate: no selected model has a pendo block: nothing to check")
+        return
+    problems = checked.problems
     if not problems:
-        click.echo("validate: no problems found" + (" (offline: Pendo not checked)" if offline else ""))
+        click.echo(f"validate: no problems found in {len(checked.models)} model(s)"
+                   + (" (offline: Pendo not checked)" if offline else ""))
         return
     table = Table(title=f"dbt-pendo validate: {len(problems)} problem(s)", title_justify="left")
     for name in ("model", "file", "problem", "fix"):

@@ -105,10 +105,29 @@ def run_problem(problem: str, fix: str) -> Problem:
     return Problem("(all)", "-", problem, fix)
 
 
-def problems(models: Sequence[ModelNode], target: DbtTarget, *, offline: bool = False,
-             create_fields: bool = False, env: Mapping[str, str] | None = None) -> list[Problem]:
+@dataclass(frozen=True)
+class Validation:
+    """What `validate` checked (model names) and the problems it found."""
+
+    models: list[str]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """No problems."""
+        return not self.problems
+
+
+def validate_models(models: Sequence[ModelNode], target: DbtTarget, *, offline: bool = False,
+                    create_fields: bool = False, env: Mapping[str, str] | None = None) -> Validation:
     """Every problem of the models' syncs: blocks, then (through the adapter) columns, then
     (unless offline) the key and Pendo's fields."""
+    return Validation([m.name for m in models],
+                      _problems(models, target, offline, create_fields, env))
+
+
+def _problems(models: Sequence[ModelNode], target: DbtTarget, offline: bool, create_fields: bool,
+              env: Mapping[str, str] | None) -> list[Problem]:
     found: list[Problem] = []
     specs = []
     for model in models:

@@ -95,3 +95,8 @@ def test_sample_project_is_clean_offline_and_usage_errors_exit_two(sample):
     assert validate(sample, "--offline").code == 0
     bad = validate(sample, "--no-such-flag")
     assert bad.code == 2 and "Traceback" not in bad.output
+
+
+def test_a_selection_without_pendo_models_says_nothing_was_checked(sample):
+    result = validate(sample, "--offline", "--select", "stg_users")
+    assert result.code == 0 and "nothing to check" in result.stdout, result.output
