@@ -117,6 +117,9 @@ class StateStore:
         if replace_all:
             statements.append(f"delete from {self.state} where model_id = {mid}")
         else:
+            # An unchanged row's state already holds its fingerprint, so only the rows that
+            # differed need the journal: the range lookups then touch the changed few.
+            confirmed = f"s.__change <> 'same' and {confirmed}"
             statements.append(f"delete from {self.state} where model_id = {mid} and record_id in "
                               f"(select s.__rid from {snapshot} s where {confirmed})")
         statements.append(f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
