@@ -117,3 +117,29 @@ def test_the_key_stays_out_of_debug_output_and_every_failure(sample, emulator):
         assert key not in result.output and key[:-1] not in result.output
     for path in files:
         assert key[:-1] not in path.read_text()
+
+
+def test_a_state_schema_the_user_cannot_create_is_one_clear_error(built_typed_postgres, postgres,
+                                                                  typed_emulator, tmp_path):
+    """A read-only warehouse user: the model stops with what to grant or where to point the
+    state, nothing is sent, and there is no traceback."""
+    import psycopg2
+
+    from .conftest import _clone_built
+
+    con = psycopg2.connect(postgres.dsn())
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute("drop role if exists pendo_reader")
+        cur.execute("create role pendo_reader login")
+        cur.execute("grant usage on schema analytics_pendo_out to pendo_reader")
+        cur.execute("grant select on all tables in schema analytics_pendo_out to pendo_reader")
+    con.close()
+    project = _clone_built(built_typed_postgres, tmp_path, None)
+    result = project.sync("--select", "people_for_pendo", emulator=typed_emulator,
+                          TYPED_PG_USER="pendo_reader", DBT_PENDO_STATE_SCHEMA="pendo_state_ro")
+    assert result.code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "cannot keep sync state in schema pendo_state_ro" in result.output
+    assert "--state-schema" in result.output and "permission denied" in result.output.lower()
+    assert typed_emulator.write_calls() == 0

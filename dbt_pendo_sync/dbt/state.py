@@ -74,11 +74,21 @@ class StateStore:
 
     def ensure(self) -> None:
         """Create the schema and tables when missing."""
+        try:
+            self.warehouse.create_schema(self.location.database, self.location.schema)
+            self._drop_row_number_journal()
+            self._create_tables()
+        except WarehouseError as exc:
+            raise WarehouseError(
+                f"cannot keep sync state in schema {self.location.schema}: {exc}. Grant the "
+                "profile's user the right to create tables there, or point --state-schema "
+                "(DBT_PENDO_STATE_SCHEMA) or the block's state_schema at a schema it can write"
+            ) from None
+
+    def _create_tables(self) -> None:
         w = self.warehouse
         string, bigint = w.macro("type_string"), w.macro("type_bigint")
         timestamp = w.macro("type_timestamp")
-        w.create_schema(self.location.database, self.location.schema)
-        self._drop_row_number_journal()
         w.execute(
             f"create table if not exists {self.state} (model_id {string}, record_id {string}, "
             f"fingerprint {string}, synced_at {timestamp})",
