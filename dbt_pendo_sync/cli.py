@@ -201,9 +201,6 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
     """List the configured syncs (from the manifest; no warehouse or Pendo call)."""
     import json
 
-    from rich.console import Console
-    from rich.table import Table
-
     from .api import ls
 
     rows = ls(project_dir, profiles_dir=profiles_dir, target=target, vars=vars, select=select,
@@ -213,14 +210,10 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="dbt-pendo syncs", title_justify="left")
-    for name in ("model", "object", "id_column", "fields", "relation", "state_table"):
-        table.add_column(name)
-    for row in rows:
-        fields = ", ".join(f"{c} -> {f}" for c, f in row["fields"].items())
-        table.add_row(row["model"], row["object"], row["id_column"], fields, str(row["relation"]),
-                      row["state_table"])
-    Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
+    _print_table("dbt-pendo syncs", ("model", "object", "id_column", "fields", "relation", "state_table"),
+                 [(r["model"], r["object"], r["id_column"],
+                   ", ".join(f"{c} -> {f}" for c, f in r["fields"].items()), str(r["relation"]),
+                   r["state_table"]) for r in rows])
 
 
 @cli.command(name="validate")
@@ -234,9 +227,6 @@ def validate_command(project_dir: str, profiles_dir: str | None, target: str | N
                      offline: bool, create_fields: bool) -> None:
     """Check the selected syncs before running them: pendo blocks, columns in the warehouse,
     and (unless --offline) the key and Pendo's fields. Exit 0 clean, 1 problems."""
-    from rich.console import Console
-    from rich.table import Table
-
     from .api import validate
 
     checked = validate(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
@@ -250,13 +240,23 @@ def validate_command(project_dir: str, profiles_dir: str | None, target: str | N
         click.echo(f"validate: no problems found in {len(checked.models)} model(s)"
                    + (" (offline: Pendo not checked)" if offline else ""))
         return
-    table = Table(title=f"dbt-pendo validate: {len(problems)} problem(s)", title_justify="left")
-    for name in ("model", "file", "problem", "fix"):
-        table.add_column(name, overflow="fold")
-    for p in problems:
-        table.add_row(p.model, p.file, p.problem, p.fix)
-    Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
+    _print_table(f"dbt-pendo validate: {len(problems)} problem(s)", ("model", "file", "problem", "fix"),
+                 [(p.model, p.file, p.problem, p.fix) for p in problems], overflow="fold")
     sys.exit(EXIT_FAILED)
+
+
+def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+                 overflow: str = "ellipsis") -> None:
+    """A table on stdout, 200 columns wide when stdout is not a terminal (CI logs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name in columns:
+        table.add_column(name, overflow=overflow)
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False, width=None if Console().is_terminal else 200).print(table)
 
 
 @cli.command(name="exposures")

@@ -15,6 +15,9 @@ from .dbt.project import current_manifest, target_path
 from .dbt.selection import Selection, selected_ids
 from .results import SKIPPED, ModelResult
 
+EPHEMERAL = ("ephemeral models are not built in the warehouse; "
+             "materialize it as a table or view to sync it")
+
 
 @dataclass(frozen=True)
 class Project:
@@ -88,9 +91,7 @@ def plan_for(project: Project) -> Plan:
     plan = Plan(manifest, [], [])
     for spec, model in zip(specs, models):
         if model.materialized == "ephemeral":
-            plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object,
-                                        "ephemeral models are not built in the warehouse; "
-                                        "materialize it as a table or view to sync it"))
+            plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object, EPHEMERAL))
         else:
             plan.specs.append((spec, model))
     if project.selection.everything:  # disabled models are in no selection

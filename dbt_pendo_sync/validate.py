@@ -17,6 +17,7 @@ from .errors import ConfigError, PendoError, WarehouseError
 from .fieldcheck import column_kind, field_problems
 from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
+from .plan import EPHEMERAL
 
 _GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
 
@@ -50,9 +51,7 @@ def block_problems(model: ModelNode) -> tuple[SyncSpec | None, list[Problem]]:
     except ConfigError as exc:
         return None, _from_error(model, exc)
     if model.materialized == "ephemeral":
-        return None, [Problem(model.name, model.properties_file,
-                              "ephemeral models are not built in the warehouse, so there is nothing to sync",
-                              "materialize it as a table or view, or remove its pendo block")]
+        return None, [problem_from(model.name, model.properties_file, EPHEMERAL)]
     return spec, []
 
 
@@ -111,11 +110,6 @@ class Validation:
 
     models: list[str]
     problems: list[Problem]
-
-    @property
-    def ok(self) -> bool:
-        """No problems."""
-        return not self.problems
 
 
 def validate_models(models: Sequence[ModelNode], target: DbtTarget, *, offline: bool = False,

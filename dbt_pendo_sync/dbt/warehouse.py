@@ -53,24 +53,24 @@ class Warehouse:
     def columns(self, model: ModelNode) -> list[WarehouseColumn]:
         """The model's real columns; raise WarehouseError when it was never built."""
         relation = self.relation(model)
-        try:
-            cols = self._adapter.get_columns_in_relation(relation)
-        except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"model {model.name}: cannot read columns of {relation}: {_one_line(exc)}") from None
+        cols = self._columns_of(relation, f"model {model.name}: ")
         if not cols:
             raise WarehouseError(
                 f"model {model.name}: relation {relation} does not exist in the warehouse; "
                 "run `dbt build` (or `dbt run`) for it first"
             )
-        return [WarehouseColumn(c.name, str(c.data_type)) for c in cols]
+        return cols
 
     def column_types(self, relation: Any) -> dict[str, str]:
         """{lower-cased column name: type} of a relation ({} when it does not exist)."""
+        return {c.name.lower(): c.data_type for c in self._columns_of(relation)}
+
+    def _columns_of(self, relation: Any, context: str = "") -> list[WarehouseColumn]:
         try:
             cols = self._adapter.get_columns_in_relation(relation)
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot read columns of {relation}: {_one_line(exc)}") from None
-        return {c.name.lower(): str(c.data_type) for c in cols}
+            raise WarehouseError(f"{context}cannot read columns of {relation}: {_one_line(exc)}") from None
+        return [WarehouseColumn(c.name, str(c.data_type)) for c in cols]
 
     def table(self, database: str | None, schema: str, identifier: str) -> Any:
         """A Relation for a table of ours (state, journal, snapshot)."""
