@@ -48,8 +48,8 @@ def ls(
     from the manifest alone: no warehouse or Pendo call (`state` and the dbt Cloud ids pick
     the manifest as for `sync`)."""
     project, _ = with_origin(project_from(project_dir, profiles_dir, target, vars, select, exclude,
-                                       selector, manifest, target_path, state_schema),
-                              state, dbt_cloud_run_id, dbt_cloud_job_id, env)
+                                          selector, manifest, target_path, state_schema),
+                             state, dbt_cloud_run_id, dbt_cloud_job_id, env)
     plan = plan_for(project)
     rows = []
     for spec, model in plan.specs:
@@ -118,7 +118,7 @@ def exposures(
     from the manifest alone (as `ls`). With `write`, the file is written there (relative to
     the project dir when relative, folders created)."""
     plan = plan_for(project_from(project_dir, profiles_dir, target, vars, select, exclude, selector,
-                          manifest, target_path, None))
+                                 manifest, target_path, None))
     synced = [SyncedModel(name=spec.model, package=model.package_name, object=spec.object,
                           id_column=spec.id_column, fields=_field_mapping(spec),
                           version=model.version, owner=model_owner(model, plan.manifest))
@@ -192,7 +192,7 @@ def sync(
         stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
         settings = PendoSettings.from_env(env, key_required=not dry_run)
         project = project_from(project_dir, profiles_dir, target, vars, select, exclude, selector,
-                           manifest, target_path, state_schema)
+                               manifest, target_path, state_schema)
         project, origin = with_origin(project, state, dbt_cloud_run_id, dbt_cloud_job_id, env)
         plan = plan_for(project)
         build_note = None if sync_all else only_built(plan)
