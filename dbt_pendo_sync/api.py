@@ -15,10 +15,11 @@ from .engine import SendOptions
 from .errors import UsageError
 from .exposures import ExposureFile, Owner as ExposureOwner, SyncedModel, in_source_paths, model_owner
 from .exposures import render as render_exposures
+from .logs import library_logs_silenced
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
-from .pipeline import Run, state_location, sync_models
+from .pipeline import UNKNOWN_TYPES, Run, state_location, sync_models
 from .plan import Plan, only_built, plan_for, project_from, selected_models, with_origin
 from .report import ConsoleReport
 from .results import SyncResults
@@ -94,9 +95,11 @@ def validate(
     """
     project = project_from(project_dir, profiles_dir, target, vars, select, exclude, selector,
                            manifest, target_path, None)
-    _, models = selected_models(project)
-    return validate_models(models, project.dbt_target(), offline=offline,
-                           create_fields=create_fields, env=env)
+    _, models, warnings = selected_models(project)
+    with library_logs_silenced():
+        checked = validate_models(models, project.dbt_target(), offline=offline,
+                                  create_fields=create_fields, env=env)
+    return replace(checked, warnings=tuple(warnings))
 
 
 def exposures(
@@ -189,6 +192,7 @@ def sync(
     """
     report = ConsoleReport(console=console, quiet=quiet, log_format=log_format, debug=debug)
     with ExitStack() as stack:
+        stack.enter_context(library_logs_silenced())
         stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
         settings = PendoSettings.from_env(env, key_required=not dry_run)
         project = project_from(project_dir, profiles_dir, target, vars, select, exclude, selector,
@@ -203,26 +207,45 @@ def sync(
                                 "generated_at": plan.manifest.generated_at,
                                 "invocation_id": plan.manifest.invocation_id},
                    "pendo_base_url": settings.base_url, **origin.context()}
-        report.rejected = None if dry_run else stack.enter_context(RejectedFile(artifacts / REJECTED_FILE))
+        rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
+        if rejected is not None:
+            stack.callback(rejected.discard)  # unless published below
+        report.rejected = rejected
         for note in (origin.note(), build_note):
             if note:
                 report.note(note)
+        for warning in plan.warnings:
+            report.warn(warning)
+        if dry_run and settings.key is None:
+            report.note(f"PENDO_INTEGRATION_KEY is not set: {UNKNOWN_TYPES}; set the key for an "
+                        "exact preview (a dry run only reads Pendo's field list)")
         for skipped in plan.skipped:
             report.model_skipped(skipped)
-        client = None if dry_run else PendoClient(settings, retry, on_retry=report.retry)
+        client = None if settings.key is None else PendoClient(settings, retry, on_retry=report.retry)
         if client is not None:
             stack.callback(client.close)
-        results_path = artifacts / (PLAN_FILE if dry_run else RESULTS_FILE)
+        run = Run(project.dbt_target(), project.state_schema, client, report,
+                  SendOptions(threads=threads, create=create_missing, show=show if dry_run else 0),
+                  dry_run=dry_run, full_resync=full_resync, lock_wait=lock_wait,
+                  lock_stale_after=lock_stale_after, create_fields=create_fields)
+        written: list[Path] = []
         try:
-            run = Run(project.dbt_target(), project.state_schema, client, report,
-                      SendOptions(threads=threads, create=create_missing, show=show if dry_run else 0),
-                      full_resync=full_resync, lock_wait=lock_wait, lock_stale_after=lock_stale_after,
-                      create_fields=create_fields)
             sync_models(plan.specs, plan.manifest, run, results)
+        except BaseException as exc:
+            results.stop(exc)
+            raise
         finally:
-            write_results(results_path, results, context, _dbt_metadata(plan))
+            # A run that stopped before it reached the warehouse (e.g. another process holds
+            # DuckDB's file) writes nothing: the files in place are another run's.
+            if dry_run:
+                context["field_types_known"] = run.client is not None
+            if run.started:
+                written.append(write_results(artifacts / (PLAN_FILE if dry_run else RESULTS_FILE),
+                                             results, context, _dbt_metadata(plan)))
+                if rejected is not None:
+                    written.append(rejected.publish())
         report.summary(results)
-        report.files(results_path, artifacts / REJECTED_FILE)
+        report.files(*written)
     return results
 
 

@@ -1,15 +1,18 @@
 """`dbt-pendo`: one click group; every option is defined once, with its env var, and reused."""
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 import click
 import yaml
+from click.core import ParameterSource
 
 from . import __version__
-from .errors import EXIT_OK, EXIT_FAILED, DbtPendoError, UsageError, exit_code_for
+from .errors import EXIT_FAILED, EXIT_OK, DbtPendoError, Terminated, UsageError, exit_code_for
 from .logs import LOG_FORMATS
 
 
@@ -29,89 +32,115 @@ def _split(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
     return tuple(part for item in value for part in item.split())
 
 
+class _Option(click.Option):
+    """An option that shows its environment variables in --help, and names the variable
+    (not only the flag) when a bad value came from one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("show_envvar", bool(kwargs.get("envvar")))
+        super().__init__(*args, **kwargs)
+
+    def get_error_hint(self, ctx: click.Context) -> str:
+        hint = super().get_error_hint(ctx)
+        if self.name and ctx.get_parameter_source(self.name) == ParameterSource.ENVIRONMENT:
+            names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+            used = next((n for n in names if os.environ.get(n)), None)
+            if used:
+                return f"environment variable {used} (read for {self.opts[0]})"
+        return hint
+
+
+def option(*decls: str, **kwargs: Any) -> Callable:
+    """click.option with our option class."""
+    return click.option(*decls, cls=_Option, **kwargs)
+
+
 class P:
     """Every option of the CLI, defined once (dbt's names and env vars)."""
 
-    project_dir = click.option("--project-dir", envvar="DBT_PROJECT_DIR", default=".",
+    project_dir = option("--project-dir", envvar="DBT_PROJECT_DIR", default=".",
                                type=click.Path(file_okay=False), show_default=True,
                                help="The dbt project (the folder of dbt_project.yml).")
-    profiles_dir = click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", default=None,
+    profiles_dir = option("--profiles-dir", envvar="DBT_PROFILES_DIR", default=None,
                                 type=click.Path(file_okay=False),
                                 help="Folder of profiles.yml (default: the project, else ~/.dbt).")
-    target = click.option("--target", "-t", envvar="DBT_TARGET", default=None,
+    target = option("--target", "-t", envvar="DBT_TARGET", default=None,
                           help="The profile target to read the warehouse with.")
-    vars = click.option("--vars", default=None, callback=_parse_vars,
+    vars = option("--vars", default=None, callback=_parse_vars,
                         help="dbt variables as a YAML mapping, as for dbt.")
-    select = click.option("--select", "-s", multiple=True, callback=_split,
+    select = option("--select", "-s", multiple=True, callback=_split,
                           help="dbt selection syntax (repeat, or quote several).")
-    exclude = click.option("--exclude", multiple=True, callback=_split,
+    exclude = option("--exclude", multiple=True, callback=_split,
                            help="dbt selection syntax for models to leave out.")
-    selector = click.option("--selector", default=None, help="A selector from selectors.yml.")
-    manifest = click.option("--manifest", default=None, type=click.Path(dir_okay=False, exists=True),
+    selector = option("--selector", default=None, help="A selector from selectors.yml.")
+    manifest = option("--manifest", default=None, type=click.Path(dir_okay=False, exists=True),
                             help="Use this manifest.json and skip dbt parsing.")
-    target_path = click.option("--target-path", envvar="DBT_TARGET_PATH", default=None,
+    target_path = option("--target-path", envvar="DBT_TARGET_PATH", default=None,
                                help="Where dbt's artifacts and our results live (default: target).")
-    state = click.option("--state", default=None, type=click.Path(file_okay=False, exists=True),
+    state = option("--state", default=None, type=click.Path(file_okay=False, exists=True),
                          help="Read manifest.json and run_results.json from this folder (the "
                          "artifacts of the dbt run to sync) and skip dbt parsing.")
-    dbt_cloud_run_id = click.option("--dbt-cloud-run-id", envvar="DBT_CLOUD_RUN_ID", default=None,
+    dbt_cloud_run_id = option("--dbt-cloud-run-id", envvar="DBT_CLOUD_RUN_ID", default=None,
                                     type=click.IntRange(1), metavar="ID",
                                     help="Sync what this dbt Cloud run built: its artifacts are "
                                     "downloaded (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, "
                                     "DBT_CLOUD_HOST); the warehouse is read with the local profile.")
-    dbt_cloud_job_id = click.option("--dbt-cloud-job-id", envvar="DBT_CLOUD_JOB_ID", default=None,
+    dbt_cloud_job_id = option("--dbt-cloud-job-id", envvar="DBT_CLOUD_JOB_ID", default=None,
                                     type=click.IntRange(1), metavar="ID",
                                     help="As --dbt-cloud-run-id, for this job's latest successful run.")
-    sync_all = click.option("--all", "sync_all", is_flag=True,
+    sync_all = option("--all", "sync_all", is_flag=True,
                             help="Also sync models whose last dbt build failed or skipped them "
                             "(run_results.json), from what the warehouse has.")
-    dry_run = click.option("--dry-run", is_flag=True,
+    dry_run = option("--dry-run", is_flag=True,
                            help="Read and build payloads, send nothing, show what would be sent.")
-    create_missing = click.option("--create-missing", is_flag=True,
+    create_missing = option("--create-missing", is_flag=True,
                                   help="Create visitors/accounts Pendo does not know (?create=true) "
                                   "instead of reporting them missing.")
-    create_fields = click.option("--create-fields", is_flag=True,
+    create_fields = option("--create-fields", is_flag=True,
                                  help="Create custom fields Pendo lacks, typed from the warehouse columns.")
-    full_resync = click.option("--full-resync", is_flag=True,
+    full_resync = option("--full-resync", is_flag=True,
                                help="Ignore the sync state: send every row, then rebuild the state.")
-    show = click.option("--show", default=5, show_default=True, type=click.IntRange(0, 1000),
+    show = option("--show", default=5, show_default=True, type=click.IntRange(0, 1000),
                         help="With --dry-run: how many payloads per model to show.")
-    state_schema = click.option("--state-schema", envvar="DBT_PENDO_STATE_SCHEMA", default=None,
+    state_schema = option("--state-schema", envvar="DBT_PENDO_STATE_SCHEMA", default=None,
                                 help="Schema of the sync state tables (default: each model's schema).")
-    threads = click.option("--threads", envvar="DBT_PENDO_THREADS", default=4, show_default=True,
+    threads = option("--threads", envvar="DBT_PENDO_THREADS", default=4, show_default=True,
                            type=click.IntRange(1, 32), help="Concurrent requests to Pendo.")
-    max_rps = click.option("--max-rps", envvar="DBT_PENDO_MAX_RPS", default=80.0, show_default=True,
+    max_rps = option("--max-rps", envvar="DBT_PENDO_MAX_RPS", default=80.0, show_default=True,
                            type=click.FloatRange(0), help="Requests per second to Pendo (0: no pacing); "
                            "halves on each 429 and recovers.")
-    retries = click.option("--retries", envvar="DBT_PENDO_RETRIES", default=8, show_default=True,
+    retries = option("--retries", envvar="DBT_PENDO_RETRIES", default=8, show_default=True,
                            type=click.IntRange(1, 50), help="Attempts per call (429, 408, 5xx, "
                            "connection errors, timeouts).")
-    retry_time = click.option("--retry-time", envvar="DBT_PENDO_RETRY_TIME", default=900.0,
+    retry_time = option("--retry-time", envvar="DBT_PENDO_RETRY_TIME", default=900.0,
                               show_default=True, type=click.FloatRange(1),
                               help="Seconds one call may spend retrying.")
-    connect_timeout = click.option("--connect-timeout", envvar="DBT_PENDO_CONNECT_TIMEOUT",
+    connect_timeout = option("--connect-timeout", envvar="DBT_PENDO_CONNECT_TIMEOUT",
                                    default=10.0, show_default=True, type=click.FloatRange(0.1),
                                    help="Seconds to connect to Pendo.")
-    read_timeout = click.option("--read-timeout", envvar="DBT_PENDO_READ_TIMEOUT", default=330.0,
+    read_timeout = option("--read-timeout", envvar="DBT_PENDO_READ_TIMEOUT", default=330.0,
                                 show_default=True, type=click.FloatRange(0.1),
                                 help="Seconds to wait for an answer (Pendo cuts calls at 300).")
-    fail_on_rejected = click.option("--fail-on-rejected", "fail_pct", default=None,
+    fail_on_rejected = option("--fail-on-rejected", "fail_pct", default=None,
                                     type=click.FloatRange(0, 100), metavar="PCT",
                                     help="Fail only when more than PCT percent of a model's rows "
                                     "were not delivered (default: any failed, rejected or invalid row).")
-    lock_wait = click.option("--lock-wait", envvar="DBT_PENDO_LOCK_WAIT", default=10.0, show_default=True,
+    lock_wait = option("--lock-wait", envvar="DBT_PENDO_LOCK_WAIT", default=10.0, show_default=True,
                              type=click.FloatRange(0), help="Seconds to wait for another sync of "
                              "the same model to end before giving up on it.")
-    lock_stale_after = click.option("--lock-stale-after", envvar="DBT_PENDO_LOCK_STALE_AFTER",
+    lock_stale_after = option("--lock-stale-after", envvar="DBT_PENDO_LOCK_STALE_AFTER",
                                     default=60.0, show_default=True, type=click.FloatRange(1),
                                     help="Seconds without heartbeat after which a lock is a dead run's.")
-    offline = click.option("--offline", is_flag=True, envvar="DBT_PENDO_OFFLINE",
+    create_fields_check = option("--create-fields", "create_fields", is_flag=True,
+                                 help="Treat fields Pendo lacks as ones a sync with --create-fields "
+                                 "would create, so they are not problems (validate itself writes nothing).")
+    offline = option("--offline", is_flag=True, envvar="DBT_PENDO_OFFLINE",
                            help="Check without calling Pendo (no key or field checks).")
-    quiet = click.option("--quiet", "-q", is_flag=True, envvar=["DBT_PENDO_QUIET", "DBT_QUIET"],
+    quiet = option("--quiet", "-q", is_flag=True, envvar=["DBT_PENDO_QUIET", "DBT_QUIET"],
                          help="Only errors, the summary and the final line (no per-model lines).")
-    debug = click.option("--debug", is_flag=True, envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
+    debug = option("--debug", is_flag=True, envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
                          help="Also every batch and retry; tracebacks of unexpected errors.")
-    log_format = click.option("--log-format", envvar=["DBT_PENDO_LOG_FORMAT", "DBT_LOG_FORMAT"],
+    log_format = option("--log-format", envvar=["DBT_PENDO_LOG_FORMAT", "DBT_LOG_FORMAT"],
                               type=click.Choice(LOG_FORMATS, case_sensitive=False), default="default",
                               show_default=True, help="default: progress bars on a terminal, else "
                               "text; text: timestamped lines; json: one JSON object per event on "
@@ -170,6 +199,10 @@ def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: d
     from .api import sync as run_sync
     from .pendo.client import RetryPolicy
 
+    if not dry_run and click.get_current_context().get_parameter_source("show") != ParameterSource.DEFAULT:
+        raise UsageError("--show applies only with --dry-run (payloads are shown, not sent); "
+                         "add --dry-run, or leave --show out")
+
     retry = RetryPolicy(attempts=retries, time_budget=retry_time, connect_timeout=connect_timeout,
                         read_timeout=read_timeout, rate=max_rps)
     results = run_sync(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
@@ -220,7 +253,7 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
 @dbt_options
 @selection_options
 @P.offline
-@P.create_fields
+@P.create_fields_check
 def validate_command(project_dir: str, profiles_dir: str | None, target: str | None,
                      vars: dict | None, target_path: str | None, select: tuple[str, ...],
                      exclude: tuple[str, ...], selector: str | None, manifest: str | None,
@@ -232,6 +265,8 @@ def validate_command(project_dir: str, profiles_dir: str | None, target: str | N
     checked = validate(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
                        select=select, exclude=exclude, selector=selector, manifest=manifest,
                        target_path=target_path, offline=offline, create_fields=create_fields)
+    for warning in checked.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     if not checked.models:
         click.echo("validate: no selected model has a pendo block: nothing to check")
         return
@@ -292,30 +327,106 @@ def exposures_command(project_dir: str, profiles_dir: str | None, target: str | 
         click.echo(f"Wrote an empty exposures list to {result.path}")
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback).")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")
-@click.option("--data", "data_path", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="JSON file of known visitors/accounts and field schema (default: built-in data).")
-@click.option("--unknown-fields", type=click.Choice(["reject", "create_text"]), default="reject",
-              show_default=True, help="How writes to fields Pendo lacks are answered.")
-def emulator(host: str, port: int, data_path: str | None, unknown_fields: str) -> None:
-    """Run the local Pendo emulator (key: PENDO_INTEGRATION_KEY)."""
-    import os
+@cli.command(short_help="Run a local HTTP server that answers like Pendo's API.")
+@option("--host", default="127.0.0.1", show_default=True,
+        help="Address to listen on: loopback only (127.0.0.1, localhost, ::1) unless "
+        "--allow-non-loopback.")
+@option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+        help="Port to listen on; 0 picks a free one (the URL is printed on stderr).")
+@option("--data", "data_path", default=None, type=click.Path(dir_okay=False, exists=True),
+        metavar="FILE", help="JSON file of known visitor/account ids, field schema and preset "
+        "values (format below; default: the built-in demo data, emulator_data.json).")
+@option("--accept-any-id", is_flag=True,
+        help="Know every visitor and account id, so no row is reported missing (with --data: "
+        "replaces its visitors/accounts, keeps its schema and values).")
+@option("--unknown-fields", type=click.Choice(["reject", "create_text"]), default="reject",
+        show_default=True, help="Writes naming a custom field the schema lacks: reject answers "
+        "400 \"missing field mappings\"; create_text creates it as a string field.")
+@option("--allow-non-loopback", is_flag=True,
+        help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
+        "holding the key, over plain http: expose it only on trusted networks.")
+@option("--debug", is_flag=True, envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
+        help="Print one line per request on stderr (method, path, status, time; never the "
+        "key or other header values); tracebacks of unexpected errors.")
+def emulator(host: str, port: int, data_path: str | None, accept_any_id: bool, unknown_fields: str,
+             allow_non_loopback: bool, debug: bool) -> None:
+    """Run the local Pendo emulator, a real HTTP server that answers like Pendo's API, to try a
+    sync without touching Pendo: give the sync the printed URL as PENDO_BASE_URL. It accepts only
+    the key in its own PENDO_INTEGRATION_KEY (any value; give the sync the same). Writes to ids it
+    does not know come back as missing, as in Pendo, unless --accept-any-id.
 
-    from .pendo.emulator import EmulatorData, PendoEmulator
+    \b
+    --data FILE is JSON, every key optional (README, "The local Pendo emulator"):
+      {"visitors": ["u-0001", "u-0002"],    (known ids, or "all")
+       "accounts": "all",
+       "schema": {"visitor": {"custom": {"plan": {"Type": "string"}}}},
+       "values": {"visitor": {"u-0001": {"plan": "pro"}}}}
+    Schema kinds: visitor, account, parentAccount; Types: string, integer,
+    float, boolean, time. Ids with preset values count as known.
+    """
+    import errno
+    import socket
+
+    from .pendo.emulator import ALL, EmulatorData, PendoEmulator
+    from .pendo.settings import _is_loopback
 
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     if not key:
         raise UsageError("set PENDO_INTEGRATION_KEY: the emulator accepts only that key")
-    data = EmulatorData.from_file(data_path) if data_path else EmulatorData.default()
-    server = PendoEmulator(key, host=host, port=port, data=data, unknown_fields=unknown_fields)
+    if not (allow_non_loopback or _is_loopback(host)):
+        raise UsageError(
+            f"--host {host} is not a loopback address, and the emulator accepts writes from anyone "
+            "holding the key, over plain http: use 127.0.0.1, localhost or ::1, or add "
+            "--allow-non-loopback to expose it on a trusted network")
+    if data_path is None:
+        data = EmulatorData.default()
+    else:
+        try:
+            data = EmulatorData.from_file(data_path)
+        except OSError as exc:
+            raise UsageError(f"--data {data_path}: cannot read it ({exc.strerror or exc})") from None
+        except ValueError as exc:  # the message starts with the path
+            raise UsageError(
+                f"--data {exc}. Expected JSON like {{\"visitors\": [ids] or \"all\", \"accounts\": "
+                "[ids] or \"all\", \"schema\": {kind: {group: {field: {\"Type\": type}}}}, "
+                "\"values\": {kind: {id: {field: value}}}}, every key optional; see "
+                "'dbt-pendo emulator --help' and the README section \"The local Pendo emulator\"") from None
+    if accept_any_id:
+        data.visitors = data.accounts = ALL
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        server = PendoEmulator(key, host=host, port=port, data=data, unknown_fields=unknown_fields,
+                               request_log=sys.stderr if debug else None)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: cannot listen there ({exc.strerror}); use an address of "
+                         "this machine such as 127.0.0.1") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            hint = ("the port is already in use (another emulator still running?): pick another "
+                    "--port, or --port 0 for a free one")
+        elif exc.errno == errno.EACCES:
+            hint = f"{reason}: pick a port above 1023 with --port, or --port 0 for a free one"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            hint = f"{reason}: --host must be an address of this machine, such as 127.0.0.1"
+        else:
+            hint = reason
+        raise UsageError(f"cannot listen on {address}: {hint}") from None
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
     server.serve_forever()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (as CI cancels send) stops the run as Ctrl-C does: results and state kept."""
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every error to its exit code, without tracebacks."""
+    # Our output is ours alone: with a handler on the root logger, a library's
+    # `logging.basicConfig()` (snowplow_tracker's, at import) installs none that prints.
+    logging.getLogger().addHandler(logging.NullHandler())
+    signal.signal(signal.SIGTERM, _terminate)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or any(
         os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("DBT_PENDO_DEBUG", "DBT_DEBUG"))
     try:
@@ -325,12 +436,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt as exc:
-        click.echo("Interrupted.", err=True)
-        sys.exit(exit_code_for(exc))
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # click wraps Ctrl-C in Abort
+        stop = exc.__cause__ if isinstance(exc.__cause__, KeyboardInterrupt) else exc
+        click.echo("Terminated." if isinstance(stop, Terminated) else "Interrupted.", err=True)
+        sys.exit(exit_code_for(stop if isinstance(stop, KeyboardInterrupt) else KeyboardInterrupt()))
     except DbtPendoError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exit_code_for(exc))

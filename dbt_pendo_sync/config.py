@@ -14,10 +14,11 @@ import jsonschema
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .dbt.artifacts import ModelNode
-from .errors import ConfigError
+from .errors import ConfigError, Problem
 from .pendo.fields import Coercion
 
 DEFAULT_BATCH_SIZE = 500
+GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -58,31 +59,47 @@ class SyncSpec:
         """`model (file)`, the prefix of every message about this spec."""
         return f"model {self.model} ({self.properties_file})"
 
-    def resolve_columns(self, columns: Sequence[str]) -> tuple[str, dict[str, str]]:
-        """Match the spec against the relation's real columns.
+    def problem(self, what: str, fix: str) -> Problem:
+        """A Problem of this model."""
+        return Problem(self.model, self.properties_file, what, fix)
 
-        Returns the real id column name and {real column: Pendo field}, in column order.
+    def resolve_columns(self, columns: Sequence[str]) -> tuple[str, dict[str, str]]:
+        """Match the spec against the relation's real columns: the real id column name and
+        {real column: Pendo field}, in column order; ConfigError naming every problem."""
+        id_col, mapping, problems = self.match_columns(columns)
+        if problems or id_col is None:
+            raise ConfigError(problems=problems)
+        return id_col, mapping
+
+    def match_columns(self, columns: Sequence[str]) -> tuple[str | None, dict[str, str], list[Problem]]:
+        """The id column (None when missing), the mapping of the columns that match, and
+        every problem found (not only the first).
+
         Names match exactly, else case-insensitively (warehouses fold unquoted names).
         """
+        problems: list[Problem] = []
         by_lower: dict[str, str] = {}
         for col in columns:
             by_lower.setdefault(col.lower(), col)
 
-        def real(name: str, role: str) -> str:
+        def real(name: str, label: str) -> str | None:
             if name in columns:
                 return name
             if name.lower() in by_lower:
                 return by_lower[name.lower()]
-            raise ConfigError(
-                f"{self.where()}: {role} '{name}' is not a column of the built relation "
-                f"(columns: {', '.join(columns)}); fix the pendo block or rebuild the model"
-            )
+            problems.append(self.problem(
+                f"{label} is not a column of the built relation (columns: {', '.join(columns)})",
+                "fix the pendo block or rebuild the model"))
+            return None
 
-        id_col = real(self.id_column, "id_column")
-        rules = {real(name, f"column '{name}' of a column-level pendo block"): rule
-                 for name, rule in self.column_rules.items()}
+        id_col = real(self.id_column, f"id_column '{self.id_column}'")
+        rules = {col: rule for col, rule in
+                 ((real(name, f"column '{name}' of a column-level pendo block"), rule)
+                  for name, rule in self.column_rules.items()) if col is not None}
         if self.fields is not None:
-            wanted = {real(col, "mapped column"): field for col, field in self.fields.items()}
+            wanted = {col: field for col, field in
+                      ((real(name, f"mapped column '{name}'"), field) for name, field in self.fields.items())
+                      if col is not None}
         else:
             wanted = {col: col for col in columns if col != id_col}
         for col, rule in rules.items():
@@ -90,8 +107,8 @@ class SyncSpec:
                 wanted[col] = rule.field
         mapping = {col: wanted[col] for col in columns
                    if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude}
-        self._check_unique_fields(mapping)
-        return id_col, mapping
+        problems += self.field_problems(mapping, empty_is_a_problem=not problems)
+        return id_col, mapping, problems
 
     def coercion(self, pendo_type: str | None, column_type: str) -> Coercion:
         """How this model's values become a field of `pendo_type` (None: type unknown)."""
@@ -112,23 +129,30 @@ class SyncSpec:
                         ColumnRule())
         return (rule.nulls or self.nulls) == "clear"
 
-    def _check_unique_fields(self, mapping: Mapping[str, str]) -> None:
+    def field_problems(self, mapping: Mapping[str, str], *, empty_is_a_problem: bool = True) -> list[Problem]:
+        """Problems of the fields a mapping sends to: two columns on one field, names
+        Pendo cannot use, nothing left to send."""
+        problems = []
         seen: dict[str, str] = {}
         for col, field in mapping.items():
             if field in seen:
-                raise ConfigError(
-                    f"{self.where()}: columns '{seen[field]}' and '{col}' both map to Pendo field "
-                    f"'{field}'; map one of them to another field or exclude it"
-                )
-            if not _FIELD_NAME.match(field):
-                raise ConfigError(
-                    f"{self.where()}: column '{col}' would be sent as field '{field}', which Pendo "
-                    f"cannot use in segments or reports; rename it with "
-                    f"`pendo: {{field: {suggest_field_name(field)}}}` on the column"
-                )
-            seen[field] = col
-        if not mapping:
-            raise ConfigError(f"{self.where()}: no column is left to send; map at least one column")
+                problems.append(self.problem(
+                    f"columns '{seen[field]}' and '{col}' both map to Pendo field '{field}'",
+                    "map one of them to another field or exclude it"))
+            elif not _FIELD_NAME.match(field):
+                problems.append(self.problem(
+                    f"column '{col}' would be sent as field '{field}', which Pendo cannot use in "
+                    "segments or reports",
+                    f"rename it with `pendo: {{field: {suggest_field_name(field)}}}` on the column"))
+            seen.setdefault(field, col)
+        if not mapping and empty_is_a_problem:
+            problems.append(self.problem("no column is left to send", "map at least one column"))
+        return problems
+
+    @staticmethod
+    def usable_field(field: str) -> bool:
+        """Whether Pendo can use this field name (letters, digits, underscore)."""
+        return _FIELD_NAME.match(field) is not None
 
 
 def suggest_field_name(name: str) -> str:
@@ -143,8 +167,8 @@ def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(text))
 
 
-def _explain(error: jsonschema.ValidationError, prefix: str) -> str:
-    """One validation error as `where: what is wrong; what is allowed`."""
+def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
+    """One validation error as (where: what is wrong, what is allowed)."""
     path = ".".join([prefix, *(str(p) for p in error.absolute_path)])
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
@@ -155,42 +179,41 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> str:
         for key in extra:
             close = difflib.get_close_matches(key, allowed, n=1)
             hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"{path}: unknown key {', '.join(hints)}; allowed keys: {', '.join(allowed)}"
+        return f"{path}: unknown key {', '.join(hints)}", f"allowed keys: {', '.join(allowed)}"
     if kind == "required":
-        return f"{path}: {error.message}; add it (allowed keys: {', '.join(schema.get('properties', {}))})"
+        return f"{path}: {error.message}", f"add it (allowed keys: {', '.join(schema.get('properties', {}))})"
     if kind == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
-        return f"{path}: {error.instance!r} is not allowed; use one of: {allowed}"
+        return f"{path}: {error.instance!r} is not allowed", f"use one of: {allowed}"
     if kind == "type":
-        return f"{path}: {error.instance!r} must be of type {error.validator_value}"
+        return f"{path}: {error.instance!r} must be of type {error.validator_value}", GENERAL_FIX
     if kind == "pattern":
         return (f"{path}: {error.instance!r} is not a Pendo field name Pendo can use in segments "
-                f"(letters, digits, underscore, not starting with a digit); "
+                f"(letters, digits, underscore, not starting with a digit)",
                 f"try '{suggest_field_name(str(error.instance))}'")
     if kind in ("minimum", "maximum"):
-        return f"{path}: {error.instance!r} is out of range; allowed {kind} is {error.validator_value}"
+        return (f"{path}: {error.instance!r} is out of range",
+                f"allowed {kind} is {error.validator_value}")
     if kind == "minProperties":
-        return f"{path}: must not be empty; list at least one entry or leave the key out"
+        return f"{path}: must not be empty", "list at least one entry or leave the key out"
     if kind == "minLength":
-        return f"{path}: must not be empty"
-    return f"{path}: {error.message}"
+        return f"{path}: must not be empty", GENERAL_FIX
+    return f"{path}: {error.message}", GENERAL_FIX
 
 
-def _schema_problems(block: Any, schema_name: str, prefix: str) -> list[str]:
+def _schema_problems(model: ModelNode, block: Any, schema_name: str, prefix: str) -> list[Problem]:
     errors = sorted(_validator(schema_name).iter_errors(block), key=lambda e: list(e.absolute_path))
-    return [_explain(e, prefix) for e in errors]
+    return [Problem(model.name, model.properties_file, *_explain(e, prefix)) for e in errors]
 
 
-def block_problems(model: ModelNode) -> list[str]:
-    """Every problem of a model's pendo blocks (model and columns), as messages; [] when valid."""
-    where = f"model {model.name} ({model.properties_file})"
-    problems = [f"{where}: {p}" for p in
-                _schema_problems(model.pendo_block(), "pendo_block.schema.json", "pendo")]
+def block_problems(model: ModelNode) -> list[Problem]:
+    """Every problem of a model's pendo blocks (model and columns); [] when valid."""
+    problems = _schema_problems(model, model.pendo_block(), "pendo_block.schema.json", "pendo")
     for col in model.columns.values():
         block = col.pendo_block()
         if block is not None:
-            problems += [f"{where}: {p}" for p in _schema_problems(
-                block, "pendo_column.schema.json", f"columns.{col.name}.pendo")]
+            problems += _schema_problems(model, block, "pendo_column.schema.json",
+                                         f"columns.{col.name}.pendo")
     return problems
 
 
@@ -198,7 +221,7 @@ def spec_for(model: ModelNode) -> SyncSpec:
     """The SyncSpec of one model; raise ConfigError naming every problem of its blocks."""
     problems = block_problems(model)
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError(problems=problems)
     block = model.pendo_block()
     spec = SyncSpec(
         model=model.name,
@@ -222,23 +245,27 @@ def spec_for(model: ModelNode) -> SyncSpec:
     try:
         ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{spec.where()}: pendo.timezone: {spec.timezone!r} is not an IANA time "
-                          "zone; use a name like 'UTC' or 'America/New_York'") from None
+        problems.append(spec.problem(f"pendo.timezone: {spec.timezone!r} is not an IANA time zone",
+                                     "use a name like 'UTC' or 'America/New_York'"))
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
-        spec._check_unique_fields({c: f for c, f in named.items()
-                                   if not spec.column_rules.get(c, ColumnRule()).exclude})
+        problems += spec.field_problems({c: f for c, f in named.items()
+                                         if not spec.column_rules.get(c, ColumnRule()).exclude})
+    if problems:
+        raise ConfigError(problems=problems)
     return spec
 
 
 def specs_for(models: Iterable[ModelNode]) -> list[SyncSpec]:
     """SyncSpecs for many models, reporting the problems of all of them at once."""
-    specs, problems = [], []
+    specs: list[SyncSpec] = []
+    problems: list[Problem] = []
     for model in models:
         try:
             specs.append(spec_for(model))
         except ConfigError as exc:
-            problems.append(str(exc))
+            problems += exc.problems
     if problems:
-        raise ConfigError("invalid pendo configuration:\n" + "\n".join(problems))
+        raise ConfigError("invalid pendo configuration:\n" + "\n".join(str(p) for p in problems),
+                          problems=problems)
     return specs

@@ -5,6 +5,23 @@ the CLI prints that message on one line, never a traceback.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that stands in the way of a model's sync: the model, its YAML file, what is
+    wrong, and the fix. `validate` lists these; a sync raises them in a ConfigError."""
+
+    model: str
+    file: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"model {self.model} ({self.file}): {self.problem}; {self.fix}"
+
 
 class DbtPendoError(Exception):
     """Base of every error this tool raises on purpose."""
@@ -15,7 +32,11 @@ class UsageError(DbtPendoError):
 
 
 class ConfigError(DbtPendoError):
-    """A `pendo:` block, project or profile is invalid."""
+    """A `pendo:` block, project or profile is invalid; `problems` are the models' ones."""
+
+    def __init__(self, message: str = "", problems: Sequence[Problem] = ()) -> None:
+        self.problems = tuple(problems)
+        super().__init__(message or "\n".join(str(p) for p in self.problems))
 
 
 class DbtError(DbtPendoError):
@@ -46,6 +67,11 @@ class DbtCloudError(DbtPendoError):
     """dbt Cloud refused, lacked or could not serve the run or artifacts asked for."""
 
 
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, as CI cancels send): handled as Ctrl-C is,
+    with its own exit code."""
+
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -54,6 +80,7 @@ EXIT_USAGE = 2
 _EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (UsageError, EXIT_USAGE),
     (ConfigError, EXIT_USAGE),
+    (Terminated, 143),
     (KeyboardInterrupt, 130),
     (DbtPendoError, EXIT_FAILED),
 )

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 import uuid
-from typing import IO, Any
+from contextlib import contextmanager
+from typing import IO, Any, Iterator
 
 # --log-format values, as dbt's: default is rich on a terminal and text otherwise; debug is
 # text with the debug-level lines (every batch, every retry).
@@ -17,6 +19,29 @@ LOG_FORMATS = ("default", "text", "json", "debug")
 
 DEBUG, INFO, WARN, ERROR = "debug", "info", "warn", "error"
 LEVELS = {DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40}
+
+
+# Loggers of the libraries and drivers a run uses: their lines never reach the user (what
+# matters, a retry say, is reported as one of our own events).
+LIBRARY_LOGGERS = ("urllib3", "requests", "py4j", "pyspark", "snowflake.connector", "google",
+                   "botocore", "azure")
+
+
+@contextmanager
+def library_logs_silenced() -> Iterator[None]:
+    """While the block runs, library loggers reach no handler, not even one another library
+    installed on the root logger at import (snowplow_tracker, imported by dbt, calls
+    `logging.basicConfig()`)."""
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    saved = [(lg.propagate, lg.handlers[:]) for lg in loggers]
+    for lg in loggers:
+        lg.propagate = False
+        lg.handlers = [logging.NullHandler()]
+    try:
+        yield
+    finally:
+        for lg, (propagate, handlers) in zip(loggers, saved):
+            lg.propagate, lg.handlers = propagate, handlers
 
 
 def new_invocation_id() -> str:

@@ -25,26 +25,40 @@ DBT_METADATA_KEYS = ("manifest_generated_at", "manifest_invocation_id",
 
 
 class RejectedFile:
-    """Streams one JSON object per undelivered row (model, id, category, reason, payload)."""
+    """Streams one JSON object per undelivered row (model, id, category, reason, payload).
 
-    def __init__(self, path: Path) -> None:
+    Lines go to a file of this run's own beside `path`, each on disk as it is written; only
+    `publish` puts it in place, so a run never empties or mixes into another run's file.
+    """
+
+    def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
-        self._handle: IO[str] | None = None
-
-    def __enter__(self) -> "RejectedFile":
+        self.partial = path.with_name(f".{path.name}.{run_id}.partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("w", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
     def write(self, model: str, record_id: str | None, category: str, reason: str, payload: Any) -> None:
         """Append one row."""
         line = {"model": model, "id": record_id, "category": category, "reason": reason,
                 "payload": payload}
-        self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+        if self._handle is not None:
+            self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+
+    def publish(self) -> Path:
+        """Close the file and put it in place (replacing an earlier run's)."""
+        self._close()
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Close and delete this run's file, leaving the one in place as it is."""
+        self._close()
+        self.partial.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 def results_schema() -> dict[str, Any]:
@@ -55,8 +69,8 @@ def results_schema() -> dict[str, Any]:
 
 
 def write_results(path: Path, results: SyncResults, context: dict[str, Any],
-                  dbt: Mapping[str, Any] | None = None) -> None:
-    """Write pendo_sync_results.json atomically (never a half-written file).
+                  dbt: Mapping[str, Any] | None = None) -> Path:
+    """Write pendo_sync_results.json atomically (never a half-written file); its path.
 
     `context` adds top-level keys (the manifest used, Pendo's host); `dbt` fills
     metadata.dbt (keys in DBT_METADATA_KEYS, each null when unknown).
@@ -71,11 +85,15 @@ def write_results(path: Path, results: SyncResults, context: dict[str, Any],
         },
         "dry_run": results.dry_run,
         "ok": results.ok,
+        "status": results.status,
+        "exit_code": results.exit_code,
+        "error": results.error,
         **context,
         "totals": asdict(results.totals()),
         "models": [m.to_json() for m in results.models],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(f".{path.name}.{results.invocation_id}.partial")
     tmp.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, path)
+    return path

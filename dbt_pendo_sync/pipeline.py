@@ -13,11 +13,18 @@ from .dbt.state import Journal, ModelSnapshot, StateLocation, StateStore, SyncLo
 from .dbt.warehouse import Warehouse
 from .engine import ModelSync, SendOptions
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError
-from .fieldcheck import column_kind, field_problems, missing_fields_error, read_as_text
+from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable
 from .pendo.client import PendoClient
-from .pendo.fields import nested_column
+from .pendo.fields import refused_column
 from .report import ConsoleReport
-from .results import ERROR, PLANNED, ModelResult, SyncResults
+from .results import ERROR, INTERRUPTED, PLANNED, ModelResult, SyncResults
+
+
+# What a dry run that cannot read Pendo's fields shows instead.
+UNKNOWN_TYPES = (
+    "Pendo's field types are unknown, so the preview shows values with their warehouse JSON "
+    "types (120, true, text), while a sync converts each to its Pendo field's type (120 into a "
+    "text field is sent as \"120\")")
 
 
 @dataclass
@@ -26,24 +33,23 @@ class Run:
 
     target: DbtTarget
     state_schema: str | None
-    client: PendoClient | None
+    client: PendoClient | None  # None only on a dry run without a key (field types unknown)
     report: ConsoleReport
     options: SendOptions
+    dry_run: bool = False
     full_resync: bool = False
     lock_wait: float = 10.0
     lock_stale_after: float = 60.0
     create_fields: bool = False
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    @property
-    def dry_run(self) -> bool:
-        return self.client is None
+    started: bool = False  # the run got as far as the warehouse: its files are its own to write
 
 
 def sync_models(specs: list[tuple[SyncSpec, ModelNode]], manifest: Manifest, run: Run,
                 results: SyncResults) -> None:
     """Sync each model in turn on one warehouse connection, appending its result."""
     if not specs:
+        run.started = True
         run.report.note("no selected model has a pendo block: nothing to sync")
         return
     warehouse = Warehouse(build_adapter(run.target))
@@ -55,8 +61,9 @@ def sync_models(specs: list[tuple[SyncSpec, ModelNode]], manifest: Manifest, run
             "pass the matching --target"
         )
     with warehouse.connection():
+        run.started = True
         for spec, model in specs:
-            results.models.append(_sync_one(spec, model, warehouse, run))
+            _sync_one(spec, model, warehouse, run, results)
 
 
 def state_location(spec: SyncSpec, model: ModelNode, state_schema: str | None) -> StateLocation:
@@ -67,33 +74,41 @@ def state_location(spec: SyncSpec, model: ModelNode, state_schema: str | None) -
     return StateLocation(model.database, schema)
 
 
-def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: Run) -> ModelResult:
-    """One model; an error that concerns only this model is recorded and the run goes on."""
+def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: Run,
+              results: SyncResults) -> None:
+    """One model, its result appended as it starts (so a run that stops keeps its counts so
+    far); an error that concerns only this model is recorded and the run goes on."""
     result = ModelResult(model=spec.model, unique_id=spec.unique_id, object=spec.object,
                          relation=str(warehouse.relation(model)), full_resync=run.full_resync,
                          started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    results.models.append(result)
     started = time.monotonic()
     try:
         _sync_model(spec, model, warehouse, run, result)
-    except PendoError:
+    except KeyboardInterrupt:
+        result.status = INTERRUPTED
+        result.message = ("interrupted: what Pendo confirmed is kept in the sync state; the next "
+                          "run sends the rest")
+        raise
+    except PendoError as exc:  # stops the whole run, which reports it
+        result.status, result.message = ERROR, str(exc)
         raise
     except DbtPendoError as exc:
         result.status, result.message = ERROR, str(exc)
     finally:
         result.seconds = round(time.monotonic() - started, 3)
-    if result.status != ERROR:
-        result.settle()
-        if run.dry_run:
-            result.status = PLANNED
-    run.report.model_finished(result)
-    return result
+        if result.status not in (ERROR, INTERRUPTED):
+            result.settle()
+            if run.dry_run:
+                result.status = PLANNED
+        run.report.model_finished(result)
 
 
 def _sync_model(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: Run,
                 result: ModelResult) -> None:
     column_types = {c.name: c.data_type for c in warehouse.columns(model)}
     id_column, mapping = spec.resolve_columns(list(column_types))
-    if run.client is not None:
+    if run.client is not None:  # a dry run with a key reads the fields too: an exact preview
         _check_fields(spec, mapping, column_types, run)
     store = StateStore(warehouse, state_location(spec, model, run.state_schema))
     result.state_table = str(store.state)
@@ -136,19 +151,30 @@ def _check_fields(spec: SyncSpec, mapping: dict[str, str], column_types: dict[st
     """Stop this model before any write when Pendo's fields cannot take its columns
     (or create the missing ones, when asked)."""
     if spec.object not in run.fields:
-        run.fields[spec.object] = run.client.custom_fields(spec.object)
+        try:
+            run.fields[spec.object] = run.client.custom_fields(spec.object)
+        except PendoError as exc:
+            if not run.dry_run:
+                raise
+            run.client = None  # a preview goes on without Pendo: field types unknown
+            run.report.warn(f"{exc}; {UNKNOWN_TYPES}")
+            return
     known = run.fields[spec.object]
     problems, missing = field_problems(spec, mapping, column_types, known)
     if problems:
-        raise ConfigError("\n".join(f"{spec.where()}: {p.message}" for p in problems))
+        raise ConfigError(problems=problems)
     if not missing:
         return
     if not (run.create_fields or spec.create_fields):
-        raise missing_fields_error(spec, mapping, missing)
-    run.client.create_fields(spec.object, missing)
+        raise ConfigError(problems=missing_field_problems(spec, mapping, missing))
+    if run.dry_run:
+        run.report.note(f"would create Pendo {spec.object} fields: "
+                        + ", ".join(f"{n} ({t})" for n, t in missing.items()))
+    else:
+        run.client.create_fields(spec.object, missing)
+        run.report.note(f"created Pendo {spec.object} fields: "
+                        + ", ".join(f"{n} ({t})" for n, t in missing.items()))
     known.update({name: "float" if typ == "number" else typ for name, typ in missing.items()})
-    run.report.note(f"created Pendo {spec.object} fields: "
-                    + ", ".join(f"{n} ({t})" for n, t in missing.items()))
 
 
 def _snapshot(spec: SyncSpec, model: ModelNode, store: StateStore, id_column: str,
@@ -166,9 +192,13 @@ def _converters(spec: SyncSpec, mapping: dict[str, str], column_types: dict[str,
                 run: Run) -> list:
     """Per mapped column, the conversion to its Pendo field's type (generic when unknown)."""
     known = run.fields.get(spec.object, {})
-    return [nested_column(column_types[column]) if column_kind(column_types.get(column, "")) == "nested"
-            else spec.coercion(known.get(field), column_types.get(column, "")).converter()
-            for column, field in mapping.items()]
+    converters = []
+    for column, field in mapping.items():
+        column_type = column_types.get(column, "")
+        refused = unsendable(column_type)
+        converters.append(refused_column(column_type, f"{refused.why}; {refused.fix}") if refused
+                          else spec.coercion(known.get(field), column_type).converter())
+    return converters
 
 
 def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:

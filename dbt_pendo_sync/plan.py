@@ -15,8 +15,9 @@ from .dbt.project import current_manifest, target_path
 from .dbt.selection import Selection, selected_ids
 from .results import SKIPPED, ModelResult
 
-EPHEMERAL = ("ephemeral models are not built in the warehouse; "
-             "materialize it as a table or view to sync it")
+# Why an ephemeral model is not synced, and the fix (a skip reason, and a validate problem).
+EPHEMERAL_PROBLEM = "ephemeral models are not built in the warehouse"
+EPHEMERAL_FIX = "materialize it as a table or view to sync it"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Plan:
     specs: list[tuple[SyncSpec, ModelNode]]
     skipped: list[ModelResult]
     run_results: RunResults | None = None  # the one that decided which models built, if any
+    warnings: list[str] = field(default_factory=list)  # dbt's, about the selection
 
 
 def project_from(project_dir: str | Path, profiles_dir: str | Path | None, target: str | None,
@@ -71,27 +73,30 @@ def with_origin(project: Project, state: str | Path | None, dbt_cloud_run_id: in
     return replace(project, manifest=origin.manifest), origin
 
 
-def selected_models(project: Project) -> tuple[Manifest, list[ModelNode]]:
-    """The manifest (parsed when needed) and its selected models with a pendo block."""
+def selected_models(project: Project) -> tuple[Manifest, list[ModelNode], list[str]]:
+    """The manifest (parsed when needed), its selected models with a pendo block, and dbt's
+    warnings about the selection."""
     target = project.dbt_target()
     artifacts = project.artifacts()
     if project.manifest is not None:
         manifest = load_manifest(project.manifest)
     else:
         manifest = current_manifest(target, artifacts, reparse=bool(project.target or project.vars))
-    chosen = selected_ids(project.selection, target, artifacts, project.manifest)
-    return manifest, [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen]
+    chosen, warnings = selected_ids(project.selection, target, artifacts, project.manifest)
+    return (manifest, [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen],
+            warnings)
 
 
 def plan_for(project: Project) -> Plan:
     """The selected models to sync, their validated blocks, and the ones skipped (ephemeral,
     and disabled when nothing narrows the selection)."""
-    manifest, models = selected_models(project)
+    manifest, models, warnings = selected_models(project)
     specs = specs_for(models)  # every selected block is validated before any warehouse work
-    plan = Plan(manifest, [], [])
+    plan = Plan(manifest, [], [], warnings=warnings)
     for spec, model in zip(specs, models):
         if model.materialized == "ephemeral":
-            plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object, EPHEMERAL))
+            plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object,
+                                        f"{EPHEMERAL_PROBLEM}; {EPHEMERAL_FIX}"))
         else:
             plan.specs.append((spec, model))
     if project.selection.everything:  # disabled models are in no selection

@@ -126,6 +126,7 @@ class ConsoleReport:
         self._model: _Model | None = None
         self._results: SyncResults | None = None
         self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
+        self._said: set[str] = set()  # models whose message a printed line already carried
         self._dry_run = False
         self._started = time.monotonic()
 
@@ -199,9 +200,10 @@ class ConsoleReport:
 
     def model_skipped(self, result: ModelResult) -> None:
         self._done.append(result)
-        self._emit("model_skipped", INFO, f"skipping {result.model}: {result.message}",
-                   model=result.model, unique_id=result.unique_id, object=result.object,
-                   status=result.status, message=result.message)
+        if self._emit("model_skipped", INFO, f"skipping {result.model}: {result.message}",
+                      model=result.model, unique_id=result.unique_id, object=result.object,
+                      status=result.status, message=result.message):
+            self._said.add(result.model)
 
     def model_started(self, spec: SyncSpec, relation: str) -> None:
         self._model = _Model(spec, started=time.monotonic())
@@ -300,10 +302,11 @@ class ConsoleReport:
                               total=task.total or 1, completed=task.total or 1)
             self._bars.stop_task(m.task)
             level = DEBUG  # the bar says it, the table too
-        self._emit("model_finished", level, msg, model=result.model, unique_id=result.unique_id,
-                   object=result.object, status=result.status, message=result.message,
-                   started_at=result.started_at, seconds=result.seconds, to_send=result.to_send,
-                   retries=retries, counts=asdict(c))
+        if self._emit("model_finished", level, msg, model=result.model, unique_id=result.unique_id,
+                      object=result.object, status=result.status, message=result.message,
+                      started_at=result.started_at, seconds=result.seconds, to_send=result.to_send,
+                      retries=retries, counts=asdict(c)) and result.status == STATUS_ERROR:
+            self._said.add(result.model)
 
     # -- the summary -----------------------------------------------------------------------
 
@@ -331,14 +334,15 @@ class ConsoleReport:
             self._details(m)
 
     def _details(self, m: ModelResult) -> None:
-        if m.message:
+        if m.message and m.model not in self._said:
             self.console.print(f"{m.model}: {m.message}", markup=False)
         for payload in m.payload_sample:
             self.console.print(f"{m.model} would send: {json.dumps(payload, default=str)}", markup=False)
         for category, items in m.samples.items():
             by_reason: dict[str, list[str]] = {}
             for item in items:
-                by_reason.setdefault(item["reason"], []).append(str(item["id"]))
+                by_reason.setdefault(item["reason"], []).append(
+                    "(no id)" if item["id"] is None else str(item["id"]))
             total = getattr(m.counts, category)
             self.console.print(f"{m.model}: {total} {category}", markup=False)
             for reason, ids in list(by_reason.items())[:5]:
@@ -347,9 +351,10 @@ class ConsoleReport:
 
     # -- output ----------------------------------------------------------------------------
 
-    def _emit(self, event: str, level: str, msg: str, *, always: bool = False, **fields: Any) -> None:
+    def _emit(self, event: str, level: str, msg: str, *, always: bool = False, **fields: Any) -> bool:
+        """Write an event at `level`; whether it was written (not below the threshold)."""
         if not always and LEVELS[level] < self._threshold:
-            return
+            return False
         if self._json is not None:
             self._json.write(event, level, msg, fields)
         elif self._text is not None:
@@ -358,6 +363,7 @@ class ConsoleReport:
             style = {WARN: "yellow", ERROR: "red"}.get(level)
             prefix = {WARN: "Warning: ", ERROR: "Error: "}.get(level, "")
             self.console.print(Text(prefix + msg, style=style or ""), highlight=False)
+        return True
 
     def _start_bars(self) -> Progress:
         if self._bars is None:

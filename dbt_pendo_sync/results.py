@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import EXIT_FAILED, EXIT_OK, exit_code_for
+
 SAMPLE_LIMIT = 100
 
 # Model status values.
@@ -12,6 +14,13 @@ PARTIAL = "partial"
 ERROR = "error"
 SKIPPED = "skipped"
 PLANNED = "planned"
+INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C, SIGTERM) while the model synced
+
+# Run status values (the results file's top-level `status`).
+RUN_SUCCESS = "success"  # every model synced
+RUN_FAILED = "failed"  # the run ended, some model did not sync
+RUN_INTERRUPTED = "interrupted"  # stopped by Ctrl-C or SIGTERM
+RUN_ERROR = "error"  # stopped by an error that concerns the whole run
 
 
 @dataclass
@@ -81,7 +90,6 @@ class ModelResult:
         """The model's entry in pendo_sync_results.json."""
         return asdict(self)
 
-
     @property
     def to_send(self) -> int:
         """Rows this run reads to send (every row on a full resync), known once the snapshot
@@ -97,11 +105,36 @@ class SyncResults:
     dry_run: bool = False
     fail_pct: float | None = None
     invocation_id: str | None = None
+    error: str | None = None  # what stopped the run before its end
+    stopped_exit_code: int | None = None
+    interrupted: bool = False
+
+    def stop(self, error: BaseException) -> None:
+        """Record that the run stopped early: by Ctrl-C or SIGTERM, or by an error."""
+        self.interrupted = isinstance(error, KeyboardInterrupt)
+        self.stopped_exit_code = exit_code_for(error)
+        self.error = "interrupted" if self.interrupted else (str(error) or type(error).__name__)
 
     @property
     def ok(self) -> bool:
-        """Whether every selected model synced (within --fail-on-rejected)."""
-        return all(m.ok(self.fail_pct) for m in self.models)
+        """Whether the run ended and every selected model synced (within --fail-on-rejected)."""
+        return self.error is None and all(m.ok(self.fail_pct) for m in self.models)
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code this run ends with."""
+        if self.stopped_exit_code is not None:
+            return self.stopped_exit_code
+        return EXIT_OK if self.ok else EXIT_FAILED
+
+    @property
+    def status(self) -> str:
+        """success, failed, interrupted or error (RUN_* above)."""
+        if self.interrupted:
+            return RUN_INTERRUPTED
+        if self.error is not None:
+            return RUN_ERROR
+        return RUN_SUCCESS if self.ok else RUN_FAILED
 
     def totals(self) -> Counts:
         """The counts of every model added up."""

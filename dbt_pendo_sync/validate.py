@@ -2,7 +2,7 @@
 
 Each check turns what would stop (or quietly spoil) a sync into a Problem: the model, its
 YAML file, what is wrong, and the fix. The checks are the sync's own (the same JSON Schema,
-column resolution and field checks), run to the end instead of stopping at the first.
+column matching and field checks), run to the end instead of stopping at the first.
 """
 from __future__ import annotations
 
@@ -13,35 +13,11 @@ from .config import SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
-from .errors import ConfigError, PendoError, WarehouseError
-from .fieldcheck import column_kind, field_problems
+from .errors import ConfigError, PendoError, Problem, WarehouseError
+from .fieldcheck import field_problems, missing_field_problems, unsendable_problems
 from .pendo.client import PendoClient, RetryPolicy
 from .pendo.settings import PendoSettings
-from .plan import EPHEMERAL
-
-_GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing that stands in the way of a sync, and how to fix it."""
-
-    model: str
-    file: str
-    problem: str
-    fix: str
-
-
-def problem_from(model: str, file: str, message: str) -> Problem:
-    """A Problem from one of the sync's error messages (`model m (file): what; fix`)."""
-    text = message.split(": ", 1)[1] if message.startswith(f"model {model}") else message
-    what, _, fix = text.partition("; ")
-    return Problem(model, file, what.strip(), fix.strip() or _GENERAL_FIX)
-
-
-def _from_error(model: ModelNode, error: Exception) -> list[Problem]:
-    return [problem_from(model.name, model.properties_file, line.strip())
-            for line in str(error).splitlines() if line.strip()]
+from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM
 
 
 def block_problems(model: ModelNode) -> tuple[SyncSpec | None, list[Problem]]:
@@ -49,54 +25,28 @@ def block_problems(model: ModelNode) -> tuple[SyncSpec | None, list[Problem]]:
     try:
         spec = spec_for(model)
     except ConfigError as exc:
-        return None, _from_error(model, exc)
+        return None, list(exc.problems)
     if model.materialized == "ephemeral":
-        return None, [problem_from(model.name, model.properties_file, EPHEMERAL)]
+        return None, [Problem(model.name, model.properties_file, EPHEMERAL_PROBLEM, EPHEMERAL_FIX)]
     return spec, []
 
 
-def declared_column_problems(spec: SyncSpec, model: ModelNode) -> list[Problem]:
-    """For a model that is not built: the block checked against its declared columns."""
-    if not model.columns:
-        return []
-    try:
-        spec.resolve_columns(list(model.columns))
-    except ConfigError as exc:
-        return [problem_from(model.name, model.properties_file, line.replace(
-            "is not a column of the built relation", "is not a declared column of the model"))
-            for line in str(exc).splitlines()]
-    return []
-
-
-def column_problems(spec: SyncSpec, model: ModelNode,
-                    column_types: Mapping[str, str]) -> tuple[dict[str, str] | None, list[Problem]]:
-    """The block against the relation's real columns: the mapping, or the problems."""
-    try:
-        _, mapping = spec.resolve_columns(list(column_types))
-    except ConfigError as exc:
-        return None, _from_error(model, exc)
-    nested = [Problem(spec.model, spec.properties_file,
-                      f"column '{c}' ({column_types[c]}) holds nested values, which no Pendo field "
-                      f"can take (every row would be invalid)",
-                      f"flatten it into scalar columns in the model, or exclude it with "
-                      f"`pendo: {{exclude: true}}` on column '{c}'")
-              for c in mapping if column_kind(column_types[c]) == "nested"]
-    return mapping, nested
+def column_problems(spec: SyncSpec, column_types: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
+    """The block against the relation's real columns: the mapping of the columns that match,
+    and every problem (missing columns, field names, columns no field takes)."""
+    _, mapping, problems = spec.match_columns(list(column_types))
+    return mapping, problems + unsendable_problems(spec, mapping, column_types)
 
 
 def field_check_problems(spec: SyncSpec, mapping: Mapping[str, str], column_types: Mapping[str, str],
                          pendo_fields: Mapping[str, str], create_fields: bool) -> list[Problem]:
-    """The mapped columns against Pendo's field definitions: type conflicts and missing fields."""
-    conflicts, missing = field_problems(spec, mapping, column_types, pendo_fields)
-    problems = [problem_from(spec.model, spec.properties_file, p.message) for p in conflicts]
+    """The mapped columns against Pendo's field definitions: type conflicts and missing fields
+    (fields whose names Pendo cannot use are reported already)."""
+    usable = {c: f for c, f in mapping.items() if SyncSpec.usable_field(f)}
+    conflicts, missing = field_problems(spec, usable, column_types, pendo_fields)
     if missing and not (create_fields or spec.create_fields):
-        by_field = {f: c for c, f in mapping.items()}
-        problems += [Problem(spec.model, spec.properties_file,
-                             f"Pendo has no custom {spec.object} field '{f}' (for column '{by_field[f]}')",
-                             f"create it in Pendo (Settings > Data Mappings) as type {t}, map another "
-                             f"column, or sync with --create-fields (or `create_fields: true`)")
-                     for f, t in missing.items()]
-    return problems
+        return conflicts + missing_field_problems(spec, usable, missing)
+    return conflicts
 
 
 def run_problem(problem: str, fix: str) -> Problem:
@@ -110,6 +60,7 @@ class Validation:
 
     models: list[str]
     problems: list[Problem]
+    warnings: tuple[str, ...] = ()  # dbt's, about the selection
 
 
 def validate_models(models: Sequence[ModelNode], target: DbtTarget, *, offline: bool = False,
@@ -155,8 +106,8 @@ def _pendo_fields(specs: list[tuple[SyncSpec, ModelNode]], problems: list[Proble
                                         "(Settings > Integrations > Integration Keys)"))
         return {kind: client.custom_fields(kind) for kind in sorted({s.object for s, _ in specs})}
     except PendoError as exc:
-        what, _, fix = str(exc).partition(": ")
-        problems.append(run_problem(what, fix or "check PENDO_BASE_URL / PENDO_REGION"))
+        problems.append(run_problem(str(exc), "check the key and PENDO_BASE_URL / PENDO_REGION, "
+                                    "or pass --offline"))
         return None
     finally:
         client.close()
@@ -165,12 +116,16 @@ def _pendo_fields(specs: list[tuple[SyncSpec, ModelNode]], problems: list[Proble
 def _model_problems(spec: SyncSpec, model: ModelNode, warehouse: Warehouse,
                     pendo_fields: dict[str, dict[str, str]] | None, create_fields: bool) -> list[Problem]:
     try:
-        column_types = {c.name: c.data_type for c in warehouse.columns(model)}
+        columns = warehouse.relation_columns(model)
     except WarehouseError as exc:
-        return [problem_from(model.name, model.properties_file, str(exc)),
-                *declared_column_problems(spec, model)]
-    mapping, problems = column_problems(spec, model, column_types)
-    if mapping is not None and pendo_fields is not None:
+        return [spec.problem(str(exc), "check that the profile's user can read the relation")]
+    if not columns:  # only the block could be checked, which it was
+        return [spec.problem(f"relation {warehouse.relation(model)} does not exist in the warehouse "
+                             "(the model is not built, so its columns were not checked)",
+                             f"run `dbt build --select {model.name}` first")]
+    column_types = {c.name: c.data_type for c in columns}
+    mapping, problems = column_problems(spec, column_types)
+    if pendo_fields is not None:
         problems += field_check_problems(spec, mapping, column_types, pendo_fields[spec.object],
                                          create_fields)
     return problems

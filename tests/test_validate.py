@@ -29,6 +29,7 @@ KINDS = {
     "nested_column": ("column 'prefs' (STRUCT", "flatten it into scalar columns"),
     "missing_field": ("Pendo has no custom visitor field 'plan_name'", "--create-fields"),
     "type_conflict": ("column 'flag' (BOOLEAN) can never be a value of Pendo visitor field 'events_30d'", "map another column to it"),
+    "binary_column": ("column 'avatar' (BLOB) holds binary values", "cast it to text in the model"),
 }
 
 
@@ -100,3 +101,33 @@ def test_sample_project_is_clean_offline_and_usage_errors_exit_two(sample):
 def test_a_selection_without_pendo_models_says_nothing_was_checked(sample):
     result = validate(sample, "--offline", "--select", "stg_users")
     assert result.code == 0 and "nothing to check" in result.stdout, result.output
+
+
+def test_every_problem_of_a_model_in_one_run_and_nothing_false_about_unbuilt_ones(broken):
+    with make_emulator() as emulator:
+        result = validate(broken, "--select", "many_problems not_built", PENDO_BASE_URL=emulator.url,
+                          PENDO_INTEGRATION_KEY=emulator_key(emulator))
+    assert result.code == 1, result.output
+    found = rows(result.stdout)
+    many = found["many_problems"]
+    for fragment in ("'first-name' would be sent as field 'first-name'",  # a name Pendo cannot use
+                     "column 'ghost' of a column-level pendo block is not a column",
+                     "column 'prefs' (STRUCT", "column 'avatar' (BLOB) holds binary values",
+                     "Pendo has no custom visitor field 'loyalty_tier'"):
+        assert fragment in many, many
+    assert len(many.splitlines()) == 5
+    assert "create it in Pendo" not in "".join(l for l in many.splitlines() if "avatar" in l or "prefs" in l)
+    # not_built declares two of its columns: undeclared is not missing
+    assert found["not_built"].count("\n") == 0 and "not built" in found["not_built"]
+    assert "declared" not in found["not_built"]
+
+
+def test_binary_columns_get_no_field_and_their_rows_say_to_cast_or_exclude(broken):
+    with make_emulator() as emulator:
+        result = broken.sync("--select", "binary_column", "--create-fields", emulator=emulator)
+        created = emulator.fields("visitor")
+    assert result.code == 1, result.output
+    assert "avatar" not in created
+    [row] = broken.rejected()
+    assert row["category"] == "invalid" and "binary values" in row["reason"]
+    assert "cast it to text" in row["reason"]

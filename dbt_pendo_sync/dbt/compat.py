@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import DbtError
+from ..errors import DbtError, UsageError
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,22 @@ class DbtTarget:
         return args
 
 
-def run_dbt(command: list[str], target: DbtTarget, manifest_path: Path | None = None) -> Any:
+def run_dbt(command: list[str], target: DbtTarget, manifest_path: Path | None = None,
+            warnings: list[str] | None = None) -> Any:
     """Run a dbt command (e.g. ["parse"]) in-process, silently; its result, or DbtError.
 
-    With `manifest_path`, dbt uses that manifest instead of parsing the project.
+    With `manifest_path`, dbt uses that manifest instead of parsing the project. dbt's
+    warning messages are appended to `warnings`, when given (not "No nodes selected!", which
+    the caller words better).
     """
     from dbt.cli.main import dbtRunner
 
-    runner = dbtRunner(manifest=_load_manifest_object(manifest_path) if manifest_path else None)
+    def collect(event: Any) -> None:
+        if warnings is not None and event.info.level == "warn" and event.info.name != "NoNodesSelected":
+            warnings.append(event.info.msg)
+
+    runner = dbtRunner(manifest=_load_manifest_object(manifest_path) if manifest_path else None,
+                       callbacks=[collect])
     result = runner.invoke([*command, *target.cli_args(), "--log-level", "none"])
     if not result.success:
         detail = _indented(result.exception) if result.exception else "dbt reported a failure"
@@ -64,13 +72,21 @@ def _load_manifest_object(path: Path) -> Any:
 
 
 def list_models(args: list[str], target: DbtTarget, artifacts: Path,
-                manifest_path: Path | None = None) -> list[str]:
-    """unique_ids of the models `dbt ls <args>` selects."""
+                manifest_path: Path | None = None) -> tuple[list[str], list[str]]:
+    """unique_ids of the models `dbt ls <args>` selects, and dbt's warnings (a criterion that
+    matches no node); a selection dbt cannot read is a UsageError."""
     import json
 
-    lines = run_dbt(["ls", *args, "--output", "json", "--output-keys", "unique_id",
-                     "--target-path", str(artifacts)], target, manifest_path) or []
-    return [json.loads(line)["unique_id"] for line in lines]
+    warnings: list[str] = []
+    try:
+        lines = run_dbt(["ls", *args, "--output", "json", "--output-keys", "unique_id",
+                         "--target-path", str(artifacts)], target, manifest_path,
+                        warnings=warnings) or []
+    except DbtError as exc:  # the project parsed before: what fails here is the selection
+        detail = str(exc).split("\n", 1)[-1]
+        raise UsageError("dbt cannot use this selection (--select, --exclude, --selector):\n"
+                         f"{detail}\n  (see dbt's node selection syntax)") from None
+    return [json.loads(line)["unique_id"] for line in lines], warnings
 
 
 def build_adapter(target: DbtTarget) -> Any:

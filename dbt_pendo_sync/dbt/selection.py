@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
 from .compat import DbtTarget, list_models
 
 
@@ -22,14 +23,23 @@ class Selection:
 
 
 def selected_ids(selection: Selection, target: DbtTarget, artifacts: Path,
-                 manifest_path: Path | None) -> set[str] | None:
-    """unique_ids of the selected models, or None when nothing narrows the selection."""
+                 manifest_path: Path | None) -> tuple[set[str] | None, list[str]]:
+    """unique_ids of the selected models (None when nothing narrows the selection), and
+    dbt's warnings about criteria that match nothing.
+
+    A selection that matches no model at all while dbt warns that a criterion matches no
+    node (a typo, most likely) is a UsageError carrying dbt's warning.
+    """
     if selection.everything:
-        return None
+        return None, []
     args = ["--resource-type", "model"]
     for flag, values in (("--select", selection.select), ("--exclude", selection.exclude)):
         if values:
             args += [flag, *values]
     if selection.selector:
         args += ["--selector", selection.selector]
-    return set(list_models(args, target, artifacts, manifest_path))
+    ids, warnings = list_models(args, target, artifacts, manifest_path)
+    if not ids and warnings:
+        raise UsageError("the selection matches no node: " + "; ".join(warnings)
+                         + " (check the names, or list them with `dbt ls`)")
+    return set(ids), warnings

@@ -40,8 +40,14 @@ class Warehouse:
 
     @contextmanager
     def connection(self) -> Iterator["Warehouse"]:
-        """Hold one named adapter connection open for the reads inside the block."""
+        """Hold one named adapter connection open for the reads inside the block; it is
+        opened now (dbt opens connections lazily), so a warehouse that cannot be reached
+        stops the run before any model starts."""
         with self._adapter.connection_named("dbt-pendo-sync"):
+            try:
+                self._adapter.connections.get_thread_connection().handle  # noqa: B018 (opens it)
+            except Exception as exc:  # driver errors have no common base class
+                raise WarehouseError(f"cannot connect to the warehouse: {_one_line(exc)}") from None
             yield self
 
     def relation(self, model: ModelNode) -> Any:
@@ -50,10 +56,14 @@ class Warehouse:
             database=model.database, schema=model.schema, identifier=model.alias
         )
 
+    def relation_columns(self, model: ModelNode) -> list[WarehouseColumn]:
+        """The model's real columns ([] when it was never built)."""
+        return self._columns_of(self.relation(model), f"model {model.name}: ")
+
     def columns(self, model: ModelNode) -> list[WarehouseColumn]:
         """The model's real columns; raise WarehouseError when it was never built."""
         relation = self.relation(model)
-        cols = self._columns_of(relation, f"model {model.name}: ")
+        cols = self.relation_columns(model)
         if not cols:
             raise WarehouseError(
                 f"model {model.name}: relation {relation} does not exist in the warehouse; "

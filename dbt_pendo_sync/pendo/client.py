@@ -45,23 +45,37 @@ class RetryNotice:
     wait: float  # seconds until the next attempt (Retry-After or backoff with jitter)
 
 
+class Contact:
+    """Whether Pendo has answered this client yet (any status): until it has, a connection
+    that cannot be made is tried only FIRST_CONTACT_ATTEMPTS times, so a wrong host or a
+    closed port fails in seconds while an established run keeps its whole retry budget."""
+
+    def __init__(self) -> None:
+        self.reached = False
+
+
+FIRST_CONTACT_ATTEMPTS = 3
+
+
 class _BoundedRetry(Retry):
-    """urllib3's Retry, bounded in total time too, telling the pacer about each 429 and
-    `on_retry` about each retry."""
+    """urllib3's Retry, bounded in total time too (and in connection attempts before Pendo
+    first answered), telling the pacer about each 429 and `on_retry` about each retry."""
 
     def __init__(self, *args: Any, time_budget: float = 600.0, started: float | None = None,
-                 pacer: Pacer | None = None,
+                 pacer: Pacer | None = None, contact: Contact | None = None,
                  on_retry: Callable[[RetryNotice], None] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.time_budget = time_budget
         self.started = started
         self.pacer = pacer
+        self.contact = contact
         self.on_retry = on_retry
 
     def new(self, **kw: Any) -> "_BoundedRetry":
         kw.setdefault("time_budget", self.time_budget)
         kw.setdefault("started", self.started if self.started is not None else time.monotonic())
         kw.setdefault("pacer", self.pacer)
+        kw.setdefault("contact", self.contact)
         kw.setdefault("on_retry", self.on_retry)
         return super().new(**kw)
 
@@ -87,7 +101,13 @@ class _BoundedRetry(Retry):
 
     def is_exhausted(self) -> bool:
         over_time = self.started is not None and time.monotonic() - self.started > self.time_budget
-        return over_time or super().is_exhausted()
+        return over_time or self._never_connected() or super().is_exhausted()
+
+    def _never_connected(self) -> bool:
+        if self.contact is None or self.contact.reached:
+            return False
+        refused = sum(1 for h in self.history if h.error is not None and self._is_connection_error(h.error))
+        return refused >= FIRST_CONTACT_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -103,7 +123,7 @@ class RetryPolicy:
     read_timeout: float = 330.0  # longer than Pendo's 5-minute cut-off
     rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
 
-    def urllib3_retry(self, pacer: Pacer | None = None,
+    def urllib3_retry(self, pacer: Pacer | None = None, contact: Contact | None = None,
                       on_retry: Callable[[RetryNotice], None] | None = None) -> Retry:
         """The policy as urllib3's Retry, which also honours Retry-After."""
         return _BoundedRetry(
@@ -123,6 +143,7 @@ class RetryPolicy:
             raise_on_redirect=False,
             time_budget=self.time_budget,
             pacer=pacer,
+            contact=contact,
             on_retry=on_retry,
         )
 
@@ -138,6 +159,7 @@ class PendoClient:
         self._retry = retry
         self._on_retry = on_retry  # told of every retry (from the calling thread)
         self._pacer = Pacer(retry.rate) if retry.rate > 0 else None
+        self._contact = Contact()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -152,7 +174,7 @@ class PendoClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False
-            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(self._pacer, self._on_retry),
+            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(self._pacer, self._contact, self._on_retry),
                                   pool_maxsize=4)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -179,10 +201,13 @@ class PendoClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
+            attempts = self._retry.attempts if self._contact.reached else min(
+                self._retry.attempts, FIRST_CONTACT_ATTEMPTS)
             raise PendoUnreachableError(
-                f"Pendo at {self.base_url} could not be reached after {self._retry.attempts} "
-                f"attempts ({type(exc).__name__}); check the network and PENDO_BASE_URL/PENDO_REGION"
+                f"Pendo at {self.base_url} could not be reached ({_cause(exc)}) after {attempts} "
+                "attempts; check the network and PENDO_BASE_URL/PENDO_REGION"
             ) from None
+        self._contact.reached = True
         if response.status_code in (401, 403):
             raise PendoAuthError(AUTH_HELP.format(base=self.base_url))
         if response.status_code < 400 and self._pacer is not None:
@@ -261,6 +286,19 @@ class PendoClient:
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
+
+
+def _cause(exc: requests.RequestException) -> str:
+    """Why a call failed, in a few words (no URL: the message names the host already)."""
+    text = str(exc)
+    for marker, words in (("Connection refused", "connection refused"),
+                          ("Name or service not known", "unknown host"),
+                          ("nodename nor servname", "unknown host"),
+                          ("Temporary failure in name resolution", "unknown host"),
+                          ("timed out", "timed out")):
+        if marker in text:
+            return words
+    return type(exc).__name__
 
 
 def _short(response: requests.Response) -> str:

@@ -14,10 +14,12 @@ Data file format (``emulator_data.json``, ``EmulatorData.from_file``; comments f
       "values": {"visitor": {"u-0001": {"plan": "pro"}}}
     }
 
-"all" means every id is known. Ids are listed one by one (no ranges). A field needs only
-"Type"; DisplayName defaults to the field name and the other keys Pendo shows (ElementType,
-isHidden, ...) get Pendo's defaults. Every kind (visitor, account, parentAccount) gets at least
-an empty "custom" group. Ids with preset values count as known.
+"all" means every id is known. Ids are listed one by one (no ranges). Every key is optional.
+Schema kinds are visitor, account and parentAccount; preset values exist for visitor and account.
+A field needs only "Type" (string, integer, float, boolean, time; other Types accept any value);
+DisplayName defaults to the field name and the other keys Pendo shows (ElementType, isHidden,
+...) get Pendo's defaults. Every kind gets at least an empty "custom" group. Ids with preset
+values count as known. ``from_dict``/``from_file`` raise ValueError saying what is wrong where.
 
 Besides Pendo's paths the server has its own control surface under ``/_emulator/``: no key,
 never faulted and not recorded in the request log.
@@ -39,7 +41,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 ALL = "all"
@@ -97,6 +99,82 @@ def _normalize_schema(schema: Mapping[str, Mapping[str, Mapping]]) -> dict:
     return full
 
 
+_DATA_KEYS = ("visitors", "accounts", "schema", "values")
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for an error message: scalars as written, containers by their type."""
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    text = json.dumps(value, default=repr)  # from_dict may get any Python value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _ids_problem(raw: Any, what: str) -> str | None:
+    if raw == ALL:
+        return None
+    if not isinstance(raw, list):
+        return f'"{what}" must be a list of id strings or "all", not {_shown(raw)}'
+    bad = next((i for i, item in enumerate(raw) if not isinstance(item, str)), None)
+    if bad is not None:
+        return f'"{what}"[{bad}] must be an id string, not {_shown(raw[bad])}'
+    return None
+
+
+def _schema_problem(schema: Any) -> str | None:
+    if not isinstance(schema, Mapping):
+        shape = '{kind: {group: {field: {"Type": ...}}}}'
+        return f'"schema" must be an object {shape}, not {_shown(schema)}'
+    for kind, groups in schema.items():
+        if kind not in KINDS:
+            return f'"schema": unknown kind {kind!r} (visitor, account or parentAccount)'
+        if not isinstance(groups, Mapping):
+            return f'schema.{kind} must be an object of groups such as "custom", not {_shown(groups)}'
+        for group, fields in groups.items():
+            if not isinstance(fields, Mapping):
+                return f"schema.{kind}.{group} must be an object of fields, not {_shown(fields)}"
+            for name, spec in fields.items():
+                where = f"schema.{kind}.{group}.{name}"
+                if not isinstance(spec, Mapping):
+                    return f'{where} must be an object like {{"Type": "string"}}, not {_shown(spec)}'
+                if not isinstance(spec.get("Type"), str):
+                    return (f'{where} needs "Type": a string such as "string", "integer", "float", '
+                            f'"boolean" or "time" (got {_shown(spec.get("Type"))})')
+    return None
+
+
+def _values_problem(values: Any) -> str | None:
+    if not isinstance(values, Mapping):
+        return f'"values" must be an object {{kind: {{id: {{field: value}}}}}}, not {_shown(values)}'
+    for kind, records in values.items():
+        if kind not in ID_FIELDS:
+            return f'"values": unknown kind {kind!r} (visitor or account)'
+        if not isinstance(records, Mapping):
+            return f"values.{kind} must be an object {{id: {{field: value}}}}, not {_shown(records)}"
+        for record_id, fields in records.items():
+            if not isinstance(fields, Mapping):
+                return f"values.{kind}.{record_id} must be an object {{field: value}}, not {_shown(fields)}"
+    return None
+
+
+def data_problem(raw: Any) -> str | None:
+    """What is wrong with emulator data in the JSON format of the module docstring (None: nothing)."""
+    if not isinstance(raw, Mapping):
+        return f"the top level must be a JSON object, not {_shown(raw)}"
+    unknown = [key for key in raw if key not in _DATA_KEYS]
+    if unknown:
+        return (f"unknown key {', '.join(map(repr, unknown))} "
+                f"(the keys are {', '.join(_DATA_KEYS)}, each optional)")
+    return (
+        _ids_problem(raw.get("visitors", []), "visitors")
+        or _ids_problem(raw.get("accounts", []), "accounts")
+        or _schema_problem(raw.get("schema", {}))
+        or _values_problem(raw.get("values", {}))
+    )
+
+
 def _known_ids(raw: Any, what: str) -> set[str] | Literal["all"]:
     """A set of ids, or "all", from a list of strings or the string "all"."""
     if raw == ALL:
@@ -129,7 +207,10 @@ class EmulatorData:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> EmulatorData:
-        """Build from the JSON format described in the module docstring."""
+        """Build from the JSON format described in the module docstring (ValueError if not)."""
+        problem = data_problem(raw)
+        if problem:
+            raise ValueError(problem)
         return cls(
             visitors=raw.get("visitors", []),
             accounts=raw.get("accounts", []),
@@ -145,8 +226,22 @@ class EmulatorData:
 
     @classmethod
     def from_file(cls, path: str | Path) -> EmulatorData:
-        """Load a JSON file in the same format as emulator_data.json."""
-        return cls.from_dict(json.loads(Path(path).read_text("utf-8")))
+        """Load a JSON file in the same format as emulator_data.json.
+
+        ValueError (its message starts with the path) if the file is not UTF-8 JSON of that
+        format; OSError if it cannot be read.
+        """
+        try:
+            raw = json.loads(Path(path).read_text("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno} column {exc.colno}"
+            raise ValueError(f"{path}: not valid JSON: {exc.msg} at {where}") from None
+        try:
+            return cls.from_dict(raw)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------- faults
@@ -378,20 +473,29 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Silence http.server's per-request logging."""
+        """Silence http.server's per-request logging (the emulator logs requests itself)."""
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Requests http.server refuses before _handle (bad request line, timeout): to the log."""
+        self.server.emulator._log_text(format % args)
 
     def _handle(self) -> None:
+        started = time.monotonic()
+        emulator = self.server.emulator
         length = self.headers.get("Content-Length")
         if length is None and "Transfer-Encoding" in self.headers:
             self.close_connection = True
-            self._send(_text(411, "Content-Length required"))
-            return
-        raw = self.rfile.read(int(length or 0))
-        answer = self.server.emulator._serve(self.command, self.path, self.headers, raw)
-        if answer.status == 0:
-            self._drop()
-        else:
+            answer = _text(411, "Content-Length required")
             self._send(answer)
+        else:
+            raw = self.rfile.read(int(length or 0))
+            answer = emulator._serve(self.command, self.path, self.headers, raw)
+            if answer.status == 0:
+                self._drop()
+            else:
+                self._send(answer)
+        key = self.headers.get("x-pendo-integration-key")
+        emulator._log_request(self.command, self.path, answer.status, key, time.monotonic() - started)
 
     def _send(self, answer: _Answer) -> None:
         self.send_response(answer.status)
@@ -415,6 +519,8 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: PendoEmulator) -> None:
+        if ":" in address[0]:  # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.emulator = emulator
         self._open: set[socket.socket] = set()
@@ -445,7 +551,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class PendoEmulator:
-    """A local HTTP server answering like Pendo's API; the socket is bound on construction."""
+    """A local HTTP server answering like Pendo's API; the socket is bound on construction
+    (OSError if it cannot be, e.g. errno.EADDRINUSE).
+
+    ``request_log``: a text stream that gets one line per request as it is answered (method,
+    path with query, status, milliseconds; for a 403 whether the key was missing, wrong or
+    read-only), never a header value or the key. None (the default) logs nothing.
+    """
 
     def __init__(
         self,
@@ -459,6 +571,7 @@ class PendoEmulator:
         errors_shape: str = "object",
         epoch_ms_dates: bool = True,
         verify_endpoint: bool = True,
+        request_log: TextIO | None = None,
     ) -> None:
         if unknown_fields not in ("reject", "create_text"):
             raise ValueError('unknown_fields must be "reject" or "create_text"')
@@ -472,6 +585,8 @@ class PendoEmulator:
         self._errors_shape = errors_shape
         self._verify_endpoint = verify_endpoint
         self._checks = _type_checks(epoch_ms_dates)
+        self._request_log = request_log
+        self._request_log_lock = threading.Lock()
         self._lock = threading.Lock()
         self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
         self._schema = copy.deepcopy(data.schema)
@@ -492,7 +607,7 @@ class PendoEmulator:
     def url(self) -> str:
         """Base URL, e.g. "http://127.0.0.1:54321"."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> PendoEmulator:
         """Serve in a background daemon thread; returns self."""
@@ -615,6 +730,29 @@ class PendoEmulator:
 
     def _key_ok(self, key: str | None) -> bool:
         return key == self._key or key in self._read_only_keys
+
+    def _log_request(self, method: str, target: str, status: int, key: str | None, seconds: float) -> None:
+        """One line of the request log: the key is only described, never shown."""
+        if self._request_log is None:
+            return
+        answer = "dropped" if status == 0 else str(status)
+        if status == 403:
+            if key is None:
+                answer += " (no key)"
+            elif key in self._read_only_keys:
+                answer += " (read-only key)"
+            elif key != self._key:
+                answer += " (wrong key)"
+        self._log_text(f"{method} {target} -> {answer} ({seconds * 1000:.0f} ms)")
+
+    def _log_text(self, text: str) -> None:
+        if self._request_log is None:
+            return
+        # Request lines come from the network: no control characters reach the terminal.
+        line = "".join(c if c.isprintable() else "?" for c in text)
+        with self._request_log_lock:
+            self._request_log.write(f"emulator: {line}\n")
+            self._request_log.flush()
 
     def _answer(self, req: _Incoming, faults: list[Fault]) -> _Answer:
         for fault in faults:

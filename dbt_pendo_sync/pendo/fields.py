@@ -42,12 +42,12 @@ def _nested(value: Any) -> Any:
     raise InvalidValue(f"nested value of type {type(value).__name__} cannot be sent as one field")
 
 
-def nested_column(column_type: str) -> Callable[[Any], Any]:
-    """The converter of a nested column (json, struct, array...): every value is invalid,
-    whatever the driver hands over (DuckDB gives json as text, psycopg2 as a dict)."""
+def refused_column(column_type: str, why: str) -> Callable[[Any], Any]:
+    """The converter of a column no Pendo field takes (nested, binary): every value is
+    invalid with `why`, whatever the driver hands over (DuckDB gives json as text, psycopg2
+    as a dict)."""
     def refuse(value: Any) -> Any:
-        raise InvalidValue(f"a {column_type} column holds nested values, which no Pendo field "
-                           "takes; flatten it into scalar columns in the model, or exclude it")
+        raise InvalidValue(f"a {column_type} column {why}")
     return refuse
 
 
@@ -113,11 +113,13 @@ class Coercion:
 
     def converter(self) -> Callable[[Any], Any]:
         """A function turning one non-null value into the field's JSON value, or InvalidValue."""
-        kind = FIELD_KINDS.get(self.pendo_type or "")
+        if self.pendo_type is None:  # type unknown: the value keeps its own JSON type
+            return self._generic
+        kind = FIELD_KINDS.get(self.pendo_type)
         general = {"text": self._text, "boolean": self._boolean, "integer": self._integer,
-                   "number": self._number, "date": self._date}.get(kind)
+                   "number": self._number, "date": self._date}.get(kind or "")
         if general is None:
-            return to_json_value
+            return self._generic
         # Fast paths by exact type (a column's driver hands over one type): a sync converts
         # millions of values, and these skip the isinstance chains of the general case.
         same = {"text": (), "boolean": (bool,), "integer": (int,), "number": (int,)}.get(kind, ())
@@ -135,6 +137,12 @@ class Coercion:
                 return value
             return fast.get(kind_of, general)(value)
         return convert
+
+    def _generic(self, value: Any) -> Any:
+        """Any value as its own JSON type; dates as this field's dates would be."""
+        if isinstance(value, dt.date):
+            return self._instant(value)
+        return to_json_value(value)
 
     def _text(self, value: Any) -> str:
         if isinstance(value, str):

@@ -1,0 +1,220 @@
+"""`dbt-pendo emulator` run as a real process: user mistakes end in one clear line and exit 2
+(never "Internal error" or a traceback); --accept-any-id and --debug checked over real HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+KEY = "some-key"
+LISTENING = "Pendo emulator listening on "
+WRITE_PATH = "/api/v1/metadata/visitor/custom/value"
+STARTUP_SECONDS = 30
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PENDO_", "DBT_"))}
+    env["PENDO_INTEGRATION_KEY"] = KEY
+    return env
+
+
+def emulator_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dbt_pendo_sync", "emulator", *args]
+
+
+def run_emulator(*args: str) -> subprocess.CompletedProcess:
+    """For commands that must fail before serving: they exit on their own."""
+    return subprocess.run(emulator_cmd(*args), env=cli_env(), capture_output=True, text=True,
+                          timeout=STARTUP_SECONDS)
+
+
+def assert_usage_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output and "Internal error" not in output, output
+    assert len(done.stderr.strip().splitlines()) == 1, output  # one line
+    for fragment in fragments:
+        assert fragment in output
+
+
+class Emulator:
+    """A running `dbt-pendo emulator` process; its stderr lines arrive on a queue."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(emulator_cmd(*args), env=cli_env(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        listening = self.wait_for(lambda line: line.startswith(LISTENING), STARTUP_SECONDS)
+        self.url = listening[len(LISTENING):].split()[0]
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, wanted: Callable[[str], bool], seconds: float = 10) -> str:
+        """The first stderr line from now on that matches; fails at the deadline or at exit."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self._queue.get(timeout=max(left, 0))
+            except queue.Empty:
+                pytest.fail(f"no matching line within {seconds}s; stderr so far: {self.lines}")
+            if line is None:
+                pytest.fail(f"the emulator exited ({self.proc.wait()}); stderr: {self.lines}")
+            self.lines.append(line)
+            if wanted(line):
+                return line
+
+    def request(self, method: str, path: str, body: object = None, key: str | None = KEY) -> tuple[int, str]:
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["x-pendo-integration-key"] = key
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def write_visitor(self, visitor_id: str, values: dict) -> dict:
+        status, text = self.request("POST", WRITE_PATH, [{"visitorId": visitor_id, "values": values}])
+        assert status == 200, text
+        return json.loads(text)
+
+    def stop(self) -> str:
+        """Terminate the process; all it wrote on stderr."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._reader.join(timeout=10)
+        while not self._queue.empty():
+            line = self._queue.get()
+            if line is not None:
+                self.lines.append(line)
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Emulator]]:
+    """Start emulator processes; terminate them all at teardown."""
+    started: list[Emulator] = []
+
+    def make(*args: str) -> Emulator:
+        emulator = Emulator(*args)
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+# ---------------------------------------------------------------- errors: exit 2, one line
+
+
+def test_port_in_use_is_a_usage_error():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_emulator("--port", str(port))
+    assert_usage_error(done, f"127.0.0.1:{port}", "already in use", "--port 0")
+
+
+MALFORMED_DATA = {
+    "not-json": ('{\n  "visitors": ["u-1",\n}\n', ["not valid JSON", "line 3 column 1"]),
+    "visitors-a-number": ('{"visitors": 3}', ['"visitors" must be a list of id strings or "all"']),
+    "schema-not-a-mapping": ('{"schema": ["visitor"]}', ['"schema" must be an object']),
+    "field-without-type": ('{"schema": {"visitor": {"custom": {"plan": {"DisplayName": "Plan"}}}}}',
+                           ['schema.visitor.custom.plan needs "Type"']),
+    "top-level-list": ('["u-1"]', ["the top level must be a JSON object"]),
+    "misspelled-key": ('{"visitor": ["u-1"]}', ["unknown key 'visitor'"]),
+}
+
+
+@pytest.mark.parametrize("text, fragments", MALFORMED_DATA.values(), ids=MALFORMED_DATA.keys())
+def test_malformed_data_file_is_a_usage_error(tmp_path: Path, text: str, fragments: list[str]):
+    path = tmp_path / "emulator-data.json"
+    path.write_text(text)
+    done = run_emulator("--data", str(path), "--port", "0")
+    assert_usage_error(done, f"--data {path}", *fragments, '"The local Pendo emulator"')
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "::"])
+def test_non_loopback_host_is_refused(host: str):
+    done = run_emulator("--host", host, "--port", "0")
+    assert_usage_error(done, f"--host {host} is not a loopback address", "--allow-non-loopback")
+
+
+def test_allow_non_loopback_lifts_the_refusal():
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the check passes, binding fails, and
+    # nothing is exposed on a real interface.
+    done = run_emulator("--host", "192.0.2.1", "--port", "0", "--allow-non-loopback")
+    assert_usage_error(done, "cannot listen on 192.0.2.1:0")
+    assert "loopback" not in done.stderr
+
+
+# ---------------------------------------------------------------- serving
+
+
+def test_unknown_ids_are_missing_without_accept_any_id(start):
+    emulator = start("--port", "0")
+    answer = emulator.write_visitor("made-up-visitor-7", {"role": "admin"})
+    assert answer["missing"] == ["made-up-visitor-7"] and answer["updated"] == 0
+
+
+def test_accept_any_id_knows_every_id(start):
+    emulator = start("--host", "localhost", "--port", "0", "--accept-any-id")
+    answer = emulator.write_visitor("made-up-visitor-7", {"role": "admin"})
+    assert answer["updated"] == 1 and answer["missing"] == [], answer
+    status, text = emulator.request("GET", "/_emulator/values/visitor", key=None)
+    assert status == 200 and json.loads(text) == {"made-up-visitor-7": {"role": "admin"}}
+    assert not any(line.startswith("emulator: ") for line in emulator.lines)  # no --debug, no log
+    assert KEY not in emulator.stop()
+
+
+def test_accept_any_id_keeps_the_schema_and_values_of_data(start, tmp_path: Path):
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({
+        "visitors": ["v-1"],
+        "schema": {"visitor": {"custom": {"tier": {"Type": "integer"}}}},
+        "values": {"visitor": {"v-1": {"tier": 1}}},
+    }))
+    emulator = start("--port", "0", "--data", str(path), "--accept-any-id")
+    assert emulator.write_visitor("someone-else", {"tier": 2})["updated"] == 1
+    status, text = emulator.request("POST", WRITE_PATH, [{"visitorId": "x", "values": {"role": "a"}}])
+    assert status == 400 and "role" in text  # the built-in schema's fields are not there
+    status, text = emulator.request("GET", "/_emulator/values/visitor", key=None)
+    assert json.loads(text) == {"v-1": {"tier": 1}, "someone-else": {"tier": 2}}
+
+
+def test_debug_prints_one_line_per_request_and_never_the_key(start):
+    emulator = start("--port", "0", "--debug")
+    answer = emulator.write_visitor("u-0001", {"role": "admin"})
+    assert answer["updated"] == 1
+    line = emulator.wait_for(lambda line: WRITE_PATH in line)
+    assert line.startswith(f"emulator: POST {WRITE_PATH} -> 200 ")
+    assert emulator.request("GET", "/api/v1/visitor/u-0001", key="wrong-secret")[0] == 403
+    line = emulator.wait_for(lambda line: "/api/v1/visitor/u-0001" in line)
+    assert line.startswith("emulator: GET /api/v1/visitor/u-0001 -> 403 (wrong key) ")
+    stderr = emulator.stop()
+    assert KEY not in stderr and "wrong-secret" not in stderr
+    assert "Traceback" not in stderr

@@ -1,0 +1,34 @@
+"""The summary a person reads after a run (rendered in text mode into a buffer)."""
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from dbt_pendo_sync.report import ConsoleReport
+from dbt_pendo_sync.results import ERROR, ModelResult, SyncResults
+
+
+def _report() -> tuple[ConsoleReport, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleReport(console=Console(file=out, width=200), log_format="text"), out
+
+
+def test_a_row_without_an_id_is_shown_as_such_not_as_none():
+    report, out = _report()
+    result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
+    result.counts.invalid = 1
+    result.add_sample("invalid", None, "id is blank")
+    report.summary(SyncResults(models=[result]))
+    assert "(no id): id is blank" in out.getvalue()
+    assert "None" not in out.getvalue()
+
+
+def test_a_model_error_is_printed_once():
+    report, out = _report()
+    result = ModelResult(model="people", unique_id="model.p.people", object="visitor",
+                         status=ERROR, message="Pendo has no custom visitor field 'plan'")
+    with report.running():
+        report.model_finished(result)
+        report.summary(SyncResults(models=[result]))
+    assert out.getvalue().count("Pendo has no custom visitor field 'plan'") == 1
