@@ -19,6 +19,7 @@ It is a measurement, not a test: the exit code is 0 whatever the targets say (1 
 the benchmark itself cannot run, e.g. `dbt build` fails). Results also go to
 <workdir>/bench_results.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -171,7 +172,10 @@ class Emulator:
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "dbt-pendo"), "emulator", "--port", str(self.port), "--data", str(data_file)],
-                stdout=out, stderr=subprocess.STDOUT, env={**env, "PENDO_INTEGRATION_KEY": KEY})
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**env, "PENDO_INTEGRATION_KEY": KEY},
+            )
         _running[self.proc.pid] = self.proc
         self.rss_mb: float | None = None
         self.cpu_s: float | None = None
@@ -188,7 +192,9 @@ class Emulator:
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise BenchError(f"the emulator did not listen on port {self.port} within {timeout:.0f} s")
+                    raise BenchError(
+                        f"the emulator did not listen on port {self.port} within {timeout:.0f} s"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -214,8 +220,11 @@ class Bench:
         self.s = settings
         # Nothing of the caller's Pendo or dbt settings may leak into the runs.
         dbt_settings = {"DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "DBT_TARGET", "DBT_TARGET_PATH"}
-        self.base_env = {k: v for k, v in os.environ.items()
-                         if not k.startswith(("PENDO_", "DBT_PENDO_")) and k not in dbt_settings}
+        self.base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PENDO_", "DBT_PENDO_")) and k not in dbt_settings
+        }
         self.base_env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", PYTHONUNBUFFERED="1")
         self.logs = settings.workdir / "bench_logs"
         self.data_file = settings.workdir / "emulator_data.json"
@@ -230,19 +239,20 @@ class Bench:
 
     def make_project(self, name: str) -> Path:
         project = self.s.workdir / name
-        shutil.copytree(PROJECT_TEMPLATE, project,
-                        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*"))
+        shutil.copytree(
+            PROJECT_TEMPLATE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*")
+        )
         props = project / "models" / "_bench.yml"
-        text, count = re.subn(r"(?m)^(\s*batch_size:) \d+", rf"\g<1> {self.s.batch_size}",
-                              props.read_text(encoding="utf-8"))
+        text, count = re.subn(
+            r"(?m)^(\s*batch_size:) \d+", rf"\g<1> {self.s.batch_size}", props.read_text(encoding="utf-8")
+        )
         if count != 1:
             raise BenchError(f"cannot set batch_size in {props}")
         props.write_text(text, encoding="utf-8")
         return project
 
     def env(self, project: Path, url: str | None = None) -> dict[str, str]:
-        env = dict(self.base_env, BENCH_DUCKDB_PATH=str(project / "bench.duckdb"),
-                   PENDO_INTEGRATION_KEY=KEY)
+        env = dict(self.base_env, BENCH_DUCKDB_PATH=str(project / "bench.duckdb"), PENDO_INTEGRATION_KEY=KEY)
         if url:
             env["PENDO_BASE_URL"] = url
         return env
@@ -261,8 +271,16 @@ class Bench:
     def build(self, project: Path, rows: int, bump: int, label: str) -> Step:
         step = Step(f"dbt build ({rows:,} rows, bump {bump:,})")
         log = self.logs / f"{label}.log"
-        argv = [str(BIN / "dbt"), "build", "--project-dir", str(project), "--profiles-dir", str(project),
-                "--vars", f"{{rows: {rows}, bump: {bump}}}"]
+        argv = [
+            str(BIN / "dbt"),
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--vars",
+            f"{{rows: {rows}, bump: {bump}}}",
+        ]
         reaped, step.wall = run_child(argv, self.env(project), log, project)
         step.rss_mb, step.cpu_s, step.exit_code = reaped.rss_mb, reaped.cpu_s, reaped.exit_code
         code = reaped.exit_code
@@ -271,18 +289,35 @@ class Bench:
         step.check = "ok"
         return step
 
-    def sync(self, project: Path, name: str, label: str, expect_sent: int | None,
-             extra_args: tuple[str, ...] = (), emulator: bool = True) -> Step:
+    def sync(
+        self,
+        project: Path,
+        name: str,
+        label: str,
+        expect_sent: int | None,
+        extra_args: tuple[str, ...] = (),
+        emulator: bool = True,
+    ) -> Step:
         step = Step(name)
         log = self.logs / f"{label}.log"
         results_file = project / "target" / "pendo_sync_results.json"
         results_file.unlink(missing_ok=True)
         emu = self.emulator(label) if emulator else None
         try:
-            argv = [str(BIN / "dbt-pendo"), "sync", "--project-dir", str(project),
-                    "--profiles-dir", str(project), "--threads", str(self.s.threads),
-                    # the limit paces nothing either; the default 80/s is for real Pendo
-                    "--max-rps", "0", *extra_args]
+            argv = [
+                str(BIN / "dbt-pendo"),
+                "sync",
+                "--project-dir",
+                str(project),
+                "--profiles-dir",
+                str(project),
+                "--threads",
+                str(self.s.threads),
+                # the limit paces nothing either; the default 80/s is for real Pendo
+                "--max-rps",
+                "0",
+                *extra_args,
+            ]
             url = emu.url if emu else "http://127.0.0.1:9"
             reaped, step.wall = run_child(argv, self.env(project, url), log, project)
         finally:
@@ -301,8 +336,12 @@ class Bench:
             problems.append(f"no results file ({type(exc).__name__})")
         counts = models[0]["counts"] if models else {}
         step.rows_sent = sum(m["counts"]["sent"] for m in models)
-        step.extra = {"counts": counts, "model_seconds": models[0].get("seconds") if models else None,
-                      "status": models[0].get("status") if models else None, "log": str(log)}
+        step.extra = {
+            "counts": counts,
+            "model_seconds": models[0].get("seconds") if models else None,
+            "status": models[0].get("status") if models else None,
+            "log": str(log),
+        }
         if expect_sent is not None:
             if len(models) != 1:
                 problems.append(f"{len(models)} models in results, expected 1")
@@ -319,14 +358,24 @@ class Bench:
         elif expect_sent is None:
             step.check = "ok (nothing to sync)"
         else:
-            step.check = f"ok (sent {expect_sent:,}, updated {expect_sent:,})" if expect_sent else "ok (sent 0)"
+            step.check = (
+                f"ok (sent {expect_sent:,}, updated {expect_sent:,})" if expect_sent else "ok (sent 0)"
+            )
         return step
 
     def startup(self, project: Path, label: str) -> Step:
         """Two runs of a sync selecting no model; the faster one."""
-        runs = [self.sync(project, "startup (empty selection)", f"{label}_{i}", None,
-                          ("--select", "no_such_model_selects_nothing"), emulator=False)
-                for i in (1, 2)]
+        runs = [
+            self.sync(
+                project,
+                "startup (empty selection)",
+                f"{label}_{i}",
+                None,
+                ("--select", "no_such_model_selects_nothing"),
+                emulator=False,
+            )
+            for i in (1, 2)
+        ]
         best = min(runs, key=lambda st: st.wall if st.ok else float("inf"))
         best.extra["walls"] = [round(r.wall, 2) for r in runs]
         best.check += "; best of " + ", ".join(f"{r.wall:.2f}" for r in runs) + " s"
@@ -339,10 +388,23 @@ class Bench:
         out.unlink(missing_ok=True)
         emu = self.emulator("limit")
         try:
-            argv = [sys.executable, str(Path(__file__).resolve()), "_limit-child",
-                    "--db", str(project / "bench.duckdb"), "--relation", RELATION, "--url", emu.url,
-                    "--threads", str(self.s.threads), "--batch-size", str(self.s.batch_size),
-                    "--out", str(out)]
+            argv = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "_limit-child",
+                "--db",
+                str(project / "bench.duckdb"),
+                "--relation",
+                RELATION,
+                "--url",
+                emu.url,
+                "--threads",
+                str(self.s.threads),
+                "--batch-size",
+                str(self.s.batch_size),
+                "--out",
+                str(out),
+            ]
             reaped, process_wall = run_child(argv, self.env(project, emu.url), log, project)
         finally:
             self.stop_emulator(emu, step)
@@ -360,11 +422,15 @@ class Bench:
         step.extra = {**result, "process_wall": round(process_wall, 2)}
         if result["updated"] != rows or result["records"] != rows or result["bad_answers"]:
             step.ok = False
-            step.check = (f"FAILED: updated {result['updated']:,} of {result['records']:,} "
-                          f"(expected {rows:,}), {result['bad_answers']} bad answers")
+            step.check = (
+                f"FAILED: updated {result['updated']:,} of {result['records']:,} "
+                f"(expected {rows:,}), {result['bad_answers']} bad answers"
+            )
         else:
-            step.check = (f"ok (updated = {rows:,}; sending only; prebuilding took "
-                          f"{result['build_seconds']:.1f} s, process {process_wall:.1f} s)")
+            step.check = (
+                f"ok (updated = {rows:,}; sending only; prebuilding took "
+                f"{result['build_seconds']:.1f} s, process {process_wall:.1f} s)"
+            )
         return step
 
     # -- protocols
@@ -404,8 +470,11 @@ class Bench:
             print(f"[size {i}/{len(sizes)}: {n:,} rows] no-change sync", flush=True)
             steps["nochange"] = self.sync(project, "no-change sync", f"sync_nochange_{n}", 0)
             per_size[n] = steps
-        return {"mode": "rows-list", "sizes": per_size,
-                "targets": {n: self.targets(steps) for n, steps in per_size.items()}}
+        return {
+            "mode": "rows-list",
+            "sizes": per_size,
+            "targets": {n: self.targets(steps) for n, steps in per_size.items()},
+        }
 
     # -- targets
 
@@ -449,14 +518,18 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def print_steps(steps: dict[str, Step]) -> None:
-    header = (f"{'step':<42} {'wall s':>7} {'rows sent':>10} {'rows/s':>8} {'peak RSS MB':>11} "
-              f"{'CPU s':>6} {'emu CPU s':>9}  check")
+    header = (
+        f"{'step':<42} {'wall s':>7} {'rows sent':>10} {'rows/s':>8} {'peak RSS MB':>11} "
+        f"{'CPU s':>6} {'emu CPU s':>9}  check"
+    )
     print(header)
     print("-" * len(header))
     for step in steps.values():
-        print(f"{step.name:<42} {_num(step.wall, '.2f'):>7} {_num(step.rows_sent, ',d'):>10} "
-              f"{_num(step.rows_per_second, ',.0f'):>8} {_num(step.rss_mb, '.0f'):>11} "
-              f"{_num(step.cpu_s, '.1f'):>6} {_num(step.emulator_cpu_s, '.1f'):>9}  {step.check}")
+        print(
+            f"{step.name:<42} {_num(step.wall, '.2f'):>7} {_num(step.rows_sent, ',d'):>10} "
+            f"{_num(step.rows_per_second, ',.0f'):>8} {_num(step.rss_mb, '.0f'):>11} "
+            f"{_num(step.cpu_s, '.1f'):>6} {_num(step.emulator_cpu_s, '.1f'):>9}  {step.check}"
+        )
 
 
 def print_targets(targets: dict[str, dict[str, Any]]) -> None:
@@ -474,56 +547,72 @@ def print_report(outcome: dict[str, Any], bench: Bench) -> None:
     print("=" * 100)
     if outcome["mode"] == "single":
         steps = outcome["steps"]
-        print(f"dbt-pendo sync benchmark: {outcome['rows']:,} rows, threads {bench.s.threads}, "
-              f"batch size {bench.s.batch_size}")
+        print(
+            f"dbt-pendo sync benchmark: {outcome['rows']:,} rows, threads {bench.s.threads}, "
+            f"batch size {bench.s.batch_size}"
+        )
         print()
         print_steps(steps)
         print()
         startup, nochange, full, one_pct = (steps.get(k) for k in ("startup", "nochange", "full", "one_pct"))
         notes = []
         if full and full.extra.get("model_seconds") is not None:
-            notes.append(f"full sync: {full.extra['model_seconds']:.1f} s inside the engine (read, send, "
-                         f"answers) of {full.wall:.1f} s wall")
+            notes.append(
+                f"full sync: {full.extra['model_seconds']:.1f} s inside the engine (read, send, "
+                f"answers) of {full.wall:.1f} s wall"
+            )
         if full and full.cpu_s and full.wall:
-            notes.append(f"full sync process used {full.cpu_s:.1f} s CPU in {full.wall:.1f} s wall "
-                         f"({full.cpu_s / full.wall:.2f} cores); the emulator used "
-                         f"{_num(full.emulator_cpu_s, '.1f')} s CPU ({os.cpu_count()} CPUs in all)")
+            notes.append(
+                f"full sync process used {full.cpu_s:.1f} s CPU in {full.wall:.1f} s wall "
+                f"({full.cpu_s / full.wall:.2f} cores); the emulator used "
+                f"{_num(full.emulator_cpu_s, '.1f')} s CPU ({os.cpu_count()} CPUs in all)"
+            )
         if startup and nochange and startup.wall and nochange.wall:
-            notes.append(f"no-change sync: {nochange.wall:.2f} s wall - {startup.wall:.2f} s startup "
-                         f"= {nochange.wall - startup.wall:.2f} s of warehouse work (snapshot, diff, merge)")
+            notes.append(
+                f"no-change sync: {nochange.wall:.2f} s wall - {startup.wall:.2f} s startup "
+                f"= {nochange.wall - startup.wall:.2f} s of warehouse work (snapshot, diff, merge)"
+            )
         if startup and full and one_pct and startup.wall and full.wall and one_pct.wall:
             a, b = full.wall - startup.wall, one_pct.wall - startup.wall
             if b > 0:
                 notes.append(f"speedup with startup taken out of both: {a:.1f} s / {b:.1f} s = {a / b:.1f}x")
         if bench.emulator_rss:
-            notes.append(f"emulator processes peaked at {max(bench.emulator_rss):.0f} MB RSS "
-                         "(fresh emulator per step)")
+            notes.append(
+                f"emulator processes peaked at {max(bench.emulator_rss):.0f} MB RSS (fresh emulator per step)"
+            )
         for note in notes:
             print("  " + note)
         print()
         print_targets(outcome["targets"])
     else:
-        print(f"dbt-pendo sync benchmark, sizes {', '.join(f'{n:,}' for n in outcome['sizes'])}, "
-              f"threads {bench.s.threads}, batch size {bench.s.batch_size}")
+        print(
+            f"dbt-pendo sync benchmark, sizes {', '.join(f'{n:,}' for n in outcome['sizes'])}, "
+            f"threads {bench.s.threads}, batch size {bench.s.batch_size}"
+        )
         for n, steps in outcome["sizes"].items():
             print()
             print(f"{n:,} rows")
             print_steps(steps)
         print()
-        header = (f"{'rows':>11} {'full s':>8} {'full rows/s':>12} {'full RSS MB':>12} "
-                  f"{'no-change s':>12} {'beyond startup s':>17} {'no-change RSS MB':>17}")
+        header = (
+            f"{'rows':>11} {'full s':>8} {'full rows/s':>12} {'full RSS MB':>12} "
+            f"{'no-change s':>12} {'beyond startup s':>17} {'no-change RSS MB':>17}"
+        )
         print(header)
         print("-" * len(header))
         for n, steps in outcome["sizes"].items():
             full, nochange, startup = steps["full"], steps["nochange"], steps["startup"]
             beyond = nochange.wall - startup.wall if nochange.wall and startup.wall else None
-            print(f"{n:>11,} {_num(full.wall, '.2f'):>8} {_num(full.rows_per_second, ',.0f'):>12} "
-                  f"{_num(full.rss_mb, '.0f'):>12} {_num(nochange.wall, '.2f'):>12} "
-                  f"{_num(beyond, '.2f'):>17} {_num(nochange.rss_mb, '.0f'):>17}")
+            print(
+                f"{n:>11,} {_num(full.wall, '.2f'):>8} {_num(full.rows_per_second, ',.0f'):>12} "
+                f"{_num(full.rss_mb, '.0f'):>12} {_num(nochange.wall, '.2f'):>12} "
+                f"{_num(beyond, '.2f'):>17} {_num(nochange.rss_mb, '.0f'):>17}"
+            )
         print()
         sizes = list(outcome["targets"])
         header = f"{'target (limit and 1% steps do not run with --rows-list)':<56}" + "".join(
-            f"{f'{n:,} rows':>18}" for n in sizes)
+            f"{f'{n:,} rows':>18}" for n in sizes
+        )
         print(header)
         print("-" * len(header))
         for key in ("nochange_beyond_startup", "peak_rss"):
@@ -544,8 +633,13 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
 
     doc: dict[str, Any] = {
         "command": command,
-        "settings": {"rows": bench.s.rows, "threads": bench.s.threads, "batch_size": bench.s.batch_size,
-                     "rows_list": bench.s.rows_list, "workdir": str(bench.s.workdir)},
+        "settings": {
+            "rows": bench.s.rows,
+            "threads": bench.s.threads,
+            "batch_size": bench.s.batch_size,
+            "rows_list": bench.s.rows_list,
+            "workdir": str(bench.s.workdir),
+        },
         "machine": machine_info(),
         "mode": outcome["mode"],
         "emulator_peak_rss_mb": max(bench.emulator_rss) if bench.emulator_rss else None,
@@ -553,16 +647,21 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
     if outcome["mode"] == "single":
         doc.update(rows=outcome["rows"], steps=steps_json(outcome["steps"]), targets=outcome["targets"])
     else:
-        doc.update(sizes={str(n): steps_json(s) for n, s in outcome["sizes"].items()},
-                   targets={str(n): t for n, t in outcome["targets"].items()})
+        doc.update(
+            sizes={str(n): steps_json(s) for n, s in outcome["sizes"].items()},
+            targets={str(n): t for n, t in outcome["targets"].items()},
+        )
     return doc
 
 
 def machine_info() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     for dist in ("dbt-pendo-sync", "dbt-core", "dbt-duckdb", "duckdb", "requests"):
         try:
             info[dist] = version(dist)
@@ -614,8 +713,12 @@ def limit_child(argv: list[str]) -> None:
     records = 0
     while rows := cursor.fetchmany(10_000):
         for row in rows:
-            batch.append({"visitorId": str(row[id_index]),
-                          "values": {n: value(row[i]) for i, n in fields if row[i] is not None}})
+            batch.append(
+                {
+                    "visitorId": str(row[id_index]),
+                    "values": {n: value(row[i]) for i, n in fields if row[i] is not None},
+                }
+            )
             if len(batch) == args.batch_size:
                 bodies.append(json.dumps(batch, separators=(",", ":"), allow_nan=False).encode())
                 records += len(batch)
@@ -652,13 +755,22 @@ def limit_child(argv: list[str]) -> None:
     with ThreadPoolExecutor(max_workers=args.threads) as pool:
         answers = list(pool.map(send, bodies))
     send_seconds, send_cpu = time.perf_counter() - t0, cpu() - cpu0
-    Path(args.out).write_text(json.dumps({
-        "send_seconds": send_seconds, "send_cpu_seconds": send_cpu, "build_seconds": build_seconds,
-        "records": records,
-        "batches": len(bodies), "bytes": sum(map(len, bodies)),
-        "updated": sum(u for u, _ in answers), "bad_answers": sum(1 for _, bad in answers if bad),
-        "sample_record": sample,
-    }), encoding="utf-8")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "send_seconds": send_seconds,
+                "send_cpu_seconds": send_cpu,
+                "build_seconds": build_seconds,
+                "records": records,
+                "batches": len(bodies),
+                "bytes": sum(map(len, bodies)),
+                "updated": sum(u for u, _ in answers),
+                "bad_answers": sum(1 for _, bad in answers if bad),
+                "sample_record": sample,
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -671,8 +783,10 @@ def prepare_workdir(path: str | None) -> Path:
         workdir = Path(path).resolve()
         if workdir.exists() and any(workdir.iterdir()):
             if not (workdir / MARKER).exists():
-                raise BenchError(f"--workdir {workdir} is not empty and not a benchmark workdir; "
-                                 "give an empty or new folder")
+                raise BenchError(
+                    f"--workdir {workdir} is not empty and not a benchmark workdir; "
+                    "give an empty or new folder"
+                )
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
     (workdir / MARKER).write_text("created by benchmarks/bench_sync.py; rewritten on each run\n")
@@ -694,14 +808,23 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_limit-child":
         limit_child(sys.argv[2:])
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=_positive, default=1_000_000, help="rows in the model (default 1,000,000)")
-    parser.add_argument("--threads", type=_positive, default=4, help="sync --threads and limit threads (default 4)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=_positive, default=1_000_000, help="rows in the model (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--threads", type=_positive, default=4, help="sync --threads and limit threads (default 4)"
+    )
     parser.add_argument("--batch-size", type=_positive, default=500, help="records per call (default 500)")
     parser.add_argument("--workdir", default=None, help="work folder (default: a new temp folder, kept)")
-    parser.add_argument("--rows-list", type=_sizes, default=None,
-                        help="comma-separated sizes: only build, full and no-change sync at each size")
+    parser.add_argument(
+        "--rows-list",
+        type=_sizes,
+        default=None,
+        help="comma-separated sizes: only build, full and no-change sync at each size",
+    )
     args = parser.parse_args()
 
     command = shlex.join([sys.executable, *sys.argv])
@@ -713,8 +836,11 @@ def main() -> int:
         settings = Settings(args.rows, args.threads, args.batch_size, workdir, args.rows_list)
         info = machine_info()
         print(f"workdir: {workdir}")
-        print(f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
-              f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}", flush=True)
+        print(
+            f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
+            f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}",
+            flush=True,
+        )
         bench = Bench(settings)
         bench.write_emulator_data()
         outcome = bench.run_sizes(args.rows_list) if args.rows_list else bench.run_single()

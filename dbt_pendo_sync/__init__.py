@@ -5,11 +5,15 @@ The Python API, as the CLI: `from dbt_pendo_sync import sync` (also `ls`, `Retry
 package have those names). They load on first use, so `import dbt_pendo_sync` stays cheap:
 dbt is imported only when a command runs.
 """
+
 __version__ = "0.1.0"
 
 _LAZY = {
-    "sync": "api", "ls": "api",
-    "RetryPolicy": "pendo.client", "SyncResults": "results", "ModelResult": "results",
+    "sync": "api",
+    "ls": "api",
+    "RetryPolicy": "pendo.client",
+    "SyncResults": "results",
+    "ModelResult": "results",
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -1,11 +1,13 @@
 """`dbt-pendo`: one click group; every option is defined once, with its env var, and reused."""
+
 from __future__ import annotations
 
 import logging
 import os
 import signal
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Literal
 
 import click
 import yaml
@@ -40,9 +42,13 @@ class _Option(click.Option):
         kwargs.setdefault("show_envvar", bool(kwargs.get("envvar")))
         super().__init__(*args, **kwargs)
 
-    def get_error_hint(self, ctx: click.Context) -> str:
+    def get_error_hint(self, ctx: click.Context | None) -> str:
         hint = super().get_error_hint(ctx)
-        if self.name and ctx.get_parameter_source(self.name) == ParameterSource.ENVIRONMENT:
+        if (
+            ctx is not None
+            and self.name
+            and ctx.get_parameter_source(self.name) == ParameterSource.ENVIRONMENT
+        ):
             names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
             used = next((n for n in names if os.environ.get(n)), None)
             if used:
@@ -58,93 +64,224 @@ def option(*decls: str, **kwargs: Any) -> Callable:
 class P:
     """Every option of the CLI, defined once (dbt's names and env vars)."""
 
-    project_dir = option("--project-dir", envvar="DBT_PROJECT_DIR", default=".",
-                               type=click.Path(file_okay=False), show_default=True,
-                               help="The dbt project (the folder of dbt_project.yml).")
-    profiles_dir = option("--profiles-dir", envvar="DBT_PROFILES_DIR", default=None,
-                                type=click.Path(file_okay=False),
-                                help="Folder of profiles.yml (default: the project, else ~/.dbt).")
-    target = option("--target", "-t", envvar="DBT_TARGET", default=None,
-                          help="The profile target to read the warehouse with.")
-    vars = option("--vars", default=None, callback=_parse_vars,
-                        help="dbt variables as a YAML mapping, as for dbt.")
-    select = option("--select", "-s", multiple=True, callback=_split,
-                          help="dbt selection syntax (repeat, or quote several).")
-    exclude = option("--exclude", multiple=True, callback=_split,
-                           help="dbt selection syntax for models to leave out.")
+    project_dir = option(
+        "--project-dir",
+        envvar="DBT_PROJECT_DIR",
+        default=".",
+        type=click.Path(file_okay=False),
+        show_default=True,
+        help="The dbt project (the folder of dbt_project.yml).",
+    )
+    profiles_dir = option(
+        "--profiles-dir",
+        envvar="DBT_PROFILES_DIR",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="Folder of profiles.yml (default: the project, else ~/.dbt).",
+    )
+    target = option(
+        "--target",
+        "-t",
+        envvar="DBT_TARGET",
+        default=None,
+        help="The profile target to read the warehouse with.",
+    )
+    vars = option(
+        "--vars", default=None, callback=_parse_vars, help="dbt variables as a YAML mapping, as for dbt."
+    )
+    select = option(
+        "--select",
+        "-s",
+        multiple=True,
+        callback=_split,
+        help="dbt selection syntax (repeat, or quote several).",
+    )
+    exclude = option(
+        "--exclude", multiple=True, callback=_split, help="dbt selection syntax for models to leave out."
+    )
     selector = option("--selector", default=None, help="A selector from selectors.yml.")
-    manifest = option("--manifest", default=None, type=click.Path(dir_okay=False, exists=True),
-                            help="Use this manifest.json and skip dbt parsing.")
-    target_path = option("--target-path", envvar="DBT_TARGET_PATH", default=None,
-                               help="Where dbt's artifacts and our results live (default: target).")
-    state = option("--state", default=None, type=click.Path(file_okay=False, exists=True),
-                         help="Read manifest.json and run_results.json from this folder (the "
-                         "artifacts of the dbt run to sync) and skip dbt parsing.")
-    dbt_cloud_run_id = option("--dbt-cloud-run-id", envvar="DBT_CLOUD_RUN_ID", default=None,
-                                    type=click.IntRange(1), metavar="ID",
-                                    help="Sync what this dbt Cloud run built: its artifacts are "
-                                    "downloaded (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, "
-                                    "DBT_CLOUD_HOST); the warehouse is read with the local profile.")
-    dbt_cloud_job_id = option("--dbt-cloud-job-id", envvar="DBT_CLOUD_JOB_ID", default=None,
-                                    type=click.IntRange(1), metavar="ID",
-                                    help="As --dbt-cloud-run-id, for this job's latest successful run.")
-    sync_all = option("--all", "sync_all", is_flag=True,
-                            help="Also sync models whose last dbt build failed or skipped them "
-                            "(run_results.json), from what the warehouse has.")
-    dry_run = option("--dry-run", is_flag=True,
-                           help="Read and build payloads, send nothing, show what would be sent.")
-    create_missing = option("--create-missing", is_flag=True,
-                                  help="Create visitors/accounts Pendo does not know (?create=true) "
-                                  "instead of reporting them missing.")
-    create_fields = option("--create-fields", is_flag=True,
-                                 help="Create custom fields Pendo lacks, typed from the warehouse columns.")
-    full_resync = option("--full-resync", is_flag=True,
-                               help="Ignore the sync state: send every row, then rebuild the state.")
-    show = option("--show", default=5, show_default=True, type=click.IntRange(0, 1000),
-                        help="With --dry-run: how many payloads per model to show.")
-    state_schema = option("--state-schema", envvar="DBT_PENDO_STATE_SCHEMA", default=None,
-                                help="Schema of the sync state tables (default: each model's schema).")
-    threads = option("--threads", envvar="DBT_PENDO_THREADS", default=4, show_default=True,
-                           type=click.IntRange(1, 32), help="Concurrent requests to Pendo.")
-    max_rps = option("--max-rps", envvar="DBT_PENDO_MAX_RPS", default=80.0, show_default=True,
-                           type=click.FloatRange(0), help="Requests per second to Pendo (0: no pacing); "
-                           "halves on each 429 and recovers.")
-    retries = option("--retries", envvar="DBT_PENDO_RETRIES", default=8, show_default=True,
-                           type=click.IntRange(1, 50), help="Attempts per call (429, 408, 5xx, "
-                           "connection errors, timeouts).")
-    retry_time = option("--retry-time", envvar="DBT_PENDO_RETRY_TIME", default=900.0,
-                              show_default=True, type=click.FloatRange(1),
-                              help="Seconds one call may spend retrying.")
-    connect_timeout = option("--connect-timeout", envvar="DBT_PENDO_CONNECT_TIMEOUT",
-                                   default=10.0, show_default=True, type=click.FloatRange(0.1),
-                                   help="Seconds to connect to Pendo.")
-    read_timeout = option("--read-timeout", envvar="DBT_PENDO_READ_TIMEOUT", default=330.0,
-                                show_default=True, type=click.FloatRange(0.1),
-                                help="Seconds to wait for an answer (Pendo cuts calls at 300).")
-    fail_on_rejected = option("--fail-on-rejected", "fail_pct", default=None,
-                                    type=click.FloatRange(0, 100), metavar="PCT",
-                                    help="Fail only when more than PCT percent of a model's rows "
-                                    "were not delivered (default: any failed, rejected or invalid row).")
-    lock_wait = option("--lock-wait", envvar="DBT_PENDO_LOCK_WAIT", default=10.0, show_default=True,
-                             type=click.FloatRange(0), help="Seconds to wait for another sync of "
-                             "the same model to end before giving up on it.")
-    lock_stale_after = option("--lock-stale-after", envvar="DBT_PENDO_LOCK_STALE_AFTER",
-                                    default=60.0, show_default=True, type=click.FloatRange(1),
-                                    help="Seconds without heartbeat after which a lock is a dead run's.")
-    create_fields_check = option("--create-fields", "create_fields", is_flag=True,
-                                 help="Treat fields Pendo lacks as ones a sync with --create-fields "
-                                 "would create, so they are not problems (validate itself writes nothing).")
-    offline = option("--offline", is_flag=True, envvar="DBT_PENDO_OFFLINE",
-                           help="Check without calling Pendo (no key or field checks).")
-    quiet = option("--quiet", "-q", is_flag=True, envvar=["DBT_PENDO_QUIET", "DBT_QUIET"],
-                         help="Only errors, the summary and the final line (no per-model lines).")
-    debug = option("--debug", is_flag=True, envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
-                         help="Also every batch and retry; tracebacks of unexpected errors.")
-    log_format = option("--log-format", envvar=["DBT_PENDO_LOG_FORMAT", "DBT_LOG_FORMAT"],
-                              type=click.Choice(LOG_FORMATS, case_sensitive=False), default="default",
-                              show_default=True, help="default: progress bars on a terminal, else "
-                              "text; text: timestamped lines; json: one JSON object per event on "
-                              "stdout; debug: text with every batch and retry.")
+    manifest = option(
+        "--manifest",
+        default=None,
+        type=click.Path(dir_okay=False, exists=True),
+        help="Use this manifest.json and skip dbt parsing.",
+    )
+    target_path = option(
+        "--target-path",
+        envvar="DBT_TARGET_PATH",
+        default=None,
+        help="Where dbt's artifacts and our results live (default: target).",
+    )
+    state = option(
+        "--state",
+        default=None,
+        type=click.Path(file_okay=False, exists=True),
+        help="Read manifest.json and run_results.json from this folder (the "
+        "artifacts of the dbt run to sync) and skip dbt parsing.",
+    )
+    dbt_cloud_run_id = option(
+        "--dbt-cloud-run-id",
+        envvar="DBT_CLOUD_RUN_ID",
+        default=None,
+        type=click.IntRange(1),
+        metavar="ID",
+        help="Sync what this dbt Cloud run built: its artifacts are "
+        "downloaded (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, "
+        "DBT_CLOUD_HOST); the warehouse is read with the local profile.",
+    )
+    dbt_cloud_job_id = option(
+        "--dbt-cloud-job-id",
+        envvar="DBT_CLOUD_JOB_ID",
+        default=None,
+        type=click.IntRange(1),
+        metavar="ID",
+        help="As --dbt-cloud-run-id, for this job's latest successful run.",
+    )
+    sync_all = option(
+        "--all",
+        "sync_all",
+        is_flag=True,
+        help="Also sync models whose last dbt build failed or skipped them "
+        "(run_results.json), from what the warehouse has.",
+    )
+    dry_run = option(
+        "--dry-run", is_flag=True, help="Read and build payloads, send nothing, show what would be sent."
+    )
+    create_missing = option(
+        "--create-missing",
+        is_flag=True,
+        help="Create visitors/accounts Pendo does not know (?create=true) instead of reporting them missing.",
+    )
+    create_fields = option(
+        "--create-fields",
+        is_flag=True,
+        help="Create custom fields Pendo lacks, typed from the warehouse columns.",
+    )
+    full_resync = option(
+        "--full-resync", is_flag=True, help="Ignore the sync state: send every row, then rebuild the state."
+    )
+    show = option(
+        "--show",
+        default=5,
+        show_default=True,
+        type=click.IntRange(0, 1000),
+        help="With --dry-run: how many payloads per model to show.",
+    )
+    state_schema = option(
+        "--state-schema",
+        envvar="DBT_PENDO_STATE_SCHEMA",
+        default=None,
+        help="Schema of the sync state tables (default: each model's schema).",
+    )
+    threads = option(
+        "--threads",
+        envvar="DBT_PENDO_THREADS",
+        default=4,
+        show_default=True,
+        type=click.IntRange(1, 32),
+        help="Concurrent requests to Pendo.",
+    )
+    max_rps = option(
+        "--max-rps",
+        envvar="DBT_PENDO_MAX_RPS",
+        default=80.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Requests per second to Pendo (0: no pacing); halves on each 429 and recovers.",
+    )
+    retries = option(
+        "--retries",
+        envvar="DBT_PENDO_RETRIES",
+        default=8,
+        show_default=True,
+        type=click.IntRange(1, 50),
+        help="Attempts per call (429, 408, 5xx, connection errors, timeouts).",
+    )
+    retry_time = option(
+        "--retry-time",
+        envvar="DBT_PENDO_RETRY_TIME",
+        default=900.0,
+        show_default=True,
+        type=click.FloatRange(1),
+        help="Seconds one call may spend retrying.",
+    )
+    connect_timeout = option(
+        "--connect-timeout",
+        envvar="DBT_PENDO_CONNECT_TIMEOUT",
+        default=10.0,
+        show_default=True,
+        type=click.FloatRange(0.1),
+        help="Seconds to connect to Pendo.",
+    )
+    read_timeout = option(
+        "--read-timeout",
+        envvar="DBT_PENDO_READ_TIMEOUT",
+        default=330.0,
+        show_default=True,
+        type=click.FloatRange(0.1),
+        help="Seconds to wait for an answer (Pendo cuts calls at 300).",
+    )
+    fail_on_rejected = option(
+        "--fail-on-rejected",
+        "fail_pct",
+        default=None,
+        type=click.FloatRange(0, 100),
+        metavar="PCT",
+        help="Fail only when more than PCT percent of a model's rows "
+        "were not delivered (default: any failed, rejected or invalid row).",
+    )
+    lock_wait = option(
+        "--lock-wait",
+        envvar="DBT_PENDO_LOCK_WAIT",
+        default=10.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Seconds to wait for another sync of the same model to end before giving up on it.",
+    )
+    lock_stale_after = option(
+        "--lock-stale-after",
+        envvar="DBT_PENDO_LOCK_STALE_AFTER",
+        default=60.0,
+        show_default=True,
+        type=click.FloatRange(1),
+        help="Seconds without heartbeat after which a lock is a dead run's.",
+    )
+    create_fields_check = option(
+        "--create-fields",
+        "create_fields",
+        is_flag=True,
+        help="Treat fields Pendo lacks as ones a sync with --create-fields "
+        "would create, so they are not problems (validate itself writes nothing).",
+    )
+    offline = option(
+        "--offline",
+        is_flag=True,
+        envvar="DBT_PENDO_OFFLINE",
+        help="Check without calling Pendo (no key or field checks).",
+    )
+    quiet = option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        envvar=["DBT_PENDO_QUIET", "DBT_QUIET"],
+        help="Only errors, the summary and the final line (no per-model lines).",
+    )
+    debug = option(
+        "--debug",
+        is_flag=True,
+        envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
+        help="Also every batch and retry; tracebacks of unexpected errors.",
+    )
+    log_format = option(
+        "--log-format",
+        envvar=["DBT_PENDO_LOG_FORMAT", "DBT_LOG_FORMAT"],
+        type=click.Choice(LOG_FORMATS, case_sensitive=False),
+        default="default",
+        show_default=True,
+        help="default: progress bars on a terminal, else "
+        "text; text: timestamped lines; json: one JSON object per event on "
+        "stdout; debug: text with every batch and retry.",
+    )
 
 
 def _options(*decorators: Callable) -> Callable:
@@ -152,11 +289,11 @@ def _options(*decorators: Callable) -> Callable:
         for decorator in reversed(decorators):
             func = decorator(func)
         return func
+
     return apply
 
 
-pendo_options = _options(P.threads, P.max_rps, P.retries, P.retry_time, P.connect_timeout,
-                         P.read_timeout)
+pendo_options = _options(P.threads, P.max_rps, P.retries, P.retry_time, P.connect_timeout, P.read_timeout)
 dbt_options = _options(P.project_dir, P.profiles_dir, P.target, P.vars, P.target_path)
 selection_options = _options(P.select, P.exclude, P.selector, P.manifest)
 artifact_options = _options(P.state, P.dbt_cloud_run_id, P.dbt_cloud_job_id)
@@ -186,36 +323,85 @@ def cli() -> None:
 @P.quiet
 @P.debug
 @P.log_format
-def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
-         target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-         selector: str | None, manifest: str | None, dry_run: bool, create_missing: bool,
-         create_fields: bool, full_resync: bool, show: int,
-         state_schema: str | None, threads: int, max_rps: float, retries: int, retry_time: float,
-         connect_timeout: float, read_timeout: float, fail_pct: float | None, lock_wait: float,
-         lock_stale_after: float, quiet: bool, debug: bool, state: str | None = None,
-         dbt_cloud_run_id: int | None = None, dbt_cloud_job_id: int | None = None,
-         sync_all: bool = False, log_format: str = "default") -> None:
+def sync(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars: dict | None,
+    target_path: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    selector: str | None,
+    manifest: str | None,
+    dry_run: bool,
+    create_missing: bool,
+    create_fields: bool,
+    full_resync: bool,
+    show: int,
+    state_schema: str | None,
+    threads: int,
+    max_rps: float,
+    retries: int,
+    retry_time: float,
+    connect_timeout: float,
+    read_timeout: float,
+    fail_pct: float | None,
+    lock_wait: float,
+    lock_stale_after: float,
+    quiet: bool,
+    debug: bool,
+    state: str | None = None,
+    dbt_cloud_run_id: int | None = None,
+    dbt_cloud_job_id: int | None = None,
+    sync_all: bool = False,
+    log_format: str = "default",
+) -> None:
     """Push the selected models' rows into Pendo (after `dbt build`)."""
     from .api import sync as run_sync
     from .pendo.client import RetryPolicy
 
     if not dry_run and click.get_current_context().get_parameter_source("show") != ParameterSource.DEFAULT:
-        raise UsageError("--show applies only with --dry-run (payloads are shown, not sent); "
-                         "add --dry-run, or leave --show out")
+        raise UsageError(
+            "--show applies only with --dry-run (payloads are shown, not sent); "
+            "add --dry-run, or leave --show out"
+        )
 
-    retry = RetryPolicy(attempts=retries, time_budget=retry_time, connect_timeout=connect_timeout,
-                        read_timeout=read_timeout, rate=max_rps)
-    results = run_sync(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
-                       select=select, exclude=exclude, selector=selector, manifest=manifest,
-                       target_path=target_path, dry_run=dry_run, create_missing=create_missing,
-                       create_fields=create_fields,
-                       full_resync=full_resync,
-                       show=show, state_schema=state_schema, threads=threads, retry=retry,
-                       fail_on_rejected=fail_pct, lock_wait=lock_wait,
-                       lock_stale_after=lock_stale_after, quiet=quiet, sync_all=sync_all,
-                       log_format=log_format.lower(), debug=debug,
-                       state=state, dbt_cloud_run_id=dbt_cloud_run_id,
-                       dbt_cloud_job_id=dbt_cloud_job_id)
+    retry = RetryPolicy(
+        attempts=retries,
+        time_budget=retry_time,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        rate=max_rps,
+    )
+    results = run_sync(
+        project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        vars=vars,
+        select=select,
+        exclude=exclude,
+        selector=selector,
+        manifest=manifest,
+        target_path=target_path,
+        dry_run=dry_run,
+        create_missing=create_missing,
+        create_fields=create_fields,
+        full_resync=full_resync,
+        show=show,
+        state_schema=state_schema,
+        threads=threads,
+        retry=retry,
+        fail_on_rejected=fail_pct,
+        lock_wait=lock_wait,
+        lock_stale_after=lock_stale_after,
+        quiet=quiet,
+        sync_all=sync_all,
+        log_format=log_format.lower(),
+        debug=debug,
+        state=state,
+        dbt_cloud_run_id=dbt_cloud_run_id,
+        dbt_cloud_job_id=dbt_cloud_job_id,
+    )
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 
@@ -224,29 +410,67 @@ def sync(project_dir: str, profiles_dir: str | None, target: str | None, vars: d
 @selection_options
 @artifact_options
 @P.state_schema
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="A table for people, JSON for machines.")
-def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, vars: dict | None,
-               target_path: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-               selector: str | None, manifest: str | None, state_schema: str | None,
-               output: str, state: str | None = None, dbt_cloud_run_id: int | None = None,
-               dbt_cloud_job_id: int | None = None) -> None:
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, JSON for machines.",
+)
+def ls_command(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars: dict | None,
+    target_path: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    selector: str | None,
+    manifest: str | None,
+    state_schema: str | None,
+    output: str,
+    state: str | None = None,
+    dbt_cloud_run_id: int | None = None,
+    dbt_cloud_job_id: int | None = None,
+) -> None:
     """List the configured syncs (from the manifest; no warehouse or Pendo call)."""
     import json
 
     from .api import ls
 
-    rows = ls(project_dir, profiles_dir=profiles_dir, target=target, vars=vars, select=select,
-              exclude=exclude, selector=selector, manifest=manifest, target_path=target_path,
-              state_schema=state_schema, state=state, dbt_cloud_run_id=dbt_cloud_run_id,
-              dbt_cloud_job_id=dbt_cloud_job_id)
+    rows = ls(
+        project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        vars=vars,
+        select=select,
+        exclude=exclude,
+        selector=selector,
+        manifest=manifest,
+        target_path=target_path,
+        state_schema=state_schema,
+        state=state,
+        dbt_cloud_run_id=dbt_cloud_run_id,
+        dbt_cloud_job_id=dbt_cloud_job_id,
+    )
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    _print_table("dbt-pendo syncs", ("model", "object", "id_column", "fields", "relation", "state_table"),
-                 [(r["model"], r["object"], r["id_column"],
-                   ", ".join(f"{c} -> {f}" for c, f in r["fields"].items()), str(r["relation"]),
-                   r["state_table"]) for r in rows])
+    _print_table(
+        "dbt-pendo syncs",
+        ("model", "object", "id_column", "fields", "relation", "state_table"),
+        [
+            (
+                r["model"],
+                r["object"],
+                r["id_column"],
+                ", ".join(f"{c} -> {f}" for c, f in r["fields"].items()),
+                str(r["relation"]),
+                r["state_table"],
+            )
+            for r in rows
+        ],
+    )
 
 
 @cli.command(name="validate")
@@ -254,17 +478,36 @@ def ls_command(project_dir: str, profiles_dir: str | None, target: str | None, v
 @selection_options
 @P.offline
 @P.create_fields_check
-def validate_command(project_dir: str, profiles_dir: str | None, target: str | None,
-                     vars: dict | None, target_path: str | None, select: tuple[str, ...],
-                     exclude: tuple[str, ...], selector: str | None, manifest: str | None,
-                     offline: bool, create_fields: bool) -> None:
+def validate_command(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars: dict | None,
+    target_path: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    selector: str | None,
+    manifest: str | None,
+    offline: bool,
+    create_fields: bool,
+) -> None:
     """Check the selected syncs before running them: pendo blocks, columns in the warehouse,
     and (unless --offline) the key and Pendo's fields. Exit 0 clean, 1 problems."""
     from .api import validate
 
-    checked = validate(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
-                       select=select, exclude=exclude, selector=selector, manifest=manifest,
-                       target_path=target_path, offline=offline, create_fields=create_fields)
+    checked = validate(
+        project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        vars=vars,
+        select=select,
+        exclude=exclude,
+        selector=selector,
+        manifest=manifest,
+        target_path=target_path,
+        offline=offline,
+        create_fields=create_fields,
+    )
     for warning in checked.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if not checked.models:
@@ -272,16 +515,26 @@ def validate_command(project_dir: str, profiles_dir: str | None, target: str | N
         return
     problems = checked.problems
     if not problems:
-        click.echo(f"validate: no problems found in {len(checked.models)} model(s)"
-                   + (" (offline: Pendo not checked)" if offline else ""))
+        click.echo(
+            f"validate: no problems found in {len(checked.models)} model(s)"
+            + (" (offline: Pendo not checked)" if offline else "")
+        )
         return
-    _print_table(f"dbt-pendo validate: {len(problems)} problem(s)", ("model", "file", "problem", "fix"),
-                 [(p.model, p.file, p.problem, p.fix) for p in problems], overflow="fold")
+    _print_table(
+        f"dbt-pendo validate: {len(problems)} problem(s)",
+        ("model", "file", "problem", "fix"),
+        [(p.model, p.file, p.problem, p.fix) for p in problems],
+        overflow="fold",
+    )
     sys.exit(EXIT_FAILED)
 
 
-def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
-                 overflow: str = "ellipsis") -> None:
+def _print_table(
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+    overflow: Literal["fold", "crop", "ellipsis", "ignore"] = "ellipsis",
+) -> None:
     """A table on stdout, 200 columns wide when stdout is not a terminal (CI logs)."""
     from rich.console import Console
     from rich.table import Table
@@ -297,59 +550,129 @@ def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...
 @cli.command(name="exposures")
 @dbt_options
 @selection_options
-@click.option("--owner", "owner", default=None, metavar="NAME",
-              help="Owner name of the exposures (default: the models' meta.owner, else their "
-              "dbt group's owner, else dbt-pendo-sync).")
+@click.option(
+    "--owner",
+    "owner",
+    default=None,
+    metavar="NAME",
+    help="Owner name of the exposures (default: the models' meta.owner, else their "
+    "dbt group's owner, else dbt-pendo-sync).",
+)
 @click.option("--owner-email", default=None, metavar="EMAIL", help="Owner email of the exposures.")
-@click.option("--write", "write", default=None, type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write the YAML to PATH (relative to the project dir), e.g. "
-              "models/pendo_exposures.yml, instead of printing it.")
-def exposures_command(project_dir: str, profiles_dir: str | None, target: str | None,
-                      vars: dict | None, target_path: str | None, select: tuple[str, ...],
-                      exclude: tuple[str, ...], selector: str | None, manifest: str | None,
-                      owner: str | None, owner_email: str | None, write: str | None) -> None:
+@click.option(
+    "--write",
+    "write",
+    default=None,
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Write the YAML to PATH (relative to the project dir), e.g. "
+    "models/pendo_exposures.yml, instead of printing it.",
+)
+def exposures_command(
+    project_dir: str,
+    profiles_dir: str | None,
+    target: str | None,
+    vars: dict | None,
+    target_path: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    selector: str | None,
+    manifest: str | None,
+    owner: str | None,
+    owner_email: str | None,
+    write: str | None,
+) -> None:
     """Generate dbt exposures for the synced models, so Pendo shows downstream of them in dbt
     docs and `dbt ls --select +exposure:pendo_visitor_metadata` (from the manifest; no
     warehouse or Pendo call)."""
     from .api import exposures
 
-    result = exposures(project_dir, profiles_dir=profiles_dir, target=target, vars=vars,
-                       select=select, exclude=exclude, selector=selector, manifest=manifest,
-                       target_path=target_path, owner=owner, owner_email=owner_email, write=write)
+    result = exposures(
+        project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        vars=vars,
+        select=select,
+        exclude=exclude,
+        selector=selector,
+        manifest=manifest,
+        target_path=target_path,
+        owner=owner,
+        owner_email=owner_email,
+        write=write,
+    )
     for note in result.notes:
         click.echo(f"Note: {note}", err=True)
     if result.path is None:
         click.echo(result.text, nl=False)
     elif result.names:
-        click.echo(f"Wrote exposures {', '.join(result.names)} to {result.path}; check with: "
-                   f"{result.check_command()}")
+        click.echo(
+            f"Wrote exposures {', '.join(result.names)} to {result.path}; check with: "
+            f"{result.check_command()}"
+        )
     else:
         click.echo(f"Wrote an empty exposures list to {result.path}")
 
 
 @cli.command(short_help="Run a local HTTP server that answers like Pendo's API.")
-@option("--host", default="127.0.0.1", show_default=True,
-        help="Address to listen on: loopback only (127.0.0.1, localhost, ::1) unless "
-        "--allow-non-loopback.")
-@option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-        help="Port to listen on; 0 picks a free one (the URL is printed on stderr).")
-@option("--data", "data_path", default=None, type=click.Path(dir_okay=False, exists=True),
-        metavar="FILE", help="JSON file of known visitor/account ids, field schema and preset "
-        "values (format below; default: the built-in demo data, emulator_data.json).")
-@option("--accept-any-id", is_flag=True,
-        help="Know every visitor and account id, so no row is reported missing (with --data: "
-        "replaces its visitors/accounts, keeps its schema and values).")
-@option("--unknown-fields", type=click.Choice(["reject", "create_text"]), default="reject",
-        show_default=True, help="Writes naming a custom field the schema lacks: reject answers "
-        "400 \"missing field mappings\"; create_text creates it as a string field.")
-@option("--allow-non-loopback", is_flag=True,
-        help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
-        "holding the key, over plain http: expose it only on trusted networks.")
-@option("--debug", is_flag=True, envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
-        help="Print one line per request on stderr (method, path, status, time; never the "
-        "key or other header values); tracebacks of unexpected errors.")
-def emulator(host: str, port: int, data_path: str | None, accept_any_id: bool, unknown_fields: str,
-             allow_non_loopback: bool, debug: bool) -> None:
+@option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on: loopback only (127.0.0.1, localhost, ::1) unless --allow-non-loopback.",
+)
+@option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one (the URL is printed on stderr).",
+)
+@option(
+    "--data",
+    "data_path",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="FILE",
+    help="JSON file of known visitor/account ids, field schema and preset "
+    "values (format below; default: the built-in demo data, emulator_data.json).",
+)
+@option(
+    "--accept-any-id",
+    is_flag=True,
+    help="Know every visitor and account id, so no row is reported missing (with --data: "
+    "replaces its visitors/accounts, keeps its schema and values).",
+)
+@option(
+    "--unknown-fields",
+    type=click.Choice(["reject", "create_text"]),
+    default="reject",
+    show_default=True,
+    help="Writes naming a custom field the schema lacks: reject answers "
+    '400 "missing field mappings"; create_text creates it as a string field.',
+)
+@option(
+    "--allow-non-loopback",
+    is_flag=True,
+    help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
+    "holding the key, over plain http: expose it only on trusted networks.",
+)
+@option(
+    "--debug",
+    is_flag=True,
+    envvar=["DBT_PENDO_DEBUG", "DBT_DEBUG"],
+    help="Print one line per request on stderr (method, path, status, time; never the "
+    "key or other header values); tracebacks of unexpected errors.",
+)
+def emulator(
+    host: str,
+    port: int,
+    data_path: str | None,
+    accept_any_id: bool,
+    unknown_fields: str,
+    allow_non_loopback: bool,
+    debug: bool,
+) -> None:
     """Run the local Pendo emulator, a real HTTP server that answers like Pendo's API, to try a
     sync without touching Pendo: give the sync the printed URL as PENDO_BASE_URL. It accepts only
     the key in its own PENDO_INTEGRATION_KEY (any value; give the sync the same). Writes to ids it
@@ -377,7 +700,8 @@ def emulator(host: str, port: int, data_path: str | None, accept_any_id: bool, u
         raise UsageError(
             f"--host {host} is not a loopback address, and the emulator accepts writes from anyone "
             "holding the key, over plain http: use 127.0.0.1, localhost or ::1, or add "
-            "--allow-non-loopback to expose it on a trusted network")
+            "--allow-non-loopback to expose it on a trusted network"
+        )
     if data_path is None:
         data = EmulatorData.default()
     else:
@@ -387,24 +711,35 @@ def emulator(host: str, port: int, data_path: str | None, accept_any_id: bool, u
             raise UsageError(f"--data {data_path}: cannot read it ({exc.strerror or exc})") from None
         except ValueError as exc:  # the message starts with the path
             raise UsageError(
-                f"--data {exc}. Expected JSON like {{\"visitors\": [ids] or \"all\", \"accounts\": "
-                "[ids] or \"all\", \"schema\": {kind: {group: {field: {\"Type\": type}}}}, "
-                "\"values\": {kind: {id: {field: value}}}}, every key optional; see "
-                "'dbt-pendo emulator --help' and the README section \"The local Pendo emulator\"") from None
+                f'--data {exc}. Expected JSON like {{"visitors": [ids] or "all", "accounts": '
+                '[ids] or "all", "schema": {kind: {group: {field: {"Type": type}}}}, '
+                '"values": {kind: {id: {field: value}}}}, every key optional; see '
+                "'dbt-pendo emulator --help' and the README section \"The local Pendo emulator\""
+            ) from None
     if accept_any_id:
         data.visitors = data.accounts = ALL
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        server = PendoEmulator(key, host=host, port=port, data=data, unknown_fields=unknown_fields,
-                               request_log=sys.stderr if debug else None)
+        server = PendoEmulator(
+            key,
+            host=host,
+            port=port,
+            data=data,
+            unknown_fields=unknown_fields,
+            request_log=sys.stderr if debug else None,
+        )
     except socket.gaierror as exc:
-        raise UsageError(f"--host {host}: cannot listen there ({exc.strerror}); use an address of "
-                         "this machine such as 127.0.0.1") from None
+        raise UsageError(
+            f"--host {host}: cannot listen there ({exc.strerror}); use an address of "
+            "this machine such as 127.0.0.1"
+        ) from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.EADDRINUSE:
-            hint = ("the port is already in use (another emulator still running?): pick another "
-                    "--port, or --port 0 for a free one")
+            hint = (
+                "the port is already in use (another emulator still running?): pick another "
+                "--port, or --port 0 for a free one"
+            )
         elif exc.errno == errno.EACCES:
             hint = f"{reason}: pick a port above 1023 with --port, or --port 0 for a free one"
         elif exc.errno == errno.EADDRNOTAVAIL:
@@ -428,7 +763,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger().addHandler(logging.NullHandler())
     signal.signal(signal.SIGTERM, _terminate)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or any(
-        os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("DBT_PENDO_DEBUG", "DBT_DEBUG"))
+        os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("DBT_PENDO_DEBUG", "DBT_DEBUG")
+    )
     try:
         cli.main(args=argv, prog_name="dbt-pendo", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -446,6 +782,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if debug:
             raise
-        click.echo(f"Internal error ({type(exc).__name__}): {exc}. Rerun with --debug for details "
-                   "and report it.", err=True)
+        click.echo(
+            f"Internal error ({type(exc).__name__}): {exc}. Rerun with --debug for details and report it.",
+            err=True,
+        )
         sys.exit(exit_code_for(exc))

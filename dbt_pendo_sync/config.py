@@ -1,17 +1,19 @@
 """A model's `pendo:` block, validated with JSON Schema, into a typed SyncSpec."""
+
 from __future__ import annotations
 
 import datetime as dt
 import difflib
 import json
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError, Problem
@@ -87,34 +89,53 @@ class SyncSpec:
                 return name
             if name.lower() in by_lower:
                 return by_lower[name.lower()]
-            problems.append(self.problem(
-                f"{label} is not a column of the built relation (columns: {', '.join(columns)})",
-                "fix the pendo block or rebuild the model"))
+            problems.append(
+                self.problem(
+                    f"{label} is not a column of the built relation (columns: {', '.join(columns)})",
+                    "fix the pendo block or rebuild the model",
+                )
+            )
             return None
 
         id_col = real(self.id_column, f"id_column '{self.id_column}'")
-        rules = {col: rule for col, rule in
-                 ((real(name, f"column '{name}' of a column-level pendo block"), rule)
-                  for name, rule in self.column_rules.items()) if col is not None}
+        rules = {
+            col: rule
+            for col, rule in (
+                (real(name, f"column '{name}' of a column-level pendo block"), rule)
+                for name, rule in self.column_rules.items()
+            )
+            if col is not None
+        }
         if self.fields is not None:
-            wanted = {col: field for col, field in
-                      ((real(name, f"mapped column '{name}'"), field) for name, field in self.fields.items())
-                      if col is not None}
+            wanted = {
+                col: field
+                for col, field in (
+                    (real(name, f"mapped column '{name}'"), field) for name, field in self.fields.items()
+                )
+                if col is not None
+            }
         else:
             wanted = {col: col for col in columns if col != id_col}
         for col, rule in rules.items():
             if rule.field:
                 wanted[col] = rule.field
-        mapping = {col: wanted[col] for col in columns
-                   if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude}
+        mapping = {
+            col: wanted[col]
+            for col in columns
+            if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude
+        }
         problems += self.field_problems(mapping, empty_is_a_problem=not problems)
         return id_col, mapping, problems
 
     def coercion(self, pendo_type: str | None, column_type: str) -> Coercion:
         """How this model's values become a field of `pendo_type` (None: type unknown)."""
-        return Coercion(pendo_type=pendo_type, column_is_boolean=column_type.lower().startswith("bool"),
-                        truncate_text=self.truncate_text, date_format=self.date_format,
-                        timezone=dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone))
+        return Coercion(
+            pendo_type=pendo_type,
+            column_is_boolean=column_type.lower().startswith("bool"),
+            truncate_text=self.truncate_text,
+            date_format=self.date_format,
+            timezone=dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone),
+        )
 
     @property
     def conversion_salt(self) -> str:
@@ -125,8 +146,9 @@ class SyncSpec:
         """Whether a null in this (real) column is sent as null, clearing Pendo's value."""
         rule = self.column_rules.get(column)
         if rule is None:
-            rule = next((r for c, r in self.column_rules.items() if c.lower() == column.lower()),
-                        ColumnRule())
+            rule = next(
+                (r for c, r in self.column_rules.items() if c.lower() == column.lower()), ColumnRule()
+            )
         return (rule.nulls or self.nulls) == "clear"
 
     def field_problems(self, mapping: Mapping[str, str], *, empty_is_a_problem: bool = True) -> list[Problem]:
@@ -136,14 +158,20 @@ class SyncSpec:
         seen: dict[str, str] = {}
         for col, field in mapping.items():
             if field in seen:
-                problems.append(self.problem(
-                    f"columns '{seen[field]}' and '{col}' both map to Pendo field '{field}'",
-                    "map one of them to another field or exclude it"))
+                problems.append(
+                    self.problem(
+                        f"columns '{seen[field]}' and '{col}' both map to Pendo field '{field}'",
+                        "map one of them to another field or exclude it",
+                    )
+                )
             elif not _FIELD_NAME.match(field):
-                problems.append(self.problem(
-                    f"column '{col}' would be sent as field '{field}', which Pendo cannot use in "
-                    "segments or reports",
-                    f"rename it with `pendo: {{field: {suggest_field_name(field)}}}` on the column"))
+                problems.append(
+                    self.problem(
+                        f"column '{col}' would be sent as field '{field}', which Pendo cannot use in "
+                        "segments or reports",
+                        f"rename it with `pendo: {{field: {suggest_field_name(field)}}}` on the column",
+                    )
+                )
             seen.setdefault(field, col)
         if not mapping and empty_is_a_problem:
             problems.append(self.problem("no column is left to send", "map at least one column"))
@@ -161,7 +189,7 @@ def suggest_field_name(name: str) -> str:
     return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     text = resources.files("dbt_pendo_sync.schemas").joinpath(schema_name).read_text("utf-8")
     return jsonschema.Draft202012Validator(json.loads(text))
@@ -175,7 +203,7 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        hints = []
+        hints: list[str] = []
         for key in extra:
             close = difflib.get_close_matches(key, allowed, n=1)
             hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
@@ -183,17 +211,18 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
     if kind == "required":
         return f"{path}: {error.message}", f"add it (allowed keys: {', '.join(schema.get('properties', {}))})"
     if kind == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
-        return f"{path}: {error.instance!r} is not allowed", f"use one of: {allowed}"
+        choices = ", ".join(str(v) for v in error.validator_value)
+        return f"{path}: {error.instance!r} is not allowed", f"use one of: {choices}"
     if kind == "type":
         return f"{path}: {error.instance!r} must be of type {error.validator_value}", GENERAL_FIX
     if kind == "pattern":
-        return (f"{path}: {error.instance!r} is not a Pendo field name Pendo can use in segments "
-                f"(letters, digits, underscore, not starting with a digit)",
-                f"try '{suggest_field_name(str(error.instance))}'")
+        return (
+            f"{path}: {error.instance!r} is not a Pendo field name Pendo can use in segments "
+            f"(letters, digits, underscore, not starting with a digit)",
+            f"try '{suggest_field_name(str(error.instance))}'",
+        )
     if kind in ("minimum", "maximum"):
-        return (f"{path}: {error.instance!r} is out of range",
-                f"allowed {kind} is {error.validator_value}")
+        return (f"{path}: {error.instance!r} is out of range", f"allowed {kind} is {error.validator_value}")
     if kind == "minProperties":
         return f"{path}: must not be empty", "list at least one entry or leave the key out"
     if kind == "minLength":
@@ -212,8 +241,9 @@ def block_problems(model: ModelNode) -> list[Problem]:
     for col in model.columns.values():
         block = col.pendo_block()
         if block is not None:
-            problems += _schema_problems(model, block, "pendo_column.schema.json",
-                                         f"columns.{col.name}.pendo")
+            problems += _schema_problems(
+                model, block, "pendo_column.schema.json", f"columns.{col.name}.pendo"
+            )
     return problems
 
 
@@ -230,10 +260,15 @@ def spec_for(model: ModelNode) -> SyncSpec:
         object=block["object"],
         id_column=block["id_column"],
         fields=dict(block["fields"]) if "fields" in block else None,
-        column_rules={col.name: ColumnRule(field=col.pendo_block().get("field"),
-                                           exclude=bool(col.pendo_block().get("exclude", False)),
-                                           nulls=col.pendo_block().get("nulls"))
-                      for col in model.columns.values() if col.pendo_block() is not None},
+        column_rules={
+            col.name: ColumnRule(
+                field=col.pendo_block().get("field"),
+                exclude=bool(col.pendo_block().get("exclude", False)),
+                nulls=col.pendo_block().get("nulls"),
+            )
+            for col in model.columns.values()
+            if col.pendo_block() is not None
+        },
         batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
         state_schema=block.get("state_schema"),
         create_fields=bool(block.get("create_fields", False)),
@@ -245,12 +280,17 @@ def spec_for(model: ModelNode) -> SyncSpec:
     try:
         ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(spec.problem(f"pendo.timezone: {spec.timezone!r} is not an IANA time zone",
-                                     "use a name like 'UTC' or 'America/New_York'"))
+        problems.append(
+            spec.problem(
+                f"pendo.timezone: {spec.timezone!r} is not an IANA time zone",
+                "use a name like 'UTC' or 'America/New_York'",
+            )
+        )
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
-        problems += spec.field_problems({c: f for c, f in named.items()
-                                         if not spec.column_rules.get(c, ColumnRule()).exclude})
+        problems += spec.field_problems(
+            {c: f for c, f in named.items() if not spec.column_rules.get(c, ColumnRule()).exclude}
+        )
     if problems:
         raise ConfigError(problems=problems)
     return spec
@@ -266,6 +306,7 @@ def specs_for(models: Iterable[ModelNode]) -> list[SyncSpec]:
         except ConfigError as exc:
             problems += exc.problems
     if problems:
-        raise ConfigError("invalid pendo configuration:\n" + "\n".join(str(p) for p in problems),
-                          problems=problems)
+        raise ConfigError(
+            "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
+        )
     return specs

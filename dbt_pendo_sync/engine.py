@@ -3,19 +3,20 @@
 The engine knows neither click nor dbt internals: it gets rows from a RowSource, sends
 through a PendoClient (or nothing, on a dry run), and reports through an EventSink.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 from .config import SyncSpec
 from .pendo.answers import BatchOutcome
 from .pendo.client import PendoClient
 from .pendo.fields import InvalidValue, record_id, to_json_value
 from .results import ModelResult
-
 
 
 class RowSource(Protocol):
@@ -49,10 +50,10 @@ class EventSink(Protocol):
 
     def model_started(self, spec: SyncSpec, relation: str) -> None: ...
     def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
-    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome,
-                   result: ModelResult) -> None: ...
-    def undelivered(self, spec: SyncSpec, category: str, record_id: str | None,
-                    reason: str, payload: Any) -> None: ...
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None: ...
+    def undelivered(
+        self, spec: SyncSpec, category: str, record_id: str | None, reason: str, payload: Any
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,7 @@ class _Batch:
 _Column = tuple[int, str, bool, Callable[[Any], Any]]  # position in the row, field, clear, convert
 
 
-def _build(id_key: str, columns: Sequence[_Column],
-           row: tuple) -> tuple[str | None, dict | None, str | None]:
+def _build(id_key: str, columns: Sequence[_Column], row: tuple) -> tuple[str | None, dict | None, str | None]:
     """(id, record, None) for a good row; (id or None, None, reason) for an invalid one."""
     try:
         rid = record_id(row[_META])
@@ -112,10 +112,17 @@ def _build(id_key: str, columns: Sequence[_Column],
 class ModelSync:
     """Runs one model: reads, builds, sends in batches, and accounts for every row."""
 
-    def __init__(self, spec: SyncSpec, source: RowSource, sink: EventSink, client: PendoClient | None,
-                 result: ModelResult, journal: ProgressJournal | None = None,
-                 options: SendOptions = SendOptions(),
-                 converters: Sequence[Callable[[Any], Any]] | None = None) -> None:
+    def __init__(
+        self,
+        spec: SyncSpec,
+        source: RowSource,
+        sink: EventSink,
+        client: PendoClient | None,
+        result: ModelResult,
+        journal: ProgressJournal | None = None,
+        options: SendOptions = SendOptions(),
+        converters: Sequence[Callable[[Any], Any]] | None = None,
+    ) -> None:
         self.spec = spec
         self.source = source
         self.sink = sink
@@ -124,8 +131,15 @@ class ModelSync:
         self.options = options
         self.result = result
         converters = converters or [to_json_value] * len(source.fields)
-        self._columns: list[_Column] = list(zip(range(_META + 1, _META + 1 + len(source.fields)),
-                                                source.fields, source.clear, converters))
+        self._columns: list[_Column] = list(
+            zip(
+                range(_META + 1, _META + 1 + len(source.fields)),
+                source.fields,
+                source.clear,
+                converters,
+                strict=True,
+            )
+        )
 
     def run(self) -> ModelResult:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
@@ -135,8 +149,9 @@ class ModelSync:
     def _run(self) -> None:
         duplicates = self.source.duplicate_ids()
         batch = _Batch()
-        with ThreadPoolExecutor(max_workers=max(1, self.options.threads),
-                                thread_name_prefix="pendo-send") as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, self.options.threads), thread_name_prefix="pendo-send"
+        ) as pool:
             inflight: deque[tuple[_Batch, Future | None]] = deque()
             try:
                 for chunk in self.source.chunks():
@@ -169,7 +184,7 @@ class ModelSync:
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:
-            raw = dict(zip((self.spec.id_column, *self.source.fields), row[_META:]))
+            raw = dict(zip((self.spec.id_column, *self.source.fields), row[_META:], strict=False))
             self._undelivered("invalid", rid, reason, raw)
             return None
         return record
@@ -180,8 +195,13 @@ class ModelSync:
             return
         future = None
         if batch.records:
-            future = pool.submit(self.client.write_values, self.spec.object, batch.records,
-                                 self.spec.id_key, self.options.create)
+            future = pool.submit(
+                self.client.write_values,
+                self.spec.object,
+                batch.records,
+                self.spec.id_key,
+                self.options.create,
+            )
         inflight.append((batch, future))
         while len(inflight) > 2 * max(1, self.options.threads):
             self._collect(*inflight.popleft())
@@ -190,18 +210,25 @@ class ModelSync:
         """Dry run: count what would be sent and keep a few payloads to show."""
         self.result.counts.sent += len(records)
         room = self.options.show - len(self.result.payload_sample)
-        self.result.payload_sample.extend(records[:max(0, room)])
+        self.result.payload_sample.extend(records[: max(0, room)])
 
     def _collect(self, batch: _Batch, future: Future | None) -> None:
         outcome: BatchOutcome = future.result() if future is not None else BatchOutcome()
         counts = self.result.counts
         counts.sent += len(batch.records)
         counts.updated += len(outcome.confirmed)
-        payloads = ({r[self.spec.id_key]: r for r in batch.records}
-                    if outcome.missing or outcome.rejected or outcome.failed else {})
+        payloads = (
+            {r[self.spec.id_key]: r for r in batch.records}
+            if outcome.missing or outcome.rejected or outcome.failed
+            else {}
+        )
         for rid in outcome.missing:
-            self._undelivered("missing", rid, f"Pendo has no {self.spec.object} with this id "
-                              "(update-only: unknown ids are not created)", payloads.get(rid))
+            self._undelivered(
+                "missing",
+                rid,
+                f"Pendo has no {self.spec.object} with this id (update-only: unknown ids are not created)",
+                payloads.get(rid),
+            )
         for category, entries in (("rejected", outcome.rejected), ("failed", outcome.failed)):
             for rid, reason in entries:
                 self._undelivered(category, rid, reason, payloads.get(rid))
@@ -209,9 +236,12 @@ class ModelSync:
             skipped = batch.invalid
             if len(outcome.confirmed) < len(batch.records):
                 confirmed = set(outcome.confirmed)
-                skipped = skipped + [k for rec, k in zip(batch.records, batch.keys)
-                                     if rec[self.spec.id_key] not in confirmed]
-            self.journal.record(batch.lo, batch.hi, skipped)
+                skipped = skipped + [
+                    k
+                    for rec, k in zip(batch.records, batch.keys, strict=True)
+                    if rec[self.spec.id_key] not in confirmed
+                ]
+            self.journal.record(batch.lo, batch.hi or batch.lo, skipped)
         if batch.records:
             self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
         self.sink.progress(self.spec, self.result)

@@ -3,10 +3,11 @@
 Every error a user can cause carries a message that says what is wrong and how to fix it;
 the CLI prints that message on one line, never a traceback.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ Records in, text out (and where an owner comes from, whether dbt reads a path). 
 exposure per Pendo object that has synced models, so
 `dbt ls --select +exposure:pendo_visitor_metadata` lists what feeds Pendo's visitor metadata.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -118,31 +120,37 @@ class ExposureFile:
         return f'dbt ls --select "{selectors}"' if len(self.names) > 1 else f"dbt ls --select {selectors}"
 
 
-def render(models: Sequence[SyncedModel], *, root_package: str | None,
-           owner: Owner | None = None) -> ExposureFile:
+def render(
+    models: Sequence[SyncedModel], *, root_package: str | None, owner: Owner | None = None
+) -> ExposureFile:
     """The `exposures:` YAML for `models` (in the order given) and the exposure names.
 
     The owner is `owner` when given, else the first model of the object that has one,
     else DEFAULT_OWNER, so the file always parses.
     """
-    exposures = []
+    exposures: list[dict[str, Any]] = []
     for kind, (name, label) in EXPOSURES.items():
         synced = [m for m in models if m.object == kind]
         if not synced:
             continue
         chosen = owner or next((m.owner for m in synced if m.owner), None) or DEFAULT_OWNER
-        exposures.append({
-            "name": name,
-            "label": label,
-            "type": "application",
-            "maturity": "medium",
-            "description": (f"Pendo {kind} custom metadata, synced from dbt by dbt-pendo-sync "
-                            "(`dbt-pendo sync`). " + " ".join(m.sentence() for m in synced)),
-            "depends_on": _unique(m.ref(root_package) for m in synced),
-            "owner": chosen.as_yaml(),
-        })
-    body = yaml.safe_dump({"version": 2, "exposures": exposures}, sort_keys=False,
-                          allow_unicode=True, width=88)
+        exposures.append(
+            {
+                "name": name,
+                "label": label,
+                "type": "application",
+                "maturity": "medium",
+                "description": (
+                    f"Pendo {kind} custom metadata, synced from dbt by dbt-pendo-sync "
+                    "(`dbt-pendo sync`). " + " ".join(m.sentence() for m in synced)
+                ),
+                "depends_on": _unique(m.ref(root_package) for m in synced),
+                "owner": chosen.as_yaml(),
+            }
+        )
+    body = yaml.safe_dump(
+        {"version": 2, "exposures": exposures}, sort_keys=False, allow_unicode=True, width=88
+    )
     return ExposureFile(text=HEADER + body, names=tuple(e["name"] for e in exposures))
 
 
@@ -157,7 +165,8 @@ def _unique(items: Any) -> list[str]:
 def model_owner(model: ModelNode, manifest: Manifest) -> Owner | None:
     """The model's `meta.owner`, else the owner of its dbt group."""
     return owner_from(model.meta.get("owner")) or (
-        owner_from(manifest.group_owners.get(model.group)) if model.group else None)
+        owner_from(manifest.group_owners.get(model.group)) if model.group else None
+    )
 
 
 def in_source_paths(project_dir: Path, path: Path) -> bool:
@@ -166,10 +175,15 @@ def in_source_paths(project_dir: Path, path: Path) -> bool:
         data = yaml.safe_load(project_file(project_dir).read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, OSError):
         return True  # dbt itself will say what is wrong with the project
-    folders = []
-    for key, default in (("model-paths", ["models"]), ("seed-paths", ["seeds"]),
-                         ("snapshot-paths", ["snapshots"]), ("analysis-paths", ["analyses"]),
-                         ("macro-paths", ["macros"]), ("test-paths", ["tests"])):
+    folders: list[str] = []
+    for key, default in (
+        ("model-paths", ["models"]),
+        ("seed-paths", ["seeds"]),
+        ("snapshot-paths", ["snapshots"]),
+        ("analysis-paths", ["analyses"]),
+        ("macro-paths", ["macros"]),
+        ("test-paths", ["tests"]),
+    ):
         value = data.get(key, default) if isinstance(data, dict) else default
         folders += value if isinstance(value, list) else default
     resolved = path.resolve()

@@ -2,6 +2,7 @@
 
 Both only write lines; what is reported, when, and at which level is report.py's business.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +11,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 # --log-format values, as dbt's: default is rich on a terminal and text otherwise; debug is
 # text with the debug-level lines (every batch, every retry).
@@ -23,8 +25,16 @@ LEVELS = {DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40}
 
 # Loggers of the libraries and drivers a run uses: their lines never reach the user (what
 # matters, a retry say, is reported as one of our own events).
-LIBRARY_LOGGERS = ("urllib3", "requests", "py4j", "pyspark", "snowflake.connector", "google",
-                   "botocore", "azure")
+LIBRARY_LOGGERS = (
+    "urllib3",
+    "requests",
+    "py4j",
+    "pyspark",
+    "snowflake.connector",
+    "google",
+    "botocore",
+    "azure",
+)
 
 
 @contextmanager
@@ -40,7 +50,7 @@ def library_logs_silenced() -> Iterator[None]:
     try:
         yield
     finally:
-        for lg, (propagate, handlers) in zip(loggers, saved):
+        for lg, (propagate, handlers) in zip(loggers, saved, strict=True):
             lg.propagate, lg.handlers = propagate, handlers
 
 
@@ -64,8 +74,14 @@ class JsonLines:
         self._lock = threading.Lock()
 
     def write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
-        line = {"ts": utc_now(), "event": event, "level": level,
-                "invocation_id": self.invocation_id, "msg": msg, **fields}
+        line = {
+            "ts": utc_now(),
+            "event": event,
+            "level": level,
+            "invocation_id": self.invocation_id,
+            "msg": msg,
+            **fields,
+        }
         text = json.dumps(line, default=str, ensure_ascii=False)
         with self._lock:
             self.file.write(text + "\n")

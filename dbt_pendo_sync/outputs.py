@@ -1,12 +1,14 @@
 """The files a sync leaves in the target path: results JSON and rejected rows JSONL."""
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
 from . import __version__
 from .results import SyncResults
@@ -20,8 +22,12 @@ RESULTS_SCHEMA_VERSION = 1
 RESULTS_SCHEMA = "schemas/pendo_sync_results.schema.json"
 
 # What the run knows of the dbt invocation behind it (metadata.dbt); null when unknown.
-DBT_METADATA_KEYS = ("manifest_generated_at", "manifest_invocation_id",
-                     "run_results_invocation_id", "adapter_type")
+DBT_METADATA_KEYS = (
+    "manifest_generated_at",
+    "manifest_invocation_id",
+    "run_results_invocation_id",
+    "adapter_type",
+)
 
 
 class RejectedFile:
@@ -39,8 +45,7 @@ class RejectedFile:
 
     def write(self, model: str, record_id: str | None, category: str, reason: str, payload: Any) -> None:
         """Append one row."""
-        line = {"model": model, "id": record_id, "category": category, "reason": reason,
-                "payload": payload}
+        line = {"model": model, "id": record_id, "category": category, "reason": reason, "payload": payload}
         if self._handle is not None:
             self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
 
@@ -68,8 +73,9 @@ def results_schema() -> dict[str, Any]:
     return json.loads(files(__package__).joinpath(RESULTS_SCHEMA).read_text(encoding="utf-8"))
 
 
-def write_results(path: Path, results: SyncResults, context: dict[str, Any],
-                  dbt: Mapping[str, Any] | None = None) -> Path:
+def write_results(
+    path: Path, results: SyncResults, context: dict[str, Any], dbt: Mapping[str, Any] | None = None
+) -> Path:
     """Write pendo_sync_results.json atomically (never a half-written file); its path.
 
     `context` adds top-level keys (the manifest used, Pendo's host); `dbt` fills

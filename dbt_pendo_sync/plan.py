@@ -1,16 +1,19 @@
 """Which models a run covers: the project and its artifacts, dbt's selection, the pendo
 blocks (validated), and the models skipped with a reason (disabled, ephemeral, not built)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .config import SyncSpec, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
 from .dbt.compat import DbtTarget
-from .dbt.origin import Origin, resolve as resolve_origin
+from .dbt.origin import Origin
+from .dbt.origin import resolve as resolve_origin
 from .dbt.project import current_manifest, target_path
 from .dbt.selection import Selection, selected_ids
 from .results import SKIPPED, ModelResult
@@ -53,23 +56,48 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # dbt's, about the selection
 
 
-def project_from(project_dir: str | Path, profiles_dir: str | Path | None, target: str | None,
-                 vars: Mapping[str, Any] | None, select: Sequence[str], exclude: Sequence[str],
-                 selector: str | None, manifest: str | Path | None, target_path: str | None,
-                 state_schema: str | None) -> Project:
+def project_from(
+    project_dir: str | Path,
+    profiles_dir: str | Path | None,
+    target: str | None,
+    vars: Mapping[str, Any] | None,
+    select: Sequence[str],
+    exclude: Sequence[str],
+    selector: str | None,
+    manifest: str | Path | None,
+    target_path: str | None,
+    state_schema: str | None,
+) -> Project:
     """A Project from the API's (and CLI's) arguments."""
-    return Project(project_dir=Path(project_dir), profiles_dir=Path(profiles_dir) if profiles_dir else None,
-                   target=target, vars=vars, selection=Selection(tuple(select), tuple(exclude), selector),
-                   manifest=Path(manifest) if manifest else None, target_path=target_path,
-                   state_schema=state_schema)
+    return Project(
+        project_dir=Path(project_dir),
+        profiles_dir=Path(profiles_dir) if profiles_dir else None,
+        target=target,
+        vars=vars,
+        selection=Selection(tuple(select), tuple(exclude), selector),
+        manifest=Path(manifest) if manifest else None,
+        target_path=target_path,
+        state_schema=state_schema,
+    )
 
 
-def with_origin(project: Project, state: str | Path | None, dbt_cloud_run_id: int | None,
-                dbt_cloud_job_id: int | None, env: Mapping[str, str] | None) -> tuple[Project, Origin]:
+def with_origin(
+    project: Project,
+    state: str | Path | None,
+    dbt_cloud_run_id: int | None,
+    dbt_cloud_job_id: int | None,
+    env: Mapping[str, str] | None,
+) -> tuple[Project, Origin]:
     """The project reading the manifest of --state DIR or of a dbt Cloud run (downloaded into
     the target path), when one is given; no dbt parse happens then, as with --manifest."""
-    origin = resolve_origin(manifest=project.manifest, state=state, dbt_cloud_run_id=dbt_cloud_run_id,
-                            dbt_cloud_job_id=dbt_cloud_job_id, target_dir=project.artifacts(), env=env)
+    origin = resolve_origin(
+        manifest=project.manifest,
+        state=state,
+        dbt_cloud_run_id=dbt_cloud_run_id,
+        dbt_cloud_job_id=dbt_cloud_job_id,
+        target_dir=project.artifacts(),
+        env=env,
+    )
     return replace(project, manifest=origin.manifest), origin
 
 
@@ -83,8 +111,11 @@ def selected_models(project: Project) -> tuple[Manifest, list[ModelNode], list[s
     else:
         manifest = current_manifest(target, artifacts, reparse=bool(project.target or project.vars))
     chosen, warnings = selected_ids(project.selection, target, artifacts, project.manifest)
-    return (manifest, [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen],
-            warnings)
+    return (
+        manifest,
+        [m for m in manifest.pendo_models() if chosen is None or m.unique_id in chosen],
+        warnings,
+    )
 
 
 def plan_for(project: Project) -> Plan:
@@ -93,18 +124,20 @@ def plan_for(project: Project) -> Plan:
     manifest, models, warnings = selected_models(project)
     specs = specs_for(models)  # every selected block is validated before any warehouse work
     plan = Plan(manifest, [], [], warnings=warnings)
-    for spec, model in zip(specs, models):
+    for spec, model in zip(specs, models, strict=True):
         if model.materialized == "ephemeral":
-            plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object,
-                                        f"{EPHEMERAL_PROBLEM}; {EPHEMERAL_FIX}"))
+            plan.skipped.append(
+                skipped(spec.model, spec.unique_id, spec.object, f"{EPHEMERAL_PROBLEM}; {EPHEMERAL_FIX}")
+            )
         else:
             plan.specs.append((spec, model))
     if project.selection.everything:  # disabled models are in no selection
         for model in manifest.disabled_pendo_models():
             block = model.pendo_block()
             kind = block.get("object", "?") if isinstance(block, dict) else "?"
-            plan.skipped.append(skipped(model.name, model.unique_id, kind,
-                                        "model is disabled (enabled: false)"))
+            plan.skipped.append(
+                skipped(model.name, model.unique_id, kind, "model is disabled (enabled: false)")
+            )
     return plan
 
 

@@ -12,18 +12,19 @@
 `--quiet` keeps only error-level events, the summary table and the final line
 (`run_finished` in JSON). Undelivered rows go to the rejected file, never to the log.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -37,8 +38,18 @@ from .pendo.client import RetryNotice
 from .results import ERROR as STATUS_ERROR
 from .results import PARTIAL, ModelResult, SyncResults
 
-_COUNT_COLUMNS = ("rows", "new", "changed", "unchanged", "sent", "updated", "missing", "invalid",
-                  "rejected", "failed")
+_COUNT_COLUMNS = (
+    "rows",
+    "new",
+    "changed",
+    "unchanged",
+    "sent",
+    "updated",
+    "missing",
+    "invalid",
+    "rejected",
+    "failed",
+)
 PROGRESS_EVERY = 5.0  # seconds between progress lines in text mode (or every 10% of the rows)
 
 RICH, TEXT, JSON = "rich", "text", "json"
@@ -106,9 +117,15 @@ class ConsoleReport:
     """The run's reporter and the engine's EventSink; hands undelivered rows to the rejected
     file. Every method may be called from the main thread; `retry` also from send threads."""
 
-    def __init__(self, rejected: RejectedFile | None = None, console: Console | None = None,
-                 quiet: bool = False, log_format: str = "default", debug: bool = False,
-                 invocation_id: str | None = None) -> None:
+    def __init__(
+        self,
+        rejected: RejectedFile | None = None,
+        console: Console | None = None,
+        quiet: bool = False,
+        log_format: str = "default",
+        debug: bool = False,
+        invocation_id: str | None = None,
+    ) -> None:
         self.console = console or _console()
         self.rejected = rejected
         self.quiet = quiet
@@ -133,15 +150,20 @@ class ConsoleReport:
     # -- the run ---------------------------------------------------------------------------
 
     @contextmanager
-    def running(self, dry_run: bool = False) -> Iterator["ConsoleReport"]:
+    def running(self, dry_run: bool = False) -> Iterator[ConsoleReport]:
         """Around the whole run: `run_started` first, `run_finished` last, also when the run
         stops on an error (then an `error` event first, in JSON; the CLI prints the error on
         stderr in every format)."""
         self._dry_run = dry_run
         self._started = time.monotonic()
-        self._emit("run_started", DEBUG, f"dbt-pendo-sync {__version__}, invocation {self.invocation_id}"
-                   + (" (dry run)" if dry_run else ""), dbt_pendo_sync_version=__version__,
-                   dry_run=dry_run)
+        self._emit(
+            "run_started",
+            DEBUG,
+            f"dbt-pendo-sync {__version__}, invocation {self.invocation_id}"
+            + (" (dry run)" if dry_run else ""),
+            dbt_pendo_sync_version=__version__,
+            dry_run=dry_run,
+        )
         try:
             yield self
         except BaseException as exc:
@@ -171,15 +193,27 @@ class ConsoleReport:
             if self._dry_run:
                 msg += f"{totals.sent:,} would send, {totals.invalid:,} invalid"
             else:
-                msg += (f"{totals.sent:,} sent, {totals.updated:,} updated, {totals.missing:,} "
-                        f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
-                        f"{totals.failed:,} failed")
+                msg += (
+                    f"{totals.sent:,} sent, {totals.updated:,} updated, {totals.missing:,} "
+                    f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
+                    f"{totals.failed:,} failed"
+                )
         if error is not None and self.mode != JSON:
             return  # the CLI prints the error; a person needs it once
-        self._emit("run_finished", INFO if code == EXIT_OK else ERROR, msg, always=True,
-                   status="success" if code == EXIT_OK else "error", exit_code=code,
-                   ok=error is None and results.ok, dry_run=self._dry_run, seconds=seconds,
-                   models=len(results.models), statuses=statuses, totals=asdict(totals))
+        self._emit(
+            "run_finished",
+            INFO if code == EXIT_OK else ERROR,
+            msg,
+            always=True,
+            status="success" if code == EXIT_OK else "error",
+            exit_code=code,
+            ok=error is None and results.ok,
+            dry_run=self._dry_run,
+            seconds=seconds,
+            models=len(results.models),
+            statuses=statuses,
+            totals=asdict(totals),
+        )
 
     # -- notes -----------------------------------------------------------------------------
 
@@ -200,9 +234,16 @@ class ConsoleReport:
 
     def model_skipped(self, result: ModelResult) -> None:
         self._done.append(result)
-        if self._emit("model_skipped", INFO, f"skipping {result.model}: {result.message}",
-                      model=result.model, unique_id=result.unique_id, object=result.object,
-                      status=result.status, message=result.message):
+        if self._emit(
+            "model_skipped",
+            INFO,
+            f"skipping {result.model}: {result.message}",
+            model=result.model,
+            unique_id=result.unique_id,
+            object=result.object,
+            status=result.status,
+            message=result.message,
+        ):
             self._said.add(result.model)
 
     def model_started(self, spec: SyncSpec, relation: str) -> None:
@@ -210,14 +251,33 @@ class ConsoleReport:
         msg = f"syncing {spec.model} -> Pendo {spec.object}s (from {relation})"
         if self.mode == RICH and not self.quiet:
             bars = self._start_bars()
-            self._model.task = bars.add_task(f"{spec.model} → {spec.object}s", total=None,
-                                             done=0, to_send=None, sent=0,
-                                             verb="would send" if self._dry_run else "sent")
-            self._emit("model_started", DEBUG, msg, model=spec.model, unique_id=spec.unique_id,
-                       object=spec.object, relation=relation)
+            self._model.task = bars.add_task(
+                f"{spec.model} → {spec.object}s",
+                total=None,
+                done=0,
+                to_send=None,
+                sent=0,
+                verb="would send" if self._dry_run else "sent",
+            )
+            self._emit(
+                "model_started",
+                DEBUG,
+                msg,
+                model=spec.model,
+                unique_id=spec.unique_id,
+                object=spec.object,
+                relation=relation,
+            )
             return
-        self._emit("model_started", INFO, msg, model=spec.model, unique_id=spec.unique_id,
-                   object=spec.object, relation=relation)
+        self._emit(
+            "model_started",
+            INFO,
+            msg,
+            model=spec.model,
+            unique_id=spec.unique_id,
+            object=spec.object,
+            relation=relation,
+        )
 
     def progress(self, spec: SyncSpec, result: ModelResult) -> None:
         """Counts moved (a chunk read, a batch answered): the bar, or a line now and then."""
@@ -230,8 +290,14 @@ class ConsoleReport:
         total = result.to_send
         done = result.counts.sent + result.counts.invalid
         if self._bars is not None and m.task is not None:
-            self._bars.update(m.task, total=max(total, 1), completed=done if total else 1,
-                              done=done, to_send=total, sent=result.counts.sent)
+            self._bars.update(
+                m.task,
+                total=max(total, 1),
+                completed=done if total else 1,
+                done=done,
+                to_send=total,
+                sent=result.counts.sent,
+            )
             return
         if self.mode != TEXT or done <= m.line_done:
             return
@@ -246,19 +312,31 @@ class ConsoleReport:
             if done < total and rate > 0:
                 pace += f", ETA {_duration((total - done) / rate)}"
         verb = "would send" if self._dry_run else "sent"
-        self._emit("progress", INFO, f"{spec.model}: {done:,}/{total:,} rows done "
-                   f"({result.counts.sent:,} {verb}{pace})", model=spec.model)
+        self._emit(
+            "progress",
+            INFO,
+            f"{spec.model}: {done:,}/{total:,} rows done ({result.counts.sent:,} {verb}{pace})",
+            model=spec.model,
+        )
 
     def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
         """Pendo answered one batch."""
         counts = result.counts
-        self._emit("batch_sent", DEBUG,
-                   f"{spec.model}: batch of {rows:,} rows: {len(outcome.confirmed):,} updated, "
-                   f"{len(outcome.missing):,} missing, {len(outcome.rejected):,} rejected, "
-                   f"{len(outcome.failed):,} failed ({counts.sent:,}/{result.to_send:,} sent)",
-                   model=spec.model, rows=rows, updated=len(outcome.confirmed),
-                   missing=len(outcome.missing), rejected=len(outcome.rejected),
-                   failed=len(outcome.failed), sent=counts.sent, to_send=result.to_send)
+        self._emit(
+            "batch_sent",
+            DEBUG,
+            f"{spec.model}: batch of {rows:,} rows: {len(outcome.confirmed):,} updated, "
+            f"{len(outcome.missing):,} missing, {len(outcome.rejected):,} rejected, "
+            f"{len(outcome.failed):,} failed ({counts.sent:,}/{result.to_send:,} sent)",
+            model=spec.model,
+            rows=rows,
+            updated=len(outcome.confirmed),
+            missing=len(outcome.missing),
+            rejected=len(outcome.rejected),
+            failed=len(outcome.failed),
+            sent=counts.sent,
+            to_send=result.to_send,
+        )
 
     def retry(self, notice: RetryNotice) -> None:
         """A call to Pendo failed and is tried again (from the client's send threads)."""
@@ -267,13 +345,23 @@ class ConsoleReport:
             m.retries += 1
         model = m.spec.model if m is not None else None
         cause = f"answered {notice.status}" if notice.status else f"failed ({notice.error})"
-        self._emit("retry", DEBUG, f"{model or 'Pendo'}: {notice.method} {notice.path} {cause}; "
-                   f"attempt {notice.attempt} failed, next in {notice.wait:.1f}s",
-                   model=model, method=notice.method, path=notice.path, status=notice.status,
-                   error=notice.error, attempt=notice.attempt, wait_seconds=notice.wait)
+        self._emit(
+            "retry",
+            DEBUG,
+            f"{model or 'Pendo'}: {notice.method} {notice.path} {cause}; "
+            f"attempt {notice.attempt} failed, next in {notice.wait:.1f}s",
+            model=model,
+            method=notice.method,
+            path=notice.path,
+            status=notice.status,
+            error=notice.error,
+            attempt=notice.attempt,
+            wait_seconds=notice.wait,
+        )
 
-    def undelivered(self, spec: SyncSpec, category: str, record_id: str | None,
-                    reason: str, payload: Any) -> None:
+    def undelivered(
+        self, spec: SyncSpec, category: str, record_id: str | None, reason: str, payload: Any
+    ) -> None:
         if self.rejected is not None:
             self.rejected.write(spec.model, record_id, category, reason, payload)
 
@@ -285,12 +373,17 @@ class ConsoleReport:
         retries = m.retries if m is not None else 0
         c = result.counts
         level = ERROR if result.status == STATUS_ERROR else WARN if result.status == PARTIAL else INFO
-        msg = f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, {result.to_send:,} to send; "
+        msg = (
+            f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, "
+            f"{result.to_send:,} to send; "
+        )
         if self._dry_run:
             msg += f"{c.sent:,} would send, {c.invalid:,} invalid"
         else:
-            msg += (f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
-                    f"invalid, {c.rejected:,} rejected, {c.failed:,} failed")
+            msg += (
+                f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
+                f"invalid, {c.rejected:,} rejected, {c.failed:,} failed"
+            )
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
         if result.status == STATUS_ERROR and result.message:
@@ -298,14 +391,32 @@ class ConsoleReport:
         if self._bars is not None and m is not None and m.task is not None:
             mark = "[red]✗" if level == ERROR else "[yellow]!" if level == WARN else "[green]✓"
             task = self._bars.tasks[m.task]
-            self._bars.update(m.task, description=f"{result.model} {mark} {result.status}[/]",
-                              total=task.total or 1, completed=task.total or 1)
+            self._bars.update(
+                m.task,
+                description=f"{result.model} {mark} {result.status}[/]",
+                total=task.total or 1,
+                completed=task.total or 1,
+            )
             self._bars.stop_task(m.task)
             level = DEBUG  # the bar says it, the table too
-        if self._emit("model_finished", level, msg, model=result.model, unique_id=result.unique_id,
-                      object=result.object, status=result.status, message=result.message,
-                      started_at=result.started_at, seconds=result.seconds, to_send=result.to_send,
-                      retries=retries, counts=asdict(c)) and result.status == STATUS_ERROR:
+        if (
+            self._emit(
+                "model_finished",
+                level,
+                msg,
+                model=result.model,
+                unique_id=result.unique_id,
+                object=result.object,
+                status=result.status,
+                message=result.message,
+                started_at=result.started_at,
+                seconds=result.seconds,
+                to_send=result.to_send,
+                retries=retries,
+                counts=asdict(c),
+            )
+            and result.status == STATUS_ERROR
+        ):
             self._said.add(result.model)
 
     # -- the summary -----------------------------------------------------------------------
@@ -341,8 +452,9 @@ class ConsoleReport:
         for category, items in m.samples.items():
             by_reason: dict[str, list[str]] = {}
             for item in items:
-                by_reason.setdefault(item["reason"], []).append(
-                    "(no id)" if item["id"] is None else str(item["id"]))
+                by_reason.setdefault(str(item["reason"]), []).append(
+                    "(no id)" if item["id"] is None else str(item["id"])
+                )
             total = getattr(m.counts, category)
             self.console.print(f"{m.model}: {total} {category}", markup=False)
             for reason, ids in list(by_reason.items())[:5]:
@@ -367,9 +479,15 @@ class ConsoleReport:
 
     def _start_bars(self) -> Progress:
         if self._bars is None:
-            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), _RowsColumn(),
-                                  _RateColumn(), TimeRemainingColumn(), console=self.console,
-                                  refresh_per_second=4)
+            self._bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                _RowsColumn(),
+                _RateColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                refresh_per_second=4,
+            )
             self._bars.start()
         return self._bars
 

@@ -1,4 +1,5 @@
 """What a sync did, per model: counts, samples of undelivered rows, timings."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -52,7 +53,7 @@ class ModelResult:
     status: str = SUCCESS
     message: str | None = None
     counts: Counts = field(default_factory=Counts)
-    samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    samples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
     payload_sample: list[dict[str, Any]] = field(default_factory=list)
     started_at: str | None = None
     seconds: float = 0.0

@@ -4,10 +4,11 @@ Each check turns what would stop (or quietly spoil) a sync into a Problem: the m
 YAML file, what is wrong, and the fix. The checks are the sync's own (the same JSON Schema,
 column matching and field checks), run to the end instead of stopping at the first.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from .config import SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
@@ -38,8 +39,13 @@ def column_problems(spec: SyncSpec, column_types: Mapping[str, str]) -> tuple[di
     return mapping, problems + unsendable_problems(spec, mapping, column_types)
 
 
-def field_check_problems(spec: SyncSpec, mapping: Mapping[str, str], column_types: Mapping[str, str],
-                         pendo_fields: Mapping[str, str], create_fields: bool) -> list[Problem]:
+def field_check_problems(
+    spec: SyncSpec,
+    mapping: Mapping[str, str],
+    column_types: Mapping[str, str],
+    pendo_fields: Mapping[str, str],
+    create_fields: bool,
+) -> list[Problem]:
     """The mapped columns against Pendo's field definitions: type conflicts and missing fields
     (fields whose names Pendo cannot use are reported already)."""
     usable = {c: f for c, f in mapping.items() if SyncSpec.usable_field(f)}
@@ -63,16 +69,26 @@ class Validation:
     warnings: tuple[str, ...] = ()  # dbt's, about the selection
 
 
-def validate_models(models: Sequence[ModelNode], target: DbtTarget, *, offline: bool = False,
-                    create_fields: bool = False, env: Mapping[str, str] | None = None) -> Validation:
+def validate_models(
+    models: Sequence[ModelNode],
+    target: DbtTarget,
+    *,
+    offline: bool = False,
+    create_fields: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Validation:
     """Every problem of the models' syncs: blocks, then (through the adapter) columns, then
     (unless offline) the key and Pendo's fields."""
-    return Validation([m.name for m in models],
-                      _problems(models, target, offline, create_fields, env))
+    return Validation([m.name for m in models], _problems(models, target, offline, create_fields, env))
 
 
-def _problems(models: Sequence[ModelNode], target: DbtTarget, offline: bool, create_fields: bool,
-              env: Mapping[str, str] | None) -> list[Problem]:
+def _problems(
+    models: Sequence[ModelNode],
+    target: DbtTarget,
+    offline: bool,
+    create_fields: bool,
+    env: Mapping[str, str] | None,
+) -> list[Problem]:
     found: list[Problem] = []
     specs = []
     for model in models:
@@ -89,43 +105,63 @@ def _problems(models: Sequence[ModelNode], target: DbtTarget, offline: bool, cre
     return found
 
 
-def _pendo_fields(specs: list[tuple[SyncSpec, ModelNode]], problems: list[Problem],
-                  env: Mapping[str, str] | None) -> dict[str, dict[str, str]] | None:
+def _pendo_fields(
+    specs: list[tuple[SyncSpec, ModelNode]], problems: list[Problem], env: Mapping[str, str] | None
+) -> dict[str, dict[str, str]] | None:
     """Pendo's custom fields per object the specs sync to; None (and a problem) when the key
     or Pendo stands in the way."""
     settings = PendoSettings.from_env(env, key_required=False)
     if settings.key is None:
-        problems.append(run_problem("PENDO_INTEGRATION_KEY is not set, so Pendo's fields "
-                                    "cannot be checked", "export the key, or pass --offline"))
+        problems.append(
+            run_problem(
+                "PENDO_INTEGRATION_KEY is not set, so Pendo's fields cannot be checked",
+                "export the key, or pass --offline",
+            )
+        )
         return None
     client = PendoClient(settings, RetryPolicy(attempts=3, time_budget=60))
     try:
         key_problem = client.key_problem()
         if key_problem:
-            problems.append(run_problem(key_problem, "create a key with write access in Pendo "
-                                        "(Settings > Integrations > Integration Keys)"))
+            problems.append(
+                run_problem(
+                    key_problem,
+                    "create a key with write access in Pendo (Settings > Integrations > Integration Keys)",
+                )
+            )
         return {kind: client.custom_fields(kind) for kind in sorted({s.object for s, _ in specs})}
     except PendoError as exc:
-        problems.append(run_problem(str(exc), "check the key and PENDO_BASE_URL / PENDO_REGION, "
-                                    "or pass --offline"))
+        problems.append(
+            run_problem(str(exc), "check the key and PENDO_BASE_URL / PENDO_REGION, or pass --offline")
+        )
         return None
     finally:
         client.close()
 
 
-def _model_problems(spec: SyncSpec, model: ModelNode, warehouse: Warehouse,
-                    pendo_fields: dict[str, dict[str, str]] | None, create_fields: bool) -> list[Problem]:
+def _model_problems(
+    spec: SyncSpec,
+    model: ModelNode,
+    warehouse: Warehouse,
+    pendo_fields: dict[str, dict[str, str]] | None,
+    create_fields: bool,
+) -> list[Problem]:
     try:
         columns = warehouse.relation_columns(model)
     except WarehouseError as exc:
         return [spec.problem(str(exc), "check that the profile's user can read the relation")]
     if not columns:  # only the block could be checked, which it was
-        return [spec.problem(f"relation {warehouse.relation(model)} does not exist in the warehouse "
-                             "(the model is not built, so its columns were not checked)",
-                             f"run `dbt build --select {model.name}` first")]
+        return [
+            spec.problem(
+                f"relation {warehouse.relation(model)} does not exist in the warehouse "
+                "(the model is not built, so its columns were not checked)",
+                f"run `dbt build --select {model.name}` first",
+            )
+        ]
     column_types = {c.name: c.data_type for c in columns}
     mapping, problems = column_problems(spec, column_types)
     if pendo_fields is not None:
-        problems += field_check_problems(spec, mapping, column_types, pendo_fields[spec.object],
-                                         create_fields)
+        problems += field_check_problems(
+            spec, mapping, column_types, pendo_fields[spec.object], create_fields
+        )
     return problems

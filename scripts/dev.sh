@@ -2,7 +2,8 @@
 # One entry point for the README's commands:
 #   scripts/dev.sh demo    set up a fresh machine, build sample_project on DuckDB, sync it into
 #                          the local Pendo emulator, print the summary
-#   scripts/dev.sh test    set up, make sure PostgreSQL is installed, run the whole test suite
+#   scripts/dev.sh test    set up, make sure PostgreSQL is installed, check format, lint and
+#                          types (ruff, mypy), run the whole test suite
 #   scripts/dev.sh bench   set up, run the benchmark (benchmarks/README in the main README)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -81,6 +82,10 @@ run_tests() {
   setup
   ensure_postgres
   cd "$ROOT"
+  echo "ruff format --check, ruff check, mypy" >&2
+  "$VENV/bin/ruff" format --check --quiet dbt_pendo_sync tests benchmarks
+  "$VENV/bin/ruff" check --quiet dbt_pendo_sync tests benchmarks
+  "$VENV/bin/mypy"
   "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
 }
 

@@ -1,5 +1,6 @@
 """Real parts for every test: dbt projects built with real dbt, a real PostgreSQL server,
 and the project's own Pendo emulator on 127.0.0.1. Nothing here mocks Pendo or dbt."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -26,9 +27,16 @@ _IGNORE = shutil.ignore_patterns("target", "logs", "*.duckdb", "*.wal", ".user.y
 
 # Custom fields the typed fixture maps to, as a Pendo admin would have created them.
 TYPED_VISITOR_FIELDS = {
-    "nickname": "string", "c_text": "string", "c_bool": "boolean", "c_int": "integer",
-    "c_bigint": "integer", "c_numeric": "float", "c_double": "float", "c_date": "time",
-    "c_ts": "time", "c_tstz": "time",
+    "nickname": "string",
+    "c_text": "string",
+    "c_bool": "boolean",
+    "c_int": "integer",
+    "c_bigint": "integer",
+    "c_numeric": "float",
+    "c_double": "float",
+    "c_date": "time",
+    "c_ts": "time",
+    "c_tstz": "time",
 }
 
 
@@ -74,8 +82,9 @@ class DbtProject:
         extra = ["--target", self.target] if self.target else []
         return ["--project-dir", str(self.path), "--profiles-dir", str(self.path), *extra]
 
-    def sync(self, *args: str, emulator: PendoEmulator | None = None, key: str | None = None,
-             **env: str) -> Run:
+    def sync(
+        self, *args: str, emulator: PendoEmulator | None = None, key: str | None = None, **env: str
+    ) -> Run:
         """`dbt-pendo sync` against this project (and the emulator, when given)."""
         full_env = dict(self.env)
         if emulator is not None:
@@ -213,8 +222,8 @@ class IncrementalProject(DbtProject):
     postgres: PostgresServer | None = None
     schema: str = "main"
 
-    def build(self, **vars: object) -> None:
-        self.dbt("build", "--vars", json.dumps(vars))
+    def build(self, **dbt_vars: object) -> None:
+        self.dbt("build", "--vars", json.dumps(dbt_vars))
 
     def query(self, sql: str) -> list[tuple]:
         if self.postgres is None:

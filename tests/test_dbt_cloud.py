@@ -1,4 +1,5 @@
 """Fetching a dbt Cloud run's artifacts, against a local stand-in of dbt Cloud's API v2."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def stand_in() -> Iterator[DbtCloudStandIn]:
 
 
 def settings_for(server: DbtCloudStandIn, token: str = TOKEN, account: str = ACCOUNT) -> DbtCloudSettings:
-    return DbtCloudSettings.from_env({"DBT_CLOUD_API_TOKEN": token, "DBT_CLOUD_ACCOUNT_ID": account,
-                                      "DBT_CLOUD_HOST": server.url})
+    return DbtCloudSettings.from_env(
+        {"DBT_CLOUD_API_TOKEN": token, "DBT_CLOUD_ACCOUNT_ID": account, "DBT_CLOUD_HOST": server.url}
+    )
 
 
 def assert_secret_kept(error: BaseException, token: str = TOKEN) -> None:
@@ -54,12 +56,16 @@ def test_run_id_downloads_manifest_and_run_results(stand_in: DbtCloudStandIn, tm
     assert sorted(p.name for p in run.manifest.parent.iterdir()) == ["manifest.json", "run_results.json"]
     prefix = f"/api/v2/accounts/{ACCOUNT}/runs/9001"
     assert [r.path for r in stand_in.requests()] == [
-        f"{prefix}/", f"{prefix}/artifacts/manifest.json", f"{prefix}/artifacts/run_results.json"]
+        f"{prefix}/",
+        f"{prefix}/artifacts/manifest.json",
+        f"{prefix}/artifacts/run_results.json",
+    ]
     assert {r.headers["Authorization"] for r in stand_in.requests()} == {f"Token {TOKEN}"}
 
 
 def test_job_id_takes_the_latest_successful_run_not_a_newer_failed_one(
-        stand_in: DbtCloudStandIn, tmp_path: Path) -> None:
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
     stand_in.add_run(100, job_id=42, artifacts={"manifest.json": b'{"run": 100}'})
     stand_in.add_run(101, job_id=42, artifacts={"manifest.json": b'{"run": 101}'})
     stand_in.add_run(102, job_id=42, status=20, artifacts={"manifest.json": b'{"run": 102}'})
@@ -76,7 +82,8 @@ def test_job_id_takes_the_latest_successful_run_not_a_newer_failed_one(
 
 
 def test_a_run_without_run_results_is_fine_and_leaves_no_stale_copy(
-        stand_in: DbtCloudStandIn, tmp_path: Path) -> None:
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
     (tmp_path / "run_results.json").write_text('{"from": "an older download"}')
     manifest_file = tmp_path / "source_manifest.json"
     manifest_file.write_bytes(MANIFEST)
@@ -90,7 +97,8 @@ def test_a_run_without_run_results_is_fine_and_leaves_no_stale_copy(
 
 
 def test_a_wrong_token_says_what_to_check_and_never_shows_the_token(
-        stand_in: DbtCloudStandIn, tmp_path: Path) -> None:
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
     stand_in.add_run(9001, job_id=42, artifacts=BOTH)
     wrong = "dbtc_wr0ng-t0ken-value"
     settings = settings_for(stand_in, token=wrong)
@@ -107,8 +115,11 @@ def test_a_wrong_token_says_what_to_check_and_never_shows_the_token(
 
 
 def test_another_account_is_denied_and_names_the_account_variable(
-        stand_in: DbtCloudStandIn, tmp_path: Path) -> None:
-    with pytest.raises(DbtCloudError, match=r"denied access to account 99999 .*DBT_CLOUD_ACCOUNT_ID") as caught:
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
+    with pytest.raises(
+        DbtCloudError, match=r"denied access to account 99999 .*DBT_CLOUD_ACCOUNT_ID"
+    ) as caught:
         download_run(settings_for(stand_in, account="99999"), tmp_path, run_id=9001)
     assert_secret_kept(caught.value)
 
@@ -125,7 +136,8 @@ def test_a_job_without_a_successful_run_is_refused(stand_in: DbtCloudStandIn, tm
 
 
 def test_a_run_that_is_not_complete_is_refused_before_any_download(
-        stand_in: DbtCloudStandIn, tmp_path: Path) -> None:
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
     stand_in.add_run(9003, job_id=42, status=3)
     with pytest.raises(DbtCloudError, match=r"run 9003 is not complete \(status: Running\): wait"):
         download_run(settings_for(stand_in), tmp_path, run_id=9003)
@@ -133,7 +145,8 @@ def test_a_run_that_is_not_complete_is_refused_before_any_download(
 
 
 def test_a_run_without_a_manifest_says_which_steps_make_one(
-        stand_in: DbtCloudStandIn, tmp_path: Path) -> None:
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
     stand_in.add_run(9004, job_id=42, artifacts={})
     with pytest.raises(DbtCloudError, match=r"run 9004 has no manifest.json") as caught:
         download_run(settings_for(stand_in), tmp_path, run_id=9004)
@@ -141,8 +154,13 @@ def test_a_run_without_a_manifest_says_which_steps_make_one(
 
 
 @pytest.mark.parametrize("status, retry_after", [(503, None), (429, "0")])
-def test_a_passing_fault_is_retried(stand_in: DbtCloudStandIn, tmp_path: Path, status: int,
-                                    retry_after: str | None, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_passing_fault_is_retried(
+    stand_in: DbtCloudStandIn,
+    tmp_path: Path,
+    status: int,
+    retry_after: str | None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     stand_in.add_run(9001, job_id=42, artifacts=BOTH)
     stand_in.fail_next(1, status=status, retry_after=retry_after)
@@ -156,14 +174,17 @@ def test_a_passing_fault_is_retried(stand_in: DbtCloudStandIn, tmp_path: Path, s
 
 
 def test_an_unreachable_host_is_one_line_without_the_token(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(cloud, "RETRY", Retry(total=0, raise_on_status=False))
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings = DbtCloudSettings(Secret(TOKEN), ACCOUNT, f"http://127.0.0.1:{port}")
 
-    with pytest.raises(DbtCloudError, match=r"could not be reached \(ConnectionError, 1 attempts\)") as caught:
+    with pytest.raises(
+        DbtCloudError, match=r"could not be reached \(ConnectionError, 1 attempts\)"
+    ) as caught:
         download_run(settings, tmp_path, job_id=42)
     assert_secret_kept(caught.value)
 
@@ -184,32 +205,43 @@ def test_missing_environment_variables_are_named() -> None:
 
 
 def test_settings_from_env_default_to_cloud_getdbt_com() -> None:
-    settings = DbtCloudSettings.from_env({"DBT_CLOUD_API_TOKEN": f" {TOKEN} ", "DBT_CLOUD_ACCOUNT_ID": ACCOUNT})
+    settings = DbtCloudSettings.from_env(
+        {"DBT_CLOUD_API_TOKEN": f" {TOKEN} ", "DBT_CLOUD_ACCOUNT_ID": ACCOUNT}
+    )
     assert (settings.token.reveal(), settings.account_id, settings.base_url) == (
-        TOKEN, ACCOUNT, "https://cloud.getdbt.com")
+        TOKEN,
+        ACCOUNT,
+        "https://cloud.getdbt.com",
+    )
     assert TOKEN not in repr(settings)
 
 
-@pytest.mark.parametrize("host, base_url", [
-    ("", "https://cloud.getdbt.com"),
-    ("cloud.getdbt.com", "https://cloud.getdbt.com"),
-    ("emea.dbt.com", "https://emea.dbt.com"),
-    ("ab123.us1.dbt.com", "https://ab123.us1.dbt.com"),
-    (" ab123.us1.dbt.com/ ", "https://ab123.us1.dbt.com"),
-    ("https://au.dbt.com/", "https://au.dbt.com"),
-    ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
-    ("http://localhost:8765", "http://localhost:8765"),
-])
+@pytest.mark.parametrize(
+    "host, base_url",
+    [
+        ("", "https://cloud.getdbt.com"),
+        ("cloud.getdbt.com", "https://cloud.getdbt.com"),
+        ("emea.dbt.com", "https://emea.dbt.com"),
+        ("ab123.us1.dbt.com", "https://ab123.us1.dbt.com"),
+        (" ab123.us1.dbt.com/ ", "https://ab123.us1.dbt.com"),
+        ("https://au.dbt.com/", "https://au.dbt.com"),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+        ("http://localhost:8765", "http://localhost:8765"),
+    ],
+)
 def test_dbt_cloud_host_is_a_host_name_or_a_url(host: str, base_url: str) -> None:
     assert base_url_from_host(host) == base_url
 
 
-@pytest.mark.parametrize("host, problem", [
-    ("http://cloud.getdbt.com", "plain http"),
-    ("ftp://cloud.getdbt.com", "not a dbt Cloud host"),
-    ("https://cloud.getdbt.com/api/v2", "not a dbt Cloud host"),
-    ("cloud.getdbt.com:https", "not a dbt Cloud host"),
-])
+@pytest.mark.parametrize(
+    "host, problem",
+    [
+        ("http://cloud.getdbt.com", "plain http"),
+        ("ftp://cloud.getdbt.com", "not a dbt Cloud host"),
+        ("https://cloud.getdbt.com/api/v2", "not a dbt Cloud host"),
+        ("cloud.getdbt.com:https", "not a dbt Cloud host"),
+    ],
+)
 def test_a_dbt_cloud_host_that_cannot_work_is_refused(host: str, problem: str) -> None:
     with pytest.raises(UsageError, match=problem):
         base_url_from_host(host)

@@ -69,12 +69,24 @@ def test_default_data_has_demo_records_and_schema():
     assert len(data.accounts) == 12 and {"acc-001", "acc-012"} <= data.accounts
     custom = data.schema["account"]["custom"]
     assert {name: entry["Type"] for name, entry in custom.items()} == {
-        "name": "string", "plan": "string", "mrr": "float", "seats": "integer",
-        "is_paying": "boolean", "created_at": "time", "industry": "string",
+        "name": "string",
+        "plan": "string",
+        "mrr": "float",
+        "seats": "integer",
+        "is_paying": "boolean",
+        "created_at": "time",
+        "industry": "string",
     }
     assert data.schema["visitor"]["custom"]["full_name"] == {
-        "Type": "string", "DisplayName": "Full Name", "ElementType": "", "ElementFormat": "",
-        "Dirty": False, "isHidden": False, "isDeleted": False, "isCalculated": False, "isPerApp": False,
+        "Type": "string",
+        "DisplayName": "Full Name",
+        "ElementType": "",
+        "ElementFormat": "",
+        "Dirty": False,
+        "isHidden": False,
+        "isDeleted": False,
+        "isCalculated": False,
+        "isPerApp": False,
     }
     assert set(data.schema["visitor"]["agent"]) == {"email", "language"}
     assert data.schema["parentAccount"] == {"custom": {}}
@@ -82,12 +94,16 @@ def test_default_data_has_demo_records_and_schema():
 
 def test_from_file_accepts_all_lists_and_preset_values(tmp_path, make_emulator):
     path = tmp_path / "data.json"
-    path.write_text(json.dumps({
-        "visitors": "all",
-        "accounts": ["a-1"],
-        "schema": {"account": {"custom": {"tier": {"Type": "integer"}}}},
-        "values": {"account": {"a-2": {"tier": 3}}},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "visitors": "all",
+                "accounts": ["a-1"],
+                "schema": {"account": {"custom": {"tier": {"Type": "integer"}}}},
+                "values": {"account": {"a-2": {"tier": 3}}},
+            }
+        )
+    )
     emu = make_emulator(data=EmulatorData.from_file(path))
     assert emu.fields("account") == {"tier": "integer"}
     assert emu.fields("visitor") == {}
@@ -112,8 +128,12 @@ def test_read_only_key_reads_but_cannot_write(emu):
     assert get(emu, "/api/v1/metadata/schema/visitor", key=READ_ONLY).ok
     answer = write(emu, [visitor("u-0001", role="x")], key=READ_ONLY)
     assert answer.status_code == 403 and answer.content == b""
-    single = put(emu, "/api/v1/metadata/visitor/custom/value/u-0001/role", json="x",
-                 headers={"x-pendo-integration-key": READ_ONLY})
+    single = put(
+        emu,
+        "/api/v1/metadata/visitor/custom/value/u-0001/role",
+        json="x",
+        headers={"x-pendo-integration-key": READ_ONLY},
+    )
     assert single.status_code == 403
     assert emu.values("visitor", "u-0001") == {}
     assert [r.key_ok for r in emu.request_log()] == [True, True, True]
@@ -124,13 +144,21 @@ def test_read_only_key_reads_but_cannot_write(emu):
 
 
 def test_bulk_write_answers_counts_and_missing_ids(emu):
-    answer = write(emu, [visitor("u-0001", role="admin", events_30d=3), visitor("nobody", role="x"),
-                         visitor("u-0002", is_admin=True)])
+    answer = write(
+        emu,
+        [
+            visitor("u-0001", role="admin", events_30d=3),
+            visitor("nobody", role="x"),
+            visitor("u-0002", is_admin=True),
+        ],
+    )
     assert answer.status_code == 200
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json() == {"total": 3, "updated": 2, "failed": 1, "missing": ["nobody"], "errors": []}
-    assert emu.all_values("visitor") == {"u-0001": {"role": "admin", "events_30d": 3},
-                                         "u-0002": {"is_admin": True}}
+    assert emu.all_values("visitor") == {
+        "u-0001": {"role": "admin", "events_30d": 3},
+        "u-0002": {"is_admin": True},
+    }
     assert get(emu, "/api/v1/visitor/nobody").status_code == 404
 
 
@@ -144,8 +172,9 @@ def test_values_merge_and_null_clears(emu):
 
 
 def test_create_true_creates_unknown_records(emu):
-    body = write(emu, [{"accountId": "acc-new", "values": {"plan": "pro"}}], kind="account",
-                 params={"create": "true"}).json()
+    body = write(
+        emu, [{"accountId": "acc-new", "values": {"plan": "pro"}}], kind="account", params={"create": "true"}
+    ).json()
     assert body == {"total": 1, "updated": 1, "failed": 0, "missing": [], "errors": []}
     record = get(emu, "/api/v1/account/acc-new").json()
     assert record == {"accountId": "acc-new", "metadata": {"custom": {"plan": "pro"}, "agent": {}}}
@@ -176,14 +205,24 @@ def test_unknown_fields_created_as_text(make_emulator):
 @pytest.mark.parametrize(
     ("field", "value", "ok"),
     [
-        ("role", "x", True), ("role", 12, True), ("role", 1.5, True), ("role", True, True),
-        ("is_admin", True, True), ("is_admin", "true", False), ("is_admin", 1, False),
-        ("events_30d", 7, True), ("events_30d", True, False),
-        ("events_30d", 1.5, False), ("events_30d", "7", False),
-        ("signup_date", "2006-01-02T15:04:05.999-05:00", True), ("signup_date", "2024-01-01T00:00:00Z", True),
-        ("signup_date", "yesterday", False), ("signup_date", 1700000000000, True),
+        ("role", "x", True),
+        ("role", 12, True),
+        ("role", 1.5, True),
+        ("role", True, True),
+        ("is_admin", True, True),
+        ("is_admin", "true", False),
+        ("is_admin", 1, False),
+        ("events_30d", 7, True),
+        ("events_30d", True, False),
+        ("events_30d", 1.5, False),
+        ("events_30d", "7", False),
+        ("signup_date", "2006-01-02T15:04:05.999-05:00", True),
+        ("signup_date", "2024-01-01T00:00:00Z", True),
+        ("signup_date", "yesterday", False),
+        ("signup_date", 1700000000000, True),
         ("signup_date", True, False),
-        ("role", None, True), ("events_30d", None, True),
+        ("role", None, True),
+        ("events_30d", None, True),
     ],
 )
 def test_type_rules(emu, field, value, ok):
@@ -191,8 +230,10 @@ def test_type_rules(emu, field, value, ok):
 
 
 def test_account_float_field_takes_ints_and_floats(emu):
-    records = [{"accountId": account_id, "values": {"mrr": mrr}}
-               for account_id, mrr in [("acc-001", 10), ("acc-002", 9.5), ("acc-003", "9.5")]]
+    records = [
+        {"accountId": account_id, "values": {"mrr": mrr}}
+        for account_id, mrr in [("acc-001", 10), ("acc-002", 9.5), ("acc-003", "9.5")]
+    ]
     assert write(emu, records, kind="account").json()["updated"] == 2
 
 
@@ -225,8 +266,10 @@ def test_malformed_writes_get_400_text(emu):
         (requests.post(url, data="[]", headers=as_text, timeout=5), "content-type"),
         (requests.post(url, json={"visitorId": "u-0001"}, headers=AUTH, timeout=5), "JSON array"),
         (write(emu, [{"accountId": "u-0001", "values": {}}]), "visitorId"),
-        (write(emu, [visitor("u-0001", email="a")], group="agent"),
-         "agent fields cannot be set through the API"),
+        (
+            write(emu, [visitor("u-0001", email="a")], group="agent"),
+            "agent fields cannot be set through the API",
+        ),
     ]
     for answer, message in cases:
         assert answer.status_code == 400 and message in answer.text
@@ -265,8 +308,11 @@ def test_schema_get_and_post(emu):
     assert created.json()["arr"]["Type"] == "float" and created.json()["arr"]["DisplayName"] == "ARR"
     assert get(emu, "/api/v1/metadata/schema/account").json()["custom"]["arr"]["Type"] == "float"
     assert emu.fields("account")["arr"] == "float"
-    for bad in [{"name": "9lives", "type": "string"}, {"name": "ok", "type": "list"},
-                {"name": "arr", "type": "string"}]:
+    for bad in [
+        {"name": "9lives", "type": "string"},
+        {"name": "ok", "type": "list"},
+        {"name": "arr", "type": "string"},
+    ]:
         assert create(bad).status_code == 400
     assert get(emu, "/api/v1/metadata/schema/parentAccount").json() == {"custom": {}}
 

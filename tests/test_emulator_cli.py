@@ -1,5 +1,6 @@
 """`dbt-pendo emulator` run as a real process: user mistakes end in one clear line and exit 2
 (never "Internal error" or a traceback); --accept-any-id and --debug checked over real HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ def emulator_cmd(*args: str) -> list[str]:
 
 def run_emulator(*args: str) -> subprocess.CompletedProcess:
     """For commands that must fail before serving: they exit on their own."""
-    return subprocess.run(emulator_cmd(*args), env=cli_env(), capture_output=True, text=True,
-                          timeout=STARTUP_SECONDS)
+    return subprocess.run(
+        emulator_cmd(*args), env=cli_env(), capture_output=True, text=True, timeout=STARTUP_SECONDS
+    )
 
 
 def assert_usage_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -52,14 +54,20 @@ class Emulator:
     """A running `dbt-pendo emulator` process; its stderr lines arrive on a queue."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(emulator_cmd(*args), env=cli_env(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            emulator_cmd(*args),
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         listening = self.wait_for(lambda line: line.startswith(LISTENING), STARTUP_SECONDS)
-        self.url = listening[len(LISTENING):].split()[0]
+        self.url = listening[len(LISTENING) :].split()[0]
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -143,8 +151,10 @@ MALFORMED_DATA = {
     "not-json": ('{\n  "visitors": ["u-1",\n}\n', ["not valid JSON", "line 3 column 1"]),
     "visitors-a-number": ('{"visitors": 3}', ['"visitors" must be a list of id strings or "all"']),
     "schema-not-a-mapping": ('{"schema": ["visitor"]}', ['"schema" must be an object']),
-    "field-without-type": ('{"schema": {"visitor": {"custom": {"plan": {"DisplayName": "Plan"}}}}}',
-                           ['schema.visitor.custom.plan needs "Type"']),
+    "field-without-type": (
+        '{"schema": {"visitor": {"custom": {"plan": {"DisplayName": "Plan"}}}}}',
+        ['schema.visitor.custom.plan needs "Type"'],
+    ),
     "top-level-list": ('["u-1"]', ["the top level must be a JSON object"]),
     "misspelled-key": ('{"visitor": ["u-1"]}', ["unknown key 'visitor'"]),
 }
@@ -193,11 +203,15 @@ def test_accept_any_id_knows_every_id(start):
 
 def test_accept_any_id_keeps_the_schema_and_values_of_data(start, tmp_path: Path):
     path = tmp_path / "data.json"
-    path.write_text(json.dumps({
-        "visitors": ["v-1"],
-        "schema": {"visitor": {"custom": {"tier": {"Type": "integer"}}}},
-        "values": {"visitor": {"v-1": {"tier": 1}}},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "visitors": ["v-1"],
+                "schema": {"visitor": {"custom": {"tier": {"Type": "integer"}}}},
+                "values": {"visitor": {"v-1": {"tier": 1}}},
+            }
+        )
+    )
     emulator = start("--port", "0", "--data", str(path), "--accept-any-id")
     assert emulator.write_visitor("someone-else", {"tier": 2})["updated"] == 1
     status, text = emulator.request("POST", WRITE_PATH, [{"visitorId": "x", "values": {"role": "a"}}])

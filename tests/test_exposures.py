@@ -1,5 +1,6 @@
 """`dbt-pendo exposures`: dbt exposures that put Pendo downstream of the synced models,
 checked with real dbt (parse and `+exposure:` selection) on sample_project."""
+
 from __future__ import annotations
 
 import json
@@ -45,17 +46,30 @@ def test_written_exposures_parse_and_select_the_synced_models_upstream(sample):
     parsed = sample.dbt("parse")  # real dbt parses the file (sample.dbt asserts exit 0)...
     assert "deprecat" not in parsed.output.lower(), parsed.output
     # ...and selects through the exposure.
-    listed = sample.dbt("ls", "--select", f"+exposure:{VISITORS}", "--resource-type", "model",
-                        "--output", "json", "--output-keys", "unique_id")
+    listed = sample.dbt(
+        "ls",
+        "--select",
+        f"+exposure:{VISITORS}",
+        "--resource-type",
+        "model",
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id",
+    )
     assert "deprecat" not in listed.output.lower(), listed.output
-    selected = {json.loads(line)["unique_id"] for line in listed.stdout.splitlines()
-                if line.startswith("{")}
+    selected = {json.loads(line)["unique_id"] for line in listed.stdout.splitlines() if line.startswith("{")}
 
     manifest = json.loads((sample.path / "target" / "manifest.json").read_text())
     models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
-    synced = {kind: {uid for uid, n in models.items()
-                     if (n["config"].get("meta") or {}).get("pendo", {}).get("object") == kind}
-              for kind in ("visitor", "account")}
+    synced = {
+        kind: {
+            uid
+            for uid, n in models.items()
+            if (n["config"].get("meta") or {}).get("pendo", {}).get("object") == kind
+        }
+        for kind in ("visitor", "account")
+    }
     assert synced["visitor"] and synced["account"]
     assert selected == _model_ancestors(manifest, synced["visitor"])
     assert selected - synced["visitor"]  # upstream staging models are listed too
@@ -106,8 +120,12 @@ def test_owners_groups_and_packages_come_from_the_manifest(sample, tmp_path: Pat
     accounts.update(package_name="crm_package", unique_id="model.crm_package.pendo_accounts")
     accounts["config"]["group"] = "revenue"
     nodes["model.crm_package.pendo_accounts"] = accounts
-    manifest["groups"] = {"group.crm_package.revenue": {
-        "name": "revenue", "owner": {"name": "Revenue ops", "email": ["rev@example.com"]}}}
+    manifest["groups"] = {
+        "group.crm_package.revenue": {
+            "name": "revenue",
+            "owner": {"name": "Revenue ops", "email": ["rev@example.com"]},
+        }
+    }
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(manifest))
 
@@ -126,8 +144,9 @@ def test_owners_groups_and_packages_come_from_the_manifest(sample, tmp_path: Pat
 
 
 def _model(name: str, kind: str = "visitor", **extra) -> SyncedModel:
-    return SyncedModel(name=name, package="shop", object=kind, id_column="id",
-                       fields={"email": "email"}, **extra)
+    return SyncedModel(
+        name=name, package="shop", object=kind, id_column="id", fields={"email": "email"}, **extra
+    )
 
 
 def test_render_refs_owners_and_empty():
@@ -144,8 +163,9 @@ def test_render_refs_owners_and_empty():
     assert doc["exposures"][0]["depends_on"] == ["ref('a')", "ref('b')"]
     assert owned.check_command() == f"dbt ls --select +exposure:{VISITORS}"
 
-    explicit = render([_model("b", owner=Owner(name="B team"))], root_package="shop",
-                      owner=Owner(email="x@example.com"))
+    explicit = render(
+        [_model("b", owner=Owner(name="B team"))], root_package="shop", owner=Owner(email="x@example.com")
+    )
     assert yaml.safe_load(explicit.text)["exposures"][0]["owner"] == {"email": "x@example.com"}
 
     empty = render([], root_package="shop")

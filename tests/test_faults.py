@@ -1,5 +1,6 @@
 """Fault injection: whatever Pendo does, a sync ends in a known state, loses no row, explains
 every row it did not deliver, and a rerun after the fault delivers the rest."""
+
 from __future__ import annotations
 
 import signal
@@ -65,16 +66,20 @@ def _rerun_delivers_the_rest(project, emulator):
     assert project.rejected() == []
 
 
-@pytest.mark.parametrize("fault", [
-    Fault(kind="status", status=429, retry_after="1", first=3),
-    Fault(kind="status", status=429, first=3),
-    Fault(kind="status", status=500, first=2),
-    Fault(kind="status", status=502, requests=frozenset({1, 5})),
-    Fault(kind="status", status=503, retry_after="1", first=2),
-    Fault(kind="status", status=504, first=2),
-    Fault(kind="status", status=408, first=2),
-    Fault(kind="drop", first=3),
-], ids=lambda f: f"{f.kind}-{f.status}-{f.retry_after}")
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(kind="status", status=429, retry_after="1", first=3),
+        Fault(kind="status", status=429, first=3),
+        Fault(kind="status", status=500, first=2),
+        Fault(kind="status", status=502, requests=frozenset({1, 5})),
+        Fault(kind="status", status=503, retry_after="1", first=2),
+        Fault(kind="status", status=504, first=2),
+        Fault(kind="status", status=408, first=2),
+        Fault(kind="drop", first=3),
+    ],
+    ids=lambda f: f"{f.kind}-{f.status}-{f.retry_after}",
+)
 def test_transient_faults_are_retried_and_everything_arrives(duck, emulator, fault):
     emulator.faults.add(fault)
     result = duck.sync(*FAST_RETRY, emulator=emulator)
@@ -184,8 +189,13 @@ def test_random_5xx_and_429_over_50k_rows(duck, emulator):
 def test_ctrl_c_stops_cleanly_with_exit_130(duck, emulator):
     emulator.faults.add(Fault(kind="delay", delay=0.5))
     env = dict(duck.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    proc = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *duck.args(), "--threads", "1"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "dbt-pendo"), "sync", *duck.args(), "--threads", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while emulator.write_calls() < 4 and time.monotonic() < deadline:
         time.sleep(0.05)

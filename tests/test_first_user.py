@@ -1,6 +1,7 @@
 """What a first-time user hit (issue 10): runs that stop say so in their files, a failing run
 leaves another run's files alone, typos in the selection and unreachable Pendo fail clearly
 and quickly, dry-run previews are what would be sent, and the small things in between."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,17 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.outputs import results_schema
 from dbt_pendo_sync.pendo.emulator import EmulatorData, Fault
 
-from .conftest import (BIN, INCREMENTAL, IncrementalProject, _copy, base_env, emulator_key,
-                       incremental_emulator_data, make_emulator, run)
+from .conftest import (
+    BIN,
+    INCREMENTAL,
+    IncrementalProject,
+    _copy,
+    base_env,
+    emulator_key,
+    incremental_emulator_data,
+    make_emulator,
+    run,
+)
 
 EARLY_BAD = "u-000005"  # in the first batch: Pendo rejects it before any interruption
 
@@ -32,8 +42,13 @@ def duck(tmp_path) -> IncrementalProject:
 
 def _start_sync(project: IncrementalProject, emulator, *args: str) -> subprocess.Popen:
     env = dict(project.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    return subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *project.args(), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(BIN / "dbt-pendo"), "sync", *project.args(), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_writes(emulator, calls: int) -> None:
@@ -43,8 +58,9 @@ def _wait_for_writes(emulator, calls: int) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["sigint", "sigterm"])
+@pytest.mark.parametrize(
+    "sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"]
+)
 def test_a_stopped_run_writes_results_that_say_so_and_keeps_its_rejected_rows(duck, sig, code):
     with make_emulator(incremental_emulator_data()) as emulator:
         emulator.faults.add(Fault(kind="partial", ids=frozenset({EARLY_BAD})))
@@ -123,8 +139,12 @@ def test_unreachable_pendo_fails_fast_with_one_clear_message_and_no_library_line
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = sample.sync("--log-format", "json", PENDO_BASE_URL=f"http://127.0.0.1:{port}",
-                         PENDO_INTEGRATION_KEY="pk-nobody-listens")
+    result = sample.sync(
+        "--log-format",
+        "json",
+        PENDO_BASE_URL=f"http://127.0.0.1:{port}",
+        PENDO_INTEGRATION_KEY="pk-nobody-listens",
+    )
     assert result.code == 1
     assert "could not be reached (connection refused) after 3 attempts" in result.stderr
     assert "urllib3" not in result.output and "WARNING" not in result.output
@@ -142,8 +162,7 @@ def _string_field_emulator():
 
 def test_a_dry_run_preview_is_what_the_sync_sends(sample):
     with _string_field_emulator() as emulator:
-        preview = sample.sync("--dry-run", "--show", "100", "--select", "pendo_accounts",
-                              emulator=emulator)
+        preview = sample.sync("--dry-run", "--show", "100", "--select", "pendo_accounts", emulator=emulator)
         assert preview.code == 0, preview.output
         shown = sample.results("pendo_sync_plan.json")
         assert shown["field_types_known"] is True

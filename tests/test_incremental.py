@@ -1,5 +1,6 @@
 """Incremental syncs: the warehouse diffs each model against the state of what Pendo
 confirmed, and only new and changed rows are sent. Every test runs on DuckDB and PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,16 @@ import pytest
 
 from dbt_pendo_sync.pendo.emulator import Fault
 
-from .conftest import (BIN, INCREMENTAL, IncrementalProject, _copy, base_env, emulator_key,
-                       incremental_emulator_data, make_emulator)
+from .conftest import (
+    BIN,
+    INCREMENTAL,
+    IncrementalProject,
+    _copy,
+    base_env,
+    emulator_key,
+    incremental_emulator_data,
+    make_emulator,
+)
 
 N = 2000
 
@@ -58,7 +67,8 @@ def test_unchanged_model_sends_nothing_and_changed_rows_are_sent_exactly(increme
         assert counts["changed"] == k and counts["sent"] == k and counts["updated"] == k
         assert sorted(_sent_ids(emulator)) == sorted(_ids(k))
     assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
-        vid: row["score"] for vid, row in incremental.model_values().items()}
+        vid: row["score"] for vid, row in incremental.model_values().items()
+    }
 
 
 def test_missing_ids_are_resent_until_pendo_knows_them(incremental):
@@ -140,8 +150,12 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     # about once a second, so the kill after 120 calls comes well after several flushes.
     emulator.faults.add(Fault(kind="delay", delay=0.05))
     env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    proc = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "2"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while emulator.write_calls() < 120 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -158,7 +172,8 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     counts = _sync_ok(incremental, emulator, "--lock-stale-after", "2")
     assert counts["sent"] < 20000  # what the killed run had confirmed was kept
     assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
-        vid: row["score"] for vid, row in incremental.model_values().items()}
+        vid: row["score"] for vid, row in incremental.model_values().items()
+    }
     assert incremental.state_ids() == _ids(20000)
     assert _sync_ok(incremental, emulator)["sent"] == 0
 
@@ -166,8 +181,12 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
 def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, emulator):
     emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run takes about 20 s
     env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    first = subprocess.Popen([str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "1"],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while emulator.write_calls() < 2 and time.monotonic() < deadline:
@@ -188,7 +207,6 @@ def test_a_journal_of_row_numbers_from_an_older_version_is_replaced(tmp_path):
     """Before 0.1.0 the journal held row numbers; a sync after the upgrade still works, and
     resends what that journal's crashed run had not merged."""
     import duckdb
-
 
     path = _copy(INCREMENTAL, tmp_path / "incremental_project")
     project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")

@@ -1,6 +1,7 @@
 """What a sync prints: progress bars and the table on a terminal (a real pty), timestamped
 plain lines elsewhere, one JSON object per event with --log-format json, --quiet; the results
 file against its published JSON Schema; the Python API in-process."""
+
 from __future__ import annotations
 
 import io
@@ -35,16 +36,19 @@ VISITOR_WRITES = "/api/v1/metadata/visitor/custom/value"
 
 
 def _env(project, emulator, **extra: str) -> dict[str, str]:
-    return {**project.env, "PENDO_BASE_URL": emulator.url,
-            "PENDO_INTEGRATION_KEY": emulator_key(emulator), **extra}
+    return {
+        **project.env,
+        "PENDO_BASE_URL": emulator.url,
+        "PENDO_INTEGRATION_KEY": emulator_key(emulator),
+        **extra,
+    }
 
 
 def _run_in_pty(cmd: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
     """Run with stdout on a pseudo-terminal (stderr on a pipe); exit code, terminal bytes as
     text, stderr."""
     master, slave = os.openpty()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -102,9 +106,17 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     logged = [line for line in lines if CLOCK.match(line)]
     starts = [i for i, line in enumerate(lines) if re.match(r"^\d\d:\d\d:\d\d syncing pendo_visitors ", line)]
     assert len(starts) == 1
-    assert any(re.match(r"^\d\d:\d\d:\d\d pendo_visitors: 53/53 rows done \(53 sent", l) for l in logged)
-    assert any(re.match(r"^\d\d:\d\d:\d\d pendo_visitors: success in [\d.]+s: 53 rows, 53 to send; "
-                        r"53 sent, 50 updated, 3 missing", l) for l in logged)
+    assert any(
+        re.match(r"^\d\d:\d\d:\d\d pendo_visitors: 53/53 rows done \(53 sent", line) for line in logged
+    )
+    assert any(
+        re.match(
+            r"^\d\d:\d\d:\d\d pendo_visitors: success in [\d.]+s: 53 rows, 53 to send; "
+            r"53 sent, 50 updated, 3 missing",
+            line,
+        )
+        for line in logged
+    )
     assert any(line.startswith("┃ model") for line in lines)  # the table, after the model lines
     assert CLOCK.match(lines[-1]) and "finished in" in lines[-1] and "2 success" in lines[-1]
 
@@ -114,10 +126,12 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     meta = document["metadata"]
     manifest = json.loads((sample.path / "target" / "manifest.json").read_text())["metadata"]
     assert meta["schema_version"] == 1 and UUID4.match(meta["invocation_id"])
-    assert meta["dbt"] == {"manifest_generated_at": manifest["generated_at"],
-                           "manifest_invocation_id": manifest["invocation_id"],
-                           "run_results_invocation_id": meta["dbt"]["run_results_invocation_id"],
-                           "adapter_type": "duckdb"}
+    assert meta["dbt"] == {
+        "manifest_generated_at": manifest["generated_at"],
+        "manifest_invocation_id": manifest["invocation_id"],
+        "run_results_invocation_id": meta["dbt"]["run_results_invocation_id"],
+        "adapter_type": "duckdb",
+    }
     visitors = {m["model"]: m for m in document["models"]}["pendo_visitors"]
     assert visitors["status"] == "success" and visitors["seconds"] > 0 and visitors["started_at"]
     assert document["totals"]["sent"] == 66 and document["totals"]["missing"] == 4
@@ -161,7 +175,9 @@ def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emula
     assert retry[0]["attempt"] == 1 and retry[0]["wait_seconds"] >= 0
     assert retry[0]["method"] == "POST" and retry[0]["path"] == VISITOR_WRITES
     assert by_model["pendo_visitors"]["counts"]["updated"] == 50  # the retried batch arrived
-    assert [e for e in events if e["event"] == "model_finished" and e["model"] == "pendo_visitors"][0]["retries"] == 1
+    assert [e for e in events if e["event"] == "model_finished" and e["model"] == "pendo_visitors"][0][
+        "retries"
+    ] == 1
 
     done = events[-1]
     assert done["exit_code"] == 0 and done["status"] == "success" and done["ok"] is True
@@ -187,8 +203,13 @@ def test_the_python_api_syncs_in_process_and_quiet_prints_no_model_lines(sample,
     from dbt_pendo_sync import sync
 
     out = io.StringIO()
-    results = sync(sample.path, profiles_dir=sample.path, quiet=True, console=Console(file=out),
-                   env={"PENDO_BASE_URL": emulator.url, "PENDO_INTEGRATION_KEY": emulator_key(emulator)})
+    results = sync(
+        sample.path,
+        profiles_dir=sample.path,
+        quiet=True,
+        console=Console(file=out),
+        env={"PENDO_BASE_URL": emulator.url, "PENDO_INTEGRATION_KEY": emulator_key(emulator)},
+    )
     assert results.ok and UUID4.match(results.invocation_id)
     assert sample.results()["metadata"]["invocation_id"] == results.invocation_id
     counts = {m.model: m.counts for m in results.models}
@@ -204,10 +225,12 @@ def test_the_python_api_syncs_in_process_and_quiet_prints_no_model_lines(sample,
 
 
 def test_importing_the_package_loads_neither_dbt_nor_rich():
-    code = ("import sys, dbt_pendo_sync; "
-            "loaded = [m for m in sys.modules if m.split('.')[0] in ('dbt', 'rich', 'requests')]; "
-            "assert not loaded, loaded; "
-            "from dbt_pendo_sync import sync, RetryPolicy, SyncResults; assert callable(sync)")
+    code = (
+        "import sys, dbt_pendo_sync; "
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('dbt', 'rich', 'requests')]; "
+        "assert not loaded, loaded; "
+        "from dbt_pendo_sync import sync, RetryPolicy, SyncResults; assert callable(sync)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -218,7 +241,9 @@ def test_importing_the_package_loads_neither_dbt_nor_rich():
 SPEC = SimpleNamespace(model="big", object="visitor", unique_id="model.p.big")
 
 
-def _report(log_format: str = "default", terminal: bool = False, **kwargs) -> tuple[ConsoleReport, io.StringIO]:
+def _report(
+    log_format: str = "default", terminal: bool = False, **kwargs
+) -> tuple[ConsoleReport, io.StringIO]:
     out = io.StringIO()
     console = Console(file=out, force_terminal=terminal, force_interactive=terminal, width=120)
     return ConsoleReport(console=console, log_format=log_format, **kwargs), out
@@ -235,8 +260,9 @@ def _sync_big(report: ConsoleReport, rows: int = 10_000, step: int = 100) -> Mod
             result.counts.updated += step
             report.batch_sent(SPEC, step, BatchOutcome(confirmed=["x"] * step), result)
             report.progress(SPEC, result)
-        report.retry(RetryNotice(method="POST", path=VISITOR_WRITES, status=429, error=None,
-                                 attempt=1, wait=2.0))
+        report.retry(
+            RetryNotice(method="POST", path=VISITOR_WRITES, status=429, error=None, attempt=1, wait=2.0)
+        )
         report.model_finished(result)
         report.summary(SyncResults(models=[result]))
     return result
@@ -253,7 +279,7 @@ def test_the_mode_follows_the_console_and_log_format():
 def test_text_progress_lines_come_every_tenth_of_the_rows():
     report, out = _report("text")
     _sync_big(report)
-    progress = [l for l in out.getvalue().splitlines() if "rows done" in l]
+    progress = [line for line in out.getvalue().splitlines() if "rows done" in line]
     assert len(progress) == 10 and "big: 10,000/10,000 rows done (10,000 sent" in progress[-1]
     assert all(CLOCK.match(line) for line in progress)
     assert "batch of" not in out.getvalue() and "attempt 1 failed" not in out.getvalue()
@@ -264,20 +290,23 @@ def test_debug_adds_every_batch_and_retry():
         _sync_big(report)
         text = out.getvalue()
         assert text.count("big: batch of 100 rows: 100 updated") == 100
-        assert "big: POST /api/v1/metadata/visitor/custom/value answered 429; attempt 1 failed, next in 2.0s" in text
+        assert (
+            "big: POST /api/v1/metadata/visitor/custom/value answered 429; attempt 1 failed, next in 2.0s"
+            in text
+        )
         assert "; 1 retry" in text
 
 
 def test_quiet_json_keeps_errors_and_the_final_event():
     report, out = _report("json", quiet=True)
     result = _sync_big(report)
-    assert [json.loads(l)["event"] for l in out.getvalue().splitlines()] == ["run_finished"]
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["run_finished"]
 
     report, out = _report("json", quiet=True)
     with pytest.raises(KeyboardInterrupt):
         with report.running():
             report.model_finished(result)
             raise KeyboardInterrupt
-    events = [json.loads(l) for l in out.getvalue().splitlines()]
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(e["event"], e["level"]) for e in events] == [("error", "error"), ("run_finished", "error")]
     assert events[-1]["exit_code"] == 130 and events[-1]["models"] == 1

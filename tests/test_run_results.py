@@ -1,5 +1,6 @@
 """Only what built: run_results.json decides which models are synced; --all, --state and a
 dbt Cloud run's artifacts (against the local stand-in of dbt Cloud's API)."""
+
 from __future__ import annotations
 
 import json
@@ -23,27 +24,62 @@ ACCOUNTS = {f"acc-{i:03d}" for i in range(1, 13)}
 
 
 def _model(name: str, relation: str | None = None) -> ModelNode:
-    return ModelNode(unique_id=f"model.p.{name}", name=name, package_name="p", database="db",
-                     schema="main", alias=name, relation_name=relation or f'"db"."main"."{name}"',
-                     materialized="table", enabled=True, meta={}, columns={}, tags=(),
-                     original_file_path=f"models/{name}.sql", patch_path=None)
+    return ModelNode(
+        unique_id=f"model.p.{name}",
+        name=name,
+        package_name="p",
+        database="db",
+        schema="main",
+        alias=name,
+        relation_name=relation or f'"db"."main"."{name}"',
+        materialized="table",
+        enabled=True,
+        meta={},
+        columns={},
+        tags=(),
+        original_file_path=f"models/{name}.sql",
+        patch_path=None,
+    )
 
 
-def _artifacts(tmp_path: Path, *, manifest_id: str = "inv-1", manifest_at: str = "2024-05-06T10:00:00Z",
-               run_id: str = "inv-1", run_at: str = "2024-05-06T10:05:00Z", which: str | None = "build",
-               results: list | None = None) -> Manifest:
-    run_results = {"metadata": {"invocation_id": run_id, "generated_at": run_at, "new_key": 1},
-                   "args": {"which": which} if which else {},
-                   "results": results if results is not None else [
-                       {"unique_id": "model.p.bad", "status": "error",
-                        "message": "Runtime Error in model bad (models/bad.sql)\n  Catalog Error: no table x",
-                        "relation_name": '"db"."main"."bad"', "unknown": [1]},
-                       {"unique_id": "model.p.after_bad", "status": "skipped", "message": None},
-                       {"unique_id": "model.p.good", "status": "success"},
-                       "not a result", {"status": "error"}]}
+def _artifacts(
+    tmp_path: Path,
+    *,
+    manifest_id: str = "inv-1",
+    manifest_at: str = "2024-05-06T10:00:00Z",
+    run_id: str = "inv-1",
+    run_at: str = "2024-05-06T10:05:00Z",
+    which: str | None = "build",
+    results: list | None = None,
+) -> Manifest:
+    run_results = {
+        "metadata": {"invocation_id": run_id, "generated_at": run_at, "new_key": 1},
+        "args": {"which": which} if which else {},
+        "results": results
+        if results is not None
+        else [
+            {
+                "unique_id": "model.p.bad",
+                "status": "error",
+                "message": "Runtime Error in model bad (models/bad.sql)\n  Catalog Error: no table x",
+                "relation_name": '"db"."main"."bad"',
+                "unknown": [1],
+            },
+            {"unique_id": "model.p.after_bad", "status": "skipped", "message": None},
+            {"unique_id": "model.p.good", "status": "success"},
+            "not a result",
+            {"status": "error"},
+        ],
+    }
     (tmp_path / "run_results.json").write_text(json.dumps(run_results))
-    return Manifest(path=tmp_path / "manifest.json", generated_at=manifest_at,
-                    invocation_id=manifest_id, adapter_type="duckdb", project_name="p", models=())
+    return Manifest(
+        path=tmp_path / "manifest.json",
+        generated_at=manifest_at,
+        invocation_id=manifest_id,
+        adapter_type="duckdb",
+        project_name="p",
+        models=(),
+    )
 
 
 def test_run_results_are_read_leniently(tmp_path: Path) -> None:
@@ -51,8 +87,11 @@ def test_run_results_are_read_leniently(tmp_path: Path) -> None:
     _artifacts(tmp_path)
     read = load_run_results(tmp_path / "run_results.json")
     assert (read.invocation_id, read.generated_at, read.command) == ("inv-1", "2024-05-06T10:05:00Z", "build")
-    assert read.statuses == {"model.p.bad": "error", "model.p.after_bad": "skipped",
-                             "model.p.good": "success"}
+    assert read.statuses == {
+        "model.p.bad": "error",
+        "model.p.after_bad": "skipped",
+        "model.p.good": "success",
+    }
     (tmp_path / "run_results.json").write_text('{"results": []}')
     empty = load_run_results(tmp_path / "run_results.json")
     assert (empty.invocation_id, empty.command, empty.statuses) == (None, None, {})
@@ -66,9 +105,11 @@ def test_failed_and_skipped_models_are_named_with_the_reason(tmp_path: Path) -> 
     build = last_build(_artifacts(tmp_path))
     assert build.note is None
     bad = build.problem(_model("bad"))
-    assert bad == ("its last dbt build failed (Catalog Error: no table x; run_results.json of "
-                   "2024-05-06 10:05:00 UTC): fix it and rebuild, or pass --all to sync what the "
-                   "warehouse has")
+    assert bad == (
+        "its last dbt build failed (Catalog Error: no table x; run_results.json of "
+        "2024-05-06 10:05:00 UTC): fix it and rebuild, or pass --all to sync what the "
+        "warehouse has"
+    )
     assert "skipped it, as something it depends on failed" in build.problem(_model("after_bad"))
     assert build.problem(_model("good")) is None
     assert build.problem(_model("not_in_that_build")) is None
@@ -135,13 +176,17 @@ def test_a_failed_model_is_skipped_with_the_reason_and_all_syncs_it(failed, emul
     assert models["pendo_visitors"]["status"] == "success"
     skipped = models["pendo_accounts"]
     assert skipped["status"] == "skipped"
-    assert skipped["message"].startswith("its last dbt build failed (Catalog Error: Table with name "
-                                         "companies_gone does not exist!; run_results.json of ")
+    assert skipped["message"].startswith(
+        "its last dbt build failed (Catalog Error: Table with name "
+        "companies_gone does not exist!; run_results.json of "
+    )
     assert skipped["message"].endswith("fix it and rebuild, or pass --all to sync what the warehouse has")
     assert "skipping pendo_accounts: its last dbt build failed" in result.stdout
     run_results = json.loads((failed.path / "target" / "run_results.json").read_text())
-    assert failed.results()["metadata"]["dbt"]["run_results_invocation_id"] == (
-        run_results["metadata"]["invocation_id"])
+    assert (
+        failed.results()["metadata"]["dbt"]["run_results_invocation_id"]
+        == (run_results["metadata"]["invocation_id"])
+    )
     assert emulator.all_values("account") == {} and len(emulator.all_values("visitor")) == 50
 
     # The project changed since: this tool parses it again (a new manifest, a new invocation
@@ -152,7 +197,9 @@ def test_a_failed_model_is_skipped_with_the_reason_and_all_syncs_it(failed, emul
     plan = failed.results("pendo_sync_plan.json")
     assert plan["manifest"]["invocation_id"] != run_results["metadata"]["invocation_id"]
     assert {m["model"]: m["status"] for m in plan["models"]} == {
-        "pendo_accounts": "skipped", "pendo_visitors": "planned"}
+        "pendo_accounts": "skipped",
+        "pendo_visitors": "planned",
+    }
 
     result = failed.sync("--all", emulator=emulator)
     assert result.code == 0, result.output
@@ -175,8 +222,9 @@ def test_state_reads_the_artifacts_of_that_folder_without_parsing(failed, emulat
     assert models["pendo_visitors"]["counts"]["updated"] == 50
     assert not (state / "pendo_sync_results.json").exists()
 
-    listed = run([str(BIN / "dbt-pendo"), "ls", *failed.args(), "--state", str(state), "--output",
-                  "json"], failed.env)
+    listed = run(
+        [str(BIN / "dbt-pendo"), "ls", *failed.args(), "--state", str(state), "--output", "json"], failed.env
+    )
     assert listed.code == 0, listed.output
     assert {r["model"] for r in json.loads(listed.stdout)} == {"pendo_accounts", "pendo_visitors"}
 
@@ -197,24 +245,35 @@ def _assert_token_kept(result, project: DbtProject) -> None:
 
 def test_a_dbt_cloud_run_is_synced_as_its_artifacts_say(failed, emulator) -> None:
     with DbtCloudStandIn(TOKEN, ACCOUNT) as cloud:
-        cloud.add_run(9001, job_id=42, status=20, artifacts={
-            "manifest.json": failed.path / "target" / "manifest.json",
-            "run_results.json": failed.path / "target" / "run_results.json"})
+        cloud.add_run(
+            9001,
+            job_id=42,
+            status=20,
+            artifacts={
+                "manifest.json": failed.path / "target" / "manifest.json",
+                "run_results.json": failed.path / "target" / "run_results.json",
+            },
+        )
         # The local project may have moved on (even broken): the run's manifest is used.
         (failed.path / "models" / "broken.yml").write_text("models: [ {name: x\n")
         result = failed.sync("--dbt-cloud-run-id", "9001", emulator=emulator, **_cloud_env(cloud))
         seen = cloud.requests()
     assert result.code == 0, result.output
-    assert (f"syncing what dbt Cloud run 9001 of job 42 built: status Error, finished at "
-            f"{FINISHED_AT}") in result.stdout
+    assert (
+        f"syncing what dbt Cloud run 9001 of job 42 built: status Error, finished at {FINISHED_AT}"
+    ) in result.stdout
     folder = failed.path / "target" / "dbt_cloud_run_9001"
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "run_results.json"]
     models = _models(failed)
     assert models["pendo_accounts"]["status"] == "skipped"  # failed in that run
     assert "its last dbt build failed" in models["pendo_accounts"]["message"]
     assert models["pendo_visitors"]["status"] == "success"
-    assert failed.results()["dbt_cloud_run"] == {"run_id": 9001, "job_id": 42, "status": "Error",
-                                                 "finished_at": FINISHED_AT}
+    assert failed.results()["dbt_cloud_run"] == {
+        "run_id": 9001,
+        "job_id": 42,
+        "status": "Error",
+        "finished_at": FINISHED_AT,
+    }
     assert {r.headers["Authorization"] for r in seen} == {f"Token {TOKEN}"}
     _assert_token_kept(result, failed)
 
@@ -222,19 +281,33 @@ def test_a_dbt_cloud_run_is_synced_as_its_artifacts_say(failed, emulator) -> Non
 def test_a_dbt_cloud_job_syncs_its_latest_successful_run(failed, emulator) -> None:
     good, bad = failed.path / "good_artifacts", failed.path / "target"
     with DbtCloudStandIn(TOKEN, ACCOUNT) as cloud:
-        cloud.add_run(100, job_id=42, artifacts={"manifest.json": good / "manifest.json",
-                                                 "run_results.json": good / "run_results.json"})
-        cloud.add_run(101, job_id=42, status=20, artifacts={
-            "manifest.json": bad / "manifest.json", "run_results.json": bad / "run_results.json"})
+        cloud.add_run(
+            100,
+            job_id=42,
+            artifacts={
+                "manifest.json": good / "manifest.json",
+                "run_results.json": good / "run_results.json",
+            },
+        )
+        cloud.add_run(
+            101,
+            job_id=42,
+            status=20,
+            artifacts={"manifest.json": bad / "manifest.json", "run_results.json": bad / "run_results.json"},
+        )
         result = failed.sync("--dbt-cloud-job-id", "42", emulator=emulator, **_cloud_env(cloud))
-        both = failed.sync("--dry-run", "--dbt-cloud-job-id", "42", "--dbt-cloud-run-id", "100",
-                           **_cloud_env(cloud))
+        both = failed.sync(
+            "--dry-run", "--dbt-cloud-job-id", "42", "--dbt-cloud-run-id", "100", **_cloud_env(cloud)
+        )
     assert result.code == 0, result.output
     assert "dbt Cloud run 100 of job 42 built: status Success" in result.stdout
     assert {m["model"]: m["status"] for m in failed.results()["models"]} == {
-        "pendo_accounts": "success", "pendo_visitors": "success"}
+        "pendo_accounts": "success",
+        "pendo_visitors": "success",
+    }
     assert set(emulator.all_values("account")) == ACCOUNTS
     assert sorted(p.name for p in (failed.path / "target").iterdir() if p.name.startswith("dbt_cloud")) == [
-        "dbt_cloud_run_100"]
+        "dbt_cloud_run_100"
+    ]
     _assert_token_kept(result, failed)
     assert both.code == 2 and "not both" in both.stderr

@@ -6,6 +6,7 @@ and `dbt ls --resource-type model --output name`, as processes); the other compa
 both commands in this process (the dbt-pendo CLI through click, dbt through its own
 dbtRunner), which is the same code without a 3-second start-up per call.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,22 +54,34 @@ def dbt_ls(project: DbtProject, pendo: set[str], *selection: str) -> set[str]:
     """The models real `dbt ls` picks (dbt's own runner, in this process), with a pendo block."""
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(["--quiet", "ls", "--resource-type", "model", "--output", "name",
-                                 *selection, *project.args()])
+    result = dbtRunner().invoke(
+        ["--quiet", "ls", "--resource-type", "model", "--output", "name", *selection, *project.args()]
+    )
     assert result.success, result.exception
     return {line.split(".")[-1] for line in result.result} & pendo
 
 
 def ours_cli(project: DbtProject, *selection: str) -> set[str]:
-    done = run([str(BIN / "dbt-pendo"), "ls", *project.args(), "--output", "json", *selection],
-               project.env)
+    done = run([str(BIN / "dbt-pendo"), "ls", *project.args(), "--output", "json", *selection], project.env)
     assert done.code == 0, done.output
     return {row["model"] for row in json.loads(done.stdout)}
 
 
 def dbt_ls_cli(project: DbtProject, pendo: set[str], *selection: str) -> set[str]:
-    done = run([str(BIN / "dbt"), "--quiet", "ls", "--resource-type", "model", "--output", "name",
-                *selection, *project.args()], project.env)
+    done = run(
+        [
+            str(BIN / "dbt"),
+            "--quiet",
+            "ls",
+            "--resource-type",
+            "model",
+            "--output",
+            "name",
+            *selection,
+            *project.args(),
+        ],
+        project.env,
+    )
     assert done.code == 0, done.output
     return {line.strip().split(".")[-1] for line in done.stdout.splitlines() if line.strip()} & pendo
 
@@ -99,10 +112,16 @@ GRAPH_CASES = {
     ("--select", "account_metrics+1"): {"account_metrics", "account_health"},
     ("--select", "tag:pendo,config.materialized:table"): {"account_metrics", "visitor_export"},
     ("--select", "tag:pendo"): {"account_metrics", "account_health", "visitor_export"},  # not stg_users
-    ("--select", "+visitor_export", "--exclude", "tag:health"):
-        {"user_metrics", "account_metrics", "visitor_export"},
-    ("--select", "tag:pendo user_metrics", "--exclude", "config.materialized:view"):
-        {"user_metrics", "account_metrics", "visitor_export"},
+    ("--select", "+visitor_export", "--exclude", "tag:health"): {
+        "user_metrics",
+        "account_metrics",
+        "visitor_export",
+    },
+    ("--select", "tag:pendo user_metrics", "--exclude", "config.materialized:view"): {
+        "user_metrics",
+        "account_metrics",
+        "visitor_export",
+    },
     ("--selector", "visitor_side"): {"user_metrics", "visitor_export"},
 }
 
@@ -112,5 +131,6 @@ def test_graph_operators_match_dbt_ls(graph_project: DbtProject, monkeypatch: py
     first = ("--select", "@account_metrics")
     assert ours_cli(graph_project, *first) == dbt_ls_cli(graph_project, GRAPH_PENDO, *first) == GRAPH_PENDO
     for selection, expected in GRAPH_CASES.items():
-        assert ours(graph_project, *selection) == dbt_ls(graph_project, GRAPH_PENDO, *selection) == expected, selection
-
+        assert (
+            ours(graph_project, *selection) == dbt_ls(graph_project, GRAPH_PENDO, *selection) == expected
+        ), selection

@@ -1,4 +1,5 @@
 """The demo path: sample_project built on DuckDB, synced into the emulator."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ def _warehouse_rows(project, table: str, id_col: str) -> dict[str, dict]:
     try:
         cur = con.execute(f"select * from main.{table}")
         names = [d[0] for d in cur.description]
-        return {row[names.index(id_col)]: dict(zip(names, row)) for row in cur.fetchall()}
+        return {row[names.index(id_col)]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
     finally:
         con.close()
 
@@ -47,9 +48,22 @@ def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator
     results = {m["model"]: m for m in sample.results()["models"]}
     assert results["pendo_visitors"]["status"] == "success"
     assert results["pendo_visitors"]["counts"] == {
-        "rows": 53, "new": 53, "changed": 0, "unchanged": 0, "sent": 53, "updated": 50, "missing": 3, "invalid": 0, "rejected": 0, "failed": 0}
+        "rows": 53,
+        "new": 53,
+        "changed": 0,
+        "unchanged": 0,
+        "sent": 53,
+        "updated": 50,
+        "missing": 3,
+        "invalid": 0,
+        "rejected": 0,
+        "failed": 0,
+    }
     assert sorted(s["id"] for s in results["pendo_visitors"]["samples"]["missing"]) == [
-        "u-0051", "u-0052", "u-0053"]
+        "u-0051",
+        "u-0052",
+        "u-0053",
+    ]
     assert results["pendo_accounts"]["counts"]["missing"] == 1
     assert "pendo_visitors" in result.stdout and "missing" in result.stdout
     assert "u-0051" in result.stdout
@@ -58,8 +72,10 @@ def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator
 def test_requests_follow_pendos_documented_shapes(sample, emulator):
     assert sample.sync(emulator=emulator).code == 0
     writes = [r for r in emulator.request_log() if r.method == "POST"]
-    assert {r.path for r in writes} == {"/api/v1/metadata/visitor/custom/value",
-                                       "/api/v1/metadata/account/custom/value"}
+    assert {r.path for r in writes} == {
+        "/api/v1/metadata/visitor/custom/value",
+        "/api/v1/metadata/account/custom/value",
+    }
     for r in writes:
         assert r.key_ok and r.content_type == "application/json"
         assert r.query == {}  # update-only: never ?create=true unless asked
@@ -171,8 +187,10 @@ def test_a_type_conflict_names_column_field_and_both_types(sample):
         result = sample.sync("--select", "pendo_visitors", emulator=emulator)
         assert result.code == 1
         message = sample.results()["models"][0]["message"]
-        assert ("column 'signup_date' (DATE) can never be a value of Pendo visitor field "
-                "'signup_date' (type integer)") in message
+        assert (
+            "column 'signup_date' (DATE) can never be a value of Pendo visitor field "
+            "'signup_date' (type integer)"
+        ) in message
         assert emulator.write_calls() == 0
 
 

@@ -1,13 +1,28 @@
 """A project that is not sample_project (custom schema, alias, top-level meta, every common
 column type), synced from DuckDB and from PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-ALL_KNOWN = {"u-0001", "u-0002", "u-0003", "u-0005", "u-0008", "u-0011", "u-0013", "u-0017",
-             "u-0021", "u-0025", "u-0030", "u-0034", "u-0042", "u-0050"}
+ALL_KNOWN = {
+    "u-0001",
+    "u-0002",
+    "u-0003",
+    "u-0005",
+    "u-0008",
+    "u-0011",
+    "u-0013",
+    "u-0017",
+    "u-0021",
+    "u-0025",
+    "u-0030",
+    "u-0034",
+    "u-0042",
+    "u-0050",
+}
 
 
 def _instant(text: str) -> dt.datetime:
@@ -58,20 +73,35 @@ def test_invalid_and_missing_rows_are_counted_listed_and_not_sent(synced):
     models = {m["model"]: m for m in project.results()["models"]}
     people = models["people_for_pendo"]
     assert people["status"] == "partial"
-    assert people["counts"] == {"rows": 20, "new": 20, "changed": 0, "unchanged": 0, "sent": 17, "updated": 14, "missing": 3,
-                                "invalid": 3, "rejected": 0, "failed": 0}
+    assert people["counts"] == {
+        "rows": 20,
+        "new": 20,
+        "changed": 0,
+        "unchanged": 0,
+        "sent": 17,
+        "updated": 14,
+        "missing": 3,
+        "invalid": 3,
+        "rejected": 0,
+        "failed": 0,
+    }
     invalid = people["samples"]["invalid"]
     assert sorted(str(i["id"]) for i in invalid) == ["None", "u-0007", "u-0007"]
     assert any("null" in i["reason"] for i in invalid)
     assert any("more than one row" in i["reason"] for i in invalid)
     assert sorted(i["id"] for i in people["samples"]["missing"]) == ["ghost-1", "ghost-2", "ghost-3"]
-    sent_ids = {rec["visitorId"] for r in emulator.request_log() if r.method == "POST"
-                and "/visitor/" in r.path for rec in r.body}
+    sent_ids = {
+        rec["visitorId"]
+        for r in emulator.request_log()
+        if r.method == "POST" and "/visitor/" in r.path
+        for rec in r.body
+    }
     assert "u-0007" not in sent_ids
 
     rejected = project.rejected()
     assert sorted(r["category"] for r in rejected if r["model"] == "people_for_pendo") == (
-        ["invalid"] * 3 + ["missing"] * 3)
+        ["invalid"] * 3 + ["missing"] * 3
+    )
     assert all(r["payload"] for r in rejected)
 
 
@@ -81,9 +111,15 @@ def test_accounts_use_batch_size_and_field_mapping(synced):
     assert sorted(len(r.body) for r in calls) == [2, 3, 3]  # batch_size: 3 (sent concurrently)
     accounts = emulator.all_values("account")
     assert set(accounts) == {"acc-001", "acc-002", "acc-004", "acc-006", "acc-008", "acc-010", "acc-012"}
-    assert accounts["acc-001"] == {"name": "Northwind Analytics", "plan": "enterprise", "mrr": 8775,
-                                   "seats": 250, "is_paying": True,
-                                   "created_at": "2021-03-14T00:00:00+00:00", "industry": "Software"}
+    assert accounts["acc-001"] == {
+        "name": "Northwind Analytics",
+        "plan": "enterprise",
+        "mrr": 8775,
+        "seats": 250,
+        "is_paying": True,
+        "created_at": "2021-03-14T00:00:00+00:00",
+        "industry": "Software",
+    }
     assert "owner_email" not in accounts["acc-002"]  # not listed under fields
     org = {m["model"]: m for m in project.results()["models"]}["org_rollup"]
     assert org["counts"]["missing"] == 1 and org["status"] == "success"
@@ -108,18 +144,26 @@ def test_nulls_skip_keeps_pendo_values_and_clear_clears_them(typed, typed_emulat
 
     yml = typed.path / "models" / "exports" / "_exports.yml"
     text = yml.read_text()
-    text = text.replace("        id_column: person_key\n",
-                        "        id_column: person_key\n        nulls: clear\n", 1)
-    text = text.replace("      - name: c_json\n",
-                        "      - name: c_int\n        meta: {pendo: {nulls: skip}}\n      - name: c_json\n", 1)
+    text = text.replace(
+        "        id_column: person_key\n", "        id_column: person_key\n        nulls: clear\n", 1
+    )
+    text = text.replace(
+        "      - name: c_json\n",
+        "      - name: c_int\n        meta: {pendo: {nulls: skip}}\n      - name: c_json\n",
+        1,
+    )
     yml.write_text(text)
     typed_emulator.reset_log()
     typed.sync(emulator=typed_emulator)
     held = typed_emulator.values("visitor", "u-0030")
     assert "c_text" not in held  # cleared by a null
     assert held["c_int"] == 5  # the column keeps `nulls: skip`
-    sent = {rec["visitorId"]: rec["values"] for r in typed_emulator.request_log()
-            if r.method == "POST" and "/visitor/" in r.path for rec in r.body}
+    sent = {
+        rec["visitorId"]: rec["values"]
+        for r in typed_emulator.request_log()
+        if r.method == "POST" and "/visitor/" in r.path
+        for rec in r.body
+    }
     assert sent["u-0030"]["c_text"] is None and "c_int" not in sent["u-0030"]
     assert "u-0001" not in sent  # no nulls in that row: its payload did not change
 
@@ -130,9 +174,14 @@ def test_values_follow_the_pendo_field_types_and_date_options(typed):
     data = typed_emulator_data()
     data.schema["visitor"]["custom"]["c_int"]["Type"] = "string"  # a number column into text
     yml = typed.path / "models" / "exports" / "_exports.yml"
-    yml.write_text(yml.read_text().replace(
-        "        id_column: person_key\n",
-        "        id_column: person_key\n        date_format: epoch_ms\n        timezone: America/New_York\n", 1))
+    yml.write_text(
+        yml.read_text().replace(
+            "        id_column: person_key\n",
+            "        id_column: person_key\n        date_format: epoch_ms\n"
+            "        timezone: America/New_York\n",
+            1,
+        )
+    )
     with make_emulator(data) as emulator:
         typed.sync(emulator=emulator)
         ava, ethan = emulator.values("visitor", "u-0001"), emulator.values("visitor", "u-0011")
@@ -145,10 +194,15 @@ def test_values_follow_the_pendo_field_types_and_date_options(typed):
 def test_a_json_column_is_an_invalid_row_with_its_reason_on_either_warehouse(typed, typed_emulator):
     """DuckDB hands json over as text and psycopg2 as a dict: both are refused the same way."""
     yml = typed.path / "models" / "exports" / "_exports.yml"
-    yml.write_text(yml.read_text().replace("        meta: {pendo: {exclude: true}}\n",
-                                           "        meta: {pendo: {field: c_text}}\n", 1)
-                   .replace("      - name: c_varchar\n", "      - name: c_text\n"
-                            "        meta: {pendo: {exclude: true}}\n      - name: c_varchar\n", 1))
+    yml.write_text(
+        yml.read_text()
+        .replace("        meta: {pendo: {exclude: true}}\n", "        meta: {pendo: {field: c_text}}\n", 1)
+        .replace(
+            "      - name: c_varchar\n",
+            "      - name: c_text\n        meta: {pendo: {exclude: true}}\n      - name: c_varchar\n",
+            1,
+        )
+    )
     result = typed.sync("--select", "people_for_pendo", emulator=typed_emulator)
     assert result.code == 1, result.output
     nested = [r for r in typed.rejected() if "nested values" in r["reason"]]

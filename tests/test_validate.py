@@ -1,5 +1,6 @@
 """`dbt-pendo validate` lists every problem a sync would meet, each with its fix, from the
 blocks, the built relations and Pendo's fields; it is clean on sample_project."""
+
 from __future__ import annotations
 
 import shutil
@@ -28,7 +29,10 @@ KINDS = {
     "ephemeral_model": ("ephemeral models are not built", "materialize it as a table or view"),
     "nested_column": ("column 'prefs' (STRUCT", "flatten it into scalar columns"),
     "missing_field": ("Pendo has no custom visitor field 'plan_name'", "--create-fields"),
-    "type_conflict": ("column 'flag' (BOOLEAN) can never be a value of Pendo visitor field 'events_30d'", "map another column to it"),
+    "type_conflict": (
+        "column 'flag' (BOOLEAN) can never be a value of Pendo visitor field 'events_30d'",
+        "map another column to it",
+    ),
     "binary_column": ("column 'avatar' (BLOB) holds binary values", "cast it to text in the model"),
 }
 
@@ -37,7 +41,12 @@ KINDS = {
 def broken(tmp_path_factory) -> DbtProject:
     path = tmp_path_factory.mktemp("validate") / "bad_config_project"
     shutil.copytree(FIXTURE, path)
-    project = DbtProject(path, base_env(BAD_DUCKDB_PATH=str(path / "bad.duckdb"), ))
+    project = DbtProject(
+        path,
+        base_env(
+            BAD_DUCKDB_PATH=str(path / "bad.duckdb"),
+        ),
+    )
     project.dbt("build", "--exclude", "not_built")
     return project
 
@@ -57,10 +66,12 @@ def rows(output: str) -> dict[str, str]:
         if cells[0]:  # a new row; wrapped text continues on lines with an empty model cell
             last = [[], [], [], []]
             found.setdefault(cells[0], []).append(last)
-        for parts, cell in zip(last, cells):
+        for parts, cell in zip(last, cells, strict=True):
             parts.append(cell)
-    return {model: "\n".join(" | ".join(" ".join(p) for p in row) for row in model_rows)
-            for model, model_rows in found.items()}
+    return {
+        model: "\n".join(" | ".join(" ".join(p) for p in row) for row in model_rows)
+        for model, model_rows in found.items()
+    }
 
 
 def test_broken_project_shows_every_kind_of_problem_with_its_fix(broken):
@@ -105,18 +116,28 @@ def test_a_selection_without_pendo_models_says_nothing_was_checked(sample):
 
 def test_every_problem_of_a_model_in_one_run_and_nothing_false_about_unbuilt_ones(broken):
     with make_emulator() as emulator:
-        result = validate(broken, "--select", "many_problems not_built", PENDO_BASE_URL=emulator.url,
-                          PENDO_INTEGRATION_KEY=emulator_key(emulator))
+        result = validate(
+            broken,
+            "--select",
+            "many_problems not_built",
+            PENDO_BASE_URL=emulator.url,
+            PENDO_INTEGRATION_KEY=emulator_key(emulator),
+        )
     assert result.code == 1, result.output
     found = rows(result.stdout)
     many = found["many_problems"]
-    for fragment in ("'first-name' would be sent as field 'first-name'",  # a name Pendo cannot use
-                     "column 'ghost' of a column-level pendo block is not a column",
-                     "column 'prefs' (STRUCT", "column 'avatar' (BLOB) holds binary values",
-                     "Pendo has no custom visitor field 'loyalty_tier'"):
+    for fragment in (
+        "'first-name' would be sent as field 'first-name'",  # a name Pendo cannot use
+        "column 'ghost' of a column-level pendo block is not a column",
+        "column 'prefs' (STRUCT",
+        "column 'avatar' (BLOB) holds binary values",
+        "Pendo has no custom visitor field 'loyalty_tier'",
+    ):
         assert fragment in many, many
     assert len(many.splitlines()) == 5
-    assert "create it in Pendo" not in "".join(l for l in many.splitlines() if "avatar" in l or "prefs" in l)
+    assert "create it in Pendo" not in "".join(
+        line for line in many.splitlines() if "avatar" in line or "prefs" in line
+    )
     # not_built declares two of its columns: undeclared is not missing
     assert found["not_built"].count("\n") == 0 and "not built" in found["not_built"]
     assert "declared" not in found["not_built"]

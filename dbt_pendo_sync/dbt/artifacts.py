@@ -3,12 +3,14 @@
 The artifacts are the contract with dbt: every field is read with a default, and fields
 this tool does not know are ignored, so dbt patch releases that add fields change nothing.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import DbtError
 
@@ -78,9 +80,7 @@ class Manifest:
 
     def disabled_pendo_models(self) -> list[ModelNode]:
         """Disabled models that carry a `pendo:` block (reported, never synced)."""
-        return sorted(
-            (m for m in self.disabled_models if m.pendo_block() is not None), key=lambda m: m.name
-        )
+        return sorted((m for m in self.disabled_models if m.pendo_block() is not None), key=lambda m: m.name)
 
 
 def _merged_meta(node: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,8 +144,11 @@ def load_manifest(path: Path) -> Manifest:
         project_name=metadata.get("project_name"),
         models=tuple(_model(n) for n in nodes.values() if _is_model(n)),
         disabled_models=tuple(_model(n) for n in disabled if _is_model(n)),
-        group_owners={str(g.get("name")): g.get("owner") for g in (data.get("groups") or {}).values()
-                      if isinstance(g, dict) and g.get("name")},
+        group_owners={
+            str(g.get("name")): g.get("owner")
+            for g in (data.get("groups") or {}).values()
+            if isinstance(g, dict) and g.get("name")
+        },
     )
 
 
@@ -181,13 +184,17 @@ def load_run_results(path: Path) -> RunResults | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise DbtError(f"cannot read {path}: {exc}. Delete it or run dbt again (or pass --all to "
-                       "sync every selected model whatever its last build did)") from None
+        raise DbtError(
+            f"cannot read {path}: {exc}. Delete it or run dbt again (or pass --all to "
+            "sync every selected model whatever its last build did)"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise DbtError(f"{path} is not a dbt run_results.json (no 'results' list): delete it, "
-                       "or pass --all to sync every selected model whatever its last build did")
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    args = data.get("args") if isinstance(data.get("args"), dict) else {}
+        raise DbtError(
+            f"{path} is not a dbt run_results.json (no 'results' list): delete it, "
+            "or pass --all to sync every selected model whatever its last build did"
+        )
+    metadata: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
+    args: dict[str, Any] = data["args"] if isinstance(data.get("args"), dict) else {}
     results = {}
     for raw in data["results"]:
         if isinstance(raw, dict) and raw.get("unique_id"):

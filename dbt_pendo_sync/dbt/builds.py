@@ -30,6 +30,7 @@ warehouse still holds what that build left. So the rule is:
 As with dbt's own `result:<status>` selectors, only the last command counts: after
 `dbt build` failed a model and a later `dbt run -s that_model` succeeded, it is synced.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,14 +60,16 @@ class LastBuild:
         result = self.run_results.results.get(model.unique_id)
         if result is None or result.status not in ("error", "skipped"):
             return None
-        if result.relation_name and model.relation_name and not _same_relation(
-                result.relation_name, model.relation_name):
+        if (
+            result.relation_name
+            and model.relation_name
+            and not _same_relation(result.relation_name, model.relation_name)
+        ):
             return None
         command = f"dbt {self.run_results.command or 'build'}"
         source = f"{RUN_RESULTS} of {_when(self.run_results.generated_at)}"
         if result.status == "skipped":
-            return (f"its last {command} skipped it, as something it depends on failed ({source}): "
-                    f"{_FIX}")
+            return f"its last {command} skipped it, as something it depends on failed ({source}): {_FIX}"
         detail = _first_line(result.message)
         return f"its last {command} failed ({detail + '; ' if detail else ''}{source}): {_FIX}"
 
@@ -80,9 +83,12 @@ def last_build(manifest: Manifest, path: Path | None = None) -> LastBuild:
     if run_results.command is not None and run_results.command not in BUILD_COMMANDS:
         return LastBuild(None, f"{where} is not of a build: every selected model is synced")
     if not belongs_to(run_results, manifest):
-        return LastBuild(None, f"{where} is newer than the manifest {manifest.path} and of "
-                         "another dbt invocation, so it does not tell what this manifest's models "
-                         "built: ignored, every selected model is synced")
+        return LastBuild(
+            None,
+            f"{where} is newer than the manifest {manifest.path} and of "
+            "another dbt invocation, so it does not tell what this manifest's models "
+            "built: ignored, every selected model is synced",
+        )
     return LastBuild(run_results)
 
 
@@ -108,7 +114,7 @@ def _time(value: str | None) -> dt.datetime | None:
 
 
 def _when(value: str | None) -> str:
-    """"2024-05-06 07:08:09 UTC" for dbt's timestamps; the text as given otherwise."""
+    """ "2024-05-06 07:08:09 UTC" for dbt's timestamps; the text as given otherwise."""
     parsed = _time(value)
     if parsed is None:
         return value or "unknown time"

@@ -5,13 +5,15 @@ The API token lives only in the session's Authorization header: never in URLs, m
 logs or exceptions (requests' own exceptions, which carry the request, are reduced to their
 class name and never chained).
 """
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -26,8 +28,9 @@ DEFAULT_HOST = "cloud.getdbt.com"
 SUCCESS = 10  # run status codes: 1 queued, 2 starting, 3 running, 10 success, 20 error, 30 cancelled
 _COMPLETE = frozenset({10, 20, 30})
 TIMEOUT = (10.0, 300.0)  # connect, read: the manifest of a big project takes a while
+ATTEMPTS = 5
 RETRY = Retry(
-    total=4,
+    total=ATTEMPTS - 1,
     connect=4,
     read=4,
     status=4,
@@ -57,23 +60,31 @@ class DbtCloudSettings:
     base_url: str = f"https://{DEFAULT_HOST}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "DbtCloudSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DbtCloudSettings:
         """Read DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID and DBT_CLOUD_HOST (optional)."""
         env = os.environ if env is None else env
         token = (env.get("DBT_CLOUD_API_TOKEN") or "").strip()
         account_id = (env.get("DBT_CLOUD_ACCOUNT_ID") or "").strip()
-        missing = [name for name, value in (("DBT_CLOUD_API_TOKEN", token),
-                                            ("DBT_CLOUD_ACCOUNT_ID", account_id)) if not value]
+        missing = [
+            name
+            for name, value in (("DBT_CLOUD_API_TOKEN", token), ("DBT_CLOUD_ACCOUNT_ID", account_id))
+            if not value
+        ]
         if missing:
             verb = "is" if len(missing) == 1 else "are"
-            raise UsageError(f"{' and '.join(missing)} {verb} not set: export "
-                             + "; ".join(f"{name} ({_ENV_HINTS[name]})" for name in missing))
+            raise UsageError(
+                f"{' and '.join(missing)} {verb} not set: export "
+                + "; ".join(f"{name} ({_ENV_HINTS[name]})" for name in missing)
+            )
         if not re.fullmatch(r"[\x21-\x7e]+", token):  # never echoed: it is the secret
-            raise UsageError("DBT_CLOUD_API_TOKEN holds spaces or characters no dbt Cloud token "
-                             "has: copy the token again")
+            raise UsageError(
+                "DBT_CLOUD_API_TOKEN holds spaces or characters no dbt Cloud token has: copy the token again"
+            )
         if not re.fullmatch(r"[0-9]+", account_id):
-            raise UsageError(f"DBT_CLOUD_ACCOUNT_ID={account_id!r} is not a dbt Cloud account id: "
-                             f"use {_ENV_HINTS['DBT_CLOUD_ACCOUNT_ID']}")
+            raise UsageError(
+                f"DBT_CLOUD_ACCOUNT_ID={account_id!r} is not a dbt Cloud account id: "
+                f"use {_ENV_HINTS['DBT_CLOUD_ACCOUNT_ID']}"
+            )
         return cls(Secret(token), account_id, base_url_from_host(env.get("DBT_CLOUD_HOST") or ""))
 
 
@@ -86,8 +97,15 @@ def base_url_from_host(host: str) -> str:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:  # a port that is not a number
         port_ok = False
-    if (not port_ok or parts.scheme not in ("http", "https") or not parts.hostname
-            or parts.path or parts.query or parts.fragment or "@" in parts.netloc):
+    if (
+        not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
         raise UsageError(
             f"DBT_CLOUD_HOST={host!r} is not a dbt Cloud host: set your account's access URL "
             "without a path, e.g. cloud.getdbt.com, emea.dbt.com or ab123.us1.dbt.com"
@@ -112,8 +130,9 @@ class CloudRun:
     run_results: Path | None  # None when the run produced no run_results.json
 
 
-def download_run(settings: DbtCloudSettings, dest: Path, *, run_id: int | None = None,
-                 job_id: int | None = None) -> CloudRun:
+def download_run(
+    settings: DbtCloudSettings, dest: Path, *, run_id: int | None = None, job_id: int | None = None
+) -> CloudRun:
     """Save manifest.json and run_results.json of a finished run into dest (created).
 
     Give run_id for that run, or job_id for the job's latest successful run.
@@ -121,20 +140,19 @@ def download_run(settings: DbtCloudSettings, dest: Path, *, run_id: int | None =
     if (run_id is None) == (job_id is None):
         raise UsageError("give either a dbt Cloud run id or a job id, not both or neither")
     with _Client(settings) as client:
-        if run_id is None:
-            run_id = client.latest_successful_run(job_id)
-        run = client.finished_run(run_id)
+        chosen = client.latest_successful_run(job_id) if job_id is not None else int(run_id or 0)
+        run = client.finished_run(chosen)
         dest.mkdir(parents=True, exist_ok=True)
-        manifest = client.artifact(run_id, "manifest.json", dest)
+        manifest = client.artifact(chosen, "manifest.json", dest)
         if manifest is None:
             raise DbtCloudError(
-                f"dbt Cloud run {run_id} has no manifest.json: its artifacts were not generated. "
+                f"dbt Cloud run {chosen} has no manifest.json: its artifacts were not generated. "
                 f"The job must run a step such as {_ARTIFACT_STEPS}"
             )
-        run_results = client.artifact(run_id, "run_results.json", dest)
+        run_results = client.artifact(chosen, "run_results.json", dest)
     job = run.get("job_definition_id")
     return CloudRun(
-        run_id=run_id,
+        run_id=chosen,
         job_id=int(job) if job is not None else None,
         status=str(run.get("status_humanized") or run.get("status")),
         finished_at=run.get("finished_at"),
@@ -154,13 +172,15 @@ class _Client:
         adapter = HTTPAdapter(max_retries=RETRY)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._session.headers.update({
-            "Authorization": f"Token {settings.token.reveal()}",
-            "Accept": "application/json",
-            "User-Agent": f"dbt-pendo-sync/{__version__}",
-        })
+        self._session.headers.update(
+            {
+                "Authorization": f"Token {settings.token.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": f"dbt-pendo-sync/{__version__}",
+            }
+        )
 
-    def __enter__(self) -> "_Client":
+    def __enter__(self) -> _Client:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -196,8 +216,10 @@ class _Client:
             complete = run.get("status") in _COMPLETE
         if not complete:
             status = run.get("status_humanized") or run.get("status")
-            raise DbtCloudError(f"dbt Cloud run {run_id} is not complete (status: {status}): "
-                                "wait until it finishes, then try again")
+            raise DbtCloudError(
+                f"dbt Cloud run {run_id} is not complete (status: {status}): "
+                "wait until it finishes, then try again"
+            )
         return run
 
     def artifact(self, run_id: int, name: str, dest: Path) -> Path | None:
@@ -208,22 +230,25 @@ class _Client:
                 target.unlink(missing_ok=True)
                 return None
             if response.status_code != 200:
-                raise DbtCloudError(f"dbt Cloud answered {response.status_code} to the request "
-                                    f"for {name} of run {run_id}: {self._problem(response)}")
+                raise DbtCloudError(
+                    f"dbt Cloud answered {response.status_code} to the request "
+                    f"for {name} of run {run_id}: {self._problem(response)}"
+                )
             partial = target.with_name(name + ".part")
             failure = _save(response, partial)
         if failure is not None:
             partial.unlink(missing_ok=True)
-            raise DbtCloudError(f"the download of {name} of dbt Cloud run {run_id} broke off "
-                                f"({failure}): try again")
+            raise DbtCloudError(
+                f"the download of {name} of dbt Cloud run {run_id} broke off ({failure}): try again"
+            )
         partial.replace(target)
         return target
 
-    def _get(self, path: str, *, params: Mapping[str, Any] | None = None,
-             stream: bool = False) -> requests.Response:
+    def _get(
+        self, path: str, *, params: Mapping[str, Any] | None = None, stream: bool = False
+    ) -> requests.Response:
         try:
-            response = self._session.get(self._prefix + path, params=params, stream=stream,
-                                         timeout=TIMEOUT)
+            response = self._session.get(self._prefix + path, params=params, stream=stream, timeout=TIMEOUT)
         except requests.RequestException as exc:
             failure = type(exc).__name__
         else:
@@ -231,7 +256,7 @@ class _Client:
         # Raised outside the except block, so the request (and its header) is not chained.
         raise DbtCloudError(
             f"dbt Cloud at {self._settings.base_url} could not be reached ({failure}, "
-            f"{RETRY.total + 1} attempts): check the network and DBT_CLOUD_HOST"
+            f"{ATTEMPTS} attempts): check the network and DBT_CLOUD_HOST"
         )
 
     def _authorized(self, response: requests.Response) -> requests.Response:
@@ -253,8 +278,10 @@ class _Client:
     def _data(self, response: requests.Response, what: str) -> Any:
         """The "data" of a 200 answer, else an error naming what was asked for."""
         if response.status_code != 200:
-            raise DbtCloudError(f"dbt Cloud answered {response.status_code} to the request for "
-                                f"{what}: {self._problem(response)}")
+            raise DbtCloudError(
+                f"dbt Cloud answered {response.status_code} to the request for "
+                f"{what}: {self._problem(response)}"
+            )
         try:
             return response.json()["data"]
         except (ValueError, KeyError, TypeError):
@@ -262,8 +289,10 @@ class _Client:
         raise self._not_api(what)
 
     def _not_api(self, what: str) -> DbtCloudError:
-        return DbtCloudError(f"{self._settings.base_url} did not answer the request for {what} "
-                             "as dbt Cloud's API does: check DBT_CLOUD_HOST")
+        return DbtCloudError(
+            f"{self._settings.base_url} did not answer the request for {what} "
+            "as dbt Cloud's API does: check DBT_CLOUD_HOST"
+        )
 
     def _problem(self, response: requests.Response) -> str:
         """dbt Cloud's own words (status.user_message) or the body's start, on one line."""

@@ -4,13 +4,15 @@ dbt's internals are not a public API: this module keeps what we use of them smal
 turns dbt's exceptions into ours. dbtRunner resets the registered adapters on every
 invoke, so callers run dbt commands first and build the adapter afterwards.
 """
+
 from __future__ import annotations
 
 import os
 from argparse import Namespace
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import DbtError, UsageError
 
@@ -38,8 +40,12 @@ class DbtTarget:
         return args
 
 
-def run_dbt(command: list[str], target: DbtTarget, manifest_path: Path | None = None,
-            warnings: list[str] | None = None) -> Any:
+def run_dbt(
+    command: list[str],
+    target: DbtTarget,
+    manifest_path: Path | None = None,
+    warnings: list[str] | None = None,
+) -> Any:
     """Run a dbt command (e.g. ["parse"]) in-process, silently; its result, or DbtError.
 
     With `manifest_path`, dbt uses that manifest instead of parsing the project. dbt's
@@ -52,8 +58,9 @@ def run_dbt(command: list[str], target: DbtTarget, manifest_path: Path | None = 
         if warnings is not None and event.info.level == "warn" and event.info.name != "NoNodesSelected":
             warnings.append(event.info.msg)
 
-    runner = dbtRunner(manifest=_load_manifest_object(manifest_path) if manifest_path else None,
-                       callbacks=[collect])
+    runner = dbtRunner(
+        manifest=_load_manifest_object(manifest_path) if manifest_path else None, callbacks=[collect]
+    )
     result = runner.invoke([*command, *target.cli_args(), "--log-level", "none"])
     if not result.success:
         detail = _indented(result.exception) if result.exception else "dbt reported a failure"
@@ -71,21 +78,39 @@ def _load_manifest_object(path: Path) -> Any:
         raise DbtError(f"cannot load {path} as a dbt manifest: {_one_line(exc)}") from None
 
 
-def list_models(args: list[str], target: DbtTarget, artifacts: Path,
-                manifest_path: Path | None = None) -> tuple[list[str], list[str]]:
+def list_models(
+    args: list[str], target: DbtTarget, artifacts: Path, manifest_path: Path | None = None
+) -> tuple[list[str], list[str]]:
     """unique_ids of the models `dbt ls <args>` selects, and dbt's warnings (a criterion that
     matches no node); a selection dbt cannot read is a UsageError."""
     import json
 
     warnings: list[str] = []
     try:
-        lines = run_dbt(["ls", *args, "--output", "json", "--output-keys", "unique_id",
-                         "--target-path", str(artifacts)], target, manifest_path,
-                        warnings=warnings) or []
+        lines = (
+            run_dbt(
+                [
+                    "ls",
+                    *args,
+                    "--output",
+                    "json",
+                    "--output-keys",
+                    "unique_id",
+                    "--target-path",
+                    str(artifacts),
+                ],
+                target,
+                manifest_path,
+                warnings=warnings,
+            )
+            or []
+        )
     except DbtError as exc:  # the project parsed before: what fails here is the selection
         detail = str(exc).split("\n", 1)[-1]
-        raise UsageError("dbt cannot use this selection (--select, --exclude, --selector):\n"
-                         f"{detail}\n  (see dbt's node selection syntax)") from None
+        raise UsageError(
+            "dbt cannot use this selection (--select, --exclude, --selector):\n"
+            f"{detail}\n  (see dbt's node selection syntax)"
+        ) from None
     return [json.loads(line)["unique_id"] for line in lines], warnings
 
 
@@ -144,4 +169,3 @@ def _one_line(exc: BaseException) -> str:
 def _indented(exc: BaseException) -> str:
     lines = [line.rstrip() for line in str(exc).strip().splitlines() if line.strip()]
     return "\n".join(f"  {line.strip()}" for line in lines) or f"  {type(exc).__name__}"
-

@@ -1,12 +1,14 @@
 """Where the artifacts of the build to sync come from: the project's target path (parsed when
 stale), a given manifest.json, a `--state` folder, or a dbt Cloud run downloaded into the
 target path. Whichever it is, run_results.json is read from the manifest's folder."""
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import UsageError
 from .cloud import CloudRun, DbtCloudSettings, download_run
@@ -25,30 +27,52 @@ class Origin:
         if run is None:
             return None
         job = f" of job {run.job_id}" if run.job_id is not None else ""
-        return (f"syncing what dbt Cloud run {run.run_id}{job} built: status {run.status}, "
-                f"finished at {run.finished_at or 'unknown'} (artifacts in {run.manifest.parent})")
+        return (
+            f"syncing what dbt Cloud run {run.run_id}{job} built: status {run.status}, "
+            f"finished at {run.finished_at or 'unknown'} (artifacts in {run.manifest.parent})"
+        )
 
     def context(self) -> dict[str, Any]:
         """For pendo_sync_results.json."""
         run = self.cloud_run
         if run is None:
             return {}
-        return {"dbt_cloud_run": {"run_id": run.run_id, "job_id": run.job_id, "status": run.status,
-                                  "finished_at": run.finished_at}}
+        return {
+            "dbt_cloud_run": {
+                "run_id": run.run_id,
+                "job_id": run.job_id,
+                "status": run.status,
+                "finished_at": run.finished_at,
+            }
+        }
 
 
-def resolve(*, manifest: str | Path | None, state: str | Path | None,
-            dbt_cloud_run_id: int | None, dbt_cloud_job_id: int | None,
-            target_dir: Path, env: Mapping[str, str] | None = None) -> Origin:
+def resolve(
+    *,
+    manifest: str | Path | None,
+    state: str | Path | None,
+    dbt_cloud_run_id: int | None,
+    dbt_cloud_job_id: int | None,
+    target_dir: Path,
+    env: Mapping[str, str] | None = None,
+) -> Origin:
     """The manifest the run uses; downloads the dbt Cloud run's artifacts when asked."""
     if dbt_cloud_run_id is not None and dbt_cloud_job_id is not None:
-        raise UsageError("give --dbt-cloud-run-id (DBT_CLOUD_RUN_ID) or --dbt-cloud-job-id "
-                         "(DBT_CLOUD_JOB_ID), not both: a run id names one run, a job id its "
-                         "latest successful run")
+        raise UsageError(
+            "give --dbt-cloud-run-id (DBT_CLOUD_RUN_ID) or --dbt-cloud-job-id "
+            "(DBT_CLOUD_JOB_ID), not both: a run id names one run, a job id its "
+            "latest successful run"
+        )
     cloud = dbt_cloud_run_id is not None or dbt_cloud_job_id is not None
-    given = [name for name, value in (("--manifest", manifest), ("--state", state),
-                                      ("--dbt-cloud-run-id/--dbt-cloud-job-id", cloud or None))
-             if value is not None]
+    given = [
+        name
+        for name, value in (
+            ("--manifest", manifest),
+            ("--state", state),
+            ("--dbt-cloud-run-id/--dbt-cloud-job-id", cloud or None),
+        )
+        if value is not None
+    ]
     if len(given) > 1:
         raise UsageError(f"{' and '.join(given)} each name the artifacts to sync: give one of them")
     if state is not None:
@@ -61,17 +85,22 @@ def resolve(*, manifest: str | Path | None, state: str | Path | None,
 
 def _state_manifest(state: Path) -> Path:
     if not state.is_dir():
-        raise UsageError(f"--state {state}: no such folder; pass the folder of the artifacts of "
-                         "the dbt run to sync (a copy of its target/)")
+        raise UsageError(
+            f"--state {state}: no such folder; pass the folder of the artifacts of "
+            "the dbt run to sync (a copy of its target/)"
+        )
     path = state / "manifest.json"
     if not path.is_file():
-        raise UsageError(f"--state {state}: there is no manifest.json in it; pass the folder of "
-                         "the artifacts of the dbt run to sync (a copy of its target/)")
+        raise UsageError(
+            f"--state {state}: there is no manifest.json in it; pass the folder of "
+            "the artifacts of the dbt run to sync (a copy of its target/)"
+        )
     return path
 
 
-def _download(settings: DbtCloudSettings, target_dir: Path, run_id: int | None,
-              job_id: int | None) -> CloudRun:
+def _download(
+    settings: DbtCloudSettings, target_dir: Path, run_id: int | None, job_id: int | None
+) -> CloudRun:
     """The run's artifacts in <target>/dbt_cloud_run_<run id>/ (a job's run id is known only
     once dbt Cloud has named its latest successful run, so that download is moved there)."""
     if run_id is not None:
@@ -85,5 +114,8 @@ def _download(settings: DbtCloudSettings, target_dir: Path, run_id: int | None,
         staging.rename(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return replace(run, manifest=final / run.manifest.name,
-                   run_results=final / run.run_results.name if run.run_results else None)
+    return replace(
+        run,
+        manifest=final / run.manifest.name,
+        run_results=final / run.run_results.name if run.run_results else None,
+    )

@@ -1,4 +1,5 @@
 """The user's dbt project on disk: its target path, and a manifest that is up to date."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,7 @@ def target_path(project_dir: Path, override: str | None = None) -> Path:
 def _newest_source_mtime(project_dir: Path, skip: Path) -> float:
     newest = 0.0
     for root, dirs, files in os.walk(project_dir):
-        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")
-                   and Path(root, d) != skip]
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".") and Path(root, d) != skip]
         for name in files:
             if Path(name).suffix in _SOURCE_SUFFIXES:
                 newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)

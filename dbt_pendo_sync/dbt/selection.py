@@ -1,4 +1,5 @@
 """--select / --exclude / --selector answered by dbt's own selection engine (`dbt ls`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ class Selection:
         return not (self.select or self.exclude or self.selector)
 
 
-def selected_ids(selection: Selection, target: DbtTarget, artifacts: Path,
-                 manifest_path: Path | None) -> tuple[set[str] | None, list[str]]:
+def selected_ids(
+    selection: Selection, target: DbtTarget, artifacts: Path, manifest_path: Path | None
+) -> tuple[set[str] | None, list[str]]:
     """unique_ids of the selected models (None when nothing narrows the selection), and
     dbt's warnings about criteria that match nothing.
 
@@ -40,6 +42,9 @@ def selected_ids(selection: Selection, target: DbtTarget, artifacts: Path,
         args += ["--selector", selection.selector]
     ids, warnings = list_models(args, target, artifacts, manifest_path)
     if not ids and warnings:
-        raise UsageError("the selection matches no node: " + "; ".join(warnings)
-                         + " (check the names, or list them with `dbt ls`)")
+        raise UsageError(
+            "the selection matches no node: "
+            + "; ".join(warnings)
+            + " (check the names, or list them with `dbt ls`)"
+        )
     return set(ids), warnings

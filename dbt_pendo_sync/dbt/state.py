@@ -16,6 +16,7 @@ A run merges the journal into the state (confirmed = inside a range and not skip
 transaction at its end; a run that finds a journal left by a crashed run merges it first.
 So the state never claims more than Pendo confirmed, whatever moment a crash happens.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..errors import LockError, WarehouseError
 from ..pendo.fields import InvalidValue, record_id
@@ -94,8 +96,7 @@ class StateStore:
             f"fingerprint {string}, synced_at {timestamp})",
             f"create table if not exists {self.journal} (model_id {string}, kind {string}, "
             f"lo {string}, hi {string})",
-            f"create table if not exists {self.lock} (model_id {string}, owner {string}, "
-            f"heartbeat {bigint})",
+            f"create table if not exists {self.lock} (model_id {string}, owner {string}, heartbeat {bigint})",
         )
 
     def _drop_row_number_journal(self) -> None:
@@ -108,12 +109,15 @@ class StateStore:
 
     def _confirmed(self, model_id: str, alias: str) -> str:
         j = self.journal
-        return (f"exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
-                f"and {alias}.__rid between j.lo and j.hi) and not exists (select 1 from {j} k "
-                f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__rid)")
+        return (
+            f"exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
+            f"and {alias}.__rid between j.lo and j.hi) and not exists (select 1 from {j} k "
+            f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__rid)"
+        )
 
-    def merge(self, model: ModelNode, snapshot: Any, *, replace_all: bool = False,
-              forget_dropped: bool = False) -> None:
+    def merge(
+        self, model: ModelNode, snapshot: Any, *, replace_all: bool = False, forget_dropped: bool = False
+    ) -> None:
         """Fold the journal into the state in one transaction, then empty the journal.
 
         `replace_all` rebuilds the model's state from this run alone (full resync);
@@ -130,13 +134,19 @@ class StateStore:
             # An unchanged row's state already holds its fingerprint, so only the rows that
             # differed need the journal: the range lookups then touch the changed few.
             confirmed = f"s.__change <> 'same' and {confirmed}"
-            statements.append(f"delete from {self.state} where model_id = {mid} and record_id in "
-                              f"(select s.__rid from {snapshot} s where {confirmed})")
-        statements.append(f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
-                          f"select {mid}, s.__rid, s.__fp, {now} from {snapshot} s where {confirmed}")
+            statements.append(
+                f"delete from {self.state} where model_id = {mid} and record_id in "
+                f"(select s.__rid from {snapshot} s where {confirmed})"
+            )
+        statements.append(
+            f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
+            f"select {mid}, s.__rid, s.__fp, {now} from {snapshot} s where {confirmed}"
+        )
         if forget_dropped:  # not exists (an anti-join) scales where `not in` may not
-            statements.append(f"delete from {self.state} where model_id = {mid} and not exists "
-                              f"(select 1 from {snapshot} s where s.__rid = {STATE_TABLE}.record_id)")
+            statements.append(
+                f"delete from {self.state} where model_id = {mid} and not exists "
+                f"(select 1 from {snapshot} s where s.__rid = {STATE_TABLE}.record_id)"
+            )
         statements.append(f"delete from {self.journal} where model_id = {mid}")
         w.execute(*statements)
 
@@ -147,7 +157,8 @@ class StateStore:
             self.warehouse.drop_table(snapshot)
         else:
             self.warehouse.execute(
-                f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}")
+                f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}"
+            )
 
 
 def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear: set[str]) -> str:
@@ -163,8 +174,10 @@ def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear:
         col = w.quote(column)
         tag = w.literal(f"{_SEPARATOR}{field}=")
         if_null = w.literal(f"{_SEPARATOR}{field}:null") if column in clear else "''"
-        parts.append(f"case when {col} is null then {if_null} else "
-                     f"{w.macro('concat', fields=[tag, f'cast({col} as {string})'])} end")
+        parts.append(
+            f"case when {col} is null then {if_null} else "
+            f"{w.macro('concat', fields=[tag, f'cast({col} as {string})'])} end"
+        )
     return w.macro("hash", field=w.macro("concat", fields=parts))
 
 
@@ -174,9 +187,20 @@ class ModelSnapshot:
     Rows come out as (state key, id, field values...), in state-key order.
     """
 
-    def __init__(self, store: StateStore, model: ModelNode, kind: str, id_column: str,
-                 mapping: Mapping[str, str], *, full_resync: bool, state_exists: bool,
-                 clear: Sequence[str] = (), salt: str = "", as_text: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        model: ModelNode,
+        kind: str,
+        id_column: str,
+        mapping: Mapping[str, str],
+        *,
+        full_resync: bool,
+        state_exists: bool,
+        clear: Sequence[str] = (),
+        salt: str = "",
+        as_text: Sequence[str] = (),
+    ) -> None:
         self.store = store
         self.model = model
         self.full_resync = full_resync
@@ -201,14 +225,17 @@ class ModelSnapshot:
         qid = w.quote(self._id_column)
         cols = ", ".join(w.quote(c) for c in self._columns)
         fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
-        frozen = (f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
-                  f"from {self.relation}")
+        frozen = (
+            f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
+            f"from {self.relation}"
+        )
         if self._state_exists:
             mid = w.literal(self.model.unique_id)
-            change = ("case when st.record_id is null then 'new' when st.fingerprint <> m.__fp "
-                      "then 'changed' else 'same' end")
-            source = (f"m left join {self.store.state} st on st.model_id = {mid} "
-                      f"and st.record_id = m.__rid")
+            change = (
+                "case when st.record_id is null then 'new' when st.fingerprint <> m.__fp "
+                "then 'changed' else 'same' end"
+            )
+            source = f"m left join {self.store.state} st on st.model_id = {mid} and st.record_id = m.__rid"
         else:
             change, source = "'new'", "m"
         sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
@@ -223,8 +250,7 @@ class ModelSnapshot:
 
     def duplicate_ids(self) -> set[str]:
         """Ids on more than one row, found by the warehouse."""
-        sql = (f"select __id from {self.table} where __rid is not null "
-               f"group by __id having count(*) > 1")
+        sql = f"select __id from {self.table} where __rid is not null group by __id having count(*) > 1"
         ids = set()
         for (value,) in self._w.query(sql):
             try:
@@ -236,8 +262,10 @@ class ModelSnapshot:
     def chunks(self) -> Iterator[Sequence[tuple]]:
         """Rows to send (all of them on a full resync), in state-key order."""
         string = self._w.macro("type_string")
-        cols = ", ".join(f"cast({self._w.quote(c)} as {string})" if c in self._as_text
-                         else self._w.quote(c) for c in self._columns)
+        cols = ", ".join(
+            f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
+            for c in self._columns
+        )
         where = "" if self.full_resync else "where __change <> 'same' "
         return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
 
@@ -267,13 +295,15 @@ class SyncLock:
     def _where(self, w: Warehouse) -> str:
         return f"model_id = {w.literal(self._model.unique_id)}"
 
-    def acquire(self) -> "SyncLock":
+    def acquire(self) -> SyncLock:
         """Hold the lock, or raise LockError after waiting."""
         w = self._store.warehouse
         deadline = time.monotonic() + self._wait
         while True:
-            w.execute(f"insert into {self._store.lock} (model_id, owner, heartbeat) values "
-                      f"({w.literal(self._model.unique_id)}, {w.literal(self.owner)}, {int(time.time())})")
+            w.execute(
+                f"insert into {self._store.lock} (model_id, owner, heartbeat) values "
+                f"({w.literal(self._model.unique_id)}, {w.literal(self.owner)}, {int(time.time())})"
+            )
             others = self._live_others(w)
             if not others:
                 return self
@@ -300,13 +330,17 @@ class SyncLock:
 
     def heartbeat(self, w: Warehouse) -> None:
         """Refresh the claim (from the thread whose connection `w` is on)."""
-        w.execute(f"update {self._store.lock} set heartbeat = {int(time.time())} "
-                  f"where {self._where(w)} and owner = {w.literal(self.owner)}")
+        w.execute(
+            f"update {self._store.lock} set heartbeat = {int(time.time())} "
+            f"where {self._where(w)} and owner = {w.literal(self.owner)}"
+        )
 
     def release(self) -> None:
         """Withdraw the claim."""
         w = self._store.warehouse
-        w.execute(f"delete from {self._store.lock} where {self._where(w)} and owner = {w.literal(self.owner)}")
+        w.execute(
+            f"delete from {self._store.lock} where {self._where(w)} and owner = {w.literal(self.owner)}"
+        )
 
 
 class Journal:
@@ -349,7 +383,7 @@ class Journal:
                 done = False
                 while not done:
                     lo, hi, skipped, done = self._drain()
-                    if lo is not None:
+                    if lo is not None and hi is not None:
                         self._flush(w, mid, lo, hi, skipped)
                     self._lock.heartbeat(w)
         except BaseException as exc:  # reported to the main thread by record()/close()
@@ -374,8 +408,11 @@ class Journal:
     def _flush(self, w: Warehouse, mid: str, lo: str, hi: str, skipped: list[str]) -> None:
         j = self._store.journal
         for start in range(0, len(skipped), 1000):
-            values = ", ".join(f"({mid}, 'skip', {k}, {k})"
-                               for k in map(w.literal, skipped[start:start + 1000]))
+            values = ", ".join(
+                f"({mid}, 'skip', {k}, {k})" for k in map(w.literal, skipped[start : start + 1000])
+            )
             w.execute(f"insert into {j} (model_id, kind, lo, hi) values {values}")
-        w.execute(f"insert into {j} (model_id, kind, lo, hi) values "
-                  f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})")
+        w.execute(
+            f"insert into {j} (model_id, kind, lo, hi) values "
+            f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})"
+        )

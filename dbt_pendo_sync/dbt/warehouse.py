@@ -4,12 +4,14 @@ Rows stream through the adapter connection's DB-API cursor with `fetchmany`, so 
 stays flat whatever the table size. Drivers that support server-side cursors (psycopg2 and
 its kin take a `name`) use one, since their plain cursors load the whole result on execute.
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..errors import WarehouseError
 from .artifacts import ModelNode
@@ -39,7 +41,7 @@ class Warehouse:
         return self._adapter.type()
 
     @contextmanager
-    def connection(self) -> Iterator["Warehouse"]:
+    def connection(self) -> Iterator[Warehouse]:
         """Hold one named adapter connection open for the reads inside the block; it is
         opened now (dbt opens connections lazily), so a warehouse that cannot be reached
         stops the run before any model starts."""
@@ -84,8 +86,9 @@ class Warehouse:
 
     def table(self, database: str | None, schema: str, identifier: str) -> Any:
         """A Relation for a table of ours (state, journal, snapshot)."""
-        return self._adapter.Relation.create(database=database, schema=schema,
-                                             identifier=identifier, type="table")
+        return self._adapter.Relation.create(
+            database=database, schema=schema, identifier=identifier, type="table"
+        )
 
     def macro(self, name: str, **kwargs: Any) -> str:
         """The SQL one of dbt's (dispatched) macros renders for this adapter."""
@@ -111,7 +114,9 @@ class Warehouse:
             self._adapter.connections.commit()
         except Exception as exc:  # driver errors have no common base class
             self._rollback()
-            raise WarehouseError(f"statement failed: {_one_line(exc)}\n  SQL: {statements[0][:300]}") from None
+            raise WarehouseError(
+                f"statement failed: {_one_line(exc)}\n  SQL: {statements[0][:300]}"
+            ) from None
 
     def _commit_open(self) -> None:
         """Commit the transaction dbt's macros may have begun on this thread's connection."""
@@ -152,7 +157,7 @@ class Warehouse:
         return any((r.identifier or "").lower() == name for r in found)
 
     @contextmanager
-    def worker_connection(self, name: str) -> Iterator["Warehouse"]:
+    def worker_connection(self, name: str) -> Iterator[Warehouse]:
         """A connection of the calling thread (for work beside the main thread's reads)."""
         with self._adapter.connection_named(name):
             yield self

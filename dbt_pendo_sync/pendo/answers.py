@@ -1,9 +1,11 @@
 """Pendo's bulk metadata answers mapped back to the records that were sent."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 _ID_KEYS = ("visitorId", "accountId", "id", "Id", "recordId")
 
@@ -18,12 +20,12 @@ class BatchOutcome:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def all_failed(cls, ids: Iterable[str], reason: str) -> "BatchOutcome":
+    def all_failed(cls, ids: Iterable[str], reason: str) -> BatchOutcome:
         """Every record failed for the same reason (the call itself failed)."""
         return cls(failed=[(i, reason) for i in ids])
 
     @classmethod
-    def combine(cls, *outcomes: "BatchOutcome") -> "BatchOutcome":
+    def combine(cls, *outcomes: BatchOutcome) -> BatchOutcome:
         """One outcome for the records of several (the halves of a split batch)."""
         merged = cls()
         for o in outcomes:
@@ -34,7 +36,7 @@ class BatchOutcome:
         return merged
 
     @classmethod
-    def all_rejected(cls, ids: Iterable[str], reason: str) -> "BatchOutcome":
+    def all_rejected(cls, ids: Iterable[str], reason: str) -> BatchOutcome:
         """Pendo refused the whole batch (a 400 answer)."""
         return cls(rejected=[(i, reason) for i in ids])
 
@@ -90,8 +92,10 @@ def read_answer(ids: Sequence[str], answer: Any) -> BatchOutcome:
     rest = [i for i in ids if i not in missing_set and i not in errored]
     updated = _int(answer, "updated")
     if unmapped or updated != len(rest):
-        reason = (f"Pendo's answer does not account for each record (updated={updated}, "
-                  f"failed={_int(answer, 'failed')}, unmatched errors: {'; '.join(unmapped)[:300] or 'none'})")
+        reason = (
+            f"Pendo's answer does not account for each record (updated={updated}, "
+            f"failed={_int(answer, 'failed')}, unmatched errors: {'; '.join(unmapped)[:300] or 'none'})"
+        )
         outcome.failed = [(i, reason) for i in rest]
     else:
         outcome.confirmed = rest

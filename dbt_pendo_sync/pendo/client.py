@@ -3,13 +3,15 @@
 It knows nothing of dbt. The integration key lives only in the session headers, never in
 URLs, messages or logs.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -61,9 +63,16 @@ class _BoundedRetry(Retry):
     """urllib3's Retry, bounded in total time too (and in connection attempts before Pendo
     first answered), telling the pacer about each 429 and `on_retry` about each retry."""
 
-    def __init__(self, *args: Any, time_budget: float = 600.0, started: float | None = None,
-                 pacer: Pacer | None = None, contact: Contact | None = None,
-                 on_retry: Callable[[RetryNotice], None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        time_budget: float = 600.0,
+        started: float | None = None,
+        pacer: Pacer | None = None,
+        contact: Contact | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.time_budget = time_budget
         self.started = started
@@ -71,7 +80,7 @@ class _BoundedRetry(Retry):
         self.contact = contact
         self.on_retry = on_retry
 
-    def new(self, **kw: Any) -> "_BoundedRetry":
+    def new(self, **kw: Any) -> _BoundedRetry:
         kw.setdefault("time_budget", self.time_budget)
         kw.setdefault("started", self.started if self.started is not None else time.monotonic())
         kw.setdefault("pacer", self.pacer)
@@ -86,15 +95,28 @@ class _BoundedRetry(Retry):
             wait = self.get_backoff_time()
         if self.on_retry is not None and self.history:
             last = self.history[-1]
-            self.on_retry(RetryNotice(
-                method=last.method, path=urlsplit(last.url).path if last.url else None,
-                status=last.status, error=type(last.error).__name__ if last.error else None,
-                attempt=len(self.history), wait=round(wait, 3)))
+            self.on_retry(
+                RetryNotice(
+                    method=last.method,
+                    path=urlsplit(last.url).path if last.url else None,
+                    status=last.status,
+                    error=type(last.error).__name__ if last.error else None,
+                    attempt=len(self.history),
+                    wait=round(wait, 3),
+                )
+            )
         if wait > 0:
             time.sleep(wait)
 
-    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
-                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
         if response is not None and response.status == 429 and self.pacer is not None:
             self.pacer.throttled()
         return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -123,8 +145,12 @@ class RetryPolicy:
     read_timeout: float = 330.0  # longer than Pendo's 5-minute cut-off
     rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
 
-    def urllib3_retry(self, pacer: Pacer | None = None, contact: Contact | None = None,
-                      on_retry: Callable[[RetryNotice], None] | None = None) -> Retry:
+    def urllib3_retry(
+        self,
+        pacer: Pacer | None = None,
+        contact: Contact | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+    ) -> Retry:
         """The policy as urllib3's Retry, which also honours Retry-After."""
         return _BoundedRetry(
             total=self.attempts - 1,
@@ -151,10 +177,15 @@ class RetryPolicy:
 class PendoClient:
     """Calls Pendo's API; safe to share between threads (one session per thread)."""
 
-    def __init__(self, settings: PendoSettings, retry: RetryPolicy = RetryPolicy(),
-                 on_retry: Callable[[RetryNotice], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: PendoSettings,
+        retry: RetryPolicy = RetryPolicy(),
+        on_retry: Callable[[RetryNotice], None] | None = None,
+    ) -> None:
         if settings.key is None:
             raise PendoError("no integration key: PendoClient needs PENDO_INTEGRATION_KEY")
+        self._key = settings.key
         self._settings = settings
         self._retry = retry
         self._on_retry = on_retry  # told of every retry (from the calling thread)
@@ -174,35 +205,46 @@ class PendoClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False
-            adapter = HTTPAdapter(max_retries=self._retry.urllib3_retry(self._pacer, self._contact, self._on_retry),
-                                  pool_maxsize=4)
+            adapter = HTTPAdapter(
+                max_retries=self._retry.urllib3_retry(self._pacer, self._contact, self._on_retry),
+                pool_maxsize=4,
+            )
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.headers.update({
-                "x-pendo-integration-key": self._settings.key.reveal(),
-                "content-type": "application/json",
-                "user-agent": f"dbt-pendo-sync/{__version__}",
-            })
+            session.headers.update(
+                {
+                    "x-pendo-integration-key": self._key.reveal(),
+                    "content-type": "application/json",
+                    "user-agent": f"dbt-pendo-sync/{__version__}",
+                }
+            )
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
         return session
 
-    def _call(self, method: str, path: str, body: Any = None,
-              params: dict[str, str] | None = None) -> requests.Response:
+    def _call(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> requests.Response:
         url = f"{self.base_url}{path}"
         data = None if body is None else json.dumps(body, separators=(",", ":"), allow_nan=False)
         if self._pacer is not None:
             self._pacer.wait()
         try:
             response = self._session().request(
-                method, url, data=data, params=params,
+                method,
+                url,
+                data=data,
+                params=params,
                 timeout=(self._retry.connect_timeout, self._retry.read_timeout),
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            attempts = self._retry.attempts if self._contact.reached else min(
-                self._retry.attempts, FIRST_CONTACT_ATTEMPTS)
+            attempts = (
+                self._retry.attempts
+                if self._contact.reached
+                else min(self._retry.attempts, FIRST_CONTACT_ATTEMPTS)
+            )
             raise PendoUnreachableError(
                 f"Pendo at {self.base_url} could not be reached ({_cause(exc)}) after {attempts} "
                 "attempts; check the network and PENDO_BASE_URL/PENDO_REGION"
@@ -214,8 +256,9 @@ class PendoClient:
             self._pacer.succeeded()
         return response
 
-    def write_values(self, kind: str, records: Sequence[dict], id_key: str,
-                     create: bool = False) -> BatchOutcome:
+    def write_values(
+        self, kind: str, records: Sequence[dict], id_key: str, create: bool = False
+    ) -> BatchOutcome:
         """POST one batch of `{id_key: id, "values": {...}}` records; the fate of each id.
 
         A batch Pendo refuses with 400 is split in halves until the refused records are
@@ -234,8 +277,10 @@ class PendoClient:
         text = _short(response)
         if status == 400 and len(records) > 1:
             half = len(records) // 2
-            return BatchOutcome.combine(self.write_values(kind, records[:half], id_key, create),
-                                        self.write_values(kind, records[half:], id_key, create))
+            return BatchOutcome.combine(
+                self.write_values(kind, records[:half], id_key, create),
+                self.write_values(kind, records[half:], id_key, create),
+            )
         if status == 400:
             return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
         return BatchOutcome.all_failed(ids, f"Pendo answered {status} after retries: {text}")
@@ -244,8 +289,10 @@ class PendoClient:
         """Pendo's custom fields of a kind: {name: Type} (GET metadata/schema/{kind})."""
         response = self._call("GET", f"/api/v1/metadata/schema/{kind}")
         if response.status_code != 200:
-            raise PendoError(f"Pendo answered {response.status_code} to the {kind} field schema "
-                             f"request: {_short(response)}")
+            raise PendoError(
+                f"Pendo answered {response.status_code} to the {kind} field schema "
+                f"request: {_short(response)}"
+            )
         try:
             custom = (response.json() or {}).get("custom") or {}
         except (ValueError, AttributeError):
@@ -273,12 +320,13 @@ class PendoClient:
 
     def create_fields(self, kind: str, fields: dict[str, str]) -> None:
         """Create custom fields {name: string|number|time|boolean} (POST metadata/schema)."""
-        body = [{"name": n, "displayname": n.replace("_", " ").title(), "type": t}
-                for n, t in fields.items()]
+        body = [{"name": n, "displayname": n.replace("_", " ").title(), "type": t} for n, t in fields.items()]
         response = self._call("POST", f"/api/v1/metadata/schema/{kind}/custom", body)
         if response.status_code != 200:
-            raise PendoError(f"Pendo did not create the {kind} fields {', '.join(fields)} "
-                             f"({response.status_code}: {_short(response)})")
+            raise PendoError(
+                f"Pendo did not create the {kind} fields {', '.join(fields)} "
+                f"({response.status_code}: {_short(response)})"
+            )
 
     def close(self) -> None:
         """Close every session this client opened."""
@@ -291,11 +339,13 @@ class PendoClient:
 def _cause(exc: requests.RequestException) -> str:
     """Why a call failed, in a few words (no URL: the message names the host already)."""
     text = str(exc)
-    for marker, words in (("Connection refused", "connection refused"),
-                          ("Name or service not known", "unknown host"),
-                          ("nodename nor servname", "unknown host"),
-                          ("Temporary failure in name resolution", "unknown host"),
-                          ("timed out", "timed out")):
+    for marker, words in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("Temporary failure in name resolution", "unknown host"),
+        ("timed out", "timed out"),
+    ):
         if marker in text:
             return words
     return type(exc).__name__

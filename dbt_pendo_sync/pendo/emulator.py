@@ -38,13 +38,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-ALL = "all"
+ALL: Literal["all"] = "all"
 KINDS = ("visitor", "account", "parentAccount")
 ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
 FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows"})
@@ -140,8 +141,10 @@ def _schema_problem(schema: Any) -> str | None:
                 if not isinstance(spec, Mapping):
                     return f'{where} must be an object like {{"Type": "string"}}, not {_shown(spec)}'
                 if not isinstance(spec.get("Type"), str):
-                    return (f'{where} needs "Type": a string such as "string", "integer", "float", '
-                            f'"boolean" or "time" (got {_shown(spec.get("Type"))})')
+                    return (
+                        f'{where} needs "Type": a string such as "string", "integer", "float", '
+                        f'"boolean" or "time" (got {_shown(spec.get("Type"))})'
+                    )
     return None
 
 
@@ -165,8 +168,10 @@ def data_problem(raw: Any) -> str | None:
         return f"the top level must be a JSON object, not {_shown(raw)}"
     unknown = [key for key in raw if key not in _DATA_KEYS]
     if unknown:
-        return (f"unknown key {', '.join(map(repr, unknown))} "
-                f"(the keys are {', '.join(_DATA_KEYS)}, each optional)")
+        return (
+            f"unknown key {', '.join(map(repr, unknown))} "
+            f"(the keys are {', '.join(_DATA_KEYS)}, each optional)"
+        )
     return (
         _ids_problem(raw.get("visitors", []), "visitors")
         or _ids_problem(raw.get("accounts", []), "accounts")
@@ -606,7 +611,7 @@ class PendoEmulator:
     @property
     def url(self) -> str:
         """Base URL, e.g. "http://127.0.0.1:54321"."""
-        host, port = self._server.server_address[:2]
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> PendoEmulator:
@@ -668,7 +673,7 @@ class PendoEmulator:
         """Make ids known, as if they existed in Pendo."""
         with self._lock:
             known = self._known[_record_kind(kind)]
-            if known != ALL:
+            if isinstance(known, set):
                 known.update(ids)
 
     def set_value(self, kind: str, record_id: str, field: str, value: Any) -> None:
@@ -699,7 +704,7 @@ class PendoEmulator:
 
     # -- request handling
 
-    def _serve(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> _Answer:
+    def _serve(self, method: str, target: str, headers: Message, raw: bytes) -> _Answer:
         parts = urlsplit(target)
         body, json_ok = _parse_body(raw)
         key = headers.get("x-pendo-integration-key")
@@ -892,6 +897,7 @@ class PendoEmulator:
             if not (create or self._is_known(kind, record_id)):
                 missing.append(record_id)
                 continue
+            problem: str | None
             if record_id in fail_ids:
                 problem = "internal error while writing this record"
             else:
@@ -903,8 +909,13 @@ class PendoEmulator:
         failed = len(missing) + len(errors)
         return _json(
             200,
-            {"total": len(records), "updated": len(records) - failed, "failed": failed,
-             "missing": missing, "errors": errors},
+            {
+                "total": len(records),
+                "updated": len(records) - failed,
+                "failed": failed,
+                "missing": missing,
+                "errors": errors,
+            },
         )
 
     def _admit_fields(self, custom: dict[str, dict], names: Iterable[str]) -> _Answer | None:
@@ -943,7 +954,7 @@ class PendoEmulator:
     def _store(self, kind: str, record_id: str, values: Mapping[str, Any]) -> None:
         """Merge values into a record (None deletes a field) and make the record known."""
         known = self._known[kind]
-        if known != ALL:
+        if isinstance(known, set):
             known.add(record_id)
         stored = self._values[kind].setdefault(record_id, {})
         for name, value in values.items():
@@ -953,4 +964,3 @@ class PendoEmulator:
                 stored[name] = value
         if not stored:
             del self._values[kind][record_id]
-

@@ -1,12 +1,14 @@
 """Warehouse values -> JSON values Pendo accepts (or a reason the row is invalid)."""
+
 from __future__ import annotations
 
 import datetime as dt
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 _MAX_SAFE_INT = 2**53
 
@@ -46,8 +48,10 @@ def refused_column(column_type: str, why: str) -> Callable[[Any], Any]:
     """The converter of a column no Pendo field takes (nested, binary): every value is
     invalid with `why`, whatever the driver hands over (DuckDB gives json as text, psycopg2
     as a dict)."""
+
     def refuse(value: Any) -> Any:
         raise InvalidValue(f"a {column_type} column {why}")
+
     return refuse
 
 
@@ -95,8 +99,15 @@ def record_id(value: Any) -> str:
 
 MAX_TEXT = 1500  # Pendo recommends text values under 1,500 characters
 # Pendo field Type -> the kind of value it holds (integer is a number that must be whole).
-FIELD_KINDS = {"string": "text", "": "text", "boolean": "boolean", "integer": "integer",
-               "float": "number", "number": "number", "time": "date"}
+FIELD_KINDS = {
+    "string": "text",
+    "": "text",
+    "boolean": "boolean",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "time": "date",
+}
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 
@@ -116,13 +127,18 @@ class Coercion:
         if self.pendo_type is None:  # type unknown: the value keeps its own JSON type
             return self._generic
         kind = FIELD_KINDS.get(self.pendo_type)
-        general = {"text": self._text, "boolean": self._boolean, "integer": self._integer,
-                   "number": self._number, "date": self._date}.get(kind or "")
+        general = {
+            "text": self._text,
+            "boolean": self._boolean,
+            "integer": self._integer,
+            "number": self._number,
+            "date": self._date,
+        }.get(kind or "")
         if general is None:
             return self._generic
         # Fast paths by exact type (a column's driver hands over one type): a sync converts
         # millions of values, and these skip the isinstance chains of the general case.
-        same = {"text": (), "boolean": (bool,), "integer": (int,), "number": (int,)}.get(kind, ())
+        same = {"text": (), "boolean": (bool,), "integer": (int,), "number": (int,)}.get(kind or "", ())
         fast: dict[type, Callable[[Any], Any]] = {}
         if kind == "text":
             fast[str] = self._text
@@ -136,6 +152,7 @@ class Coercion:
             if kind_of in same:
                 return value
             return fast.get(kind_of, general)(value)
+
         return convert
 
     def _generic(self, value: Any) -> Any:
@@ -154,13 +171,15 @@ class Coercion:
         elif isinstance(value, float):
             text = repr(_float(value))
         elif isinstance(value, (dt.date, dt.time)):
-            text = self._instant(value) if isinstance(value, dt.date) else value.isoformat()
+            text = str(self._instant(value)) if isinstance(value, dt.date) else value.isoformat()
         else:
             text = str(to_json_value(value))
         if len(text) > MAX_TEXT:
             if not self.truncate_text:
-                raise InvalidValue(f"text of {len(text)} characters is over Pendo's {MAX_TEXT} "
-                                   "(set truncate_text: true to cut it)")
+                raise InvalidValue(
+                    f"text of {len(text)} characters is over Pendo's {MAX_TEXT} "
+                    "(set truncate_text: true to cut it)"
+                )
             text = text[:MAX_TEXT]
         return text
 

@@ -1,4 +1,5 @@
 """Client-side pacing: a shared request rate that halves on 429 and recovers slowly."""
+
 from __future__ import annotations
 
 import threading

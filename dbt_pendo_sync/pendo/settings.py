@@ -1,10 +1,11 @@
 """Where Pendo is and how to authenticate: read from the environment, never printed."""
+
 from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
@@ -45,7 +46,7 @@ class PendoSettings:
     key: Secret | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, key_required: bool = True) -> "PendoSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None, *, key_required: bool = True) -> PendoSettings:
         """Read PENDO_INTEGRATION_KEY, PENDO_BASE_URL or PENDO_REGION; refuse insecure setups."""
         env = os.environ if env is None else env
         raw_key = (env.get("PENDO_INTEGRATION_KEY") or "").strip()

@@ -10,15 +10,17 @@ N requests with a status (and Retry-After) to exercise retries.
         cloud.add_run(7001, job_id=42, artifacts={"manifest.json": b"{}"})
         settings = DbtCloudSettings(Secret("token"), "123", cloud.url)
 """
+
 from __future__ import annotations
 
 import json
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 HUMANIZED = {1: "Queued", 2: "Starting", 3: "Running", 10: "Success", 20: "Error", 30: "Cancelled"}
@@ -76,10 +78,17 @@ class _Answer:
 
 
 def _envelope(code: int, data: Any, message: str, **extra: Any) -> _Answer:
-    status = {"code": code, "is_success": code < 400, "user_message": message,
-              "developer_message": "" if code < 400 else None}
-    return _Answer(code, json.dumps({"status": status, "data": data, **extra}).encode(),
-                   {"Content-Type": "application/json"})
+    status = {
+        "code": code,
+        "is_success": code < 400,
+        "user_message": message,
+        "developer_message": "" if code < 400 else None,
+    }
+    return _Answer(
+        code,
+        json.dumps({"status": status, "data": data, **extra}).encode(),
+        {"Content-Type": "application/json"},
+    )
 
 
 def _error(code: int, message: str) -> _Answer:
@@ -87,7 +96,7 @@ def _error(code: int, message: str) -> _Answer:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         answer = self.server.stand_in._serve("GET", self.path, self.headers)
@@ -105,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, stand_in: "DbtCloudStandIn") -> None:
+    def __init__(self, stand_in: DbtCloudStandIn) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.stand_in = stand_in
 
@@ -129,9 +138,10 @@ class DbtCloudStandIn:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "DbtCloudStandIn":
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.01}, daemon=True)
+    def __enter__(self) -> DbtCloudStandIn:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -140,15 +150,22 @@ class DbtCloudStandIn:
         self._thread.join()
         self._server.server_close()
 
-    def add_run(self, run_id: int, job_id: int, status: int = 10,
-                artifacts: Mapping[str, bytes | Path] | None = None,
-                finished_at: str | None = FINISHED_AT) -> None:
+    def add_run(
+        self,
+        run_id: int,
+        job_id: int,
+        status: int = 10,
+        artifacts: Mapping[str, bytes | Path] | None = None,
+        finished_at: str | None = FINISHED_AT,
+    ) -> None:
         """Add a run; artifacts map a path (e.g. "manifest.json") to its bytes or a file.
 
         finished_at is dropped for runs that are not complete (status 1, 2 or 3).
         """
-        files = {name: value.read_bytes() if isinstance(value, Path) else value
-                 for name, value in (artifacts or {}).items()}
+        files = {
+            name: value.read_bytes() if isinstance(value, Path) else value
+            for name, value in (artifacts or {}).items()
+        }
         done = finished_at if status in (10, 20, 30) else None
         with self._lock:
             self._runs[run_id] = _Run(run_id, job_id, status, done, files)
@@ -174,16 +191,14 @@ class DbtCloudStandIn:
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         with self._lock:
             answer = self._faults.pop(0) if self._faults else self._answer(path, query, headers)
-            self._log.append(RecordedRequest(method, path, query, dict(headers.items()),
-                                             answer.status))
+            self._log.append(RecordedRequest(method, path, query, dict(headers.items()), answer.status))
         return answer
 
     def _answer(self, path: str, query: dict[str, str], headers: Mapping[str, str]) -> _Answer:
         scheme, _, token = (headers.get("Authorization") or "").partition(" ")
         if scheme not in ("Token", "Bearer") or token != self._token:
             return _error(401, "Invalid token.")
-        for pattern, handler in ((_ARTIFACT, self._artifact), (_RUN, self._run),
-                                 (_LIST, self._list)):
+        for pattern, handler in ((_ARTIFACT, self._artifact), (_RUN, self._run), (_LIST, self._list)):
             match = pattern.fullmatch(path)
             if match:
                 if match.group(1) != self._account_id:
@@ -203,12 +218,13 @@ class DbtCloudStandIn:
         if order_by == "-id":
             runs.reverse()
         offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
-        page = runs[offset:offset + limit]
-        extra = {"filters": {k: v for k, v in query.items() if k != "order_by"},
-                 "order_by": order_by,
-                 "pagination": {"count": len(page), "total_count": len(runs)}}
-        return _envelope(200, [r.as_json(self._account_id) for r in page], "Success!",
-                         extra=extra)
+        page = runs[offset : offset + limit]
+        extra = {
+            "filters": {k: v for k, v in query.items() if k != "order_by"},
+            "order_by": order_by,
+            "pagination": {"count": len(page), "total_count": len(runs)},
+        }
+        return _envelope(200, [r.as_json(self._account_id) for r in page], "Success!", extra=extra)
 
     def _run(self, query: dict[str, str], run_id: str) -> _Answer:
         run = self._runs.get(int(run_id))

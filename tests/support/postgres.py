@@ -109,8 +109,17 @@ class PostgresServer:
         if self.data_dir and (self.data_dir / "postmaster.pid").exists():
             try:
                 _run(
-                    [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir),
-                     "-m", "immediate", "-w", "-t", "30"],
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "stop",
+                        "-D",
+                        str(self.data_dir),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "-t",
+                        "30",
+                    ],
                     run_as=self._run_as,
                     timeout=45,
                     check=False,
@@ -140,7 +149,7 @@ class PostgresServer:
         for path in self._extra_cleanup:
             shutil.rmtree(path, ignore_errors=True)
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -165,8 +174,9 @@ def find_postgres_bin_dir() -> Path | None:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True,
-                                 text=True, timeout=10).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             out = ""
         if out and _has_binaries(Path(out)):
@@ -202,8 +212,20 @@ def start_postgres(base_dir: Path) -> PostgresServer:
             os.chmod(path, 0o755)
 
     _run(
-        [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "-A", "trust",
-         "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"],
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+            "--no-instructions",
+        ],
         run_as=run_as,
         timeout=120,
         check=True,
@@ -239,8 +261,16 @@ def start_postgres(base_dir: Path) -> PostgresServer:
             raise
         try:
             _run(
-                [str(bin_dir / "createdb"), "-h", server.host, "-p", str(port),
-                 "-U", SUPERUSER, DEFAULT_DBNAME],
+                [
+                    str(bin_dir / "createdb"),
+                    "-h",
+                    server.host,
+                    "-p",
+                    str(port),
+                    "-U",
+                    SUPERUSER,
+                    DEFAULT_DBNAME,
+                ],
                 run_as=None,
                 timeout=60,
                 check=True,
@@ -297,8 +327,9 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], *, run_as: str | None, timeout: float, check: bool,
-         what: str = "") -> subprocess.CompletedProcess:
+def _run(
+    cmd: list[str], *, run_as: str | None, timeout: float, check: bool, what: str = ""
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         _as_user(cmd, run_as),
         stdin=subprocess.DEVNULL,
@@ -316,19 +347,29 @@ def _run(cmd: list[str], *, run_as: str | None, timeout: float, check: bool,
     return proc
 
 
-def _spawn_postmaster(bin_dir: Path, data_dir: Path, socket_dir: Path, port: int,
-                      log_file: Path, run_as: str | None) -> subprocess.Popen:
+def _spawn_postmaster(
+    bin_dir: Path, data_dir: Path, socket_dir: Path, port: int, log_file: Path, run_as: str | None
+) -> subprocess.Popen:
     cmd = [
         str(bin_dir / "postgres"),
-        "-D", str(data_dir),
-        "-p", str(port),
-        "-k", str(socket_dir),
-        "-c", "listen_addresses=127.0.0.1",
-        "-c", "fsync=off",
-        "-c", "synchronous_commit=off",
-        "-c", "full_page_writes=off",
-        "-c", "TimeZone=UTC",
-        "-c", "max_connections=50",
+        "-D",
+        str(data_dir),
+        "-p",
+        str(port),
+        "-k",
+        str(socket_dir),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "TimeZone=UTC",
+        "-c",
+        "max_connections=50",
     ]
     # Append to the log so a retry keeps the earlier attempt's output.
     with open(log_file, "ab") as log:
@@ -352,12 +393,22 @@ def _wait_ready(server: PostgresServer, *, deadline: float) -> None:
             log = server.log_tail()
             if "could not bind" in log or "Address already in use" in log:
                 raise _PortInUse(log)
-            raise RuntimeError(
-                f"PostgreSQL exited during start-up (exit {proc.returncode}); log:\n{log}"
-            )
+            raise RuntimeError(f"PostgreSQL exited during start-up (exit {proc.returncode}); log:\n{log}")
         result = subprocess.run(
-            [pg_isready, "-q", "-h", server.host, "-p", str(server.port),
-             "-U", server.user, "-d", "postgres", "-t", "2"],
+            [
+                pg_isready,
+                "-q",
+                "-h",
+                server.host,
+                "-p",
+                str(server.port),
+                "-U",
+                server.user,
+                "-d",
+                "postgres",
+                "-t",
+                "2",
+            ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             env=_server_env(),
@@ -367,8 +418,7 @@ def _wait_ready(server: PostgresServer, *, deadline: float) -> None:
             return
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"PostgreSQL did not become ready within {READY_TIMEOUT_S:.0f}s; log:\n"
-                f"{server.log_tail()}"
+                f"PostgreSQL did not become ready within {READY_TIMEOUT_S:.0f}s; log:\n{server.log_tail()}"
             )
         time.sleep(0.05)
 

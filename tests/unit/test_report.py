@@ -1,4 +1,5 @@
 """The summary a person reads after a run (rendered in text mode into a buffer)."""
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,13 @@ def test_a_row_without_an_id_is_shown_as_such_not_as_none():
 
 def test_a_model_error_is_printed_once():
     report, out = _report()
-    result = ModelResult(model="people", unique_id="model.p.people", object="visitor",
-                         status=ERROR, message="Pendo has no custom visitor field 'plan'")
+    result = ModelResult(
+        model="people",
+        unique_id="model.p.people",
+        object="visitor",
+        status=ERROR,
+        message="Pendo has no custom visitor field 'plan'",
+    )
     with report.running():
         report.model_finished(result)
         report.summary(SyncResults(models=[result]))
