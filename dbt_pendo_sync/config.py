@@ -18,6 +18,7 @@ import jsonschema
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError, Problem
 from .pendo.fields import Coercion
+from .vocab import NullPolicy, PendoObject
 
 DEFAULT_BATCH_SIZE = 500
 GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
@@ -30,7 +31,7 @@ class ColumnRule:
 
     field: str | None = None
     exclude: bool = False
-    nulls: str | None = None
+    nulls: NullPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,14 @@ class SyncSpec:
     model: str
     unique_id: str
     properties_file: str
-    object: str
+    object: PendoObject
     id_column: str
     fields: Mapping[str, str] | None
     column_rules: Mapping[str, ColumnRule]
     batch_size: int
     state_schema: str | None = None
     create_fields: bool = False
-    nulls: str = "skip"
+    nulls: NullPolicy = NullPolicy.SKIP
     truncate_text: bool = False
     date_format: str = "rfc3339"
     timezone: str = "UTC"
@@ -149,7 +150,7 @@ class SyncSpec:
             rule = next(
                 (r for c, r in self.column_rules.items() if c.lower() == column.lower()), ColumnRule()
             )
-        return (rule.nulls or self.nulls) == "clear"
+        return (rule.nulls or self.nulls) is NullPolicy.CLEAR
 
     def field_problems(self, mapping: Mapping[str, str], *, empty_is_a_problem: bool = True) -> list[Problem]:
         """Problems of the fields a mapping sends to: two columns on one field, names
@@ -257,14 +258,14 @@ def spec_for(model: ModelNode) -> SyncSpec:
         model=model.name,
         unique_id=model.unique_id,
         properties_file=model.properties_file,
-        object=block["object"],
+        object=PendoObject(block["object"]),
         id_column=block["id_column"],
         fields=dict(block["fields"]) if "fields" in block else None,
         column_rules={
             col.name: ColumnRule(
                 field=col.pendo_block().get("field"),
                 exclude=bool(col.pendo_block().get("exclude", False)),
-                nulls=col.pendo_block().get("nulls"),
+                nulls=NullPolicy(col.pendo_block()["nulls"]) if "nulls" in col.pendo_block() else None,
             )
             for col in model.columns.values()
             if col.pendo_block() is not None
@@ -272,7 +273,7 @@ def spec_for(model: ModelNode) -> SyncSpec:
         batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
         state_schema=block.get("state_schema"),
         create_fields=bool(block.get("create_fields", False)),
-        nulls=block.get("nulls", "skip"),
+        nulls=NullPolicy(block.get("nulls", NullPolicy.SKIP)),
         truncate_text=bool(block.get("truncate_text", False)),
         date_format=block.get("date_format", "rfc3339"),
         timezone=block.get("timezone", "UTC"),

@@ -17,6 +17,7 @@ from .pendo.answers import BatchOutcome
 from .pendo.client import PendoClient
 from .pendo.fields import InvalidValue, record_id, to_json_value
 from .results import ModelResult
+from .vocab import Undelivered
 
 
 class RowSource(Protocol):
@@ -52,7 +53,7 @@ class EventSink(Protocol):
     def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
     def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None: ...
     def undelivered(
-        self, spec: SyncSpec, category: str, record_id: str | None, reason: str, payload: Any
+        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None: ...
 
 
@@ -185,7 +186,7 @@ class ModelSync:
             reason = "id occurs on more than one row of the model"
         if reason is not None:
             raw = dict(zip((self.spec.id_column, *self.source.fields), row[_META:], strict=False))
-            self._undelivered("invalid", rid, reason, raw)
+            self._undelivered(Undelivered.INVALID, rid, reason, raw)
             return None
         return record
 
@@ -224,12 +225,15 @@ class ModelSync:
         )
         for rid in outcome.missing:
             self._undelivered(
-                "missing",
+                Undelivered.MISSING,
                 rid,
                 f"Pendo has no {self.spec.object} with this id (update-only: unknown ids are not created)",
                 payloads.get(rid),
             )
-        for category, entries in (("rejected", outcome.rejected), ("failed", outcome.failed)):
+        for category, entries in (
+            (Undelivered.REJECTED, outcome.rejected),
+            (Undelivered.FAILED, outcome.failed),
+        ):
             for rid, reason in entries:
                 self._undelivered(category, rid, reason, payloads.get(rid))
         if self.journal is not None and batch.lo is not None:
@@ -246,8 +250,8 @@ class ModelSync:
             self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
         self.sink.progress(self.spec, self.result)
 
-    def _undelivered(self, category: str, rid: str | None, reason: str, payload: Any) -> None:
+    def _undelivered(self, category: Undelivered, rid: str | None, reason: str, payload: Any) -> None:
         counts = self.result.counts
-        setattr(counts, category, getattr(counts, category) + 1)
+        counts.add(category)
         self.result.add_sample(category, rid, reason)
         self.sink.undelivered(self.spec, category, rid, reason, payload)

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from . import __version__
 from .results import SyncResults
+from .vocab import Undelivered
 
 RESULTS_FILE = "pendo_sync_results.json"
 REJECTED_FILE = "pendo_sync_rejected.jsonl"
@@ -43,7 +44,9 @@ class RejectedFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
-    def write(self, model: str, record_id: str | None, category: str, reason: str, payload: Any) -> None:
+    def write(
+        self, model: str, record_id: str | None, category: Undelivered, reason: str, payload: Any
+    ) -> None:
         """Append one row."""
         line = {"model": model, "id": record_id, "category": category, "reason": reason, "payload": payload}
         if self._handle is not None:

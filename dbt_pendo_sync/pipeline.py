@@ -18,7 +18,8 @@ from .fieldcheck import field_problems, missing_field_problems, read_as_text, un
 from .pendo.client import PendoClient
 from .pendo.fields import refused_column
 from .report import ConsoleReport
-from .results import ERROR, INTERRUPTED, PLANNED, ModelResult, SyncResults
+from .results import ModelResult, SyncResults
+from .vocab import ChangeKind, ModelStatus
 
 # What a dry run that cannot read Pendo's fields shows instead.
 UNKNOWN_TYPES = (
@@ -92,22 +93,22 @@ def _sync_one(spec: SyncSpec, model: ModelNode, warehouse: Warehouse, run: Run, 
     try:
         _sync_model(spec, model, warehouse, run, result)
     except KeyboardInterrupt:
-        result.status = INTERRUPTED
+        result.status = ModelStatus.INTERRUPTED
         result.message = (
             "interrupted: what Pendo confirmed is kept in the sync state; the next run sends the rest"
         )
         raise
     except PendoError as exc:  # stops the whole run, which reports it
-        result.status, result.message = ERROR, str(exc)
+        result.status, result.message = ModelStatus.ERROR, str(exc)
         raise
     except DbtPendoError as exc:
-        result.status, result.message = ERROR, str(exc)
+        result.status, result.message = ModelStatus.ERROR, str(exc)
     finally:
         result.seconds = round(time.monotonic() - started, 3)
-        if result.status not in (ERROR, INTERRUPTED):
+        if result.status not in (ModelStatus.ERROR, ModelStatus.INTERRUPTED):
             result.settle()
             if run.dry_run:
-                result.status = PLANNED
+                result.status = ModelStatus.PLANNED
         run.report.model_finished(result)
 
 
@@ -242,8 +243,8 @@ def _converters(spec: SyncSpec, mapping: dict[str, str], column_types: dict[str,
 
 def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     counts = snapshot.counts()
-    result.counts.new, result.counts.changed = counts["new"], counts["changed"]
-    result.counts.unchanged = counts["same"]
+    result.counts.new, result.counts.changed = counts[ChangeKind.NEW], counts[ChangeKind.CHANGED]
+    result.counts.unchanged = counts[ChangeKind.SAME]
     result.counts.rows = sum(counts.values())
 
 

@@ -16,7 +16,8 @@ from .dbt.origin import Origin
 from .dbt.origin import resolve as resolve_origin
 from .dbt.project import current_manifest, target_path
 from .dbt.selection import Selection, selected_ids
-from .results import SKIPPED, ModelResult
+from .results import ModelResult
+from .vocab import ModelStatus
 
 # Why an ephemeral model is not synced, and the fix (a skip reason, and a validate problem).
 EPHEMERAL_PROBLEM = "ephemeral models are not built in the warehouse"
@@ -159,4 +160,4 @@ def only_built(plan: Plan) -> str | None:
 
 def skipped(model: str, unique_id: str, kind: str, why: str) -> ModelResult:
     """The result of a model not synced, with the reason."""
-    return ModelResult(model=model, unique_id=unique_id, object=kind, status=SKIPPED, message=why)
+    return ModelResult(model=model, unique_id=unique_id, object=kind, status=ModelStatus.SKIPPED, message=why)

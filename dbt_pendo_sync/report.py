@@ -35,8 +35,8 @@ from .logs import DEBUG, ERROR, INFO, LEVELS, LOG_FORMATS, WARN, JsonLines, Text
 from .outputs import RejectedFile
 from .pendo.answers import BatchOutcome
 from .pendo.client import RetryNotice
-from .results import ERROR as STATUS_ERROR
-from .results import PARTIAL, ModelResult, SyncResults
+from .results import ModelResult, SyncResults
+from .vocab import ModelStatus, OutputMode, Undelivered
 
 _COUNT_COLUMNS = (
     "rows",
@@ -52,8 +52,6 @@ _COUNT_COLUMNS = (
 )
 PROGRESS_EVERY = 5.0  # seconds between progress lines in text mode (or every 10% of the rows)
 
-RICH, TEXT, JSON = "rich", "text", "json"
-
 
 def _console() -> Console:
     """stdout; wide enough for the summary table when it is not a terminal (CI logs)."""
@@ -61,15 +59,15 @@ def _console() -> Console:
     return Console(highlight=False, width=None if probe.is_terminal else 160)
 
 
-def output_mode(log_format: str, console: Console) -> str:
+def output_mode(log_format: str, console: Console) -> OutputMode:
     """rich, text or json, from --log-format and the console."""
     if log_format not in LOG_FORMATS:
         raise UsageError(f"--log-format {log_format}: use one of {', '.join(LOG_FORMATS)}")
     if log_format == "json":
-        return JSON
+        return OutputMode.JSON
     if log_format == "default" and console.is_interactive:
-        return RICH
-    return TEXT
+        return OutputMode.RICH
+    return OutputMode.TEXT
 
 
 def _duration(seconds: float) -> str:
@@ -133,12 +131,13 @@ class ConsoleReport:
         self.mode = output_mode(log_format, self.console)
         if quiet:
             self._threshold = LEVELS[ERROR]
-        elif self.mode == JSON or debug or log_format == "debug":
+        elif self.mode == OutputMode.JSON or debug or log_format == "debug":
             self._threshold = LEVELS[DEBUG]
         else:
             self._threshold = LEVELS[INFO]
-        self._json = JsonLines(self.console.file, self.invocation_id) if self.mode == JSON else None
-        self._text = TextLines(self.console.file) if self.mode == TEXT else None
+        json_mode = self.mode == OutputMode.JSON
+        self._json = JsonLines(self.console.file, self.invocation_id) if json_mode else None
+        self._text = TextLines(self.console.file) if self.mode == OutputMode.TEXT else None
         self._bars: Progress | None = None
         self._model: _Model | None = None
         self._results: SyncResults | None = None
@@ -172,7 +171,7 @@ class ConsoleReport:
             message = str(exc) or type(exc).__name__
             if isinstance(exc, KeyboardInterrupt):
                 message = "interrupted"
-            if self.mode == JSON:
+            if self.mode == OutputMode.JSON:
                 self._emit("error", ERROR, message, error_type=type(exc).__name__, exit_code=code)
             self._finished(code, message)
             raise
@@ -198,7 +197,7 @@ class ConsoleReport:
                     f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
                     f"{totals.failed:,} failed"
                 )
-        if error is not None and self.mode != JSON:
+        if error is not None and self.mode != OutputMode.JSON:
             return  # the CLI prints the error; a person needs it once
         self._emit(
             "run_finished",
@@ -249,7 +248,7 @@ class ConsoleReport:
     def model_started(self, spec: SyncSpec, relation: str) -> None:
         self._model = _Model(spec, started=time.monotonic())
         msg = f"syncing {spec.model} -> Pendo {spec.object}s (from {relation})"
-        if self.mode == RICH and not self.quiet:
+        if self.mode == OutputMode.RICH and not self.quiet:
             bars = self._start_bars()
             self._model.task = bars.add_task(
                 f"{spec.model} → {spec.object}s",
@@ -299,7 +298,7 @@ class ConsoleReport:
                 sent=result.counts.sent,
             )
             return
-        if self.mode != TEXT or done <= m.line_done:
+        if self.mode != OutputMode.TEXT or done <= m.line_done:
             return
         if done - m.line_done < max(1, total // 10) and now - m.line_at < PROGRESS_EVERY:
             return
@@ -360,7 +359,7 @@ class ConsoleReport:
         )
 
     def undelivered(
-        self, spec: SyncSpec, category: str, record_id: str | None, reason: str, payload: Any
+        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         if self.rejected is not None:
             self.rejected.write(spec.model, record_id, category, reason, payload)
@@ -372,7 +371,13 @@ class ConsoleReport:
         self._done.append(result)
         retries = m.retries if m is not None else 0
         c = result.counts
-        level = ERROR if result.status == STATUS_ERROR else WARN if result.status == PARTIAL else INFO
+        level = (
+            ERROR
+            if result.status == ModelStatus.ERROR
+            else WARN
+            if result.status == ModelStatus.PARTIAL
+            else INFO
+        )
         msg = (
             f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, "
             f"{result.to_send:,} to send; "
@@ -386,7 +391,7 @@ class ConsoleReport:
             )
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
-        if result.status == STATUS_ERROR and result.message:
+        if result.status == ModelStatus.ERROR and result.message:
             msg += f": {result.message}"
         if self._bars is not None and m is not None and m.task is not None:
             mark = "[red]✗" if level == ERROR else "[yellow]!" if level == WARN else "[green]✓"
@@ -415,7 +420,7 @@ class ConsoleReport:
                 retries=retries,
                 counts=asdict(c),
             )
-            and result.status == STATUS_ERROR
+            and result.status == ModelStatus.ERROR
         ):
             self._said.add(result.model)
 
@@ -426,7 +431,7 @@ class ConsoleReport:
         (the JSON log has them in the results file instead)."""
         self._results = results
         self._stop_bars()
-        if self.mode == JSON:
+        if self.mode == OutputMode.JSON:
             return
         title = "dbt-pendo sync (dry run: nothing sent)" if results.dry_run else "dbt-pendo sync"
         table = Table(title=title, title_justify="left")
@@ -438,7 +443,8 @@ class ConsoleReport:
             table.add_column(label, justify="right")
         table.add_column("seconds", justify="right")
         for m in results.models:
-            counts = [str(getattr(m.counts, n)) for n in _COUNT_COLUMNS]
+            by_name = asdict(m.counts)
+            counts = [str(by_name[n]) for n in _COUNT_COLUMNS]
             table.add_row(m.model, m.object, m.status, *counts, f"{m.seconds:.1f}")
         self.console.print(table)
         for m in results.models:
@@ -455,7 +461,7 @@ class ConsoleReport:
                 by_reason.setdefault(str(item["reason"]), []).append(
                     "(no id)" if item["id"] is None else str(item["id"])
                 )
-            total = getattr(m.counts, category)
+            total = m.counts.of(Undelivered(category))
             self.console.print(f"{m.model}: {total} {category}", markup=False)
             for reason, ids in list(by_reason.items())[:5]:
                 shown = ", ".join(ids[:10]) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")

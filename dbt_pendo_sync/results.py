@@ -6,22 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import EXIT_FAILED, EXIT_OK, exit_code_for
+from .vocab import ModelStatus, RunStatus, Undelivered
 
 SAMPLE_LIMIT = 100
-
-# Model status values.
-SUCCESS = "success"
-PARTIAL = "partial"
-ERROR = "error"
-SKIPPED = "skipped"
-PLANNED = "planned"
-INTERRUPTED = "interrupted"  # the run was stopped (Ctrl-C, SIGTERM) while the model synced
-
-# Run status values (the results file's top-level `status`).
-RUN_SUCCESS = "success"  # every model synced
-RUN_FAILED = "failed"  # the run ended, some model did not sync
-RUN_INTERRUPTED = "interrupted"  # stopped by Ctrl-C or SIGTERM
-RUN_ERROR = "error"  # stopped by an error that concerns the whole run
 
 
 @dataclass
@@ -39,6 +26,25 @@ class Counts:
     rejected: int = 0
     failed: int = 0
 
+    def add(self, category: Undelivered, rows: int = 1) -> None:
+        """Count rows that were not delivered, by why."""
+        if category is Undelivered.MISSING:
+            self.missing += rows
+        elif category is Undelivered.INVALID:
+            self.invalid += rows
+        elif category is Undelivered.REJECTED:
+            self.rejected += rows
+        else:
+            self.failed += rows
+
+    def of(self, category: Undelivered) -> int:
+        """The rows not delivered for this reason."""
+        return int(asdict(self)[category.value])
+
+    def __add__(self, other: Counts) -> Counts:
+        mine, theirs = asdict(self), asdict(other)
+        return Counts(**{name: mine[name] + theirs[name] for name in mine})
+
 
 @dataclass
 class ModelResult:
@@ -50,7 +56,7 @@ class ModelResult:
     relation: str | None = None
     state_table: str | None = None
     full_resync: bool = False
-    status: str = SUCCESS
+    status: ModelStatus = ModelStatus.SUCCESS
     message: str | None = None
     counts: Counts = field(default_factory=Counts)
     samples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
@@ -58,7 +64,7 @@ class ModelResult:
     started_at: str | None = None
     seconds: float = 0.0
 
-    def add_sample(self, category: str, record_id: str | None, reason: str) -> None:
+    def add_sample(self, category: Undelivered, record_id: str | None, reason: str) -> None:
         """Keep up to SAMPLE_LIMIT ids per category (the rejected file has them all)."""
         bucket = self.samples.setdefault(category, [])
         if len(bucket) < SAMPLE_LIMIT:
@@ -66,9 +72,9 @@ class ModelResult:
 
     def settle(self) -> None:
         """Set the status from the counts (missing rows alone are not a failure)."""
-        if self.status in (SUCCESS, PARTIAL):
+        if self.status in (ModelStatus.SUCCESS, ModelStatus.PARTIAL):
             bad = self.counts.invalid + self.counts.rejected + self.counts.failed
-            self.status = PARTIAL if bad else SUCCESS
+            self.status = ModelStatus.PARTIAL if bad else ModelStatus.SUCCESS
 
     @property
     def undelivered_pct(self) -> float:
@@ -83,9 +89,9 @@ class ModelResult:
         By default any invalid, rejected or failed row fails it; with `fail_pct`, only more
         than that percent of the rows it tried to send.
         """
-        if self.status == PARTIAL and fail_pct is not None:
+        if self.status == ModelStatus.PARTIAL and fail_pct is not None:
             return self.undelivered_pct <= fail_pct
-        return self.status in (SUCCESS, SKIPPED, PLANNED)
+        return self.status in (ModelStatus.SUCCESS, ModelStatus.SKIPPED, ModelStatus.PLANNED)
 
     def to_json(self) -> dict[str, Any]:
         """The model's entry in pendo_sync_results.json."""
@@ -129,21 +135,17 @@ class SyncResults:
         return EXIT_OK if self.ok else EXIT_FAILED
 
     @property
-    def status(self) -> str:
-        """success, failed, interrupted or error (RUN_* above)."""
+    def status(self) -> RunStatus:
+        """How the run ended."""
         if self.interrupted:
-            return RUN_INTERRUPTED
+            return RunStatus.INTERRUPTED
         if self.error is not None:
-            return RUN_ERROR
-        return RUN_SUCCESS if self.ok else RUN_FAILED
+            return RunStatus.ERROR
+        return RunStatus.SUCCESS if self.ok else RunStatus.FAILED
 
     def totals(self) -> Counts:
         """The counts of every model added up."""
-        total = Counts()
-        for m in self.models:
-            for name, value in asdict(m.counts).items():
-                setattr(total, name, getattr(total, name) + value)
-        return total
+        return sum((m.counts for m in self.models), Counts())
 
     def statuses(self) -> dict[str, int]:
         """How many models ended in each status."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..errors import LockError, WarehouseError
 from ..pendo.fields import InvalidValue, record_id
+from ..vocab import ChangeKind
 from .artifacts import ModelNode
 from .warehouse import Warehouse
 
@@ -133,7 +134,7 @@ class StateStore:
         else:
             # An unchanged row's state already holds its fingerprint, so only the rows that
             # differed need the journal: the range lookups then touch the changed few.
-            confirmed = f"s.__change <> 'same' and {confirmed}"
+            confirmed = f"s.__change <> '{ChangeKind.SAME}' and {confirmed}"
             statements.append(
                 f"delete from {self.state} where model_id = {mid} and record_id in "
                 f"(select s.__rid from {snapshot} s where {confirmed})"
@@ -232,21 +233,21 @@ class ModelSnapshot:
         if self._state_exists:
             mid = w.literal(self.model.unique_id)
             change = (
-                "case when st.record_id is null then 'new' when st.fingerprint <> m.__fp "
-                "then 'changed' else 'same' end"
+                f"case when st.record_id is null then '{ChangeKind.NEW}' when st.fingerprint <> m.__fp "
+                f"then '{ChangeKind.CHANGED}' else '{ChangeKind.SAME}' end"
             )
             source = f"m left join {self.store.state} st on st.model_id = {mid} and st.record_id = m.__rid"
         else:
-            change, source = "'new'", "m"
+            change, source = f"'{ChangeKind.NEW}'", "m"
         sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
         w.drop_table(self.table)
         w.execute(w.macro("create_table_as", temporary=False, relation=self.table, compiled_code=sql))
 
-    def counts(self) -> dict[str, int]:
-        """Rows per change kind: new, changed, same."""
+    def counts(self) -> dict[ChangeKind, int]:
+        """Rows per change kind."""
         rows = self._w.query(f"select __change, count(*) from {self.table} group by __change")
-        found = {str(kind): int(n) for kind, n in rows}
-        return {kind: found.get(kind, 0) for kind in ("new", "changed", "same")}
+        found = {ChangeKind(str(kind)): int(n) for kind, n in rows}
+        return {kind: found.get(kind, 0) for kind in ChangeKind}
 
     def duplicate_ids(self) -> set[str]:
         """Ids on more than one row, found by the warehouse."""
@@ -266,7 +267,7 @@ class ModelSnapshot:
             f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
             for c in self._columns
         )
-        where = "" if self.full_resync else "where __change <> 'same' "
+        where = "" if self.full_resync else f"where __change <> '{ChangeKind.SAME}' "
         return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
 
     def drop(self) -> None:

@@ -7,7 +7,8 @@ import io
 from rich.console import Console
 
 from dbt_pendo_sync.report import ConsoleReport
-from dbt_pendo_sync.results import ERROR, ModelResult, SyncResults
+from dbt_pendo_sync.results import ModelResult, SyncResults
+from dbt_pendo_sync.vocab import ModelStatus, Undelivered
 
 
 def _report() -> tuple[ConsoleReport, io.StringIO]:
@@ -19,7 +20,7 @@ def test_a_row_without_an_id_is_shown_as_such_not_as_none():
     report, out = _report()
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     result.counts.invalid = 1
-    result.add_sample("invalid", None, "id is blank")
+    result.add_sample(Undelivered.INVALID, None, "id is blank")
     report.summary(SyncResults(models=[result]))
     assert "(no id): id is blank" in out.getvalue()
     assert "None" not in out.getvalue()
@@ -31,7 +32,7 @@ def test_a_model_error_is_printed_once():
         model="people",
         unique_id="model.p.people",
         object="visitor",
-        status=ERROR,
+        status=ModelStatus.ERROR,
         message="Pendo has no custom visitor field 'plan'",
     )
     with report.running():
