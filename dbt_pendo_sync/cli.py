@@ -16,6 +16,8 @@ from click.core import ParameterSource
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_OK, DbtPendoError, Terminated, UsageError, exit_code_for
 from .logs import LOG_FORMATS
+from .pendo.client import RetryPolicy
+from .settings import OutputOptions, SyncOptions
 
 
 def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
@@ -162,7 +164,7 @@ class P:
     )
     show = option(
         "--show",
-        default=5,
+        default=SyncOptions.show,
         show_default=True,
         type=click.IntRange(0, 1000),
         help="With --dry-run: how many payloads per model to show.",
@@ -176,7 +178,7 @@ class P:
     threads = option(
         "--threads",
         envvar="DBT_PENDO_THREADS",
-        default=4,
+        default=SyncOptions.threads,
         show_default=True,
         type=click.IntRange(1, 32),
         help="Concurrent requests to Pendo.",
@@ -184,7 +186,7 @@ class P:
     max_rps = option(
         "--max-rps",
         envvar="DBT_PENDO_MAX_RPS",
-        default=80.0,
+        default=RetryPolicy.rate,
         show_default=True,
         type=click.FloatRange(0),
         help="Requests per second to Pendo (0: no pacing); halves on each 429 and recovers.",
@@ -192,7 +194,7 @@ class P:
     retries = option(
         "--retries",
         envvar="DBT_PENDO_RETRIES",
-        default=8,
+        default=RetryPolicy.attempts,
         show_default=True,
         type=click.IntRange(1, 50),
         help="Attempts per call (429, 408, 5xx, connection errors, timeouts).",
@@ -200,7 +202,7 @@ class P:
     retry_time = option(
         "--retry-time",
         envvar="DBT_PENDO_RETRY_TIME",
-        default=900.0,
+        default=RetryPolicy.time_budget,
         show_default=True,
         type=click.FloatRange(1),
         help="Seconds one call may spend retrying.",
@@ -208,7 +210,7 @@ class P:
     connect_timeout = option(
         "--connect-timeout",
         envvar="DBT_PENDO_CONNECT_TIMEOUT",
-        default=10.0,
+        default=RetryPolicy.connect_timeout,
         show_default=True,
         type=click.FloatRange(0.1),
         help="Seconds to connect to Pendo.",
@@ -216,7 +218,7 @@ class P:
     read_timeout = option(
         "--read-timeout",
         envvar="DBT_PENDO_READ_TIMEOUT",
-        default=330.0,
+        default=RetryPolicy.read_timeout,
         show_default=True,
         type=click.FloatRange(0.1),
         help="Seconds to wait for an answer (Pendo cuts calls at 300).",
@@ -233,7 +235,7 @@ class P:
     lock_wait = option(
         "--lock-wait",
         envvar="DBT_PENDO_LOCK_WAIT",
-        default=10.0,
+        default=SyncOptions.lock_wait,
         show_default=True,
         type=click.FloatRange(0),
         help="Seconds to wait for another sync of the same model to end before giving up on it.",
@@ -241,7 +243,7 @@ class P:
     lock_stale_after = option(
         "--lock-stale-after",
         envvar="DBT_PENDO_LOCK_STALE_AFTER",
-        default=60.0,
+        default=SyncOptions.lock_stale_after,
         show_default=True,
         type=click.FloatRange(1),
         help="Seconds without heartbeat after which a lock is a dead run's.",
@@ -276,7 +278,7 @@ class P:
         "--log-format",
         envvar=["DBT_PENDO_LOG_FORMAT", "DBT_LOG_FORMAT"],
         type=click.Choice(LOG_FORMATS, case_sensitive=False),
-        default="default",
+        default=OutputOptions.log_format,
         show_default=True,
         help="default: progress bars on a terminal, else "
         "text; text: timestamped lines; json: one JSON object per event on "
@@ -323,85 +325,28 @@ def cli() -> None:
 @P.quiet
 @P.debug
 @P.log_format
-def sync(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars: dict | None,
-    target_path: str | None,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    selector: str | None,
-    manifest: str | None,
-    dry_run: bool,
-    create_missing: bool,
-    create_fields: bool,
-    full_resync: bool,
-    show: int,
-    state_schema: str | None,
-    threads: int,
-    max_rps: float,
-    retries: int,
-    retry_time: float,
-    connect_timeout: float,
-    read_timeout: float,
-    fail_pct: float | None,
-    lock_wait: float,
-    lock_stale_after: float,
-    quiet: bool,
-    debug: bool,
-    state: str | None = None,
-    dbt_cloud_run_id: int | None = None,
-    dbt_cloud_job_id: int | None = None,
-    sync_all: bool = False,
-    log_format: str = "default",
-) -> None:
+def sync(**params: Any) -> None:
     """Push the selected models' rows into Pendo (after `dbt build`)."""
     from .api import sync as run_sync
-    from .pendo.client import RetryPolicy
 
-    if not dry_run and click.get_current_context().get_parameter_source("show") != ParameterSource.DEFAULT:
+    if (
+        not params["dry_run"]
+        and click.get_current_context().get_parameter_source("show") != ParameterSource.DEFAULT
+    ):
         raise UsageError(
             "--show applies only with --dry-run (payloads are shown, not sent); "
             "add --dry-run, or leave --show out"
         )
-
-    retry = RetryPolicy(
-        attempts=retries,
-        time_budget=retry_time,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        rate=max_rps,
+    params["retry"] = RetryPolicy(
+        attempts=params.pop("retries"),
+        time_budget=params.pop("retry_time"),
+        connect_timeout=params.pop("connect_timeout"),
+        read_timeout=params.pop("read_timeout"),
+        rate=params.pop("max_rps"),
     )
-    results = run_sync(
-        project_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        vars=vars,
-        select=select,
-        exclude=exclude,
-        selector=selector,
-        manifest=manifest,
-        target_path=target_path,
-        dry_run=dry_run,
-        create_missing=create_missing,
-        create_fields=create_fields,
-        full_resync=full_resync,
-        show=show,
-        state_schema=state_schema,
-        threads=threads,
-        retry=retry,
-        fail_on_rejected=fail_pct,
-        lock_wait=lock_wait,
-        lock_stale_after=lock_stale_after,
-        quiet=quiet,
-        sync_all=sync_all,
-        log_format=log_format.lower(),
-        debug=debug,
-        state=state,
-        dbt_cloud_run_id=dbt_cloud_run_id,
-        dbt_cloud_job_id=dbt_cloud_job_id,
-    )
+    params["fail_on_rejected"] = params.pop("fail_pct")
+    params["log_format"] = params["log_format"].lower()
+    results = run_sync(**params)
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)
 
 
@@ -417,42 +362,13 @@ def sync(
     show_default=True,
     help="A table for people, JSON for machines.",
 )
-def ls_command(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars: dict | None,
-    target_path: str | None,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    selector: str | None,
-    manifest: str | None,
-    state_schema: str | None,
-    output: str,
-    state: str | None = None,
-    dbt_cloud_run_id: int | None = None,
-    dbt_cloud_job_id: int | None = None,
-) -> None:
+def ls_command(output: str, **params: Any) -> None:
     """List the configured syncs (from the manifest; no warehouse or Pendo call)."""
     import json
 
     from .api import ls
 
-    rows = ls(
-        project_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        vars=vars,
-        select=select,
-        exclude=exclude,
-        selector=selector,
-        manifest=manifest,
-        target_path=target_path,
-        state_schema=state_schema,
-        state=state,
-        dbt_cloud_run_id=dbt_cloud_run_id,
-        dbt_cloud_job_id=dbt_cloud_job_id,
-    )
+    rows = ls(**params)
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -478,36 +394,12 @@ def ls_command(
 @selection_options
 @P.offline
 @P.create_fields_check
-def validate_command(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars: dict | None,
-    target_path: str | None,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    selector: str | None,
-    manifest: str | None,
-    offline: bool,
-    create_fields: bool,
-) -> None:
+def validate_command(**params: Any) -> None:
     """Check the selected syncs before running them: pendo blocks, columns in the warehouse,
     and (unless --offline) the key and Pendo's fields. Exit 0 clean, 1 problems."""
     from .api import validate
 
-    checked = validate(
-        project_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        vars=vars,
-        select=select,
-        exclude=exclude,
-        selector=selector,
-        manifest=manifest,
-        target_path=target_path,
-        offline=offline,
-        create_fields=create_fields,
-    )
+    checked = validate(**params)
     for warning in checked.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if not checked.models:
@@ -517,7 +409,7 @@ def validate_command(
     if not problems:
         click.echo(
             f"validate: no problems found in {len(checked.models)} model(s)"
-            + (" (offline: Pendo not checked)" if offline else "")
+            + (" (offline: Pendo not checked)" if params["offline"] else "")
         )
         return
     _print_table(
@@ -568,39 +460,13 @@ def _print_table(
     help="Write the YAML to PATH (relative to the project dir), e.g. "
     "models/pendo_exposures.yml, instead of printing it.",
 )
-def exposures_command(
-    project_dir: str,
-    profiles_dir: str | None,
-    target: str | None,
-    vars: dict | None,
-    target_path: str | None,
-    select: tuple[str, ...],
-    exclude: tuple[str, ...],
-    selector: str | None,
-    manifest: str | None,
-    owner: str | None,
-    owner_email: str | None,
-    write: str | None,
-) -> None:
+def exposures_command(**params: Any) -> None:
     """Generate dbt exposures for the synced models, so Pendo shows downstream of them in dbt
     docs and `dbt ls --select +exposure:pendo_visitor_metadata` (from the manifest; no
     warehouse or Pendo call)."""
     from .api import exposures
 
-    result = exposures(
-        project_dir,
-        profiles_dir=profiles_dir,
-        target=target,
-        vars=vars,
-        select=select,
-        exclude=exclude,
-        selector=selector,
-        manifest=manifest,
-        target_path=target_path,
-        owner=owner,
-        owner_email=owner_email,
-        write=write,
-    )
+    result = exposures(**params)
     for note in result.notes:
         click.echo(f"Note: {note}", err=True)
     if result.path is None:
@@ -690,13 +556,13 @@ def emulator(
     import errno
     import socket
 
-    from .pendo.emulator import ALL, EmulatorData, PendoEmulator
-    from .pendo.settings import _is_loopback
+    from .emulator import ALL, EmulatorData, PendoEmulator
+    from .safety import is_loopback
 
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     if not key:
         raise UsageError("set PENDO_INTEGRATION_KEY: the emulator accepts only that key")
-    if not (allow_non_loopback or _is_loopback(host)):
+    if not (allow_non_loopback or is_loopback(host)):
         raise UsageError(
             f"--host {host} is not a loopback address, and the emulator accepts writes from anyone "
             "holding the key, over plain http: use 127.0.0.1, localhost or ::1, or add "

@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 from .config import SyncSpec
 from .pendo.answers import BatchOutcome
-from .pendo.client import PendoClient
-from .pendo.fields import InvalidValue, record_id, to_json_value
+from .pendo.fields import to_json_value
+from .pendo.sender import Sender
+from .records import InvalidValue, record_id
 from .results import ModelResult
 from .vocab import Undelivered
 
@@ -55,15 +56,6 @@ class EventSink(Protocol):
     def undelivered(
         self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None: ...
-
-
-@dataclass(frozen=True)
-class SendOptions:
-    """How records go out: concurrency, upserts, and payloads shown on a dry run."""
-
-    threads: int = 4
-    create: bool = False
-    show: int = 5
 
 
 _META = 1  # the state key comes before the id
@@ -118,18 +110,18 @@ class ModelSync:
         spec: SyncSpec,
         source: RowSource,
         sink: EventSink,
-        client: PendoClient | None,
+        sender: Sender,
         result: ModelResult,
-        journal: ProgressJournal | None = None,
-        options: SendOptions = SendOptions(),
+        journal: ProgressJournal,
+        threads: int = 4,
         converters: Sequence[Callable[[Any], Any]] | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
         self.sink = sink
-        self.client = client
+        self.sender = sender
         self.journal = journal
-        self.options = options
+        self.threads = max(1, threads)
         self.result = result
         converters = converters or [to_json_value] * len(source.fields)
         self._columns: list[_Column] = list(
@@ -150,10 +142,8 @@ class ModelSync:
     def _run(self) -> None:
         duplicates = self.source.duplicate_ids()
         batch = _Batch()
-        with ThreadPoolExecutor(
-            max_workers=max(1, self.options.threads), thread_name_prefix="pendo-send"
-        ) as pool:
-            inflight: deque[tuple[_Batch, Future | None]] = deque()
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="pendo-send") as pool:
+            inflight: deque[tuple[_Batch, Future[BatchOutcome]]] = deque()
             try:
                 for chunk in self.source.chunks():
                     for row in chunk:
@@ -176,8 +166,7 @@ class ModelSync:
                     self._collect(*inflight.popleft())
             finally:
                 for _, future in inflight:
-                    if future is not None:
-                        future.cancel()
+                    future.cancel()
         self.sink.progress(self.spec, self.result)
 
     def _accept(self, row: tuple, duplicates: set[str]) -> dict | None:
@@ -191,30 +180,19 @@ class ModelSync:
         return record
 
     def _submit(self, pool: ThreadPoolExecutor, inflight: deque, batch: _Batch) -> None:
-        if self.client is None:
-            self._plan(batch.records)
-            return
-        future = None
-        if batch.records:
-            future = pool.submit(
-                self.client.write_values,
-                self.spec.object,
-                batch.records,
-                self.spec.id_key,
-                self.options.create,
-            )
+        future: Future[BatchOutcome] = Future()
+        if not batch.records:
+            future.set_result(BatchOutcome())
+        elif self.sender.concurrent:
+            future = pool.submit(self.sender.send, batch.records)
+        else:
+            future.set_result(self.sender.send(batch.records))
         inflight.append((batch, future))
-        while len(inflight) > 2 * max(1, self.options.threads):
+        while len(inflight) > 2 * self.threads:
             self._collect(*inflight.popleft())
 
-    def _plan(self, records: list[dict]) -> None:
-        """Dry run: count what would be sent and keep a few payloads to show."""
-        self.result.counts.sent += len(records)
-        room = self.options.show - len(self.result.payload_sample)
-        self.result.payload_sample.extend(records[: max(0, room)])
-
-    def _collect(self, batch: _Batch, future: Future | None) -> None:
-        outcome: BatchOutcome = future.result() if future is not None else BatchOutcome()
+    def _collect(self, batch: _Batch, future: Future[BatchOutcome]) -> None:
+        outcome = future.result()
         counts = self.result.counts
         counts.sent += len(batch.records)
         counts.updated += len(outcome.confirmed)
@@ -236,7 +214,7 @@ class ModelSync:
         ):
             for rid, reason in entries:
                 self._undelivered(category, rid, reason, payloads.get(rid))
-        if self.journal is not None and batch.lo is not None:
+        if batch.lo is not None:
             skipped = batch.invalid
             if len(outcome.confirmed) < len(batch.records):
                 confirmed = set(outcome.confirmed)
@@ -246,7 +224,7 @@ class ModelSync:
                     if rec[self.spec.id_key] not in confirmed
                 ]
             self.journal.record(batch.lo, batch.hi or batch.lo, skipped)
-        if batch.records:
+        if batch.records and self.sender.delivers:
             self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
         self.sink.progress(self.spec, self.result)
 

@@ -3,20 +3,20 @@ blocks (validated), and the models skipped with a reason (disabled, ephemeral, n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
 
 from .config import SyncSpec, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
-from .dbt.compat import DbtTarget
 from .dbt.origin import Origin
 from .dbt.origin import resolve as resolve_origin
-from .dbt.project import current_manifest, target_path
-from .dbt.selection import Selection, selected_ids
+from .dbt.project import current_manifest
+from .dbt.selection import selected_ids
+from .errors import ConfigError
+from .ledger.store import StateLocation
 from .results import ModelResult
+from .settings import ProjectArgs
 from .vocab import ModelStatus
 
 # Why an ephemeral model is not synced, and the fix (a skip reason, and a validate problem).
@@ -25,25 +25,19 @@ EPHEMERAL_FIX = "materialize it as a table or view to sync it"
 
 
 @dataclass(frozen=True)
-class Project:
-    """Where the dbt project, its profile and artifacts are, and what is selected."""
+class PlannedModel:
+    """A model a run syncs: its validated pendo block and its manifest node."""
 
-    project_dir: Path = Path(".")
-    profiles_dir: Path | None = None
-    target: str | None = None
-    vars: Mapping[str, Any] | None = None
-    selection: Selection = field(default_factory=Selection)
-    manifest: Path | None = None
-    target_path: str | None = None
-    state_schema: str | None = None
+    spec: SyncSpec
+    node: ModelNode
 
-    def dbt_target(self) -> DbtTarget:
-        """The same settings as dbt command-line flags."""
-        return DbtTarget(self.project_dir.resolve(), self.profiles_dir, self.target, self.vars)
-
-    def artifacts(self) -> Path:
-        """The folder of manifest.json and of this tool's output files."""
-        return target_path(self.project_dir.resolve(), self.target_path)
+    def state_location(self, run_state_schema: str | None) -> StateLocation:
+        """Where its sync state lives: the block's state_schema, else the run's, else the
+        model's own schema."""
+        schema = self.spec.state_schema or run_state_schema or self.node.schema
+        if not schema:
+            raise ConfigError(f"{self.spec.where()}: no schema to keep sync state in; set state_schema")
+        return StateLocation(self.node.database, schema)
 
 
 @dataclass
@@ -51,58 +45,27 @@ class Plan:
     """The models a run syncs, and those it skips with a reason."""
 
     manifest: Manifest
-    specs: list[tuple[SyncSpec, ModelNode]]
+    models: list[PlannedModel]
     skipped: list[ModelResult]
     run_results: RunResults | None = None  # the one that decided which models built, if any
     warnings: list[str] = field(default_factory=list)  # dbt's, about the selection
 
 
-def project_from(
-    project_dir: str | Path,
-    profiles_dir: str | Path | None,
-    target: str | None,
-    vars: Mapping[str, Any] | None,
-    select: Sequence[str],
-    exclude: Sequence[str],
-    selector: str | None,
-    manifest: str | Path | None,
-    target_path: str | None,
-    state_schema: str | None,
-) -> Project:
-    """A Project from the API's (and CLI's) arguments."""
-    return Project(
-        project_dir=Path(project_dir),
-        profiles_dir=Path(profiles_dir) if profiles_dir else None,
-        target=target,
-        vars=vars,
-        selection=Selection(tuple(select), tuple(exclude), selector),
-        manifest=Path(manifest) if manifest else None,
-        target_path=target_path,
-        state_schema=state_schema,
-    )
-
-
-def with_origin(
-    project: Project,
-    state: str | Path | None,
-    dbt_cloud_run_id: int | None,
-    dbt_cloud_job_id: int | None,
-    env: Mapping[str, str] | None,
-) -> tuple[Project, Origin]:
+def with_origin(project: ProjectArgs, env: Mapping[str, str] | None) -> tuple[ProjectArgs, Origin]:
     """The project reading the manifest of --state DIR or of a dbt Cloud run (downloaded into
     the target path), when one is given; no dbt parse happens then, as with --manifest."""
     origin = resolve_origin(
         manifest=project.manifest,
-        state=state,
-        dbt_cloud_run_id=dbt_cloud_run_id,
-        dbt_cloud_job_id=dbt_cloud_job_id,
+        state=project.state,
+        dbt_cloud_run_id=project.dbt_cloud_run_id,
+        dbt_cloud_job_id=project.dbt_cloud_job_id,
         target_dir=project.artifacts(),
         env=env,
     )
     return replace(project, manifest=origin.manifest), origin
 
 
-def selected_models(project: Project) -> tuple[Manifest, list[ModelNode], list[str]]:
+def selected_models(project: ProjectArgs) -> tuple[Manifest, list[ModelNode], list[str]]:
     """The manifest (parsed when needed), its selected models with a pendo block, and dbt's
     warnings about the selection."""
     target = project.dbt_target()
@@ -119,7 +82,7 @@ def selected_models(project: Project) -> tuple[Manifest, list[ModelNode], list[s
     )
 
 
-def plan_for(project: Project) -> Plan:
+def plan_for(project: ProjectArgs) -> Plan:
     """The selected models to sync, their validated blocks, and the ones skipped (ephemeral,
     and disabled when nothing narrows the selection)."""
     manifest, models, warnings = selected_models(project)
@@ -131,7 +94,7 @@ def plan_for(project: Project) -> Plan:
                 skipped(spec.model, spec.unique_id, spec.object, f"{EPHEMERAL_PROBLEM}; {EPHEMERAL_FIX}")
             )
         else:
-            plan.specs.append((spec, model))
+            plan.models.append(PlannedModel(spec, model))
     if project.selection.everything:  # disabled models are in no selection
         for model in manifest.disabled_pendo_models():
             block = model.pendo_block()
@@ -148,13 +111,14 @@ def only_built(plan: Plan) -> str | None:
     build = last_build(plan.manifest)
     plan.run_results = build.run_results
     kept = []
-    for spec, model in plan.specs:
-        why = build.problem(model)
+    for planned in plan.models:
+        why = build.problem(planned.node)
         if why is None:
-            kept.append((spec, model))
+            kept.append(planned)
         else:
+            spec = planned.spec
             plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object, why))
-    plan.specs = kept
+    plan.models = kept
     return build.note
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_pendo_sync.pendo.emulator import EmulatorData, PendoEmulator
+from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 
 from .support.postgres import PostgresServer, start_postgres
 

@@ -14,7 +14,7 @@ from urllib3.util.retry import Retry
 from dbt_pendo_sync.dbt import cloud
 from dbt_pendo_sync.dbt.cloud import DbtCloudSettings, base_url_from_host, download_run
 from dbt_pendo_sync.errors import DbtCloudError, UsageError, exit_code_for
-from dbt_pendo_sync.pendo.settings import Secret
+from dbt_pendo_sync.safety import Secret
 
 from .support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from dbt_pendo_sync.pendo.emulator import EmulatorData, Fault, PendoEmulator
+from dbt_pendo_sync.emulator import EmulatorData, Fault, PendoEmulator
 
 KEY = "test-integration-key"
 READ_ONLY = "read-only-key"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dbt_pendo_sync.pendo.emulator import Fault
+from dbt_pendo_sync.emulator import Fault
 
 from .conftest import BIN, base_env, emulator_key, run
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dbt_pendo_sync.pendo.emulator import Fault
+from dbt_pendo_sync.emulator import Fault
 
 from .conftest import BIN, emulator_key, incremental_emulator_data, make_emulator
 

@@ -13,8 +13,8 @@ import time
 import pytest
 from jsonschema import Draft202012Validator
 
+from dbt_pendo_sync.emulator import EmulatorData, Fault
 from dbt_pendo_sync.outputs import results_schema
-from dbt_pendo_sync.pendo.emulator import EmulatorData, Fault
 
 from .conftest import (
     BIN,
@@ -108,13 +108,14 @@ def test_a_run_that_cannot_start_leaves_the_running_runs_files_alone(duck):
         assert EARLY_BAD in before_rejected
 
         emulator.faults.clear()
-        emulator.faults.add(Fault(kind="delay", delay=0.3))
-        duck.build(bump_rows=2000, gen=1)  # every row changed: a long sync
+        emulator.faults.add(Fault(kind="delay", delay=1.0))
+        duck.build(bump_rows=2000, gen=1)  # every row changed: 20 calls of a second each
         running = _start_sync(duck, emulator, "--threads", "1", "--log-format", "json")
-        _wait_for_writes(emulator, 25)  # 20 calls of the first sync, and the second is writing
+        _wait_for_writes(emulator, 21)  # 20 calls of the first sync, and the second is writing
         second = duck.sync(emulator=emulator)  # DuckDB allows one process per file
         assert second.code == 1 and "lock" in second.output.lower(), second.output
-        assert (duck.path / "target" / "pendo_sync_results.json").read_text() == before_results
+        assert running.poll() is None  # still syncing: what is in place is the first run's
+        assert (duck.path / "target" / "pendo_sync_results.json").read_text() == before_results, second.output
         assert (duck.path / "target" / "pendo_sync_rejected.jsonl").read_text() == before_rejected
         out, err = running.communicate(timeout=120)
     assert running.returncode == 0, out + err

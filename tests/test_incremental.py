@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dbt_pendo_sync.pendo.emulator import Fault
+from dbt_pendo_sync.emulator import Fault
 
 from .conftest import (
     BIN,

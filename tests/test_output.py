@@ -18,11 +18,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from rich.console import Console
 
+from dbt_pendo_sync.emulator import Fault
 from dbt_pendo_sync.logs import LOG_FORMATS
 from dbt_pendo_sync.outputs import results_schema
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.client import RetryNotice
-from dbt_pendo_sync.pendo.emulator import Fault
 from dbt_pendo_sync.report import ConsoleReport
 from dbt_pendo_sync.results import ModelResult, SyncResults
 

@@ -6,7 +6,7 @@ import json
 
 import duckdb
 
-from dbt_pendo_sync.pendo.emulator import EmulatorData
+from dbt_pendo_sync.emulator import EmulatorData
 
 from .conftest import emulator_key, make_emulator
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from dbt_pendo_sync.pendo.emulator import EmulatorData
+from dbt_pendo_sync.emulator import EmulatorData
 
 from .conftest import BIN, ROOT, DbtProject, base_env, emulator_key, make_emulator, run
 

@@ -22,15 +22,14 @@ from urllib3.util.retry import Retry
 
 from .. import __version__
 from ..errors import DbtCloudError, UsageError
-from ..pendo.settings import Secret, _is_loopback
+from ..safety import Secret, is_loopback
 
 DEFAULT_HOST = "cloud.getdbt.com"
 SUCCESS = 10  # run status codes: 1 queued, 2 starting, 3 running, 10 success, 20 error, 30 cancelled
 _COMPLETE = frozenset({10, 20, 30})
 TIMEOUT = (10.0, 300.0)  # connect, read: the manifest of a big project takes a while
-ATTEMPTS = 5
 RETRY = Retry(
-    total=ATTEMPTS - 1,
+    total=4,
     connect=4,
     read=4,
     status=4,
@@ -110,7 +109,7 @@ def base_url_from_host(host: str) -> str:
             f"DBT_CLOUD_HOST={host!r} is not a dbt Cloud host: set your account's access URL "
             "without a path, e.g. cloud.getdbt.com, emea.dbt.com or ab123.us1.dbt.com"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(
             f"DBT_CLOUD_HOST={host!r} uses plain http: the API token would travel in clear text; "
             "use https (plain http is allowed only for 127.0.0.1/localhost)"
@@ -256,7 +255,7 @@ class _Client:
         # Raised outside the except block, so the request (and its header) is not chained.
         raise DbtCloudError(
             f"dbt Cloud at {self._settings.base_url} could not be reached ({failure}, "
-            f"{ATTEMPTS} attempts): check the network and DBT_CLOUD_HOST"
+            f"{int(RETRY.total or 0) + 1} attempts): check the network and DBT_CLOUD_HOST"
         )
 
     def _authorized(self, response: requests.Response) -> requests.Response:

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..records import InvalidValue
+
 _MAX_SAFE_INT = 2**53
-
-
-class InvalidValue(ValueError):
-    """A value that cannot be sent to Pendo; its message is the reason, for the user."""
 
 
 def rfc3339(value: dt.datetime | dt.date) -> str:
@@ -81,20 +79,6 @@ def to_json_value(value: Any) -> Any:
     if convert is None:
         convert = next((c for t, c in _CONVERTERS.items() if isinstance(value, t)), _unsupported)
     return convert(value)
-
-
-def record_id(value: Any) -> str:
-    """A record id as Pendo wants it (a string); raise InvalidValue for nulls and blanks."""
-    if value is None:
-        raise InvalidValue("id is null")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, Decimal):
-        value = _decimal(value)
-    text = str(value)
-    if not text.strip():
-        raise InvalidValue("id is blank")
-    return text
 
 
 MAX_TEXT = 1500  # Pendo recommends text values under 1,500 characters

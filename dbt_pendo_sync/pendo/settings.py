@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from ..safety import Secret, is_loopback
 
 REGION_HOSTS = {
     "us": "https://app.pendo.io",
@@ -18,24 +18,6 @@ REGION_HOSTS = {
     "au": "https://app.au.pendo.io",
 }
 DEFAULT_BASE_URL = REGION_HOSTS["us"]
-
-
-class Secret:
-    """A value that never shows itself in str(), repr() or f-strings."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one header that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -76,21 +58,12 @@ def base_url_from(env: Mapping[str, str]) -> str:
     return base
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(url: str) -> None:
     """Refuse URLs that are not http(s), and plain http to anything but loopback."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"PENDO_BASE_URL={url!r} is not an http(s) URL like https://app.pendo.io")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(
             f"PENDO_BASE_URL={url!r} uses plain http: the integration key would travel in clear "
             "text; use https (plain http is allowed only for 127.0.0.1/localhost)"

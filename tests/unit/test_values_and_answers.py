@@ -11,7 +11,8 @@ import pytest
 
 from dbt_pendo_sync.fieldcheck import column_kind
 from dbt_pendo_sync.pendo.answers import read_answer
-from dbt_pendo_sync.pendo.fields import Coercion, InvalidValue, record_id, to_json_value
+from dbt_pendo_sync.pendo.fields import Coercion, to_json_value
+from dbt_pendo_sync.records import InvalidValue, record_id
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,132 @@
+"""What a run does with each model's records: send them to Pendo and keep the ledger
+(`Sending`), or show what would be sent (`Previewing`, a dry run). The pipeline asks its
+delivery and never checks which one it has."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+
+from .config import SyncSpec
+from .dbt.artifacts import ModelNode
+from .engine import ProgressJournal
+from .errors import PendoError
+from .ledger.lock import SyncLock
+from .ledger.session import previewing, recording
+from .ledger.snapshot import ModelSnapshot
+from .ledger.store import StateStore
+from .pendo.client import PendoClient
+from .pendo.sender import MetadataSender, PreviewSender, Sender
+from .report import ConsoleReport
+from .results import ModelResult
+from .settings import SyncOptions
+from .vocab import ModelStatus
+
+# What a preview that cannot read Pendo's fields shows instead.
+UNKNOWN_TYPES = (
+    "Pendo's field types are unknown, so the preview shows values with their warehouse JSON "
+    "types (120, true, text), while a sync converts each to its Pendo field's type (120 into a "
+    'text field is sent as "120")'
+)
+
+
+class Delivery:
+    """Pendo's field types, read once per object and run, and the parts a model's sync uses."""
+
+    settled: ModelStatus | None = None  # the status of a model that ended well, if not its own
+
+    def __init__(self, client: PendoClient | None, options: SyncOptions, report: ConsoleReport) -> None:
+        self._client = client
+        self.options = options
+        self.report = report
+        self._fields: dict[str, dict[str, str]] = {}
+
+    @property
+    def knows_field_types(self) -> bool:
+        """Whether Pendo's field types are read (always for a sync; with a key for a preview)."""
+        return self._client is not None
+
+    def field_types(self, kind: str) -> dict[str, str] | None:
+        """{field: Pendo type} of an object's custom fields; None when they cannot be known."""
+        if self._client is None:
+            return None
+        if kind not in self._fields:
+            self._fields[kind] = self._client.custom_fields(kind)
+        return self._fields[kind]
+
+    def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
+        """Make the missing fields {name: type} exist, for this run at least."""
+        self._fields.setdefault(kind, {}).update(
+            {name: "float" if typ == "number" else typ for name, typ in missing.items()}
+        )
+
+    def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
+        raise NotImplementedError
+
+    def ledger(
+        self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
+    ) -> AbstractContextManager[ProgressJournal]:
+        raise NotImplementedError
+
+    def state_exists(self, store: StateStore) -> bool:
+        """Whether the snapshot can diff against the state tables."""
+        raise NotImplementedError
+
+
+class Sending(Delivery):
+    """A sync: records go to Pendo; what it confirms goes into the ledger."""
+
+    def __init__(self, client: PendoClient, options: SyncOptions, report: ConsoleReport) -> None:
+        super().__init__(client, options, report)
+        self.client = client
+
+    def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
+        self.client.create_fields(kind, dict(missing))
+        super().create_fields(kind, missing)
+        self.report.note(
+            f"created Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in missing.items())
+        )
+
+    def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
+        return MetadataSender(self.client, spec.object, spec.id_key, self.options.create_missing)
+
+    def ledger(
+        self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
+    ) -> AbstractContextManager[ProgressJournal]:
+        lock = SyncLock(store, model, wait=self.options.lock_wait, stale_after=self.options.lock_stale_after)
+        return recording(store, model, snapshot, full_resync=self.options.full_resync, lock=lock)
+
+    def state_exists(self, store: StateStore) -> bool:
+        return True  # the ledger creates the tables before the snapshot is taken
+
+
+class Previewing(Delivery):
+    """A dry run: records are shown, not sent; the ledger is read, never written. With a key,
+    Pendo's field list is read, so the preview is exactly what a sync sends."""
+
+    settled = ModelStatus.PLANNED
+
+    def field_types(self, kind: str) -> dict[str, str] | None:
+        try:
+            return super().field_types(kind)
+        except PendoError as exc:  # a preview goes on without Pendo: field types unknown
+            self._client = None
+            self.report.warn(f"{exc}; {UNKNOWN_TYPES}")
+            return None
+
+    def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
+        super().create_fields(kind, missing)
+        self.report.note(
+            f"would create Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in missing.items())
+        )
+
+    def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
+        return PreviewSender(self.options.show, result.payload_sample)
+
+    def ledger(
+        self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
+    ) -> AbstractContextManager[ProgressJournal]:
+        return previewing(snapshot)
+
+    def state_exists(self, store: StateStore) -> bool:
+        return store.exists()

@@ -1,0 +1,6 @@
+"""The local Pendo emulator (`dbt-pendo emulator`): a real HTTP server that plays Pendo's
+API for trials and tests, apart from the client that talks to the real one."""
+
+from .server import ALL, EmulatorData, Fault, PendoEmulator
+
+__all__ = ["ALL", "EmulatorData", "Fault", "PendoEmulator"]

@@ -1,0 +1,83 @@
+"""One sync of a model at a time, across processes and machines."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import time
+import uuid
+
+from ..dbt.artifacts import ModelNode
+from ..dbt.warehouse import Warehouse
+from ..errors import LockError
+from .store import StateStore
+
+
+class SyncLock:
+    """One sync of a model at a time, across processes and machines: the lock is a row in
+    the state schema, kept alive by a heartbeat.
+
+    To acquire, a run commits its claim, then reads the claims: alone, it holds the lock;
+    otherwise it withdraws and tries again until `wait` runs out. Of two runs that claim at
+    once, at least one sees the other (each commits before it reads), so both can never
+    hold it. A claim whose heartbeat is older than `stale_after` seconds belongs to a run
+    that died and is removed.
+    """
+
+    def __init__(self, store: StateStore, model: ModelNode, *, wait: float, stale_after: float) -> None:
+        self._store = store
+        self._model = model
+        self._wait = wait
+        self._stale_after = stale_after
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def _where(self, w: Warehouse) -> str:
+        return f"model_id = {w.literal(self._model.unique_id)}"
+
+    def acquire(self) -> SyncLock:
+        """Hold the lock, or raise LockError after waiting."""
+        w = self._store.warehouse
+        deadline = time.monotonic() + self._wait
+        while True:
+            w.execute(
+                f"insert into {self._store.lock} (model_id, owner, heartbeat) values "
+                f"({w.literal(self._model.unique_id)}, {w.literal(self.owner)}, {int(time.time())})"
+            )
+            others = self._live_others(w)
+            if not others:
+                return self
+            self.release()
+            if time.monotonic() > deadline:
+                owner, beat = others[0]
+                raise LockError(
+                    f"model {self._model.name} is being synced by another run ({owner}, last "
+                    f"heartbeat {int(time.time() - beat)} s ago; lock table {self._store.lock}); "
+                    f"waited {self._wait:.0f} s. Try again when it ends; the lock of a run that "
+                    f"died is taken over after {self._stale_after:.0f} s without a heartbeat"
+                )
+            time.sleep(random.uniform(0.2, 0.6))
+
+    def _live_others(self, w: Warehouse) -> list[tuple[str, int]]:
+        rows = w.query(f"select owner, heartbeat from {self._store.lock} where {self._where(w)}")
+        now = time.time()
+        others = [(str(o), int(h)) for o, h in rows if o != self.owner]
+        stale = [o for o, h in others if now - h > self._stale_after]
+        if stale:
+            names = ", ".join(w.literal(o) for o in stale)
+            w.execute(f"delete from {self._store.lock} where {self._where(w)} and owner in ({names})")
+        return [(o, h) for o, h in others if o not in stale]
+
+    def heartbeat(self, w: Warehouse) -> None:
+        """Refresh the claim (from the thread whose connection `w` is on)."""
+        w.execute(
+            f"update {self._store.lock} set heartbeat = {int(time.time())} "
+            f"where {self._where(w)} and owner = {w.literal(self.owner)}"
+        )
+
+    def release(self) -> None:
+        """Withdraw the claim."""
+        w = self._store.warehouse
+        w.execute(
+            f"delete from {self._store.lock} where {self._where(w)} and owner = {w.literal(self.owner)}"
+        )

@@ -1,0 +1,146 @@
+"""A model frozen at the start of its sync, each row with its state key, fingerprint and
+change kind against the state."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..dbt.artifacts import ModelNode
+from ..dbt.warehouse import Warehouse
+from ..records import InvalidValue, record_id
+from ..vocab import ChangeKind
+from .store import StateStore
+
+SNAPSHOT_PREFIX = "pendo_sync_snap_"
+# Changes whenever the meaning of a fingerprint changes (value conversion, payload shape).
+FINGERPRINT_VERSION = "1"
+_SEPARATOR = "\x1f"
+
+
+def snapshot_name(model: ModelNode) -> str:
+    """A table name unique to the model, within identifier length limits."""
+    digest = hashlib.sha1(model.unique_id.encode()).hexdigest()[:8]
+    return f"{SNAPSHOT_PREFIX}{model.name[:30].lower()}_{digest}"
+
+
+def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear: set[str]) -> str:
+    """SQL for a row's fingerprint: a hash of what is sent (field names and values).
+
+    Skipped nulls are not sent, so they contribute nothing: adding a field that is null on a
+    row leaves that row's fingerprint alone, and renaming a field changes exactly the rows
+    that carry a value for it. Nulls of `clear` columns are sent, so they count.
+    """
+    string = w.macro("type_string")
+    parts = [w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{salt}")]
+    for column, field in sorted(columns.items(), key=lambda cf: cf[1]):
+        col = w.quote(column)
+        tag = w.literal(f"{_SEPARATOR}{field}=")
+        if_null = w.literal(f"{_SEPARATOR}{field}:null") if column in clear else "''"
+        parts.append(
+            f"case when {col} is null then {if_null} else "
+            f"{w.macro('concat', fields=[tag, f'cast({col} as {string})'])} end"
+        )
+    return w.macro("hash", field=w.macro("concat", fields=parts))
+
+
+@dataclass(frozen=True)
+class SnapshotColumns:
+    """What a snapshot reads and fingerprints: the id column, {column: field} in column
+    order, the columns whose nulls are sent (`clear`) and those read as text (`as_text`,
+    see fieldcheck.read_as_text), and `salt`, the options that change payloads."""
+
+    kind: str
+    id_column: str
+    mapping: Mapping[str, str]
+    clear: frozenset[str] = frozenset()
+    as_text: frozenset[str] = frozenset()
+    salt: str = ""
+
+
+class ModelSnapshot:
+    """A model frozen at the start of its sync and diffed against the state (a RowSource).
+
+    Rows come out as (state key, id, field values...), in state-key order.
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        model: ModelNode,
+        columns: SnapshotColumns,
+        *,
+        full_resync: bool,
+        state_exists: bool,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.full_resync = full_resync
+        self._w = store.warehouse
+        self._id_column = columns.id_column
+        self._columns = list(columns.mapping)
+        self._mapping = dict(columns.mapping)
+        self._state_exists = state_exists
+        self.table = self._w.table(store.location.database, store.location.schema, snapshot_name(model))
+        self.relation = str(self._w.relation(model))
+        self.fields: Sequence[str] = [columns.mapping[c] for c in self._columns]
+        self._clear = set(columns.clear)
+        self._as_text = set(columns.as_text)
+        self._salt = f"{columns.kind}{_SEPARATOR}{columns.salt}"
+        self.clear: Sequence[bool] = [c in self._clear for c in self._columns]
+
+    def create(self) -> None:
+        """Freeze the model into the snapshot table, with keys, fingerprints and change kinds."""
+        w = self._w
+        string = w.macro("type_string")
+        qid = w.quote(self._id_column)
+        cols = ", ".join(w.quote(c) for c in self._columns)
+        fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
+        frozen = (
+            f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
+            f"from {self.relation}"
+        )
+        if self._state_exists:
+            mid = w.literal(self.model.unique_id)
+            change = (
+                f"case when st.record_id is null then '{ChangeKind.NEW}' when st.fingerprint <> m.__fp "
+                f"then '{ChangeKind.CHANGED}' else '{ChangeKind.SAME}' end"
+            )
+            source = f"m left join {self.store.state} st on st.model_id = {mid} and st.record_id = m.__rid"
+        else:
+            change, source = f"'{ChangeKind.NEW}'", "m"
+        sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
+        w.drop_table(self.table)
+        w.execute(w.macro("create_table_as", temporary=False, relation=self.table, compiled_code=sql))
+
+    def counts(self) -> dict[ChangeKind, int]:
+        """Rows per change kind."""
+        rows = self._w.query(f"select __change, count(*) from {self.table} group by __change")
+        found = {ChangeKind(str(kind)): int(n) for kind, n in rows}
+        return {kind: found.get(kind, 0) for kind in ChangeKind}
+
+    def duplicate_ids(self) -> set[str]:
+        """Ids on more than one row, found by the warehouse."""
+        sql = f"select __id from {self.table} where __rid is not null group by __id having count(*) > 1"
+        ids = set()
+        for (value,) in self._w.query(sql):
+            try:
+                ids.add(record_id(value))
+            except InvalidValue:
+                continue  # blank ids are invalid on their own
+        return ids
+
+    def chunks(self) -> Iterator[Sequence[tuple]]:
+        """Rows to send (all of them on a full resync), in state-key order."""
+        string = self._w.macro("type_string")
+        cols = ", ".join(
+            f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
+            for c in self._columns
+        )
+        where = "" if self.full_resync else f"where __change <> '{ChangeKind.SAME}' "
+        return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
+
+    def drop(self) -> None:
+        """Drop the snapshot table."""
+        self._w.drop_table(self.table)

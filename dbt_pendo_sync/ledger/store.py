@@ -1,0 +1,125 @@
+"""The state and journal tables of one state location, and the merge of a run's confirmed
+progress into the state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..dbt.artifacts import ModelNode
+from ..dbt.warehouse import Warehouse
+from ..errors import WarehouseError
+from ..vocab import ChangeKind
+
+STATE_TABLE = "pendo_sync_state"
+JOURNAL_TABLE = "pendo_sync_journal"
+LOCK_TABLE = "pendo_sync_lock"
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """Where a model's state tables live."""
+
+    database: str | None
+    schema: str
+
+
+class StateStore:
+    """The state and journal tables of one state location."""
+
+    def __init__(self, warehouse: Warehouse, location: StateLocation) -> None:
+        self.warehouse = warehouse
+        self.location = location
+        self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
+        self.journal = warehouse.table(location.database, location.schema, JOURNAL_TABLE)
+        self.lock = warehouse.table(location.database, location.schema, LOCK_TABLE)
+
+    def exists(self) -> bool:
+        """Whether the state tables were created (by an earlier sync)."""
+        return self.warehouse.table_exists(self.state) and self.warehouse.table_exists(self.journal)
+
+    def ensure(self) -> None:
+        """Create the schema and tables when missing."""
+        try:
+            self.warehouse.create_schema(self.location.database, self.location.schema)
+            self._drop_row_number_journal()
+            self._create_tables()
+        except WarehouseError as exc:
+            raise WarehouseError(
+                f"cannot keep sync state in schema {self.location.schema}: {exc}. Grant the "
+                "profile's user the right to create tables there, or point --state-schema "
+                "(DBT_PENDO_STATE_SCHEMA) or the block's state_schema at a schema it can write"
+            ) from None
+
+    def _create_tables(self) -> None:
+        w = self.warehouse
+        string, bigint = w.macro("type_string"), w.macro("type_bigint")
+        timestamp = w.macro("type_timestamp")
+        w.execute(
+            f"create table if not exists {self.state} (model_id {string}, record_id {string}, "
+            f"fingerprint {string}, synced_at {timestamp})",
+            f"create table if not exists {self.journal} (model_id {string}, kind {string}, "
+            f"lo {string}, hi {string})",
+            f"create table if not exists {self.lock} (model_id {string}, owner {string}, heartbeat {bigint})",
+        )
+
+    def _drop_row_number_journal(self) -> None:
+        """A journal written before progress was kept as state keys holds row numbers (lo/hi
+        are integers), which mean nothing to today's snapshots. Dropping it forgets only the
+        unmerged progress of a crashed run, whose rows are then sent again: nothing is lost."""
+        lo_type = self.warehouse.column_types(self.journal).get("lo", "")
+        if lo_type and not any(t in lo_type.lower() for t in ("char", "text", "string")):
+            self.warehouse.drop_table(self.journal)
+
+    def _confirmed(self, model_id: str, alias: str) -> str:
+        j = self.journal
+        return (
+            f"exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
+            f"and {alias}.__rid between j.lo and j.hi) and not exists (select 1 from {j} k "
+            f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__rid)"
+        )
+
+    def merge(
+        self, model: ModelNode, snapshot: Any, *, replace_all: bool = False, forget_dropped: bool = False
+    ) -> None:
+        """Fold the journal into the state in one transaction, then empty the journal.
+
+        `replace_all` rebuilds the model's state from this run alone (full resync);
+        `forget_dropped` drops state of records no longer in the snapshot.
+        """
+        w = self.warehouse
+        mid = w.literal(model.unique_id)
+        now = w.macro("current_timestamp")
+        confirmed = self._confirmed(mid, "s")
+        statements = []
+        if replace_all:
+            statements.append(f"delete from {self.state} where model_id = {mid}")
+        else:
+            # An unchanged row's state already holds its fingerprint, so only the rows that
+            # differed need the journal: the range lookups then touch the changed few.
+            confirmed = f"s.__change <> '{ChangeKind.SAME}' and {confirmed}"
+            statements.append(
+                f"delete from {self.state} where model_id = {mid} and record_id in "
+                f"(select s.__rid from {snapshot} s where {confirmed})"
+            )
+        statements.append(
+            f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
+            f"select {mid}, s.__rid, s.__fp, {now} from {snapshot} s where {confirmed}"
+        )
+        if forget_dropped:  # not exists (an anti-join) scales where `not in` may not
+            statements.append(
+                f"delete from {self.state} where model_id = {mid} and not exists "
+                f"(select 1 from {snapshot} s where s.__rid = {STATE_TABLE}.record_id)"
+            )
+        statements.append(f"delete from {self.journal} where model_id = {mid}")
+        w.execute(*statements)
+
+    def recover(self, model: ModelNode, snapshot: Any) -> None:
+        """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""
+        if self.warehouse.table_exists(snapshot):
+            self.merge(model, snapshot)
+            self.warehouse.drop_table(snapshot)
+        else:
+            self.warehouse.execute(
+                f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}"
+            )

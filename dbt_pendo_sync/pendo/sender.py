@@ -1,0 +1,57 @@
+"""Where one model's batches of records go: Pendo, or a dry run's preview.
+
+The engine hands every batch to a Sender and accounts for the BatchOutcome it gets back; it
+does not know which kind it talks to. A new Pendo target (events, segments) brings its own
+sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .answers import BatchOutcome
+from .client import PendoClient
+
+
+class Sender(Protocol):
+    """Sends batches of records and says what became of each."""
+
+    concurrent: bool  # batches may go out from several threads at once
+    delivers: bool  # outcomes are Pendo's answers (a preview confirms nothing)
+
+    def send(self, records: Sequence[dict]) -> BatchOutcome:
+        """Send one batch; the fate of every record in it."""
+        ...
+
+
+@dataclass
+class MetadataSender:
+    """Visitor or account metadata through Pendo's bulk endpoint (update-only unless `create`)."""
+
+    client: PendoClient
+    kind: str
+    id_key: str
+    create: bool = False
+    concurrent: bool = True
+    delivers: bool = True
+
+    def send(self, records: Sequence[dict]) -> BatchOutcome:
+        return self.client.write_values(self.kind, records, self.id_key, self.create)
+
+
+@dataclass
+class PreviewSender:
+    """A dry run: keeps the first `show` records (exactly the payloads a sync would send) in
+    `sample`, confirms none. Called from one thread, in order, so the sample is the first rows."""
+
+    show: int
+    sample: list[dict] = field(default_factory=list)
+    concurrent: bool = False
+    delivers: bool = False
+
+    def send(self, records: Sequence[dict]) -> BatchOutcome:
+        room = self.show - len(self.sample)
+        self.sample.extend(records[: max(0, room)])
+        return BatchOutcome()

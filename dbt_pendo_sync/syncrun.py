@@ -1,0 +1,120 @@
+"""One `dbt-pendo sync` run from settings to files: the plan, the report around it, Pendo's
+client and the delivery (sync or preview), the models through the pipeline, and the results
+and rejected rows put in place at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
+from .logs import library_logs_silenced
+from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
+from .pendo.client import PendoClient
+from .pendo.settings import PendoSettings
+from .pipeline import Run, sync_models
+from .plan import Plan, only_built, plan_for, with_origin
+from .report import ConsoleReport
+from .results import SyncResults
+from .settings import OutputOptions, ProjectArgs, SyncOptions
+
+PLAN_FILE = "pendo_sync_plan.json"
+
+
+def run_sync(
+    project: ProjectArgs,
+    options: SyncOptions,
+    output: OutputOptions,
+    *,
+    console: Console | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SyncResults:
+    """Sync (or preview) the selected models; what happened to every model."""
+    report = ConsoleReport(
+        console=console, quiet=output.quiet, log_format=output.log_format, debug=output.debug
+    )
+    dry_run = options.dry_run
+    with ExitStack() as stack:
+        stack.enter_context(library_logs_silenced())
+        stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
+        settings = PendoSettings.from_env(env, key_required=not dry_run)
+        project, origin = with_origin(project, env)
+        plan = plan_for(project)
+        build_note = None if options.sync_all else only_built(plan)
+        artifacts = project.artifacts()
+        results = SyncResults(
+            models=list(plan.skipped),
+            dry_run=dry_run,
+            fail_pct=options.fail_on_rejected,
+            invocation_id=report.invocation_id,
+        )
+        context: dict[str, Any] = {
+            "manifest": {
+                "path": str(plan.manifest.path),
+                "generated_at": plan.manifest.generated_at,
+                "invocation_id": plan.manifest.invocation_id,
+            },
+            "pendo_base_url": settings.base_url,
+            **origin.context(),
+        }
+        rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
+        if rejected is not None:
+            stack.callback(rejected.discard)  # unless published below
+        report.rejected = rejected
+        for note in (origin.note(), build_note):
+            if note:
+                report.note(note)
+        for warning in plan.warnings:
+            report.warn(warning)
+        client = None if settings.key is None else PendoClient(settings, options.retry, on_retry=report.retry)
+        if client is not None:
+            stack.callback(client.close)
+        delivery = _delivery(client, options, report)
+        for skipped in plan.skipped:
+            report.model_skipped(skipped)
+        run = Run(project.dbt_target(), project.state_schema, report, delivery)
+        written: list[Path] = []
+        try:
+            sync_models(plan.models, plan.manifest, run, results)
+        except BaseException as exc:
+            results.stop(exc)
+            raise
+        finally:
+            # A run that stopped before it reached the warehouse (e.g. another process holds
+            # DuckDB's file) writes nothing: the files in place are another run's.
+            if dry_run:
+                context["field_types_known"] = delivery.knows_field_types
+            if run.started:
+                name = PLAN_FILE if dry_run else RESULTS_FILE
+                written.append(write_results(artifacts / name, results, context, _dbt_metadata(plan)))
+                if rejected is not None:
+                    written.append(rejected.publish())
+        report.summary(results)
+        report.files(*written)
+    return results
+
+
+def _delivery(client: PendoClient | None, options: SyncOptions, report: ConsoleReport) -> Delivery:
+    """Sending for a sync (the key is required, so there is a client), Previewing for a dry run."""
+    if client is not None and not options.dry_run:
+        return Sending(client, options, report)
+    if client is None:
+        report.note(
+            f"PENDO_INTEGRATION_KEY is not set: {UNKNOWN_TYPES}; set the key for an "
+            "exact preview (a dry run only reads Pendo's field list)"
+        )
+    return Previewing(client, options, report)
+
+
+def _dbt_metadata(plan: Plan) -> dict[str, Any]:
+    """metadata.dbt of the results file: the dbt invocations behind this run."""
+    return {
+        "manifest_generated_at": plan.manifest.generated_at,
+        "manifest_invocation_id": plan.manifest.invocation_id,
+        "run_results_invocation_id": plan.run_results.invocation_id if plan.run_results else None,
+        "adapter_type": plan.manifest.adapter_type,
+    }
