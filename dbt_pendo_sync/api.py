@@ -9,7 +9,7 @@ state_schema) and its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -155,26 +155,32 @@ def exposures(
     return replace(result, path=path, notes=tuple(notes))
 
 
+class SyncKwargs(ProjectKwargs, total=False):
+    """`sync()`'s keyword arguments: the project's, then SyncOptions' and OutputOptions' fields
+    (their defaults are the records')."""
+
+    dry_run: bool
+    create_missing: bool
+    create_fields: bool
+    full_resync: bool
+    show: int
+    sync_all: bool
+    threads: int
+    retry: RetryPolicy
+    fail_on_rejected: float | None
+    lock_wait: float
+    lock_stale_after: float
+    quiet: bool
+    log_format: str
+    debug: bool
+
+
 def sync(
     project_dir: str | Path = ".",
     *,
-    dry_run: bool = SyncOptions.dry_run,
-    create_missing: bool = SyncOptions.create_missing,
-    create_fields: bool = SyncOptions.create_fields,
-    full_resync: bool = SyncOptions.full_resync,
-    show: int = SyncOptions.show,
-    sync_all: bool = SyncOptions.sync_all,
-    threads: int = SyncOptions.threads,
-    retry: RetryPolicy | None = None,
-    fail_on_rejected: float | None = SyncOptions.fail_on_rejected,
-    lock_wait: float = SyncOptions.lock_wait,
-    lock_stale_after: float = SyncOptions.lock_stale_after,
-    quiet: bool = OutputOptions.quiet,
-    log_format: str = OutputOptions.log_format,
-    debug: bool = OutputOptions.debug,
     console: Console | None = None,
     env: Mapping[str, str] | None = None,
-    **project: Unpack[ProjectKwargs],
+    **kwargs: Unpack[SyncKwargs],
 ) -> SyncResults:
     """Sync the selected models into Pendo; return what happened to every model.
 
@@ -190,18 +196,12 @@ def sync(
     `log_format` (default, text, json, debug), `quiet` and `debug` choose what is printed, as
     the CLI's flags do; the results carry the run's `invocation_id`.
     """
-    options = SyncOptions(
-        dry_run=dry_run,
-        create_missing=create_missing,
-        create_fields=create_fields,
-        full_resync=full_resync,
-        show=show,
-        sync_all=sync_all,
-        threads=threads,
-        retry=retry or RetryPolicy(),
-        fail_on_rejected=fail_on_rejected,
-        lock_wait=lock_wait,
-        lock_stale_after=lock_stale_after,
-    )
-    output = OutputOptions(quiet=quiet, log_format=log_format, debug=debug)
-    return run_sync(ProjectArgs.build(project_dir, **project), options, output, console=console, env=env)
+    given: dict[str, Any] = dict(kwargs)
+    options = SyncOptions(**_take(given, SyncOptions))
+    output = OutputOptions(**_take(given, OutputOptions))
+    return run_sync(ProjectArgs.build(project_dir, **given), options, output, console=console, env=env)
+
+
+def _take(given: dict[str, Any], record: type) -> dict[str, Any]:
+    """The keyword arguments that are fields of `record`, removed from `given`."""
+    return {f.name: given.pop(f.name) for f in fields(record) if f.name in given}

@@ -63,6 +63,18 @@ def option(*decls: str, **kwargs: Any) -> Callable:
     return click.option(*decls, cls=_Option, **kwargs)
 
 
+def _tuning(flag: str, default: Any, kind: click.ParamType, text: str) -> Callable:
+    """An option that tunes the run: DBT_PENDO_<FLAG> as its env var, default shown, type checked."""
+    envvar = "DBT_PENDO_" + flag.removeprefix("--").upper().replace("-", "_")
+    return option(flag, envvar=envvar, default=default, show_default=True, type=kind, help=text)
+
+
+def _cloud_id(flag: str, text: str) -> Callable:
+    """A dbt Cloud id option; its env var is the flag in capitals (DBT_CLOUD_RUN_ID)."""
+    envvar = flag.removeprefix("--").upper().replace("-", "_")
+    return option(flag, envvar=envvar, default=None, type=click.IntRange(1), metavar="ID", help=text)
+
+
 class P:
     """Every option of the CLI, defined once (dbt's names and env vars)."""
 
@@ -121,23 +133,13 @@ class P:
         help="Read manifest.json and run_results.json from this folder (the "
         "artifacts of the dbt run to sync) and skip dbt parsing.",
     )
-    dbt_cloud_run_id = option(
+    dbt_cloud_run_id = _cloud_id(
         "--dbt-cloud-run-id",
-        envvar="DBT_CLOUD_RUN_ID",
-        default=None,
-        type=click.IntRange(1),
-        metavar="ID",
-        help="Sync what this dbt Cloud run built: its artifacts are "
-        "downloaded (DBT_CLOUD_API_TOKEN, DBT_CLOUD_ACCOUNT_ID, "
-        "DBT_CLOUD_HOST); the warehouse is read with the local profile.",
+        "Sync what this dbt Cloud run built: its artifacts are downloaded (DBT_CLOUD_API_TOKEN, "
+        "DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_HOST); the warehouse is read with the local profile.",
     )
-    dbt_cloud_job_id = option(
-        "--dbt-cloud-job-id",
-        envvar="DBT_CLOUD_JOB_ID",
-        default=None,
-        type=click.IntRange(1),
-        metavar="ID",
-        help="As --dbt-cloud-run-id, for this job's latest successful run.",
+    dbt_cloud_job_id = _cloud_id(
+        "--dbt-cloud-job-id", "As --dbt-cloud-run-id, for this job's latest successful run."
     )
     sync_all = option(
         "--all",
@@ -175,53 +177,35 @@ class P:
         default=None,
         help="Schema of the sync state tables (default: each model's schema).",
     )
-    threads = option(
-        "--threads",
-        envvar="DBT_PENDO_THREADS",
-        default=SyncOptions.threads,
-        show_default=True,
-        type=click.IntRange(1, 32),
-        help="Concurrent requests to Pendo.",
+    threads = _tuning(
+        "--threads", SyncOptions.threads, click.IntRange(1, 32), "Concurrent requests to Pendo."
     )
-    max_rps = option(
+    max_rps = _tuning(
         "--max-rps",
-        envvar="DBT_PENDO_MAX_RPS",
-        default=RetryPolicy.rate,
-        show_default=True,
-        type=click.FloatRange(0),
-        help="Requests per second to Pendo (0: no pacing); halves on each 429 and recovers.",
+        RetryPolicy.rate,
+        click.FloatRange(0),
+        "Requests per second to Pendo (0: no pacing); halves on each 429 and recovers.",
     )
-    retries = option(
+    retries = _tuning(
         "--retries",
-        envvar="DBT_PENDO_RETRIES",
-        default=RetryPolicy.attempts,
-        show_default=True,
-        type=click.IntRange(1, 50),
-        help="Attempts per call (429, 408, 5xx, connection errors, timeouts).",
+        RetryPolicy.attempts,
+        click.IntRange(1, 50),
+        "Attempts per call (429, 408, 5xx, connection errors, timeouts).",
     )
-    retry_time = option(
-        "--retry-time",
-        envvar="DBT_PENDO_RETRY_TIME",
-        default=RetryPolicy.time_budget,
-        show_default=True,
-        type=click.FloatRange(1),
-        help="Seconds one call may spend retrying.",
+    retry_time = _tuning(
+        "--retry-time", RetryPolicy.time_budget, click.FloatRange(1), "Seconds one call may spend retrying."
     )
-    connect_timeout = option(
+    connect_timeout = _tuning(
         "--connect-timeout",
-        envvar="DBT_PENDO_CONNECT_TIMEOUT",
-        default=RetryPolicy.connect_timeout,
-        show_default=True,
-        type=click.FloatRange(0.1),
-        help="Seconds to connect to Pendo.",
+        RetryPolicy.connect_timeout,
+        click.FloatRange(0.1),
+        "Seconds to connect to Pendo.",
     )
-    read_timeout = option(
+    read_timeout = _tuning(
         "--read-timeout",
-        envvar="DBT_PENDO_READ_TIMEOUT",
-        default=RetryPolicy.read_timeout,
-        show_default=True,
-        type=click.FloatRange(0.1),
-        help="Seconds to wait for an answer (Pendo cuts calls at 300).",
+        RetryPolicy.read_timeout,
+        click.FloatRange(0.1),
+        "Seconds to wait for an answer (Pendo cuts calls at 300).",
     )
     fail_on_rejected = option(
         "--fail-on-rejected",
@@ -232,21 +216,17 @@ class P:
         help="Fail only when more than PCT percent of a model's rows "
         "were not delivered (default: any failed, rejected or invalid row).",
     )
-    lock_wait = option(
+    lock_wait = _tuning(
         "--lock-wait",
-        envvar="DBT_PENDO_LOCK_WAIT",
-        default=SyncOptions.lock_wait,
-        show_default=True,
-        type=click.FloatRange(0),
-        help="Seconds to wait for another sync of the same model to end before giving up on it.",
+        SyncOptions.lock_wait,
+        click.FloatRange(0),
+        "Seconds to wait for another sync of the same model to end before giving up on it.",
     )
-    lock_stale_after = option(
+    lock_stale_after = _tuning(
         "--lock-stale-after",
-        envvar="DBT_PENDO_LOCK_STALE_AFTER",
-        default=SyncOptions.lock_stale_after,
-        show_default=True,
-        type=click.FloatRange(1),
-        help="Seconds without heartbeat after which a lock is a dead run's.",
+        SyncOptions.lock_stale_after,
+        click.FloatRange(1),
+        "Seconds without heartbeat after which a lock is a dead run's.",
     )
     create_fields_check = option(
         "--create-fields",

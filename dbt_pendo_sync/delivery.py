@@ -4,6 +4,7 @@ delivery and never checks which one it has."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
@@ -11,13 +12,13 @@ from .config import SyncSpec
 from .dbt.artifacts import ModelNode
 from .engine import ProgressJournal
 from .errors import PendoError
+from .events import RunEvents
 from .ledger.lock import SyncLock
 from .ledger.session import previewing, recording
 from .ledger.snapshot import ModelSnapshot
 from .ledger.store import StateStore
 from .pendo.client import PendoClient
 from .pendo.sender import MetadataSender, PreviewSender, Sender
-from .report import ConsoleReport
 from .results import ModelResult
 from .settings import SyncOptions
 from .vocab import ModelStatus
@@ -30,12 +31,12 @@ UNKNOWN_TYPES = (
 )
 
 
-class Delivery:
+class Delivery(ABC):
     """Pendo's field types, read once per object and run, and the parts a model's sync uses."""
 
     settled: ModelStatus | None = None  # the status of a model that ended well, if not its own
 
-    def __init__(self, client: PendoClient | None, options: SyncOptions, report: ConsoleReport) -> None:
+    def __init__(self, client: PendoClient | None, options: SyncOptions, report: RunEvents) -> None:
         self._client = client
         self.options = options
         self.report = report
@@ -60,23 +61,25 @@ class Delivery:
             {name: "float" if typ == "number" else typ for name, typ in missing.items()}
         )
 
+    @abstractmethod
     def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
-        raise NotImplementedError
+        """Where this model's records go."""
 
+    @abstractmethod
     def ledger(
         self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
     ) -> AbstractContextManager[ProgressJournal]:
-        raise NotImplementedError
+        """Around the model's send: the journal its progress goes to, and what happens after."""
 
+    @abstractmethod
     def state_exists(self, store: StateStore) -> bool:
         """Whether the snapshot can diff against the state tables."""
-        raise NotImplementedError
 
 
 class Sending(Delivery):
     """A sync: records go to Pendo; what it confirms goes into the ledger."""
 
-    def __init__(self, client: PendoClient, options: SyncOptions, report: ConsoleReport) -> None:
+    def __init__(self, client: PendoClient, options: SyncOptions, report: RunEvents) -> None:
         super().__init__(client, options, report)
         self.client = client
 

@@ -16,12 +16,12 @@ from .dbt.warehouse import Warehouse
 from .delivery import Delivery
 from .engine import ModelSync
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError
+from .events import RunEvents
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable
 from .ledger.snapshot import ModelSnapshot, SnapshotColumns
 from .ledger.store import StateStore
 from .pendo.fields import refused_column
 from .plan import PlannedModel
-from .report import ConsoleReport
 from .results import ModelResult, SyncResults
 from .vocab import ChangeKind, ModelStatus
 
@@ -32,7 +32,7 @@ class Run:
 
     target: DbtTarget
     state_schema: str | None
-    report: ConsoleReport
+    report: RunEvents
     delivery: Delivery
     started: bool = False  # the run got as far as the warehouse: its files are its own to write
 

@@ -70,6 +70,11 @@ def output_mode(log_format: str, console: Console) -> OutputMode:
     return OutputMode.TEXT
 
 
+def _renamed(fields: dict[str, Any], **names: str) -> dict[str, Any]:
+    """`fields` with some keys renamed {old: new}."""
+    return {names.get(key, key): value for key, value in fields.items()}
+
+
 def _duration(seconds: float) -> str:
     if seconds < 59.95:
         return f"{seconds:.1f}s"
@@ -258,19 +263,11 @@ class ConsoleReport:
                 sent=0,
                 verb="would send" if self._dry_run else "sent",
             )
-            self._emit(
-                "model_started",
-                DEBUG,
-                msg,
-                model=spec.model,
-                unique_id=spec.unique_id,
-                object=spec.object,
-                relation=relation,
-            )
-            return
+        # with a progress bar on screen, the line is only for --debug
+        bar = self._model.task is not None
         self._emit(
             "model_started",
-            INFO,
+            DEBUG if bar else INFO,
             msg,
             model=spec.model,
             unique_id=spec.unique_id,
@@ -350,12 +347,7 @@ class ConsoleReport:
             f"{model or 'Pendo'}: {notice.method} {notice.path} {cause}; "
             f"attempt {notice.attempt} failed, next in {notice.wait:.1f}s",
             model=model,
-            method=notice.method,
-            path=notice.path,
-            status=notice.status,
-            error=notice.error,
-            attempt=notice.attempt,
-            wait_seconds=notice.wait,
+            **_renamed(asdict(notice), wait="wait_seconds"),
         )
 
     def undelivered(

@@ -124,42 +124,38 @@ def _ids_problem(raw: Any, what: str) -> str | None:
     return None
 
 
-def _schema_problem(schema: Any) -> str | None:
-    if not isinstance(schema, Mapping):
-        shape = '{kind: {group: {field: {"Type": ...}}}}'
-        return f'"schema" must be an object {shape}, not {_shown(schema)}'
-    for kind, groups in schema.items():
+class _DataProblem(ValueError):
+    """What is wrong with emulator data (raised while walking it)."""
+
+
+def _mapping(value: Any, where: str, shape: str) -> Mapping[str, Any]:
+    """`value` when it is a JSON object, else a _DataProblem naming `where` and the `shape`."""
+    if not isinstance(value, Mapping):
+        raise _DataProblem(f"{where} must be an object {shape}, not {_shown(value)}")
+    return value
+
+
+def _check_schema(schema: Any) -> None:
+    for kind, groups in _mapping(schema, '"schema"', '{kind: {group: {field: {"Type": ...}}}}').items():
         if kind not in KINDS:
-            return f'"schema": unknown kind {kind!r} (visitor, account or parentAccount)'
-        if not isinstance(groups, Mapping):
-            return f'schema.{kind} must be an object of groups such as "custom", not {_shown(groups)}'
-        for group, fields in groups.items():
-            if not isinstance(fields, Mapping):
-                return f"schema.{kind}.{group} must be an object of fields, not {_shown(fields)}"
-            for name, spec in fields.items():
+            raise _DataProblem(f'"schema": unknown kind {kind!r} (visitor, account or parentAccount)')
+        for group, fields in _mapping(groups, f"schema.{kind}", 'of groups such as "custom"').items():
+            for name, spec in _mapping(fields, f"schema.{kind}.{group}", "of fields").items():
                 where = f"schema.{kind}.{group}.{name}"
-                if not isinstance(spec, Mapping):
-                    return f'{where} must be an object like {{"Type": "string"}}, not {_shown(spec)}'
-                if not isinstance(spec.get("Type"), str):
-                    return (
+                field_type = _mapping(spec, where, 'like {"Type": "string"}').get("Type")
+                if not isinstance(field_type, str):
+                    raise _DataProblem(
                         f'{where} needs "Type": a string such as "string", "integer", "float", '
-                        f'"boolean" or "time" (got {_shown(spec.get("Type"))})'
+                        f'"boolean" or "time" (got {_shown(field_type)})'
                     )
-    return None
 
 
-def _values_problem(values: Any) -> str | None:
-    if not isinstance(values, Mapping):
-        return f'"values" must be an object {{kind: {{id: {{field: value}}}}}}, not {_shown(values)}'
-    for kind, records in values.items():
+def _check_values(values: Any) -> None:
+    for kind, records in _mapping(values, '"values"', "{kind: {id: {field: value}}}").items():
         if kind not in ID_FIELDS:
-            return f'"values": unknown kind {kind!r} (visitor or account)'
-        if not isinstance(records, Mapping):
-            return f"values.{kind} must be an object {{id: {{field: value}}}}, not {_shown(records)}"
-        for record_id, fields in records.items():
-            if not isinstance(fields, Mapping):
-                return f"values.{kind}.{record_id} must be an object {{field: value}}, not {_shown(fields)}"
-    return None
+            raise _DataProblem(f'"values": unknown kind {kind!r} (visitor or account)')
+        for record_id, fields in _mapping(records, f"values.{kind}", "{id: {field: value}}").items():
+            _mapping(fields, f"values.{kind}.{record_id}", "{field: value}")
 
 
 def data_problem(raw: Any) -> str | None:
@@ -172,12 +168,17 @@ def data_problem(raw: Any) -> str | None:
             f"unknown key {', '.join(map(repr, unknown))} "
             f"(the keys are {', '.join(_DATA_KEYS)}, each optional)"
         )
-    return (
-        _ids_problem(raw.get("visitors", []), "visitors")
-        or _ids_problem(raw.get("accounts", []), "accounts")
-        or _schema_problem(raw.get("schema", {}))
-        or _values_problem(raw.get("values", {}))
+    ids = _ids_problem(raw.get("visitors", []), "visitors") or _ids_problem(
+        raw.get("accounts", []), "accounts"
     )
+    if ids:
+        return ids
+    try:
+        _check_schema(raw.get("schema", {}))
+        _check_values(raw.get("values", {}))
+    except _DataProblem as exc:
+        return str(exc)
+    return None
 
 
 def _known_ids(raw: Any, what: str) -> set[str] | Literal["all"]:
@@ -555,6 +556,17 @@ class _Server(ThreadingHTTPServer):
 # ---------------------------------------------------------------- the emulator
 
 
+@dataclass(frozen=True)
+class Switches:
+    """How the emulator plays the points Pendo's documentation leaves open, and read-only keys."""
+
+    read_only_keys: Iterable[str] = ()
+    unknown_fields: str = "reject"  # writes to a field the schema lacks: reject, or create_text
+    errors_shape: str = "object"  # per-record errors as objects, or as text
+    epoch_ms_dates: bool = True  # time fields take epoch milliseconds too
+    verify_endpoint: bool = True  # GET /api/v1/token/verify exists
+
+
 class PendoEmulator:
     """A local HTTP server answering like Pendo's API; the socket is bound on construction
     (OSError if it cannot be, e.g. errno.EADDRINUSE).
@@ -571,17 +583,20 @@ class PendoEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         data: EmulatorData | None = None,
-        read_only_keys: Iterable[str] = (),
-        unknown_fields: str = "reject",
-        errors_shape: str = "object",
-        epoch_ms_dates: bool = True,
-        verify_endpoint: bool = True,
         request_log: TextIO | None = None,
+        **switches: Any,
     ) -> None:
+        switch = Switches(**switches)
+        unknown_fields, errors_shape = switch.unknown_fields, switch.errors_shape
         if unknown_fields not in ("reject", "create_text"):
             raise ValueError('unknown_fields must be "reject" or "create_text"')
         if errors_shape not in ("object", "text"):
             raise ValueError('errors_shape must be "object" or "text"')
+        read_only_keys, verify_endpoint, epoch_ms_dates = (
+            switch.read_only_keys,
+            switch.verify_endpoint,
+            switch.epoch_ms_dates,
+        )
         data = EmulatorData.default() if data is None else data
         self.faults = FaultPlan()
         self._key = integration_key

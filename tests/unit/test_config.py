@@ -1,0 +1,57 @@
+"""pendo blocks into SyncSpecs, and their problems as records a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dbt_pendo_sync.config import spec_for
+from dbt_pendo_sync.dbt.artifacts import ColumnNode, ModelNode
+from dbt_pendo_sync.errors import ConfigError
+from dbt_pendo_sync.vocab import NullPolicy, PendoObject
+
+
+def _model(block: Any, columns: dict[str, dict] | None = None) -> ModelNode:
+    return ModelNode(
+        unique_id="model.p.people",
+        name="people",
+        package_name="p",
+        database="db",
+        schema="main",
+        alias="people",
+        relation_name='"db"."main"."people"',
+        materialized="table",
+        enabled=True,
+        meta={"pendo": block},
+        columns={n: ColumnNode(n, None, {"pendo": b}) for n, b in (columns or {}).items()},
+        tags=(),
+        original_file_path="models/people.sql",
+        patch_path="p://models/people.yml",
+    )
+
+
+def test_a_valid_block_becomes_a_typed_spec():
+    spec = spec_for(_model({"object": "account", "id_column": "org_id", "nulls": "clear"}))
+    assert spec.object is PendoObject.ACCOUNT and spec.id_key == "accountId"
+    assert spec.nulls is NullPolicy.CLEAR and spec.batch_size == 500
+
+
+def test_every_problem_of_a_block_is_a_record_with_model_file_and_fix():
+    with pytest.raises(ConfigError) as caught:
+        spec_for(_model({"object": "visitors", "id_column": "id", "fileds": {}}))
+    problems = caught.value.problems
+    assert {p.model for p in problems} == {"people"} and {p.file for p in problems} == {"models/people.yml"}
+    assert any("did you mean 'fields'" in p.problem for p in problems)
+    assert any(p.fix == "use one of: visitor, account" for p in problems)
+
+
+def test_columns_are_matched_case_insensitively_and_every_mismatch_is_reported():
+    spec = spec_for(_model({"object": "visitor", "id_column": "ID"}, {"ghost": {"field": "g"}}))
+    _, mapping, problems = spec.match_columns(["id", "first-name", "Plan"])
+    assert mapping == {"first-name": "first-name", "Plan": "Plan"}
+    assert [p.problem.split(" ")[0:2] for p in problems] == [
+        ["column", "'ghost'"],
+        ["column", "'first-name'"],
+    ]
+    assert "rename it with `pendo: {field: first_name}`" in problems[1].fix

@@ -1,0 +1,135 @@
+"""ModelSync with a fake row source, sink and journal, and the real senders' shapes: every
+row is accounted for, progress is journaled in key order, a preview confirms nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from dbt_pendo_sync.config import ColumnRule, SyncSpec
+from dbt_pendo_sync.engine import ModelSync
+from dbt_pendo_sync.pendo.answers import BatchOutcome
+from dbt_pendo_sync.pendo.sender import PreviewSender
+from dbt_pendo_sync.results import ModelResult
+from dbt_pendo_sync.vocab import NullPolicy, PendoObject, Undelivered
+
+
+def _spec(batch_size: int = 2) -> SyncSpec:
+    return SyncSpec(
+        model="people",
+        unique_id="model.p.people",
+        properties_file="models/people.yml",
+        object=PendoObject.VISITOR,
+        id_column="id",
+        fields=None,
+        column_rules={"plan": ColumnRule()},
+        batch_size=batch_size,
+        nulls=NullPolicy.SKIP,
+    )
+
+
+class Rows:
+    """A RowSource of (state key, id, plan) rows, in key order."""
+
+    relation = "main.people"
+    fields: Sequence[str] = ("plan",)
+    clear: Sequence[bool] = (False,)
+
+    def __init__(self, rows: list[tuple], duplicates: set[str] | None = None) -> None:
+        self.rows = rows
+        self.duplicates = duplicates or set()
+
+    def duplicate_ids(self) -> set[str]:
+        return self.duplicates
+
+    def chunks(self) -> Iterator[Sequence[tuple]]:
+        yield self.rows[:3]
+        yield self.rows[3:]
+
+
+class Events:
+    """An EventSink that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.undelivered_rows: list[tuple[Undelivered, str | None, str]] = []
+        self.batches = 0
+
+    def model_started(self, spec: SyncSpec, relation: str) -> None: ...
+    def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
+
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+        self.batches += 1
+
+    def undelivered(
+        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+    ) -> None:
+        self.undelivered_rows.append((category, record_id, reason))
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.ranges: list[tuple[str, str, list[str]]] = []
+
+    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
+        self.ranges.append((lo, hi, list(skipped)))
+
+
+class Pendo:
+    """A Sender answering like Pendo: unknown ids missing, the rest confirmed."""
+
+    concurrent = True
+    delivers = True
+
+    def __init__(self, known: set[str]) -> None:
+        self.known = known
+        self.sent: list[dict] = []
+
+    def send(self, records: Sequence[dict]) -> BatchOutcome:
+        self.sent += records
+        ids = [r["visitorId"] for r in records]
+        return BatchOutcome(
+            confirmed=[i for i in ids if i in self.known], missing=[i for i in ids if i not in self.known]
+        )
+
+
+def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Events, Journal]:
+    result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
+    events, journal = Events(), journal or Journal()
+    ModelSync(_spec(), rows, events, sender, result, journal, threads=2).run()
+    return result, events, journal
+
+
+ROWS = [("a", "a", "pro"), ("b", "b", None), ("c", None, "free"), ("d", "d", "pro"), ("e", "e", "free")]
+
+
+def test_every_row_is_sent_invalid_or_missing_and_progress_is_journaled_in_key_order():
+    pendo = Pendo(known={"a", "b", "d"})
+    result, events, journal = _run(Rows(ROWS), pendo)
+    assert [r["visitorId"] for r in pendo.sent] == ["a", "b", "d", "e"]
+    assert pendo.sent[1] == {"visitorId": "b", "values": {}}  # nulls: skip sends nothing
+    c = result.counts
+    assert (c.sent, c.updated, c.missing, c.invalid) == (4, 3, 1, 1)
+    assert events.undelivered_rows[0] == (Undelivered.INVALID, None, "id is null")
+    assert journal.ranges == [("a", "b", []), ("c", "e", ["c", "e"])]  # c invalid, e missing
+    assert events.batches == 2
+
+
+def test_duplicate_ids_are_invalid_and_never_sent():
+    pendo = Pendo(known={"a", "b", "d", "e"})
+    result, events, _ = _run(Rows(ROWS, duplicates={"d"}), pendo)
+    assert "d" not in [r["visitorId"] for r in pendo.sent]
+    assert (
+        Undelivered.INVALID,
+        "d",
+        "id occurs on more than one row of the model",
+    ) in events.undelivered_rows
+    assert result.counts.invalid == 2
+
+
+def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
+    preview = PreviewSender(show=3)
+    result, events, journal = _run(Rows(ROWS), preview)
+    assert [r["visitorId"] for r in preview.sample] == ["a", "b", "d"]
+    assert result.counts.sent == 4 and result.counts.updated == 0
+    assert events.batches == 0  # no Pendo answer to report
+    assert all(skipped for _, _, skipped in journal.ranges)  # nothing confirmed
