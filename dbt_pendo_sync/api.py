@@ -101,10 +101,15 @@ def validate(
     built) and, unless `offline`, the key and Pendo's fields.
     """
     args, _ = with_origin(ProjectArgs.build(project_dir, **project), env)
-    _, models, warnings = selected_models(args)
+    manifest, models, warnings = selected_models(args)
     with library_logs_silenced():
         checked = validate_models(
-            models, args.dbt_target(), offline=offline, create_fields=create_fields, env=env
+            models,
+            args.dbt_target(),
+            offline=offline,
+            create_fields=create_fields,
+            env=env,
+            manifest_path=manifest.path,
         )
     return replace(checked, warnings=tuple(warnings))
 

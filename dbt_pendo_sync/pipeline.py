@@ -53,7 +53,7 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
         run.started = True
         run.report.note("no selected model has a pendo block: nothing to sync")
         return
-    warehouse = Warehouse(build_adapter(run.target))
+    warehouse = Warehouse(build_adapter(run.target, manifest.path))
     built_for = manifest.adapter_type
     if built_for and built_for != warehouse.adapter_type:
         raise DbtError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
@@ -76,10 +77,12 @@ def validate_models(
     offline: bool = False,
     create_fields: bool = False,
     env: Mapping[str, str] | None = None,
+    manifest_path: Path | None = None,
 ) -> Validation:
-    """Every problem of the models' syncs: blocks, then (through the adapter) columns, then
-    (unless offline) the key and Pendo's fields."""
-    return Validation([m.name for m in models], _problems(models, target, offline, create_fields, env))
+    """Every problem of the models' syncs: blocks, then (through the adapter, with the macros
+    of `manifest_path` when given) columns, then (unless offline) the key and Pendo's fields."""
+    found = _problems(models, target, offline, create_fields, env, manifest_path)
+    return Validation([m.name for m in models], found)
 
 
 def _problems(
@@ -88,6 +91,7 @@ def _problems(
     offline: bool,
     create_fields: bool,
     env: Mapping[str, str] | None,
+    manifest_path: Path | None,
 ) -> list[Problem]:
     found: list[Problem] = []
     specs = []
@@ -98,7 +102,7 @@ def _problems(
             specs.append((spec, model))
     pendo_fields = None if offline or not specs else _pendo_fields(specs, found, env)
     if specs:
-        warehouse = Warehouse(build_adapter(target))
+        warehouse = Warehouse(build_adapter(target, manifest_path))
         with warehouse.connection():
             for spec, model in specs:
                 found += _model_problems(spec, model, warehouse, pendo_fields, create_fields)

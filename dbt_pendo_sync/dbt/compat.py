@@ -114,8 +114,11 @@ def list_models(
     return [json.loads(line)["unique_id"] for line in lines], warnings
 
 
-def build_adapter(target: DbtTarget) -> Any:
-    """The user's own dbt adapter, built from their profile (no dbt command may run after)."""
+def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
+    """The user's own dbt adapter, built from their profile (no dbt command may run after).
+
+    Its macros come from `manifest_path` when given (the manifest the run read, written for
+    this adapter: parsing every macro file again costs about a second), else from the project."""
     from dbt.adapters.factory import get_adapter, register_adapter
     from dbt.config.runtime import RuntimeConfig
     from dbt.context.providers import generate_runtime_macro_context
@@ -147,12 +150,29 @@ def build_adapter(target: DbtTarget) -> Any:
         adapter = get_adapter(config)
         # Macros make the adapter's own SQL (columns, types, hashing) available, including
         # the project's overrides of dispatched macros.
-        macros = ManifestLoader.load_macros(config, adapter.connections.set_query_header)
+        macros = _macros_of(manifest_path) if manifest_path else None
+        if macros is None:
+            macros = ManifestLoader.load_macros(config, adapter.connections.set_query_header)
         adapter.set_macro_resolver(macros)
         adapter.set_macro_context_generator(generate_runtime_macro_context)
         return adapter
     except DbtBaseException as exc:
         raise DbtError(f"dbt could not load the project or profile: {_one_line(exc)}") from None
+
+
+def _macros_of(manifest_path: Path) -> Any:
+    """dbt's macro manifest from manifest.json's macros; None when they cannot be read (a
+    manifest of another dbt version, say), and the caller parses the project's instead."""
+    import json
+
+    from dbt.contracts.graph.manifest import MacroManifest
+    from dbt.contracts.graph.nodes import Macro
+
+    try:
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))["macros"]
+        return MacroManifest({uid: Macro.from_dict(macro) for uid, macro in raw.items()})
+    except Exception:  # any shape dbt's own classes refuse: fall back to parsing
+        return None
 
 
 def _default_profiles_dir(target: DbtTarget) -> str:
