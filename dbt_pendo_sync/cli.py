@@ -594,7 +594,10 @@ def emulator(
             hint = reason
         raise UsageError(f"cannot listen on {address}: {hint}") from None
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from whoever started it: a clean stop
+        click.echo("Pendo emulator stopped", err=True)
 
 
 def _terminate(signum: int, frame: object) -> None:
