@@ -265,3 +265,13 @@ def incremental(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalPr
         project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
     project.build()
     return project
+
+
+@pytest.fixture
+def duck(tmp_path: Path) -> IncrementalProject:
+    """The incremental fixture (2,000 visitors, batches of 100) built on DuckDB alone, for
+    tests whose point is Pendo's side or the process, not the warehouse."""
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    project.build()
+    return project

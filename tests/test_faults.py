@@ -22,17 +22,6 @@ def _ids(n: int) -> set[str]:
 
 
 @pytest.fixture
-def duck(request, tmp_path):
-    """The incremental fixture on DuckDB (the faults are Pendo's; one warehouse is enough)."""
-    from .conftest import INCREMENTAL, IncrementalProject, _copy, base_env
-
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
-    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
-    project.build()
-    return project
-
-
-@pytest.fixture
 def emulator():
     with make_emulator(incremental_emulator_data()) as em:
         yield em

@@ -16,28 +16,9 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.emulator import EmulatorData, Fault
 from dbt_pendo_sync.outputs import results_schema
 
-from .conftest import (
-    BIN,
-    INCREMENTAL,
-    IncrementalProject,
-    _copy,
-    base_env,
-    emulator_key,
-    incremental_emulator_data,
-    make_emulator,
-    run,
-)
+from .conftest import BIN, IncrementalProject, emulator_key, incremental_emulator_data, make_emulator, run
 
 EARLY_BAD = "u-000005"  # in the first batch: Pendo rejects it before any interruption
-
-
-@pytest.fixture
-def duck(tmp_path) -> IncrementalProject:
-    """The incremental fixture (2,000 visitors, batches of 100) built on DuckDB."""
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
-    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
-    project.build()
-    return project
 
 
 def _start_sync(project: IncrementalProject, emulator, *args: str) -> subprocess.Popen:
