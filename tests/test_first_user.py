@@ -90,7 +90,7 @@ def test_a_run_that_cannot_start_leaves_the_running_runs_files_alone(duck):
 
         emulator.faults.clear()
         emulator.faults.add(Fault(kind="delay", delay=1.0))
-        duck.build(bump_rows=2000, gen=1)  # every row changed: 20 calls of a second each
+        duck.build(rows=1200, bump_rows=1200, gen=1)  # every row changed: 12 calls of a second each
         running = _start_sync(duck, emulator, "--threads", "1", "--log-format", "json")
         _wait_for_writes(emulator, 21)  # 20 calls of the first sync, and the second is writing
         second = duck.sync(emulator=emulator)  # DuckDB allows one process per file
