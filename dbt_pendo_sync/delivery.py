@@ -61,6 +61,9 @@ class Delivery(ABC):
             {name: "float" if typ == "number" else typ for name, typ in missing.items()}
         )
 
+    def _note_fields(self, verb: str, kind: str, fields: Mapping[str, str]) -> None:
+        self.report.note(f"{verb} Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in fields.items()))
+
     @abstractmethod
     def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
         """Where this model's records go."""
@@ -86,9 +89,7 @@ class Sending(Delivery):
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
         self.client.create_fields(kind, dict(missing))
         super().create_fields(kind, missing)
-        self.report.note(
-            f"created Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in missing.items())
-        )
+        self._note_fields("created", kind, missing)
 
     def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
         return MetadataSender(self.client, spec.object, spec.id_key, self.options.create_missing)
@@ -119,9 +120,7 @@ class Previewing(Delivery):
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
         super().create_fields(kind, missing)
-        self.report.note(
-            f"would create Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in missing.items())
-        )
+        self._note_fields("would create", kind, missing)
 
     def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
         return PreviewSender(self.options.show, result.payload_sample)

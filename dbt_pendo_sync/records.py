@@ -13,6 +13,18 @@ class InvalidValue(ValueError):
     """A value that cannot be sent to Pendo; its message is the reason, for the user."""
 
 
+MAX_SAFE_INT = 2**53  # larger integers do not survive a JSON number (a double)
+
+
+def json_number(value: Decimal) -> int | float:
+    """A Decimal as the JSON number Pendo gets: an int when whole and exact in a double."""
+    if not value.is_finite():
+        raise InvalidValue(f"{value} is not a finite number")
+    if value == value.to_integral_value() and abs(value) < MAX_SAFE_INT:
+        return int(value)
+    return float(value)
+
+
 def record_id(value: Any) -> str:
     """A record id as Pendo wants it (a string); raise InvalidValue for nulls and blanks."""
     if value is None:
@@ -20,10 +32,7 @@ def record_id(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     elif isinstance(value, Decimal):  # as a JSON number would carry it
-        if not value.is_finite():
-            raise InvalidValue(f"{value} is not a finite number")
-        whole = value == value.to_integral_value() and abs(value) < 2**53
-        value = int(value) if whole else float(value)
+        value = json_number(value)
     text = str(value)
     if not text.strip():
         raise InvalidValue("id is blank")

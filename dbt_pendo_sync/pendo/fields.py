@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..records import InvalidValue
-
-_MAX_SAFE_INT = 2**53
+from ..records import MAX_SAFE_INT, InvalidValue, json_number
 
 
 def rfc3339(value: dt.datetime | dt.date) -> str:
@@ -22,14 +20,6 @@ def rfc3339(value: dt.datetime | dt.date) -> str:
     if value.tzinfo is None:
         return value.isoformat() + "+00:00"  # what .replace(tzinfo=utc) would give, 4x faster
     return value.isoformat()
-
-
-def _decimal(value: Decimal) -> int | float:
-    if not value.is_finite():
-        raise InvalidValue(f"{value} is not a finite number")
-    if value == value.to_integral_value() and abs(value) < _MAX_SAFE_INT:
-        return int(value)
-    return float(value)
 
 
 def _float(value: float) -> float:
@@ -62,7 +52,7 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
     bool: lambda v: v,
     int: lambda v: v,
     float: _float,
-    Decimal: _decimal,
+    Decimal: json_number,
     dt.datetime: rfc3339,
     dt.date: rfc3339,
     dt.time: lambda v: v.isoformat(),
@@ -188,11 +178,11 @@ class Coercion:
                 number = float(value)
             except ValueError:
                 raise InvalidValue(f"{value!r} is not a number") from None
-            if number.is_integer() and abs(number) < _MAX_SAFE_INT:
+            if number.is_integer() and abs(number) < MAX_SAFE_INT:
                 return int(number)
             return _float(number)
         if isinstance(value, Decimal):
-            return _decimal(value)
+            return json_number(value)
         if isinstance(value, float):
             return _float(value)
         raise InvalidValue(f"values of type {type(value).__name__} are not numbers")
