@@ -1,13 +1,16 @@
 """What a run reports, as a protocol: the engine's per-model events plus the run's notes,
-warnings and model ends. The pipeline and deliveries depend on this, not on how it is shown
-(report.ConsoleReport renders it for each --log-format)."""
+warnings and model ends. The pipeline and deliveries depend on this, not on who listens: the
+report (one renderer per --log-format) and the rejected-rows file, joined by `Broadcast`."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from .config import SyncSpec
 from .engine import EventSink
+from .pendo.answers import BatchOutcome
 from .results import ModelResult
+from .vocab import Undelivered
 
 
 class RunEvents(EventSink, Protocol):
@@ -24,3 +27,68 @@ class RunEvents(EventSink, Protocol):
     def model_finished(self, result: ModelResult) -> None:
         """A model is done, in any status."""
         ...
+
+
+class IgnoredEvents:
+    """A RunEvents that takes no notice of anything: sinks interested in a few events
+    subclass it and override those."""
+
+    def note(self, message: str, **fields: Any) -> None:
+        """Ignored."""
+
+    def warn(self, message: str, **fields: Any) -> None:
+        """Ignored."""
+
+    def model_started(self, spec: SyncSpec, relation: str) -> None:
+        """Ignored."""
+
+    def progress(self, spec: SyncSpec, result: ModelResult) -> None:
+        """Ignored."""
+
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+        """Ignored."""
+
+    def undelivered(
+        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+    ) -> None:
+        """Ignored."""
+
+    def model_finished(self, result: ModelResult) -> None:
+        """Ignored."""
+
+
+class Broadcast:
+    """Every event to each of several sinks, in order."""
+
+    def __init__(self, *sinks: RunEvents) -> None:
+        self.sinks = sinks
+
+    def note(self, message: str, **fields: Any) -> None:
+        for sink in self.sinks:
+            sink.note(message, **fields)
+
+    def warn(self, message: str, **fields: Any) -> None:
+        for sink in self.sinks:
+            sink.warn(message, **fields)
+
+    def model_started(self, spec: SyncSpec, relation: str) -> None:
+        for sink in self.sinks:
+            sink.model_started(spec, relation)
+
+    def progress(self, spec: SyncSpec, result: ModelResult) -> None:
+        for sink in self.sinks:
+            sink.progress(spec, result)
+
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+        for sink in self.sinks:
+            sink.batch_sent(spec, rows, outcome, result)
+
+    def undelivered(
+        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+    ) -> None:
+        for sink in self.sinks:
+            sink.undelivered(spec, category, record_id, reason, payload)
+
+    def model_finished(self, result: ModelResult) -> None:
+        for sink in self.sinks:
+            sink.model_finished(result)

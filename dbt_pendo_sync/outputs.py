@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
+from .config import SyncSpec
+from .events import IgnoredEvents
 from .results import SyncResults
 from .vocab import Undelivered
 
@@ -31,8 +33,9 @@ DBT_METADATA_KEYS = (
 )
 
 
-class RejectedFile:
-    """Streams one JSON object per undelivered row (model, id, category, reason, payload).
+class RejectedFile(IgnoredEvents):
+    """The run's sink of undelivered rows: one JSON object per row (model, id, category,
+    reason, payload).
 
     Lines go to a file of this run's own beside `path`, each on disk as it is written; only
     `publish` puts it in place, so a run never empties or mixes into another run's file.
@@ -44,11 +47,17 @@ class RejectedFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
-    def write(
-        self, model: str, record_id: str | None, category: Undelivered, reason: str, payload: Any
+    def undelivered(
+        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         """Append one row."""
-        line = {"model": model, "id": record_id, "category": category, "reason": reason, "payload": payload}
+        line = {
+            "model": spec.model,
+            "id": record_id,
+            "category": category,
+            "reason": reason,
+            "payload": payload,
+        }
         if self._handle is not None:
             self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
 

@@ -12,13 +12,14 @@ from typing import Any
 from rich.console import Console
 
 from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
+from .events import Broadcast, RunEvents
 from .logs import library_logs_silenced
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
 from .pendo.settings import PendoSettings
 from .pipeline import Run, sync_models
 from .plan import Plan, only_built, plan_for, with_origin
-from .report import ConsoleReport
+from .report import make_report
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 
@@ -34,9 +35,7 @@ def run_sync(
     env: Mapping[str, str] | None = None,
 ) -> SyncResults:
     """Sync (or preview) the selected models; what happened to every model."""
-    report = ConsoleReport(
-        console=console, quiet=output.quiet, log_format=output.log_format, debug=output.debug
-    )
+    report = make_report(console, output.log_format, quiet=output.quiet, debug=output.debug)
     dry_run = options.dry_run
     with ExitStack() as stack:
         stack.enter_context(library_logs_silenced())
@@ -62,9 +61,10 @@ def run_sync(
             **origin.context(),
         }
         rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
+        events: RunEvents = report
         if rejected is not None:
             stack.callback(rejected.discard)  # unless published below
-        report.rejected = rejected
+            events = Broadcast(report, rejected)
         for note in (origin.note(), build_note):
             if note:
                 report.note(note)
@@ -73,10 +73,10 @@ def run_sync(
         client = None if settings.key is None else PendoClient(settings, options.retry, on_retry=report.retry)
         if client is not None:
             stack.callback(client.close)
-        delivery = _delivery(client, options, report)
+        delivery = _delivery(client, options, events)
         for skipped in plan.skipped:
             report.model_skipped(skipped)
-        run = Run(project.dbt_target(), project.state_schema, report, delivery)
+        run = Run(project.dbt_target(), project.state_schema, events, delivery)
         written: list[Path] = []
         try:
             sync_models(plan.models, plan.manifest, run, results)
@@ -98,16 +98,16 @@ def run_sync(
     return results
 
 
-def _delivery(client: PendoClient | None, options: SyncOptions, report: ConsoleReport) -> Delivery:
+def _delivery(client: PendoClient | None, options: SyncOptions, events: RunEvents) -> Delivery:
     """Sending for a sync (the key is required, so there is a client), Previewing for a dry run."""
     if client is not None and not options.dry_run:
-        return Sending(client, options, report)
+        return Sending(client, options, events)
     if client is None:
-        report.note(
+        events.note(
             f"PENDO_INTEGRATION_KEY is not set: {UNKNOWN_TYPES}; set the key for an "
             "exact preview (a dry run only reads Pendo's field list)"
         )
-    return Previewing(client, options, report)
+    return Previewing(client, options, events)
 
 
 def _dbt_metadata(plan: Plan) -> dict[str, Any]:

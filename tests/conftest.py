@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 
+from .support.inprocess import run_cli
 from .support.postgres import PostgresServer, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +66,12 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None, timeout: i
     return Run(done.returncode, done.stdout, done.stderr)
 
 
+def dbt_pendo(args: list[str], env: dict[str, str]) -> Run:
+    """`dbt-pendo ARGS`, run in this process (support/inprocess.py); `run([BIN / "dbt-pendo",
+    ...])` where the process itself is the point."""
+    return Run(*run_cli(args, env))
+
+
 def dbt(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Run:
     result = run([str(BIN / "dbt"), *args], env, cwd)
     assert result.code == 0, f"dbt {' '.join(args)} failed:\n{result.output}"
@@ -85,13 +93,38 @@ class DbtProject:
     def sync(
         self, *args: str, emulator: PendoEmulator | None = None, key: str | None = None, **env: str
     ) -> Run:
-        """`dbt-pendo sync` against this project (and the emulator, when given)."""
+        """`dbt-pendo sync` against this project (and the emulator, when given), in this process."""
+        return dbt_pendo(["sync", *self.args(), *args], self.sync_env(emulator, key, **env))
+
+    def sync_process(self, *args: str, **env: str) -> Run:
+        """`dbt-pendo sync` as a process of its own (for what only a fresh process shows)."""
+        return run([str(BIN / "dbt-pendo"), "sync", *self.args(), *args], self.sync_env(**env))
+
+    def start_sync(
+        self, *args: str, emulator: PendoEmulator, stdout: int = subprocess.PIPE
+    ) -> subprocess.Popen:
+        """`dbt-pendo sync` as a process of its own, for tests that signal, kill or race it.
+        Ctrl-C (SIGINT) acts on it as at a terminal, also when pytest itself was started in
+        the background (where a shell makes its children ignore SIGINT)."""
+        return subprocess.Popen(
+            [str(BIN / "dbt-pendo"), "sync", *self.args(), *args],
+            env=self.sync_env(emulator),
+            stdout=stdout,
+            stderr=subprocess.PIPE if stdout == subprocess.PIPE else stdout,
+            text=True,
+            preexec_fn=_sigint_as_at_a_terminal,
+        )
+
+    def sync_env(
+        self, emulator: PendoEmulator | None = None, key: str | None = None, **env: str
+    ) -> dict[str, str]:
+        """This project's env, pointed at the emulator with its key (or `key`)."""
         full_env = dict(self.env)
         if emulator is not None:
             full_env["PENDO_BASE_URL"] = emulator.url
             full_env["PENDO_INTEGRATION_KEY"] = key if key is not None else emulator_key(emulator)
         full_env.update(env)
-        return run([str(BIN / "dbt-pendo"), "sync", *self.args(), *args], full_env)
+        return full_env
 
     def dbt(self, *args: str) -> Run:
         return dbt([*args, *self.args()], self.env)
@@ -102,6 +135,10 @@ class DbtProject:
     def rejected(self) -> list[dict]:
         path = self.path / "target" / "pendo_sync_rejected.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 _KEYS: dict[int, str] = {}

@@ -14,13 +14,13 @@ from dbt_pendo_sync.api import exposures
 from dbt_pendo_sync.errors import UsageError
 from dbt_pendo_sync.exposures import DEFAULT_OWNER, HEADER, Owner, SyncedModel, owner_from, render
 
-from .conftest import BIN, run
+from .conftest import dbt_pendo
 
 VISITORS, ACCOUNTS = "pendo_visitor_metadata", "pendo_account_metadata"
 
 
 def _exposures(project, *args: str):
-    return run([str(BIN / "dbt-pendo"), "exposures", *project.args(), *args], project.env)
+    return dbt_pendo(["exposures", *project.args(), *args], project.env)
 
 
 def _model_ancestors(manifest: dict, roots: set[str]) -> set[str]:

@@ -4,14 +4,13 @@ every row it did not deliver, and a rerun after the fault delivers the rest."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 
 import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import BIN, emulator_key, incremental_emulator_data, make_emulator
+from .conftest import emulator_key, incremental_emulator_data, make_emulator
 
 N = 2000
 FAST_RETRY = ("--retry-time", "60")
@@ -177,14 +176,7 @@ def test_random_5xx_and_429_over_50k_rows(duck, emulator):
 
 def test_ctrl_c_stops_cleanly_with_exit_130(duck, emulator):
     emulator.faults.add(Fault(kind="delay", delay=0.5))
-    env = dict(duck.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    proc = subprocess.Popen(
-        [str(BIN / "dbt-pendo"), "sync", *duck.args(), "--threads", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = duck.start_sync("--threads", "1", emulator=emulator)
     deadline = time.monotonic() + 60
     while emulator.write_calls() < 4 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
@@ -16,20 +15,9 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.emulator import EmulatorData, Fault
 from dbt_pendo_sync.outputs import results_schema
 
-from .conftest import BIN, IncrementalProject, emulator_key, incremental_emulator_data, make_emulator, run
+from .conftest import BIN, incremental_emulator_data, make_emulator, run
 
 EARLY_BAD = "u-000005"  # in the first batch: Pendo rejects it before any interruption
-
-
-def _start_sync(project: IncrementalProject, emulator, *args: str) -> subprocess.Popen:
-    env = dict(project.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    return subprocess.Popen(
-        [str(BIN / "dbt-pendo"), "sync", *project.args(), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _wait_for_writes(emulator, calls: int) -> None:
@@ -46,7 +34,7 @@ def test_a_stopped_run_writes_results_that_say_so_and_keeps_its_rejected_rows(du
     with make_emulator(incremental_emulator_data()) as emulator:
         emulator.faults.add(Fault(kind="partial", ids=frozenset({EARLY_BAD})))
         emulator.faults.add(Fault(kind="delay", delay=0.3))
-        proc = _start_sync(duck, emulator, "--threads", "1")
+        proc = duck.start_sync("--threads", "1", emulator=emulator)
         _wait_for_writes(emulator, 4)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=90)
@@ -91,7 +79,7 @@ def test_a_run_that_cannot_start_leaves_the_running_runs_files_alone(duck):
         emulator.faults.clear()
         emulator.faults.add(Fault(kind="delay", delay=1.0))
         duck.build(rows=1200, bump_rows=1200, gen=1)  # every row changed: 12 calls of a second each
-        running = _start_sync(duck, emulator, "--threads", "1", "--log-format", "json")
+        running = duck.start_sync("--threads", "1", "--log-format", "json", emulator=emulator)
         _wait_for_writes(emulator, 21)  # 20 calls of the first sync, and the second is writing
         second = duck.sync(emulator=emulator)  # DuckDB allows one process per file
         assert second.code == 1 and "lock" in second.output.lower(), second.output
@@ -121,7 +109,7 @@ def test_unreachable_pendo_fails_fast_with_one_clear_message_and_no_library_line
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = sample.sync(
+    result = sample.sync_process(  # library log lines would show in a fresh process's output
         "--log-format",
         "json",
         PENDO_BASE_URL=f"http://127.0.0.1:{port}",

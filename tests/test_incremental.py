@@ -13,12 +13,10 @@ import pytest
 from dbt_pendo_sync.emulator import Fault
 
 from .conftest import (
-    BIN,
     INCREMENTAL,
     IncrementalProject,
     _copy,
     base_env,
-    emulator_key,
     incremental_emulator_data,
     make_emulator,
 )
@@ -149,13 +147,7 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     # 200 calls of 100 rows, 0.05 s each on 2 threads: about 5 s, and progress is journaled
     # about once a second, so the kill after 120 calls comes well after several flushes.
     emulator.faults.add(Fault(kind="delay", delay=0.05))
-    env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    proc = subprocess.Popen(
-        [str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = incremental.start_sync("--threads", "2", emulator=emulator, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while emulator.write_calls() < 120 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -180,13 +172,7 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
 
 def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, emulator):
     emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run takes about 20 s
-    env = dict(incremental.env, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
-    first = subprocess.Popen(
-        [str(BIN / "dbt-pendo"), "sync", *incremental.args(), "--threads", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = incremental.start_sync("--threads", "1", emulator=emulator, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while emulator.write_calls() < 2 and time.monotonic() < deadline:

@@ -23,7 +23,7 @@ from dbt_pendo_sync.logs import LOG_FORMATS
 from dbt_pendo_sync.outputs import results_schema
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.client import RetryNotice
-from dbt_pendo_sync.report import ConsoleReport
+from dbt_pendo_sync.report import Report, make_report
 from dbt_pendo_sync.results import ModelResult, SyncResults
 
 from .conftest import BIN, emulator_key
@@ -241,15 +241,13 @@ def test_importing_the_package_loads_neither_dbt_nor_rich():
 SPEC = SimpleNamespace(model="big", object="visitor", unique_id="model.p.big")
 
 
-def _report(
-    log_format: str = "default", terminal: bool = False, **kwargs
-) -> tuple[ConsoleReport, io.StringIO]:
+def _report(log_format: str = "default", terminal: bool = False, **kwargs) -> tuple[Report, io.StringIO]:
     out = io.StringIO()
     console = Console(file=out, force_terminal=terminal, force_interactive=terminal, width=120)
-    return ConsoleReport(console=console, log_format=log_format, **kwargs), out
+    return make_report(console, log_format, **kwargs), out
 
 
-def _sync_big(report: ConsoleReport, rows: int = 10_000, step: int = 100) -> ModelResult:
+def _sync_big(report: Report, rows: int = 10_000, step: int = 100) -> ModelResult:
     """Drive the report as the engine does, for a model of `rows` new rows in batches of `step`."""
     result = ModelResult(model="big", unique_id="model.p.big", object="visitor")
     result.counts.rows = result.counts.new = rows

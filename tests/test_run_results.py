@@ -13,7 +13,7 @@ from dbt_pendo_sync.dbt.artifacts import Manifest, ModelNode, load_run_results
 from dbt_pendo_sync.dbt.builds import belongs_to, last_build
 from dbt_pendo_sync.errors import DbtError
 
-from .conftest import BIN, DbtProject, _clone_built, run
+from .conftest import BIN, DbtProject, _clone_built, dbt_pendo, run
 from .support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
 
 TOKEN = "dbtc_Zq8-run-results-t0ken"
@@ -222,9 +222,7 @@ def test_state_reads_the_artifacts_of_that_folder_without_parsing(failed, emulat
     assert models["pendo_visitors"]["counts"]["updated"] == 50
     assert not (state / "pendo_sync_results.json").exists()
 
-    listed = run(
-        [str(BIN / "dbt-pendo"), "ls", *failed.args(), "--state", str(state), "--output", "json"], failed.env
-    )
+    listed = dbt_pendo(["ls", *failed.args(), "--state", str(state), "--output", "json"], failed.env)
     assert listed.code == 0, listed.output
     assert {r["model"] for r in json.loads(listed.stdout)} == {"pendo_accounts", "pendo_visitors"}
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from dbt_pendo_sync.cli import cli
 
-from .conftest import BIN, ROOT, DbtProject, base_env, run
+from .conftest import BIN, ROOT, DbtProject, base_env, dbt_pendo, run
 
 GRAPH = ROOT / "tests" / "fixtures" / "graph_project"
 GRAPH_PENDO = {"user_metrics", "account_metrics", "account_health", "visitor_export"}
@@ -62,7 +62,7 @@ def dbt_ls(project: DbtProject, pendo: set[str], *selection: str) -> set[str]:
 
 
 def ours_cli(project: DbtProject, *selection: str) -> set[str]:
-    done = run([str(BIN / "dbt-pendo"), "ls", *project.args(), "--output", "json", *selection], project.env)
+    done = dbt_pendo(["ls", *project.args(), "--output", "json", *selection], project.env)
     assert done.code == 0, done.output
     return {row["model"] for row in json.loads(done.stdout)}
 

@@ -195,9 +195,9 @@ def test_a_type_conflict_names_column_field_and_both_types(sample):
 
 
 def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
-    from .conftest import BIN, run
+    from .conftest import dbt_pendo
 
-    result = run([str(BIN / "dbt-pendo"), "ls", *sample.args(), "--output", "json"], sample.env)
+    result = dbt_pendo(["ls", *sample.args(), "--output", "json"], sample.env)
     assert result.code == 0, result.output
     rows = {r["model"]: r for r in json.loads(result.stdout)}
     assert rows["pendo_visitors"]["object"] == "visitor"
@@ -206,5 +206,5 @@ def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
     assert rows["pendo_accounts"]["fields"]["internal_notes"] == "(excluded)"
     assert rows["pendo_accounts"]["relation"] == '"sample"."main"."pendo_accounts"'
     assert rows["pendo_accounts"]["state_table"] == "main.pendo_sync_state"
-    table = run([str(BIN / "dbt-pendo"), "ls", *sample.args(), "--select", "pendo_visitors"], sample.env)
+    table = dbt_pendo(["ls", *sample.args(), "--select", "pendo_visitors"], sample.env)
     assert table.code == 0 and "pendo_visitors" in table.stdout and "pendo_accounts" not in table.stdout

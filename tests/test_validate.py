@@ -9,7 +9,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import EmulatorData
 
-from .conftest import BIN, ROOT, DbtProject, base_env, emulator_key, make_emulator, run
+from .conftest import ROOT, DbtProject, base_env, dbt_pendo, emulator_key, make_emulator
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bad_config_project"
 READ_ONLY_KEY = "pk-read-only-validate"
@@ -52,7 +52,7 @@ def broken(tmp_path_factory) -> DbtProject:
 
 
 def validate(project: DbtProject, *args: str, **env: str):
-    return run([str(BIN / "dbt-pendo"), "validate", *project.args(), *args], {**project.env, **env})
+    return dbt_pendo(["validate", *project.args(), *args], {**project.env, **env})
 
 
 def rows(output: str) -> dict[str, str]:

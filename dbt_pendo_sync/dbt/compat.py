@@ -119,7 +119,7 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
 
     Its macros come from `manifest_path` when given (the manifest the run read, written for
     this adapter: parsing every macro file again costs about a second), else from the project."""
-    from dbt.adapters.factory import get_adapter, register_adapter
+    from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
     from dbt.config.runtime import RuntimeConfig
     from dbt.context.providers import generate_runtime_macro_context
     from dbt.flags import set_from_args
@@ -146,6 +146,9 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
         set_invocation_context(os.environ)  # env_var() in profiles.yml renders against it
         set_from_args(args, None)
         config = RuntimeConfig.from_args(args)
+        # dbt keeps the first adapter registered for a type: one built earlier in this
+        # process (another project, target or profile) would be handed back instead.
+        reset_adapters()
         register_adapter(config, get_mp_context(), adapter_registered_log_level=EventLevel.DEBUG)
         adapter = get_adapter(config)
         # Macros make the adapter's own SQL (columns, types, hashing) available, including
@@ -158,6 +161,17 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
         return adapter
     except DbtBaseException as exc:
         raise DbtError(f"dbt could not load the project or profile: {_one_line(exc)}") from None
+
+
+def release_adapter(adapter: Any) -> None:
+    """Close every connection the adapter holds, so the warehouse is free for the next process
+    (DuckDB allows one per file) while this one goes on, as a Python caller's does."""
+    adapter.cleanup_connections()
+    # dbt-duckdb keeps its database open for the process's life (`keep_open`), in a class
+    # attribute that only its close_all_connections drops (the file closes with it).
+    close_all = getattr(adapter.connections, "close_all_connections", None)
+    if close_all is not None:
+        close_all()
 
 
 def _macros_of(manifest_path: Path) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import WarehouseError
 from .artifacts import ModelNode
+from .compat import release_adapter
 
 FETCH_ROWS = 10_000
 _cursor_names = itertools.count(1)
@@ -44,13 +45,18 @@ class Warehouse:
     def connection(self) -> Iterator[Warehouse]:
         """Hold one named adapter connection open for the reads inside the block; it is
         opened now (dbt opens connections lazily), so a warehouse that cannot be reached
-        stops the run before any model starts."""
-        with self._adapter.connection_named("dbt-pendo-sync"):
-            try:
-                self._adapter.connections.get_thread_connection().handle  # noqa: B018 (opens it)
-            except Exception as exc:  # driver errors have no common base class
-                raise WarehouseError(f"cannot connect to the warehouse: {_one_line(exc)}") from None
-            yield self
+        stops the run before any model starts. Every connection of the adapter is closed when
+        the block ends, so a Python caller's next `dbt build` can open the warehouse (DuckDB
+        allows one process per file)."""
+        try:
+            with self._adapter.connection_named("dbt-pendo-sync"):
+                try:
+                    self._adapter.connections.get_thread_connection().handle  # noqa: B018 (opens it)
+                except Exception as exc:  # driver errors have no common base class
+                    raise WarehouseError(f"cannot connect to the warehouse: {_one_line(exc)}") from None
+                yield self
+        finally:
+            release_adapter(self._adapter)
 
     def relation(self, model: ModelNode) -> Any:
         """The adapter's Relation for a model's built table or view."""

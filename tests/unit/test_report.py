@@ -6,14 +6,14 @@ import io
 
 from rich.console import Console
 
-from dbt_pendo_sync.report import ConsoleReport
+from dbt_pendo_sync.report import Report, make_report
 from dbt_pendo_sync.results import ModelResult, SyncResults
 from dbt_pendo_sync.vocab import ModelStatus, Undelivered
 
 
-def _report() -> tuple[ConsoleReport, io.StringIO]:
+def _report() -> tuple[Report, io.StringIO]:
     out = io.StringIO()
-    return ConsoleReport(console=Console(file=out, width=200), log_format="text"), out
+    return make_report(Console(file=out, width=200), "text"), out
 
 
 def test_a_row_without_an_id_is_shown_as_such_not_as_none():

@@ -1,0 +1,312 @@
+"""What every renderer reports, and when: the run's events with their levels, messages and
+fields. A renderer (one per output mode) says how an event is written and adds what only it
+shows (progress lines, progress bars); undelivered rows are not a report's business (the
+rejected file is their sink)."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import TaskID
+
+from .. import __version__
+from ..config import SyncSpec
+from ..errors import EXIT_FAILED, EXIT_OK, exit_code_for
+from ..events import IgnoredEvents
+from ..logs import DEBUG, ERROR, INFO, LEVELS, WARN, new_invocation_id
+from ..pendo.answers import BatchOutcome
+from ..pendo.client import RetryNotice
+from ..results import ModelResult, SyncResults
+from ..vocab import ModelStatus, OutputMode
+from .summary import print_summary
+
+
+def duration(seconds: float) -> str:
+    """`12.3s`, `4m05s`, `2h03m`."""
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+@dataclass
+class ModelInFlight:
+    """What the report tracks of the model being synced."""
+
+    spec: SyncSpec
+    started: float
+    task: TaskID | None = None
+    sending_since: float | None = None
+    line_at: float = 0.0
+    line_done: int = 0
+    retries: int = 0
+
+
+class Report(IgnoredEvents, ABC):
+    """The run's reporter (a RunEvents): progress is shown only by renderers that override
+    it; undelivered rows are not shown (the rejected file and the summary's samples have
+    them). Every method may be called from the main thread; `retry` also from send threads."""
+
+    mode: OutputMode
+    # Whether a run that stops on an error ends with events of its own; otherwise the CLI's
+    # error line on stderr is all a person needs.
+    reports_stops = False
+
+    def __init__(
+        self, console: Console, threshold: int, quiet: bool = False, invocation_id: str | None = None
+    ) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.invocation_id = invocation_id or new_invocation_id()
+        self._threshold = threshold
+        self._model: ModelInFlight | None = None
+        self._results: SyncResults | None = None
+        self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
+        self._said: set[str] = set()  # models whose message a printed line already carried
+        self._dry_run = False
+        self._started = time.monotonic()
+
+    # -- what renderers provide ------------------------------------------------------------
+
+    @abstractmethod
+    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+        """Write one event that passed the threshold."""
+
+    def _stop_showing(self) -> None:
+        """Take down whatever is live on screen (before the summary, or on an error); by
+        default nothing is."""
+        return None
+
+    def _show_summary(self, results: SyncResults) -> None:
+        print_summary(self.console, results, self._said)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    @property
+    def dry_run(self) -> bool:
+        return self._dry_run
+
+    @contextmanager
+    def running(self, dry_run: bool = False) -> Iterator[Report]:
+        """Around the whole run: `run_started` first, `run_finished` last, also when the run
+        stops on an error (then an `error` event first, where the renderer reports stops; the
+        CLI prints the error on stderr in every format)."""
+        self._dry_run = dry_run
+        self._started = time.monotonic()
+        self._emit(
+            "run_started",
+            DEBUG,
+            f"dbt-pendo-sync {__version__}, invocation {self.invocation_id}"
+            + (" (dry run)" if dry_run else ""),
+            dbt_pendo_sync_version=__version__,
+            dry_run=dry_run,
+        )
+        try:
+            yield self
+        except BaseException as exc:
+            self._stop_showing()
+            code = exit_code_for(exc)
+            message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+            if self.reports_stops:
+                self._emit("error", ERROR, message, error_type=type(exc).__name__, exit_code=code)
+                self._finished(code, message)
+            raise
+        self._stop_showing()
+        results = self._results
+        self._finished(EXIT_OK if results is None or results.ok else EXIT_FAILED, None)
+
+    def _finished(self, code: int, error: str | None) -> None:
+        results = self._results or SyncResults(models=self._done, dry_run=self._dry_run)
+        seconds = round(time.monotonic() - self._started, 3)
+        totals = results.totals()
+        statuses = results.statuses()
+        if error is not None:
+            msg = f"stopped after {duration(seconds)}: {error}"
+        else:
+            models = ", ".join(f"{n} {s}" for s, n in statuses.items()) or "none"
+            msg = f"finished in {duration(seconds)}: {len(results.models)} models ({models}); "
+            if self._dry_run:
+                msg += f"{totals.sent:,} would send, {totals.invalid:,} invalid"
+            else:
+                msg += (
+                    f"{totals.sent:,} sent, {totals.updated:,} updated, {totals.missing:,} "
+                    f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
+                    f"{totals.failed:,} failed"
+                )
+        self._emit(
+            "run_finished",
+            INFO if code == EXIT_OK else ERROR,
+            msg,
+            always=True,
+            status="success" if code == EXIT_OK else "error",
+            exit_code=code,
+            ok=error is None and results.ok,
+            dry_run=self._dry_run,
+            seconds=seconds,
+            models=len(results.models),
+            statuses=statuses,
+            totals=asdict(totals),
+        )
+
+    # -- notes -----------------------------------------------------------------------------
+
+    def note(self, message: str, **fields: Any) -> None:
+        """A line for the user (skipped models, what the run does)."""
+        self._emit("note", INFO, message, **fields)
+
+    def warn(self, message: str, **fields: Any) -> None:
+        """Something the user should look at; the run goes on."""
+        self._emit("warning", WARN, message, **fields)
+
+    def files(self, *paths: Path) -> None:
+        """Say where the run's files are."""
+        written = [str(p) for p in paths if p.exists()]
+        self.note("wrote " + ", ".join(written), paths=written)
+
+    # -- models ----------------------------------------------------------------------------
+
+    def model_skipped(self, result: ModelResult) -> None:
+        self._done.append(result)
+        if self._emit(
+            "model_skipped",
+            INFO,
+            f"skipping {result.model}: {result.message}",
+            model=result.model,
+            unique_id=result.unique_id,
+            object=result.object,
+            status=result.status,
+            message=result.message,
+        ):
+            self._said.add(result.model)
+
+    def model_started(self, spec: SyncSpec, relation: str) -> None:
+        self._model = ModelInFlight(spec, started=time.monotonic())
+        self._emit(
+            "model_started",
+            self._started_level(self._model),
+            f"syncing {spec.model} -> Pendo {spec.object}s (from {relation})",
+            model=spec.model,
+            unique_id=spec.unique_id,
+            object=spec.object,
+            relation=relation,
+        )
+
+    def _started_level(self, model: ModelInFlight) -> str:
+        """The level of `model_started` (a renderer that shows the model otherwise lowers it)."""
+        return INFO
+
+    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+        """Pendo answered one batch."""
+        counts = result.counts
+        self._emit(
+            "batch_sent",
+            DEBUG,
+            f"{spec.model}: batch of {rows:,} rows: {len(outcome.confirmed):,} updated, "
+            f"{len(outcome.missing):,} missing, {len(outcome.rejected):,} rejected, "
+            f"{len(outcome.failed):,} failed ({counts.sent:,}/{result.to_send:,} sent)",
+            model=spec.model,
+            rows=rows,
+            updated=len(outcome.confirmed),
+            missing=len(outcome.missing),
+            rejected=len(outcome.rejected),
+            failed=len(outcome.failed),
+            sent=counts.sent,
+            to_send=result.to_send,
+        )
+
+    def retry(self, notice: RetryNotice) -> None:
+        """A call to Pendo failed and is tried again (from the client's send threads)."""
+        m = self._model
+        if m is not None:
+            m.retries += 1
+        model = m.spec.model if m is not None else None
+        cause = f"answered {notice.status}" if notice.status else f"failed ({notice.error})"
+        fields = asdict(notice)
+        fields["wait_seconds"] = fields.pop("wait")
+        self._emit(
+            "retry",
+            DEBUG,
+            f"{model or 'Pendo'}: {notice.method} {notice.path} {cause}; "
+            f"attempt {notice.attempt} failed, next in {notice.wait:.1f}s",
+            model=model,
+            **fields,
+        )
+
+    def model_finished(self, result: ModelResult) -> None:
+        """The model is done (its state merged), in any status."""
+        m = self._model if self._model is not None and self._model.spec.model == result.model else None
+        self._model = None
+        self._done.append(result)
+        retries = m.retries if m is not None else 0
+        c = result.counts
+        level = (
+            ERROR
+            if result.status == ModelStatus.ERROR
+            else WARN
+            if result.status == ModelStatus.PARTIAL
+            else INFO
+        )
+        msg = (
+            f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, "
+            f"{result.to_send:,} to send; "
+        )
+        if self._dry_run:
+            msg += f"{c.sent:,} would send, {c.invalid:,} invalid"
+        else:
+            msg += (
+                f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
+                f"invalid, {c.rejected:,} rejected, {c.failed:,} failed"
+            )
+        if retries:
+            msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
+        if result.status == ModelStatus.ERROR and result.message:
+            msg += f": {result.message}"
+        if m is not None:
+            level = self._finished_level(m, result, level)
+        said = self._emit(
+            "model_finished",
+            level,
+            msg,
+            model=result.model,
+            unique_id=result.unique_id,
+            object=result.object,
+            status=result.status,
+            message=result.message,
+            started_at=result.started_at,
+            seconds=result.seconds,
+            to_send=result.to_send,
+            retries=retries,
+            counts=asdict(c),
+        )
+        if said and result.status == ModelStatus.ERROR:
+            self._said.add(result.model)
+
+    def _finished_level(self, model: ModelInFlight, result: ModelResult, level: str) -> str:
+        """The level of `model_finished` (a renderer that shows the model otherwise lowers it)."""
+        return level
+
+    # -- the summary -----------------------------------------------------------------------
+
+    def summary(self, results: SyncResults) -> None:
+        """The run's results, shown the renderer's way (a table, or nothing but the final event)."""
+        self._results = results
+        self._stop_showing()
+        self._show_summary(results)
+
+    def _emit(self, event: str, level: str, msg: str, *, always: bool = False, **fields: Any) -> bool:
+        """Write an event at `level`; whether it was written (not below the threshold)."""
+        if not always and LEVELS[level] < self._threshold:
+            return False
+        self._write(event, level, msg, fields)
+        return True

@@ -1,0 +1,43 @@
+"""`dbt-pendo` run inside the test process: the CLI's whole path (argument parsing, the run,
+error mapping, exit codes, stdout and stderr) without paying 3-4 s of Python and dbt start-up
+per command. Tests whose point is the process itself (signals, two processes at once, what
+prints at import time) start the real executable instead."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """os.environ is exactly `env` inside the block (dbt renders env_var() against it)."""
+    saved = os.environ.copy()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_cli(argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
+    """`dbt-pendo ARGV` with `env`: exit code, stdout, stderr."""
+    from dbt_pendo_sync.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own handler
+    try:
+        with environment(env), redirect_stdout(out), redirect_stderr(err):
+            try:
+                main(argv)
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    return code, out.getvalue(), err.getvalue()
