@@ -18,7 +18,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 
-from .support.inprocess import run_cli
+from .support.inprocess import run_cli, run_dbt
 from .support.postgres import PostgresServer, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +72,9 @@ def dbt_pendo(args: list[str], env: dict[str, str]) -> Run:
     return Run(*run_cli(args, env))
 
 
-def dbt(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Run:
-    result = run([str(BIN / "dbt"), *args], env, cwd)
+def dbt(args: list[str], env: dict[str, str]) -> Run:
+    """`dbt ARGS` in this process (dbtRunner), which must succeed."""
+    result = Run(*run_dbt(args, env))
     assert result.code == 0, f"dbt {' '.join(args)} failed:\n{result.output}"
     return result
 

@@ -171,7 +171,7 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
 
 
 def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, emulator):
-    emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run takes about 20 s
+    emulator.faults.add(Fault(kind="delay", delay=0.5))  # the first run takes about 10 s
     first = incremental.start_sync("--threads", "1", emulator=emulator, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

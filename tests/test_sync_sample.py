@@ -208,3 +208,24 @@ def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
     assert rows["pendo_accounts"]["state_table"] == "main.pendo_sync_state"
     table = dbt_pendo(["ls", *sample.args(), "--select", "pendo_visitors"], sample.env)
     assert table.code == 0 and "pendo_visitors" in table.stdout and "pendo_accounts" not in table.stdout
+
+
+def test_two_projects_synced_in_one_process_each_read_their_own_warehouse(sample, built_sample, tmp_path):
+    """As an orchestrator runs syncs: one process, the Python API's path twice, two projects
+    of the same adapter type (dbt hands back the first adapter registered unless told not to)."""
+    from .conftest import _clone_built
+
+    other = _clone_built(built_sample, tmp_path / "other", "DBT_PENDO_SAMPLE_DB")
+    con = duckdb.connect(str(other.path / "sample.duckdb"))
+    con.execute("delete from main.pendo_visitors where visitor_id > 'u-0010'")
+    con.close()
+    rows = {p.path: len(_warehouse_rows(p, "pendo_visitors", "visitor_id")) for p in (sample, other)}
+    assert rows[other.path] == 10 < rows[sample.path]
+    with make_emulator() as emulator:
+        for project in (sample, other):
+            result = project.sync(emulator=emulator)
+            assert result.code == 0, result.output
+            [counts] = [m["counts"] for m in project.results()["models"] if m["object"] == "visitor"]
+            assert counts["rows"] == rows[project.path]
+    con = duckdb.connect(str(other.path / "sample.duckdb"))  # the run let go of the file
+    con.close()

@@ -41,3 +41,25 @@ def run_cli(argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
     finally:
         signal.signal(signal.SIGTERM, sigterm)
     return code, out.getvalue(), err.getvalue()
+
+
+def run_dbt(args: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
+    """`dbt ARGS` through dbtRunner with `env`: exit code (as dbt's: 0, 1 failed, 2 error),
+    stdout, stderr. Its adapters' connections are closed after, so other processes can open
+    the warehouse (DuckDB allows one per file)."""
+    from dbt.adapters.factory import FACTORY
+    from dbt.cli.main import dbtRunner
+
+    from dbt_pendo_sync.dbt.compat import release_adapter
+
+    out, err = io.StringIO(), io.StringIO()
+    with environment(env), redirect_stdout(out), redirect_stderr(err):
+        try:
+            result = dbtRunner().invoke(args)
+        finally:
+            for adapter in list(FACTORY.adapters.values()):
+                release_adapter(adapter)
+    code = 0 if result.success else 2 if result.exception is not None else 1
+    if result.exception is not None:
+        err.write(f"{type(result.exception).__name__}: {result.exception}\n")
+    return code, out.getvalue(), err.getvalue()
