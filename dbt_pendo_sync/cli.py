@@ -197,13 +197,13 @@ class P:
     )
     connect_timeout = _tuning(
         "--connect-timeout",
-        RetryPolicy.connect_timeout,
+        RetryPolicy.timeout[0],
         click.FloatRange(0.1),
         "Seconds to connect to Pendo.",
     )
     read_timeout = _tuning(
         "--read-timeout",
-        RetryPolicy.read_timeout,
+        RetryPolicy.timeout[1],
         click.FloatRange(0.1),
         "Seconds to wait for an answer (Pendo cuts calls at 300).",
     )
@@ -320,8 +320,7 @@ def sync(**params: Any) -> None:
     params["retry"] = RetryPolicy(
         attempts=params.pop("retries"),
         time_budget=params.pop("retry_time"),
-        connect_timeout=params.pop("connect_timeout"),
-        read_timeout=params.pop("read_timeout"),
+        timeout=(params.pop("connect_timeout"), params.pop("read_timeout")),
         rate=params.pop("max_rps"),
     )
     params["fail_on_rejected"] = params.pop("fail_pct")

@@ -25,6 +25,8 @@ from .pacing import Pacer
 from .settings import PendoSettings
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BACKOFF_MAX = 30.0  # seconds: the longest wait between attempts of our own choosing
+RETRY_AFTER_MAX = 120  # seconds: the longest Retry-After we honour
 
 AUTH_HELP = (
     "Pendo refused the integration key (403). Either the key is wrong, or it has no write "
@@ -137,12 +139,9 @@ class RetryPolicy:
     """How hard to try and how fast to go: attempts, backoff, time budget, timeouts, rate."""
 
     attempts: int = 8
-    backoff: float = 0.5
-    backoff_max: float = 30.0
-    retry_after_max: int = 120
+    backoff: float = 0.5  # seconds before the 2nd attempt, doubling up to BACKOFF_MAX
     time_budget: float = 900.0
-    connect_timeout: float = 10.0
-    read_timeout: float = 330.0  # longer than Pendo's 5-minute cut-off
+    timeout: tuple[float, float] = (10.0, 330.0)  # connect, read: longer than Pendo's 5-minute cut-off
     rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
 
     def urllib3_retry(
@@ -161,9 +160,9 @@ class RetryPolicy:
             allowed_methods=None,  # bulk metadata writes set values: repeating one is harmless
             status_forcelist=RETRY_STATUSES,
             backoff_factor=self.backoff,
-            backoff_max=self.backoff_max,
+            backoff_max=BACKOFF_MAX,
             backoff_jitter=self.backoff / 2,
-            retry_after_max=self.retry_after_max,
+            retry_after_max=RETRY_AFTER_MAX,
             respect_retry_after_header=True,
             raise_on_status=False,
             raise_on_redirect=False,
@@ -236,7 +235,7 @@ class PendoClient:
                 url,
                 data=data,
                 params=params,
-                timeout=(self._retry.connect_timeout, self._retry.read_timeout),
+                timeout=self._retry.timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
