@@ -7,7 +7,6 @@ its kin take a `name`) use one, since their plain cursors load the whole result 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from typing import Any
 from ..errors import WarehouseError
 from .artifacts import ModelNode
 from .compat import release_adapter
+from .readers import reader_for
 
 FETCH_ROWS = 10_000
-_cursor_names = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,7 @@ class Warehouse:
 
     def __init__(self, adapter: Any) -> None:
         self._adapter = adapter
+        self._reader = reader_for(adapter.type())
         self._quote_escape: str | None = None
 
     @property
@@ -172,47 +172,19 @@ class Warehouse:
         """An identifier quoted the way the adapter quotes it."""
         return self._adapter.quote(identifier)
 
-    def _cursor(self) -> tuple[Any, bool]:
-        """A cursor, and whether it is a server-side one of ours (to be closed after use).
-
-        A plain cursor is left open: some adapters (dbt-duckdb) hand out the connection's
-        one shared cursor, and closing it would close the connection.
-        """
-        handle = self._adapter.connections.get_thread_connection().handle
-        name = f"dbt_pendo_sync_{next(_cursor_names)}"
-        for kwargs in ({"name": name, "withhold": True}, {"name": name}):
-            try:  # WITH HOLD: valid whatever transaction state dbt left the driver in
-                return handle.cursor(**kwargs), True
-            except TypeError:
-                continue
-        return handle.cursor(), False
-
     def stream(self, sql: str, fetch_rows: int = FETCH_ROWS) -> Iterator[Sequence[tuple]]:
-        """Run a query and yield its rows in chunks of at most `fetch_rows`."""
-        cursor, owned = self._cursor()
+        """Run a query and yield its rows in chunks of at most `fetch_rows` (readers.py)."""
+        handle = self._adapter.connections.get_thread_connection().handle
         try:
-            cursor.execute(sql)
-            while True:
-                rows = cursor.fetchmany(fetch_rows)
-                if not rows:
-                    return
-                yield rows
+            yield from self._reader.stream(handle, sql, fetch_rows)
+        except WarehouseError:
+            raise
         except Exception as exc:  # driver errors have no common base class
             raise WarehouseError(f"query failed: {_one_line(exc)}\n  SQL: {sql[:500]}") from None
-        finally:
-            if owned:
-                _close_quietly(cursor)
 
     def query(self, sql: str) -> list[tuple]:
         """Run a query with a small result and return all of its rows."""
         return [row for chunk in self.stream(sql) for row in chunk]
-
-
-def _close_quietly(cursor: Any) -> None:
-    try:
-        cursor.close()
-    except Exception:  # closing a cursor after a failed query must not hide that failure
-        pass
 
 
 def _one_line(exc: BaseException) -> str:
