@@ -47,6 +47,19 @@ ensure_postgres() {
   fi
 }
 
+ensure_java() {  # Spark (dbt-spark's session method, pyspark) runs on a JVM
+  if command -v java >/dev/null 2>&1; then
+    return
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Java (Debian's openjdk-17-jre-headless) for the Spark tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "the Spark tests need Java 17: install Debian's 'openjdk-17-jre-headless' package" >&2
+    exit 2
+  fi
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -81,6 +94,7 @@ PY
 run_tests() {
   setup
   ensure_postgres
+  ensure_java
   cd "$ROOT"
   echo "ruff format --check, ruff check, mypy" >&2
   "$VENV/bin/ruff" format --check --quiet dbt_pendo_sync tests benchmarks
