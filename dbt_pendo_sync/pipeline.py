@@ -39,12 +39,16 @@ class Run:
 
 @dataclass(frozen=True)
 class Columns:
-    """A model's columns resolved against its relation and Pendo's fields, once per run."""
+    """A model's columns resolved against its relation and Pendo's fields, once per run.
+
+    Columns go by their written names (warehouse.WarehouseColumn), `real` gives the names
+    the SQL quotes."""
 
     id_column: str
-    mapping: dict[str, str]  # {real column: Pendo field}
-    types: dict[str, str]  # {real column: the adapter's type}
+    mapping: dict[str, str]  # {column: Pendo field}
+    types: dict[str, str]  # {column: the adapter's type}
     pendo_types: dict[str, str] | None  # {field: Pendo's type}; None when unknown (a preview)
+    real: dict[str, str]  # {column: its real name in the warehouse}
 
 
 def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, results: SyncResults) -> None:
@@ -123,7 +127,8 @@ def _columns(planned: PlannedModel, warehouse: Warehouse, delivery: Delivery) ->
     """The model's columns, checked against Pendo's fields before any write: conflicts and
     missing fields stop this model (unless missing fields are to be created)."""
     spec = planned.spec
-    types = {c.name: c.data_type for c in warehouse.columns(planned.node)}
+    found = warehouse.columns(planned.node)
+    types = {c.written: c.data_type for c in found}
     id_column, mapping = spec.resolve_columns(list(types))
     pendo_types = delivery.field_types(spec.object)
     if pendo_types is not None:
@@ -135,20 +140,22 @@ def _columns(planned: PlannedModel, warehouse: Warehouse, delivery: Delivery) ->
         if missing:
             delivery.create_fields(spec.object, missing)
             pendo_types = delivery.field_types(spec.object)
-    return Columns(id_column, mapping, types, pendo_types)
+    return Columns(id_column, mapping, types, pendo_types, {c.written: c.name for c in found})
 
 
 def _snapshot(
     planned: PlannedModel, store: StateStore, columns: Columns, delivery: Delivery
 ) -> ModelSnapshot:
-    spec, known = planned.spec, columns.pendo_types or {}
+    spec, known, real = planned.spec, columns.pendo_types or {}, columns.real
     read = SnapshotColumns(
         kind=spec.object,
-        id_column=columns.id_column,
-        mapping=columns.mapping,
-        clear=frozenset(c for c in columns.mapping if spec.clears_nulls(c)),
+        id_column=real[columns.id_column],
+        mapping={real[c]: f for c, f in columns.mapping.items()},
+        clear=frozenset(real[c] for c in columns.mapping if spec.clears_nulls(c)),
         as_text=frozenset(
-            c for c, f in columns.mapping.items() if read_as_text(columns.types.get(c, ""), known.get(f))
+            real[c]
+            for c, f in columns.mapping.items()
+            if read_as_text(columns.types.get(c, ""), known.get(f))
         ),
         salt=spec.conversion_salt,
     )

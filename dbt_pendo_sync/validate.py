@@ -162,7 +162,7 @@ def _model_problems(
                 f"run `dbt build --select {model.name}` first",
             )
         ]
-    column_types = {c.name: c.data_type for c in columns}
+    column_types = {c.written: c.data_type for c in columns}
     mapping, problems = column_problems(spec, column_types)
     if pendo_fields is not None:
         problems += field_check_problems(

@@ -100,7 +100,8 @@ run_tests() {
   "$VENV/bin/ruff" format --check --quiet dbt_pendo_sync tests benchmarks
   "$VENV/bin/ruff" check --quiet dbt_pendo_sync tests benchmarks
   "$VENV/bin/mypy"
-  "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+  # loadgroup: the Spark tests share one worker (one JVM and one metastore)
+  "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
 }
 
 bench() {

@@ -13,13 +13,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 
+from .support.fakesnow import FakesnowServer, start_fakesnow
 from .support.inprocess import run_cli, run_dbt
 from .support.postgres import PostgresServer, start_postgres
+from .support.spark import SparkWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -215,6 +218,22 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 
 @pytest.fixture(scope="session")
+def fakesnow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakesnowServer]:
+    """A real fakesnow server (Snowflake's protocol over DuckDB) for the whole session."""
+    server = start_fakesnow(tmp_path_factory.mktemp("fakesnow"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkWarehouse]:
+    """This worker's Spark: one metastore and JVM, shared by its Spark tests."""
+    spark = SparkWarehouse(tmp_path_factory.mktemp("spark"))
+    yield spark
+    spark.release()
+
+
+@pytest.fixture(scope="session")
 def built_typed_duckdb(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     path = _copy(TYPED, tmp_path_factory.mktemp("typed_duck") / "typed_project")
     project = DbtProject(path, base_env(TYPED_DUCKDB_PATH=str(path / "typed.duckdb")), "duckdb")
@@ -258,12 +277,44 @@ class IncrementalProject(DbtProject):
     """The incremental fixture on one warehouse, with SQL access for checking state."""
 
     postgres: PostgresServer | None = None
+    fakesnow: FakesnowServer | None = None
+    spark: SparkWarehouse | None = None
     schema: str = "main"
 
     def build(self, **dbt_vars: object) -> None:
+        self._spark_in_process()
         self.dbt("build", "--vars", json.dumps(dbt_vars))
 
+    def sync(self, *args: str, **kwargs: Any) -> Run:
+        self._spark_in_process()
+        return super().sync(*args, **kwargs)
+
+    def sync_process(self, *args: str, **env: str) -> Run:
+        if self.spark is not None:  # Derby: one process at a time opens the metastore
+            self.spark.release()
+        return super().sync_process(*args, **env)
+
+    def start_sync(self, *args: str, **kwargs: Any) -> subprocess.Popen:
+        if self.spark is not None:
+            self.spark.release()
+        return super().start_sync(*args, **kwargs)
+
+    def _spark_in_process(self) -> None:
+        """dbt and dbt-pendo in this process find this process's quiet SparkSession running."""
+        if self.spark is not None:
+            self.spark.session()
+
     def query(self, sql: str) -> list[tuple]:
+        if self.spark is not None:
+            return self.spark.query(sql)
+        if self.fakesnow is not None:
+            con = self.fakesnow.connect(database=self.env["INCR_SF_DATABASE"])
+            try:
+                cur = con.cursor()
+                cur.execute(sql)
+                return [tuple(row) for row in cur.fetchall()]
+            finally:
+                con.close()
         if self.postgres is None:
             import duckdb
 
@@ -290,12 +341,35 @@ class IncrementalProject(DbtProject):
         return {r[0]: {"plan": r[1], "score": r[2], "is_active": r[3]} for r in rows}
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+def snowflake_incremental(path: Path, server: FakesnowServer) -> IncrementalProject:
+    """The incremental fixture copied at `path`, on fakesnow, in a database of its own (the
+    server is shared by the session); not built yet."""
+    database = f"incr_{secrets.token_hex(4)}"
+    env = base_env(**server.env("INCR_SF_"), INCR_SF_DATABASE=database, INCR_SF_SCHEMA="incr")
+    return IncrementalProject(path, env, "snowflake", fakesnow=server, schema="incr")
+
+
+# The incremental fixture's warehouses; tests that also run on Spark parametrize it with
+# ON_SPARK added (test_incremental.py), as one xdist group: the JVM starts once per worker.
+INCREMENTAL_WAREHOUSES = ["duckdb", "postgres", "snowflake"]
+ON_SPARK = pytest.param("spark", marks=pytest.mark.xdist_group("spark"))
+
+
+@pytest.fixture(params=INCREMENTAL_WAREHOUSES)
 def incremental(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalProject:
-    """A fresh copy of the incremental fixture, built, on DuckDB and on PostgreSQL."""
+    """A fresh copy of the incremental fixture, built, on DuckDB, PostgreSQL and Snowflake
+    (fakesnow)."""
     path = _copy(INCREMENTAL, tmp_path / "incremental_project")
     if request.param == "duckdb":
         project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    elif request.param == "spark":
+        spark = request.getfixturevalue("spark_warehouse")
+        schema = f"incr_{secrets.token_hex(4)}"  # one metastore per worker
+        env = base_env(INCR_SPARK_DIR=str(spark.dir), INCR_SPARK_SCHEMA=schema)
+        project = IncrementalProject(path, env, "spark", spark=spark, schema=schema)
+        spark.session()  # started quiet, before dbt starts it with Spark's console logging
+    elif request.param == "snowflake":
+        project = snowflake_incremental(path, request.getfixturevalue("fakesnow"))
     else:
         server = request.getfixturevalue("postgres")
         schema = f"incr_{secrets.token_hex(4)}"

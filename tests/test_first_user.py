@@ -77,8 +77,8 @@ def test_a_run_that_cannot_start_leaves_the_running_runs_files_alone(duck):
         assert EARLY_BAD in before_rejected
 
         emulator.faults.clear()
-        emulator.faults.add(Fault(kind="delay", delay=0.5))
-        duck.build(rows=1200, bump_rows=1200, gen=1)  # every row changed: 12 calls of 0.5 s each
+        emulator.faults.add(Fault(kind="delay", delay=1.0))
+        duck.build(rows=1200, bump_rows=1200, gen=1)  # every row changed: 12 calls of a second each
         running = duck.start_sync("--threads", "1", "--log-format", "json", emulator=emulator)
         _wait_for_writes(emulator, 21)  # 20 calls of the first sync, and the second is writing
         second = duck.sync(emulator=emulator)  # DuckDB allows one process per file

@@ -1,5 +1,6 @@
 """Incremental syncs: the warehouse diffs each model against the state of what Pendo
-confirmed, and only new and changed rows are sent. Every test runs on DuckDB and PostgreSQL."""
+confirmed, and only new and changed rows are sent. Every test runs on DuckDB, PostgreSQL and
+Snowflake (fakesnow, tests/support/fakesnow.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ from dbt_pendo_sync.emulator import Fault
 
 from .conftest import (
     INCREMENTAL,
+    INCREMENTAL_WAREHOUSES,
+    ON_SPARK,
     IncrementalProject,
     _copy,
     base_env,
+    dbt_pendo,
     incremental_emulator_data,
     make_emulator,
+    snowflake_incremental,
 )
 
 N = 2000
+# The scenarios that also run on Spark (plain tables: no DELETE, no transactions).
+also_on_spark = pytest.mark.parametrize("incremental", [*INCREMENTAL_WAREHOUSES, ON_SPARK], indirect=True)
 
 
 def _ids(n: int) -> set[str]:
@@ -48,6 +55,7 @@ def _sync_ok(project, emulator, *args):
     return _counts(project)
 
 
+@also_on_spark
 def test_unchanged_model_sends_nothing_and_changed_rows_are_sent_exactly(incremental, emulator):
     first = _sync_ok(incremental, emulator)
     assert first["new"] == N and first["updated"] == N
@@ -69,6 +77,7 @@ def test_unchanged_model_sends_nothing_and_changed_rows_are_sent_exactly(increme
     }
 
 
+@also_on_spark
 def test_missing_ids_are_resent_until_pendo_knows_them(incremental):
     unknown = {"u-000010", "u-000500", "u-001999"}
     with make_emulator(incremental_emulator_data(known=_ids(N) - unknown)) as emulator:
@@ -142,6 +151,7 @@ def test_dry_run_is_a_plan_from_the_same_diff(incremental, emulator):
     assert _sync_ok(incremental, emulator)["sent"] == 7  # the plan wrote no state
 
 
+@also_on_spark
 def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     incremental.build(rows=20000)
     # 200 calls of 100 rows, 0.05 s each on 2 threads: about 5 s, and progress is journaled
@@ -171,7 +181,7 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
 
 
 def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, emulator):
-    emulator.faults.add(Fault(kind="delay", delay=0.5))  # the first run takes about 10 s
+    emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run takes about 20 s
     first = incremental.start_sync("--threads", "1", emulator=emulator, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -183,7 +193,7 @@ def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, e
     assert second.code == 1
     assert "Traceback" not in second.output
     assert "lock" in second.output.lower()
-    if incremental.postgres is not None:  # DuckDB's own file lock stops it even earlier
+    if incremental.target != "duckdb":  # DuckDB's own file lock stops it even earlier
         assert "being synced by another run" in second.output
     assert first.returncode == 0
     assert incremental.state_ids() == _ids(N)
@@ -205,3 +215,25 @@ def test_a_journal_of_row_numbers_from_an_older_version_is_replaced(tmp_path):
         result = project.sync(emulator=emulator)
     assert result.code == 0, result.output
     assert len(project.state_ids()) == len(project.model_values())
+
+
+def test_a_snowflake_project_that_quotes_identifiers_is_read_where_dbt_built_it(fakesnow, tmp_path):
+    """Snowflake folds unquoted names to upper case. A project with `quoting: identifier:
+    true` builds a lower-case "visitor_scores", which the sync and validate find; its columns
+    (PLAN, SCORE... as the SQL did not quote them) go to the fields the SQL named: plan, score.
+    Before the build, validate says the model is not built."""
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    with (path / "dbt_project.yml").open("a") as config:
+        config.write("quoting:\n  identifier: true\n")
+    project = snowflake_incremental(path, fakesnow)
+    unbuilt = dbt_pendo(["validate", *project.args(), "--offline"], project.env)
+    assert unbuilt.code == 1 and "does not exist in the warehouse" in unbuilt.output, unbuilt.output
+    project.build(rows=30)
+    assert project.query('select count(*) from incr."visitor_scores"') == [(30,)]
+
+    checked = dbt_pendo(["validate", *project.args(), "--offline"], project.env)
+    assert checked.code == 0, checked.output
+    with make_emulator(incremental_emulator_data()) as emulator:
+        assert _sync_ok(project, emulator)["updated"] == 30
+        assert emulator.values("visitor", "u-000003") == {"plan": "pro", "score": 30, "is_active": False}
+    assert project.state_ids() == _ids(30)

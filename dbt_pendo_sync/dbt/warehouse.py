@@ -7,6 +7,8 @@ its kin take a `name`) use one, since their plain cursors load the whole result 
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,14 +20,28 @@ from .compat import release_adapter
 from .readers import reader_for
 
 FETCH_ROWS = 10_000
+# Adapters whose warehouse folds unquoted identifiers to upper case, as standard SQL does:
+# a model's `select 1 as plan` makes a column PLAN there (elsewhere `plan` stays `plan`).
+_FOLDS_TO_UPPER = frozenset({"snowflake", "oracle", "db2", "exasol", "firebird"})
+_UNQUOTED = re.compile(r"[A-Z_][A-Z0-9_$]*")
 
 
 @dataclass(frozen=True)
 class WarehouseColumn:
-    """A column of a built relation, with the adapter's name for its type."""
+    """A column of a built relation, with the adapter's name for its type.
+
+    `name` is the real name (what SQL must quote); `written` is the name as the model's SQL
+    wrote it when the warehouse folded it to upper case (PLAN was `plan`), else the real
+    name. Blocks, field names and messages use `written`; SQL uses `name`.
+    """
 
     name: str
     data_type: str
+    written: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.written:
+            object.__setattr__(self, "written", self.name)
 
 
 class Warehouse:
@@ -51,7 +67,8 @@ class Warehouse:
         try:
             with self._adapter.connection_named("dbt-pendo-sync"):
                 try:
-                    self._adapter.connections.get_thread_connection().handle  # noqa: B018 (opens it)
+                    handle = self._adapter.connections.get_thread_connection().handle  # opens it
+                    self._reader.prepare(handle)
                 except Exception as exc:  # driver errors have no common base class
                     raise WarehouseError(f"cannot connect to the warehouse: {_one_line(exc)}") from None
                 yield self
@@ -59,14 +76,51 @@ class Warehouse:
             release_adapter(self._adapter)
 
     def relation(self, model: ModelNode) -> Any:
-        """The adapter's Relation for a model's built table or view."""
+        """The adapter's Relation for a model's built table or view, quoted as the project's
+        `quoting:` config says (as dbt quoted it when it built the model)."""
         return self._adapter.Relation.create(
-            database=model.database, schema=model.schema, identifier=model.alias
+            database=model.database,
+            schema=model.schema,
+            identifier=model.alias,
+            quote_policy=self._quote_policy(),
+        )
+
+    def _quote_policy(self, *, own_identifier: bool = False) -> dict[str, bool]:
+        """The adapter's default quote policy, overridden by the project's `quoting:` (as
+        dbt's Relation.create_from does); with `own_identifier`, for a table of ours: its
+        database and schema named as dbt names them, its name as the adapter's default
+        (so the state is found again whatever the project's identifier quoting)."""
+        default = self._adapter.Relation.get_default_quote_policy().to_dict(omit_none=True)
+        quoting = getattr(getattr(self._adapter, "config", None), "quoting", None) or {}
+        policy = {**default, **{k: bool(v) for k, v in quoting.items() if k in default}}
+        if own_identifier and "identifier" in default:
+            policy["identifier"] = default["identifier"]
+        return policy
+
+    def _schema(self, database: str | None, schema: str) -> Any:
+        return self._adapter.Relation.create(
+            database=database, schema=schema, quote_policy=self._quote_policy(own_identifier=True)
         )
 
     def relation_columns(self, model: ModelNode) -> list[WarehouseColumn]:
-        """The model's real columns ([] when it was never built)."""
-        return self._columns_of(self.relation(model), f"model {model.name}: ")
+        """The model's real columns ([] when it was never built), each with its written name."""
+        relation = self.relation(model)
+        try:
+            cols = self._columns_of(relation, f"model {model.name}: ")
+        except WarehouseError:
+            # The adapter took a missing relation for a failed lookup (see column_types).
+            self._rollback()
+            if not self.table_exists(relation):
+                return []
+            raise
+        if self.adapter_type not in _FOLDS_TO_UPPER:
+            return cols
+        folded = [c.name.lower() if _UNQUOTED.fullmatch(c.name) else c.name for c in cols]
+        alike = Counter(folded)  # PLAN beside a quoted "plan": both keep their real names
+        return [
+            WarehouseColumn(c.name, c.data_type, w if alike[w] == 1 else c.name)
+            for c, w in zip(cols, folded, strict=True)
+        ]
 
     def columns(self, model: ModelNode) -> list[WarehouseColumn]:
         """The model's real columns; raise WarehouseError when it was never built."""
@@ -80,7 +134,13 @@ class Warehouse:
         return cols
 
     def column_types(self, relation: Any) -> dict[str, str]:
-        """{lower-cased column name: type} of a relation ({} when it does not exist)."""
+        """{lower-cased column name: type} of a table of ours ({} when it does not exist).
+
+        Whether it exists is asked first: adapters tell a missing relation from a failed
+        lookup by the driver's wording (dbt-snowflake looks for Snowflake's "does not exist
+        or not authorized"), which not every server words alike."""
+        if not self.table_exists(relation):
+            return {}
         return {c.name.lower(): c.data_type for c in self._columns_of(relation)}
 
     def _columns_of(self, relation: Any, context: str = "") -> list[WarehouseColumn]:
@@ -93,7 +153,11 @@ class Warehouse:
     def table(self, database: str | None, schema: str, identifier: str) -> Any:
         """A Relation for a table of ours (state, journal, snapshot)."""
         return self._adapter.Relation.create(
-            database=database, schema=schema, identifier=identifier, type="table"
+            database=database,
+            schema=schema,
+            identifier=identifier,
+            type="table",
+            quote_policy=self._quote_policy(own_identifier=True),
         )
 
     def macro(self, name: str, **kwargs: Any) -> str:
@@ -138,7 +202,7 @@ class Warehouse:
     def create_schema(self, database: str | None, schema: str) -> None:
         """Create a schema if it does not exist (dbt's create_schema macro)."""
         try:
-            self._adapter.create_schema(self._adapter.Relation.create(database=database, schema=schema))
+            self._adapter.create_schema(self._schema(database, schema))
             self._commit_open()
         except Exception as exc:  # driver errors have no common base class
             raise WarehouseError(f"cannot create schema {schema}: {_one_line(exc)}") from None
@@ -151,10 +215,18 @@ class Warehouse:
         except Exception as exc:  # driver errors have no common base class
             raise WarehouseError(f"cannot drop {relation}: {_one_line(exc)}") from None
 
+    def rename_table(self, relation: Any, to: Any) -> None:
+        """Rename a table of ours (dbt's rename_relation)."""
+        try:
+            self._adapter.rename_relation(relation, to)
+            self._commit_open()
+        except Exception as exc:  # driver errors have no common base class
+            raise WarehouseError(f"cannot rename {relation} to {to}: {_one_line(exc)}") from None
+
     def table_exists(self, relation: Any) -> bool:
         """Whether a table exists: asks the warehouse, not dbt's relation cache, which
         does not know tables made by our own SQL."""
-        schema = self._adapter.Relation.create(database=relation.database, schema=relation.schema)
+        schema = self._schema(relation.database, relation.schema)
         try:
             found = self._adapter.list_relations_without_caching(schema)
         except Exception as exc:  # driver errors have no common base class

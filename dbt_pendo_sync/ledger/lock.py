@@ -59,25 +59,27 @@ class SyncLock:
             time.sleep(random.uniform(0.2, 0.6))
 
     def _live_others(self, w: Warehouse) -> list[tuple[str, int]]:
-        rows = w.query(f"select owner, heartbeat from {self._store.lock} where {self._where(w)}")
+        # A claim may have a row per heartbeat (dialect.py): its latest counts.
+        rows = w.query(
+            f"select owner, max(heartbeat) from {self._store.lock} where {self._where(w)} group by owner"
+        )
         now = time.time()
         others = [(str(o), int(h)) for o, h in rows if o != self.owner]
         stale = [o for o, h in others if now - h > self._stale_after]
         if stale:
             names = ", ".join(w.literal(o) for o in stale)
-            w.execute(f"delete from {self._store.lock} where {self._where(w)} and owner in ({names})")
+            self._store.dialect.delete(w, self._store.lock, f"{self._where(w)} and owner in ({names})")
         return [(o, h) for o, h in others if o not in stale]
 
     def heartbeat(self, w: Warehouse) -> None:
         """Refresh the claim (from the thread whose connection `w` is on)."""
-        w.execute(
-            f"update {self._store.lock} set heartbeat = {int(time.time())} "
-            f"where {self._where(w)} and owner = {w.literal(self.owner)}"
+        self._store.dialect.heartbeat(
+            w, self._store.lock, w.literal(self._model.unique_id), w.literal(self.owner), int(time.time())
         )
 
     def release(self) -> None:
         """Withdraw the claim."""
         w = self._store.warehouse
-        w.execute(
-            f"delete from {self._store.lock} where {self._where(w)} and owner = {w.literal(self.owner)}"
+        self._store.dialect.delete(
+            w, self._store.lock, f"{self._where(w)} and owner = {w.literal(self.owner)}"
         )

@@ -112,7 +112,7 @@ class ModelSnapshot:
             change, source = f"'{ChangeKind.NEW}'", "m"
         sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
         w.drop_table(self.table)
-        w.execute(w.macro("create_table_as", temporary=False, relation=self.table, compiled_code=sql))
+        self.store.dialect.create_table_as(w, self.table, sql)
 
     def counts(self) -> dict[ChangeKind, int]:
         """Rows per change kind."""

@@ -10,6 +10,7 @@ from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
 from ..errors import WarehouseError
 from ..vocab import ChangeKind
+from .dialect import Merge, dialect_for
 
 STATE_TABLE = "pendo_sync_state"
 JOURNAL_TABLE = "pendo_sync_journal"
@@ -33,6 +34,7 @@ class StateStore:
         self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
         self.journal = warehouse.table(location.database, location.schema, JOURNAL_TABLE)
         self.lock = warehouse.table(location.database, location.schema, LOCK_TABLE)
+        self.dialect = dialect_for(warehouse.adapter_type)
 
     def exists(self) -> bool:
         """Whether the state tables were created (by an earlier sync)."""
@@ -42,6 +44,7 @@ class StateStore:
         """Create the schema and tables when missing."""
         try:
             self.warehouse.create_schema(self.location.database, self.location.schema)
+            self.dialect.repair(self.warehouse, (self.state, self.journal, self.lock))
             self._drop_row_number_journal()
             self._create_tables()
         except WarehouseError as exc:
@@ -55,12 +58,15 @@ class StateStore:
         w = self.warehouse
         string, bigint = w.macro("type_string"), w.macro("type_bigint")
         timestamp = w.macro("type_timestamp")
+        create = self.dialect.create_table
         w.execute(
-            f"create table if not exists {self.state} (model_id {string}, record_id {string}, "
-            f"fingerprint {string}, synced_at {timestamp})",
-            f"create table if not exists {self.journal} (model_id {string}, kind {string}, "
-            f"lo {string}, hi {string})",
-            f"create table if not exists {self.lock} (model_id {string}, owner {string}, heartbeat {bigint})",
+            create(
+                w,
+                self.state,
+                f"model_id {string}, record_id {string}, fingerprint {string}, synced_at {timestamp}",
+            ),
+            create(w, self.journal, f"model_id {string}, kind {string}, lo {string}, hi {string}"),
+            create(w, self.lock, f"model_id {string}, owner {string}, heartbeat {bigint}"),
         )
 
     def _drop_row_number_journal(self) -> None:
@@ -82,37 +88,32 @@ class StateStore:
     def merge(
         self, model: ModelNode, snapshot: Any, *, replace_all: bool = False, forget_dropped: bool = False
     ) -> None:
-        """Fold the journal into the state in one transaction, then empty the journal.
+        """Fold the journal into the state, then empty the journal: in one transaction, or
+        on Spark by a swap of tables (dialect.py).
 
         `replace_all` rebuilds the model's state from this run alone (full resync);
         `forget_dropped` drops state of records no longer in the snapshot.
         """
         w = self.warehouse
         mid = w.literal(model.unique_id)
-        now = w.macro("current_timestamp")
         confirmed = self._confirmed(mid, "s")
-        statements = []
-        if replace_all:
-            statements.append(f"delete from {self.state} where model_id = {mid}")
-        else:
+        if not replace_all:
             # An unchanged row's state already holds its fingerprint, so only the rows that
             # differed need the journal: the range lookups then touch the changed few.
             confirmed = f"s.__change <> '{ChangeKind.SAME}' and {confirmed}"
-            statements.append(
-                f"delete from {self.state} where model_id = {mid} and record_id in "
-                f"(select s.__rid from {snapshot} s where {confirmed})"
-            )
-        statements.append(
-            f"insert into {self.state} (model_id, record_id, fingerprint, synced_at) "
-            f"select {mid}, s.__rid, s.__fp, {now} from {snapshot} s where {confirmed}"
+        self.dialect.merge(
+            w,
+            Merge(
+                state=self.state,
+                journal=self.journal,
+                snapshot=snapshot,
+                model_id=mid,
+                confirmed=confirmed,
+                now=w.macro("current_timestamp"),
+                replace_all=replace_all,
+                forget_dropped=forget_dropped,
+            ),
         )
-        if forget_dropped:  # not exists (an anti-join) scales where `not in` may not
-            statements.append(
-                f"delete from {self.state} where model_id = {mid} and not exists "
-                f"(select 1 from {snapshot} s where s.__rid = {STATE_TABLE}.record_id)"
-            )
-        statements.append(f"delete from {self.journal} where model_id = {mid}")
-        w.execute(*statements)
 
     def recover(self, model: ModelNode, snapshot: Any) -> None:
         """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""
@@ -120,6 +121,5 @@ class StateStore:
             self.merge(model, snapshot)
             self.warehouse.drop_table(snapshot)
         else:
-            self.warehouse.execute(
-                f"delete from {self.journal} where model_id = {self.warehouse.literal(model.unique_id)}"
-            )
+            w = self.warehouse
+            self.dialect.delete(w, self.journal, f"model_id = {w.literal(model.unique_id)}")

@@ -28,13 +28,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .processes import ServerProcess, free_port
 
 __all__ = ["PostgresServer", "start_postgres", "find_postgres_bin_dir"]
 
@@ -54,7 +55,7 @@ _REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres", "pg_isready", "createdb")
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(ServerProcess):
     host: str
     port: int
     user: str
@@ -91,21 +92,10 @@ class PostgresServer:
             f"{prefix}DBNAME": self.dbname,
         }
 
-    def log_tail(self, max_chars: int = 4000) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-max_chars:]
-        except OSError:
-            return ""
-
     def stop(self) -> None:
         """Stop the server immediately. Idempotent; safe to call from finalizers."""
-        if self._stopped:
+        if not self._first_stop():
             return
-        self._stopped = True
-        try:
-            atexit.unregister(self.stop)
-        except Exception:  # pragma: no cover - defensive
-            pass
         if self.data_dir and (self.data_dir / "postmaster.pid").exists():
             try:
                 _run(
@@ -234,7 +224,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
 
     last_error = ""
     for _attempt in range(3):
-        port = _free_port()
+        port = free_port()
         server = PostgresServer(
             host="127.0.0.1",
             port=port,
@@ -421,12 +411,6 @@ def _wait_ready(server: PostgresServer, *, deadline: float) -> None:
                 f"PostgreSQL did not become ready within {READY_TIMEOUT_S:.0f}s; log:\n{server.log_tail()}"
             )
         time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _postmaster_pid(data_dir: Path) -> int | None:
