@@ -30,10 +30,13 @@ class SparkWarehouse:
             "spark.hadoop.javax.jdo.option.ConnectionURL": (
                 f"jdbc:derby:;databaseName={self.dir}/metastore_db;create=true"
             ),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.dir}",
+            "spark.driver.extraJavaOptions": (
+                f"-Dderby.system.home={self.dir} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+            ),
+            "spark.sql.codegen.wholeStage": "false",
             "spark.ui.enabled": "false",
             "spark.master": "local[2]",
-            "spark.sql.shuffle.partitions": "4",
+            "spark.sql.shuffle.partitions": "1",
         }
 
     def session(self) -> Any:
