@@ -2,7 +2,7 @@
 # One entry point for the README's commands:
 #   scripts/dev.sh demo    set up a fresh machine, build sample_project on DuckDB, sync it into
 #                          the local Pendo emulator, print the summary
-#   scripts/dev.sh test    set up, make sure PostgreSQL is installed, check format, lint and
+#   scripts/dev.sh test    set up, make sure PostgreSQL and Java are installed, check format, lint and
 #                          types (ruff, mypy), run the whole test suite
 #   scripts/dev.sh bench   set up, run the benchmark (benchmarks/README in the main README)
 set -euo pipefail
