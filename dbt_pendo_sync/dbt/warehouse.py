@@ -224,15 +224,18 @@ class Warehouse:
             raise WarehouseError(f"cannot rename {relation} to {to}: {_one_line(exc)}") from None
 
     def table_exists(self, relation: Any) -> bool:
-        """Whether a table exists: asks the warehouse, not dbt's relation cache, which
-        does not know tables made by our own SQL."""
-        schema = self._schema(relation.database, relation.schema)
+        """Whether a table exists (see table_names)."""
+        return relation.identifier.lower() in self.table_names(relation.database, relation.schema)
+
+    def table_names(self, database: str | None, schema: str) -> set[str]:
+        """The lower-cased names of a schema's tables and views, in one listing: asks the
+        warehouse, not dbt's relation cache, which does not know tables made by our own SQL."""
+        relation = self._schema(database, schema)
         try:
-            found = self._adapter.list_relations_without_caching(schema)
+            found = self._adapter.list_relations_without_caching(relation)
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot list the tables of {schema}: {_one_line(exc)}") from None
-        name = relation.identifier.lower()
-        return any((r.identifier or "").lower() == name for r in found)
+            raise WarehouseError(f"cannot list the tables of {relation}: {_one_line(exc)}") from None
+        return {(r.identifier or "").lower() for r in found}
 
     @contextmanager
     def worker_connection(self, name: str) -> Iterator[Warehouse]:

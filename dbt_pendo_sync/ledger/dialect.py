@@ -141,11 +141,16 @@ class SparkDialect(TransactionalDialect):
         self.delete(w, m.journal, f"model_id = {mid}")
 
     def repair(self, w: Warehouse, tables: Iterable[Any]) -> None:
+        listed: dict[tuple[str | None, str], set[str]] = {}  # one listing per schema
         for table in tables:
+            key = (table.database, table.schema)
+            if key not in listed:
+                listed[key] = w.table_names(*key)
+            names = listed[key]
             pending = _next_of(w, table)
-            if not w.table_exists(pending):
+            if pending.identifier.lower() not in names:
                 continue
-            if w.table_exists(table):
+            if table.identifier.lower() in names:
                 w.drop_table(pending)  # the swap had not begun: the old table holds
             else:
                 w.rename_table(pending, table)  # dropped, not yet renamed: finish the swap

@@ -38,7 +38,8 @@ class StateStore:
 
     def exists(self) -> bool:
         """Whether the state tables were created (by an earlier sync)."""
-        return self.warehouse.table_exists(self.state) and self.warehouse.table_exists(self.journal)
+        names = self.warehouse.table_names(self.location.database, self.location.schema)
+        return {STATE_TABLE, JOURNAL_TABLE} <= names
 
     def ensure(self) -> None:
         """Create the schema and tables when missing."""
