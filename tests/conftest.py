@@ -282,11 +282,11 @@ class IncrementalProject(DbtProject):
     schema: str = "main"
 
     def build(self, **dbt_vars: object) -> None:
-        self._spark_in_process()
+        self.start_spark()
         self.dbt("build", "--vars", json.dumps(dbt_vars))
 
     def sync(self, *args: str, **kwargs: Any) -> Run:
-        self._spark_in_process()
+        self.start_spark()
         return super().sync(*args, **kwargs)
 
     def sync_process(self, *args: str, **env: str) -> Run:
@@ -299,7 +299,7 @@ class IncrementalProject(DbtProject):
             self.spark.release()
         return super().start_sync(*args, **kwargs)
 
-    def _spark_in_process(self) -> None:
+    def start_spark(self) -> None:
         """dbt and dbt-pendo in this process find this process's quiet SparkSession running."""
         if self.spark is not None:
             self.spark.session()

@@ -322,3 +322,36 @@ def test_dbt_renders_the_ledgers_sql_in_bigquerys_dialect(warehouse: Any) -> Non
         f"case when `plan` is null then '{sep}plan:null' else '{sep}plan=' || cast(`plan` as string) end"
         " as string)))"
     )
+
+
+def test_the_ledgers_merge_is_one_bigquery_transaction(warehouse: Any) -> None:
+    """dbt-bigquery's begin and commit do nothing, so the merge's statements go as one script
+    in BigQuery's own transaction: all of them or none."""
+    from dbt_pendo_sync.ledger.dialect import Merge, TransactionalDialect, dialect_for
+
+    w = warehouse
+    table = lambda name: w.table("standin-project", "analytics", name)  # noqa: E731
+    merge = Merge(
+        state=table("pendo_sync_state"),
+        journal=table("pendo_sync_journal"),
+        snapshot=table("pendo_sync_snap_x"),
+        model_id=w.literal("model.p.m"),
+        confirmed="s.__change <> 'same'",
+        now=w.macro("current_timestamp"),
+        replace_all=False,
+        forget_dropped=True,
+    )
+    (script,) = w.statements("pendo_sync_merge", journal=merge.journal, **merge.macro_args())
+    lines = script.split("\n")
+    assert lines[0] == "begin transaction;"
+    assert lines[-1] == "commit transaction;"
+    assert [line.split(" ")[0] for line in lines[1:-1]] == ["delete", "insert", "delete", "delete"]
+    assert (
+        lines[-2]
+        == "delete from `standin-project`.`analytics`.`pendo_sync_journal` where model_id = 'model.p.m';"
+    )
+    assert type(dialect_for(w)) is TransactionalDialect  # BigQuery tables take DELETE
+
+
+def test_bigquery_literals_keep_their_backslashes(warehouse: Any) -> None:
+    assert warehouse.literal("c:\\new\\it's") == "'c:\\\\new\\\\it\\'s'"

@@ -237,3 +237,44 @@ def test_a_snowflake_project_that_quotes_identifiers_is_read_where_dbt_built_it(
         assert _sync_ok(project, emulator)["updated"] == 30
         assert emulator.values("visitor", "u-000003") == {"plan": "pro", "score": 30, "is_active": False}
     assert project.state_ids() == _ids(30)
+
+
+@also_on_spark
+def test_record_ids_with_quotes_and_backslashes_reach_the_warehouse_unchanged(incremental, monkeypatch):
+    """Keys go into the journal as SQL literals. Where a quote is escaped with a backslash
+    (Snowflake, Spark, BigQuery), a backslash in an id is an escape too: unless it is doubled,
+    `c:\\new` would be journaled as `c:` and a newline, and that row never confirmed."""
+    from dbt_pendo_sync.dbt.compat import DbtTarget, build_adapter
+    from dbt_pendo_sync.dbt.warehouse import Warehouse
+
+    for name, value in incremental.env.items():
+        monkeypatch.setenv(name, value)
+    incremental.start_spark()  # on Spark: this process's session, as dbt-pendo finds it
+    w = Warehouse(build_adapter(DbtTarget(incremental.path, incremental.path, incremental.target)))
+    texts = ["o'brien", "a\\b", "c:\\new\\table", "\\'", "it''s", "ünï €"]
+    with w.connection():
+        assert [w.query(f"select {w.literal(t)}")[0][0] for t in texts] == texts
+
+
+def test_a_project_overrides_the_ledgers_sql_by_dispatch(tmp_path):
+    """The sync tables' SQL is the package's dispatched macros: a project's own
+    `<adapter>__pendo_sync_...` macro, put first by a `dispatch:` config, is what runs."""
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    (path / "macros").mkdir()
+    (path / "macros" / "pendo_sync_overrides.sql").write_text(
+        "{% macro duckdb__pendo_sync_create_table(relation, columns) -%}\n"
+        "  create table if not exists {{ relation }}\n"
+        "  ({{ columns }}, created_by varchar default 'our macro')\n"
+        "{%- endmacro %}\n"
+    )
+    with (path / "dbt_project.yml").open("a") as config:
+        config.write(
+            "dispatch:\n  - macro_namespace: dbt_pendo_sync\n"
+            "    search_order: [incremental_project, dbt_pendo_sync]\n"
+        )
+    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    project.build(rows=10)
+    with make_emulator(incremental_emulator_data()) as emulator:
+        assert _sync_ok(project, emulator)["updated"] == 10
+    assert project.query("select distinct created_by from main.pendo_sync_state") == [("our macro",)]
+    assert project.state_ids() == _ids(10)

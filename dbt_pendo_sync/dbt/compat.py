@@ -16,6 +16,9 @@ from typing import Any
 
 from ..errors import DbtError, UsageError
 
+# The dbt package name of the macros this package ships (macros/ledger.sql).
+PACKAGE_MACROS = "dbt_pendo_sync"
+
 
 @dataclass(frozen=True)
 class DbtTarget:
@@ -122,6 +125,7 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
     from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
     from dbt.config.runtime import RuntimeConfig
     from dbt.context.providers import generate_runtime_macro_context
+    from dbt.contracts.graph.manifest import MacroManifest
     from dbt.flags import set_from_args
     from dbt.mp_context import get_mp_context
     from dbt.parser.manifest import ManifestLoader
@@ -155,8 +159,8 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
         # the project's overrides of dispatched macros.
         macros = _macros_of(manifest_path) if manifest_path else None
         if macros is None:
-            macros = ManifestLoader.load_macros(config, adapter.connections.set_query_header)
-        adapter.set_macro_resolver(macros)
+            macros = dict(ManifestLoader.load_macros(config, adapter.connections.set_query_header).macros)
+        adapter.set_macro_resolver(MacroManifest({**macros, **_package_macros()}))
         adapter.set_macro_context_generator(generate_runtime_macro_context)
         return adapter
     except DbtBaseException as exc:
@@ -174,19 +178,52 @@ def release_adapter(adapter: Any) -> None:
         close_all()
 
 
-def _macros_of(manifest_path: Path) -> Any:
-    """dbt's macro manifest from manifest.json's macros; None when they cannot be read (a
+def _macros_of(manifest_path: Path) -> dict[str, Any] | None:
+    """{unique_id: Macro} from manifest.json's macros; None when they cannot be read (a
     manifest of another dbt version, say), and the caller parses the project's instead."""
     import json
 
-    from dbt.contracts.graph.manifest import MacroManifest
     from dbt.contracts.graph.nodes import Macro
 
     try:
         raw = json.loads(manifest_path.read_text(encoding="utf-8"))["macros"]
-        return MacroManifest({uid: Macro.from_dict(macro) for uid, macro in raw.items()})
+        return {uid: Macro.from_dict(macro) for uid, macro in raw.items()}
     except Exception:  # any shape dbt's own classes refuse: fall back to parsing
         return None
+
+
+def _package_macros() -> dict[str, Any]:
+    """{unique_id: Macro} of the macros this package ships (macros/*.sql), as the package
+    `dbt_pendo_sync`, so that `adapter.dispatch(name, 'dbt_pendo_sync')` finds them."""
+    from importlib.resources import files
+
+    from dbt.contracts.graph.nodes import Macro
+    from dbt_common.clients.jinja import BlockTag, extract_toplevel_blocks
+
+    macros = {}
+    for source in sorted(files("dbt_pendo_sync").joinpath("macros").iterdir(), key=lambda f: f.name):
+        if not source.name.endswith(".sql"):
+            continue
+        path = f"macros/{source.name}"
+        blocks = extract_toplevel_blocks(
+            source.read_text(encoding="utf-8"), allowed_blocks={"macro"}, collect_raw_data=False
+        )
+        for block in blocks:
+            if not isinstance(block, BlockTag):  # text between the macros
+                continue
+            unique_id = f"macro.{PACKAGE_MACROS}.{block.block_name}"
+            macros[unique_id] = Macro.from_dict(
+                {
+                    "name": block.block_name,
+                    "resource_type": "macro",
+                    "package_name": PACKAGE_MACROS,
+                    "path": path,
+                    "original_file_path": path,
+                    "unique_id": unique_id,
+                    "macro_sql": block.full_block,
+                }
+            )
+    return macros
 
 
 def _default_profiles_dir(target: DbtTarget) -> str:

@@ -161,16 +161,31 @@ class Warehouse:
         )
 
     def macro(self, name: str, **kwargs: Any) -> str:
-        """The SQL one of dbt's (dispatched) macros renders for this adapter."""
+        """The SQL one of dbt's (dispatched) macros renders for this adapter: dbt's own, the
+        project's, or this package's (macros/ledger.sql)."""
+        return str(self.call_macro(name, **kwargs)).strip()
+
+    def statements(self, name: str, **kwargs: Any) -> list[str]:
+        """The SQL statements a macro returns as a list."""
+        return [str(sql).strip() for sql in self.call_macro(name, **kwargs)]
+
+    def call_macro(self, name: str, **kwargs: Any) -> Any:
+        """What a macro returns (its `return(...)` value), or its rendered text."""
         try:
-            return str(self._adapter.execute_macro(name, kwargs=kwargs)).strip()
+            return self._adapter.execute_macro(name, kwargs=kwargs)
         except Exception as exc:  # dbt raises its own types; any failure means no SQL
             raise WarehouseError(f"dbt macro {name} failed: {_one_line(exc)}") from None
 
     def literal(self, text: str) -> str:
-        """A SQL string literal, escaped as the adapter's escape_single_quotes macro does."""
+        """A SQL string literal, escaped as the adapter's escape_single_quotes macro does.
+
+        Where that escape is a backslash (BigQuery, Spark, Snowflake, MySQL), the backslash
+        is an escape character in literals, so the text's own backslashes are doubled too:
+        `a\\b` must stay `a\\b`, not become `a` and a backspace."""
         if self._quote_escape is None:  # rendered once: the macro only rewrites quotes
             self._quote_escape = self.macro("escape_single_quotes", expression="'")
+        if self._quote_escape.startswith("\\"):
+            text = text.replace("\\", "\\\\")
         return "'" + text.replace("'", self._quote_escape) + "'"
 
     def execute(self, *statements: str) -> None:

@@ -1,22 +1,22 @@
-"""The ledger's SQL that differs per kind of warehouse, in one place.
+"""How the ledger changes its tables on a kind of warehouse; the SQL itself is rendered by
+the user's adapter from the package's dispatched macros (macros/ledger.sql).
 
-Two families, picked by dbt's adapter type:
+Two strategies, picked by the dispatched macro `pendo_sync_rewrites_tables`:
 
-- `TransactionalDialect` (DuckDB, PostgreSQL, Snowflake, and every adapter not named here):
-  rows are removed with DELETE and changed with UPDATE, and the statements of one change run
-  in one transaction (Warehouse.execute).
-- `SparkDialect` (dbt-spark): plain Spark tables (parquet, no Delta or Iceberg) take
-  INSERT INTO, but no DELETE, no UPDATE and no transactions, and Spark refuses an INSERT
-  OVERWRITE of a datasource table it reads from. A table loses rows by being rewritten:
-  the rows kept go into a new table `<name>__next` (CREATE TABLE ... AS), the old table is
-  dropped and the new one renamed (dbt's rename_relation). A run that dies between the drop
-  and the rename leaves `<name>__next` alone: `repair` renames it into place before the next
-  run reads anything, and drops a `<name>__next` whose table is still there (the rewrite
-  had not started; what it was to write is still in the journal).
-
-Why classes and not dbt-dispatched macros: the macros would have to be merged into every
-adapter's macro resolver (built from the user's manifest), and a Spark dialect needs more
-than other SQL: an order of steps with a repair after a crash, which is Python.
+- `TransactionalDialect` (DuckDB, PostgreSQL, Snowflake, BigQuery, Databricks, and every
+  adapter without an override): rows are removed with DELETE and changed with UPDATE, and
+  the statements of one change run in one transaction (Warehouse.execute; on BigQuery, whose
+  dbt adapter has no transactions, the merge macro is one script in BigQuery's own
+  BEGIN TRANSACTION ... COMMIT TRANSACTION).
+- `RewritingDialect` (plain Spark tables: parquet, no Delta or Iceberg): tables take INSERT
+  INTO, but no DELETE, no UPDATE and no transactions, and Spark refuses an INSERT OVERWRITE
+  of a datasource table it reads from. A table loses rows by being rewritten: the rows kept
+  go into a new table `<name>__next` (CREATE TABLE ... AS), the old table is dropped and the
+  new one renamed (dbt's rename_relation). A run that dies between the drop and the rename
+  leaves `<name>__next` alone: `repair` renames it into place before the next run reads
+  anything, and drops a `<name>__next` whose table is still there (the rewrite had not
+  started; what it was to write is still in the journal). That order of steps, with its
+  repair, is why the strategy is Python and only its SQL is macros.
 """
 
 from __future__ import annotations
@@ -47,98 +47,61 @@ class Merge:
     replace_all: bool
     forget_dropped: bool
 
+    def macro_args(self) -> dict[str, Any]:
+        """The arguments of the merge macros (pendo_sync_merge, pendo_sync_state_after_merge)."""
+        return {
+            "state": self.state,
+            "snapshot": self.snapshot,
+            "model_id": self.model_id,
+            "confirmed": self.confirmed,
+            "now": self.now,
+            "replace_all": self.replace_all,
+            "forget_dropped": self.forget_dropped,
+        }
+
 
 class TransactionalDialect:
-    """SQL for warehouses with DELETE, UPDATE and transactions."""
+    """For warehouses with DELETE, UPDATE and transactions."""
 
     def create_table(self, w: Warehouse, relation: Any, columns: str) -> str:
         """A CREATE TABLE IF NOT EXISTS statement with these column definitions."""
-        return f"create table if not exists {relation} ({columns})"
+        return w.macro("pendo_sync_create_table", relation=relation, columns=columns)
 
     def create_table_as(self, w: Warehouse, relation: Any, sql: str) -> None:
-        """Create a table from a query (dbt's create_table_as)."""
-        w.execute(w.macro("create_table_as", temporary=False, relation=relation, compiled_code=sql))
+        """Create a table from a query."""
+        w.execute(w.macro("pendo_sync_create_table_as", relation=relation, sql=sql))
 
     def delete(self, w: Warehouse, table: Any, where: str) -> None:
         """Remove the rows that match `where`."""
-        w.execute(f"delete from {table} where {where}")
+        w.execute(w.macro("pendo_sync_delete", relation=table, where=where))
 
     def heartbeat(self, w: Warehouse, lock: Any, model_id: str, owner: str, now: int) -> None:
-        """Refresh a run's claim (`model_id`, `owner`: SQL literals); readers take the
-        latest heartbeat per owner."""
-        w.execute(f"update {lock} set heartbeat = {now} where model_id = {model_id} and owner = {owner}")
+        """Refresh a run's claim (`model_id`, `owner`: SQL literals)."""
+        w.execute(w.macro("pendo_sync_heartbeat", lock=lock, model_id=model_id, owner=owner, now=now))
 
     def merge(self, w: Warehouse, m: Merge) -> None:
         """The merge, in one transaction: all of it happens or none of it."""
-        mid, state = m.model_id, m.state
-        statements = []
-        if m.replace_all:
-            statements.append(f"delete from {state} where model_id = {mid}")
-        else:
-            statements.append(
-                f"delete from {state} where model_id = {mid} and record_id in "
-                f"(select s.__rid from {m.snapshot} s where {m.confirmed})"
-            )
-        statements.append(
-            f"insert into {state} (model_id, record_id, fingerprint, synced_at) "
-            f"select {mid}, s.__rid, s.__fp, {m.now} from {m.snapshot} s where {m.confirmed}"
-        )
-        if m.forget_dropped:  # not exists (an anti-join) scales where `not in` may not
-            statements.append(
-                f"delete from {state} where model_id = {mid} and not exists "
-                f"(select 1 from {m.snapshot} s where s.__rid = {state.identifier}.record_id)"
-            )
-        statements.append(f"delete from {m.journal} where model_id = {mid}")
-        w.execute(*statements)
+        w.execute(*w.statements("pendo_sync_merge", journal=m.journal, **m.macro_args()))
 
     def repair(self, w: Warehouse, tables: Iterable[Any]) -> None:
         """Finish what a run that died left half done (nothing: transactions roll back)."""
 
 
-class SparkDialect(TransactionalDialect):
-    """SQL for plain Spark tables: INSERT only; rows leave a table by a rewrite of it."""
-
-    def create_table(self, w: Warehouse, relation: Any, columns: str) -> str:
-        # Parquet, not the Hive text format Spark picks without USING: text cannot hold
-        # every string (a newline splits the row), and a datasource table's CREATE TABLE AS
-        # registers the table only once its files are written.
-        return f"create table if not exists {relation} ({columns}) using parquet"
-
-    def create_table_as(self, w: Warehouse, relation: Any, sql: str) -> None:
-        w.execute(f"create table {relation} using parquet as {sql}")
+class RewritingDialect(TransactionalDialect):
+    """For tables that take INSERT only: rows leave a table by a rewrite of it."""
 
     def delete(self, w: Warehouse, table: Any, where: str) -> None:
-        # Rows where `where` is null are kept, as DELETE keeps them.
-        self._rewrite(w, table, f"select * from {table} where not coalesce(({where}), false)")
-
-    def heartbeat(self, w: Warehouse, lock: Any, model_id: str, owner: str, now: int) -> None:
-        # A new row per beat (no UPDATE): readers take the latest heartbeat per owner, and
-        # the run's rows all go when it releases the lock.
-        w.execute(f"insert into {lock} (model_id, owner, heartbeat) values ({model_id}, {owner}, {now})")
+        self._rewrite(w, table, w.macro("pendo_sync_rows_kept", relation=table, where=where))
 
     def merge(self, w: Warehouse, m: Merge) -> None:
-        """The state rewritten whole in one CREATE TABLE AS (the other models' rows, the
-        model's rows kept, the rows confirmed now), swapped in, then the journal cleared.
+        """The state rewritten whole in one CREATE TABLE AS, swapped in, then the journal
+        cleared.
 
         No transaction: the swap is the commit point. Before it, the old state and the whole
         journal are intact and the next run merges again; after it, a journal not yet
         cleared merges again to the same state (the merge is idempotent)."""
-        mid, state, snap = m.model_id, m.state, m.snapshot
-        kept = [f"select * from {state} where model_id <> {mid}"]
-        if not m.replace_all:
-            mine = (
-                f"select st.* from {state} st left anti join (select s.__rid from {snap} s "
-                f"where {m.confirmed}) c on c.__rid = st.record_id"
-            )
-            if m.forget_dropped:
-                mine += f" left semi join {snap} d on d.__rid = st.record_id"
-            kept.append(f"{mine} where st.model_id = {mid}")
-        new = (
-            f"select {mid} as model_id, s.__rid as record_id, s.__fp as fingerprint, "
-            f"cast({m.now} as timestamp) as synced_at from {snap} s where {m.confirmed}"
-        )
-        self._rewrite(w, state, " union all ".join([*kept, new]))
-        self.delete(w, m.journal, f"model_id = {mid}")
+        self._rewrite(w, m.state, w.macro("pendo_sync_state_after_merge", **m.macro_args()))
+        self.delete(w, m.journal, f"model_id = {m.model_id}")
 
     def repair(self, w: Warehouse, tables: Iterable[Any]) -> None:
         listed: dict[tuple[str | None, str], set[str]] = {}  # one listing per schema
@@ -168,6 +131,6 @@ def _next_of(w: Warehouse, table: Any) -> Any:
     return w.table(table.database, table.schema, f"{table.identifier}{NEXT_SUFFIX}")
 
 
-def dialect_for(adapter_type: str) -> TransactionalDialect:
-    """The dialect of a dbt adapter type."""
-    return SparkDialect() if adapter_type == "spark" else TransactionalDialect()
+def dialect_for(w: Warehouse) -> TransactionalDialect:
+    """The strategy of the warehouse behind `w`, as its adapter's dispatch decides."""
+    return RewritingDialect() if w.call_macro("pendo_sync_rewrites_tables") else TransactionalDialect()

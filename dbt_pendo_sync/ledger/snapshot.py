@@ -26,23 +26,23 @@ def snapshot_name(model: ModelNode) -> str:
 
 
 def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear: set[str]) -> str:
-    """SQL for a row's fingerprint: a hash of what is sent (field names and values).
+    """SQL for a row's fingerprint: a hash of what is sent (field names and values), rendered
+    by the dispatched macro pendo_sync_fingerprint.
 
     Skipped nulls are not sent, so they contribute nothing: adding a field that is null on a
     row leaves that row's fingerprint alone, and renaming a field changes exactly the rows
     that carry a value for it. Nulls of `clear` columns are sent, so they count.
     """
-    string = w.macro("type_string")
-    parts = [w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{salt}")]
-    for column, field in sorted(columns.items(), key=lambda cf: cf[1]):
-        col = w.quote(column)
-        tag = w.literal(f"{_SEPARATOR}{field}=")
-        if_null = w.literal(f"{_SEPARATOR}{field}:null") if column in clear else "''"
-        parts.append(
-            f"case when {col} is null then {if_null} else "
-            f"{w.macro('concat', fields=[tag, f'cast({col} as {string})'])} end"
-        )
-    return w.macro("hash", field=w.macro("concat", fields=parts))
+    fields = [
+        {
+            "column": w.quote(column),
+            "tag": w.literal(f"{_SEPARATOR}{field}="),
+            "if_null": w.literal(f"{_SEPARATOR}{field}:null") if column in clear else "''",
+        }
+        for column, field in sorted(columns.items(), key=lambda cf: cf[1])
+    ]
+    prefix = w.literal(f"{FINGERPRINT_VERSION}{_SEPARATOR}{salt}")
+    return w.macro("pendo_sync_fingerprint", prefix=prefix, fields=fields)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ progress into the state."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
 from ..errors import WarehouseError
 from ..vocab import ChangeKind
-from .dialect import Merge, dialect_for
+from .dialect import Merge, TransactionalDialect, dialect_for
 
 STATE_TABLE = "pendo_sync_state"
 JOURNAL_TABLE = "pendo_sync_journal"
@@ -34,7 +35,11 @@ class StateStore:
         self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
         self.journal = warehouse.table(location.database, location.schema, JOURNAL_TABLE)
         self.lock = warehouse.table(location.database, location.schema, LOCK_TABLE)
-        self.dialect = dialect_for(warehouse.adapter_type)
+
+    @cached_property
+    def dialect(self) -> TransactionalDialect:
+        """How this warehouse changes the tables (dialect.py)."""
+        return dialect_for(self.warehouse)
 
     def exists(self) -> bool:
         """Whether the state tables were created (by an earlier sync)."""
