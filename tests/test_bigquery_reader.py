@@ -276,6 +276,9 @@ def test_the_warehouse_streams_through_dbt_bigquerys_own_client(
     (insert,) = dbt_standin.calls("jobs.insert")
     assert "dbt-bigquery-" in insert.headers["user-agent"]  # the adapter's client, not one of ours
     assert insert.headers["authorization"] == "Bearer standin-token"
+    # The profile's job settings, as dbt applies them to its own queries.
+    query = insert.body["configuration"]["query"]
+    assert (query["maximumBytesBilled"], query["priority"]) == ("1000000000", "BATCH")
 
 
 def test_a_failed_query_is_a_warehouse_error_naming_the_table_and_sql(

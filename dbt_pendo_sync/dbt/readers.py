@@ -130,27 +130,45 @@ def spark_session(params: Mapping[str, str]) -> Any:
 
 class BigQueryReader:
     """BigQuery (dbt-bigquery's handle is a `google.cloud.bigquery.Client`): the query's
-    result, a page of at most `fetch_rows` rows at a time (BigQuery may send fewer)."""
+    result, a page of at most `fetch_rows` rows at a time (BigQuery may send fewer).
+
+    The profile's job settings apply as they do to dbt's own queries: `maximum_bytes_billed`
+    (BigQuery fails a query that would bill more), `priority` (interactive or batch) and
+    `job_execution_timeout_seconds` (`credentials`: the adapter's profile credentials)."""
+
+    def __init__(self, credentials: Any = None) -> None:
+        self._bytes_billed = getattr(credentials, "maximum_bytes_billed", None)
+        priority = getattr(credentials, "priority", None)
+        self._priority = str(getattr(priority, "value", priority)).upper() if priority else None
+        self._timeout = getattr(credentials, "job_execution_timeout_seconds", None)
 
     def prepare(self, handle: Any) -> None:
         """Nothing to ready: the client makes its HTTP session on the first request."""
 
     def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
-        job = handle.query(sql)
-        for page in job.result(page_size=fetch_rows).pages:
+        from google.cloud.bigquery import QueryJobConfig
+
+        config = QueryJobConfig(use_legacy_sql=False)
+        if self._bytes_billed:
+            config.maximum_bytes_billed = int(self._bytes_billed)
+        if self._priority:
+            config.priority = self._priority
+        job = handle.query(sql, job_config=config)
+        for page in job.result(page_size=fetch_rows, timeout=self._timeout).pages:
             # tuple(row), not row.values(): values() deep-copies every row (8x slower).
             chunk = [tuple(row) for row in page]
             if chunk:
                 yield chunk
 
 
-def reader_for(adapter_type: str) -> RowReader:
+def reader_for(adapter_type: str, credentials: Any = None) -> RowReader:
     """The reader for a dbt adapter type: Spark and BigQuery have their own; DB-API adapters
-    (and adapters not known here, checked when they first read) use fetchmany."""
+    (and adapters not known here, checked when they first read) use fetchmany. `credentials`
+    (the profile's) carry settings a reader applies to its queries."""
     if adapter_type == "spark":
         return SparkReader()
     if adapter_type == "bigquery":
-        return BigQueryReader()
+        return BigQueryReader(credentials)
     return DbapiReader(adapter_type)
 
 

@@ -49,7 +49,9 @@ class Warehouse:
 
     def __init__(self, adapter: Any) -> None:
         self._adapter = adapter
-        self._reader = reader_for(adapter.type())
+        self._reader = reader_for(
+            adapter.type(), getattr(getattr(adapter, "config", None), "credentials", None)
+        )
         self._quote_escape: str | None = None
 
     @property
