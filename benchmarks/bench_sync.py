@@ -1,7 +1,7 @@
-"""Benchmark of `dbt-pendo sync` against the local Pendo emulator, on DuckDB.
+"""Benchmark of `dbt-pendo sync` against the local Pendo emulator, on DuckDB (and Spark).
 
     .venv/bin/python benchmarks/bench_sync.py [--rows 1000000] [--threads 4] [--batch-size 500]
-                                              [--workdir DIR] [--rows-list 100000,1000000]
+                                              [--workdir DIR] [--rows-list 100000,1000000] [--spark]
 
 Steps (each one a child process, timed from the outside, with its own peak RSS from wait4):
   build      `dbt build` of a visitor model with N rows (benchmarks/project, copied to the workdir)
@@ -14,6 +14,19 @@ Steps (each one a child process, timed from the outside, with its own peak RSS f
   1%         rebuild with 1% of the rows changed, then sync: N/100 rows sent
 Every measured step gets a freshly started emulator (`dbt-pendo emulator`, its own process),
 so what earlier steps left in its memory (values, request log) cannot slow later steps.
+Syncs run with `--log-format json`: their `model_finished` event's `to_send` is the count of
+rows the sync reads from the warehouse into Python ("rows read"; the snapshot's new and
+changed rows, read through `Warehouse.stream`).
+
+--spark (Linux; needs Java and dbt-spark[session]) then runs the same model on Spark
+(benchmarks/spark_project over a copy of benchmarks/project: dbt-spark's `session` method,
+parquet tables, a Derby metastore in the workdir): build, startup, full, no-change, printed
+next to DuckDB's. pyspark starts a JVM as a child of the Python process; it outlives that
+process by a moment (it exits when its stdin closes), and this process, a child subreaper
+(prctl), adopts it and reaps it with wait4: "JVM" figures are that process's, "peak RSS" and
+"CPU s" the Python process's alone. Checks (PASS/FAIL rows): the no-change sync on Spark
+reads no row into Python (to_send 0, sent 0, unchanged = N) and its Python peak RSS stays
+within 64 MB of Spark's startup step. Without Java or dbt-spark it is reported skipped.
 
 With --rows-list, only build, full and no-change run, once per size (peak RSS per size).
 It is a measurement, not a test: the exit code is 0 whatever the targets say (1 only when
@@ -42,6 +55,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PROJECT_TEMPLATE = HERE / "project"
+SPARK_OVERLAY = HERE / "spark_project"  # copied over PROJECT_TEMPLATE for the Spark run
 BIN = Path(sys.executable).parent
 MODEL = "bench_visitors"
 RELATION = f"main.{MODEL}"
@@ -67,6 +81,17 @@ TARGETS = {  # name: (description, goal text)
     "full_vs_1pct_speedup": ("speedup full sync vs 1% sync", ">= 20x"),
     "peak_rss": ("peak RSS of a sync process", "< 400 MB"),
 }
+# The Spark no-change sync's Python peak RSS may exceed that of Spark's startup step (a sync
+# of no model: no SparkSession, no query) by this much: pyspark, py4j and the session's
+# objects, not rows (N rows held at once would take hundreds of MB).
+NOCHANGE_RSS_MARGIN_MB = 64
+SPARK_TARGETS = {  # name: (description, goal text)
+    "nochange_reads_nothing": ("no-change sync: rows read into Python", "0"),
+    "nochange_rss_beyond_startup": (
+        "no-change sync: Python peak RSS - startup",
+        f"< {NOCHANGE_RSS_MARGIN_MB} MB",
+    ),
+}
 
 
 class BenchError(Exception):
@@ -83,8 +108,11 @@ class Step:
     name: str
     wall: float | None = None
     rows_sent: int | None = None
+    rows_read: int | None = None  # model_finished's to_send: rows read into Python
     rss_mb: float | None = None
     cpu_s: float | None = None  # user + system CPU seconds of the child process
+    jvm_rss_mb: float | None = None  # the JVM it left behind (Spark: pyspark's)
+    jvm_cpu_s: float | None = None
     emulator_cpu_s: float | None = None
     exit_code: int | None = None
     check: str = ""
@@ -97,6 +125,18 @@ class Step:
             return None
         return self.rows_sent / self.wall
 
+    def record(self, reaped: Reaped) -> None:
+        """The figures of the step's process, and of the JVM it left behind. The other
+        processes left behind (multiprocessing's resource tracker: a fork and exec of Python,
+        its peak RSS the forked parent's) are only listed in extra."""
+        self.rss_mb, self.cpu_s, self.exit_code = reaped.rss_mb, reaped.cpu_s, reaped.exit_code
+        if reaped.left_behind:
+            self.extra["left_behind"] = [asdict(r) for r in reaped.left_behind]
+        jvms = [r for r in reaped.left_behind if r.name == "java"]
+        if jvms:
+            self.jvm_rss_mb = max(r.rss_mb for r in jvms)
+            self.jvm_cpu_s = sum(r.cpu_s for r in jvms)
+
 
 _running: dict[int, subprocess.Popen] = {}  # pid -> child we started and have not reaped
 
@@ -106,16 +146,76 @@ class Reaped:
     exit_code: int
     rss_mb: float  # peak RSS of the process (ru_maxrss is in KB on Linux)
     cpu_s: float  # user + system CPU seconds
+    name: str = ""  # of a process left behind: its command name (java)
+    left_behind: list[Reaped] = field(default_factory=list)
+
+
+def _wait4(pid: int, flags: int = 0) -> Reaped | None:
+    """wait4 on a child: its exit code, peak RSS and CPU; None if still running."""
+    got, status, usage = os.wait4(pid, flags)
+    if got == 0:
+        return None
+    return Reaped(
+        os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+    )
 
 
 def _reap(proc: subprocess.Popen, flags: int = 0) -> Reaped | None:
-    """wait4 on our own child: its exit code, peak RSS and CPU; None if still running."""
-    pid, status, usage = os.wait4(proc.pid, flags)
-    if pid == 0:
-        return None
-    _running.pop(proc.pid, None)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen never waits on it again
-    return Reaped(proc.returncode, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime)
+    """wait4 on our own child; None if still running."""
+    reaped = _wait4(proc.pid, flags)
+    if reaped is not None:
+        _running.pop(proc.pid, None)
+        proc.returncode = reaped.exit_code  # so Popen never waits on it again
+    return reaped
+
+
+_subreaper = False  # whether orphaned descendants become our children (become_subreaper)
+
+
+def become_subreaper() -> str | None:
+    """Make the processes our children leave behind ours when those children exit (Linux's
+    PR_SET_CHILD_SUBREAPER), instead of init's: pyspark's JVM outlives the Python process
+    that started it, and only its parent can wait4 it (its peak RSS and CPU, and the moment
+    it is gone: Derby lets one process at a time open the metastore). None when done, else
+    why not."""
+    global _subreaper
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except AttributeError:
+        return "needs Linux (prctl PR_SET_CHILD_SUBREAPER)"
+    if prctl(36, 1, 0, 0, 0) != 0:  # 36: PR_SET_CHILD_SUBREAPER
+        return f"prctl(PR_SET_CHILD_SUBREAPER) failed: {os.strerror(ctypes.get_errno())}"
+    _subreaper = True
+    return None
+
+
+def _reap_left_behind(timeout: float = 120.0) -> list[Reaped]:
+    """Wait for the adopted processes (our children we did not start) to exit, and reap them;
+    one still running after `timeout` seconds is killed."""
+    if not _subreaper:
+        return []
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, rest = stat.read_text().rsplit(")", 1)
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        pid = int(stat.parent.name)
+        if rest.split()[1] == me and pid not in _running:
+            found.append((pid, comm.split("(", 1)[1]))
+    reaped = []
+    for pid, name in found:
+        deadline = time.monotonic() + timeout
+        while (done := _wait4(pid, os.WNOHANG)) is None:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)  # reaped at the next turn
+            time.sleep(0.05)
+        done.name = name
+        reaped.append(done)
+    return reaped
 
 
 def _kill(proc: subprocess.Popen) -> Reaped | None:
@@ -135,7 +235,8 @@ def _kill_all() -> None:
 
 
 def run_child(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> tuple[Reaped, float]:
-    """Run a command to completion: its exit code, peak RSS and CPU, and wall seconds."""
+    """Run a command to completion: its exit code, peak RSS and CPU, and wall seconds (until
+    it exits); then reap what it left behind (Reaped.left_behind), not timed."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"$ {shlex.join(argv)}\n".encode())
@@ -149,7 +250,24 @@ def run_child(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> tup
             _kill(proc)
             raise
         wall = time.perf_counter() - started
+    assert reaped is not None  # a blocking wait4
+    reaped.left_behind = _reap_left_behind()
     return reaped, wall
+
+
+def _events(log: Path, event: str) -> list[dict[str, Any]]:
+    """The `--log-format json` events of that name the log's last command wrote."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    found = []
+    for line in text[text.rfind("\n$ ") + 1 :].splitlines():
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue  # a stderr line that happens to start with {
+            if doc.get("event") == event:
+                found.append(doc)
+    return found
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -214,6 +332,7 @@ class Settings:
     batch_size: int
     workdir: Path
     rows_list: list[int] | None
+    spark: bool = False
 
 
 class Bench:
@@ -238,11 +357,13 @@ class Bench:
         data = {"visitors": "all", "accounts": [], "schema": schema, "values": {}}
         self.data_file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
-    def make_project(self, name: str) -> Path:
+    def make_project(self, name: str, overlay: Path | None = None) -> Path:
+        """A copy of the bench project (with `overlay`'s files over it), batch size set."""
         project = self.s.workdir / name
-        shutil.copytree(
-            PROJECT_TEMPLATE, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*")
-        )
+        ignore = shutil.ignore_patterns("target", "logs", "*.duckdb*")
+        shutil.copytree(PROJECT_TEMPLATE, project, ignore=ignore)
+        if overlay is not None:
+            shutil.copytree(overlay, project, ignore=ignore, dirs_exist_ok=True)
         props = project / "models" / "_bench.yml"
         text, count = re.subn(
             r"(?m)^(\s*batch_size:) \d+", rf"\g<1> {self.s.batch_size}", props.read_text(encoding="utf-8")
@@ -253,7 +374,12 @@ class Bench:
         return project
 
     def env(self, project: Path, url: str | None = None) -> dict[str, str]:
-        env = dict(self.base_env, BENCH_DUCKDB_PATH=str(project / "bench.duckdb"), PENDO_INTEGRATION_KEY=KEY)
+        env = dict(
+            self.base_env,
+            BENCH_DUCKDB_PATH=str(project / "bench.duckdb"),
+            BENCH_SPARK_DIR=str(project / "spark"),  # tables and metastore (spark_project)
+            PENDO_INTEGRATION_KEY=KEY,
+        )
         if url:
             env["PENDO_BASE_URL"] = url
         return env
@@ -283,7 +409,7 @@ class Bench:
             f"{{rows: {rows}, bump: {bump}}}",
         ]
         reaped, step.wall = run_child(argv, self.env(project), log, project)
-        step.rss_mb, step.cpu_s, step.exit_code = reaped.rss_mb, reaped.cpu_s, reaped.exit_code
+        step.record(reaped)
         code = reaped.exit_code
         if code != 0:
             raise BenchError(f"`dbt build` failed (exit {code}); log {log}:\n{_tail(log)}")
@@ -317,6 +443,8 @@ class Bench:
                 # the limit paces nothing either; the default 80/s is for real Pendo
                 "--max-rps",
                 "0",
+                "--log-format",
+                "json",
                 *extra_args,
             ]
             url = emu.url if emu else "http://127.0.0.1:9"
@@ -324,7 +452,7 @@ class Bench:
         finally:
             if emu:
                 self.stop_emulator(emu, step)
-        step.rss_mb, step.cpu_s, step.exit_code = reaped.rss_mb, reaped.cpu_s, reaped.exit_code
+        step.record(reaped)
         code = reaped.exit_code
         problems = []
         if code != 0:
@@ -337,7 +465,9 @@ class Bench:
             problems.append(f"no results file ({type(exc).__name__})")
         counts = models[0]["counts"] if models else {}
         step.rows_sent = sum(m["counts"]["sent"] for m in models)
-        step.extra = {
+        finished = _events(log, "model_finished")
+        step.rows_read = sum(e["to_send"] for e in finished) if finished else None
+        step.extra |= {
             "counts": counts,
             "model_seconds": models[0].get("seconds") if models else None,
             "status": models[0].get("status") if models else None,
@@ -350,6 +480,8 @@ class Bench:
                 problems.append(f"sent {step.rows_sent:,}, expected {expect_sent:,}")
             elif counts.get("updated") != expect_sent:
                 problems.append(f"updated {counts.get('updated')}, expected {expect_sent:,}")
+            elif step.rows_read != expect_sent:
+                problems.append(f"read {_num(step.rows_read, ',d')} rows, expected {expect_sent:,}")
         elif models:
             problems.append(f"expected no model, got {len(models)}")
         step.ok = not problems
@@ -360,7 +492,7 @@ class Bench:
             step.check = "ok (nothing to sync)"
         else:
             step.check = (
-                f"ok (sent {expect_sent:,}, updated {expect_sent:,})" if expect_sent else "ok (sent 0)"
+                f"ok (read, sent and updated {expect_sent:,})" if expect_sent else "ok (read 0, sent 0)"
             )
         return step
 
@@ -409,7 +541,7 @@ class Bench:
             reaped, process_wall = run_child(argv, self.env(project, emu.url), log, project)
         finally:
             self.stop_emulator(emu, step)
-        step.rss_mb, step.cpu_s, step.exit_code = reaped.rss_mb, reaped.cpu_s, reaped.exit_code
+        step.record(reaped)
         code = reaped.exit_code
         if code != 0 or not out.exists():
             step.ok = False
@@ -420,7 +552,7 @@ class Bench:
         step.wall = result["send_seconds"]
         step.cpu_s = result["send_cpu_seconds"]  # of the sending only, like the wall time
         step.rows_sent = result["records"]
-        step.extra = {**result, "process_wall": round(process_wall, 2)}
+        step.extra |= {**result, "process_wall": round(process_wall, 2)}
         if result["updated"] != rows or result["records"] != rows or result["bad_answers"]:
             step.ok = False
             step.check = (
@@ -455,7 +587,28 @@ class Bench:
         steps["rebuild"] = self.build(project, n, bump, "build_1pct")
         print("[7/7] sync of the 1% change", flush=True)
         steps["one_pct"] = self.sync(project, "1% sync", "sync_1pct", bump)
-        return {"mode": "single", "rows": n, "steps": steps, "targets": self.targets(steps)}
+        outcome = {"mode": "single", "rows": n, "steps": steps, "targets": self.targets(steps)}
+        if self.s.spark:
+            outcome["spark"] = self.run_spark(n)
+        return outcome
+
+    def run_spark(self, n: int) -> dict[str, Any]:
+        """The Spark run: build, startup, full and no-change sync (or why it cannot run)."""
+        missing = spark_missing() or become_subreaper()
+        if missing:
+            print(f"[spark] skipped: {missing}", flush=True)
+            return {"skipped": missing}
+        project = self.make_project("spark_project", SPARK_OVERLAY)
+        steps: dict[str, Step] = {}
+        print(f"[spark 1/4] dbt build, {n:,} rows", flush=True)
+        steps["build"] = self.build(project, n, 0, "spark_build")
+        print("[spark 2/4] startup: sync of an empty selection (x2)", flush=True)
+        steps["startup"] = self.startup(project, "spark_startup")
+        print("[spark 3/4] first (full) sync", flush=True)
+        steps["full"] = self.sync(project, "full sync", "spark_sync_full", n)
+        print("[spark 4/4] second sync, nothing changed", flush=True)
+        steps["nochange"] = self.sync(project, "no-change sync", "spark_sync_nochange", 0)
+        return {"java": java_version(), "steps": steps, "targets": self.spark_targets(steps, n)}
 
     def run_sizes(self, sizes: list[int]) -> dict[str, Any]:
         per_size: dict[int, dict[str, Step]] = {}
@@ -510,6 +663,35 @@ class Bench:
             out["peak_rss"] = entry(None, False, "n/a")
         return out
 
+    @staticmethod
+    def spark_targets(steps: dict[str, Step], rows: int) -> dict[str, dict[str, Any]]:
+        """The no-change sync on Spark reads no row into Python: `to_send` (the rows read
+        through Warehouse.stream) and sent are 0 while every row is unchanged, and its Python
+        peak RSS stays near that of a sync that starts no SparkSession."""
+        nochange, startup = steps["nochange"], steps["startup"]
+        counts = nochange.extra.get("counts", {})
+        read, unchanged = nochange.rows_read, counts.get("unchanged")
+        reads_nothing = read == 0 and nochange.rows_sent == 0 and unchanged == rows
+        beyond = (
+            nochange.rss_mb - startup.rss_mb
+            if nochange.rss_mb is not None and startup.rss_mb is not None
+            else None
+        )
+        return {
+            "nochange_reads_nothing": {
+                "value": read,
+                "pass": reads_nothing,
+                "shown": f"{_num(read, ',d')} (sent {_num(nochange.rows_sent, ',d')}, "
+                f"unchanged {_num(unchanged, ',d')} of {rows:,})",
+            },
+            "nochange_rss_beyond_startup": {
+                "value": beyond,
+                "pass": beyond is not None and beyond < NOCHANGE_RSS_MARGIN_MB,
+                "shown": f"{_num(beyond, '+.0f')} MB ({_num(nochange.rss_mb, '.0f')} - "
+                f"{_num(startup.rss_mb, '.0f')})",
+            },
+        }
+
 
 # ---------------------------------------------------------------- printing
 
@@ -519,28 +701,70 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def print_steps(steps: dict[str, Step]) -> None:
+    """The steps' figures; JVM columns when a step left a JVM behind (Spark)."""
+    jvm = any(step.jvm_rss_mb is not None for step in steps.values())
     header = (
-        f"{'step':<42} {'wall s':>7} {'rows sent':>10} {'rows/s':>8} {'peak RSS MB':>11} "
-        f"{'CPU s':>6} {'emu CPU s':>9}  check"
+        f"{'step':<42} {'wall s':>7} {'rows read':>10} {'rows sent':>10} {'rows/s':>8} "
+        f"{'peak RSS MB':>11} {'CPU s':>6} "
+        + (f"{'JVM RSS MB':>10} {'JVM CPU s':>9} " if jvm else "")
+        + f"{'emu CPU s':>9}  check"
     )
     print(header)
     print("-" * len(header))
     for step in steps.values():
         print(
-            f"{step.name:<42} {_num(step.wall, '.2f'):>7} {_num(step.rows_sent, ',d'):>10} "
-            f"{_num(step.rows_per_second, ',.0f'):>8} {_num(step.rss_mb, '.0f'):>11} "
-            f"{_num(step.cpu_s, '.1f'):>6} {_num(step.emulator_cpu_s, '.1f'):>9}  {step.check}"
+            f"{step.name:<42} {_num(step.wall, '.2f'):>7} {_num(step.rows_read, ',d'):>10} "
+            f"{_num(step.rows_sent, ',d'):>10} {_num(step.rows_per_second, ',.0f'):>8} "
+            f"{_num(step.rss_mb, '.0f'):>11} {_num(step.cpu_s, '.1f'):>6} "
+            + (f"{_num(step.jvm_rss_mb, '.0f'):>10} {_num(step.jvm_cpu_s, '.1f'):>9} " if jvm else "")
+            + f"{_num(step.emulator_cpu_s, '.1f'):>9}  {step.check}"
         )
 
 
-def print_targets(targets: dict[str, dict[str, Any]]) -> None:
-    header = f"{'target':<36} {'value':>10} {'goal':>10}  result"
+def print_targets(targets: dict[str, dict[str, Any]], table: dict[str, tuple[str, str]] = TARGETS) -> None:
+    width = max(10, *(len(t["shown"]) for t in targets.values()))
+    label_width = max(36, *(len(label) for label, _ in table.values()))
+    header = f"{'target':<{label_width}} {'value':>{width}} {'goal':>10}  result"
     print(header)
     print("-" * len(header))
-    for key, (label, goal) in TARGETS.items():
+    for key, (label, goal) in table.items():
         t = targets[key]
         result = "n/a" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
-        print(f"{label:<36} {t['shown']:>10} {goal:>10}  {result}")
+        print(f"{label:<{label_width}} {t['shown']:>{width}} {goal:>10}  {result}")
+
+
+def print_side_by_side(duckdb: dict[str, Step], spark: dict[str, Step]) -> None:
+    """DuckDB's and Spark's startup, full and no-change syncs, one row each."""
+    header = (
+        f"{'warehouse':<9} {'step':<16} {'wall s':>7} {'rows/s':>8} {'rows read':>10} "
+        f"{'Python RSS MB':>13} {'Python CPU s':>12} {'JVM RSS MB':>10} {'JVM CPU s':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for warehouse, steps in (("DuckDB", duckdb), ("Spark", spark)):
+        for key in ("startup", "full", "nochange"):
+            step = steps[key]
+            print(
+                f"{warehouse:<9} {step.name.split(' (')[0]:<16} {_num(step.wall, '.2f'):>7} "
+                f"{_num(step.rows_per_second, ',.0f'):>8} {_num(step.rows_read, ',d'):>10} "
+                f"{_num(step.rss_mb, '.0f'):>13} {_num(step.cpu_s, '.1f'):>12} "
+                f"{_num(step.jvm_rss_mb, '.0f'):>10} {_num(step.jvm_cpu_s, '.1f'):>9}"
+            )
+
+
+def print_spark(spark: dict[str, Any], duckdb: dict[str, Step], rows: int) -> None:
+    print()
+    if "skipped" in spark:
+        print(f"Spark: skipped: {spark['skipped']}")
+        return
+    print(f"Spark (dbt-spark session, local[2]), {rows:,} rows; {spark['java']}")
+    print()
+    print_steps(spark["steps"])
+    print()
+    print("Peak RSS and CPU s: the Python process (wait4); JVM: pyspark's JVM, its child (adopted, wait4)")
+    print_side_by_side(duckdb, spark["steps"])
+    print()
+    print_targets(spark["targets"], SPARK_TARGETS)
 
 
 def print_report(outcome: dict[str, Any], bench: Bench) -> None:
@@ -585,6 +809,8 @@ def print_report(outcome: dict[str, Any], bench: Bench) -> None:
             print("  " + note)
         print()
         print_targets(outcome["targets"])
+        if "spark" in outcome:
+            print_spark(outcome["spark"], steps, outcome["rows"])
     else:
         print(
             f"dbt-pendo sync benchmark, sizes {', '.join(f'{n:,}' for n in outcome['sizes'])}, "
@@ -639,6 +865,7 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
             "threads": bench.s.threads,
             "batch_size": bench.s.batch_size,
             "rows_list": bench.s.rows_list,
+            "spark": bench.s.spark,
             "workdir": str(bench.s.workdir),
         },
         "machine": machine_info(),
@@ -647,6 +874,9 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
     }
     if outcome["mode"] == "single":
         doc.update(rows=outcome["rows"], steps=steps_json(outcome["steps"]), targets=outcome["targets"])
+        spark = outcome.get("spark")
+        if spark is not None:
+            doc["spark"] = {**spark, "steps": steps_json(spark["steps"])} if "steps" in spark else spark
     else:
         doc.update(
             sizes={str(n): steps_json(s) for n, s in outcome["sizes"].items()},
@@ -663,12 +893,40 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    for dist in ("dbt-pendo-sync", "dbt-core", "dbt-duckdb", "duckdb", "requests"):
+    for dist in ("dbt-pendo-sync", "dbt-core", "dbt-duckdb", "duckdb", "requests", "dbt-spark", "pyspark"):
         try:
             info[dist] = version(dist)
         except PackageNotFoundError:
             info[dist] = None
     return info
+
+
+def java_binary() -> str | None:
+    """The java pyspark's launcher runs: $JAVA_HOME/bin/java, else PATH's (None: none)."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home, "bin", "java")
+        return str(java) if java.exists() else None
+    return shutil.which("java")
+
+
+def spark_missing() -> str | None:
+    """Why the Spark run cannot run here (None: it can)."""
+    from importlib.util import find_spec
+
+    if java_binary() is None:
+        return "no java (scripts/dev.sh test installs openjdk-17-jre-headless)"
+    if find_spec("pyspark") is None or find_spec("dbt.adapters.spark") is None:
+        return "no dbt-spark[session] (pip install -e '.[spark]')"
+    return None
+
+
+def java_version() -> str:
+    """`java -version`'s first line."""
+    java = java_binary() or "java"
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    lines = (out.stderr or out.stdout).splitlines()
+    return lines[0] if lines else java
 
 
 # ---------------------------------------------------------------- the limit child
@@ -826,7 +1084,14 @@ def main() -> int:
         default=None,
         help="comma-separated sizes: only build, full and no-change sync at each size",
     )
+    parser.add_argument(
+        "--spark",
+        action="store_true",
+        help="then the same model on Spark: build, startup, full and no-change sync (not with --rows-list)",
+    )
     args = parser.parse_args()
+    if args.spark and args.rows_list:
+        parser.error("--spark runs at --rows, not with --rows-list")
 
     command = shlex.join([sys.executable, *sys.argv])
     print(f"command: {command}", flush=True)
@@ -834,12 +1099,13 @@ def main() -> int:
     bench = None
     try:
         workdir = prepare_workdir(args.workdir)
-        settings = Settings(args.rows, args.threads, args.batch_size, workdir, args.rows_list)
+        settings = Settings(args.rows, args.threads, args.batch_size, workdir, args.rows_list, args.spark)
         info = machine_info()
         print(f"workdir: {workdir}")
         print(
             f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
-            f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}",
+            f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}"
+            + (f", dbt-spark {info['dbt-spark']}, pyspark {info['pyspark']}" if args.spark else ""),
             flush=True,
         )
         bench = Bench(settings)
