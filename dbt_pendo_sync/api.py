@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from rich.console import Console
 
-from .config import SyncSpec
+from .config import EventSpec, ModelSpec
 from .errors import UsageError
 from .exposures import ExposureFile, SyncedModel, in_source_paths, model_owner
 from .exposures import Owner as ExposureOwner
@@ -75,9 +75,11 @@ def ls(
     return rows
 
 
-def _field_mapping(spec: SyncSpec) -> dict[str, str]:
+def _field_mapping(spec: ModelSpec) -> dict[str, str]:
     """{column: Pendo field} as configured: "*" stands for every other column, and a
-    column left out maps to "(excluded)"."""
+    column left out maps to "(excluded)"; for events, the parts of the event body."""
+    if isinstance(spec, EventSpec):
+        return spec.body_mapping()
     mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
     for column, rule in spec.column_rules.items():
         if rule.exclude:

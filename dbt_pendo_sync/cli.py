@@ -497,6 +497,23 @@ def exposures_command(**params: Any) -> None:
     '400 "missing field mappings"; create_text creates it as a string field.',
 )
 @option(
+    "--track-answer",
+    type=click.Choice(["empty", "json"]),
+    default="empty",
+    show_default=True,
+    help="The body of 200 for an accepted track event (POST /data/track): empty, or "
+    '{"status": "ok"} (Pendo does not document which).',
+)
+@option(
+    "--latency-ms",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Delay every answer by N milliseconds, as the network to Pendo would; concurrent "
+    "requests wait side by side.",
+)
+@option(
     "--allow-non-loopback",
     is_flag=True,
     help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
@@ -515,13 +532,16 @@ def emulator(
     data_path: str | None,
     accept_any_id: bool,
     unknown_fields: str,
+    track_answer: str,
+    latency_ms: int,
     allow_non_loopback: bool,
     debug: bool,
 ) -> None:
     """Run the local Pendo emulator, a real HTTP server that answers like Pendo's API, to try a
     sync without touching Pendo: give the sync the printed URL as PENDO_BASE_URL. It accepts only
     the key in its own PENDO_INTEGRATION_KEY (any value; give the sync the same). Writes to ids it
-    does not know come back as missing, as in Pendo, unless --accept-any-id.
+    does not know come back as missing, as in Pendo, unless --accept-any-id. Track events (POST
+    /data/track) take the secret in its own PENDO_TRACK_SECRET instead; unset, they get 403.
 
     \b
     --data FILE is JSON, every key optional (README, "The local Pendo emulator"):
@@ -539,6 +559,7 @@ def emulator(
     from .safety import is_loopback
 
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
+    track_secret = os.environ.get("PENDO_TRACK_SECRET") or None
     if not key:
         raise UsageError("set PENDO_INTEGRATION_KEY: the emulator accepts only that key")
     if not (allow_non_loopback or is_loopback(host)):
@@ -570,7 +591,10 @@ def emulator(
             host=host,
             port=port,
             data=data,
+            track_secret=track_secret,
+            latency_ms=latency_ms,
             unknown_fields=unknown_fields,
+            track_answer=track_answer,
             request_log=sys.stderr if debug else None,
         )
     except socket.gaierror as exc:

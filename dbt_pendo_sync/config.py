@@ -184,6 +184,105 @@ class SyncSpec:
         return _FIELD_NAME.match(field) is not None
 
 
+DEFAULT_MAX_AGE_DAYS = 7  # Pendo does not process events older than 7 days
+# Pendo's rule for event property names.
+_PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+# The context keys of a block and the names Pendo's track body gives them.
+CONTEXT_KEYS = {"ip": "ip", "user_agent": "userAgent", "url": "url", "title": "title"}
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What to send as Track Events for one model (`object: event`): one event per row."""
+
+    model: str
+    unique_id: str
+    properties_file: str
+    visitor_id_column: str
+    timestamp_column: str
+    event_column: str | None = None
+    event_name: str | None = None  # the block's `event`: one name for every row
+    account_id_column: str | None = None
+    event_id_column: str | None = None
+    properties: Mapping[str, str] | None = None  # {property: column}; None: every other column
+    context: Mapping[str, str] | None = None  # {context key of the block: column}
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    state_schema: str | None = None
+    timezone: str = "UTC"
+    object: PendoObject = PendoObject.EVENT
+    batch_size: int = 1  # Pendo takes one event per call
+
+    @property
+    def id_column(self) -> str:
+        """The column that identifies an event (a hash of the sent columns without one)."""
+        return self.event_id_column or "(hash of the sent columns)"
+
+    def body_mapping(self) -> dict[str, str]:
+        """{column: where it goes in the event body}, as configured ("*": every column not
+        named otherwise becomes a property)."""
+        mapping = {self.visitor_id_column: "visitorId", self.timestamp_column: "timestamp"}
+        if self.event_column:
+            mapping[self.event_column] = "event"
+        if self.account_id_column:
+            mapping[self.account_id_column] = "accountId"
+        for key, column in (self.context or {}).items():
+            mapping[column] = f"context.{CONTEXT_KEYS[key]}"
+        if self.properties is None:
+            mapping["*"] = "properties.(its own name)"
+        else:
+            mapping.update({column: f"properties.{name}" for name, column in self.properties.items()})
+        return mapping
+
+    @property
+    def id_key(self) -> str:
+        """The name of an event's id in samples and the rejected file."""
+        return "eventId"
+
+    def where(self) -> str:
+        """`model (file)`, the prefix of every message about this spec."""
+        return f"model {self.model} ({self.properties_file})"
+
+    def problem(self, what: str, fix: str) -> Problem:
+        """A Problem of this model."""
+        return Problem(self.model, self.properties_file, what, fix)
+
+    @property
+    def conversion_salt(self) -> str:
+        """The options that change payloads for the same values (part of every fingerprint)."""
+        return self.timezone
+
+    def zone(self) -> dt.tzinfo:
+        """The time zone of naive timestamps."""
+        return dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone)
+
+    def used_columns(self) -> list[str]:
+        """The columns the block names for other things than properties."""
+        named = [self.visitor_id_column, self.timestamp_column]
+        named += [c for c in (self.event_column, self.account_id_column, self.event_id_column) if c]
+        return named + list((self.context or {}).values())
+
+    def property_problems(self, properties: Mapping[str, str]) -> list[Problem]:
+        """Property names Pendo refuses: letters, digits, underscores, at most 32, not
+        starting with a digit."""
+        return [
+            self.problem(
+                f"event property '{name}' (column '{column}') is not a name Pendo accepts (letters, "
+                "digits and underscores, at most 32 characters, not starting with a digit)",
+                f"name it '{suggest_property_name(name)}' in the block's `properties`",
+            )
+            for name, column in properties.items()
+            if not _PROPERTY_NAME.match(name)
+        ]
+
+
+ModelSpec = SyncSpec | EventSpec
+
+
+def suggest_property_name(name: str) -> str:
+    """An event property name close to `name` that Pendo accepts."""
+    return suggest_field_name(name)[:32]
+
+
 def suggest_field_name(name: str) -> str:
     """A Pendo-usable field name close to `name` (letters, digits, underscore)."""
     cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "field"
@@ -226,6 +325,12 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
         return (f"{path}: {error.instance!r} is out of range", f"allowed {kind} is {error.validator_value}")
     if kind == "minProperties":
         return f"{path}: must not be empty", "list at least one entry or leave the key out"
+    if kind == "oneOf":
+        return (
+            f"{path}: name the event with `event_column` (a column) or `event` (one name for "
+            "every row), exactly one of them",
+            "keep one of the two keys",
+        )
     if kind == "minLength":
         return f"{path}: must not be empty", GENERAL_FIX
     return f"{path}: {error.message}", GENERAL_FIX
@@ -238,7 +343,10 @@ def _schema_problems(model: ModelNode, block: Any, schema_name: str, prefix: str
 
 def block_problems(model: ModelNode) -> list[Problem]:
     """Every problem of a model's pendo blocks (model and columns); [] when valid."""
-    problems = _schema_problems(model, model.pendo_block(), "pendo_block.schema.json", "pendo")
+    block = model.pendo_block()
+    is_event = isinstance(block, dict) and block.get("object") == PendoObject.EVENT
+    schema = "pendo_event_block.schema.json" if is_event else "pendo_block.schema.json"
+    problems = _schema_problems(model, block, schema, "pendo")
     for col in model.columns.values():
         block = col.pendo_block()
         if block is not None:
@@ -248,12 +356,14 @@ def block_problems(model: ModelNode) -> list[Problem]:
     return problems
 
 
-def spec_for(model: ModelNode) -> SyncSpec:
-    """The SyncSpec of one model; raise ConfigError naming every problem of its blocks."""
+def spec_for(model: ModelNode) -> ModelSpec:
+    """The spec of one model; raise ConfigError naming every problem of its blocks."""
     problems = block_problems(model)
     if problems:
         raise ConfigError(problems=problems)
     block = model.pendo_block()
+    if block["object"] == PendoObject.EVENT:
+        return _event_spec(model, block)
     spec = SyncSpec(
         model=model.name,
         unique_id=model.unique_id,
@@ -278,15 +388,7 @@ def spec_for(model: ModelNode) -> SyncSpec:
         date_format=block.get("date_format", "rfc3339"),
         timezone=block.get("timezone", "UTC"),
     )
-    try:
-        ZoneInfo(spec.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            spec.problem(
-                f"pendo.timezone: {spec.timezone!r} is not an IANA time zone",
-                "use a name like 'UTC' or 'America/New_York'",
-            )
-        )
+    problems += _timezone_problems(spec)
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
         problems += spec.field_problems(
@@ -297,9 +399,47 @@ def spec_for(model: ModelNode) -> SyncSpec:
     return spec
 
 
-def specs_for(models: Iterable[ModelNode]) -> list[SyncSpec]:
-    """SyncSpecs for many models, reporting the problems of all of them at once."""
-    specs: list[SyncSpec] = []
+def _timezone_problems(spec: ModelSpec) -> list[Problem]:
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [
+            spec.problem(
+                f"pendo.timezone: {spec.timezone!r} is not an IANA time zone",
+                "use a name like 'UTC' or 'America/New_York'",
+            )
+        ]
+    return []
+
+
+def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
+    spec = EventSpec(
+        model=model.name,
+        unique_id=model.unique_id,
+        properties_file=model.properties_file,
+        visitor_id_column=block["visitor_id_column"],
+        timestamp_column=block["timestamp_column"],
+        event_column=block.get("event_column"),
+        event_name=block.get("event"),
+        account_id_column=block.get("account_id_column"),
+        event_id_column=block.get("event_id_column"),
+        properties=dict(block["properties"]) if "properties" in block else None,
+        context=dict(block["context"]) if "context" in block else None,
+        max_age_days=int(block.get("max_age_days", DEFAULT_MAX_AGE_DAYS)),
+        state_schema=block.get("state_schema"),
+        timezone=block.get("timezone", "UTC"),
+    )
+    problems = _timezone_problems(spec)
+    if spec.properties is not None:  # named in the block: checked before the warehouse
+        problems += spec.property_problems(spec.properties)
+    if problems:
+        raise ConfigError(problems=problems)
+    return spec
+
+
+def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
+    """Specs for many models, reporting the problems of all of them at once."""
+    specs: list[ModelSpec] = []
     problems: list[Problem] = []
     for model in models:
         try:

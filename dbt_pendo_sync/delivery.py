@@ -8,17 +8,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from .config import SyncSpec
+from .config import EventSpec, ModelSpec
 from .dbt.artifacts import ModelNode
 from .engine import ProgressJournal
-from .errors import PendoError
+from .errors import ConfigError, PendoError
 from .events import RunEvents
 from .ledger.lock import SyncLock
 from .ledger.session import previewing, recording
 from .ledger.snapshot import ModelSnapshot
 from .ledger.store import StateStore
 from .pendo.client import PendoClient
-from .pendo.sender import MetadataSender, PreviewSender, Sender
+from .pendo.sender import EventSender, MetadataSender, PreviewSender, Sender
 from .results import ModelResult
 from .settings import SyncOptions
 from .vocab import ModelStatus
@@ -65,7 +65,11 @@ class Delivery(ABC):
         self.report.note(f"{verb} Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in fields.items()))
 
     @abstractmethod
-    def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
+    def check_events(self, spec: EventSpec) -> None:
+        """Stop an event model that cannot be sent, before any warehouse work."""
+
+    @abstractmethod
+    def sender(self, spec: ModelSpec, result: ModelResult) -> Sender:
         """Where this model's records go."""
 
     @abstractmethod
@@ -80,25 +84,51 @@ class Delivery(ABC):
 
 
 class Sending(Delivery):
-    """A sync: records go to Pendo; what it confirms goes into the ledger."""
+    """A sync: records go to Pendo; what it confirms goes into the ledger. `client` has the
+    integration key (None when no model needs it), `track` the Track Event shared secret
+    (None when it is not set)."""
 
-    def __init__(self, client: PendoClient, options: SyncOptions, report: RunEvents) -> None:
+    def __init__(
+        self,
+        client: PendoClient | None,
+        options: SyncOptions,
+        report: RunEvents,
+        track: PendoClient | None = None,
+    ) -> None:
         super().__init__(client, options, report)
         self.client = client
+        self.track = track
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
-        self.client.create_fields(kind, dict(missing))
+        self._metadata_client().create_fields(kind, dict(missing))
         super().create_fields(kind, missing)
         self._note_fields("created", kind, missing)
 
-    def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
-        return MetadataSender(self.client, spec.object, spec.id_key, self.options.create_missing)
+    def check_events(self, spec: EventSpec) -> None:
+        if self.track is None:
+            raise ConfigError(
+                f"{spec.where()}: PENDO_TRACK_SECRET is not set. Track Events are sent with the "
+                "app's Track Event shared secret (Settings > Subscription Settings > your app), "
+                "not the integration key: export it, or leave this model out of the selection"
+            )
+
+    def sender(self, spec: ModelSpec, result: ModelResult) -> Sender:
+        if isinstance(spec, EventSpec):
+            self.check_events(spec)
+            assert self.track is not None  # checked above
+            return EventSender(self.track)
+        return MetadataSender(self._metadata_client(), spec.object, spec.id_key, self.options.create_missing)
+
+    def _metadata_client(self) -> PendoClient:
+        if self.client is None:  # the run asks for the key when it plans a metadata model
+            raise PendoError("no integration key: PENDO_INTEGRATION_KEY is not set")
+        return self.client
 
     def ledger(
         self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
     ) -> AbstractContextManager[ProgressJournal]:
         lock = SyncLock(store, model, wait=self.options.lock_wait, stale_after=self.options.lock_stale_after)
-        return recording(store, model, snapshot, full_resync=self.options.full_resync, lock=lock)
+        return recording(store, model, snapshot, lock=lock)
 
     def state_exists(self, store: StateStore) -> bool:
         return True  # the ledger creates the tables before the snapshot is taken
@@ -122,7 +152,10 @@ class Previewing(Delivery):
         super().create_fields(kind, missing)
         self._note_fields("would create", kind, missing)
 
-    def sender(self, spec: SyncSpec, result: ModelResult) -> Sender:
+    def check_events(self, spec: EventSpec) -> None:
+        """A preview sends nothing, so it needs no secret."""
+
+    def sender(self, spec: ModelSpec, result: ModelResult) -> Sender:
         return PreviewSender(self.options.show, result.payload_sample)
 
     def ledger(

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .config import SyncSpec
+from .config import ModelSpec
 from .pendo.answers import BatchOutcome
 from .pendo.fields import to_json_value
 from .pendo.sender import Sender
@@ -45,16 +45,19 @@ class ProgressJournal(Protocol):
     def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
         """Rows with keys lo..hi were answered; those with keys in `skipped` were not confirmed."""
 
+    def intend(self, keys: Sequence[str]) -> None:
+        """Rows with these keys are about to be sent: recorded before this returns."""
+
 
 class EventSink(Protocol):
     """Where the engine reports progress, Pendo's answer to each batch, and rows it did not
     deliver (progress: after every chunk read and every batch answered)."""
 
-    def model_started(self, spec: SyncSpec, relation: str) -> None: ...
-    def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
-    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None: ...
+    def model_started(self, spec: ModelSpec, relation: str) -> None: ...
+    def progress(self, spec: ModelSpec, result: ModelResult) -> None: ...
+    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None: ...
     def undelivered(
-        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None: ...
 
 
@@ -69,6 +72,7 @@ class _Batch:
     lo: str | None = None
     hi: str | None = None
     records: list[dict] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
 
@@ -79,27 +83,45 @@ class _Batch:
             self.hi = key
 
 
-_Column = tuple[int, str, bool, Callable[[Any], Any]]  # position in the row, field, clear, convert
+# A row made into what is sent: (id, record, None), or (id or None, None, why it is invalid).
+Built = tuple[str | None, dict | None, str | None]
+RecordBuilder = Callable[[tuple], Built]
 
 
-def _build(id_key: str, columns: Sequence[_Column], row: tuple) -> tuple[str | None, dict | None, str | None]:
-    """(id, record, None) for a good row; (id or None, None, reason) for an invalid one."""
-    try:
-        rid = record_id(row[_META])
-    except InvalidValue as exc:
-        return None, None, str(exc)
-    values: dict[str, Any] = {}
-    name = ""
-    try:  # one try around the loop: this runs for every row of the model
-        for index, name, clear, convert in columns:
-            value = row[index]
-            if value is not None:
-                values[name] = convert(value)
-            elif clear:
-                values[name] = None  # nulls: clear; nulls: skip never overwrites Pendo's value
-    except InvalidValue as exc:
-        return rid, None, f"field {name}: {exc}"
-    return rid, {id_key: rid, "values": values}, None
+class MetadataBuilder:
+    """Rows made into metadata records `{id_key: id, "values": {field: value}}`: a null is
+    left out, or sent as null where the field clears (`clear`)."""
+
+    def __init__(
+        self,
+        id_key: str,
+        fields: Sequence[str],
+        clear: Sequence[bool],
+        converters: Sequence[Callable[[Any], Any]] | None = None,
+    ) -> None:
+        self._id_key = id_key
+        converters = converters or [to_json_value] * len(fields)
+        self._columns = list(
+            zip(range(_META + 1, _META + 1 + len(fields)), fields, clear, converters, strict=True)
+        )
+
+    def __call__(self, row: tuple) -> Built:
+        try:
+            rid = record_id(row[_META])
+        except InvalidValue as exc:
+            return None, None, str(exc)
+        values: dict[str, Any] = {}
+        name = ""
+        try:  # one try around the loop: this runs for every row of the model
+            for index, name, clear, convert in self._columns:
+                value = row[index]
+                if value is not None:
+                    values[name] = convert(value)
+                elif clear:
+                    values[name] = None  # nulls: clear; nulls: skip never overwrites Pendo's value
+        except InvalidValue as exc:
+            return rid, None, f"field {name}: {exc}"
+        return rid, {self._id_key: rid, "values": values}, None
 
 
 class ModelSync:
@@ -107,14 +129,14 @@ class ModelSync:
 
     def __init__(
         self,
-        spec: SyncSpec,
+        spec: ModelSpec,
         source: RowSource,
         sink: EventSink,
         sender: Sender,
         result: ModelResult,
         journal: ProgressJournal,
         threads: int = 4,
-        converters: Sequence[Callable[[Any], Any]] | None = None,
+        build: RecordBuilder | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
@@ -123,16 +145,8 @@ class ModelSync:
         self.journal = journal
         self.threads = max(1, threads)
         self.result = result
-        converters = converters or [to_json_value] * len(source.fields)
-        self._columns: list[_Column] = list(
-            zip(
-                range(_META + 1, _META + 1 + len(source.fields)),
-                source.fields,
-                source.clear,
-                converters,
-                strict=True,
-            )
-        )
+        self._build = build or MetadataBuilder(spec.id_key, source.fields, source.clear)
+        self._ahead: list[_Batch] = []  # batches waiting for their intent (write-ahead senders)
 
     def run(self) -> ModelResult:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
@@ -149,12 +163,13 @@ class ModelSync:
                     for row in chunk:
                         key = row[0]
                         batch.cover(key)
-                        record = self._accept(row, duplicates)
-                        if record is None:
+                        rid, record = self._accept(row, duplicates)
+                        if record is None or rid is None:
                             if key is not None:
                                 batch.invalid.append(key)
                             continue
                         batch.records.append(record)
+                        batch.ids.append(rid)
                         batch.keys.append(key)
                         if len(batch.records) >= self.spec.batch_size:
                             self._submit(pool, inflight, batch)
@@ -162,6 +177,8 @@ class ModelSync:
                     self.sink.progress(self.spec, self.result)
                 if batch.records or batch.invalid:
                     self._submit(pool, inflight, batch)
+                if self._ahead:
+                    self._send_ahead(pool, inflight)
                 while inflight:
                     self._collect(*inflight.popleft())
             finally:
@@ -169,27 +186,46 @@ class ModelSync:
                     future.cancel()
         self.sink.progress(self.spec, self.result)
 
-    def _accept(self, row: tuple, duplicates: set[str]) -> dict | None:
-        rid, record, reason = _build(self.spec.id_key, self._columns, row)
+    def _accept(self, row: tuple, duplicates: set[str]) -> tuple[str | None, dict | None]:
+        rid, record, reason = self._build(row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:
             raw = dict(zip((self.spec.id_column, *self.source.fields), row[_META:], strict=False))
             self._undelivered(Undelivered.INVALID, rid, reason, raw)
-            return None
-        return record
+            return rid, None
+        return rid, record
 
     def _submit(self, pool: ThreadPoolExecutor, inflight: deque, batch: _Batch) -> None:
+        if self.sender.write_ahead:
+            self._ahead.append(batch)
+            if len(self._ahead) >= self.threads:
+                self._send_ahead(pool, inflight)
+            return
+        self._start(pool, inflight, batch)
+        while len(inflight) > 2 * self.threads:
+            self._collect(*inflight.popleft())
+
+    def _send_ahead(self, pool: ThreadPoolExecutor, inflight: deque) -> None:
+        """A group of batches (one per thread) journaled as sent, sent together, and all
+        answered before the next group: a run killed meanwhile leaves only these in doubt,
+        and takes them as sent rather than risk sending one twice."""
+        group, self._ahead = self._ahead, []
+        self.journal.intend([key for batch in group for key in batch.keys])
+        for batch in group:
+            self._start(pool, inflight, batch)
+        while inflight:
+            self._collect(*inflight.popleft())
+
+    def _start(self, pool: ThreadPoolExecutor, inflight: deque, batch: _Batch) -> None:
         future: Future[BatchOutcome] = Future()
         if not batch.records:
             future.set_result(BatchOutcome())
         elif self.sender.concurrent:
-            future = pool.submit(self.sender.send, batch.records)
+            future = pool.submit(self.sender.send, batch.records, batch.ids)
         else:
-            future.set_result(self.sender.send(batch.records))
+            future.set_result(self.sender.send(batch.records, batch.ids))
         inflight.append((batch, future))
-        while len(inflight) > 2 * self.threads:
-            self._collect(*inflight.popleft())
 
     def _collect(self, batch: _Batch, future: Future[BatchOutcome]) -> None:
         outcome = future.result()
@@ -197,7 +233,7 @@ class ModelSync:
         counts.sent += len(batch.records)
         counts.updated += len(outcome.confirmed)
         payloads = (
-            {r[self.spec.id_key]: r for r in batch.records}
+            dict(zip(batch.ids, batch.records, strict=True))
             if outcome.missing or outcome.rejected or outcome.failed
             else {}
         )
@@ -219,9 +255,7 @@ class ModelSync:
             if len(outcome.confirmed) < len(batch.records):
                 confirmed = set(outcome.confirmed)
                 skipped = skipped + [
-                    k
-                    for rec, k in zip(batch.records, batch.keys, strict=True)
-                    if rec[self.spec.id_key] not in confirmed
+                    k for rid, k in zip(batch.ids, batch.keys, strict=True) if rid not in confirmed
                 ]
             self.journal.record(batch.lo, batch.hi or batch.lo, skipped)
         if batch.records and self.sender.delivers:

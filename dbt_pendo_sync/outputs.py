@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .config import SyncSpec
+from .config import ModelSpec
 from .events import IgnoredEvents
 from .results import SyncResults
 from .vocab import Undelivered
@@ -48,7 +48,7 @@ class RejectedFile(IgnoredEvents):
         self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
     def undelivered(
-        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         """Append one row."""
         line = {

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .config import EventSpec, ModelSpec, SyncSpec
 from .dbt.artifacts import Manifest
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
 from .delivery import Delivery
-from .engine import ModelSync
+from .engine import MetadataBuilder, ModelSync, RecordBuilder
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError
 from .events import RunEvents
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable
@@ -23,6 +24,7 @@ from .ledger.store import StateStore
 from .pendo.fields import refused_column
 from .plan import PlannedModel
 from .results import ModelResult, SyncResults
+from .targets.events import FUTURE_DAYS, EventBuilder, EventWindow, resolve_columns
 from .vocab import ChangeKind, ModelStatus
 
 
@@ -108,25 +110,81 @@ def _sync_one(planned: PlannedModel, warehouse: Warehouse, run: Run, results: Sy
 
 def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: ModelResult) -> None:
     spec, delivery = planned.spec, run.delivery
-    columns = _columns(planned, warehouse, delivery)
+    if isinstance(spec, EventSpec):
+        _sync_events(planned, spec, warehouse, run, result)
+        return
+    columns = _columns(spec, planned, warehouse, delivery)
     store = StateStore(warehouse, planned.state_location(run.state_schema))
     result.state_table = str(store.state)
-    snapshot = _snapshot(planned, store, columns, delivery)
-    with delivery.ledger(store, planned.node, snapshot) as journal:
+    snapshot = _snapshot(spec, planned, store, columns, delivery)
+    converters = _converters(spec, columns)
+    build = MetadataBuilder(spec.id_key, snapshot.fields, snapshot.clear, converters)
+    _send(spec, planned, snapshot, run, result, build)
+
+
+def _send(
+    spec: ModelSpec,
+    planned: PlannedModel,
+    snapshot: ModelSnapshot,
+    run: Run,
+    result: ModelResult,
+    build: RecordBuilder,
+) -> None:
+    """Freeze and diff the model, then send what changed, inside the delivery's ledger."""
+    delivery = run.delivery
+    with delivery.ledger(snapshot.store, planned.node, snapshot) as journal:
         run.report.model_started(spec, snapshot.relation)
         snapshot.create()
         _count(snapshot, result)
         sender = delivery.sender(spec, result)
-        threads = delivery.options.threads
-        ModelSync(
-            spec, snapshot, run.report, sender, result, journal, threads, _converters(planned, columns)
-        ).run()
+        ModelSync(spec, snapshot, run.report, sender, result, journal, delivery.options.threads, build).run()
 
 
-def _columns(planned: PlannedModel, warehouse: Warehouse, delivery: Delivery) -> Columns:
+def _sync_events(
+    planned: PlannedModel, spec: EventSpec, warehouse: Warehouse, run: Run, result: ModelResult
+) -> None:
+    """An event model: only the rows inside Pendo's window are frozen and diffed; the rest
+    are counted by why they are left out."""
+    run.delivery.check_events(spec)
+    found = warehouse.columns(planned.node)
+    real = {c.written: c.name for c in found}
+    columns = resolve_columns(spec, {c.written: c.data_type for c in found})
+    window = EventWindow.around(dt.datetime.now(dt.timezone.utc), spec.max_age_days)
+    timestamp = warehouse.quote(real[columns.sent["timestamp"]])
+    before, after = window.conditions(
+        timestamp, columns.timestamp_type, spec.zone(), f"cast({{}} as {columns.timestamp_type})"
+    )
+    outside = warehouse.query(
+        f"select coalesce(sum(case when {before} then 1 else 0 end), 0), "
+        f"coalesce(sum(case when {after} then 1 else 0 end), 0) from {warehouse.relation(planned.node)}"
+    )
+    result.counts.too_old, result.counts.too_new = (int(n) for n in outside[0])
+    store = StateStore(warehouse, planned.state_location(run.state_schema))
+    result.state_table = str(store.state)
+    # Events synced this long ago are before the window (a day ahead at most when sent).
+    forget = (window.start - dt.timedelta(days=1 + FUTURE_DAYS)).replace(tzinfo=None)
+    read = SnapshotColumns(
+        kind=spec.object,
+        id_column=real[columns.event_id] if columns.event_id else None,
+        mapping={real[column]: tag for tag, column in columns.sent.items()},
+        salt=f"{spec.event_name or ''}|{spec.conversion_salt}",
+        where=f"not coalesce(({before}) or ({after}), false)",
+        immutable=True,
+        keep_since=f"cast('{forget:%Y-%m-%d %H:%M:%S}' as {warehouse.macro('type_timestamp')})",
+    )
+    snapshot = ModelSnapshot(
+        store,
+        planned.node,
+        read,
+        full_resync=run.delivery.options.full_resync,
+        state_exists=run.delivery.state_exists(store),
+    )
+    _send(spec, planned, snapshot, run, result, EventBuilder(spec, columns, window))
+
+
+def _columns(spec: SyncSpec, planned: PlannedModel, warehouse: Warehouse, delivery: Delivery) -> Columns:
     """The model's columns, checked against Pendo's fields before any write: conflicts and
     missing fields stop this model (unless missing fields are to be created)."""
-    spec = planned.spec
     found = warehouse.columns(planned.node)
     types = {c.written: c.data_type for c in found}
     id_column, mapping = spec.resolve_columns(list(types))
@@ -144,9 +202,9 @@ def _columns(planned: PlannedModel, warehouse: Warehouse, delivery: Delivery) ->
 
 
 def _snapshot(
-    planned: PlannedModel, store: StateStore, columns: Columns, delivery: Delivery
+    spec: SyncSpec, planned: PlannedModel, store: StateStore, columns: Columns, delivery: Delivery
 ) -> ModelSnapshot:
-    spec, known, real = planned.spec, columns.pendo_types or {}, columns.real
+    known, real = columns.pendo_types or {}, columns.real
     read = SnapshotColumns(
         kind=spec.object,
         id_column=real[columns.id_column],
@@ -168,9 +226,9 @@ def _snapshot(
     )
 
 
-def _converters(planned: PlannedModel, columns: Columns) -> list[Callable[[Any], Any]]:
+def _converters(spec: SyncSpec, columns: Columns) -> list[Callable[[Any], Any]]:
     """Per mapped column, the conversion to its Pendo field's type (generic when unknown)."""
-    spec, known = planned.spec, columns.pendo_types or {}
+    known = columns.pendo_types or {}
     converters = []
     for column, field_name in columns.mapping.items():
         column_type = columns.types.get(column, "")

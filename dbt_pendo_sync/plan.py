@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .config import SyncSpec, specs_for
+from .config import ModelSpec, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
 from .dbt.origin import Origin
@@ -28,7 +28,7 @@ EPHEMERAL_FIX = "materialize it as a table or view to sync it"
 class PlannedModel:
     """A model a run syncs: its validated pendo block and its manifest node."""
 
-    spec: SyncSpec
+    spec: ModelSpec
     node: ModelNode
 
     def state_location(self, run_state_schema: str | None) -> StateLocation:

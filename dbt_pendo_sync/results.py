@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import EXIT_FAILED, EXIT_OK, exit_code_for
-from .vocab import ModelStatus, RunStatus, Undelivered
+from .vocab import ModelStatus, PendoObject, RunStatus, Undelivered
 
 SAMPLE_LIMIT = 100
 
@@ -25,6 +25,8 @@ class Counts:
     invalid: int = 0
     rejected: int = 0
     failed: int = 0
+    too_old: int = 0  # events before the window (not sent)
+    too_new: int = 0  # events more than a day ahead (not sent)
 
     def add(self, category: Undelivered, rows: int = 1) -> None:
         """Count rows that were not delivered, by why."""
@@ -79,7 +81,7 @@ class ModelResult:
     @property
     def undelivered_pct(self) -> float:
         """Percent of the rows this run tried that were not delivered (missing excluded)."""
-        tried = self.counts.new + self.counts.changed if not self.full_resync else self.counts.rows
+        tried = self.to_send
         bad = self.counts.invalid + self.counts.rejected + self.counts.failed
         return 100.0 * bad / tried if tried else 0.0
 
@@ -100,7 +102,10 @@ class ModelResult:
     @property
     def to_send(self) -> int:
         """Rows this run reads to send (every row on a full resync), known once the snapshot
-        is counted; invalid rows among them are never sent."""
+        is counted; invalid rows among them are never sent. Events are sent once: only the
+        new ones, never the changed (an event's row that changed under the same id)."""
+        if self.object == PendoObject.EVENT:
+            return self.counts.new
         return self.counts.rows if self.full_resync else self.counts.new + self.counts.changed
 
 

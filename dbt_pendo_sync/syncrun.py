@@ -11,15 +11,16 @@ from typing import Any
 
 from rich.console import Console
 
+from .config import SyncSpec
 from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
 from .events import Broadcast, RunEvents
 from .logs import library_logs_silenced
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
-from .pendo.settings import PendoSettings
+from .pendo.settings import PendoSettings, track_settings
 from .pipeline import Run, sync_models
 from .plan import Plan, only_built, plan_for, with_origin
-from .report import make_report
+from .report import Report, make_report
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 
@@ -40,9 +41,11 @@ def run_sync(
     with ExitStack() as stack:
         stack.enter_context(library_logs_silenced())
         stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
-        settings = PendoSettings.from_env(env, key_required=not dry_run)
         project, origin = with_origin(project, env)
         plan = plan_for(project)
+        # The integration key is for metadata; a run of event models alone needs only the secret.
+        needs_key = not dry_run and any(isinstance(m.spec, SyncSpec) for m in plan.models)
+        settings = PendoSettings.from_env(env, key_required=needs_key)
         build_note = None if options.sync_all else only_built(plan)
         artifacts = project.artifacts()
         results = SyncResults(
@@ -70,10 +73,9 @@ def run_sync(
                 report.note(note)
         for warning in plan.warnings:
             report.warn(warning)
-        client = None if settings.key is None else PendoClient(settings, options.retry, on_retry=report.retry)
-        if client is not None:
-            stack.callback(client.close)
-        delivery = _delivery(client, options, events)
+        client = _client(settings, options, report, stack)
+        track = None if dry_run else track_settings(env)
+        delivery = _delivery(client, _client(track, options, report, stack), options, events)
         for skipped in plan.skipped:
             report.model_skipped(skipped)
         run = Run(project.dbt_target(), project.state_schema, events, delivery)
@@ -98,10 +100,24 @@ def run_sync(
     return results
 
 
-def _delivery(client: PendoClient | None, options: SyncOptions, events: RunEvents) -> Delivery:
-    """Sending for a sync (the key is required, so there is a client), Previewing for a dry run."""
-    if client is not None and not options.dry_run:
-        return Sending(client, options, events)
+def _client(
+    settings: PendoSettings | None, options: SyncOptions, report: Report, stack: ExitStack
+) -> PendoClient | None:
+    """A client for these settings (None without a key), closed when the run ends."""
+    if settings is None or settings.key is None:
+        return None
+    client = PendoClient(settings, options.retry, on_retry=report.retry)
+    stack.callback(client.close)
+    return client
+
+
+def _delivery(
+    client: PendoClient | None, track: PendoClient | None, options: SyncOptions, events: RunEvents
+) -> Delivery:
+    """Sending for a sync (with the integration key when a metadata model needs it, and the
+    Track Event secret when set), Previewing for a dry run."""
+    if not options.dry_run:
+        return Sending(client, options, events, track)
     if client is None:
         events.note(
             f"PENDO_INTEGRATION_KEY is not set: {UNKNOWN_TYPES}; set the key for an "

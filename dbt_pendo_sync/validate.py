@@ -11,19 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import SyncSpec, spec_for
+from .config import EventSpec, ModelSpec, SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
 from .errors import ConfigError, PendoError, Problem, WarehouseError
 from .fieldcheck import field_problems, missing_field_problems, unsendable_problems
 from .pendo.client import PendoClient, RetryPolicy
-from .pendo.settings import PendoSettings
+from .pendo.settings import PendoSettings, track_settings
 from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM
+from .targets.events import resolve_columns
 
 
-def block_problems(model: ModelNode) -> tuple[SyncSpec | None, list[Problem]]:
-    """The model's SyncSpec (None when its blocks are invalid) and the blocks' problems."""
+def block_problems(model: ModelNode) -> tuple[ModelSpec | None, list[Problem]]:
+    """The model's spec (None when its blocks are invalid) and the blocks' problems."""
     try:
         spec = spec_for(model)
     except ConfigError as exc:
@@ -94,13 +95,21 @@ def _problems(
     manifest_path: Path | None,
 ) -> list[Problem]:
     found: list[Problem] = []
-    specs = []
+    specs: list[tuple[ModelSpec, ModelNode]] = []
     for model in models:
         spec, of_block = block_problems(model)
         found += of_block
         if spec is not None:
             specs.append((spec, model))
-    pendo_fields = None if offline or not specs else _pendo_fields(specs, found, env)
+    metadata = [(s, m) for s, m in specs if isinstance(s, SyncSpec)]
+    pendo_fields = None if offline or not metadata else _pendo_fields(metadata, found, env)
+    if not offline and len(metadata) < len(specs) and track_settings(env) is None:
+        found.append(
+            run_problem(
+                "PENDO_TRACK_SECRET is not set, so the event models cannot be sent",
+                "export the app's Track Event shared secret (not the integration key)",
+            )
+        )
     if specs:
         warehouse = Warehouse(build_adapter(target, manifest_path))
         with warehouse.connection():
@@ -144,7 +153,7 @@ def _pendo_fields(
 
 
 def _model_problems(
-    spec: SyncSpec,
+    spec: ModelSpec,
     model: ModelNode,
     warehouse: Warehouse,
     pendo_fields: dict[str, dict[str, str]] | None,
@@ -163,6 +172,12 @@ def _model_problems(
             )
         ]
     column_types = {c.written: c.data_type for c in columns}
+    if isinstance(spec, EventSpec):
+        try:
+            resolve_columns(spec, column_types)
+        except ConfigError as exc:
+            return list(exc.problems)
+        return []
     mapping, problems = column_problems(spec, column_types)
     if pendo_fields is not None:
         problems += field_check_problems(

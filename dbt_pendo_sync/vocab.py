@@ -58,6 +58,7 @@ class PendoObject(StrEnum):
 
     VISITOR = "visitor"
     ACCOUNT = "account"
+    EVENT = "event"  # Track Events: each row one event, sent once
 
 
 class NullPolicy(StrEnum):

@@ -66,9 +66,9 @@ free_port() {
 
 demo() {
   setup
-  local port key="demo-key" db="$ROOT/sample_project/sample.duckdb"
+  local port key="demo-key" secret="demo-track-secret" db="$ROOT/sample_project/sample.duckdb"
   port="$(free_port)"
-  PENDO_INTEGRATION_KEY="$key" "$VENV/bin/dbt-pendo" emulator --port "$port" &
+  PENDO_INTEGRATION_KEY="$key" PENDO_TRACK_SECRET="$secret" "$VENV/bin/dbt-pendo" emulator --port "$port" &
   EMULATOR_PID=$!
   trap 'kill "$EMULATOR_PID" 2>/dev/null || true' EXIT
   cd "$ROOT/sample_project"
@@ -86,8 +86,10 @@ while True:
         time.sleep(0.05)
 PY
   # Each demo starts a fresh emulator, which knows nothing of what earlier demos sent, while
-  # the sync state in sample.duckdb remembers them: --full-resync sends every row again.
-  DBT_PENDO_SAMPLE_DB="$db" PENDO_INTEGRATION_KEY="$key" PENDO_BASE_URL="http://127.0.0.1:$port" \
+  # the sync state in sample.duckdb remembers them: --full-resync sends every metadata row
+  # again (events are sent once: a later demo sends only the events that are new since).
+  DBT_PENDO_SAMPLE_DB="$db" PENDO_INTEGRATION_KEY="$key" PENDO_TRACK_SECRET="$secret" \
+    PENDO_BASE_URL="http://127.0.0.1:$port" \
     "$VENV/bin/dbt-pendo" sync --profiles-dir . --full-resync
 }
 

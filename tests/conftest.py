@@ -105,14 +105,14 @@ class DbtProject:
         return run([str(BIN / "dbt-pendo"), "sync", *self.args(), *args], self.sync_env(**env))
 
     def start_sync(
-        self, *args: str, emulator: PendoEmulator, stdout: int = subprocess.PIPE
+        self, *args: str, emulator: PendoEmulator, stdout: int = subprocess.PIPE, **env: str
     ) -> subprocess.Popen:
         """`dbt-pendo sync` as a process of its own, for tests that signal, kill or race it.
         Ctrl-C (SIGINT) acts on it as at a terminal, also when pytest itself was started in
         the background (where a shell makes its children ignore SIGINT)."""
         return subprocess.Popen(
             [str(BIN / "dbt-pendo"), "sync", *self.args(), *args],
-            env=self.sync_env(emulator),
+            env=self.sync_env(emulator, **env),
             stdout=stdout,
             stderr=subprocess.PIPE if stdout == subprocess.PIPE else stdout,
             text=True,
@@ -127,6 +127,7 @@ class DbtProject:
         if emulator is not None:
             full_env["PENDO_BASE_URL"] = emulator.url
             full_env["PENDO_INTEGRATION_KEY"] = key if key is not None else emulator_key(emulator)
+            full_env["PENDO_TRACK_SECRET"] = emulator_track_secret(emulator)
         full_env.update(env)
         return full_env
 
@@ -146,16 +147,25 @@ def _sigint_as_at_a_terminal() -> None:
 
 
 _KEYS: dict[int, str] = {}
+_TRACK_SECRETS: dict[int, str] = {}
 
 
 def emulator_key(emulator: PendoEmulator) -> str:
     return _KEYS[id(emulator)]
 
 
+def emulator_track_secret(emulator: PendoEmulator) -> str:
+    return _TRACK_SECRETS[id(emulator)]
+
+
 def make_emulator(data: EmulatorData | None = None, **switches) -> PendoEmulator:
+    """An emulator with a fresh integration key and Track Event secret (syncs pointed at it
+    get both: DbtProject.sync_env)."""
     key = "pk-" + secrets.token_hex(16)
+    switches.setdefault("track_secret", "ts-" + secrets.token_hex(16))
     emulator = PendoEmulator(key, data=data, **switches)
     _KEYS[id(emulator)] = key
+    _TRACK_SECRETS[id(emulator)] = switches["track_secret"]
     return emulator
 
 
@@ -259,6 +269,7 @@ def typed(request: pytest.FixtureRequest, tmp_path: Path) -> DbtProject:
     return project
 
 
+EVENTS = ROOT / "tests" / "fixtures" / "events_project"
 INCREMENTAL = ROOT / "tests" / "fixtures" / "incremental_project"
 INCREMENTAL_FIELDS = {"plan": "string", "score": "integer", "is_active": "boolean", "vip": "string"}
 

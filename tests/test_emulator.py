@@ -14,6 +14,7 @@ from dbt_pendo_sync.emulator import EmulatorData, Fault, PendoEmulator
 
 KEY = "test-integration-key"
 READ_ONLY = "read-only-key"
+SECRET = "test-track-secret"
 AUTH = {"x-pendo-integration-key": KEY}
 
 
@@ -23,6 +24,7 @@ def make_emulator() -> Iterator:
     started: list[PendoEmulator] = []
 
     def make(**switches) -> PendoEmulator:
+        switches.setdefault("track_secret", SECRET)
         emulator = PendoEmulator(KEY, read_only_keys=[READ_ONLY], **switches).start()
         started.append(emulator)
         return emulator
@@ -58,6 +60,27 @@ def put(emu, path, **kwargs):
 
 def visitor(record_id, **values):
     return {"visitorId": record_id, "values": values}
+
+
+def event(**changes):
+    """A valid track event body, with some keys changed (None: the key left out)."""
+    body = {
+        "type": "track",
+        "event": "Plan Upgraded",
+        "visitorId": "u-0001",
+        "accountId": "acc-001",
+        "timestamp": 1700000000000,
+        "properties": {"plan": "pro"},
+        "context": {},
+        **changes,
+    }
+    return {name: value for name, value in body.items() if value is not None}
+
+
+def track(emu, body, *, key=SECRET, session=requests):
+    """POST /data/track with a track secret (None: no key header at all)."""
+    headers = {} if key is None else {"x-pendo-integration-key": key}
+    return session.post(f"{emu.url}/data/track", json=body, headers=headers, timeout=10)
 
 
 # ---------------------------------------------------------------- data
@@ -419,6 +442,170 @@ def test_path_prefix_aims_faults_at_other_endpoints(emu):
     assert write(emu, [visitor("u-0001", role="x")]).ok
 
 
+# ---------------------------------------------------------------- track events
+
+
+def test_track_event_accepted_and_recorded(emu):
+    first, second = event(), event(event="Seat Added", accountId=None, properties=None)
+    answer = track(emu, first)
+    assert answer.status_code == 200 and answer.content == b""
+    assert track(emu, second).status_code == 200
+    assert emu.tracked_events() == [first, second]
+    assert emu.track_calls() == 2 and emu.write_calls() == 0
+    record = emu.request_log()[0]
+    assert (record.method, record.path, record.key_ok, record.status) == ("POST", "/data/track", True, 200)
+    assert record.body == first and SECRET not in repr(emu.request_log())
+
+
+@pytest.mark.parametrize("key", [None, "wrong", KEY])
+def test_track_refuses_anything_but_the_secret(emu, key):
+    answer = track(emu, event(), key=key)
+    assert answer.status_code == 403 and answer.content == b""
+    assert emu.tracked_events() == [] and emu.request_log()[-1].key_ok is False
+
+
+def test_integration_key_is_not_accepted_by_track_nor_the_secret_by_the_api(emu):
+    assert track(emu, event(), key=KEY).status_code == 403
+    assert get(emu, "/api/v1/metadata/schema/visitor", key=SECRET).status_code == 403
+
+
+def test_track_without_a_secret_refuses_every_event(make_emulator):
+    emu = make_emulator(track_secret=None)
+    for key in [None, "", KEY, SECRET]:
+        answer = track(emu, event(), key=key)
+        assert answer.status_code == 403 and "the emulator has no track secret" in answer.text
+    assert emu.tracked_events() == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"type": "identify"}, '"type" must be "track"'),
+        ({"type": None}, '"type" must be "track"'),
+        ({"event": None}, '"event" must be a non-blank string'),
+        ({"event": "  "}, '"event" must be a non-blank string'),
+        ({"event": 7}, '"event" must be a non-blank string'),
+        ({"visitorId": None}, '"visitorId" must be a non-blank string'),
+        ({"visitorId": ""}, '"visitorId" must be a non-blank string'),
+        ({"visitorId": 12}, '"visitorId" must be a non-blank string'),
+        ({"accountId": 3}, '"accountId" must be a string when present'),
+        ({"timestamp": None}, '"timestamp" must be an integer above 0 (epoch milliseconds)'),
+        ({"timestamp": 0}, '"timestamp" must be an integer above 0'),
+        ({"timestamp": -5}, '"timestamp" must be an integer above 0'),
+        ({"timestamp": 1.7e12}, '"timestamp" must be an integer above 0'),
+        ({"timestamp": "1700000000000"}, '"timestamp" must be an integer above 0'),
+        ({"timestamp": True}, '"timestamp" must be an integer above 0'),
+        ({"context": None}, '"context" is required and must be an object'),
+        ({"context": []}, '"context" is required and must be an object'),
+        ({"properties": "plan=pro"}, '"properties" must be an object when present'),
+    ],
+)
+def test_track_body_rules(emu, changes, message):
+    answer = track(emu, event(**changes))
+    assert answer.status_code == 400 and message in answer.text
+    assert emu.tracked_events() == []
+
+
+def test_track_body_must_be_one_json_object(emu):
+    url = f"{emu.url}/data/track"
+    headers = {"x-pendo-integration-key": SECRET, "content-type": "application/json"}
+    as_text = {**headers, "content-type": "text/plain"}
+    cases = [
+        (track(emu, [event()]), "body must be a JSON object: one track event"),
+        (requests.post(url, data="{", headers=headers, timeout=5), "body is not valid JSON"),
+        (requests.post(url, data=json.dumps(event()), headers=as_text, timeout=5), "content-type"),
+    ]
+    for answer, message in cases:
+        assert answer.status_code == 400 and message in answer.text
+    assert requests.get(url, headers=headers, timeout=5).status_code == 404
+
+
+def test_track_answer_variants(make_emulator):
+    emu = make_emulator(track_answer="json")
+    answer = track(emu, event())
+    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    emu.set_track_answer("empty")
+    assert track(emu, event()).content == b""
+    with pytest.raises(ValueError, match="track_answer"):
+        emu.set_track_answer("xml")
+    with pytest.raises(ValueError, match="track_answer"):
+        PendoEmulator(KEY, track_answer="text")
+
+
+def test_track_429_fault_with_retry_after(emu):
+    emu.faults.add(Fault("status", status=429, retry_after="2", first=1, path_prefix="/data/track"))
+    write(emu, [visitor("u-0001", role="x")])  # metadata writes are neither faulted nor counted
+    answer = track(emu, event())
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "2"
+    assert emu.tracked_events() == []
+    assert track(emu, event()).status_code == 200
+    assert emu.track_calls() == 2 and len(emu.tracked_events()) == 1
+
+
+@pytest.mark.parametrize("status", [409, 500, 503])
+def test_track_status_faults_on_chosen_calls(emu, status):
+    emu.faults.add(Fault("status", status=status, requests=frozenset({2}), path_prefix="/data/track"))
+    assert [track(emu, event()).status_code for _ in range(3)] == [200, status, 200]
+    assert len(emu.tracked_events()) == 2
+
+
+def test_track_drop_and_malformed_faults(emu):
+    emu.faults.add(Fault("drop", first=1, path_prefix="/data/track"))
+    with pytest.raises(requests.ConnectionError):
+        track(emu, event())
+    assert emu.tracked_events() == [] and emu.request_log()[-1].status == 0
+    emu.faults.clear()
+    emu.faults.add(Fault("malformed", path_prefix="/data/track"))
+    answer = track(emu, event())
+    assert answer.status_code == 200 and answer.content.startswith(b'{"total"')
+    assert len(emu.tracked_events()) == 1  # accepted, then answered with garbage
+
+
+def test_partial_and_bad_rows_faults_do_not_touch_track(emu):
+    emu.faults.add(Fault("partial", ids=frozenset({"u-0001"}), path_prefix="/data/track"))
+    emu.faults.add(Fault("bad_rows", ids=frozenset({"u-0001"}), path_prefix="/data/track"))
+    assert track(emu, event(visitorId="u-0001")).status_code == 200
+    assert len(emu.tracked_events()) == 1
+
+
+# ---------------------------------------------------------------- latency and concurrency
+
+
+def test_latency_lets_concurrent_keep_alive_clients_wait_side_by_side(make_emulator):
+    """Speed is measured in benchmarks: here only that 32 delayed requests were in flight at once."""
+    emu = make_emulator()
+    clients = 32
+    sessions = [requests.Session() for _ in range(clients)]
+    for session in sessions:  # open the kept-alive connections first
+        assert track(emu, event(), session=session).ok
+    emu.set_latency_ms(500)
+    emu.reset_log()
+    ready = threading.Barrier(clients)
+    statuses: list[int] = []
+
+    def client(session):
+        ready.wait()
+        statuses.append(track(emu, event(), session=session).status_code)
+
+    threads = [threading.Thread(target=client, args=(session,)) for session in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for session in sessions:
+        session.close()
+    assert statuses == [200] * clients
+    assert emu.max_in_flight() == clients
+
+
+def test_latency_must_be_a_whole_number_of_milliseconds(emu):
+    for bad in [-1, 1.5, "10"]:
+        with pytest.raises(ValueError, match="latency_ms"):
+            emu.set_latency_ms(bad)
+    with pytest.raises(ValueError, match="latency_ms"):
+        PendoEmulator(KEY, latency_ms=-5)
+
+
 # ---------------------------------------------------------------- control surface, log, connections
 
 
@@ -428,7 +615,14 @@ def test_control_surface(emu):
     assert requests.delete(f"{emu.url}/_emulator/faults", timeout=5).ok
     assert write(emu, [visitor("u-0001", role="x")]).ok
     assert get(emu, "/_emulator/values/visitor", key=None).json() == {"u-0001": {"role": "x"}}
-    assert get(emu, "/_emulator/stats", key=None).json() == {"write_calls": 2, "requests": 2}
+    assert track(emu, event()).ok
+    assert get(emu, "/_emulator/stats", key=None).json() == {
+        "write_calls": 2,
+        "track_calls": 1,
+        "tracked_events": 1,
+        "requests": 3,
+        "max_in_flight": 1,
+    }
     assert requests.post(f"{emu.url}/_emulator/faults", json={"kind": "nope"}, timeout=5).status_code == 400
 
 

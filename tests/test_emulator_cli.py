@@ -1,5 +1,6 @@
 """`dbt-pendo emulator` run as a real process: user mistakes end in one clear line and exit 2
-(never "Internal error" or a traceback); --accept-any-id and --debug checked over real HTTP."""
+(never "Internal error" or a traceback); --accept-any-id, --debug, PENDO_TRACK_SECRET,
+--track-answer and --latency-ms checked over real HTTP."""
 
 from __future__ import annotations
 
@@ -19,15 +20,23 @@ from pathlib import Path
 import pytest
 
 KEY = "some-key"
+SECRET = "some-track-secret"
+TRACK_EVENT = {
+    "type": "track",
+    "event": "Plan Upgraded",
+    "visitorId": "u-0001",
+    "timestamp": 1700000000000,
+    "context": {},
+}
 LISTENING = "Pendo emulator listening on "
 WRITE_PATH = "/api/v1/metadata/visitor/custom/value"
 STARTUP_SECONDS = 30
 
 
-def cli_env() -> dict[str, str]:
+def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PENDO_", "DBT_"))}
     env["PENDO_INTEGRATION_KEY"] = KEY
-    return env
+    return {**env, **extra}
 
 
 def emulator_cmd(*args: str) -> list[str]:
@@ -53,10 +62,10 @@ def assert_usage_error(done: subprocess.CompletedProcess, *fragments: str) -> No
 class Emulator:
     """A running `dbt-pendo emulator` process; its stderr lines arrive on a queue."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             emulator_cmd(*args),
-            env=cli_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -125,8 +134,8 @@ def start() -> Iterator[Callable[..., Emulator]]:
     """Start emulator processes; terminate them all at teardown."""
     started: list[Emulator] = []
 
-    def make(*args: str) -> Emulator:
-        emulator = Emulator(*args)
+    def make(*args: str, **env: str) -> Emulator:
+        emulator = Emulator(*args, env=cli_env(**env))
         started.append(emulator)
         return emulator
 
@@ -232,3 +241,43 @@ def test_debug_prints_one_line_per_request_and_never_the_key(start):
     stderr = emulator.stop()
     assert KEY not in stderr and "wrong-secret" not in stderr
     assert "Traceback" not in stderr
+
+
+def test_track_secret_comes_from_the_environment_and_is_never_printed(start):
+    emulator = start("--port", "0", "--debug", "--track-answer", "json", PENDO_TRACK_SECRET=SECRET)
+    assert emulator.request("POST", "/data/track", TRACK_EVENT, key=SECRET) == (200, '{"status": "ok"}')
+    for key, refusal in [(KEY, "integration key, not the track secret"), ("wrong-secret", "wrong secret")]:
+        assert emulator.request("POST", "/data/track", TRACK_EVENT, key=key)[0] == 403
+        line = emulator.wait_for(lambda line: "-> 403" in line)
+        assert line.startswith(f"emulator: POST /data/track -> 403 ({refusal}) ")
+    status, text = emulator.request("GET", "/_emulator/stats", key=None)
+    assert json.loads(text)["tracked_events"] == 1
+    stderr = emulator.stop()
+    assert SECRET not in stderr and KEY not in stderr and "wrong-secret" not in stderr
+
+
+def test_without_a_track_secret_track_events_are_refused(start):
+    emulator = start("--port", "0")
+    status, text = emulator.request("POST", "/data/track", TRACK_EVENT, key=KEY)
+    assert status == 403 and "no track secret" in text and "PENDO_TRACK_SECRET" in text
+
+
+def test_latency_ms_delays_concurrent_requests_side_by_side(start):
+    """No clock is read: that 8 requests were in flight at once shows each waited, in parallel."""
+    emulator = start("--port", "0", "--latency-ms", "500", PENDO_TRACK_SECRET=SECRET)
+    clients = 8
+    ready = threading.Barrier(clients)
+    statuses: list[int] = []
+
+    def client() -> None:
+        ready.wait()
+        statuses.append(emulator.request("POST", "/data/track", TRACK_EVENT, key=SECRET)[0])
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * clients
+    status, text = emulator.request("GET", "/_emulator/stats", key=None)
+    assert json.loads(text)["max_in_flight"] == clients

@@ -26,7 +26,7 @@ from dbt_pendo_sync.pendo.client import RetryNotice
 from dbt_pendo_sync.report import Report, make_report
 from dbt_pendo_sync.results import ModelResult, SyncResults
 
-from .conftest import BIN, emulator_key
+from .conftest import BIN, emulator_key, emulator_track_secret
 
 ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d ")
@@ -40,6 +40,7 @@ def _env(project, emulator, **extra: str) -> dict[str, str]:
         **project.env,
         "PENDO_BASE_URL": emulator.url,
         "PENDO_INTEGRATION_KEY": emulator_key(emulator),
+        "PENDO_TRACK_SECRET": emulator_track_secret(emulator),
         **extra,
     }
 
@@ -93,7 +94,7 @@ def test_terminal_shows_a_progress_bar_per_model_then_the_table(sample, emulator
     assert "pendo_visitors ✓ success" in text and "53/53 rows · 53 sent" in text
     assert "pendo_accounts ✓ success" in text and "13/13 rows · 13 sent" in text
     assert text.index("53/53 rows") < text.index("┃ model")  # bars first, the table at the end
-    assert re.search(r"│ pendo_visitors │ visitor │ success │\s+53 │", text)
+    assert re.search(r"│ pendo_visitors\s+│ visitor │ success │\s+53 │", text)
     assert "finished in" in text.splitlines()[-1]
     assert not any(CLOCK.match(line) for line in text.splitlines())  # no plain log lines
 
@@ -118,7 +119,7 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
         for line in logged
     )
     assert any(line.startswith("┃ model") for line in lines)  # the table, after the model lines
-    assert CLOCK.match(lines[-1]) and "finished in" in lines[-1] and "2 success" in lines[-1]
+    assert CLOCK.match(lines[-1]) and "finished in" in lines[-1] and "3 success" in lines[-1]
 
     # The results file, against the JSON Schema the package ships.
     document = sample.results()
@@ -134,7 +135,8 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     }
     visitors = {m["model"]: m for m in document["models"]}["pendo_visitors"]
     assert visitors["status"] == "success" and visitors["seconds"] > 0 and visitors["started_at"]
-    assert document["totals"]["sent"] == 66 and document["totals"]["missing"] == 4
+    # 53 visitors, 13 accounts and the sample's 14 events of the last week
+    assert document["totals"]["sent"] == 80 and document["totals"]["missing"] == 4
 
 
 def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emulator):
@@ -181,7 +183,7 @@ def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emula
 
     done = events[-1]
     assert done["exit_code"] == 0 and done["status"] == "success" and done["ok"] is True
-    assert done["totals"] == results["totals"] and done["models"] == 2
+    assert done["totals"] == results["totals"] and done["models"] == 3
 
 
 def test_json_log_reports_a_stopping_error_as_events_and_on_stderr(sample):
@@ -208,7 +210,11 @@ def test_the_python_api_syncs_in_process_and_quiet_prints_no_model_lines(sample,
         profiles_dir=sample.path,
         quiet=True,
         console=Console(file=out),
-        env={"PENDO_BASE_URL": emulator.url, "PENDO_INTEGRATION_KEY": emulator_key(emulator)},
+        env={
+            "PENDO_BASE_URL": emulator.url,
+            "PENDO_INTEGRATION_KEY": emulator_key(emulator),
+            "PENDO_TRACK_SECRET": emulator_track_secret(emulator),
+        },
     )
     assert results.ok and UUID4.match(results.invocation_id)
     assert sample.results()["metadata"]["invocation_id"] == results.invocation_id

@@ -22,7 +22,7 @@ from .conftest import BIN, ROOT, DbtProject, base_env, dbt_pendo, run
 
 GRAPH = ROOT / "tests" / "fixtures" / "graph_project"
 GRAPH_PENDO = {"user_metrics", "account_metrics", "account_health", "visitor_export"}
-SAMPLE_PENDO = {"pendo_accounts", "pendo_visitors"}
+SAMPLE_PENDO = {"pendo_accounts", "pendo_product_events", "pendo_visitors"}
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +94,8 @@ def test_sample_project_selection_matches_dbt_ls(sample: DbtProject, monkeypatch
 
     cases = {
         ("--select", "tag:pendo,config.materialized:table"): SAMPLE_PENDO,
-        ("--select", "tag:pendo", "--exclude", "pendo_visitors"): {"pendo_accounts"},
-        ("--exclude", "pendo_accounts"): {"pendo_visitors"},
+        ("--select", "tag:pendo", "--exclude", "pendo_visitors"): {"pendo_accounts", "pendo_product_events"},
+        ("--exclude", "pendo_accounts"): {"pendo_product_events", "pendo_visitors"},
         ("--select", "+pendo_visitors"): {"pendo_visitors"},
         selector: {"pendo_accounts"},
     }

@@ -58,6 +58,8 @@ def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator
         "invalid": 0,
         "rejected": 0,
         "failed": 0,
+        "too_old": 0,
+        "too_new": 0,
     }
     assert sorted(s["id"] for s in results["pendo_visitors"]["samples"]["missing"]) == [
         "u-0051",
@@ -75,10 +77,22 @@ def test_requests_follow_pendos_documented_shapes(sample, emulator):
     assert {r.path for r in writes} == {
         "/api/v1/metadata/visitor/custom/value",
         "/api/v1/metadata/account/custom/value",
+        "/data/track",  # the sample's recent product events
     }
     for r in writes:
         assert r.key_ok and r.content_type == "application/json"
         assert r.query == {}  # update-only: never ?create=true unless asked
+        if r.path == "/data/track":  # one event per call
+            assert set(r.body) == {
+                "type",
+                "event",
+                "visitorId",
+                "accountId",
+                "timestamp",
+                "properties",
+                "context",
+            }
+            continue
         assert isinstance(r.body, list) and r.body
         id_key = "visitorId" if "/visitor/" in r.path else "accountId"
         for record in r.body:
@@ -122,7 +136,7 @@ def test_select_and_exclude_use_dbt_selection(sample, emulator):
     assert models == ["pendo_accounts"]
 
     result = sample.sync("--exclude", "pendo_accounts", emulator=emulator)
-    assert [m["model"] for m in sample.results()["models"]] == ["pendo_visitors"]
+    assert [m["model"] for m in sample.results()["models"]] == ["pendo_product_events", "pendo_visitors"]
 
 
 def test_given_manifest_skips_parsing(sample, emulator, tmp_path):

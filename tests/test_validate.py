@@ -9,7 +9,15 @@ import pytest
 
 from dbt_pendo_sync.emulator import EmulatorData
 
-from .conftest import ROOT, DbtProject, base_env, dbt_pendo, emulator_key, make_emulator
+from .conftest import (
+    ROOT,
+    DbtProject,
+    base_env,
+    dbt_pendo,
+    emulator_key,
+    emulator_track_secret,
+    make_emulator,
+)
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bad_config_project"
 READ_ONLY_KEY = "pk-read-only-validate"
@@ -98,7 +106,12 @@ def test_offline_checks_blocks_and_warehouse_but_not_pendo(broken):
 
 def test_sample_project_is_clean_online_even_without_the_verify_endpoint(sample):
     with make_emulator(EmulatorData.default(), verify_endpoint=False) as emulator:
-        result = validate(sample, PENDO_BASE_URL=emulator.url, PENDO_INTEGRATION_KEY=emulator_key(emulator))
+        result = validate(
+            sample,
+            PENDO_BASE_URL=emulator.url,
+            PENDO_INTEGRATION_KEY=emulator_key(emulator),
+            PENDO_TRACK_SECRET=emulator_track_secret(emulator),
+        )
     assert result.code == 0, result.output
     assert "no problems found" in result.stdout
 

@@ -21,8 +21,16 @@ DisplayName defaults to the field name and the other keys Pendo shows (ElementTy
 ...) get Pendo's defaults. Every kind gets at least an empty "custom" group. Ids with preset
 values count as known. ``from_dict``/``from_file`` raise ValueError saying what is wrong where.
 
+Track Events (``POST /data/track``, one event per call) take the emulator's track secret in
+the key header, never the integration key; without a track secret every track call gets 403.
+Accepted events are kept in arrival order (``tracked_events``); whether a 200 has an empty body
+or a small JSON object is a switch (``track_answer``).
+
+``latency_ms`` delays every answer on Pendo's paths, as the network to Pendo would; each
+connection has its own thread, so concurrent requests wait side by side (``max_in_flight``).
+
 Besides Pendo's paths the server has its own control surface under ``/_emulator/``: no key,
-never faulted and not recorded in the request log.
+never faulted, not delayed and not recorded in the request log.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
@@ -44,6 +53,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
 
 ALL: Literal["all"] = "all"
 KINDS = ("visitor", "account", "parentAccount")
@@ -74,6 +85,7 @@ _API_ROUTES: _Routes = [
     ("GET", re.compile(_VALUE_PATH), "_get_value"),
     ("GET", re.compile(r"/api/v1/(visitor|account)/([^/]+)"), "_get_record"),
 ]
+_TRACK_ROUTES: _Routes = [("POST", re.compile(re.escape(TRACK_PATH)), "_track")]
 _CONTROL_ROUTES: _Routes = [
     ("GET", re.compile(r"/_emulator/values/([^/]+)"), "_control_values"),
     ("POST", re.compile(r"/_emulator/faults"), "_control_add_fault"),
@@ -255,15 +267,20 @@ class EmulatorData:
 
 @dataclass
 class Fault:
-    """One deterministic fault; see the field comments for what each kind does."""
+    """One deterministic fault; see the field comments for what each kind does.
+
+    Numbered calls are metadata write POSTs and track POSTs, each kind numbered on its own; aim
+    a fault at track calls with ``path_prefix="/data/track"``. "partial" and "bad_rows" act on
+    metadata writes only: a track call ignores them.
+    """
 
     kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows"
     status: int = 500  # for "status"
     retry_after: str | None = None  # for "status": Retry-After header value
     delay: float = 0.0  # for "delay": seconds to sleep before answering normally
     ids: frozenset[str] = frozenset()  # for "bad_rows" (400 whole batch) and "partial" (errors)
-    requests: frozenset[int] | None = None  # only these write-call numbers (1-based)
-    first: int | None = None  # only the first N matching write calls
+    requests: frozenset[int] | None = None  # only these call numbers (1-based)
+    first: int | None = None  # only the first N matching numbered calls
     rate: float | None = None  # only with this probability, drawn from Random(seed)
     seed: int = 0
     path_prefix: str = "/api/v1/metadata/"
@@ -278,12 +295,12 @@ class Fault:
             self.requests = frozenset(self.requests)
         self._rng = random.Random(self.seed)
 
-    def _fires(self, path: str, write_call: int | None) -> bool:
+    def _fires(self, path: str, call: int | None) -> bool:
         """Whether this fault hits a request; advances its counter and random draws."""
         if not path.startswith(self.path_prefix):
             return False
         if self.requests is not None or self.first is not None:
-            if write_call is None or (self.requests is not None and write_call not in self.requests):
+            if call is None or (self.requests is not None and call not in self.requests):
                 return False
         if self.first is not None:
             self._matched += 1
@@ -309,9 +326,9 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
-    def _due(self, path: str, write_call: int | None) -> list[Fault]:
+    def _due(self, path: str, call: int | None) -> list[Fault]:
         with self._lock:
-            return [f for f in self._faults if f._fires(path, write_call)]
+            return [f for f in self._faults if f._fires(path, call)]
 
 
 # ---------------------------------------------------------------- requests and answers
@@ -319,7 +336,7 @@ class FaultPlan:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the emulator saw it (the key itself is never kept)."""
+    """One request as the emulator saw it (the key or track secret itself is never kept)."""
 
     method: str
     path: str
@@ -363,6 +380,7 @@ _FORBIDDEN = _Answer(403)
 _NOT_FOUND = _json(404, {"error": "not found"})
 _DROPPED = _Answer(0)
 _MALFORMED = _Answer(200, b'{"total": 1, "updated": 1, "fai', "application/json")
+_TRACK_ANSWERS = {"empty": _Answer(200), "json": _json(200, {"status": "ok"})}
 
 
 def _parse_body(raw: bytes) -> tuple[Any, bool]:
@@ -439,6 +457,13 @@ def _is_rfc3339(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _checked_latency(latency_ms: int) -> int:
+    """`latency_ms` when it is a whole number of milliseconds >= 0, else ValueError."""
+    if not _is_int(latency_ms) or latency_ms < 0:
+        raise ValueError(f"latency_ms must be an integer >= 0, not {latency_ms!r}")
+    return latency_ms
 
 
 def _anything(value: Any) -> bool:
@@ -565,15 +590,18 @@ class Switches:
     errors_shape: str = "object"  # per-record errors as objects, or as text
     epoch_ms_dates: bool = True  # time fields take epoch milliseconds too
     verify_endpoint: bool = True  # GET /api/v1/token/verify exists
+    track_answer: str = "empty"  # the body of an accepted track event: "empty" or "json"
 
 
 class PendoEmulator:
     """A local HTTP server answering like Pendo's API; the socket is bound on construction
     (OSError if it cannot be, e.g. errno.EADDRINUSE).
 
+    ``track_secret``: the only value of the key header POST /data/track accepts (None: refuse
+    every track call). ``latency_ms``: delay of every answer on Pendo's paths.
     ``request_log``: a text stream that gets one line per request as it is answered (method,
     path with query, status, milliseconds; for a 403 whether the key was missing, wrong or
-    read-only), never a header value or the key. None (the default) logs nothing.
+    read-only), never a header value, the key or the track secret. None (the default) logs nothing.
     """
 
     def __init__(
@@ -583,6 +611,8 @@ class PendoEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         data: EmulatorData | None = None,
+        track_secret: str | None = None,
+        latency_ms: int = 0,
         request_log: TextIO | None = None,
         **switches: Any,
     ) -> None:
@@ -600,6 +630,9 @@ class PendoEmulator:
         data = EmulatorData.default() if data is None else data
         self.faults = FaultPlan()
         self._key = integration_key
+        self._track_secret = track_secret
+        self._track_answer = checked_track_answer(switch.track_answer)
+        self._latency = _checked_latency(latency_ms)
         self._read_only_keys = frozenset(read_only_keys)
         self._unknown_fields = unknown_fields
         self._errors_shape = errors_shape
@@ -615,7 +648,11 @@ class PendoEmulator:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
         self._log: list[RecordedRequest] = []
+        self._tracked: list[dict[str, Any]] = []
         self._write_calls = 0
+        self._track_calls = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._server = _Server((host, port), self)
         self._thread: threading.Thread | None = None
         self._serving = False
@@ -711,11 +748,35 @@ class PendoEmulator:
         with self._lock:
             return self._write_calls
 
+    def track_calls(self) -> int:
+        """Number of track POSTs received, faulted and refused ones included."""
+        with self._lock:
+            return self._track_calls
+
+    def tracked_events(self) -> list[dict[str, Any]]:
+        """The bodies of the accepted track events, in arrival order."""
+        with self._lock:
+            return list(self._tracked)
+
+    def max_in_flight(self) -> int:
+        """The most requests on Pendo's paths handled at the same time since start (or reset_log)."""
+        with self._lock:
+            return self._max_in_flight
+
     def reset_log(self) -> None:
-        """Forget the request log and restart write-call numbering at 1."""
+        """Forget the request log, restart call numbering at 1 and the max_in_flight count."""
         with self._lock:
             self._log.clear()
-            self._write_calls = 0
+            self._write_calls = self._track_calls = 0
+            self._max_in_flight = self._in_flight
+
+    def set_latency_ms(self, latency_ms: int) -> None:
+        """Delay every later answer on Pendo's paths by this many milliseconds (0: none)."""
+        self._latency = _checked_latency(latency_ms)
+
+    def set_track_answer(self, answer: str) -> None:
+        """Answer later accepted track events with an empty body ("empty") or JSON ("json")."""
+        self._track_answer = checked_track_answer(answer)
 
     # -- request handling
 
@@ -734,35 +795,76 @@ class PendoEmulator:
         )
         if req.path.startswith("/_emulator/"):
             return self._dispatch(_CONTROL_ROUTES, req)
-        with self._lock:
-            write_call = None
-            if method == "POST" and _WRITE_CALL.fullmatch(req.path):
-                self._write_calls += 1
-                write_call = self._write_calls
-            faults = self.faults._due(req.path, write_call)
-        answer = self._answer(req, faults)
+        with self._counted_in_flight():
+            if self._latency:
+                time.sleep(self._latency / 1000)
+            with self._lock:
+                faults = self.faults._due(req.path, self._number_call(method, req.path))
+            answer = self._answer(req, faults)
         record = RecordedRequest(
-            method, req.path, req.query, req.content_type, self._key_ok(key), body, answer.status
+            method, req.path, req.query, req.content_type, self._key_ok(req.path, key), body, answer.status
         )
         with self._lock:
             self._log.append(record)
         return answer
 
-    def _key_ok(self, key: str | None) -> bool:
+    @contextmanager
+    def _counted_in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _number_call(self, method: str, path: str) -> int | None:
+        """The number of a metadata write or track call, each kind counted on its own; the
+        caller holds self._lock."""
+        if method != "POST":
+            return None
+        if _WRITE_CALL.fullmatch(path):
+            self._write_calls += 1
+            return self._write_calls
+        if path == TRACK_PATH:
+            self._track_calls += 1
+            return self._track_calls
+        return None
+
+    def _key_ok(self, path: str, key: str | None) -> bool:
+        if path.startswith("/data/"):
+            return self._track_secret is not None and key == self._track_secret
         return key == self._key or key in self._read_only_keys
+
+    def _refusal(self, path: str, key: str | None) -> str | None:
+        """Why the key of a request with this path is refused, never the key itself (None: it
+        is not)."""
+        if path.startswith("/data/"):
+            return self._track_refusal(key)
+        if key == self._key:
+            return None
+        if key is None:
+            return "no key"
+        return "read-only key" if key in self._read_only_keys else "wrong key"
+
+    def _track_refusal(self, key: str | None) -> str | None:
+        if self._track_secret is None:
+            return "no track secret configured"
+        if key == self._track_secret:
+            return None
+        if key is None:
+            return "no key"
+        return "integration key, not the track secret" if key == self._key else "wrong secret"
 
     def _log_request(self, method: str, target: str, status: int, key: str | None, seconds: float) -> None:
         """One line of the request log: the key is only described, never shown."""
         if self._request_log is None:
             return
         answer = "dropped" if status == 0 else str(status)
-        if status == 403:
-            if key is None:
-                answer += " (no key)"
-            elif key in self._read_only_keys:
-                answer += " (read-only key)"
-            elif key != self._key:
-                answer += " (wrong key)"
+        refusal = self._refusal(urlsplit(target).path, key) if status == 403 else None
+        if refusal:
+            answer += f" ({refusal})"
         self._log_text(f"{method} {target} -> {answer} ({seconds * 1000:.0f} ms)")
 
     def _log_text(self, text: str) -> None:
@@ -789,11 +891,20 @@ class PendoEmulator:
         return _MALFORMED if any(f.kind == "malformed" for f in faults) else answer
 
     def _route(self, req: _Incoming) -> _Answer:
+        if req.path.startswith("/data/"):
+            return self._route_track(req)
         if not req.path.startswith("/api/"):
             return _NOT_FOUND
-        if not self._key_ok(req.key) or (req.method != "GET" and req.key != self._key):
+        if not self._key_ok(req.path, req.key) or (req.method != "GET" and req.key != self._key):
             return _FORBIDDEN
         return self._dispatch(_API_ROUTES, req)
+
+    def _route_track(self, req: _Incoming) -> _Answer:
+        if self._track_secret is None:
+            return _text(403, NO_SECRET)
+        if req.key != self._track_secret:
+            return _FORBIDDEN
+        return self._dispatch(_TRACK_ROUTES, req)
 
     def _dispatch(self, routes: _Routes, req: _Incoming) -> _Answer:
         for method, pattern, handler in routes:
@@ -875,6 +986,14 @@ class PendoEmulator:
             custom = dict(self._values[kind].get(record_id, {}))
         return _json(200, {ID_FIELDS[kind]: record_id, "metadata": {"custom": custom, "agent": {}}})
 
+    def _track(self, req: _Incoming) -> _Answer:
+        problem = _json_problem(req) or event_problem(req.body)
+        if problem:
+            return _text(400, problem)
+        with self._lock:
+            self._tracked.append(req.body)
+        return _TRACK_ANSWERS[self._track_answer]
+
     # -- control surface (called by _dispatch)
 
     def _control_values(self, req: _Incoming, kind: str) -> _Answer:
@@ -894,7 +1013,16 @@ class PendoEmulator:
 
     def _control_stats(self, req: _Incoming) -> _Answer:
         with self._lock:
-            return _json(200, {"write_calls": self._write_calls, "requests": len(self._log)})
+            return _json(
+                200,
+                {
+                    "write_calls": self._write_calls,
+                    "track_calls": self._track_calls,
+                    "tracked_events": len(self._tracked),
+                    "requests": len(self._log),
+                    "max_in_flight": self._max_in_flight,
+                },
+            )
 
     # -- state changes; the caller holds self._lock
 

@@ -18,10 +18,13 @@ class DiscardedProgress:
     def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
         """Nothing was sent, so nothing is confirmed."""
 
+    def intend(self, keys: Sequence[str]) -> None:
+        """Nothing is sent."""
+
 
 @contextmanager
 def recording(
-    store: StateStore, model: ModelNode, snapshot: ModelSnapshot, *, full_resync: bool, lock: SyncLock
+    store: StateStore, model: ModelNode, snapshot: ModelSnapshot, *, lock: SyncLock
 ) -> Iterator[Journal]:
     """A sync: the lock held, a crashed run's progress recovered, then the journal that the
     block fills; at the end what Pendo confirmed is merged into the state, even when the
@@ -33,7 +36,7 @@ def recording(
         journal = Journal(store, model, lock)
         completed = False
         try:
-            store.recover(model, snapshot.table)
+            store.recover(model, snapshot.table, only_new=snapshot.immutable)
             yield journal
             completed = True
         finally:
@@ -44,10 +47,13 @@ def recording(
                     store.merge(
                         model,
                         snapshot.table,
-                        replace_all=full_resync and completed,
-                        forget_dropped=completed,
+                        replace_all=snapshot.full_resync and completed,
+                        forget_dropped=completed and not snapshot.immutable,
+                        only_new=snapshot.immutable,
                     )
                     snapshot.drop()
+                    if snapshot.keep_since is not None:
+                        store.prune(model, snapshot.keep_since)
     finally:
         lock.release()
 

@@ -49,14 +49,18 @@ def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear:
 class SnapshotColumns:
     """What a snapshot reads and fingerprints: the id column, {column: field} in column
     order, the columns whose nulls are sent (`clear`) and those read as text (`as_text`,
-    see fieldcheck.read_as_text), and `salt`, the options that change payloads."""
+    see fieldcheck.read_as_text), and `salt`, the options that change payloads; for events,
+    the window (`where`), that rows are sent once, and how far back the state is kept."""
 
     kind: str
-    id_column: str
+    id_column: str | None  # None: the fingerprint is the id (events without an id column)
     mapping: Mapping[str, str]
     clear: frozenset[str] = frozenset()
     as_text: frozenset[str] = frozenset()
     salt: str = ""
+    where: str = ""  # SQL: only the model's rows that match are frozen (an event window)
+    immutable: bool = False  # rows are sent once (events): a changed row is never resent
+    keep_since: str | None = None  # SQL time: state older than this is forgotten (pruned)
 
 
 class ModelSnapshot:
@@ -76,7 +80,10 @@ class ModelSnapshot:
     ) -> None:
         self.store = store
         self.model = model
-        self.full_resync = full_resync
+        self.immutable = columns.immutable
+        self.keep_since = columns.keep_since
+        self.full_resync = full_resync and not columns.immutable  # an event is never resent
+        self._where = columns.where
         self._w = store.warehouse
         self._id_column = columns.id_column
         self._columns = list(columns.mapping)
@@ -94,12 +101,13 @@ class ModelSnapshot:
         """Freeze the model into the snapshot table, with keys, fingerprints and change kinds."""
         w = self._w
         string = w.macro("type_string")
-        qid = w.quote(self._id_column)
-        cols = ", ".join(w.quote(c) for c in self._columns)
         fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
+        qid = w.quote(self._id_column) if self._id_column else fp
+        cols = ", ".join(w.quote(c) for c in self._columns)
+        where = f" where {self._where}" if self._where else ""
         frozen = (
             f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
-            f"from {self.relation}"
+            f"from {self.relation}{where}"
         )
         if self._state_exists:
             mid = w.literal(self.model.unique_id)
@@ -138,8 +146,14 @@ class ModelSnapshot:
             f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
             for c in self._columns
         )
-        where = "" if self.full_resync else f"where __change <> '{ChangeKind.SAME}' "
+        where = "" if self.full_resync else f"where {self.to_send('__change')} "
         return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
+
+    def to_send(self, change: str) -> str:
+        """SQL: whether a row whose change kind is `change` is sent (events: new ones only)."""
+        if self.immutable:
+            return f"{change} = '{ChangeKind.NEW}'"
+        return f"{change} <> '{ChangeKind.SAME}'"
 
     def drop(self) -> None:
         """Drop the snapshot table."""

@@ -85,25 +85,38 @@ class StateStore:
 
     def _confirmed(self, model_id: str, alias: str) -> str:
         j = self.journal
+        # Answered in a range, or sent (an intent: a run killed while it was in flight takes
+        # it as delivered, since it must not be sent twice), and not skipped.
         return (
-            f"exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
-            f"and {alias}.__rid between j.lo and j.hi) and not exists (select 1 from {j} k "
-            f"where k.model_id = {model_id} and k.kind = 'skip' and k.lo = {alias}.__rid)"
+            f"(exists (select 1 from {j} j where j.model_id = {model_id} and j.kind = 'range' "
+            f"and {alias}.__rid between j.lo and j.hi) or exists (select 1 from {j} i where "
+            f"i.model_id = {model_id} and i.kind = 'sent' and i.lo = {alias}.__rid)) and not exists "
+            f"(select 1 from {j} k where k.model_id = {model_id} and k.kind = 'skip' "
+            f"and k.lo = {alias}.__rid)"
         )
 
     def merge(
-        self, model: ModelNode, snapshot: Any, *, replace_all: bool = False, forget_dropped: bool = False
+        self,
+        model: ModelNode,
+        snapshot: Any,
+        *,
+        replace_all: bool = False,
+        forget_dropped: bool = False,
+        only_new: bool = False,
     ) -> None:
         """Fold the journal into the state, then empty the journal: in one transaction, or
         on Spark by a swap of tables (dialect.py).
 
         `replace_all` rebuilds the model's state from this run alone (full resync);
-        `forget_dropped` drops state of records no longer in the snapshot.
+        `forget_dropped` drops state of records no longer in the snapshot; with `only_new`
+        (events), only new rows were sent, so only they can be confirmed.
         """
         w = self.warehouse
         mid = w.literal(model.unique_id)
         confirmed = self._confirmed(mid, "s")
-        if not replace_all:
+        if only_new:
+            confirmed = f"s.__change = '{ChangeKind.NEW}' and {confirmed}"
+        elif not replace_all:
             # An unchanged row's state already holds its fingerprint, so only the rows that
             # differed need the journal: the range lookups then touch the changed few.
             confirmed = f"s.__change <> '{ChangeKind.SAME}' and {confirmed}"
@@ -121,10 +134,18 @@ class StateStore:
             ),
         )
 
-    def recover(self, model: ModelNode, snapshot: Any) -> None:
+    def prune(self, model: ModelNode, before: str) -> None:
+        """Forget the model's state rows synced before `before` (SQL time): events that old
+        are outside the window, so never read again."""
+        w = self.warehouse
+        self.dialect.delete(
+            w, self.state, f"model_id = {w.literal(model.unique_id)} and synced_at < {before}"
+        )
+
+    def recover(self, model: ModelNode, snapshot: Any, *, only_new: bool = False) -> None:
         """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""
         if self.warehouse.table_exists(snapshot):
-            self.merge(model, snapshot)
+            self.merge(model, snapshot, only_new=only_new)
             self.warehouse.drop_table(snapshot)
         else:
             w = self.warehouse

@@ -24,15 +24,9 @@ from .answers import BatchOutcome, read_answer
 from .pacing import Pacer
 from .settings import PendoSettings
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})  # 409: "operation in progress"
 BACKOFF_MAX = 30.0  # seconds: the longest wait between attempts of our own choosing
 RETRY_AFTER_MAX = 120  # seconds: the longest Retry-After we honour
-
-AUTH_HELP = (
-    "Pendo refused the integration key (403). Either the key is wrong, or it has no write "
-    "access (Settings > Integrations > Integration Keys > 'Allow Write Access'), or it belongs "
-    "to another region than {base} (set PENDO_REGION or PENDO_BASE_URL to your Pendo host)"
-)
 
 
 @dataclass(frozen=True)
@@ -250,7 +244,7 @@ class PendoClient:
             ) from None
         self._contact.reached = True
         if response.status_code in (401, 403):
-            raise PendoAuthError(AUTH_HELP.format(base=self.base_url))
+            raise PendoAuthError(self._settings.refused.format(base=self.base_url))
         if response.status_code < 400 and self._pacer is not None:
             self._pacer.succeeded()
         return response
@@ -283,6 +277,19 @@ class PendoClient:
         if status == 400:
             return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
         return BatchOutcome.all_failed(ids, f"Pendo answered {status} after retries: {text}")
+
+    def track(self, event: dict, event_id: str) -> BatchOutcome:
+        """POST one Track Event to the track endpoint (this client's base URL); any 200 is
+        Pendo's confirmation (its body is not documented, so it is never read)."""
+        response = self._call("POST", "", event)
+        status = response.status_code
+        if status == 200:
+            return BatchOutcome(confirmed=[event_id])
+        if status == 400:
+            return BatchOutcome.all_rejected([event_id], f"Pendo answered 400: {_short(response)}")
+        return BatchOutcome.all_failed(
+            [event_id], f"Pendo answered {status} after retries: {_short(response)}"
+        )
 
     def custom_fields(self, kind: str) -> dict[str, str]:
         """Pendo's custom fields of a kind: {name: Type} (GET metadata/schema/{kind})."""

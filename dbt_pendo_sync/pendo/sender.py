@@ -20,9 +20,10 @@ class Sender(Protocol):
 
     concurrent: bool  # batches may go out from several threads at once
     delivers: bool  # outcomes are Pendo's answers (a preview confirms nothing)
+    write_ahead: bool  # a send must not repeat: it is journaled before it goes out
 
-    def send(self, records: Sequence[dict]) -> BatchOutcome:
-        """Send one batch; the fate of every record in it."""
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
+        """Send one batch (`ids`: each record's id); the fate of every record in it."""
         ...
 
 
@@ -36,9 +37,24 @@ class MetadataSender:
     create: bool = False
     concurrent: bool = True
     delivers: bool = True
+    write_ahead: bool = False  # setting values twice is harmless
 
-    def send(self, records: Sequence[dict]) -> BatchOutcome:
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
         return self.client.write_values(self.kind, records, self.id_key, self.create)
+
+
+@dataclass
+class EventSender:
+    """Track Events, one per call (Pendo has no batch endpoint for them): `client` talks to
+    the track endpoint with the shared secret."""
+
+    client: PendoClient
+    concurrent: bool = True
+    delivers: bool = True
+    write_ahead: bool = True  # an event sent twice counts twice in Pendo
+
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
+        return BatchOutcome.combine(*(self.client.track(r, i) for r, i in zip(records, ids, strict=True)))
 
 
 @dataclass
@@ -50,8 +66,9 @@ class PreviewSender:
     sample: list[dict] = field(default_factory=list)
     concurrent: bool = False
     delivers: bool = False
+    write_ahead: bool = False
 
-    def send(self, records: Sequence[dict]) -> BatchOutcome:
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
         room = self.show - len(self.sample)
         self.sample.extend(records[: max(0, room)])
         return BatchOutcome()

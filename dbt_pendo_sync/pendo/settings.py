@@ -20,12 +20,27 @@ REGION_HOSTS = {
 DEFAULT_BASE_URL = REGION_HOSTS["us"]
 
 
+INTEGRATION_KEY_REFUSED = (
+    "Pendo refused the integration key (403). Either the key is wrong, or it has no write "
+    "access (Settings > Integrations > Integration Keys > 'Allow Write Access'), or it belongs "
+    "to another region than {base} (set PENDO_REGION or PENDO_BASE_URL to your Pendo host)"
+)
+TRACK_SECRET_REFUSED = (
+    "Pendo refused the Track Event shared secret (403) at {base}. Set PENDO_TRACK_SECRET to the "
+    "app's shared secret (Settings > Subscription Settings > your app > Track Event shared "
+    "secret), not the integration key, and check PENDO_TRACK_URL or PENDO_REGION"
+)
+TRACK_PATH = "/data/track"
+
+
 @dataclass(frozen=True)
 class PendoSettings:
-    """The Pendo API host and integration key (the key is optional for dry runs)."""
+    """The Pendo API host and integration key (the key is optional for dry runs); for Track
+    Events, the track endpoint's URL and the shared secret (`track_settings`)."""
 
     base_url: str
     key: Secret | None = field(default=None, repr=False)
+    refused: str = INTEGRATION_KEY_REFUSED  # what a 403 means, with {base}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, key_required: bool = True) -> PendoSettings:
@@ -38,6 +53,21 @@ class PendoSettings:
                 "(Settings > Integrations > Integration Keys) and export it, or use --dry-run"
             )
         return cls(base_url=base_url_from(env), key=Secret(raw_key) if raw_key else None)
+
+
+def track_settings(env: Mapping[str, str] | None = None) -> PendoSettings | None:
+    """The Track Event endpoint and shared secret: PENDO_TRACK_SECRET, and PENDO_TRACK_URL
+    (the endpoint's full URL), else the API host's /data/track; None without a secret."""
+    env = os.environ if env is None else env
+    secret = (env.get("PENDO_TRACK_SECRET") or "").strip()
+    if not secret:
+        return None
+    url = (env.get("PENDO_TRACK_URL") or "").strip()
+    if url:
+        check_base_url(url, "PENDO_TRACK_URL")
+    else:
+        url = base_url_from(env) + TRACK_PATH
+    return PendoSettings(base_url=url, key=Secret(secret), refused=TRACK_SECRET_REFUSED)
 
 
 def base_url_from(env: Mapping[str, str]) -> str:
@@ -58,13 +88,13 @@ def base_url_from(env: Mapping[str, str]) -> str:
     return base
 
 
-def check_base_url(url: str) -> None:
+def check_base_url(url: str, name: str = "PENDO_BASE_URL") -> None:
     """Refuse URLs that are not http(s), and plain http to anything but loopback."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"PENDO_BASE_URL={url!r} is not an http(s) URL like https://app.pendo.io")
+        raise UsageError(f"{name}={url!r} is not an http(s) URL like https://app.pendo.io")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(
-            f"PENDO_BASE_URL={url!r} uses plain http: the integration key would travel in clear "
-            "text; use https (plain http is allowed only for 127.0.0.1/localhost)"
+            f"{name}={url!r} uses plain http: the key would travel in clear text; use https "
+            "(plain http is allowed only for 127.0.0.1/localhost)"
         )

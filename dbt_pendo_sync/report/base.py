@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from .. import __version__
-from ..config import SyncSpec
+from ..config import ModelSpec
 from ..errors import EXIT_FAILED, EXIT_OK, exit_code_for
 from ..events import IgnoredEvents
 from ..logs import DEBUG, ERROR, INFO, LEVELS, WARN, new_invocation_id
@@ -25,7 +25,7 @@ from ..pendo.answers import BatchOutcome
 from ..pendo.client import RetryNotice
 from ..results import ModelResult, SyncResults
 from ..vocab import ModelStatus, OutputMode
-from .summary import print_summary
+from .summary import event_notes, print_summary
 
 
 def duration(seconds: float) -> str:
@@ -44,7 +44,7 @@ def duration(seconds: float) -> str:
 class ModelInFlight:
     """What the report tracks of the model being synced."""
 
-    spec: SyncSpec
+    spec: ModelSpec
     started: float
     task: TaskID | None = None
     sending_since: float | None = None
@@ -190,7 +190,7 @@ class Report(IgnoredEvents, ABC):
         ):
             self._said.add(result.model)
 
-    def model_started(self, spec: SyncSpec, relation: str) -> None:
+    def model_started(self, spec: ModelSpec, relation: str) -> None:
         self._model = ModelInFlight(spec, started=time.monotonic())
         self._emit(
             "model_started",
@@ -206,7 +206,7 @@ class Report(IgnoredEvents, ABC):
         """The level of `model_started` (a renderer that shows the model otherwise lowers it)."""
         return INFO
 
-    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
         """Pendo answered one batch."""
         counts = result.counts
         self._emit(
@@ -268,6 +268,7 @@ class Report(IgnoredEvents, ABC):
                 f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
                 f"invalid, {c.rejected:,} rejected, {c.failed:,} failed"
             )
+        msg += "".join(f"; {note}" for note in event_notes(result))
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
         if result.status == ModelStatus.ERROR and result.message:

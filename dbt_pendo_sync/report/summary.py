@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..results import ModelResult, SyncResults
-from ..vocab import Undelivered
+from ..vocab import PendoObject, Undelivered
 
 COUNT_COLUMNS = (
     "rows",
@@ -50,6 +50,8 @@ def print_summary(console: Console, results: SyncResults, said: set[str]) -> Non
 def _details(console: Console, m: ModelResult, said: bool) -> None:
     if m.message and not said:
         console.print(f"{m.model}: {m.message}", markup=False)
+    for note in event_notes(m):
+        console.print(f"{m.model}: {note}", markup=False)
     for payload in m.payload_sample:
         console.print(f"{m.model} would send: {json.dumps(payload, default=str)}", markup=False)
     for category, items in m.samples.items():
@@ -63,3 +65,15 @@ def _details(console: Console, m: ModelResult, said: bool) -> None:
         for reason, ids in list(by_reason.items())[:5]:
             shown = ", ".join(ids[:10]) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")
             console.print(f"  {shown}: {reason}", markup=False)
+
+
+def event_notes(result: ModelResult) -> list[str]:
+    """What an event model left out, and why (none for other models)."""
+    if result.object != PendoObject.EVENT:
+        return []
+    c, notes = result.counts, []
+    if c.too_old or c.too_new:
+        notes.append(f"not sent, outside Pendo's window: {c.too_old:,} too old, {c.too_new:,} in the future")
+    if c.changed:
+        notes.append(f"{c.changed:,} changed under an event id already sent (events are sent once)")
+    return notes

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config import SyncSpec
+from ..config import ModelSpec
 from ..logs import INFO, TextLines
 from ..results import ModelResult
 from ..vocab import OutputMode
@@ -30,7 +30,7 @@ class TextReport(Report):
     def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
         self._lines.write(level, msg)
 
-    def progress(self, spec: SyncSpec, result: ModelResult) -> None:
+    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
         """A line when a tenth of the rows or PROGRESS_EVERY seconds have passed since the last."""
         m = self._model
         if m is None or self.quiet:

@@ -67,11 +67,15 @@ class Events:
 
 
 class Journal:
-    def __init__(self) -> None:
+    def __init__(self, log: list | None = None) -> None:
         self.ranges: list[tuple[str, str, list[str]]] = []
+        self.log = log if log is not None else []
 
     def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
         self.ranges.append((lo, hi, list(skipped)))
+
+    def intend(self, keys: Sequence[str]) -> None:
+        self.log.append(("intend", list(keys)))
 
 
 class Pendo:
@@ -79,12 +83,13 @@ class Pendo:
 
     concurrent = True
     delivers = True
+    write_ahead = False
 
     def __init__(self, known: set[str]) -> None:
         self.known = known
         self.sent: list[dict] = []
 
-    def send(self, records: Sequence[dict]) -> BatchOutcome:
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
         self.sent += records
         ids = [r["visitorId"] for r in records]
         return BatchOutcome(
@@ -124,6 +129,34 @@ def test_duplicate_ids_are_invalid_and_never_sent():
         "id occurs on more than one row of the model",
     ) in events.undelivered_rows
     assert result.counts.invalid == 2
+
+
+class Once(Pendo):
+    """A sender whose sends must not repeat (Track Events); it logs each send."""
+
+    write_ahead = True
+
+    def __init__(self, known: set[str], log: list) -> None:
+        super().__init__(known)
+        self.log = log
+
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
+        self.log.append(("send", list(ids)))
+        return super().send(records, ids)
+
+
+def test_a_send_that_must_not_repeat_is_journaled_before_it_goes_out():
+    """Every key is journaled as sent before its send, one group of batches per thread at a
+    time: a run killed then takes the group as sent, never sends it again."""
+    log: list = []
+    rows = [(f"k{i}", f"v{i}", "pro") for i in range(1, 8)]
+    result, _, journal = _run(Rows(rows), Once({f"v{i}" for i in range(1, 8)}, log), Journal(log))
+    assert log[0] == ("intend", ["k1", "k2", "k3", "k4"])  # 2 threads, batches of 2
+    assert sorted(log[1:3]) == [("send", ["v1", "v2"]), ("send", ["v3", "v4"])]
+    assert log[3] == ("intend", ["k5", "k6", "k7"])
+    assert sorted(log[4:]) == [("send", ["v5", "v6"]), ("send", ["v7"])]
+    assert result.counts.updated == 7
+    assert journal.ranges[-1] == ("k7", "k7", [])
 
 
 def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():

@@ -1,0 +1,236 @@
+"""Track Events: a model's columns resolved for its event block, the window of timestamps
+Pendo still processes (as SQL the warehouse filters with), and each row made into one
+event body."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ..config import CONTEXT_KEYS, EventSpec
+from ..errors import ConfigError, Problem
+from ..pendo.fields import to_json_value
+from ..records import InvalidValue, record_id
+
+MAX_PROPERTIES_BYTES = 512  # Pendo shows an event whose properties are larger as too large
+FUTURE_DAYS = 1  # events more than a day ahead are not sent
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH_MS_FROM = 100_000_000_000  # epoch numbers at least this large are milliseconds
+_NUMERIC = ("int", "numeric", "decimal", "double", "float", "real", "number")
+
+
+@dataclass(frozen=True)
+class EventColumns:
+    """An event block's columns by their written names ({field tag: column} in `sent`, in
+    the order the snapshot reads them) and the type of the timestamp column."""
+
+    event_id: str | None
+    sent: dict[str, str]  # tag ("visitorId", "property:plan", "context:url"...) -> column
+    timestamp_type: str
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """{property name: column}."""
+        return {t.split(":", 1)[1]: c for t, c in self.sent.items() if t.startswith("property:")}
+
+
+def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
+    """The block against the relation's columns ({written name: type}); ConfigError naming
+    every column that is missing, used twice, or a property Pendo would refuse."""
+    problems: list[Problem] = []
+    by_lower = {c.lower(): c for c in types}
+
+    def real(name: str | None, what: str) -> str | None:
+        if name is None:
+            return None
+        found = name if name in types else by_lower.get(name.lower())
+        if found is None:
+            problems.append(
+                spec.problem(
+                    f"{what} '{name}' is not a column of the built relation (columns: {', '.join(types)})",
+                    "fix the pendo block or rebuild the model",
+                )
+            )
+        return found
+
+    sent: dict[str, str | None] = {
+        "visitorId": real(spec.visitor_id_column, "visitor_id_column"),
+        "timestamp": real(spec.timestamp_column, "timestamp_column"),
+    }
+    if spec.event_column:
+        sent["event"] = real(spec.event_column, "event_column")
+    if spec.account_id_column:
+        sent["accountId"] = real(spec.account_id_column, "account_id_column")
+    for key, column in (spec.context or {}).items():
+        sent[f"context:{CONTEXT_KEYS[key]}"] = real(column, f"context.{key} column")
+    event_id = real(spec.event_id_column, "event_id_column")
+    if spec.properties is not None:
+        for name, column in spec.properties.items():
+            sent[f"property:{name}"] = real(column, f"column of property '{name}'")
+    else:
+        used = {c.lower() for c in spec.used_columns()}
+        defaulted = {c: c for c in types if c.lower() not in used}
+        problems += spec.property_problems(defaulted)
+        sent.update({f"property:{name}": column for name, column in defaulted.items()})
+    taken: dict[str, str] = {}
+    for tag, found in sent.items():
+        if found is not None and found in taken:
+            problems.append(
+                spec.problem(
+                    f"column '{found}' is used twice ({_role(taken[found])} and {_role(tag)})",
+                    "give each role its own column (select it twice under two names in the model)",
+                )
+            )
+        taken.setdefault(found or "", tag)
+    ts_type = types.get(sent["timestamp"] or "", "")
+    if sent["timestamp"] is not None and window_kind(ts_type) is None:
+        problems.append(
+            spec.problem(
+                f"timestamp_column '{spec.timestamp_column}' has type {ts_type}, which is no time",
+                "use a timestamp, date, or epoch milliseconds or seconds column (cast it in the model)",
+            )
+        )
+    if problems:
+        raise ConfigError(problems=problems)
+    return EventColumns(event_id, {t: c for t, c in sent.items() if c is not None}, ts_type)
+
+
+def _role(tag: str) -> str:
+    return tag.replace(":", " ", 1)
+
+
+def window_kind(column_type: str) -> str | None:
+    """How a timestamp column is compared: "number" (epoch), "date", "timestamptz",
+    "timestamp" (naive), or None (not a time)."""
+    t = column_type.lower()
+    if "time" in t:
+        aware = "tz" in t or "with time zone" in t
+        return "timestamptz" if aware else "timestamp"
+    if t.startswith("date"):
+        return "date"
+    if any(n in t for n in _NUMERIC):
+        return "number"
+    return None
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """The events Pendo still processes: from `max_age_days` ago to a day ahead of `now`."""
+
+    start: dt.datetime  # aware, UTC
+    end: dt.datetime
+
+    @classmethod
+    def around(cls, now: dt.datetime, max_age_days: int) -> EventWindow:
+        return cls(now - dt.timedelta(days=max_age_days), now + dt.timedelta(days=FUTURE_DAYS))
+
+    @property
+    def start_ms(self) -> int:
+        return _ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return _ms(self.end)
+
+    def conditions(self, column: str, column_type: str, zone: dt.tzinfo, cast: str) -> tuple[str, str]:
+        """SQL conditions on a (quoted) column: (before the window, after it); `cast` is a
+        format string "cast({} as TYPE)" for literals of the column's type."""
+        kind = window_kind(column_type)
+        if kind == "number":
+            ms = f"(case when abs({column}) >= {_EPOCH_MS_FROM} then {column} else {column} * 1000 end)"
+            return f"{ms} < {self.start_ms}", f"{ms} > {self.end_ms}"
+        if kind == "date":  # a date counts from its midnight
+            first = self.start.astimezone(zone).date()
+            if dt.datetime.combine(first, dt.time(), zone) < self.start:
+                first += dt.timedelta(days=1)
+            last = self.end.astimezone(zone).date()
+            return (
+                f"{column} < {cast.format(repr(first.isoformat()))}",
+                f"{column} > {cast.format(repr(last.isoformat()))}",
+            )
+        if kind == "timestamptz":
+            lo, hi = (f"'{t.isoformat(sep=' ')}'" for t in (self.start, self.end))
+        else:  # naive values are wall-clock times in the block's time zone
+            lo, hi = (
+                f"'{t.astimezone(zone).replace(tzinfo=None).isoformat(sep=' ')}'"
+                for t in (self.start, self.end)
+            )
+        return f"{column} < {cast.format(lo)}", f"{column} > {cast.format(hi)}"
+
+
+def epoch_ms(value: Any, zone: dt.tzinfo) -> int:
+    """An event time as epoch milliseconds: naive timestamps and dates in `zone`; numbers as
+    epoch milliseconds, or seconds when smaller than 1e11."""
+    if isinstance(value, dt.datetime):
+        return _ms(value if value.tzinfo else value.replace(tzinfo=zone))
+    if isinstance(value, dt.date):
+        return _ms(dt.datetime.combine(value, dt.time(), zone))
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        number = float(value)
+        return int(number if abs(number) >= _EPOCH_MS_FROM else number * 1000)
+    raise InvalidValue(f"timestamp {value!r} is not a time")
+
+
+def _ms(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+class EventBuilder:
+    """Rows of the snapshot, (state key, event id, sent columns in EventColumns.sent order),
+    made into Track Event bodies."""
+
+    def __init__(self, spec: EventSpec, columns: EventColumns, window: EventWindow) -> None:
+        self._spec = spec
+        self._zone = spec.zone()
+        self._window = window
+        tags = list(columns.sent)
+        self._at = {tag: 2 + i for i, tag in enumerate(tags)}
+        self._properties = [(t.split(":", 1)[1], self._at[t]) for t in tags if t.startswith("property:")]
+        self._context = [(t.split(":", 1)[1], self._at[t]) for t in tags if t.startswith("context:")]
+
+    def __call__(self, row: Sequence[Any]) -> tuple[str | None, dict | None, str | None]:
+        """(event id, body, None), or (event id or None, None, why the row is invalid)."""
+        try:
+            rid = record_id(row[1])
+        except InvalidValue as exc:
+            return None, None, f"event {exc}"
+        try:
+            return rid, self._body(row), None
+        except InvalidValue as exc:
+            return rid, None, str(exc)
+
+    def _body(self, row: Sequence[Any]) -> dict:
+        at = self._at
+        visitor = _text(row[at["visitorId"]], "visitor id")
+        event = self._spec.event_name or _text(row[at["event"]], "event name")
+        raw_time = row[at["timestamp"]]
+        if raw_time is None:
+            raise InvalidValue("timestamp is null")
+        timestamp = epoch_ms(raw_time, self._zone)
+        if not self._window.start_ms <= timestamp <= self._window.end_ms:
+            raise InvalidValue("timestamp is outside the window Pendo processes")
+        properties = {name: to_json_value(row[i]) for name, i in self._properties if row[i] is not None}
+        size = len(json.dumps(properties, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_PROPERTIES_BYTES:
+            raise InvalidValue(
+                f"properties are {size} bytes of JSON; Pendo shows events over {MAX_PROPERTIES_BYTES} "
+                "bytes as too large (send fewer or shorter properties)"
+            )
+        body: dict[str, Any] = {"type": "track", "event": event, "visitorId": visitor}
+        if "accountId" in at and row[at["accountId"]] is not None:
+            body["accountId"] = _text(row[at["accountId"]], "account id")
+        body["timestamp"] = timestamp
+        body["properties"] = properties
+        body["context"] = {key: str(row[i]) for key, i in self._context if row[i] is not None}
+        return body
+
+
+def _text(value: Any, what: str) -> str:
+    text = "" if value is None else str(value)
+    if not text.strip():
+        raise InvalidValue(f"{what} is {'null' if value is None else 'blank'}")
+    return text

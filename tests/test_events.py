@@ -1,0 +1,203 @@
+"""Track Events from a dbt model (`object: event`): each row one event, sent once, and only
+inside the window Pendo processes. On DuckDB and PostgreSQL (tests/fixtures/events_project:
+events one a minute back from the build's `anchor`, some a month old, some days ahead)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .conftest import EVENTS, IncrementalProject, _copy, base_env, dbt_pendo, emulator_key, make_emulator
+
+SECRET = "track-" + secrets.token_hex(12)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def events(request: pytest.FixtureRequest, tmp_path) -> IncrementalProject:
+    path = _copy(EVENTS, tmp_path / "events_project")
+    if request.param == "duckdb":
+        return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "events.duckdb")), "duckdb")
+    server = request.getfixturevalue("postgres")
+    schema = f"events_{secrets.token_hex(4)}"
+    env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
+    return IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+
+
+@pytest.fixture
+def duck_events(tmp_path) -> IncrementalProject:
+    path = _copy(EVENTS, tmp_path / "events_project")
+    return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "events.duckdb")), "duckdb")
+
+
+@pytest.fixture
+def emulator():
+    with make_emulator(track_secret=SECRET) as em:
+        yield em
+
+
+ANCHOR = int(time.time())
+
+
+def _build(project: IncrementalProject, **dbt_vars: object) -> None:
+    project.build(anchor=ANCHOR, **dbt_vars)
+
+
+def _sync(project, emulator, *args: str, **env: str):
+    return project.sync("--max-rps", "0", *args, emulator=emulator, **env)
+
+
+def _counts(project) -> dict:
+    return project.results()["models"][0]["counts"]
+
+
+def _minutes_back(emulator) -> list[int]:
+    """Each event the emulator took, by how many minutes before the anchor it happened (the
+    fixture's events are one a minute apart, so this names each one)."""
+    return sorted((ANCHOR * 1000 - e["timestamp"]) // 60_000 for e in emulator.tracked_events())
+
+
+def test_every_event_in_the_window_is_sent_once_and_a_rerun_sends_nothing(events, emulator):
+    _build(events, rows=120, old=4, future=3)
+    result = _sync(events, emulator)
+    assert result.code == 0, result.output
+    counts = _counts(events)
+    assert (counts["rows"], counts["sent"], counts["updated"]) == (120, 120, 120)
+    assert (counts["too_old"], counts["too_new"]) == (4, 3)
+    assert "not sent, outside Pendo's window: 4 too old, 3 in the future" in result.output
+    assert _minutes_back(emulator) == list(range(1, 121))
+    first = min(emulator.tracked_events(), key=lambda e: -e["timestamp"])  # a minute back
+    assert first == {
+        "type": "track",
+        "event": "Report Run",
+        "visitorId": "u-0001",
+        "accountId": "w-1",
+        "timestamp": (ANCHOR - 60) * 1000,
+        "properties": {"plan": "free", "seats": 2},  # the null note left out
+        "context": {},
+    }
+
+    again = _sync(events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(events)["sent"] == 0
+    assert len(emulator.tracked_events()) == 120
+
+
+def test_new_rows_are_sent_and_changed_rows_are_not_sent_again(events, emulator):
+    _build(events, rows=50)
+    assert _sync(events, emulator).code == 0
+    _build(events, rows=60, changed=5)  # 10 new events; 5 old ones changed under their ids
+
+    result = _sync(events, emulator)
+    assert result.code == 0, result.output
+    counts = _counts(events)
+    assert (counts["new"], counts["changed"], counts["sent"]) == (10, 5, 10)
+    assert "5 changed under an event id already sent (events are sent once)" in result.output
+    assert _minutes_back(emulator) == list(range(1, 61))  # each event exactly once
+
+
+def test_sigkill_mid_sync_then_a_rerun_delivers_every_event_exactly_once(events, emulator):
+    _build(events, rows=400)
+    emulator.set_latency_ms(20)  # one event per call: about 8 s on one thread
+    proc = events.start_sync("--threads", "1", "--max-rps", "0", emulator=emulator, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while emulator.track_calls() < 150 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sync ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    emulator.set_latency_ms(0)
+
+    result = _sync(events, emulator, "--lock-stale-after", "2")
+    assert result.code == 0, result.output
+    assert _counts(events)["sent"] < 400  # what the killed run had confirmed was kept
+    assert _minutes_back(emulator) == list(range(1, 401))  # no event twice, none lost
+    assert _sync(events, emulator).code == 0
+    assert _counts(events)["sent"] == 0
+
+
+def test_a_big_model_reads_only_the_rows_inside_the_window(duck_events):
+    """1M rows, 1% of them recent: the window is a filter of the warehouse's query, so only
+    those 10,000 rows are frozen and read (a dry run reads exactly what a sync would send)."""
+    _build(duck_events, rows=10_000, old=990_000)
+    result = duck_events.sync("--dry-run")
+    assert result.code == 0, result.output
+    plan = json.loads((duck_events.path / "target" / "pendo_sync_plan.json").read_text())
+    counts = plan["models"][0]["counts"]
+    assert (counts["rows"], counts["sent"], counts["too_old"]) == (10_000, 10_000, 990_000)
+
+
+def test_a_property_pendo_would_refuse_is_a_config_error_with_a_name_to_use(duck_events, emulator):
+    (duck_events.path / "models" / "_models.yml").write_text(
+        (EVENTS / "models" / "_models.yml").read_text()
+        + "          properties: {plan-name: plan, 2nd_seat_count_of_the_workspace_today: seats}\n"
+    )
+    _build(duck_events, rows=5)
+    result = _sync(duck_events, emulator)
+    assert result.code != 0
+    assert "event property 'plan-name' (column 'plan') is not a name Pendo accepts" in result.output
+    assert "name it 'plan_name'" in result.output
+    assert "event property '2nd_seat_count_of_the_workspace_today'" in result.output
+    assert "name it '_2nd_seat_count_of_the_workspace'" in result.output
+    assert emulator.track_calls() == 0
+
+
+def test_oversized_properties_make_the_row_invalid_with_the_reason(duck_events, emulator):
+    _build(duck_events, rows=20, big_props=2)
+    result = _sync(duck_events, emulator)
+    assert result.code == 1, result.output
+    counts = _counts(duck_events)
+    assert (counts["invalid"], counts["sent"]) == (2, 18)
+    rejected = [
+        json.loads(line) for line in (duck_events.path / "target" / "pendo_sync_rejected.jsonl").open()
+    ]
+    assert {r["id"] for r in rejected} == {"e-0000001", "e-0000002"}
+    assert all(
+        "bytes of JSON; Pendo shows events over 512 bytes as too large" in r["reason"] for r in rejected
+    )
+    # Invalid rows are retried on the next run (and stay invalid); the good ones are not resent.
+    assert _sync(duck_events, emulator).code == 1
+    assert _counts(duck_events)["sent"] == 0
+
+
+def test_without_the_secret_the_event_model_errors_and_the_key_is_not_used(duck_events, emulator):
+    _build(duck_events, rows=5)
+    result = duck_events.sync("--debug", emulator=emulator, PENDO_TRACK_SECRET="")
+    assert result.code == 1
+    assert "PENDO_TRACK_SECRET is not set" in result.output
+    assert "model product_events (models/_models.yml)" in result.output
+    assert emulator.track_calls() == 0
+
+
+def test_the_secret_appears_nowhere_even_when_pendo_refuses_it(duck_events, emulator):
+    _build(duck_events, rows=5)
+    wrong = "track-" + secrets.token_hex(12)
+    refused = _sync(duck_events, emulator, "--debug", PENDO_TRACK_SECRET=wrong)
+    assert refused.code != 0
+    assert "Pendo refused the Track Event shared secret (403)" in refused.output
+    accepted = _sync(duck_events, emulator, "--debug", "--log-format", "json")
+    assert accepted.code == 0, accepted.output
+    files = [p.read_text() for p in (duck_events.path / "target").glob("pendo_sync_*")]
+    for text in (refused.output, accepted.output, *files):
+        assert wrong not in text and SECRET not in text and emulator_key(emulator) not in text
+
+
+def test_validate_ls_and_a_dry_run_know_event_models(duck_events):
+    _build(duck_events, rows=3)
+    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    assert listed.code == 0, listed.output
+    (entry,) = json.loads(listed.stdout)
+    assert entry["object"] == "event"
+    assert entry["fields"]["occurred_at"] == "timestamp" and entry["fields"]["user_id"] == "visitorId"
+
+    checked = dbt_pendo(["validate", *duck_events.args(), "--offline"], duck_events.env)
+    assert checked.code == 0, checked.output
+
+    preview = duck_events.sync("--dry-run", "--show", "1")
+    assert preview.code == 0, preview.output
+    assert '"type": "track"' in preview.output and '"visitorId": "u-0001"' in preview.output
