@@ -201,3 +201,25 @@ def test_validate_ls_and_a_dry_run_know_event_models(duck_events):
     preview = duck_events.sync("--dry-run", "--show", "1")
     assert preview.code == 0, preview.output
     assert '"type": "track"' in preview.output and '"visitorId": "u-0001"' in preview.output
+
+
+def test_without_an_event_id_column_the_sent_columns_identify_each_event(events, emulator):
+    """No event_id_column: an event is identified by a hash of what is sent, computed in the
+    warehouse. A rerun sends nothing; a row whose sent values change is a new event."""
+    (events.path / "models" / "_models.yml").write_text(
+        (EVENTS / "models" / "_models.yml")
+        .read_text()
+        .replace("          event_id_column: event_id\n", "          context: {title: note}\n")
+    )
+    _build(events, rows=30)
+    assert _sync(events, emulator).code == 0
+    assert _counts(events)["sent"] == 30
+    sent = emulator.tracked_events()
+    assert all(e["context"] == {} and set(e["properties"]) == {"event_id", "plan", "seats"} for e in sent)
+    assert _sync(events, emulator).code == 0
+    assert _counts(events)["sent"] == 0
+
+    _build(events, rows=30, changed=2)  # two events' plan differs: two new events
+    assert _sync(events, emulator).code == 0
+    assert (_counts(events)["new"], _counts(events)["sent"]) == (2, 2)
+    assert [e["properties"]["plan"] for e in emulator.tracked_events()[30:]] == ["enterprise", "enterprise"]
