@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,15 +283,18 @@ def free_port() -> int:
 
 
 class Emulator:
-    """`dbt-pendo emulator` in its own process, on a free port."""
+    """`dbt-pendo emulator` in its own process, on a free port (`args`: more of its options)."""
 
-    def __init__(self, data_file: Path, log: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, data_file: Path | None, log: Path, env: dict[str, str], args: Sequence[str] = ()
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log.parent.mkdir(parents=True, exist_ok=True)
+        data = ["--data", str(data_file)] if data_file is not None else []
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(BIN / "dbt-pendo"), "emulator", "--port", str(self.port), "--data", str(data_file)],
+                [str(BIN / "dbt-pendo"), "emulator", "--port", str(self.port), *data, *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**env, "PENDO_INTEGRATION_KEY": KEY},
@@ -316,6 +320,13 @@ class Emulator:
                     ) from None
                 time.sleep(0.05)
 
+    def stats(self) -> dict[str, Any]:
+        """Its `GET /_emulator/stats` (call counts, max_in_flight)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as answer:
+            return json.loads(answer.read())
+
     def stop(self) -> None:
         reaped = _kill(self.proc)
         if reaped is not None:
@@ -335,17 +346,23 @@ class Settings:
     spark: bool = False
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without the caller's Pendo or dbt settings (none may leak
+    into the runs), dbt's usage stats off, Python unbuffered."""
+    dbt_settings = {"DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "DBT_TARGET", "DBT_TARGET_PATH"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PENDO_", "DBT_PENDO_")) and k not in dbt_settings
+    }
+    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", PYTHONUNBUFFERED="1")
+    return env
+
+
 class Bench:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
-        # Nothing of the caller's Pendo or dbt settings may leak into the runs.
-        dbt_settings = {"DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "DBT_TARGET", "DBT_TARGET_PATH"}
-        self.base_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PENDO_", "DBT_PENDO_")) and k not in dbt_settings
-        }
-        self.base_env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", PYTHONUNBUFFERED="1")
+        self.base_env = clean_env()
         self.logs = settings.workdir / "bench_logs"
         self.data_file = settings.workdir / "emulator_data.json"
         self.emulator_rss: list[float] = []
@@ -1035,7 +1052,8 @@ def limit_child(argv: list[str]) -> None:
 # ---------------------------------------------------------------- main
 
 
-def prepare_workdir(path: str | None) -> Path:
+def prepare_workdir(path: str | None, script: str = "bench_sync.py") -> Path:
+    """A new temp folder (path None), else `path` emptied: new, empty, or a benchmark's."""
     if path is None:
         workdir = Path(tempfile.mkdtemp(prefix="dbt-pendo-bench-"))
     else:
@@ -1048,7 +1066,7 @@ def prepare_workdir(path: str | None) -> Path:
                 )
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / MARKER).write_text("created by benchmarks/bench_sync.py; rewritten on each run\n")
+    (workdir / MARKER).write_text(f"created by benchmarks/{script}; rewritten on each run\n")
     return workdir
 
 
