@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from rich.console import Console
 
-from .config import EventSpec, ModelSpec
+from .config import EventSpec, ModelSpec, SegmentSpec
 from .errors import UsageError
 from .exposures import ExposureFile, SyncedModel, in_source_paths, model_owner
 from .exposures import Owner as ExposureOwner
@@ -80,6 +80,8 @@ def _field_mapping(spec: ModelSpec) -> dict[str, str]:
     column left out maps to "(excluded)"; for events, the parts of the event body."""
     if isinstance(spec, EventSpec):
         return spec.body_mapping()
+    if isinstance(spec, SegmentSpec):
+        return {spec.id_column: f"a member of segment '{spec.segment}'"}
     mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
     for column, rule in spec.column_rules.items():
         if rule.exclude:

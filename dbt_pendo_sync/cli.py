@@ -216,6 +216,18 @@ class P:
         help="Fail only when more than PCT percent of a model's rows "
         "were not delivered (default: any failed, rejected or invalid row).",
     )
+    max_removals = option(
+        "--max-removals",
+        default=SyncOptions.max_removals,
+        show_default=True,
+        type=click.FloatRange(0, 100),
+        metavar="PCT",
+        help="Stop a model whose run would clear (on_remove: clear) more than PCT percent of "
+        "its synced records: a broken upstream model must not wipe Pendo.",
+    )
+    allow_removals = option(
+        "--allow-removals", is_flag=True, help="Let this run clear more than --max-removals."
+    )
     lock_wait = _tuning(
         "--lock-wait",
         SyncOptions.lock_wait,
@@ -300,6 +312,8 @@ def cli() -> None:
 @P.state_schema
 @pendo_options
 @P.fail_on_rejected
+@P.max_removals
+@P.allow_removals
 @P.lock_wait
 @P.lock_stale_after
 @P.quiet

@@ -18,7 +18,7 @@ import jsonschema
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError, Problem
 from .pendo.fields import Coercion
-from .vocab import NullPolicy, PendoObject
+from .vocab import NullPolicy, OnRemove, PendoObject
 
 DEFAULT_BATCH_SIZE = 500
 GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
@@ -52,6 +52,8 @@ class SyncSpec:
     truncate_text: bool = False
     date_format: str = "rfc3339"
     timezone: str = "UTC"
+    on_remove: OnRemove = OnRemove.KEEP
+    group: str = "custom"  # the metadata group written: custom, or agent (Pendo's own fields)
 
     @property
     def id_key(self) -> str:
@@ -275,7 +277,37 @@ class EventSpec:
         ]
 
 
-ModelSpec = SyncSpec | EventSpec
+SEGMENT_BATCH = 1000  # ids per add or remove operation (at most one of each per call)
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A Pendo segment kept equal to the model's visitors (`object: segment`)."""
+
+    model: str
+    unique_id: str
+    properties_file: str
+    segment: str
+    id_column: str
+    state_schema: str | None = None
+    object: PendoObject = PendoObject.SEGMENT
+    batch_size: int = SEGMENT_BATCH
+
+    @property
+    def id_key(self) -> str:
+        """The payload key of a member's id."""
+        return "visitorId"
+
+    def where(self) -> str:
+        """`model (file)`, the prefix of every message about this spec."""
+        return f"model {self.model} ({self.properties_file})"
+
+    def problem(self, what: str, fix: str) -> Problem:
+        """A Problem of this model."""
+        return Problem(self.model, self.properties_file, what, fix)
+
+
+ModelSpec = SyncSpec | EventSpec | SegmentSpec
 
 
 def suggest_property_name(name: str) -> str:
@@ -341,11 +373,18 @@ def _schema_problems(model: ModelNode, block: Any, schema_name: str, prefix: str
     return [Problem(model.name, model.properties_file, *_explain(e, prefix)) for e in errors]
 
 
+# The JSON Schema of a block, by its object (visitor and account blocks share one).
+_BLOCK_SCHEMAS: dict[str, str] = {
+    PendoObject.EVENT: "pendo_event_block.schema.json",
+    PendoObject.SEGMENT: "pendo_segment_block.schema.json",
+}
+
+
 def block_problems(model: ModelNode) -> list[Problem]:
     """Every problem of a model's pendo blocks (model and columns); [] when valid."""
     block = model.pendo_block()
-    is_event = isinstance(block, dict) and block.get("object") == PendoObject.EVENT
-    schema = "pendo_event_block.schema.json" if is_event else "pendo_block.schema.json"
+    kind = block.get("object") if isinstance(block, dict) else None
+    schema = _BLOCK_SCHEMAS.get(str(kind), "pendo_block.schema.json")
     problems = _schema_problems(model, block, schema, "pendo")
     for col in model.columns.values():
         block = col.pendo_block()
@@ -364,6 +403,15 @@ def spec_for(model: ModelNode) -> ModelSpec:
     block = model.pendo_block()
     if block["object"] == PendoObject.EVENT:
         return _event_spec(model, block)
+    if block["object"] == PendoObject.SEGMENT:
+        return SegmentSpec(
+            model=model.name,
+            unique_id=model.unique_id,
+            properties_file=model.properties_file,
+            segment=block["segment"],
+            id_column=block["id_column"],
+            state_schema=block.get("state_schema"),
+        )
     spec = SyncSpec(
         model=model.name,
         unique_id=model.unique_id,
@@ -387,6 +435,8 @@ def spec_for(model: ModelNode) -> ModelSpec:
         truncate_text=bool(block.get("truncate_text", False)),
         date_format=block.get("date_format", "rfc3339"),
         timezone=block.get("timezone", "UTC"),
+        on_remove=OnRemove(block.get("on_remove", OnRemove.KEEP)),
+        group=block.get("group", "custom"),
     )
     problems += _timezone_problems(spec)
     if spec.fields is not None:  # columns are known without the warehouse: check now
@@ -399,7 +449,7 @@ def spec_for(model: ModelNode) -> ModelSpec:
     return spec
 
 
-def _timezone_problems(spec: ModelSpec) -> list[Problem]:
+def _timezone_problems(spec: SyncSpec | EventSpec) -> list[Problem]:
     try:
         ZoneInfo(spec.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -446,8 +496,28 @@ def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
             specs.append(spec_for(model))
         except ConfigError as exc:
             problems += exc.problems
+    problems += _shared_segments(specs)
     if problems:
         raise ConfigError(
             "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
         )
     return specs
+
+
+def _shared_segments(specs: Sequence[ModelSpec]) -> list[Problem]:
+    """Two models that name the same segment would undo each other's members."""
+    first: dict[str, SegmentSpec] = {}
+    problems = []
+    for spec in specs:
+        if not isinstance(spec, SegmentSpec):
+            continue
+        other = first.setdefault(spec.segment, spec)
+        if other is not spec:
+            problems.append(
+                spec.problem(
+                    f"segment '{spec.segment}' is also the segment of model {other.model} "
+                    f"({other.properties_file}): each would remove the other's members",
+                    "give each model its own segment name (or union the models into one)",
+                )
+            )
+    return problems

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from .config import EventSpec, ModelSpec
+from .config import EventSpec, ModelSpec, SegmentSpec
 from .dbt.artifacts import ModelNode
 from .engine import ProgressJournal
 from .errors import ConfigError, PendoError
@@ -21,6 +21,7 @@ from .pendo.client import PendoClient
 from .pendo.sender import EventSender, MetadataSender, PreviewSender, Sender
 from .results import ModelResult
 from .settings import SyncOptions
+from .targets.segments import SegmentSender
 from .vocab import ModelStatus
 
 # What a preview that cannot read Pendo's fields shows instead.
@@ -35,29 +36,31 @@ class Delivery(ABC):
     """Pendo's field types, read once per object and run, and the parts a model's sync uses."""
 
     settled: ModelStatus | None = None  # the status of a model that ended well, if not its own
+    sends: bool = True  # records go to Pendo and the ledger records them (not a preview)
 
     def __init__(self, client: PendoClient | None, options: SyncOptions, report: RunEvents) -> None:
         self._client = client
         self.options = options
         self.report = report
-        self._fields: dict[str, dict[str, str]] = {}
+        self._fields: dict[tuple[str, str], dict[str, str]] = {}
 
     @property
     def knows_field_types(self) -> bool:
         """Whether Pendo's field types are read (always for a sync; with a key for a preview)."""
         return self._client is not None
 
-    def field_types(self, kind: str) -> dict[str, str] | None:
-        """{field: Pendo type} of an object's custom fields; None when they cannot be known."""
+    def field_types(self, kind: str, group: str = "custom") -> dict[str, str] | None:
+        """{field: Pendo type} of an object's fields in a metadata group; None when they
+        cannot be known."""
         if self._client is None:
             return None
-        if kind not in self._fields:
-            self._fields[kind] = self._client.custom_fields(kind)
-        return self._fields[kind]
+        if (kind, group) not in self._fields:
+            self._fields[(kind, group)] = self._client.field_types(kind, group)
+        return self._fields[(kind, group)]
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
         """Make the missing fields {name: type} exist, for this run at least."""
-        self._fields.setdefault(kind, {}).update(
+        self._fields.setdefault((kind, "custom"), {}).update(
             {name: "float" if typ == "number" else typ for name, typ in missing.items()}
         )
 
@@ -68,9 +71,14 @@ class Delivery(ABC):
     def check_events(self, spec: EventSpec) -> None:
         """Stop an event model that cannot be sent, before any warehouse work."""
 
+    def find_segment(self, name: str) -> str | None:
+        """The id of the segment of this name among those created through the API (None
+        when there is none, or when Pendo cannot be asked: a preview without a key)."""
+        return None if self._client is None else self._client.api_segments().get(name)
+
     @abstractmethod
-    def sender(self, spec: ModelSpec, result: ModelResult) -> Sender:
-        """Where this model's records go."""
+    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
+        """Where this model's records go (`target_id`: the segment's id, once known)."""
 
     @abstractmethod
     def ledger(
@@ -112,12 +120,16 @@ class Sending(Delivery):
                 "not the integration key: export it, or leave this model out of the selection"
             )
 
-    def sender(self, spec: ModelSpec, result: ModelResult) -> Sender:
+    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
         if isinstance(spec, EventSpec):
             self.check_events(spec)
             assert self.track is not None  # checked above
             return EventSender(self.track)
-        return MetadataSender(self._metadata_client(), spec.object, spec.id_key, self.options.create_missing)
+        if isinstance(spec, SegmentSpec):
+            return SegmentSender(self._metadata_client(), spec.segment, target_id)
+        return MetadataSender(
+            self._metadata_client(), spec.object, spec.id_key, self.options.create_missing, spec.group
+        )
 
     def _metadata_client(self) -> PendoClient:
         if self.client is None:  # the run asks for the key when it plans a metadata model
@@ -139,10 +151,11 @@ class Previewing(Delivery):
     Pendo's field list is read, so the preview is exactly what a sync sends."""
 
     settled = ModelStatus.PLANNED
+    sends = False
 
-    def field_types(self, kind: str) -> dict[str, str] | None:
+    def field_types(self, kind: str, group: str = "custom") -> dict[str, str] | None:
         try:
-            return super().field_types(kind)
+            return super().field_types(kind, group)
         except PendoError as exc:  # a preview goes on without Pendo: field types unknown
             self._client = None
             self.report.warn(f"{exc}; {UNKNOWN_TYPES}")
@@ -155,7 +168,7 @@ class Previewing(Delivery):
     def check_events(self, spec: EventSpec) -> None:
         """A preview sends nothing, so it needs no secret."""
 
-    def sender(self, spec: ModelSpec, result: ModelResult) -> Sender:
+    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
         return PreviewSender(self.options.show, result.payload_sample)
 
     def ledger(

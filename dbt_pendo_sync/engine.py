@@ -18,7 +18,7 @@ from .pendo.fields import to_json_value
 from .pendo.sender import Sender
 from .records import InvalidValue, record_id
 from .results import ModelResult
-from .vocab import Undelivered
+from .vocab import ChangeKind, Undelivered
 
 
 class RowSource(Protocol):
@@ -90,7 +90,8 @@ RecordBuilder = Callable[[tuple], Built]
 
 class MetadataBuilder:
     """Rows made into metadata records `{id_key: id, "values": {field: value}}`: a null is
-    left out, or sent as null where the field clears (`clear`)."""
+    left out, or sent as null where the field clears (`clear`). With `departed`, rows end
+    with their change kind, and a record that left the model gets every field as null."""
 
     def __init__(
         self,
@@ -98,14 +99,19 @@ class MetadataBuilder:
         fields: Sequence[str],
         clear: Sequence[bool],
         converters: Sequence[Callable[[Any], Any]] | None = None,
+        departed: bool = False,
     ) -> None:
         self._id_key = id_key
+        self._departed = departed
+        self._cleared = dict.fromkeys(fields)
         converters = converters or [to_json_value] * len(fields)
         self._columns = list(
             zip(range(_META + 1, _META + 1 + len(fields)), fields, clear, converters, strict=True)
         )
 
     def __call__(self, row: tuple) -> Built:
+        if self._departed and row[-1] == ChangeKind.REMOVED:
+            return row[0], {self._id_key: row[0], "values": dict(self._cleared)}, None
         try:
             rid = record_id(row[_META])
         except InvalidValue as exc:

@@ -52,12 +52,24 @@ class LockError(DbtPendoError):
     """Another run holds the sync lock of a model."""
 
 
+class RemovalsError(DbtPendoError):
+    """A model would clear or remove more of its synced records than a run may."""
+
+
 class PendoError(DbtPendoError):
     """Pendo answered something the sync cannot go on with."""
 
 
 class PendoAuthError(PendoError):
     """Pendo answered 403: wrong key, read-only key, or another region's host."""
+
+
+class SegmentGoneError(PendoError):
+    """The segment no longer exists in Pendo (404): it was deleted there."""
+
+    def __init__(self, segment_id: str) -> None:
+        super().__init__(f"segment {segment_id} no longer exists in Pendo")
+        self.segment_id = segment_id
 
 
 class PendoUnreachableError(PendoError):

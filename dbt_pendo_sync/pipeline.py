@@ -10,22 +10,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import EventSpec, ModelSpec, SyncSpec
+from .config import EventSpec, ModelSpec, SegmentSpec, SyncSpec
 from .dbt.artifacts import Manifest
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
 from .delivery import Delivery
 from .engine import MetadataBuilder, ModelSync, RecordBuilder
-from .errors import ConfigError, DbtError, DbtPendoError, PendoError
+from .errors import ConfigError, DbtError, DbtPendoError, PendoError, RemovalsError, SegmentGoneError
 from .events import RunEvents
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable
 from .ledger.snapshot import ModelSnapshot, SnapshotColumns
 from .ledger.store import StateStore
 from .pendo.fields import refused_column
+from .pendo.sender import Sender
 from .plan import PlannedModel
 from .results import ModelResult, SyncResults
+from .settings import SyncOptions
 from .targets.events import FUTURE_DAYS, EventBuilder, EventWindow, resolve_columns
-from .vocab import ChangeKind, ModelStatus
+from .targets.segments import SegmentSender, build_membership
+from .vocab import ChangeKind, ModelStatus, OnRemove
 
 
 @dataclass
@@ -113,12 +116,15 @@ def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: M
     if isinstance(spec, EventSpec):
         _sync_events(planned, spec, warehouse, run, result)
         return
+    if isinstance(spec, SegmentSpec):
+        _sync_segment(planned, spec, warehouse, run, result)
+        return
     columns = _columns(spec, planned, warehouse, delivery)
     store = StateStore(warehouse, planned.state_location(run.state_schema))
     result.state_table = str(store.state)
     snapshot = _snapshot(spec, planned, store, columns, delivery)
     converters = _converters(spec, columns)
-    build = MetadataBuilder(spec.id_key, snapshot.fields, snapshot.clear, converters)
+    build = MetadataBuilder(spec.id_key, snapshot.fields, snapshot.clear, converters, snapshot.departed)
     _send(spec, planned, snapshot, run, result, build)
 
 
@@ -129,15 +135,78 @@ def _send(
     run: Run,
     result: ModelResult,
     build: RecordBuilder,
+    sender: Sender | None = None,
 ) -> None:
-    """Freeze and diff the model, then send what changed, inside the delivery's ledger."""
+    """Freeze and diff the model, then send what changed (through `sender`, else the
+    delivery's), inside the delivery's ledger."""
     delivery = run.delivery
     with delivery.ledger(snapshot.store, planned.node, snapshot) as journal:
         run.report.model_started(spec, snapshot.relation)
         snapshot.create()
         _count(snapshot, result)
-        sender = delivery.sender(spec, result)
+        _check_removals(spec, result, delivery.options)
+        sender = sender or delivery.sender(spec, result)
         ModelSync(spec, snapshot, run.report, sender, result, journal, delivery.options.threads, build).run()
+
+
+def _sync_segment(
+    planned: PlannedModel,
+    spec: SegmentSpec,
+    warehouse: Warehouse,
+    run: Run,
+    result: ModelResult,
+    *,
+    again: bool = False,
+) -> None:
+    """A segment's members: new rows added, departed members removed. The segment's id is
+    kept with the state; without one, the segment is found by name or created by the first
+    call. A segment deleted in Pendo is created again with every member, once per run."""
+    node, delivery = planned.node, run.delivery
+    found = {c.written.lower(): c.name for c in warehouse.columns(node)}
+    id_column = found.get(spec.id_column.lower())
+    if id_column is None:
+        raise ConfigError(
+            problems=[
+                spec.problem(
+                    f"id_column '{spec.id_column}' is not a column of the built relation",
+                    "fix the pendo block or rebuild the model",
+                )
+            ]
+        )
+    store = StateStore(warehouse, planned.state_location(run.state_schema))
+    result.state_table = str(store.state)
+    known = store.target_id(node) if delivery.state_exists(store) else None
+    segment_id = known or delivery.find_segment(spec.segment)
+    if known is None and delivery.sends and store.exists():
+        store.forget(node)  # members recorded for a segment that cannot be found: start over
+    read = SnapshotColumns(kind=spec.object, id_column=id_column, mapping={}, departed=True)
+    snapshot = ModelSnapshot(
+        store, node, read, full_resync=delivery.options.full_resync, state_exists=delivery.state_exists(store)
+    )
+    sender = delivery.sender(spec, result, segment_id)
+    try:
+        _send(spec, planned, snapshot, run, result, build_membership, sender)
+    except SegmentGoneError as exc:
+        if again:
+            raise
+        run.report.warn(
+            f"{spec.model}: segment '{spec.segment}' ({exc.segment_id}) no longer exists in Pendo: "
+            "it is created again with every member of the model"
+        )
+        store.forget(node)
+        result.counts = type(result.counts)()
+        _sync_segment(planned, spec, warehouse, run, result, again=True)
+        return
+    if isinstance(sender, SegmentSender) and sender.created:
+        store.keep_target_id(node, sender.created)
+        run.report.note(f"{spec.model}: created segment '{spec.segment}' ({sender.created})")
+    elif segment_id is not None and known is None and delivery.sends:
+        store.keep_target_id(node, segment_id)
+    c = result.counts
+    if c.removed and c.removed == c.unchanged + c.changed + c.removed and not c.new:
+        run.report.note(f"{spec.model}: the model is empty: segment '{spec.segment}' emptied")
+    elif segment_id is None and not c.new:
+        run.report.note(f"{spec.model}: the model is empty: segment '{spec.segment}' not created")
 
 
 def _sync_events(
@@ -188,16 +257,17 @@ def _columns(spec: SyncSpec, planned: PlannedModel, warehouse: Warehouse, delive
     found = warehouse.columns(planned.node)
     types = {c.written: c.data_type for c in found}
     id_column, mapping = spec.resolve_columns(list(types))
-    pendo_types = delivery.field_types(spec.object)
+    pendo_types = delivery.field_types(spec.object, spec.group)
     if pendo_types is not None:
         problems, missing = field_problems(spec, mapping, types, pendo_types)
         if problems:
             raise ConfigError(problems=problems)
-        if missing and not (delivery.options.create_fields or spec.create_fields):
+        creates = (delivery.options.create_fields or spec.create_fields) and spec.group == "custom"
+        if missing and not creates:  # agent fields are Pendo's own: they cannot be created
             raise ConfigError(problems=missing_field_problems(spec, mapping, missing))
         if missing:
             delivery.create_fields(spec.object, missing)
-            pendo_types = delivery.field_types(spec.object)
+            pendo_types = delivery.field_types(spec.object, spec.group)
     return Columns(id_column, mapping, types, pendo_types, {c.written: c.name for c in found})
 
 
@@ -216,6 +286,7 @@ def _snapshot(
             if read_as_text(columns.types.get(c, ""), known.get(f))
         ),
         salt=spec.conversion_salt,
+        departed=spec.on_remove is OnRemove.CLEAR,
     )
     return ModelSnapshot(
         store,
@@ -241,8 +312,23 @@ def _converters(spec: SyncSpec, columns: Columns) -> list[Callable[[Any], Any]]:
     return converters
 
 
+def _check_removals(spec: ModelSpec, result: ModelResult, options: SyncOptions) -> None:
+    """Stop a model that would clear more than --max-removals percent of its synced records
+    (a broken upstream model must not wipe Pendo), unless --allow-removals."""
+    c = result.counts
+    synced = c.unchanged + c.changed + c.removed
+    if not c.removed or options.allow_removals or 100 * c.removed <= options.max_removals * synced:
+        return
+    raise RemovalsError(
+        f"{spec.where()}: this run would clear {c.removed:,} of the {synced:,} records synced before "
+        f"({100 * c.removed / synced:.0f}% > --max-removals {options.max_removals:g}%); nothing was "
+        "sent. If the model is right (check its last build), run once with --allow-removals"
+    )
+
+
 def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     counts = snapshot.counts()
     result.counts.new, result.counts.changed = counts[ChangeKind.NEW], counts[ChangeKind.CHANGED]
     result.counts.unchanged = counts[ChangeKind.SAME]
-    result.counts.rows = sum(counts.values())
+    result.counts.removed = counts[ChangeKind.REMOVED]
+    result.counts.rows = sum(counts.values()) - counts[ChangeKind.REMOVED]

@@ -25,6 +25,7 @@ class Counts:
     invalid: int = 0
     rejected: int = 0
     failed: int = 0
+    removed: int = 0  # records that left the model and are cleared (on_remove: clear)
     too_old: int = 0  # events before the window (not sent)
     too_new: int = 0  # events more than a day ahead (not sent)
 
@@ -106,7 +107,9 @@ class ModelResult:
         new ones, never the changed (an event's row that changed under the same id)."""
         if self.object == PendoObject.EVENT:
             return self.counts.new
-        return self.counts.rows if self.full_resync else self.counts.new + self.counts.changed
+        if self.full_resync:
+            return self.counts.rows
+        return self.counts.new + self.counts.changed + self.counts.removed
 
 
 @dataclass

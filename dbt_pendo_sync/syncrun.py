@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from .config import SyncSpec
+from .config import EventSpec
 from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
 from .events import Broadcast, RunEvents
 from .logs import library_logs_silenced
@@ -43,8 +43,8 @@ def run_sync(
         stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
         project, origin = with_origin(project, env)
         plan = plan_for(project)
-        # The integration key is for metadata; a run of event models alone needs only the secret.
-        needs_key = not dry_run and any(isinstance(m.spec, SyncSpec) for m in plan.models)
+        # The integration key is for metadata and segments; event models need only the secret.
+        needs_key = not dry_run and any(not isinstance(m.spec, EventSpec) for m in plan.models)
         settings = PendoSettings.from_env(env, key_required=needs_key)
         build_note = None if options.sync_all else only_built(plan)
         artifacts = project.artifacts()

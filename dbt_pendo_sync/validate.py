@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import EventSpec, ModelSpec, SyncSpec, spec_for
+from .config import EventSpec, ModelSpec, SegmentSpec, SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
@@ -142,7 +142,10 @@ def _pendo_fields(
                     "create a key with write access in Pendo (Settings > Integrations > Integration Keys)",
                 )
             )
-        return {kind: client.custom_fields(kind) for kind in sorted({s.object for s, _ in specs})}
+        return {
+            f"{kind}/{group}": client.field_types(kind, group)
+            for kind, group in sorted({(s.object, s.group) for s, _ in specs})
+        }
     except PendoError as exc:
         problems.append(
             run_problem(str(exc), "check the key and PENDO_BASE_URL / PENDO_REGION, or pass --offline")
@@ -178,9 +181,19 @@ def _model_problems(
         except ConfigError as exc:
             return list(exc.problems)
         return []
+    if isinstance(spec, SegmentSpec):
+        if spec.id_column.lower() in {c.lower() for c in column_types}:
+            return []
+        return [
+            spec.problem(
+                f"id_column '{spec.id_column}' is not a column of the built relation "
+                f"(columns: {', '.join(column_types)})",
+                "fix the pendo block or rebuild the model",
+            )
+        ]
     mapping, problems = column_problems(spec, column_types)
     if pendo_fields is not None:
         problems += field_check_problems(
-            spec, mapping, column_types, pendo_fields[spec.object], create_fields
+            spec, mapping, column_types, pendo_fields[f"{spec.object}/{spec.group}"], create_fields
         )
     return problems

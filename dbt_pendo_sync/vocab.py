@@ -51,6 +51,14 @@ class ChangeKind(StrEnum):
     NEW = "new"
     CHANGED = "changed"
     SAME = "same"
+    REMOVED = "removed"  # synced before, no longer in the model (on_remove: clear)
+
+
+class OnRemove(StrEnum):
+    """What happens in Pendo to a record that leaves its model."""
+
+    KEEP = "keep"  # Pendo keeps the last values; the state forgets the record
+    CLEAR = "clear"  # every field the model wrote is set to null, once
 
 
 class PendoObject(StrEnum):
@@ -59,6 +67,7 @@ class PendoObject(StrEnum):
     VISITOR = "visitor"
     ACCOUNT = "account"
     EVENT = "event"  # Track Events: each row one event, sent once
+    SEGMENT = "segment"  # a segment's members: each row one visitor
 
 
 class NullPolicy(StrEnum):

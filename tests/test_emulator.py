@@ -58,6 +58,30 @@ def put(emu, path, **kwargs):
     return requests.put(emu.url + path, headers={**AUTH, **kwargs.pop("headers", {})}, timeout=5, **kwargs)
 
 
+def segment_call(emu, method, path="", body=None, key=KEY):
+    """A call on /api/v1/segment{path} with a JSON body (None: no body)."""
+    url = f"{emu.url}/api/v1/segment{path}"
+    return requests.request(method, url, json=body, headers={"x-pendo-integration-key": key}, timeout=5)
+
+
+def upload(emu, name, visitors, key=KEY):
+    return segment_call(emu, "POST", "/upload", {"name": name, "visitors": visitors}, key=key)
+
+
+def patch_members(emu, segment_id, add=None, remove=None):
+    """PATCH a segment's members: an "add" and/or a "remove" operation, in that order."""
+    operations = [
+        {"op": op, "path": "/visitors", "value": ids}
+        for op, ids in [("add", add), ("remove", remove)]
+        if ids is not None
+    ]
+    return segment_call(emu, "PATCH", f"/{segment_id}/visitor", {"patch": operations})
+
+
+def ok_entry(op):
+    return {"status": 200, "message": "", "operation": op}
+
+
 def visitor(record_id, **values):
     return {"visitorId": record_id, "values": values}
 
@@ -111,7 +135,8 @@ def test_default_data_has_demo_records_and_schema():
         "isCalculated": False,
         "isPerApp": False,
     }
-    assert set(data.schema["visitor"]["agent"]) == {"email", "language"}
+    assert set(data.schema["visitor"]["agent"]) == {"email", "full_name", "role", "language"}
+    assert set(data.schema["account"]["agent"]) == {"name"}
     assert data.schema["parentAccount"] == {"custom": {}}
 
 
@@ -289,10 +314,7 @@ def test_malformed_writes_get_400_text(emu):
         (requests.post(url, data="[]", headers=as_text, timeout=5), "content-type"),
         (requests.post(url, json={"visitorId": "u-0001"}, headers=AUTH, timeout=5), "JSON array"),
         (write(emu, [{"accountId": "u-0001", "values": {}}]), "visitorId"),
-        (
-            write(emu, [visitor("u-0001", email="a")], group="agent"),
-            "agent fields cannot be set through the API",
-        ),
+        (write(emu, [visitor("u-0001", email="a")], group="secret"), "unknown metadata group: secret"),
     ]
     for answer, message in cases:
         assert answer.status_code == 400 and message in answer.text
@@ -301,6 +323,60 @@ def test_malformed_writes_get_400_text(emu):
 def test_unknown_paths_answer_404(emu):
     for path in ["/api/v1/metadata/parentAccount/custom/value", "/api/v1/nothing", "/nothing"]:
         assert requests.post(emu.url + path, json=[], headers=AUTH, timeout=5).status_code == 404
+
+
+# ---------------------------------------------------------------- the agent group
+
+
+def test_agent_group_writes_like_custom_and_is_kept_apart(emu):
+    body = write(
+        emu,
+        [visitor("u-0001", email="a@example.com", role="admin"), visitor("nobody", role="x")],
+        group="agent",
+    ).json()
+    assert body == {"total": 2, "updated": 1, "failed": 1, "missing": ["nobody"], "errors": []}
+    assert emu.values("visitor", "u-0001", group="agent") == {"email": "a@example.com", "role": "admin"}
+    assert emu.values("visitor", "u-0001") == {} and emu.all_values("visitor") == {}
+    write(emu, [visitor("u-0001", email="custom@example.com")])
+    assert get(emu, "/api/v1/visitor/u-0001").json()["metadata"] == {
+        "custom": {"email": "custom@example.com"},
+        "agent": {"email": "a@example.com", "role": "admin"},
+    }
+    write(emu, [visitor("u-0001", role=None)], group="agent")
+    assert emu.all_values("visitor", group="agent") == {"u-0001": {"email": "a@example.com"}}
+    assert emu.write_calls() == 3
+
+
+def test_agent_group_rules_and_faults_are_the_custom_ones(emu):
+    answer = write(emu, [visitor("u-0001", is_admin=True)], group="agent")  # a custom field only
+    assert answer.status_code == 400 and answer.json() == {"error": "missing field mappings: is_admin"}
+    account = {"accountId": "acc-001", "values": {"name": 7}}
+    assert write(emu, [account], kind="account", group="agent").json()["updated"] == 1
+    emu.faults.add(Fault("partial", ids=frozenset({"u-0002"})))
+    body = write(emu, [visitor("u-0001", role="x"), visitor("u-0002", role="y")], group="agent").json()
+    assert body["failed"] == 1 and body["errors"][0]["visitorId"] == "u-0002"
+    emu.faults.add(Fault("status", status=429, retry_after="1", first=1))
+    assert write(emu, [visitor("u-0003", role="z")], group="agent").status_code == 429
+    assert emu.all_values("visitor", group="agent") == {"u-0001": {"role": "x"}}
+    path = "/api/v1/metadata/visitor/agent/value/u-0004/language"
+    assert put(emu, path, json="fr").ok and get(emu, path).json() == "fr"
+    with pytest.raises(ValueError, match="group"):
+        emu.values("visitor", "u-0001", group="secret")
+
+
+def test_agent_fields_in_the_schema(make_emulator):
+    data = EmulatorData.default()
+    data.schema["visitor"]["agent"]["tier"] = {"Type": "integer", "DisplayName": "Tier"}
+    emu = make_emulator(data=data)
+    schema = get(emu, "/api/v1/metadata/schema/visitor").json()
+    assert set(schema["agent"]) == {"email", "full_name", "role", "language", "tier"}
+    assert get(emu, "/api/v1/metadata/schema/account").json()["agent"]["name"]["Type"] == "string"
+    assert emu.fields("visitor", group="agent")["tier"] == "integer"
+    assert write(emu, [visitor("u-0001", tier="high")], group="agent").json()["failed"] == 1
+    emu.set_value("visitor", "u-0001", "tier", 2, group="agent")
+    assert get(emu, "/_emulator/values/visitor?group=agent", key=None).json() == {"u-0001": {"tier": 2}}
+    bare = make_emulator(data=EmulatorData.from_dict({}))
+    assert get(bare, "/api/v1/metadata/schema/account").json() == {"custom": {}, "agent": {}}
 
 
 # ---------------------------------------------------------------- single values, schema, verify, records
@@ -568,6 +644,186 @@ def test_partial_and_bad_rows_faults_do_not_touch_track(emu):
     assert len(emu.tracked_events()) == 1
 
 
+# ---------------------------------------------------------------- segments
+
+
+def test_segment_upload_read_and_list(emu):
+    ui_id = emu.add_segment("Made in the UI", ["u-0009"])
+    answer = upload(emu, "Trial users", ["u-0001", "u-0002", "u-0001"])
+    assert answer.status_code == 200 and set(answer.json()) == {"segmentId"}
+    segment_id = answer.json()["segmentId"]
+    shown = segment_call(emu, "GET", f"/{segment_id}", key=READ_ONLY).json()
+    assert shown["id"] == segment_id and shown["name"] == "Trial users" and shown["createdByApi"] is True
+    assert shown["createdAt"] == shown["lastUpdatedAt"] > 0 and isinstance(shown["definition"], dict)
+    by_api = segment_call(emu, "GET", "?createdByApi=true").json()
+    assert by_api == [shown]
+    assert [s["id"] for s in segment_call(emu, "GET", "?createdByApi=false").json()] == [ui_id]
+    assert {s["id"] for s in segment_call(emu, "GET").json()} == {ui_id, segment_id}
+    assert segment_call(emu, "GET", "?createdByApi=maybe").status_code == 400
+    assert emu.segment_members("Trial users") == emu.segment_members(segment_id) == {"u-0001", "u-0002"}
+    assert emu.segments()[segment_id] == {
+        "name": "Trial users",
+        "createdByApi": True,
+        "members": ["u-0001", "u-0002"],
+    }
+    assert emu.segment_calls() == 1  # reads are not counted
+    assert get(emu, "/_emulator/segments", key=None).json() == emu.segments()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"name": "Empty", "visitors": []}, "Pendo requires at least one visitor"),
+        ({"name": "No list"}, "Pendo requires at least one visitor"),
+        ({"name": "  ", "visitors": ["u-0001"]}, '"name" must be a non-blank string'),
+        ({"visitors": ["u-0001"]}, '"name" must be a non-blank string'),
+        ({"name": "Bad ids", "visitors": ["u-0001", 7]}, '"visitors" must be a list of non-empty'),
+        ({"name": "Bad ids", "visitors": "u-0001"}, '"visitors" must be a list of non-empty'),
+        (["u-0001"], "body must be a JSON object"),
+    ],
+)
+def test_segment_upload_refusals(emu, body, message):
+    answer = segment_call(emu, "POST", "/upload", body)
+    assert answer.status_code == 400 and message in answer.text
+    assert emu.segments() == {} and emu.segment_calls() == 1
+
+
+def test_segment_writes_need_a_write_key(emu):
+    assert upload(emu, "Trial users", ["u-0001"], key=READ_ONLY).status_code == 403
+    segment_id = emu.add_segment("Trial users", ["u-0001"], created_by_api=True)
+    answer = segment_call(emu, "PATCH", f"/{segment_id}/visitor", {"patch": []}, key=READ_ONLY)
+    assert answer.status_code == 403 and answer.content == b""
+    assert segment_call(emu, "GET", key="wrong").status_code == 403
+
+
+def test_segment_patch_adds_and_removes(emu):
+    segment_id = upload(emu, "Trial users", ["u-0001", "u-0002"]).json()["segmentId"]
+    created = segment_call(emu, "GET", f"/{segment_id}").json()["createdAt"]
+    time.sleep(0.01)
+    answer = patch_members(emu, segment_id, add=["u-0003", "u-0004"], remove=["u-0001", "u-0099"])
+    assert answer.status_code == 200
+    assert answer.json() == {"multistatus": [ok_entry("add"), ok_entry("remove")]}
+    assert emu.segment_members(segment_id) == {"u-0002", "u-0003", "u-0004"}
+    assert segment_call(emu, "GET", f"/{segment_id}").json()["lastUpdatedAt"] > created
+    assert patch_members(emu, segment_id, remove=["u-0002"]).json() == {"multistatus": [ok_entry("remove")]}
+    assert emu.segment_members(segment_id) == {"u-0003", "u-0004"}
+    assert emu.segment_calls() == 3
+
+
+def test_segment_patch_takes_1000_ids_per_operation(emu):
+    segment_id = upload(emu, "Big", ["u-0001"]).json()["segmentId"]
+    ids = [f"v{i}" for i in range(1001)]
+    answer = patch_members(emu, segment_id, add=ids)
+    assert answer.status_code == 400 and "at most 1000 visitor ids per operation, got 1001" in answer.text
+    assert emu.segment_members(segment_id) == {"u-0001"}
+    assert patch_members(emu, segment_id, add=ids[:1000], remove=ids[:1000]).ok
+
+
+def test_unknown_and_deleted_segments_answer_404(emu):
+    assert segment_call(emu, "GET", "/no-such-segment").status_code == 404
+    assert patch_members(emu, "no-such-segment", add=["u-0001"]).status_code == 404
+    segment_id = upload(emu, "Trial users", ["u-0001"]).json()["segmentId"]
+    emu.delete_segment(segment_id)
+    assert segment_call(emu, "GET", f"/{segment_id}").status_code == 404
+    assert patch_members(emu, segment_id, add=["u-0002"]).status_code == 404
+    assert segment_call(emu, "GET", "?createdByApi=true").json() == []
+    with pytest.raises(KeyError):
+        emu.delete_segment(segment_id)
+    with pytest.raises(KeyError):
+        emu.segment_members("Trial users")
+    again = upload(emu, "Trial users", ["u-0001"]).json()["segmentId"]
+    assert again != segment_id  # ids are never reused
+
+
+def test_segment_members_by_an_ambiguous_name(emu):
+    emu.add_segment("Twins", ["u-0001"])
+    emu.add_segment("Twins", ["u-0002"])
+    with pytest.raises(ValueError, match="2 segments are named 'Twins'"):
+        emu.segment_members("Twins")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (["add"], "body must be"),
+        ({"ops": []}, "body must be"),
+        ({"patch": []}, "body must be"),
+        ({"patch": ["add"]}, "patch[0] must be an object"),
+        ({"patch": [{"op": "replace", "path": "/visitors", "value": []}]}, '"op" must be "add" or "remove"'),
+        ({"patch": [{"op": "add", "path": "/accounts", "value": []}]}, '"path" must be "/visitors"'),
+        ({"patch": [{"op": "add", "path": "/visitors", "value": "u-0001"}]}, '"value" must be a list'),
+        ({"patch": [{"op": "add", "path": "/visitors", "value": [1]}]}, '"value" must be a list'),
+        ({"patch": [{"op": "add", "path": "/visitors"}]}, '"value" must be a list'),
+        (
+            {"patch": [{"op": "add", "path": "/visitors", "value": ["a"]}] * 2},
+            'at most one "add" and one "remove"',
+        ),
+    ],
+)
+def test_malformed_segment_patch_gets_400(emu, body, message):
+    segment_id = upload(emu, "Trial users", ["u-0001"]).json()["segmentId"]
+    answer = segment_call(emu, "PATCH", f"/{segment_id}/visitor", body)
+    assert answer.status_code == 400 and message in answer.text
+    assert emu.segment_members(segment_id) == {"u-0001"}
+
+
+def test_segment_upload_answer_with_a_status_url(make_emulator):
+    emu = make_emulator(segment_upload_answer="status_url")
+    body = upload(emu, "Trial users", ["u-0001"]).json()
+    assert body == {"segmentId": body["segmentId"], "statusUrl": f"/api/v1/segment/{body['segmentId']}"}
+    assert get(emu, body["statusUrl"]).json()["id"] == body["segmentId"]
+    with pytest.raises(ValueError, match="segment_upload_answer"):
+        PendoEmulator(KEY, segment_upload_answer="async")
+
+
+@pytest.mark.parametrize(("operation", "other"), [("add", "remove"), ("remove", "add")])
+def test_multistatus_fault_fails_one_operation_of_the_nth_patch(emu, operation, other):
+    emu.faults.add(Fault("multistatus", operation=operation, status=500, requests=frozenset({2})))
+    segment_id = upload(emu, "Trial users", ["u-0001", "u-0002"]).json()["segmentId"]  # not a PATCH
+    assert patch_members(emu, segment_id, add=["u-0003"]).ok
+    answer = patch_members(emu, segment_id, add=["u-0004"], remove=["u-0001"])
+    assert answer.status_code == 200
+    entries = {entry["operation"]: entry for entry in answer.json()["multistatus"]}
+    assert entries[other] == ok_entry(other)
+    assert entries[operation]["status"] == 500 and "injected fault" in entries[operation]["message"]
+    expected = {"add": {"u-0002", "u-0003"}, "remove": {"u-0001", "u-0002", "u-0003", "u-0004"}}
+    assert emu.segment_members(segment_id) == expected[operation]
+    third = patch_members(emu, segment_id, add=["u-0005"], remove=["u-0002"]).json()
+    assert third == {"multistatus": [ok_entry("add"), ok_entry("remove")]}
+
+
+def test_multistatus_fault_from_the_control_surface_and_its_checks(emu):
+    fault = {"kind": "multistatus", "operation": "remove", "status": 400, "first": 1}
+    assert requests.post(f"{emu.url}/_emulator/faults", json=fault, timeout=5).ok
+    segment_id = upload(emu, "Trial users", ["u-0001"]).json()["segmentId"]
+    entry = patch_members(emu, segment_id, remove=["u-0001"]).json()["multistatus"][0]
+    assert entry["status"] == 400 and entry["operation"] == "remove"
+    assert emu.segment_members(segment_id) == {"u-0001"}
+    assert patch_members(emu, segment_id, remove=["u-0001"]).json()["multistatus"] == [ok_entry("remove")]
+    with pytest.raises(ValueError, match="operation"):
+        Fault("multistatus", operation="replace")
+    with pytest.raises(ValueError, match="PATCH"):
+        Fault("multistatus", method="POST")
+
+
+def test_status_faults_on_segment_paths(emu):
+    emu.faults.add(Fault("status", status=409, first=1, path_prefix="/api/v1/segment"))
+    emu.faults.add(
+        Fault("status", status=429, retry_after="1", first=1, method="PATCH", path_prefix="/api/v1/segment")
+    )
+    assert write(emu, [visitor("u-0001", role="x")]).ok  # metadata writes are not aimed at
+    refused = upload(emu, "Trial users", ["u-0001"])
+    assert refused.status_code == 409 and emu.segments() == {}
+    segment_id = upload(emu, "Trial users", ["u-0001"]).json()["segmentId"]
+    answer = patch_members(emu, segment_id, add=["u-0002"])
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
+    assert emu.segment_members(segment_id) == {"u-0001"}
+    assert patch_members(emu, segment_id, add=["u-0002"]).ok
+    assert emu.segment_members(segment_id) == {"u-0001", "u-0002"}
+    stats = get(emu, "/_emulator/stats", key=None).json()
+    assert stats["segment_calls"] == 4 and stats["segments"] == 1 and stats["write_calls"] == 1
+
+
 # ---------------------------------------------------------------- latency and concurrency
 
 
@@ -619,6 +875,8 @@ def test_control_surface(emu):
     assert get(emu, "/_emulator/stats", key=None).json() == {
         "write_calls": 2,
         "track_calls": 1,
+        "segment_calls": 0,
+        "segments": 0,
         "tracked_events": 1,
         "requests": 3,
         "max_in_flight": 1,

@@ -1,6 +1,6 @@
 """`dbt-pendo emulator` run as a real process: user mistakes end in one clear line and exit 2
 (never "Internal error" or a traceback); --accept-any-id, --debug, PENDO_TRACK_SECRET,
---track-answer and --latency-ms checked over real HTTP."""
+--track-answer, --latency-ms, segments and the agent group checked over real HTTP."""
 
 from __future__ import annotations
 
@@ -281,3 +281,27 @@ def test_latency_ms_delays_concurrent_requests_side_by_side(start):
     assert statuses == [200] * clients
     status, text = emulator.request("GET", "/_emulator/stats", key=None)
     assert json.loads(text)["max_in_flight"] == clients
+
+
+def test_the_process_plays_segments_and_the_agent_group(start):
+    emulator = start("--port", "0", "--debug")
+    status, text = emulator.request(
+        "POST", "/api/v1/segment/upload", {"name": "Trial", "visitors": ["u-0001"]}
+    )
+    assert status == 200, text
+    segment_id = json.loads(text)["segmentId"]
+    patch = {"patch": [{"op": "add", "path": "/visitors", "value": ["u-0002"]}]}
+    status, text = emulator.request("PATCH", f"/api/v1/segment/{segment_id}/visitor", patch)
+    assert (status, json.loads(text)) == (
+        200,
+        {"multistatus": [{"status": 200, "message": "", "operation": "add"}]},
+    )
+    line = emulator.wait_for(lambda line: "PATCH /api/v1/segment/" in line)
+    assert line.startswith(f"emulator: PATCH /api/v1/segment/{segment_id}/visitor -> 200 ")
+    status, text = emulator.request("GET", "/_emulator/segments", key=None)
+    assert json.loads(text)[segment_id]["members"] == ["u-0001", "u-0002"]
+    agent = [{"visitorId": "u-0001", "values": {"role": "admin"}}]
+    status, text = emulator.request("POST", "/api/v1/metadata/visitor/agent/value", agent)
+    assert status == 200 and json.loads(text)["updated"] == 1
+    status, text = emulator.request("GET", "/_emulator/values/visitor?group=agent", key=None)
+    assert json.loads(text) == {"u-0001": {"role": "admin"}}

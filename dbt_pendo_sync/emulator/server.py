@@ -15,16 +15,22 @@ Data file format (``emulator_data.json``, ``EmulatorData.from_file``; comments f
     }
 
 "all" means every id is known. Ids are listed one by one (no ranges). Every key is optional.
-Schema kinds are visitor, account and parentAccount; preset values exist for visitor and account.
-A field needs only "Type" (string, integer, float, boolean, time; other Types accept any value);
-DisplayName defaults to the field name and the other keys Pendo shows (ElementType, isHidden,
-...) get Pendo's defaults. Every kind gets at least an empty "custom" group. Ids with preset
-values count as known. ``from_dict``/``from_file`` raise ValueError saying what is wrong where.
+Schema kinds are visitor, account and parentAccount; preset values exist for visitor and account
+(custom group). A field needs only "Type" (string, integer, float, boolean, time; other Types
+accept any value); DisplayName defaults to the field name and the other keys Pendo shows
+(ElementType, isHidden, ...) get Pendo's defaults. Every kind gets at least an empty "custom"
+group, visitor and account an empty "agent" group too. Ids with preset values count as known.
+``from_dict``/``from_file`` raise ValueError saying what is wrong where.
 
 Track Events (``POST /data/track``, one event per call) take the emulator's track secret in
 the key header, never the integration key; without a track secret every track call gets 403.
 Accepted events are kept in arrival order (``tracked_events``); whether a 200 has an empty body
 or a small JSON object is a switch (``track_answer``).
+
+Metadata writes take the "custom" and the "agent" group alike (each group's fields in the
+schema, its values kept apart). Segments (``/api/v1/segment``, see ``segments.py``) are kept
+in memory; whether an upload answers with a status URL too is a switch
+(``segment_upload_answer``).
 
 ``latency_ms`` delays every answer on Pendo's paths, as the network to Pendo would; each
 connection has its own thread, so concurrent requests wait side by side (``max_in_flight``).
@@ -43,6 +49,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,12 +61,25 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .segments import (
+    OPERATIONS,
+    PATCH_PATH,
+    SEGMENT_PATH,
+    UPLOAD_PATH,
+    Segments,
+    apply_patch,
+    checked_upload_answer,
+    patch_problem,
+    upload_answer,
+    upload_problem,
+)
 from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
 
 ALL: Literal["all"] = "all"
 KINDS = ("visitor", "account", "parentAccount")
 ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
-FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows"})
+GROUPS = ("custom", "agent")  # the metadata groups a write key sets
+FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows", "multistatus"})
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_TYPES = {"string": "string", "number": "float", "time": "time", "boolean": "boolean"}
@@ -84,13 +104,25 @@ _API_ROUTES: _Routes = [
     ("PUT", re.compile(_VALUE_PATH), "_put_value"),
     ("GET", re.compile(_VALUE_PATH), "_get_value"),
     ("GET", re.compile(r"/api/v1/(visitor|account)/([^/]+)"), "_get_record"),
+    ("GET", re.compile(re.escape(SEGMENT_PATH)), "_list_segments"),
+    ("POST", re.compile(re.escape(UPLOAD_PATH)), "_upload_segment"),
+    ("GET", re.compile(re.escape(SEGMENT_PATH) + r"/([^/]+)"), "_get_segment"),
+    ("PATCH", PATCH_PATH, "_patch_segment"),
 ]
 _TRACK_ROUTES: _Routes = [("POST", re.compile(re.escape(TRACK_PATH)), "_track")]
 _CONTROL_ROUTES: _Routes = [
     ("GET", re.compile(r"/_emulator/values/([^/]+)"), "_control_values"),
+    ("GET", re.compile(r"/_emulator/segments"), "_control_segments"),
     ("POST", re.compile(r"/_emulator/faults"), "_control_add_fault"),
     ("DELETE", re.compile(r"/_emulator/faults"), "_control_clear_faults"),
     ("GET", re.compile(r"/_emulator/stats"), "_control_stats"),
+]
+# The calls faults can number, each family on its own: (method, path pattern, family).
+_NUMBERED_CALLS = [
+    ("POST", _WRITE_CALL, "write"),
+    ("POST", re.compile(re.escape(TRACK_PATH)), "track"),
+    ("POST", re.compile(re.escape(UPLOAD_PATH)), "segment_upload"),
+    ("PATCH", PATCH_PATH, "segment_patch"),
 ]
 
 
@@ -102,11 +134,15 @@ def _field_entry(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"Type": spec["Type"], "DisplayName": name, **_FIELD_DEFAULTS, **spec}
 
 
+def _empty_groups(kind: str) -> dict[str, dict]:
+    """The groups every schema of a kind shows: "custom", and "agent" for visitors and accounts."""
+    return {group: {} for group in GROUPS if group == "custom" or kind in ID_FIELDS}
+
+
 def _normalize_schema(schema: Mapping[str, Mapping[str, Mapping]]) -> dict:
-    """Fill in field defaults and make sure every kind has a "custom" group."""
-    full: dict[str, dict] = {kind: {"custom": {}} for kind in KINDS}
+    """Fill in field defaults and make sure every kind has its groups (_empty_groups)."""
+    full: dict[str, dict] = {kind: _empty_groups(kind) for kind in KINDS}
     for kind, groups in schema.items():
-        full[kind] = {"custom": {}}
         for group, fields in groups.items():
             full[kind][group] = {name: _field_entry(name, spec) for name, spec in fields.items()}
     return full
@@ -209,6 +245,13 @@ def _record_kind(kind: str) -> str:
     return kind
 
 
+def _record_group(group: str) -> str:
+    """Check that group is one whose values can be written (custom or agent)."""
+    if group not in GROUPS:
+        raise ValueError(f"group must be 'custom' or 'agent', not {group!r}")
+    return group
+
+
 @dataclass
 class EmulatorData:
     """What exists in Pendo before a sync: known records, field schema and preset values."""
@@ -269,13 +312,19 @@ class EmulatorData:
 class Fault:
     """One deterministic fault; see the field comments for what each kind does.
 
-    Numbered calls are metadata write POSTs and track POSTs, each kind numbered on its own; aim
-    a fault at track calls with ``path_prefix="/data/track"``. "partial" and "bad_rows" act on
-    metadata writes only: a track call ignores them.
+    Numbered calls are metadata write POSTs, track POSTs, segment uploads and segment PATCHes,
+    each family numbered on its own (``requests={2}`` aimed at "/api/v1/segment" hits the 2nd
+    upload and the 2nd PATCH; ``method`` or ``path_prefix="/api/v1/segment/upload"`` tells
+    them apart). Aim a fault at track calls with ``path_prefix="/data/track"``, at segment calls
+    with ``path_prefix="/api/v1/segment"``. "partial" and "bad_rows" act on metadata writes only:
+    other calls ignore them. "multistatus" acts on segment PATCHes only: the named operation of
+    the call gets ``status`` and a message in its multistatus entry inside a 200, and its ids
+    are not applied, while the call's other operation applies (a call without that operation
+    is answered normally).
     """
 
-    kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows"
-    status: int = 500  # for "status"
+    kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows" | "multistatus"
+    status: int = 500  # for "status"; for "multistatus": the failed operation's entry status
     retry_after: str | None = None  # for "status": Retry-After header value
     delay: float = 0.0  # for "delay": seconds to sleep before answering normally
     ids: frozenset[str] = frozenset()  # for "bad_rows" (400 whole batch) and "partial" (errors)
@@ -283,21 +332,35 @@ class Fault:
     first: int | None = None  # only the first N matching numbered calls
     rate: float | None = None  # only with this probability, drawn from Random(seed)
     seed: int = 0
-    path_prefix: str = "/api/v1/metadata/"
+    # None: "/api/v1/segment" for "multistatus", else "/api/v1/metadata/"
+    path_prefix: str | None = None
+    operation: str = "add"  # for "multistatus": the PATCH operation that fails, "add" or "remove"
+    method: str | None = None  # only requests with this HTTP method ("multistatus": PATCH)
+    _prefix: str = field(default="", init=False, repr=False, compare=False)
     _matched: int = field(default=0, init=False, repr=False, compare=False)
     _rng: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.operation not in OPERATIONS:
+            raise ValueError(f'operation must be "add" or "remove", not {self.operation!r}')
+        if self.method is not None:
+            self.method = self.method.upper()
+        if self.kind == "multistatus":
+            if self.method not in (None, "PATCH"):
+                raise ValueError("a multistatus fault acts on PATCH calls only")
+            self.method = "PATCH"
+        default_prefix = SEGMENT_PATH if self.kind == "multistatus" else "/api/v1/metadata/"
+        self._prefix = default_prefix if self.path_prefix is None else self.path_prefix
         self.ids = frozenset(self.ids)
         if self.requests is not None:
             self.requests = frozenset(self.requests)
         self._rng = random.Random(self.seed)
 
-    def _fires(self, path: str, call: int | None) -> bool:
+    def _fires(self, method: str, path: str, call: int | None) -> bool:
         """Whether this fault hits a request; advances its counter and random draws."""
-        if not path.startswith(self.path_prefix):
+        if not path.startswith(self._prefix) or self.method not in (None, method):
             return False
         if self.requests is not None or self.first is not None:
             if call is None or (self.requests is not None and call not in self.requests):
@@ -326,9 +389,9 @@ class FaultPlan:
         with self._lock:
             self._faults.clear()
 
-    def _due(self, path: str, call: int | None) -> list[Fault]:
+    def _due(self, method: str, path: str, call: int | None) -> list[Fault]:
         with self._lock:
-            return [f for f in self._faults if f._fires(path, call)]
+            return [f for f in self._faults if f._fires(method, path, call)]
 
 
 # ---------------------------------------------------------------- requests and answers
@@ -358,6 +421,7 @@ class _Incoming:
     json_ok: bool
     fail_ids: frozenset[str] = frozenset()  # from "partial" faults
     reject_ids: frozenset[str] = frozenset()  # from "bad_rows" faults
+    failed_operations: dict[str, int] = field(default_factory=dict)  # from "multistatus" faults
 
 
 @dataclass(frozen=True)
@@ -393,9 +457,7 @@ def _parse_body(raw: bytes) -> tuple[Any, bool]:
 
 
 def _group_problem(group: str) -> str | None:
-    if group == "agent":
-        return "agent fields cannot be set through the API"
-    return None if group == "custom" else f"unknown metadata group: {group}"
+    return None if group in GROUPS else f"unknown metadata group: {group} (custom or agent)"
 
 
 def _json_problem(req: _Incoming) -> str | None:
@@ -501,7 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self._handle()
 
-    do_POST = do_PUT = do_DELETE = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silence http.server's per-request logging (the emulator logs requests itself)."""
@@ -591,6 +653,7 @@ class Switches:
     epoch_ms_dates: bool = True  # time fields take epoch milliseconds too
     verify_endpoint: bool = True  # GET /api/v1/token/verify exists
     track_answer: str = "empty"  # the body of an accepted track event: "empty" or "json"
+    segment_upload_answer: str = "id"  # an upload answers its segmentId ("id"), or a statusUrl too
 
 
 class PendoEmulator:
@@ -598,7 +661,8 @@ class PendoEmulator:
     (OSError if it cannot be, e.g. errno.EADDRINUSE).
 
     ``track_secret``: the only value of the key header POST /data/track accepts (None: refuse
-    every track call). ``latency_ms``: delay of every answer on Pendo's paths.
+    every track call). ``latency_ms``: delay of every answer on Pendo's paths. ``switches``:
+    the fields of ``Switches``.
     ``request_log``: a text stream that gets one line per request as it is answered (method,
     path with query, status, milliseconds; for a 403 whether the key was missing, wrong or
     read-only), never a header value, the key or the track secret. None (the default) logs nothing.
@@ -632,6 +696,7 @@ class PendoEmulator:
         self._key = integration_key
         self._track_secret = track_secret
         self._track_answer = checked_track_answer(switch.track_answer)
+        self._segment_upload_answer = checked_upload_answer(switch.segment_upload_answer)
         self._latency = _checked_latency(latency_ms)
         self._read_only_keys = frozenset(read_only_keys)
         self._unknown_fields = unknown_fields
@@ -643,14 +708,17 @@ class PendoEmulator:
         self._lock = threading.Lock()
         self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
         self._schema = copy.deepcopy(data.schema)
-        self._values: dict[str, dict[str, dict]] = {kind: {} for kind in ID_FIELDS}
+        # group -> kind -> record id -> values
+        self._values: dict[str, dict[str, dict[str, dict]]] = {
+            group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
+        }
         for kind in ID_FIELDS:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
+        self._segments = Segments()
         self._log: list[RecordedRequest] = []
         self._tracked: list[dict[str, Any]] = []
-        self._write_calls = 0
-        self._track_calls = 0
+        self._calls: Counter[str] = Counter()  # numbered calls per family (_NUMBERED_CALLS)
         self._in_flight = 0
         self._max_in_flight = 0
         self._server = _Server((host, port), self)
@@ -711,15 +779,16 @@ class PendoEmulator:
 
     # -- state, for tests and the demo
 
-    def values(self, kind: str, record_id: str) -> dict[str, Any]:
-        """Custom values held for one visitor/account ({} if none)."""
+    def values(self, kind: str, record_id: str, group: str = "custom") -> dict[str, Any]:
+        """Values of a group (custom or agent) held for one visitor/account ({} if none)."""
         with self._lock:
-            return dict(self._values[_record_kind(kind)].get(record_id, {}))
+            return dict(self._values[_record_group(group)][_record_kind(kind)].get(record_id, {}))
 
-    def all_values(self, kind: str) -> dict[str, dict[str, Any]]:
-        """Record id -> custom values, for every record of a kind that has any."""
+    def all_values(self, kind: str, group: str = "custom") -> dict[str, dict[str, Any]]:
+        """Record id -> values of a group (custom or agent), for every record of a kind that has any."""
         with self._lock:
-            return {rid: dict(values) for rid, values in self._values[_record_kind(kind)].items()}
+            records = self._values[_record_group(group)][_record_kind(kind)]
+            return {rid: dict(values) for rid, values in records.items()}
 
     def add_records(self, kind: str, ids: Iterable[str]) -> None:
         """Make ids known, as if they existed in Pendo."""
@@ -728,15 +797,38 @@ class PendoEmulator:
             if isinstance(known, set):
                 known.update(ids)
 
-    def set_value(self, kind: str, record_id: str, field: str, value: Any) -> None:
+    def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
         """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
         with self._lock:
-            self._store(_record_kind(kind), record_id, {field: value})
+            self._store(_record_kind(kind), record_id, {field: value}, _record_group(group))
 
-    def fields(self, kind: str) -> dict[str, str]:
-        """Custom field name -> Type for a kind (visitor, account or parentAccount)."""
+    def fields(self, kind: str, group: str = "custom") -> dict[str, str]:
+        """Field name -> Type in a group (custom or agent) for a kind (visitor, account or
+        parentAccount)."""
         with self._lock:
-            return {name: entry["Type"] for name, entry in self._schema[kind]["custom"].items()}
+            fields = self._schema[kind].get(_record_group(group), {})
+            return {name: entry["Type"] for name, entry in fields.items()}
+
+    def segments(self) -> dict[str, dict[str, Any]]:
+        """Segment id -> {"name", "createdByApi", "members": sorted visitor ids}, for every segment."""
+        with self._lock:
+            return self._segments.members()
+
+    def segment_members(self, name_or_id: str) -> set[str]:
+        """The visitor ids of the segment with this id, else with this name (KeyError if none,
+        ValueError if several have that name)."""
+        with self._lock:
+            return set(self._segments.find(name_or_id).members)
+
+    def add_segment(self, name: str, visitors: Iterable[str] = (), *, created_by_api: bool = False) -> str:
+        """Seed a segment as if made in Pendo's UI (or by API); returns its id."""
+        with self._lock:
+            return self._segments.create(name, visitors, by_api=created_by_api).id
+
+    def delete_segment(self, segment_id: str) -> None:
+        """Delete a segment as if in Pendo's UI: later calls on its id get 404 (KeyError if none)."""
+        with self._lock:
+            self._segments.delete(segment_id)
 
     def request_log(self) -> list[RecordedRequest]:
         """Every Pendo API request so far, in the order they were answered."""
@@ -746,12 +838,17 @@ class PendoEmulator:
     def write_calls(self) -> int:
         """Number of metadata write POSTs received, faulted ones included."""
         with self._lock:
-            return self._write_calls
+            return self._calls["write"]
 
     def track_calls(self) -> int:
         """Number of track POSTs received, faulted and refused ones included."""
         with self._lock:
-            return self._track_calls
+            return self._calls["track"]
+
+    def segment_calls(self) -> int:
+        """Number of segment uploads and member PATCHes received, faulted and refused ones included."""
+        with self._lock:
+            return self._calls["segment_upload"] + self._calls["segment_patch"]
 
     def tracked_events(self) -> list[dict[str, Any]]:
         """The bodies of the accepted track events, in arrival order."""
@@ -767,7 +864,7 @@ class PendoEmulator:
         """Forget the request log, restart call numbering at 1 and the max_in_flight count."""
         with self._lock:
             self._log.clear()
-            self._write_calls = self._track_calls = 0
+            self._calls.clear()
             self._max_in_flight = self._in_flight
 
     def set_latency_ms(self, latency_ms: int) -> None:
@@ -799,7 +896,7 @@ class PendoEmulator:
             if self._latency:
                 time.sleep(self._latency / 1000)
             with self._lock:
-                faults = self.faults._due(req.path, self._number_call(method, req.path))
+                faults = self.faults._due(method, req.path, self._number_call(method, req.path))
             answer = self._answer(req, faults)
         record = RecordedRequest(
             method, req.path, req.query, req.content_type, self._key_ok(req.path, key), body, answer.status
@@ -820,16 +917,12 @@ class PendoEmulator:
                 self._in_flight -= 1
 
     def _number_call(self, method: str, path: str) -> int | None:
-        """The number of a metadata write or track call, each kind counted on its own; the
+        """The number of a call within its family (_NUMBERED_CALLS), None for other calls; the
         caller holds self._lock."""
-        if method != "POST":
-            return None
-        if _WRITE_CALL.fullmatch(path):
-            self._write_calls += 1
-            return self._write_calls
-        if path == TRACK_PATH:
-            self._track_calls += 1
-            return self._track_calls
+        for call_method, pattern, family in _NUMBERED_CALLS:
+            if method == call_method and pattern.fullmatch(path):
+                self._calls[family] += 1
+                return self._calls[family]
         return None
 
     def _key_ok(self, path: str, key: str | None) -> bool:
@@ -887,6 +980,7 @@ class PendoEmulator:
                 return _DROPPED
         req.fail_ids = frozenset().union(*(f.ids for f in faults if f.kind == "partial"))
         req.reject_ids = frozenset().union(*(f.ids for f in faults if f.kind == "bad_rows"))
+        req.failed_operations = {f.operation: f.status for f in faults if f.kind == "multistatus"}
         answer = self._route(req)
         return _MALFORMED if any(f.kind == "malformed" for f in faults) else answer
 
@@ -953,7 +1047,7 @@ class PendoEmulator:
             return _json(400, {"error": f"invalid value for {rejected}"})
         create = req.query.get("create", "").lower() == "true"
         with self._lock:
-            return self._write_batch(kind, req.body, create, req.fail_ids)
+            return self._write_batch(kind, group, req.body, create, req.fail_ids)
 
     def _put_value(self, req: _Incoming, kind: str, group: str, record_id: str, name: str) -> _Answer:
         if kind not in ID_FIELDS:
@@ -964,27 +1058,58 @@ class PendoEmulator:
         with self._lock:
             if not self._is_known(kind, record_id):
                 return _NOT_FOUND
-            custom = self._schema[kind]["custom"]
-            refused = self._admit_fields(custom, [name])
+            fields = self._schema[kind][group]
+            refused = self._admit_fields(fields, [name])
             if refused:
                 return refused
-            problem = self._value_problem(custom, self._field_checks(custom), {name: req.body})
+            problem = self._value_problem(fields, self._field_checks(fields), {name: req.body})
             if problem:
                 return _json(400, {"error": problem})
-            self._store(kind, record_id, {name: req.body})
+            self._store(kind, record_id, {name: req.body}, group)
         return _json(200, {})
 
     def _get_value(self, req: _Incoming, kind: str, group: str, record_id: str, name: str) -> _Answer:
         with self._lock:
-            stored = self._values.get(kind, {}).get(record_id, {}) if group == "custom" else {}
+            stored = self._values.get(group, {}).get(kind, {}).get(record_id, {})
             return _json(200, stored[name]) if name in stored else _NOT_FOUND
 
     def _get_record(self, req: _Incoming, kind: str, record_id: str) -> _Answer:
         with self._lock:
             if not self._is_known(kind, record_id):
                 return _NOT_FOUND
-            custom = dict(self._values[kind].get(record_id, {}))
-        return _json(200, {ID_FIELDS[kind]: record_id, "metadata": {"custom": custom, "agent": {}}})
+            metadata = {group: dict(self._values[group][kind].get(record_id, {})) for group in GROUPS}
+        return _json(200, {ID_FIELDS[kind]: record_id, "metadata": metadata})
+
+    def _list_segments(self, req: _Incoming) -> _Answer:
+        by_api = req.query.get("createdByApi", "").lower()
+        if by_api not in ("", "true", "false"):
+            return _text(400, 'createdByApi must be "true" or "false"')
+        with self._lock:
+            return _json(200, self._segments.listed(None if not by_api else by_api == "true"))
+
+    def _upload_segment(self, req: _Incoming) -> _Answer:
+        problem = _json_problem(req) or upload_problem(req.body)
+        if problem:
+            return _text(400, problem)
+        with self._lock:
+            segment = self._segments.create(req.body["name"], req.body["visitors"])
+        return _json(200, upload_answer(segment.id, self._segment_upload_answer))
+
+    def _get_segment(self, req: _Incoming, segment_id: str) -> _Answer:
+        with self._lock:
+            segment = self._segments.get(segment_id)
+            return _NOT_FOUND if segment is None else _json(200, segment.shown())
+
+    def _patch_segment(self, req: _Incoming, segment_id: str) -> _Answer:
+        problem = _json_problem(req) or patch_problem(req.body)
+        if problem:
+            return _text(400, problem)
+        with self._lock:
+            segment = self._segments.get(segment_id)
+            if segment is None:
+                return _NOT_FOUND
+            statuses = apply_patch(segment, req.body["patch"], req.failed_operations)
+        return _json(200, {"multistatus": statuses})
 
     def _track(self, req: _Incoming) -> _Answer:
         problem = _json_problem(req) or event_problem(req.body)
@@ -997,7 +1122,13 @@ class PendoEmulator:
     # -- control surface (called by _dispatch)
 
     def _control_values(self, req: _Incoming, kind: str) -> _Answer:
-        return _json(200, self.all_values(kind)) if kind in ID_FIELDS else _NOT_FOUND
+        group = req.query.get("group", "custom")
+        if kind not in ID_FIELDS or group not in GROUPS:
+            return _NOT_FOUND
+        return _json(200, self.all_values(kind, group))
+
+    def _control_segments(self, req: _Incoming) -> _Answer:
+        return _json(200, self.segments())
 
     def _control_add_fault(self, req: _Incoming) -> _Answer:
         try:
@@ -1016,8 +1147,10 @@ class PendoEmulator:
             return _json(
                 200,
                 {
-                    "write_calls": self._write_calls,
-                    "track_calls": self._track_calls,
+                    "write_calls": self._calls["write"],
+                    "track_calls": self._calls["track"],
+                    "segment_calls": self._calls["segment_upload"] + self._calls["segment_patch"],
+                    "segments": len(self._segments),
                     "tracked_events": len(self._tracked),
                     "requests": len(self._log),
                     "max_in_flight": self._max_in_flight,
@@ -1026,13 +1159,15 @@ class PendoEmulator:
 
     # -- state changes; the caller holds self._lock
 
-    def _write_batch(self, kind: str, records: list[dict], create: bool, fail_ids: frozenset[str]) -> _Answer:
+    def _write_batch(
+        self, kind: str, group: str, records: list[dict], create: bool, fail_ids: frozenset[str]
+    ) -> _Answer:
         id_field = ID_FIELDS[kind]
-        custom = self._schema[kind]["custom"]
-        refused = self._admit_fields(custom, (name for r in records for name in r["values"]))
+        fields = self._schema[kind][group]
+        refused = self._admit_fields(fields, (name for r in records for name in r["values"]))
         if refused:
             return refused
-        checks = self._field_checks(custom)
+        checks = self._field_checks(fields)
         missing: list[str] = []
         errors: list[Any] = []
         for record in records:
@@ -1044,11 +1179,11 @@ class PendoEmulator:
             if record_id in fail_ids:
                 problem = "internal error while writing this record"
             else:
-                problem = self._value_problem(custom, checks, record["values"])
+                problem = self._value_problem(fields, checks, record["values"])
             if problem:
                 errors.append(self._error_entry(kind, record_id, problem))
             else:
-                self._store(kind, record_id, record["values"])
+                self._store(kind, record_id, record["values"], group)
         failed = len(missing) + len(errors)
         return _json(
             200,
@@ -1061,28 +1196,28 @@ class PendoEmulator:
             },
         )
 
-    def _admit_fields(self, custom: dict[str, dict], names: Iterable[str]) -> _Answer | None:
-        """Reject (400) or create as text the names missing from a custom group."""
-        unknown = sorted({name for name in names if name not in custom})
+    def _admit_fields(self, fields: dict[str, dict], names: Iterable[str]) -> _Answer | None:
+        """Reject (400) or create as text the names missing from a group's fields."""
+        unknown = sorted({name for name in names if name not in fields})
         if not unknown:
             return None
         if self._unknown_fields == "reject":
             return _json(400, {"error": "missing field mappings: " + ", ".join(unknown)})
         for name in unknown:
-            custom[name] = _field_entry(name, {"Type": "string"})
+            fields[name] = _field_entry(name, {"Type": "string"})
         return None
 
-    def _field_checks(self, custom: dict[str, dict]) -> dict[str, Callable[[Any], bool]]:
-        """Field name -> check of a non-null value, for one custom group."""
-        return {name: self._checks.get(entry["Type"], _anything) for name, entry in custom.items()}
+    def _field_checks(self, fields: dict[str, dict]) -> dict[str, Callable[[Any], bool]]:
+        """Field name -> check of a non-null value, for one group's fields."""
+        return {name: self._checks.get(entry["Type"], _anything) for name, entry in fields.items()}
 
     @staticmethod
     def _value_problem(
-        custom: dict[str, dict], checks: dict[str, Callable[[Any], bool]], values: dict[str, Any]
+        fields: dict[str, dict], checks: dict[str, Callable[[Any], bool]], values: dict[str, Any]
     ) -> str | None:
         for name, value in values.items():
             if value is not None and not checks[name](value):
-                return f"field {name!r} expects {custom[name]['Type']}, got {value!r}"
+                return f"field {name!r} expects {fields[name]['Type']}, got {value!r}"
         return None
 
     def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:
@@ -1094,16 +1229,17 @@ class PendoEmulator:
         known = self._known[kind]
         return known == ALL or record_id in known
 
-    def _store(self, kind: str, record_id: str, values: Mapping[str, Any]) -> None:
-        """Merge values into a record (None deletes a field) and make the record known."""
+    def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Merge values into a record's group (None deletes a field) and make the record known."""
         known = self._known[kind]
         if isinstance(known, set):
             known.add(record_id)
-        stored = self._values[kind].setdefault(record_id, {})
+        records = self._values[group][kind]
+        stored = records.setdefault(record_id, {})
         for name, value in values.items():
             if value is None:
                 stored.pop(name, None)
             else:
                 stored[name] = value
         if not stored:
-            del self._values[kind][record_id]
+            del records[record_id]

@@ -46,6 +46,7 @@ class Merge:
     now: str
     replace_all: bool
     forget_dropped: bool
+    stays: str = "1 = 1"  # a condition on `s`: confirmed rows that stay in the state
 
     def macro_args(self) -> dict[str, Any]:
         """The arguments of the merge macros (pendo_sync_merge, pendo_sync_state_after_merge)."""
@@ -57,6 +58,7 @@ class Merge:
             "now": self.now,
             "replace_all": self.replace_all,
             "forget_dropped": self.forget_dropped,
+            "stays": self.stays,
         }
 
 

@@ -73,6 +73,7 @@ class Journal:
             with w.worker_connection("dbt-pendo-sync-journal"):
                 mid = w.literal(self._model_id)
                 done = False
+                beat = time.monotonic()
                 while not done:
                     lo, hi, skipped, intents, done = self._drain()
                     if lo is not None and hi is not None:
@@ -80,7 +81,9 @@ class Journal:
                     for intent in intents:
                         self._insert(w, mid, "sent", intent.keys)
                         intent.written.set()
-                    self._lock.heartbeat(w)
+                    if time.monotonic() - beat >= self._lock.beat_every:
+                        self._lock.heartbeat(w)
+                        beat = time.monotonic()
         except BaseException as exc:  # reported to the main thread by record()/close()
             self._error = exc
 

@@ -13,6 +13,8 @@ from ..dbt.warehouse import Warehouse
 from ..errors import LockError
 from .store import StateStore
 
+HEARTBEAT_SECONDS = 5.0
+
 
 class SyncLock:
     """One sync of a model at a time, across processes and machines: the lock is a row in
@@ -70,6 +72,11 @@ class SyncLock:
             names = ", ".join(w.literal(o) for o in stale)
             self._store.dialect.delete(w, self._store.lock, f"{self._where(w)} and owner in ({names})")
         return [(o, h) for o, h in others if o not in stale]
+
+    @property
+    def beat_every(self) -> float:
+        """Seconds between heartbeats: well inside the stale time, and not on every write."""
+        return min(HEARTBEAT_SECONDS, self._stale_after / 4)
 
     def heartbeat(self, w: Warehouse) -> None:
         """Refresh the claim (from the thread whose connection `w` is on)."""

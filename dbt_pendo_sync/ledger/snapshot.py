@@ -61,6 +61,7 @@ class SnapshotColumns:
     where: str = ""  # SQL: only the model's rows that match are frozen (an event window)
     immutable: bool = False  # rows are sent once (events): a changed row is never resent
     keep_since: str | None = None  # SQL time: state older than this is forgotten (pruned)
+    departed: bool = False  # records synced before and no longer in the model are rows too
 
 
 class ModelSnapshot:
@@ -81,6 +82,7 @@ class ModelSnapshot:
         self.store = store
         self.model = model
         self.immutable = columns.immutable
+        self.departed = columns.departed
         self.keep_since = columns.keep_since
         self.full_resync = full_resync and not columns.immutable  # an event is never resent
         self._where = columns.where
@@ -103,14 +105,14 @@ class ModelSnapshot:
         string = w.macro("type_string")
         fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
         qid = w.quote(self._id_column) if self._id_column else fp
-        cols = ", ".join(w.quote(c) for c in self._columns)
+        cols = "".join(f", {w.quote(c)}" for c in self._columns)
         where = f" where {self._where}" if self._where else ""
         frozen = (
-            f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp, {cols} "
+            f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp{cols} "
             f"from {self.relation}{where}"
         )
+        mid = w.literal(self.model.unique_id)
         if self._state_exists:
-            mid = w.literal(self.model.unique_id)
             change = (
                 f"case when st.record_id is null then '{ChangeKind.NEW}' when st.fingerprint <> m.__fp "
                 f"then '{ChangeKind.CHANGED}' else '{ChangeKind.SAME}' end"
@@ -119,6 +121,14 @@ class ModelSnapshot:
         else:
             change, source = f"'{ChangeKind.NEW}'", "m"
         sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
+        if self.departed and self._state_exists:
+            # The state's records that left the model: the key, no values.
+            nulls = "".join(f", null as {w.quote(c)}" for c in self._columns)
+            sql += (
+                f" union all select null as __id, st.record_id as __rid, null as __fp{nulls}, "
+                f"'{ChangeKind.REMOVED}' as __change from {self.store.state} st where st.model_id = {mid} "
+                "and not exists (select 1 from m where m.__rid = st.record_id)"
+            )
         w.drop_table(self.table)
         self.store.dialect.create_table_as(w, self.table, sql)
 
@@ -142,12 +152,13 @@ class ModelSnapshot:
     def chunks(self) -> Iterator[Sequence[tuple]]:
         """Rows to send (all of them on a full resync), in state-key order."""
         string = self._w.macro("type_string")
-        cols = ", ".join(
-            f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
+        cols = "".join(
+            f", cast({self._w.quote(c)} as {string})" if c in self._as_text else f", {self._w.quote(c)}"
             for c in self._columns
         )
         where = "" if self.full_resync else f"where {self.to_send('__change')} "
-        return self._w.stream(f"select __rid, __id, {cols} from {self.table} {where}order by __rid")
+        change = ", __change" if self.departed else ""
+        return self._w.stream(f"select __rid, __id{cols}{change} from {self.table} {where}order by __rid")
 
     def to_send(self, change: str) -> str:
         """SQL: whether a row whose change kind is `change` is sent (events: new ones only)."""

@@ -16,6 +16,7 @@ from .dialect import Merge, TransactionalDialect, dialect_for
 STATE_TABLE = "pendo_sync_state"
 JOURNAL_TABLE = "pendo_sync_journal"
 LOCK_TABLE = "pendo_sync_lock"
+TARGETS_TABLE = "pendo_sync_targets"  # the Pendo object a model writes, when Pendo names it by id
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class StateStore:
         self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
         self.journal = warehouse.table(location.database, location.schema, JOURNAL_TABLE)
         self.lock = warehouse.table(location.database, location.schema, LOCK_TABLE)
+        self.targets = warehouse.table(location.database, location.schema, TARGETS_TABLE)
 
     @cached_property
     def dialect(self) -> TransactionalDialect:
@@ -50,7 +52,7 @@ class StateStore:
         """Create the schema and tables when missing."""
         try:
             self.warehouse.create_schema(self.location.database, self.location.schema)
-            self.dialect.repair(self.warehouse, (self.state, self.journal, self.lock))
+            self.dialect.repair(self.warehouse, (self.state, self.journal, self.lock, self.targets))
             self._drop_row_number_journal()
             self._create_tables()
         except WarehouseError as exc:
@@ -73,6 +75,7 @@ class StateStore:
             ),
             create(w, self.journal, f"model_id {string}, kind {string}, lo {string}, hi {string}"),
             create(w, self.lock, f"model_id {string}, owner {string}, heartbeat {bigint}"),
+            create(w, self.targets, f"model_id {string}, target_id {string}"),
         )
 
     def _drop_row_number_journal(self) -> None:
@@ -131,6 +134,7 @@ class StateStore:
                 now=w.macro("current_timestamp"),
                 replace_all=replace_all,
                 forget_dropped=forget_dropped,
+                stays=f"s.__change <> '{ChangeKind.REMOVED}'",
             ),
         )
 
@@ -141,6 +145,28 @@ class StateStore:
         self.dialect.delete(
             w, self.state, f"model_id = {w.literal(model.unique_id)} and synced_at < {before}"
         )
+
+    def target_id(self, model: ModelNode) -> str | None:
+        """The id of the Pendo object the model writes (its segment), when one was kept."""
+        if not self.warehouse.table_exists(self.targets):
+            return None
+        w = self.warehouse
+        rows = w.query(f"select target_id from {self.targets} where model_id = {w.literal(model.unique_id)}")
+        return str(rows[0][0]) if rows else None
+
+    def keep_target_id(self, model: ModelNode, target_id: str) -> None:
+        """Remember the id of the Pendo object the model writes."""
+        w = self.warehouse
+        mid = w.literal(model.unique_id)
+        self.dialect.delete(w, self.targets, f"model_id = {mid}")
+        w.execute(f"insert into {self.targets} (model_id, target_id) values ({mid}, {w.literal(target_id)})")
+
+    def forget(self, model: ModelNode) -> None:
+        """Forget everything synced for the model (its Pendo object is gone)."""
+        w = self.warehouse
+        mid = w.literal(model.unique_id)
+        self.dialect.delete(w, self.state, f"model_id = {mid}")
+        self.dialect.delete(w, self.targets, f"model_id = {mid}")
 
     def recover(self, model: ModelNode, snapshot: Any, *, only_new: bool = False) -> None:
         """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""

@@ -133,13 +133,15 @@
 
 {#- The statements that fold a run's confirmed progress into the state, to run as one
     transaction: the confirmed snapshot rows (`confirmed`, a condition on snapshot row `s`)
-    replace the model's state rows (all of them with `replace_all`), records no longer in the
-    snapshot are forgotten with `forget_dropped`, and the model's journal is emptied. -#}
-{% macro pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped) %}
-  {{ return(adapter.dispatch('pendo_sync_merge', 'dbt_pendo_sync')(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped)) }}
+    replace the model's state rows (all of them with `replace_all`), except those that leave
+    the state once confirmed (`stays` is false for them: a record cleared or removed in Pendo);
+    records no longer in the snapshot are forgotten with `forget_dropped`, and the model's
+    journal is emptied. -#}
+{% macro pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
+  {{ return(adapter.dispatch('pendo_sync_merge', 'dbt_pendo_sync')(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays)) }}
 {% endmacro %}
 
-{% macro default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped) %}
+{% macro default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
   {%- set statements = [] -%}
   {%- if replace_all -%}
     {%- do statements.append("delete from " ~ state ~ " where model_id = " ~ model_id) -%}
@@ -150,7 +152,8 @@
   {%- endif -%}
   {%- do statements.append(
     "insert into " ~ state ~ " (model_id, record_id, fingerprint, synced_at) select "
-    ~ model_id ~ ", s.__rid, s.__fp, " ~ now ~ " from " ~ snapshot ~ " s where " ~ confirmed) -%}
+    ~ model_id ~ ", s.__rid, s.__fp, " ~ now ~ " from " ~ snapshot ~ " s where " ~ confirmed
+    ~ " and " ~ stays) -%}
   {%- if forget_dropped -%}
     {#- not exists (an anti-join) scales where `not in` may not -#}
     {%- do statements.append(
@@ -163,19 +166,19 @@
 
 {#- dbt-bigquery's begin and commit do nothing: the statements go as one script inside
     BigQuery's own multi-statement transaction, which commits all of them or none. -#}
-{% macro bigquery__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped) %}
-  {%- set statements = dbt_pendo_sync.default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped) -%}
+{% macro bigquery__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
+  {%- set statements = dbt_pendo_sync.default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) -%}
   {{ return(["begin transaction;\n" ~ (statements | join(";\n")) ~ ";\ncommit transaction;"]) }}
 {% endmacro %}
 
 
 {#- For a rewriting warehouse: the whole state table after the merge, as one query (the other
     models' rows, the model's rows kept, the rows confirmed now). -#}
-{% macro pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped) %}
-  {{ return(adapter.dispatch('pendo_sync_state_after_merge', 'dbt_pendo_sync')(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped)) }}
+{% macro pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
+  {{ return(adapter.dispatch('pendo_sync_state_after_merge', 'dbt_pendo_sync')(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays)) }}
 {% endmacro %}
 
-{% macro default__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped) -%}
+{% macro default__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) -%}
   select * from {{ state }} where model_id <> {{ model_id }}
   {%- if not replace_all %}
   union all
@@ -189,11 +192,11 @@
   union all
   select {{ model_id }} as model_id, s.__rid as record_id, s.__fp as fingerprint,
     cast({{ now }} as {{ dbt.type_timestamp() | trim }}) as synced_at
-  from {{ snapshot }} s where {{ confirmed }}
+  from {{ snapshot }} s where {{ confirmed }} and {{ stays }}
 {%- endmacro %}
 
 {#- Spark plans anti and semi joins better than correlated subqueries. -#}
-{% macro spark__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped) -%}
+{% macro spark__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) -%}
   select * from {{ state }} where model_id <> {{ model_id }}
   {%- if not replace_all %}
   union all
@@ -207,5 +210,5 @@
   union all
   select {{ model_id }} as model_id, s.__rid as record_id, s.__fp as fingerprint,
     cast({{ now }} as timestamp) as synced_at
-  from {{ snapshot }} s where {{ confirmed }}
+  from {{ snapshot }} s where {{ confirmed }} and {{ stays }}
 {%- endmacro %}

@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..errors import PendoAuthError, PendoError, PendoUnreachableError
+from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
 from .answers import BatchOutcome, read_answer
 from .pacing import Pacer
 from .settings import PendoSettings
@@ -250,7 +250,7 @@ class PendoClient:
         return response
 
     def write_values(
-        self, kind: str, records: Sequence[dict], id_key: str, create: bool = False
+        self, kind: str, records: Sequence[dict], id_key: str, create: bool = False, group: str = "custom"
     ) -> BatchOutcome:
         """POST one batch of `{id_key: id, "values": {...}}` records; the fate of each id.
 
@@ -259,7 +259,7 @@ class PendoClient:
         """
         ids = [r[id_key] for r in records]
         params = {"create": "true"} if create else None
-        response = self._call("POST", f"/api/v1/metadata/{kind}/custom/value", list(records), params)
+        response = self._call("POST", f"/api/v1/metadata/{kind}/{group}/value", list(records), params)
         status = response.status_code
         if status == 200:
             try:
@@ -271,8 +271,8 @@ class PendoClient:
         if status == 400 and len(records) > 1:
             half = len(records) // 2
             return BatchOutcome.combine(
-                self.write_values(kind, records[:half], id_key, create),
-                self.write_values(kind, records[half:], id_key, create),
+                self.write_values(kind, records[:half], id_key, create, group),
+                self.write_values(kind, records[half:], id_key, create, group),
             )
         if status == 400:
             return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
@@ -291,8 +291,66 @@ class PendoClient:
             [event_id], f"Pendo answered {status} after retries: {_short(response)}"
         )
 
-    def custom_fields(self, kind: str) -> dict[str, str]:
-        """Pendo's custom fields of a kind: {name: Type} (GET metadata/schema/{kind})."""
+    def api_segments(self) -> dict[str, str]:
+        """{name: id} of the segments created through the API (GET segment?createdByApi=true)."""
+        response = self._call("GET", "/api/v1/segment", params={"createdByApi": "true"})
+        if response.status_code != 200:
+            raise PendoError(f"Pendo answered {response.status_code} to the segment list: {_short(response)}")
+        try:
+            listed = response.json() or []
+            return {str(s["name"]): str(s["id"]) for s in listed if s.get("createdByApi", True)}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise PendoError("Pendo's segment list is not a list of segments") from None
+
+    def create_segment(self, name: str, visitors: Sequence[str]) -> str:
+        """Create a segment with its first members (Pendo refuses an empty one); its id."""
+        response = self._call("POST", "/api/v1/segment/upload", {"name": name, "visitors": list(visitors)})
+        if response.status_code != 200:
+            raise PendoError(
+                f"Pendo answered {response.status_code} to creating segment '{name}': {_short(response)}"
+            )
+        try:
+            return str(response.json()["segmentId"])
+        except (ValueError, TypeError, KeyError):
+            raise PendoError(f"Pendo created segment '{name}' but its answer holds no segmentId") from None
+
+    def patch_segment(self, segment_id: str, add: Sequence[str], remove: Sequence[str]) -> BatchOutcome:
+        """Add and remove members in one call (one operation of each at most); the fate of
+        every id, from the answer's multistatus (one entry per operation, for all its ids).
+        SegmentGoneError when the segment no longer exists."""
+        ops = [(op, ids) for op, ids in (("add", list(add)), ("remove", list(remove))) if ids]
+        patch = [{"op": op, "path": "/visitors", "value": ids} for op, ids in ops]
+        response = self._call("PATCH", f"/api/v1/segment/{segment_id}/visitor", {"patch": patch})
+        every = [i for _, ids in ops for i in ids]
+        if response.status_code == 404:
+            raise SegmentGoneError(segment_id)
+        if response.status_code != 200:
+            text = _short(response)
+            if response.status_code == 400:
+                return BatchOutcome.all_rejected(every, f"Pendo answered 400: {text}")
+            return BatchOutcome.all_failed(
+                every, f"Pendo answered {response.status_code} after retries: {text}"
+            )
+        try:
+            statuses = {str(e.get("operation")): e for e in response.json().get("multistatus") or []}
+        except (ValueError, AttributeError):
+            return BatchOutcome.all_failed(every, "Pendo answered 200 with a body that is not JSON")
+        outcome = BatchOutcome()
+        for op, ids in ops:
+            entry = statuses.get(op)
+            status = entry.get("status") if isinstance(entry, dict) else None
+            if status == 200:
+                outcome.confirmed += ids
+            else:
+                why = (
+                    f"the {op} operation failed ({status}): {entry.get('message') if entry else 'no status'}"
+                )
+                outcome.failed += [(i, why) for i in ids]
+        return outcome
+
+    def field_types(self, kind: str, group: str = "custom") -> dict[str, str]:
+        """Pendo's fields of a kind in a metadata group (custom, agent): {name: Type}
+        (GET metadata/schema/{kind})."""
         response = self._call("GET", f"/api/v1/metadata/schema/{kind}")
         if response.status_code != 200:
             raise PendoError(
@@ -300,10 +358,10 @@ class PendoClient:
                 f"request: {_short(response)}"
             )
         try:
-            custom = (response.json() or {}).get("custom") or {}
+            listed = (response.json() or {}).get(group) or {}
         except (ValueError, AttributeError):
             raise PendoError(f"Pendo's {kind} field schema is not a JSON object") from None
-        return {name: str((spec or {}).get("Type", "")) for name, spec in custom.items()}
+        return {name: str((spec or {}).get("Type", "")) for name, spec in listed.items()}
 
     def key_problem(self) -> str | None:
         """What is wrong with the key for writing (GET token/verify), or None.

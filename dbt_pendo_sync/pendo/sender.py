@@ -35,12 +35,13 @@ class MetadataSender:
     kind: str
     id_key: str
     create: bool = False
+    group: str = "custom"  # the metadata group written: custom, or agent
     concurrent: bool = True
     delivers: bool = True
     write_ahead: bool = False  # setting values twice is harmless
 
     def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
-        return self.client.write_values(self.kind, records, self.id_key, self.create)
+        return self.client.write_values(self.kind, records, self.id_key, self.create, self.group)
 
 
 @dataclass
