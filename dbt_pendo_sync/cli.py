@@ -296,7 +296,7 @@ artifact_options = _options(P.state, P.dbt_cloud_run_id, P.dbt_cloud_job_id)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dbt-pendo-sync")
 def cli() -> None:
-    """Sync dbt models into Pendo Visitor and Account custom metadata."""
+    """Sync dbt models into Pendo: Visitor and Account metadata, Track Events and segments."""
 
 
 @cli.command()
