@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
@@ -34,8 +34,23 @@ class ColumnRule:
     nulls: NullPolicy | None = None
 
 
+class _ModelMessages:
+    """What every spec says about itself: the model and the file of its block."""
+
+    model: str
+    properties_file: str
+
+    def where(self) -> str:
+        """`model (file)`, the prefix of every message about this spec."""
+        return f"model {self.model} ({self.properties_file})"
+
+    def problem(self, what: str, fix: str) -> Problem:
+        """A Problem of this model."""
+        return Problem(self.model, self.properties_file, what, fix)
+
+
 @dataclass(frozen=True)
-class SyncSpec:
+class SyncSpec(_ModelMessages):
     """What to sync for one model: validated, typed, and independent of dbt."""
 
     model: str
@@ -59,14 +74,6 @@ class SyncSpec:
     def id_key(self) -> str:
         """The payload key of the record id: visitorId or accountId."""
         return f"{self.object}Id"
-
-    def where(self) -> str:
-        """`model (file)`, the prefix of every message about this spec."""
-        return f"model {self.model} ({self.properties_file})"
-
-    def problem(self, what: str, fix: str) -> Problem:
-        """A Problem of this model."""
-        return Problem(self.model, self.properties_file, what, fix)
 
     def resolve_columns(self, columns: Sequence[str]) -> tuple[str, dict[str, str]]:
         """Match the spec against the relation's real columns: the real id column name and
@@ -194,7 +201,7 @@ CONTEXT_KEYS = {"ip": "ip", "user_agent": "userAgent", "url": "url", "title": "t
 
 
 @dataclass(frozen=True)
-class EventSpec:
+class EventSpec(_ModelMessages):
     """What to send as Track Events for one model (`object: event`): one event per row."""
 
     model: str
@@ -240,14 +247,6 @@ class EventSpec:
         """The name of an event's id in samples and the rejected file."""
         return "eventId"
 
-    def where(self) -> str:
-        """`model (file)`, the prefix of every message about this spec."""
-        return f"model {self.model} ({self.properties_file})"
-
-    def problem(self, what: str, fix: str) -> Problem:
-        """A Problem of this model."""
-        return Problem(self.model, self.properties_file, what, fix)
-
     @property
     def conversion_salt(self) -> str:
         """The options that change payloads for the same values (part of every fingerprint)."""
@@ -281,7 +280,7 @@ SEGMENT_BATCH = 1000  # ids per add or remove operation (at most one of each per
 
 
 @dataclass(frozen=True)
-class SegmentSpec:
+class SegmentSpec(_ModelMessages):
     """A Pendo segment kept equal to the model's visitors (`object: segment`)."""
 
     model: str
@@ -297,14 +296,6 @@ class SegmentSpec:
     def id_key(self) -> str:
         """The payload key of a member's id."""
         return "visitorId"
-
-    def where(self) -> str:
-        """`model (file)`, the prefix of every message about this spec."""
-        return f"model {self.model} ({self.properties_file})"
-
-    def problem(self, what: str, fix: str) -> Problem:
-        """A Problem of this model."""
-        return Problem(self.model, self.properties_file, what, fix)
 
 
 ModelSpec = SyncSpec | EventSpec | SegmentSpec
@@ -405,17 +396,13 @@ def spec_for(model: ModelNode) -> ModelSpec:
         return _event_spec(model, block)
     if block["object"] == PendoObject.SEGMENT:
         return SegmentSpec(
-            model=model.name,
-            unique_id=model.unique_id,
-            properties_file=model.properties_file,
+            **_identity(model),
             segment=block["segment"],
             id_column=block["id_column"],
             state_schema=block.get("state_schema"),
         )
     spec = SyncSpec(
-        model=model.name,
-        unique_id=model.unique_id,
-        properties_file=model.properties_file,
+        **_identity(model),
         object=PendoObject(block["object"]),
         id_column=block["id_column"],
         fields=dict(block["fields"]) if "fields" in block else None,
@@ -449,6 +436,17 @@ def spec_for(model: ModelNode) -> ModelSpec:
     return spec
 
 
+class _Identity(TypedDict):
+    model: str
+    unique_id: str
+    properties_file: str
+
+
+def _identity(model: ModelNode) -> _Identity:
+    """The fields every spec takes from its model: name, unique_id, properties file."""
+    return {"model": model.name, "unique_id": model.unique_id, "properties_file": model.properties_file}
+
+
 def _timezone_problems(spec: SyncSpec | EventSpec) -> list[Problem]:
     try:
         ZoneInfo(spec.timezone)
@@ -464,9 +462,7 @@ def _timezone_problems(spec: SyncSpec | EventSpec) -> list[Problem]:
 
 def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
     spec = EventSpec(
-        model=model.name,
-        unique_id=model.unique_id,
-        properties_file=model.properties_file,
+        **_identity(model),
         visitor_id_column=block["visitor_id_column"],
         timestamp_column=block["timestamp_column"],
         event_column=block.get("event_column"),

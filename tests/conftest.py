@@ -10,7 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -398,3 +399,25 @@ def duck(tmp_path: Path) -> IncrementalProject:
     project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
     project.build()
     return project
+
+
+def fixture_on(request: pytest.FixtureRequest, fixture: Path, tmp_path: Path) -> IncrementalProject:
+    """A fresh copy of a fixture project (its profile reads the INCR_ variables) on the
+    warehouse `request.param` names: duckdb, or postgres in a schema of its own."""
+    path = _copy(fixture, tmp_path / fixture.name)
+    if request.param == "duckdb":
+        return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "fixture.duckdb")), "duckdb")
+    server = request.getfixturevalue("postgres")
+    schema = f"{fixture.name[:8]}_{secrets.token_hex(4)}"
+    env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
+    return IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+
+
+def kill_when(proc: subprocess.Popen, reached: Callable[[], bool], timeout: float = 120) -> None:
+    """SIGKILL a running sync once `reached()` holds (polled); fails if the sync ended first."""
+    deadline = time.monotonic() + timeout
+    while not reached() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sync ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -5,28 +5,30 @@ events one a minute back from the build's `anchor`, some a month old, some days 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 import subprocess
 import time
 
 import pytest
 
-from .conftest import EVENTS, IncrementalProject, _copy, base_env, dbt_pendo, emulator_key, make_emulator
+from .conftest import (
+    EVENTS,
+    IncrementalProject,
+    _copy,
+    base_env,
+    dbt_pendo,
+    emulator_key,
+    fixture_on,
+    kill_when,
+    make_emulator,
+)
 
 SECRET = "track-" + secrets.token_hex(12)
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def events(request: pytest.FixtureRequest, tmp_path) -> IncrementalProject:
-    path = _copy(EVENTS, tmp_path / "events_project")
-    if request.param == "duckdb":
-        return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "events.duckdb")), "duckdb")
-    server = request.getfixturevalue("postgres")
-    schema = f"events_{secrets.token_hex(4)}"
-    env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
-    return IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+    return fixture_on(request, EVENTS, tmp_path)
 
 
 @pytest.fixture
@@ -105,12 +107,7 @@ def test_sigkill_mid_sync_then_a_rerun_delivers_every_event_exactly_once(events,
     _build(events, rows=400)
     emulator.set_latency_ms(20)  # one event per call: about 8 s on one thread
     proc = events.start_sync("--threads", "1", "--max-rps", "0", emulator=emulator, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while emulator.track_calls() < 150 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sync ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: emulator.track_calls() >= 150)
     emulator.set_latency_ms(0)
 
     result = _sync(events, emulator, "--lock-stale-after", "2")

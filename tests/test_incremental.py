@@ -4,8 +4,6 @@ Snowflake (fakesnow, tests/support/fakesnow.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 
@@ -22,6 +20,7 @@ from .conftest import (
     base_env,
     dbt_pendo,
     incremental_emulator_data,
+    kill_when,
     make_emulator,
     snowflake_incremental,
 )
@@ -158,12 +157,7 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     # about once a second, so the kill after 120 calls comes well after several flushes.
     emulator.faults.add(Fault(kind="delay", delay=0.05))
     proc = incremental.start_sync("--threads", "2", emulator=emulator, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while emulator.write_calls() < 120 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sync ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: emulator.write_calls() >= 120)
     confirmed_before = set(emulator.all_values("visitor"))
     assert incremental.state_ids() <= confirmed_before  # never claims more than Pendo confirmed
 

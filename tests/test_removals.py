@@ -4,8 +4,6 @@ emptied. On DuckDB and PostgreSQL (the incremental fixture)."""
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
 from dbt_pendo_sync.emulator import Fault
@@ -13,8 +11,7 @@ from dbt_pendo_sync.emulator import Fault
 from .conftest import (
     INCREMENTAL,
     IncrementalProject,
-    _copy,
-    base_env,
+    fixture_on,
     incremental_emulator_data,
     make_emulator,
 )
@@ -25,16 +22,9 @@ N = 200
 @pytest.fixture(params=["duckdb", "postgres"])
 def clearing(request: pytest.FixtureRequest, tmp_path) -> IncrementalProject:
     """The incremental fixture with `on_remove: clear`, built with N visitors."""
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
-    models = path / "models" / "_models.yml"
+    project = fixture_on(request, INCREMENTAL, tmp_path)
+    models = project.path / "models" / "_models.yml"
     models.write_text(models.read_text() + "          on_remove: clear\n")
-    if request.param == "duckdb":
-        project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
-    else:
-        server = request.getfixturevalue("postgres")
-        schema = f"incr_{secrets.token_hex(4)}"
-        env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
-        project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
     project.build(rows=N)
     return project
 

@@ -4,13 +4,11 @@ PostgreSQL (tests/fixtures/segment_project: visitors u-<first>..u-<last>)."""
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import ROOT, IncrementalProject, _copy, base_env, make_emulator
+from .conftest import ROOT, IncrementalProject, fixture_on, make_emulator
 
 SEGMENT = "Churn risk (dbt)"
 FIXTURE = ROOT / "tests" / "fixtures" / "segment_project"
@@ -18,13 +16,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "segment_project"
 
 @pytest.fixture(params=["duckdb", "postgres"])
 def segment(request: pytest.FixtureRequest, tmp_path) -> IncrementalProject:
-    path = _copy(FIXTURE, tmp_path / "segment_project")
-    if request.param == "duckdb":
-        return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "segment.duckdb")), "duckdb")
-    server = request.getfixturevalue("postgres")
-    schema = f"seg_{secrets.token_hex(4)}"
-    env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
-    return IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+    return fixture_on(request, FIXTURE, tmp_path)
 
 
 @pytest.fixture
