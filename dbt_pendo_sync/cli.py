@@ -528,6 +528,23 @@ def exposures_command(**params: Any) -> None:
     "requests wait side by side.",
 )
 @option(
+    "--rate-limit",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Answer 429 with Retry-After to calls beyond N per second (any one-second window), "
+    "as Pendo's rate limit would (reported near 100); at once, without --latency-ms. "
+    "0: no cap.",
+)
+@option(
+    "--keep-bodies",
+    is_flag=True,
+    help="Keep every request (body included) and track event in memory, as the Python class "
+    "does; by default only counters are kept, so memory stays flat in long benchmarks "
+    "(values written are kept either way).",
+)
+@option(
     "--allow-non-loopback",
     is_flag=True,
     help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
@@ -548,6 +565,8 @@ def emulator(
     unknown_fields: str,
     track_answer: str,
     latency_ms: int,
+    rate_limit: int,
+    keep_bodies: bool,
     allow_non_loopback: bool,
     debug: bool,
 ) -> None:
@@ -607,6 +626,8 @@ def emulator(
             data=data,
             track_secret=track_secret,
             latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            keep_bodies=keep_bodies,
             unknown_fields=unknown_fields,
             track_answer=track_answer,
             request_log=sys.stderr if debug else None,

@@ -139,7 +139,13 @@ class Sending(Delivery):
     def ledger(
         self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
     ) -> AbstractContextManager[ProgressJournal]:
-        lock = SyncLock(store, model, wait=self.options.lock_wait, stale_after=self.options.lock_stale_after)
+        lock = SyncLock(
+            store,
+            model,
+            wait=self.options.lock_wait,
+            stale_after=self.options.lock_stale_after,
+            say=self.report.note,
+        )
         return recording(store, model, snapshot, lock=lock)
 
     def state_exists(self, store: StateStore) -> bool:

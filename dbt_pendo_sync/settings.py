@@ -69,7 +69,7 @@ class SyncOptions:
     threads: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     fail_on_rejected: float | None = None  # percent of a model's rows
-    lock_wait: float = 10.0
+    lock_wait: float = 90.0  # longer than lock_stale_after: a dead run's claim is waited out
     lock_stale_after: float = 60.0
     max_removals: float = 20.0  # percent of a model's synced records one run may clear or remove
     allow_removals: bool = False  # this run may clear or remove more than max_removals

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from urllib3.util.retry import Retry
 
 from dbt_pendo_sync.emulator import EmulatorData, Fault, PendoEmulator
+from dbt_pendo_sync.emulator.ratelimit import RateLimit
 
 KEY = "test-integration-key"
 READ_ONLY = "read-only-key"
@@ -862,6 +864,96 @@ def test_latency_must_be_a_whole_number_of_milliseconds(emu):
         PendoEmulator(KEY, latency_ms=-5)
 
 
+# ---------------------------------------------------------------- rate limit
+
+
+def test_rate_limit_answers_429_with_retry_after_beyond_the_cap(make_emulator):
+    """20 calls in a burst against 5 per second: the first 5 pass, later ones get 429."""
+    emu = make_emulator(rate_limit=5)
+    with requests.Session() as session:
+        answers = [write(emu, [visitor("u-0001", events_30d=i)], session=session) for i in range(20)]
+        stats = session.get(f"{emu.url}/_emulator/stats", timeout=5)  # never throttled
+    statuses = [answer.status_code for answer in answers]
+    throttled = [answer for answer in answers if answer.status_code == 429]
+    assert statuses[:5] == [200] * 5 and throttled
+    assert statuses.count(200) + len(throttled) == 20
+    for answer in throttled:
+        assert int(answer.headers["Retry-After"]) >= 1
+        assert Retry().parse_retry_after(answer.headers["Retry-After"]) >= 1  # the client reads it
+        assert answer.json() == {"error": "too many requests: at most 5 calls per second"}
+    assert stats.status_code == 200
+    assert stats.json()["throttled"] == emu.throttled() == len(throttled)
+    assert stats.json()["statuses"] == {"200": statuses.count(200), "429": len(throttled)}
+    assert emu.write_calls() == statuses.count(200)  # throttled calls are not numbered
+
+
+def test_rate_limit_covers_track_and_segment_calls_too(make_emulator):
+    emu = make_emulator(rate_limit=1)
+    assert track(emu, event()).ok
+    assert track(emu, event()).status_code == 429
+    assert upload(emu, "Trial", ["u-0001"]).status_code == 429
+    assert get(emu, "/api/v1/metadata/schema/visitor").status_code == 429
+    assert emu.throttled() == 3 and emu.track_calls() == 1 and emu.segment_calls() == 0
+    assert len(emu.tracked_events()) == 1
+
+
+def test_throttled_calls_do_not_advance_faults(make_emulator):
+    emu = make_emulator(rate_limit=1)
+    emu.faults.add(Fault("status", status=503, requests={2}))
+    assert write(emu, [visitor("u-0001", role="a")]).status_code == 200
+    assert write(emu, [visitor("u-0001", role="b")]).status_code == 429
+    emu.set_rate_limit(None)
+    assert write(emu, [visitor("u-0001", role="c")]).status_code == 503  # the 2nd numbered call
+    assert emu.values("visitor", "u-0001") == {"role": "a"}
+
+
+def test_set_rate_limit_at_runtime(emu):
+    assert all(write(emu, [visitor("u-0001", role="x")]).ok for _ in range(10))  # no cap
+    emu.set_rate_limit(1)
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+    assert write(emu, [visitor("u-0001", role="x")]).status_code == 429
+    emu.set_rate_limit(0)
+    assert write(emu, [visitor("u-0001", role="x")]).ok
+    for bad in [-1, 1.5, "10", True]:
+        with pytest.raises(ValueError, match="rate_limit"):
+            emu.set_rate_limit(bad)
+    with pytest.raises(ValueError, match="rate_limit"):
+        PendoEmulator(KEY, rate_limit=-5)
+
+
+def test_rate_limit_is_a_sliding_one_second_window():
+    now = [100.0]
+    limit = RateLimit(2, clock=lambda: now[0])
+    assert limit.admit() is None
+    now[0] = 100.4
+    assert limit.admit() is None
+    assert limit.admit() == pytest.approx(0.6)  # until the call at 100.0 is a second old
+    now[0] = 101.0
+    assert limit.admit() is None
+    assert limit.admit() == pytest.approx(0.4)  # refused calls do not use up the allowance
+    limit.set(1)
+    assert limit.admit() == pytest.approx(1.0)  # the call at 101.0 must leave the window too
+    limit.set(None)
+    assert limit.admit() is None
+
+
+# ---------------------------------------------------------------- keep_bodies
+
+
+def test_without_keep_bodies_only_counters_are_kept(make_emulator):
+    emu = make_emulator(keep_bodies=False)
+    assert write(emu, [visitor("u-0001", role="admin")]).ok
+    assert write(emu, [visitor("u-0001", role="x")], key="bad").status_code == 403
+    assert track(emu, event()).ok
+    assert upload(emu, "Trial", ["u-0001"]).ok
+    assert emu.request_log() == [] and emu.tracked_events() == []
+    assert emu.values("visitor", "u-0001") == {"role": "admin"}  # the Pendo database is kept
+    assert [s["members"] for s in emu.segments().values()] == [["u-0001"]]
+    stats = emu.stats()
+    assert (stats["requests"], stats["statuses"]) == (4, {"200": 3, "403": 1})
+    assert (stats["write_calls"], stats["track_calls"], stats["tracked_events"]) == (2, 1, 1)
+
+
 # ---------------------------------------------------------------- control surface, log, connections
 
 
@@ -872,15 +964,20 @@ def test_control_surface(emu):
     assert write(emu, [visitor("u-0001", role="x")]).ok
     assert get(emu, "/_emulator/values/visitor", key=None).json() == {"u-0001": {"role": "x"}}
     assert track(emu, event()).ok
-    assert get(emu, "/_emulator/stats", key=None).json() == {
+    stats = get(emu, "/_emulator/stats", key=None).json()
+    usage = {name: stats.pop(name) for name in ("cpu_seconds", "peak_rss_mb")}
+    assert stats == {
         "write_calls": 2,
         "track_calls": 1,
         "segment_calls": 0,
         "segments": 0,
         "tracked_events": 1,
         "requests": 3,
+        "statuses": {"200": 2, "504": 1},
+        "throttled": 0,
         "max_in_flight": 1,
     }
+    assert usage["cpu_seconds"] > 0 and usage["peak_rss_mb"] > 0  # this test process's own
     assert requests.post(f"{emu.url}/_emulator/faults", json={"kind": "nope"}, timeout=5).status_code == 400
 
 
@@ -893,6 +990,7 @@ def test_request_log_and_reset(emu):
     assert KEY not in repr(record)
     emu.reset_log()
     assert emu.request_log() == [] and emu.write_calls() == 0
+    assert (emu.stats()["requests"], emu.stats()["statuses"]) == (0, {})
 
 
 def test_keep_alive_reuses_one_connection(emu):

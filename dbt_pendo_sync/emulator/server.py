@@ -34,6 +34,15 @@ in memory; whether an upload answers with a status URL too is a switch
 
 ``latency_ms`` delays every answer on Pendo's paths, as the network to Pendo would; each
 connection has its own thread, so concurrent requests wait side by side (``max_in_flight``).
+``rate_limit`` caps the calls on Pendo's paths at N in any one second, as Pendo's rate limit
+(reported at about 100 calls/s) would: a call beyond gets 429 with Retry-After at once, without
+the latency, and is not numbered for faults nor counted as a write, track or segment call
+(``throttled`` counts it; see ``ratelimit.py``).
+
+``keep_bodies`` (default True) keeps every request, body included, in the request log and the
+body of every accepted track event; with False neither is kept, only counters, so memory stays
+flat over millions of rows. The values written, the schema and the segments are kept either way:
+they are the Pendo database.
 
 Besides Pendo's paths the server has its own control surface under ``/_emulator/``: no key,
 never faulted, not delayed and not recorded in the request log.
@@ -61,6 +70,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .ratelimit import RateLimit, retry_after
 from .segments import (
     OPERATIONS,
     PATCH_PATH,
@@ -74,6 +84,7 @@ from .segments import (
     upload_problem,
 )
 from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
+from .usage import cpu_seconds, peak_rss_mb
 
 ALL: Literal["all"] = "all"
 KINDS = ("visitor", "account", "parentAccount")
@@ -663,6 +674,9 @@ class PendoEmulator:
     ``track_secret``: the only value of the key header POST /data/track accepts (None: refuse
     every track call). ``latency_ms``: delay of every answer on Pendo's paths. ``switches``:
     the fields of ``Switches``.
+    ``rate_limit``: calls per second on Pendo's paths before 429 (None or 0: no cap).
+    ``keep_bodies``: keep the request log and the bodies of accepted track events (False:
+    counters only, for benchmarks).
     ``request_log``: a text stream that gets one line per request as it is answered (method,
     path with query, status, milliseconds; for a 403 whether the key was missing, wrong or
     read-only), never a header value, the key or the track secret. None (the default) logs nothing.
@@ -677,6 +691,8 @@ class PendoEmulator:
         data: EmulatorData | None = None,
         track_secret: str | None = None,
         latency_ms: int = 0,
+        rate_limit: int | None = None,
+        keep_bodies: bool = True,
         request_log: TextIO | None = None,
         **switches: Any,
     ) -> None:
@@ -698,6 +714,8 @@ class PendoEmulator:
         self._track_answer = checked_track_answer(switch.track_answer)
         self._segment_upload_answer = checked_upload_answer(switch.segment_upload_answer)
         self._latency = _checked_latency(latency_ms)
+        self._rate = RateLimit(rate_limit)
+        self._keep_bodies = keep_bodies
         self._read_only_keys = frozenset(read_only_keys)
         self._unknown_fields = unknown_fields
         self._errors_shape = errors_shape
@@ -716,9 +734,12 @@ class PendoEmulator:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
         self._segments = Segments()
-        self._log: list[RecordedRequest] = []
-        self._tracked: list[dict[str, Any]] = []
+        self._log: list[RecordedRequest] = []  # empty unless keep_bodies
+        self._tracked: list[dict[str, Any]] = []  # empty unless keep_bodies
+        self._tracked_count = 0
         self._calls: Counter[str] = Counter()  # numbered calls per family (_NUMBERED_CALLS)
+        self._statuses: Counter[int] = Counter()  # answers on Pendo's paths per status (0: dropped)
+        self._throttled = 0
         self._in_flight = 0
         self._max_in_flight = 0
         self._server = _Server((host, port), self)
@@ -831,7 +852,8 @@ class PendoEmulator:
             self._segments.delete(segment_id)
 
     def request_log(self) -> list[RecordedRequest]:
-        """Every Pendo API request so far, in the order they were answered."""
+        """Every Pendo API request so far, in the order they were answered (always empty when
+        the emulator does not keep bodies)."""
         with self._lock:
             return list(self._log)
 
@@ -851,7 +873,8 @@ class PendoEmulator:
             return self._calls["segment_upload"] + self._calls["segment_patch"]
 
     def tracked_events(self) -> list[dict[str, Any]]:
-        """The bodies of the accepted track events, in arrival order."""
+        """The bodies of the accepted track events, in arrival order (always empty when the
+        emulator does not keep bodies; stats() counts them either way)."""
         with self._lock:
             return list(self._tracked)
 
@@ -860,16 +883,46 @@ class PendoEmulator:
         with self._lock:
             return self._max_in_flight
 
+    def throttled(self) -> int:
+        """Number of calls answered 429 by the rate limit since start (or reset_log)."""
+        with self._lock:
+            return self._throttled
+
+    def stats(self) -> dict[str, Any]:
+        """What GET /_emulator/stats answers: call counts, answers per status, and the CPU
+        seconds and peak RSS (MB) of the process the emulator runs in."""
+        with self._lock:
+            return {
+                "write_calls": self._calls["write"],
+                "track_calls": self._calls["track"],
+                "segment_calls": self._calls["segment_upload"] + self._calls["segment_patch"],
+                "segments": len(self._segments),
+                "tracked_events": self._tracked_count,
+                "requests": self._statuses.total(),
+                "statuses": {str(status): n for status, n in sorted(self._statuses.items())},
+                "throttled": self._throttled,
+                "max_in_flight": self._max_in_flight,
+                "cpu_seconds": cpu_seconds(),
+                "peak_rss_mb": peak_rss_mb(),
+            }
+
     def reset_log(self) -> None:
-        """Forget the request log, restart call numbering at 1 and the max_in_flight count."""
+        """Forget the request log and the counts of answers (statuses, throttled), restart call
+        numbering at 1 and the max_in_flight count."""
         with self._lock:
             self._log.clear()
             self._calls.clear()
+            self._statuses.clear()
+            self._throttled = 0
             self._max_in_flight = self._in_flight
 
     def set_latency_ms(self, latency_ms: int) -> None:
         """Delay every later answer on Pendo's paths by this many milliseconds (0: none)."""
         self._latency = _checked_latency(latency_ms)
+
+    def set_rate_limit(self, rate_limit: int | None) -> None:
+        """Cap later calls on Pendo's paths at this many per second (None or 0: no cap)."""
+        self._rate.set(rate_limit)
 
     def set_track_answer(self, answer: str) -> None:
         """Answer later accepted track events with an empty body ("empty") or JSON ("json")."""
@@ -892,18 +945,39 @@ class PendoEmulator:
         )
         if req.path.startswith("/_emulator/"):
             return self._dispatch(_CONTROL_ROUTES, req)
+        wait = self._rate.admit()
+        answer = self._answer_admitted(req) if wait is None else self._throttle(wait)
+        self._record(req, answer)
+        return answer
+
+    def _answer_admitted(self, req: _Incoming) -> _Answer:
+        """The answer to a call within the rate limit: after the latency, faults applied."""
         with self._counted_in_flight():
             if self._latency:
                 time.sleep(self._latency / 1000)
             with self._lock:
-                faults = self.faults._due(method, req.path, self._number_call(method, req.path))
-            answer = self._answer(req, faults)
-        record = RecordedRequest(
-            method, req.path, req.query, req.content_type, self._key_ok(req.path, key), body, answer.status
-        )
+                call = self._number_call(req.method, req.path)
+                faults = self.faults._due(req.method, req.path, call)
+            return self._answer(req, faults)
+
+    def _throttle(self, wait: float) -> _Answer:
+        """The 429 to a call beyond the rate limit, answered at once; counted as throttled."""
         with self._lock:
-            self._log.append(record)
-        return answer
+            self._throttled += 1
+        message = f"too many requests: at most {self._rate.per_second} calls per second"
+        return _json(429, {"error": message}, (("Retry-After", retry_after(wait)),))
+
+    def _record(self, req: _Incoming, answer: _Answer) -> None:
+        """Count the answer; keep the request in the log only when bodies are kept."""
+        with self._lock:
+            self._statuses[answer.status] += 1
+            if self._keep_bodies:
+                key_ok = self._key_ok(req.path, req.key)
+                self._log.append(
+                    RecordedRequest(
+                        req.method, req.path, req.query, req.content_type, key_ok, req.body, answer.status
+                    )
+                )
 
     @contextmanager
     def _counted_in_flight(self) -> Iterator[None]:
@@ -1116,7 +1190,9 @@ class PendoEmulator:
         if problem:
             return _text(400, problem)
         with self._lock:
-            self._tracked.append(req.body)
+            self._tracked_count += 1
+            if self._keep_bodies:
+                self._tracked.append(req.body)
         return _TRACK_ANSWERS[self._track_answer]
 
     # -- control surface (called by _dispatch)
@@ -1143,19 +1219,7 @@ class PendoEmulator:
         return _json(200, {})
 
     def _control_stats(self, req: _Incoming) -> _Answer:
-        with self._lock:
-            return _json(
-                200,
-                {
-                    "write_calls": self._calls["write"],
-                    "track_calls": self._calls["track"],
-                    "segment_calls": self._calls["segment_upload"] + self._calls["segment_patch"],
-                    "segments": len(self._segments),
-                    "tracked_events": len(self._tracked),
-                    "requests": len(self._log),
-                    "max_in_flight": self._max_in_flight,
-                },
-            )
+        return _json(200, self.stats())
 
     # -- state changes; the caller holds self._lock
 
