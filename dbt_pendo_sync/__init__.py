@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "sync": "api",
     "ls": "api",
-    "RetryPolicy": "pendo.client",
+    "RetryPolicy": "pendo.policy",
     "SyncResults": "results",
     "ModelResult": "results",
 }

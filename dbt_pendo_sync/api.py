@@ -22,7 +22,7 @@ from .exposures import Owner as ExposureOwner
 from .exposures import render as render_exposures
 from .ledger.store import STATE_TABLE
 from .logs import library_logs_silenced
-from .pendo.client import RetryPolicy
+from .pendo.policy import RetryPolicy
 from .plan import plan_for, selected_models, with_origin
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions

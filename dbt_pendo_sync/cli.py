@@ -16,7 +16,7 @@ from click.core import ParameterSource
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_OK, DbtPendoError, Terminated, UsageError, exit_code_for
 from .logs import LOG_FORMATS
-from .pendo.client import RetryPolicy
+from .pendo.policy import RetryPolicy
 from .settings import OutputOptions, SyncOptions
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from .dbt.compat import DbtTarget
 from .dbt.project import target_path
 from .dbt.selection import Selection
-from .pendo.client import RetryPolicy
+from .pendo.policy import RetryPolicy
 
 
 @dataclass(frozen=True)

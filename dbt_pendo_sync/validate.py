@@ -17,7 +17,8 @@ from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
 from .errors import ConfigError, PendoError, Problem, WarehouseError
 from .fieldcheck import field_problems, missing_field_problems, unsendable_problems
-from .pendo.client import PendoClient, RetryPolicy
+from .pendo.client import PendoClient
+from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
 from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM
 from .targets.events import resolve_columns

@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
 from .answers import BatchOutcome, read_answer
 from .pacing import Pacer
+from .policy import RetryPolicy
 from .settings import PendoSettings
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})  # 409: "operation in progress"
@@ -128,43 +129,33 @@ class _BoundedRetry(Retry):
         return refused >= FIRST_CONTACT_ATTEMPTS
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try and how fast to go: attempts, backoff, time budget, timeouts, rate."""
-
-    attempts: int = 8
-    backoff: float = 0.5  # seconds before the 2nd attempt, doubling up to BACKOFF_MAX
-    time_budget: float = 900.0
-    timeout: tuple[float, float] = (10.0, 330.0)  # connect, read: longer than Pendo's 5-minute cut-off
-    rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
-
-    def urllib3_retry(
-        self,
-        pacer: Pacer | None = None,
-        contact: Contact | None = None,
-        on_retry: Callable[[RetryNotice], None] | None = None,
-    ) -> Retry:
-        """The policy as urllib3's Retry, which also honours Retry-After."""
-        return _BoundedRetry(
-            total=self.attempts - 1,
-            connect=self.attempts - 1,
-            read=self.attempts - 1,
-            status=self.attempts - 1,
-            other=0,
-            allowed_methods=None,  # bulk metadata writes set values: repeating one is harmless
-            status_forcelist=RETRY_STATUSES,
-            backoff_factor=self.backoff,
-            backoff_max=BACKOFF_MAX,
-            backoff_jitter=self.backoff / 2,
-            retry_after_max=RETRY_AFTER_MAX,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-            time_budget=self.time_budget,
-            pacer=pacer,
-            contact=contact,
-            on_retry=on_retry,
-        )
+def urllib3_retry(
+    policy: RetryPolicy,
+    pacer: Pacer | None = None,
+    contact: Contact | None = None,
+    on_retry: Callable[[RetryNotice], None] | None = None,
+) -> Retry:
+    """The policy as urllib3's Retry, which also honours Retry-After."""
+    return _BoundedRetry(
+        total=policy.attempts - 1,
+        connect=policy.attempts - 1,
+        read=policy.attempts - 1,
+        status=policy.attempts - 1,
+        other=0,
+        allowed_methods=None,  # bulk metadata writes set values: repeating one is harmless
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=policy.backoff,
+        backoff_max=BACKOFF_MAX,
+        backoff_jitter=policy.backoff / 2,
+        retry_after_max=RETRY_AFTER_MAX,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        time_budget=policy.time_budget,
+        pacer=pacer,
+        contact=contact,
+        on_retry=on_retry,
+    )
 
 
 class PendoClient:
@@ -173,16 +164,16 @@ class PendoClient:
     def __init__(
         self,
         settings: PendoSettings,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
     ) -> None:
         if settings.key is None:
             raise PendoError("no integration key: PendoClient needs PENDO_INTEGRATION_KEY")
         self._key = settings.key
         self._settings = settings
-        self._retry = retry
+        self._retry = retry or RetryPolicy()
         self._on_retry = on_retry  # told of every retry (from the calling thread)
-        self._pacer = Pacer(retry.rate) if retry.rate > 0 else None
+        self._pacer = Pacer(self._retry.rate) if self._retry.rate > 0 else None
         self._contact = Contact()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -199,7 +190,7 @@ class PendoClient:
             session = requests.Session()
             session.trust_env = False
             adapter = HTTPAdapter(
-                max_retries=self._retry.urllib3_retry(self._pacer, self._contact, self._on_retry),
+                max_retries=urllib3_retry(self._retry, self._pacer, self._contact, self._on_retry),
                 pool_maxsize=4,
             )
             session.mount("http://", adapter)
