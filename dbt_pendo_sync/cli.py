@@ -178,13 +178,17 @@ class P:
         help="Schema of the sync state tables (default: each model's schema).",
     )
     threads = _tuning(
-        "--threads", SyncOptions.threads, click.IntRange(1, 32), "Concurrent requests to Pendo."
+        "--threads",
+        SyncOptions.threads,
+        click.IntRange(1, 64),
+        "The most concurrent requests to Pendo; how many go at once is found from its answers.",
     )
     max_rps = _tuning(
         "--max-rps",
         RetryPolicy.rate,
         click.FloatRange(0),
-        "Requests per second to Pendo (0: no pacing); halves on each 429 and recovers.",
+        "A ceiling of requests per second to Pendo (0: none, the in-flight window adapts to "
+        "Pendo's answers); halves on each 429 and recovers.",
     )
     retries = _tuning(
         "--retries",

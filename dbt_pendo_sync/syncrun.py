@@ -106,7 +106,7 @@ def _client(
     """A client for these settings (None without a key), closed when the run ends."""
     if settings is None or settings.key is None:
         return None
-    client = PendoClient(settings, options.retry, on_retry=report.retry)
+    client = PendoClient(settings, options.retry, on_retry=report.retry, max_in_flight=options.threads)
     stack.callback(client.close)
     return client
 

@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 from .. import __version__
 from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
 from .answers import BatchOutcome, read_answer
+from .concurrency import AdaptiveLimit
 from .pacing import Pacer
 from .policy import RetryPolicy
 from .settings import PendoSettings
@@ -66,6 +67,7 @@ class _BoundedRetry(Retry):
         time_budget: float = 600.0,
         started: float | None = None,
         pacer: Pacer | None = None,
+        window: AdaptiveLimit | None = None,
         contact: Contact | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
         **kwargs: Any,
@@ -74,6 +76,7 @@ class _BoundedRetry(Retry):
         self.time_budget = time_budget
         self.started = started
         self.pacer = pacer
+        self.window = window
         self.contact = contact
         self.on_retry = on_retry
 
@@ -81,6 +84,7 @@ class _BoundedRetry(Retry):
         kw.setdefault("time_budget", self.time_budget)
         kw.setdefault("started", self.started if self.started is not None else time.monotonic())
         kw.setdefault("pacer", self.pacer)
+        kw.setdefault("window", self.window)
         kw.setdefault("contact", self.contact)
         kw.setdefault("on_retry", self.on_retry)
         return super().new(**kw)
@@ -116,6 +120,8 @@ class _BoundedRetry(Retry):
     ) -> Retry:
         if response is not None and response.status == 429 and self.pacer is not None:
             self.pacer.throttled()
+        if response is not None and (response.status == 429 or response.status >= 500) and self.window:
+            self.window.congested()
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def is_exhausted(self) -> bool:
@@ -132,6 +138,7 @@ class _BoundedRetry(Retry):
 def urllib3_retry(
     policy: RetryPolicy,
     pacer: Pacer | None = None,
+    window: AdaptiveLimit | None = None,
     contact: Contact | None = None,
     on_retry: Callable[[RetryNotice], None] | None = None,
 ) -> Retry:
@@ -153,6 +160,7 @@ def urllib3_retry(
         raise_on_redirect=False,
         time_budget=policy.time_budget,
         pacer=pacer,
+        window=window,
         contact=contact,
         on_retry=on_retry,
     )
@@ -166,6 +174,7 @@ class PendoClient:
         settings: PendoSettings,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
+        max_in_flight: int = 32,
     ) -> None:
         if settings.key is None:
             raise PendoError("no integration key: PendoClient needs PENDO_INTEGRATION_KEY")
@@ -174,6 +183,7 @@ class PendoClient:
         self._retry = retry or RetryPolicy()
         self._on_retry = on_retry  # told of every retry (from the calling thread)
         self._pacer = Pacer(self._retry.rate) if self._retry.rate > 0 else None
+        self._window = AdaptiveLimit(max_in_flight)
         self._contact = Contact()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -190,7 +200,9 @@ class PendoClient:
             session = requests.Session()
             session.trust_env = False
             adapter = HTTPAdapter(
-                max_retries=urllib3_retry(self._retry, self._pacer, self._contact, self._on_retry),
+                max_retries=urllib3_retry(
+                    self._retry, self._pacer, self._window, self._contact, self._on_retry
+                ),
                 pool_maxsize=4,
             )
             session.mount("http://", adapter)
@@ -212,17 +224,18 @@ class PendoClient:
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
         data = None if body is None else json.dumps(body, separators=(",", ":"), allow_nan=False)
-        if self._pacer is not None:
-            self._pacer.wait()
         try:
-            response = self._session().request(
-                method,
-                url,
-                data=data,
-                params=params,
-                timeout=self._retry.timeout,
-                allow_redirects=False,
-            )
+            with self._window.slot():
+                if self._pacer is not None:
+                    self._pacer.wait()
+                response = self._session().request(
+                    method,
+                    url,
+                    data=data,
+                    params=params,
+                    timeout=self._retry.timeout,
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             attempts = (
                 self._retry.attempts

@@ -14,4 +14,4 @@ class RetryPolicy:
     backoff: float = 0.5  # seconds before the 2nd attempt, doubling up to client.BACKOFF_MAX
     time_budget: float = 900.0
     timeout: tuple[float, float] = (10.0, 330.0)  # connect, read: longer than Pendo's 5-minute cut-off
-    rate: float = 80.0  # requests per second, below Pendo's reported 100/s; 0: no pacing
+    rate: float = 0.0  # a ceiling of requests per second (0: none; the in-flight window adapts)
