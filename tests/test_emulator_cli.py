@@ -1,6 +1,6 @@
 """`dbt-pendo emulator` run as a real process: user mistakes end in one clear line and exit 2
 (never "Internal error" or a traceback); --accept-any-id, --debug, PENDO_TRACK_SECRET,
---track-answer, --latency-ms, segments and the agent group checked over real HTTP."""
+--track-answer, --latency-ms, --rate-limit, segments and the agent group checked over real HTTP."""
 
 from __future__ import annotations
 
@@ -177,6 +177,20 @@ def test_malformed_data_file_is_a_usage_error(tmp_path: Path, text: str, fragmen
     assert_usage_error(done, f"--data {path}", *fragments, '"The local Pendo emulator"')
 
 
+def test_negative_rate_limit_is_refused_by_click():
+    done = run_emulator("--port", "0", "--rate-limit", "-1")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Invalid value for '--rate-limit'" in done.stderr
+
+
+def test_help_lists_the_benchmark_options():
+    done = subprocess.run(
+        emulator_cmd("--help"), env=cli_env(), capture_output=True, text=True, timeout=STARTUP_SECONDS
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--rate-limit N" in done.stdout and "--keep-bodies" in done.stdout
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "::"])
 def test_non_loopback_host_is_refused(host: str):
     done = run_emulator("--host", host, "--port", "0")
@@ -305,3 +319,34 @@ def test_the_process_plays_segments_and_the_agent_group(start):
     assert status == 200 and json.loads(text)["updated"] == 1
     status, text = emulator.request("GET", "/_emulator/values/visitor?group=agent", key=None)
     assert json.loads(text) == {"u-0001": {"role": "admin"}}
+
+
+def track_with_headers(url: str) -> tuple[int, str | None]:
+    """POST one track event with the secret: the status and the Retry-After header."""
+    headers = {"Content-Type": "application/json", "x-pendo-integration-key": SECRET}
+    data = json.dumps(TRACK_EVENT).encode()
+    request = urllib.request.Request(url + "/data/track", data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.headers.get("Retry-After")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Retry-After")
+
+
+def test_rate_limit_throttles_a_burst_and_stats_count_it(start):
+    emulator = start("--port", "0", "--rate-limit", "3", PENDO_TRACK_SECRET=SECRET)
+    answers = [track_with_headers(emulator.url) for _ in range(12)]
+    statuses = [status for status, _ in answers]
+    assert statuses[:3] == [200] * 3 and 429 in statuses and set(statuses) == {200, 429}
+    assert all(int(after) >= 1 for status, after in answers if status == 429)
+    status, text = emulator.request("GET", "/_emulator/stats", key=None)
+    stats = json.loads(text)
+    assert (stats["throttled"], stats["track_calls"]) == (statuses.count(429), statuses.count(200))
+    assert stats["cpu_seconds"] > 0 and stats["peak_rss_mb"] > 0
+
+
+def test_keep_bodies_flag_is_taken(start):
+    emulator = start("--port", "0", "--keep-bodies")
+    assert emulator.write_visitor("u-0001", {"role": "admin"})["updated"] == 1
+    status, text = emulator.request("GET", "/_emulator/stats", key=None)
+    assert json.loads(text)["requests"] == 1
