@@ -9,7 +9,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import BIN, base_env, emulator_key, run
+from .conftest import BIN, base_env, emulator_key, emulator_track_secret, run
 
 
 def test_missing_key_stops_before_the_warehouse(sample, emulator):
@@ -55,6 +55,7 @@ def test_project_dir_from_env_var(sample, emulator):
         DBT_PROJECT_DIR=str(sample.path),
         DBT_PROFILES_DIR=str(sample.path),
         PENDO_INTEGRATION_KEY=emulator_key(emulator),
+        PENDO_TRACK_SECRET=emulator_track_secret(emulator),
         PENDO_BASE_URL=emulator.url,
     )
     result = run([str(BIN / "dbt-pendo"), "sync"], env, cwd=sample.path.parent)

@@ -198,6 +198,7 @@ def test_a_failed_model_is_skipped_with_the_reason_and_all_syncs_it(failed, emul
     assert plan["manifest"]["invocation_id"] != run_results["metadata"]["invocation_id"]
     assert {m["model"]: m["status"] for m in plan["models"]} == {
         "pendo_accounts": "skipped",
+        "pendo_product_events": "planned",
         "pendo_visitors": "planned",
     }
 
@@ -224,7 +225,11 @@ def test_state_reads_the_artifacts_of_that_folder_without_parsing(failed, emulat
 
     listed = dbt_pendo(["ls", *failed.args(), "--state", str(state), "--output", "json"], failed.env)
     assert listed.code == 0, listed.output
-    assert {r["model"] for r in json.loads(listed.stdout)} == {"pendo_accounts", "pendo_visitors"}
+    assert {r["model"] for r in json.loads(listed.stdout)} == {
+        "pendo_accounts",
+        "pendo_product_events",
+        "pendo_visitors",
+    }
 
     clash = failed.sync("--dry-run", "--state", str(state), "--manifest", str(state / "manifest.json"))
     assert clash.code == 2 and "give one of them" in clash.stderr
@@ -301,6 +306,7 @@ def test_a_dbt_cloud_job_syncs_its_latest_successful_run(failed, emulator) -> No
     assert "dbt Cloud run 100 of job 42 built: status Success" in result.stdout
     assert {m["model"]: m["status"] for m in failed.results()["models"]} == {
         "pendo_accounts": "success",
+        "pendo_product_events": "success",
         "pendo_visitors": "success",
     }
     assert set(emulator.all_values("account")) == ACCOUNTS

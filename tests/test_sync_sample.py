@@ -58,6 +58,7 @@ def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator
         "invalid": 0,
         "rejected": 0,
         "failed": 0,
+        "removed": 0,
         "too_old": 0,
         "too_new": 0,
     }

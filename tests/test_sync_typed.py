@@ -84,6 +84,9 @@ def test_invalid_and_missing_rows_are_counted_listed_and_not_sent(synced):
         "invalid": 3,
         "rejected": 0,
         "failed": 0,
+        "removed": 0,
+        "too_old": 0,
+        "too_new": 0,
     }
     invalid = people["samples"]["invalid"]
     assert sorted(str(i["id"]) for i in invalid) == ["None", "u-0007", "u-0007"]
