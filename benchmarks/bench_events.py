@@ -15,7 +15,7 @@ the sync process (end to end: start, dbt manifest, snapshot, sends, state merge,
 
 Checks per step: exit 0, the results file's sent = updated = N (no too_old / too_new), the
 emulator's track_calls = tracked_events = N (one call per event), its max_in_flight <= T.
-The paced step (--paced N, 0 skips it) runs 32 threads at the default pacing (no --max-rps:
+The paced step (--paced N, 0 skips it) runs 32 threads with --max-rps 80 (a fixed ceiling:
 80 requests/s), to show the pacer's ceiling; it takes no part in the target.
 
 Target (PASS/FAIL row): 32 concurrent calls deliver >= 20x the events/s of 1 call. It is a
@@ -58,6 +58,7 @@ MODEL = "bench_events"
 TRACK_SECRET = "bench-track-secret"
 DEFAULT_SIZES = {1: 400, 8: 3_000, 32: 10_000}  # threads -> events: each step ~20-35 s here
 DEFAULT_PACED = 2_000  # events of the paced step (32 threads at 80 requests/s: ~25 s)
+PACED_RPS = 80  # the paced step's --max-rps: a fixed ceiling, as a user may set
 PACED_THREADS = 32
 RATIO_GOAL = 20.0
 
@@ -129,7 +130,8 @@ class EventsBench:
                 str(project),
                 "--threads",
                 str(threads),
-                *([] if paced else ["--max-rps", "0"]),  # paced: the default, 80 requests/s
+                "--max-rps",
+                str(PACED_RPS if paced else 0),
                 "--log-format",
                 "json",
             ]
@@ -194,7 +196,7 @@ class EventsBench:
         builds: dict[str, Step] = {}
         syncs: dict[str, Step] = {}
         for i, (label, threads, events, is_paced) in enumerate(plan, 1):
-            pacing = "default pacing (80 requests/s)" if is_paced else "--max-rps 0"
+            pacing = f"--max-rps {PACED_RPS}" if is_paced else "--max-rps 0"
             print(
                 f"[{i}/{len(plan)}] {events:,} events, {threads} threads, {pacing}: build, sync", flush=True
             )

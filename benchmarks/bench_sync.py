@@ -1,22 +1,52 @@
 """Benchmark of `dbt-pendo sync` against the local Pendo emulator, on DuckDB (and Spark).
 
-    .venv/bin/python benchmarks/bench_sync.py [--rows 1000000] [--threads 4] [--batch-size 500]
-                                              [--workdir DIR] [--rows-list 100000,1000000] [--spark]
+    .venv/bin/python benchmarks/bench_sync.py [--rows 1000000] [--batch-size 500] [--threads N]
+                                              [--big [10000000]] [--workdir DIR]
+                                              [--rows-list 1000000,10000000] [--spark]
 
-Steps (each one a child process, timed from the outside, with its own peak RSS from wait4):
+Steps (each one a child process, timed from the outside, with its own peak RSS and CPU from
+wait4; syncs run with the sync's DEFAULT options: no --threads, no --max-rps, so the sync's
+window of calls in flight adapts by itself, from 4 up to its --threads ceiling, 32):
   build      `dbt build` of a visitor model with N rows (benchmarks/project, copied to the workdir)
   startup    a sync whose selection holds no model (`--exclude` the only one): imports,
-             manifest, `dbt ls`, no warehouse work
-  limit      the same N payloads, built beforehand, POSTed with bare requests Sessions
-             (same threads and batch size); only the sending is timed
-  full       first sync: every row is new
+             manifest, `dbt ls`, no warehouse work (best of two)
+  limit      the bare client: the same N payloads, built beforehand, POSTed with bare requests
+             Sessions, batch size 500, once with 32 threads (the sync's default ceiling) and
+             once with 4 (its starting window), each to its own fresh emulator; only the
+             sending is timed (wall and CPU); the floor of each figure is the better of the two
+  full       first sync: every row is new (no latency, no rate limit)
+  scan       the warehouse's floor: `select count(fp) from (select <fingerprint> as fp from
+             the model)`, the sync's own fingerprint expression (macros/ledger.sql
+             default__pendo_sync_fingerprint as DuckDB renders it), in a child running duckdb
+             against the bench database; best of 3, each on a fresh connection. (count(*)
+             would not do: DuckDB drops the unused projection and reads nothing.) The
+             expression is checked against the fingerprints the full sync stored.
   no-change  second sync: nothing changed, 0 rows sent
   1%         rebuild with 1% of the rows changed, then sync: N/100 rows sent
-Every measured step gets a freshly started emulator (`dbt-pendo emulator`, its own process),
-so what earlier steps left in its memory (values, request log) cannot slow later steps.
+  rate       a full sync against `emulator --latency-ms 250 --rate-limit 100` (Pendo's rate
+             under latency), DEFAULT options; its state in its own schema (--state-schema
+             bench_rate), so every row is new without --full-resync
+  start-up   `dbt-pendo --help` and `dbt-pendo --version` (best of 5 each); on a 10-row copy
+             of the project: `dbt ls` (best of 3) and a sync (best of 3; each a first sync,
+             its own --state-schema)
+  --big [N]  then, at N rows (default 10,000,000): build, full and no-change sync (memory)
+Every sync gets a freshly started emulator (`dbt-pendo emulator`, its own process, keeping
+no request bodies), so earlier steps cannot slow later ones; its CPU is its wait4 rusage.
 Syncs run with `--log-format json`: their `model_finished` event's `to_send` is the count of
-rows the sync reads from the warehouse into Python ("rows read"; the snapshot's new and
-changed rows, read through `Warehouse.stream`).
+rows the sync reads from the warehouse into Python ("rows read").
+
+The report ends with one table, "Limits (issue 15)", of every target's figure, the floor it
+is compared with, the ratio and PASS/FAIL (ratios within one run; the machine is noisy):
+  1 rate: the rate step's wall <= 1.25x ceil(N / batch) / 100 s
+  2 CPU: the full sync's CPU s (whole process) <= 3x the bare client's (sending only), and
+    its wall (whole process) <= 1.3x the bare client's; the emulator's CPU per 1M rows beside
+  3 scan: a no-change sync's own work <= 1.5x the scan; a 1% sync's own work <= the
+    no-change sync's + 2x 1% of the full sync's. "Own work" is the model's `seconds` in
+    target/pendo_sync_results.json (snapshot, diff, send, state merge; no process start,
+    no dbt parsing, no adapter set-up)
+  4 memory: the peak RSS of every sync <= 300 MB; with --big, the peak at N within 15% of
+    the peak at --rows (full and no-change syncs at each size)
+  5 start-up: --help and --version < 0.3 s each; the 10-row sync <= 1 s beyond `dbt ls`
 
 --spark (Linux; needs Java and dbt-spark[session]) then runs the same model on Spark
 (benchmarks/spark_project over a copy of benchmarks/project: dbt-spark's `session` method,
@@ -28,16 +58,17 @@ process by a moment (it exits when its stdin closes), and this process, a child 
 reads no row into Python (to_send 0, sent 0, unchanged = N) and its Python peak RSS stays
 within 64 MB of Spark's startup step. Without Java or dbt-spark it is reported skipped.
 
-With --rows-list, only build, full and no-change run, once per size (peak RSS per size).
-It is a measurement, not a test: the exit code is 0 whatever the targets say (1 only when
-the benchmark itself cannot run, e.g. `dbt build` fails). Results also go to
-<workdir>/bench_results.json.
+With --rows-list, only build, startup, full and no-change run, once per size (peak RSS per
+size, the memory targets). It is a measurement, not a test: the exit code is 0 whatever the
+targets say (1 only when the benchmark itself cannot run, e.g. `dbt build` fails). Results
+also go to <workdir>/bench_results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -49,7 +80,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +91,7 @@ SPARK_OVERLAY = HERE / "spark_project"  # copied over PROJECT_TEMPLATE for the S
 BIN = Path(sys.executable).parent
 MODEL = "bench_visitors"
 RELATION = f"main.{MODEL}"
+MODEL_ID = f"model.pendo_bench.{MODEL}"
 KEY = "bench-integration-key"
 MARKER = ".dbt_pendo_bench"
 WRITE_PATH = "/api/v1/metadata/visitor/custom/value"
@@ -76,12 +108,37 @@ FIELD_TYPES = {
     "seats": "integer",
 }
 
-TARGETS = {  # name: (description, goal text)
-    "full_vs_limit": ("full sync / limit (wall)", "<= 1.5x"),
-    "nochange_beyond_startup": ("no-change sync beyond startup", "< 5 s"),
-    "full_vs_1pct_speedup": ("speedup full sync vs 1% sync", ">= 20x"),
-    "peak_rss": ("peak RSS of a sync process", "< 400 MB"),
-}
+# The sync's defaults the benchmark leans on (dbt_pendo_sync/settings.py SyncOptions.threads,
+# pendo/concurrency.py START): the bare client sends at both.
+SYNC_THREADS_CEILING = 32
+SYNC_START_WINDOW = 4
+
+# The fingerprint as the sync computes it (ledger/snapshot.py _fingerprint_sql, macros/ledger.sql
+# default__pendo_sync_fingerprint, rendered for DuckDB): md5 of a prefix (FINGERPRINT_VERSION,
+# the object kind and the pendo block's conversion salt: truncate_text|date_format|timezone at
+# their defaults) and, per field in field-name order, "\x1f<field>=" and the value as text
+# ('' for a null, since a null is not sent). Checked against the state after the full sync.
+FINGERPRINT_SEPARATOR = "\x1f"
+FINGERPRINT_PREFIX = f"1{FINGERPRINT_SEPARATOR}visitor{FINGERPRINT_SEPARATOR}False|rfc3339|UTC"
+
+# Pendo's rate under latency (target 1)
+RATE_LATENCY_MS = 250
+RATE_LIMIT = 100  # calls per second
+RATE_STATE_SCHEMA = "bench_rate"
+TINY_ROWS = 10
+BIG_ROWS = 10_000_000
+
+# The targets (issue 15). Ratios are of figures measured in the same run.
+RATE_MAX = 1.25  # rate step's wall / rate floor
+CPU_MAX = 3.0  # full sync CPU / bare client CPU
+WALL_MAX = 1.3  # full sync wall / bare client wall
+SCAN_MAX = 1.5  # no-change own work / fingerprint scan
+ONE_PCT_FULL_SHARE = 2 * 0.01  # 1% own <= no-change own + 2x 1% of full own
+RSS_MAX_MB = 300.0
+BIG_RSS_GROWTH = 0.15  # the peak at --big rows within 15% of the peak at --rows
+CLI_MAX_S = 0.3  # dbt-pendo --help / --version
+TINY_BEYOND_LS_S = 1.0  # a 10-row sync beyond `dbt ls`
+
 # The Spark no-change sync's Python peak RSS may exceed that of Spark's startup step (a sync
 # of no model: no SparkSession, no query) by this much: pyspark, py4j and the session's
 # objects, not rows (N rows held at once would take hundreds of MB).
@@ -302,7 +359,12 @@ class Emulator:
         _running[self.proc.pid] = self.proc
         self.rss_mb: float | None = None
         self.cpu_s: float | None = None
+        self.last_stats: dict[str, Any] = {}  # its stats just before stop()
         self._wait_ready(log)
+        try:
+            self.ready_stats = self.stats()  # its CPU once started (imports, data file)
+        except (OSError, ValueError):
+            self.ready_stats = {}
 
     def _wait_ready(self, log: Path, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -321,13 +383,21 @@ class Emulator:
                 time.sleep(0.05)
 
     def stats(self) -> dict[str, Any]:
-        """Its `GET /_emulator/stats` (call counts, max_in_flight)."""
+        """Its `GET /_emulator/stats` (call counts, statuses, throttled, max_in_flight,
+        cpu_seconds, peak_rss_mb)."""
         import urllib.request
 
-        with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as answer:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no http_proxy
+        with opener.open(f"{self.url}/_emulator/stats", timeout=10) as answer:
             return json.loads(answer.read())
 
     def stop(self) -> None:
+        """Its stats (kept in last_stats), then kill it: its peak RSS and CPU from wait4."""
+        if self.proc.pid in _running:
+            try:
+                self.last_stats = self.stats()
+            except (OSError, ValueError):
+                self.last_stats = {}
         reaped = _kill(self.proc)
         if reaped is not None:
             self.rss_mb, self.cpu_s = reaped.rss_mb, reaped.cpu_s
@@ -339,11 +409,18 @@ class Emulator:
 @dataclass
 class Settings:
     rows: int
-    threads: int
+    threads: int | None  # None: the sync's default (no --threads)
     batch_size: int
     workdir: Path
     rows_list: list[int] | None
     spark: bool = False
+    big: int | None = None  # rows of the --big step (None: not run)
+
+    @property
+    def limit_threads(self) -> list[int]:
+        """The bare client's thread counts: the sync's ceiling and starting window, else
+        the --threads given."""
+        return [self.threads] if self.threads else [SYNC_THREADS_CEILING, SYNC_START_WINDOW]
 
 
 def clean_env() -> dict[str, str]:
@@ -357,6 +434,16 @@ def clean_env() -> dict[str, str]:
     }
     env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", PYTHONUNBUFFERED="1")
     return env
+
+
+def _best(runs: list[Step], name: str) -> Step:
+    """The fastest of runs of one step (a failed run never), named `name`, every wall noted."""
+    best = min(runs, key=lambda st: st.wall if st.ok and st.wall is not None else float("inf"))
+    best.name = name
+    best.extra["walls"] = [None if r.wall is None else round(r.wall, 3) for r in runs]
+    walls = ", ".join(_num(r.wall, ".2f") for r in runs)
+    best.check = (best.check + "; " if best.check else "") + f"best of {walls} s"
+    return best
 
 
 class Bench:
@@ -401,14 +488,26 @@ class Bench:
             env["PENDO_BASE_URL"] = url
         return env
 
-    def emulator(self, label: str) -> Emulator:
-        return Emulator(self.data_file, self.logs / f"emulator_{label}.log", self.base_env)
+    def emulator(self, label: str, args: Sequence[str] = ()) -> Emulator:
+        return Emulator(self.data_file, self.logs / f"emulator_{label}.log", self.base_env, args)
 
     def stop_emulator(self, emulator: Emulator, step: Step) -> None:
         emulator.stop()
         if emulator.rss_mb is not None:
             self.emulator_rss.append(emulator.rss_mb)
         step.emulator_cpu_s = emulator.cpu_s
+        stats, ready = emulator.last_stats, emulator.ready_stats
+        during = (
+            stats["cpu_seconds"] - ready["cpu_seconds"]
+            if "cpu_seconds" in stats and "cpu_seconds" in ready
+            else None
+        )
+        step.extra["emulator"] = {
+            "rss_mb": emulator.rss_mb,
+            "cpu_s": emulator.cpu_s,  # wait4: its whole life, start included
+            "cpu_during_s": during,  # /_emulator/stats cpu_seconds, from ready to stop
+            **{k: stats.get(k) for k in ("write_calls", "statuses", "throttled", "max_in_flight")},
+        }
 
     # -- steps
 
@@ -433,6 +532,18 @@ class Bench:
         step.check = "ok"
         return step
 
+    def command(self, name: str, label: str, argv: list[str], project: Path | None = None) -> Step:
+        """A command run to completion as a child process (no emulator); ok when it exits 0."""
+        step = Step(name)
+        log = self.logs / f"{label}.log"
+        cwd = project or self.s.workdir
+        env = self.env(project) if project else self.base_env
+        reaped, step.wall = run_child(argv, env, log, cwd)
+        step.record(reaped)
+        step.ok = reaped.exit_code == 0
+        step.check = "ok" if step.ok else f"FAILED: exit {reaped.exit_code}; log {log}"
+        return step
+
     def sync(
         self,
         project: Path,
@@ -441,12 +552,15 @@ class Bench:
         expect_sent: int | None,
         extra_args: tuple[str, ...] = (),
         emulator: bool = True,
+        emulator_args: tuple[str, ...] = (),
     ) -> Step:
+        """A `dbt-pendo sync` with the sync's default options (plus `extra_args`; --threads
+        only when the benchmark was given one) against a fresh emulator."""
         step = Step(name)
         log = self.logs / f"{label}.log"
         results_file = project / "target" / "pendo_sync_results.json"
         results_file.unlink(missing_ok=True)
-        emu = self.emulator(label) if emulator else None
+        emu = self.emulator(label, emulator_args) if emulator else None
         try:
             argv = [
                 str(BIN / "dbt-pendo"),
@@ -455,11 +569,7 @@ class Bench:
                 str(project),
                 "--profiles-dir",
                 str(project),
-                "--threads",
-                str(self.s.threads),
-                # the limit paces nothing either; the default 80/s is for real Pendo
-                "--max-rps",
-                "0",
+                *(["--threads", str(self.s.threads)] if self.s.threads else []),
                 "--log-format",
                 "json",
                 *extra_args,
@@ -511,6 +621,9 @@ class Bench:
             step.check = (
                 f"ok (read, sent and updated {expect_sent:,})" if expect_sent else "ok (read 0, sent 0)"
             )
+        throttled = step.extra.get("emulator", {}).get("throttled")
+        if throttled:
+            step.check += f"; {throttled:,} calls throttled (429)"
         return step
 
     def startup(self, project: Path, label: str) -> Step:
@@ -521,23 +634,25 @@ class Bench:
                 "startup (empty selection)",
                 f"{label}_{i}",
                 None,
-                ("--exclude", "bench_visitors"),  # selects no model (a typo would be an error)
+                ("--exclude", MODEL),  # selects no model (a typo would be an error)
                 emulator=False,
             )
             for i in (1, 2)
         ]
-        best = min(runs, key=lambda st: st.wall if st.ok else float("inf"))
-        best.extra["walls"] = [round(r.wall, 2) for r in runs]
-        best.check += "; best of " + ", ".join(f"{r.wall:.2f}" for r in runs) + " s"
-        return best
+        return _best(runs, "startup (empty selection)")
 
-    def limit(self, project: Path, rows: int) -> Step:
-        step = Step("limit: prebuilt payloads, bare requests")
+    def limit(self, project: Path, rows: int) -> list[Step]:
+        """The bare client: payloads built beforehand, then sent once per thread count, each
+        time to its own fresh emulator; one step per thread count (sending only)."""
+        threads = self.s.limit_threads
         log = self.logs / "limit.log"
         out = self.s.workdir / "limit_result.json"
         out.unlink(missing_ok=True)
-        emu = self.emulator("limit")
+        emulators: list[Emulator] = []
+        steps = [Step(f"limit: bare client, {t} threads") for t in threads]
         try:
+            for t in threads:
+                emulators.append(self.emulator(f"limit_{t}"))
             argv = [
                 sys.executable,
                 str(Path(__file__).resolve()),
@@ -546,42 +661,101 @@ class Bench:
                 str(project / "bench.duckdb"),
                 "--relation",
                 RELATION,
-                "--url",
-                emu.url,
-                "--threads",
-                str(self.s.threads),
                 "--batch-size",
                 str(self.s.batch_size),
                 "--out",
                 str(out),
             ]
-            reaped, process_wall = run_child(argv, self.env(project, emu.url), log, project)
+            for t, emu in zip(threads, emulators, strict=True):
+                argv += ["--send", str(t), emu.url]
+            reaped, process_wall = run_child(argv, self.env(project), log, project)
         finally:
-            self.stop_emulator(emu, step)
+            for emu, step in zip(emulators, steps, strict=False):  # fewer if one failed to start
+                self.stop_emulator(emu, step)
+        result = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
+        for i, step in enumerate(steps):
+            step.record(reaped)
+            if reaped.exit_code != 0 or result is None:
+                step.ok = False
+                step.check = f"FAILED: exit {reaped.exit_code}"
+                print(f"  limit: {step.check}; log {log}:\n{_tail(log)}", flush=True)
+                continue
+            run = result["runs"][i]
+            step.wall = run["send_seconds"]
+            step.cpu_s = run["send_cpu_seconds"]  # of the sending only, like the wall time
+            step.rows_sent = result["records"]
+            step.extra |= {**result, **run, "process_wall": round(process_wall, 2)}
+            del step.extra["runs"]
+            if run["updated"] != rows or result["records"] != rows or run["bad_answers"]:
+                step.ok = False
+                step.check = (
+                    f"FAILED: updated {run['updated']:,} of {result['records']:,} "
+                    f"(expected {rows:,}), {run['bad_answers']} bad answers"
+                )
+            else:
+                step.check = (
+                    f"ok (updated = {rows:,}; sending only; prebuilding took "
+                    f"{result['build_seconds']:.1f} s, process {process_wall:.1f} s)"
+                )
+        return steps
+
+    def scan(self, project: Path) -> Step:
+        """The warehouse's floor: the sync's fingerprint over every row, counted (best of 3)."""
+        step = Step("scan: count(fingerprint), best of 3")
+        log = self.logs / "scan.log"
+        out = self.s.workdir / "scan_result.json"
+        out.unlink(missing_ok=True)
+        argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "_scan-child",
+            "--db",
+            str(project / "bench.duckdb"),
+            "--relation",
+            RELATION,
+            "--runs",
+            "3",
+            "--out",
+            str(out),
+        ]
+        reaped, process_wall = run_child(argv, self.env(project), log, project)
         step.record(reaped)
-        code = reaped.exit_code
-        if code != 0 or not out.exists():
+        if reaped.exit_code != 0 or not out.exists():
             step.ok = False
-            step.check = f"FAILED: exit {code}"
-            print(f"  limit: {step.check}; log {log}:\n{_tail(log)}", flush=True)
+            step.check = f"FAILED: exit {reaped.exit_code}"
+            print(f"  scan: {step.check}; log {log}:\n{_tail(log)}", flush=True)
             return step
         result = json.loads(out.read_text(encoding="utf-8"))
-        step.wall = result["send_seconds"]
-        step.cpu_s = result["send_cpu_seconds"]  # of the sending only, like the wall time
-        step.rows_sent = result["records"]
+        step.wall = min(result["seconds"])
         step.extra |= {**result, "process_wall": round(process_wall, 2)}
-        if result["updated"] != rows or result["records"] != rows or result["bad_answers"]:
-            step.ok = False
-            step.check = (
-                f"FAILED: updated {result['updated']:,} of {result['records']:,} "
-                f"(expected {rows:,}), {result['bad_answers']} bad answers"
-            )
-        else:
-            step.check = (
-                f"ok (updated = {rows:,}; sending only; prebuilding took "
-                f"{result['build_seconds']:.1f} s, process {process_wall:.1f} s)"
-            )
+        matched, stored = result["fingerprints_matched"], result["fingerprints_stored"]
+        step.check = (
+            f"best of {', '.join(f'{x:.2f}' for x in result['seconds'])} s (query only); "
+            f"expression = the stored fingerprint on {_num(matched, ',d')} of {_num(stored, ',d')} rows"
+        )
+        if stored and matched != stored:
+            step.check += " (NOT the sync's expression)"
         return step
+
+    def startup_costs(self, steps: dict[str, Step]) -> None:
+        """--help and --version (best of 5); on a 10-row copy of the project, `dbt ls` and a
+        first sync (best of 3 each)."""
+        cli = str(BIN / "dbt-pendo")
+        for option in ("--help", "--version"):
+            key = option.strip("-")
+            runs = [self.command(f"dbt-pendo {option}", f"cli_{key}_{i}", [cli, option]) for i in range(1, 6)]
+            steps[key] = _best(runs, f"dbt-pendo {option} (best of 5)")
+        tiny = self.make_project("tiny")
+        steps["tiny_build"] = self.build(tiny, TINY_ROWS, 0, "tiny_build")
+        ls = [str(BIN / "dbt"), "ls", "--project-dir", str(tiny), "--profiles-dir", str(tiny)]
+        runs = [self.command("dbt ls", f"tiny_ls_{i}", ls, tiny) for i in range(1, 4)]
+        steps["dbt_ls"] = _best(runs, f"dbt ls, {TINY_ROWS} rows (best of 3)")
+        runs = [
+            # each its own state schema: every run a first sync that sends the 10 rows
+            self.sync(tiny, "sync", f"tiny_sync_{i}", TINY_ROWS, ("--state-schema", f"bench_tiny_{i}"))
+            for i in range(1, 4)
+        ]
+        steps["tiny_sync"] = _best(runs, f"sync, {TINY_ROWS} rows (best of 3)")
 
     # -- protocols
 
@@ -590,21 +764,59 @@ class Bench:
         bump = n // 100
         project = self.make_project("project")
         steps: dict[str, Step] = {}
-        print(f"[1/7] dbt build, {n:,} rows", flush=True)
+        total = 11 + (1 if self.s.big else 0)
+
+        def stage(i: int, text: str) -> None:
+            print(f"[{i}/{total}] {text}", flush=True)
+
+        stage(1, f"dbt build, {n:,} rows")
         steps["build"] = self.build(project, n, 0, "build")
-        print("[2/7] startup: sync of an empty selection (x2)", flush=True)
+        stage(2, "startup: sync of an empty selection (x2)")
         steps["startup"] = self.startup(project, "startup")
-        print("[3/7] limit: prebuilt payloads over bare requests", flush=True)
-        steps["limit"] = self.limit(project, n)
-        print("[4/7] first (full) sync", flush=True)
+        stage(
+            3,
+            "limit: prebuilt payloads over bare requests, "
+            + " and ".join(f"{t} threads" for t in self.s.limit_threads),
+        )
+        for t, step in zip(self.s.limit_threads, self.limit(project, n), strict=True):
+            steps[f"limit_{t}"] = step
+        stage(4, "first (full) sync")
         steps["full"] = self.sync(project, "full sync", "sync_full", n)
-        print("[5/7] second sync, nothing changed", flush=True)
+        stage(5, "scan: count of the fingerprint over every row (x3)")
+        steps["scan"] = self.scan(project)
+        stage(6, "second sync, nothing changed")
         steps["nochange"] = self.sync(project, "no-change sync", "sync_nochange", 0)
-        print(f"[6/7] dbt build, {bump:,} rows changed (1%)", flush=True)
+        stage(7, f"dbt build, {bump:,} rows changed (1%)")
         steps["rebuild"] = self.build(project, n, bump, "build_1pct")
-        print("[7/7] sync of the 1% change", flush=True)
+        stage(8, "sync of the 1% change")
         steps["one_pct"] = self.sync(project, "1% sync", "sync_1pct", bump)
-        outcome = {"mode": "single", "rows": n, "steps": steps, "targets": self.targets(steps)}
+        stage(9, f"full sync at {RATE_LATENCY_MS} ms per call and {RATE_LIMIT} calls/s (own state schema)")
+        steps["rate"] = self.sync(
+            project,
+            f"rate: full sync, {RATE_LATENCY_MS} ms, {RATE_LIMIT}/s",
+            "sync_rate",
+            n,
+            ("--state-schema", RATE_STATE_SCHEMA),
+            emulator_args=("--latency-ms", str(RATE_LATENCY_MS), "--rate-limit", str(RATE_LIMIT)),
+        )
+        stage(10, "dbt-pendo --help and --version (x5 each)")
+        stage(11, f"{TINY_ROWS}-row project: dbt build, dbt ls (x3), sync (x3)")
+        self.startup_costs(steps)
+        if self.s.big:
+            big = self.s.big
+            stage(12, f"--big: dbt build, full and no-change sync at {big:,} rows")
+            big_project = self.make_project(f"project_{big}")
+            steps["big_build"] = self.build(big_project, big, 0, f"build_{big}")
+            steps["big_full"] = self.sync(big_project, f"full sync, {big:,} rows", f"sync_full_{big}", big)
+            steps["big_nochange"] = self.sync(
+                big_project, f"no-change sync, {big:,} rows", f"sync_nochange_{big}", 0
+            )
+        outcome = {
+            "mode": "single",
+            "rows": n,
+            "steps": steps,
+            "limits": limits(steps, self.s),
+        }
         if self.s.spark:
             outcome["spark"] = self.run_spark(n)
         return outcome
@@ -641,44 +853,7 @@ class Bench:
             print(f"[size {i}/{len(sizes)}: {n:,} rows] no-change sync", flush=True)
             steps["nochange"] = self.sync(project, "no-change sync", f"sync_nochange_{n}", 0)
             per_size[n] = steps
-        return {
-            "mode": "rows-list",
-            "sizes": per_size,
-            "targets": {n: self.targets(steps) for n, steps in per_size.items()},
-        }
-
-    # -- targets
-
-    @staticmethod
-    def targets(steps: dict[str, Step]) -> dict[str, dict[str, Any]]:
-        def entry(value: float | None, passed: bool | None, shown: str) -> dict[str, Any]:
-            return {"value": value, "pass": passed, "shown": shown}
-
-        out: dict[str, dict[str, Any]] = {}
-        full, limit = steps.get("full"), steps.get("limit")
-        nochange, startup, one_pct = steps.get("nochange"), steps.get("startup"), steps.get("one_pct")
-        if full and limit and full.ok and limit.ok:
-            ratio = full.wall / limit.wall
-            out["full_vs_limit"] = entry(ratio, ratio <= 1.5, f"{ratio:.2f}x")
-        else:
-            out["full_vs_limit"] = entry(None, None if not limit else False, "n/a")
-        if nochange and startup and nochange.ok and startup.ok:
-            beyond = nochange.wall - startup.wall
-            out["nochange_beyond_startup"] = entry(beyond, beyond < 5, f"{beyond:.2f} s")
-        else:
-            out["nochange_beyond_startup"] = entry(None, False, "n/a")
-        if full and one_pct and full.ok and one_pct.ok:
-            speedup = full.wall / one_pct.wall
-            out["full_vs_1pct_speedup"] = entry(speedup, speedup >= 20, f"{speedup:.1f}x")
-        else:
-            out["full_vs_1pct_speedup"] = entry(None, None if not one_pct else False, "n/a")
-        syncs = [st for key, st in steps.items() if key in ("full", "nochange", "one_pct") and st.rss_mb]
-        if syncs:
-            peak = max(st.rss_mb for st in syncs)
-            out["peak_rss"] = entry(peak, peak < 400, f"{peak:.0f} MB")
-        else:
-            out["peak_rss"] = entry(None, False, "n/a")
-        return out
+        return {"mode": "rows-list", "sizes": per_size, "limits": size_limits(per_size)}
 
     @staticmethod
     def spark_targets(steps: dict[str, Step], rows: int) -> dict[str, dict[str, Any]]:
@@ -710,6 +885,302 @@ class Bench:
         }
 
 
+# ---------------------------------------------------------------- the targets (issue 15)
+
+
+def _limit(
+    number: str,
+    target: str,
+    measured: str,
+    compared: str,
+    goal: str,
+    ratio: float | None = None,
+    passed: bool | None = None,
+    value: float | None = None,
+) -> dict[str, Any]:
+    """One row of the Limits table; passed None: not measured (or only informational)."""
+    return {
+        "number": number,
+        "target": target,
+        "measured": measured,
+        "compared_with": compared,
+        "ratio": ratio,
+        "goal": goal,
+        "pass": passed,
+        "value": value,
+    }
+
+
+def _usable(*steps: Step | None) -> bool:
+    return all(st is not None and st.ok and st.wall is not None for st in steps)
+
+
+def _own(step: Step | None) -> float | None:
+    """A sync's own work: its model's `seconds` in the results file."""
+    return None if step is None else step.extra.get("model_seconds")
+
+
+def _failed(number: str, target: str, goal: str, why: str) -> dict[str, Any]:
+    return _limit(number, target, why, "-", goal, passed=False)
+
+
+def limits(steps: dict[str, Step], s: Settings) -> list[dict[str, Any]]:
+    """The Limits table: every target's figure, what it is compared with, and the verdict."""
+    rows, out = s.rows, []
+    per_m = 1_000_000 / rows
+
+    # 1. Pendo's rate under latency
+    rate = steps.get("rate")
+    calls = math.ceil(rows / s.batch_size)
+    floor = calls / RATE_LIMIT
+    label = f"rate: full sync wall, {RATE_LATENCY_MS} ms + {RATE_LIMIT}/s"
+    goal = f"<= {RATE_MAX}x"
+    if _usable(rate):
+        assert rate is not None and rate.wall is not None
+        emu = rate.extra.get("emulator", {})
+        ratio = rate.wall / floor
+        out.append(
+            _limit(
+                "1",
+                label,
+                f"{rate.wall:.1f} s (own {_num(_own(rate), '.1f')} s; throttled "
+                f"{_num(emu.get('throttled'), ',d')}, max in flight {_num(emu.get('max_in_flight'), 'd')})",
+                f"{floor:.1f} s = {calls:,} calls / {RATE_LIMIT}/s",
+                goal,
+                ratio,
+                ratio <= RATE_MAX,
+                rate.wall,
+            )
+        )
+    else:
+        out.append(_failed("1", label, goal, "step failed"))
+
+    # 2. one core's worth of Python
+    full = steps.get("full")
+    bare = [st for key, st in steps.items() if key.startswith("limit_") and _usable(st)]
+    if _usable(full) and bare:
+        assert full is not None and full.wall is not None and full.cpu_s is not None
+        cpu_best = min(bare, key=lambda st: st.cpu_s or float("inf"))
+        wall_best = min(bare, key=lambda st: st.wall or float("inf"))
+        assert cpu_best.cpu_s is not None and wall_best.wall is not None
+
+        def threads(st: Step) -> str:
+            return st.name.rsplit(", ", 1)[-1]
+
+        ratio = full.cpu_s / cpu_best.cpu_s
+        out.append(
+            _limit(
+                "2",
+                "CPU: full sync (process) vs bare client",
+                f"{full.cpu_s:.1f} s CPU",
+                f"{cpu_best.cpu_s:.1f} s CPU (sending, {threads(cpu_best)})",
+                f"<= {CPU_MAX:g}x",
+                ratio,
+                ratio <= CPU_MAX,
+                full.cpu_s,
+            )
+        )
+        ratio = full.wall / wall_best.wall
+        out.append(
+            _limit(
+                "2",
+                "wall: full sync (process) vs bare client",
+                f"{full.wall:.1f} s (own {_num(_own(full), '.1f')} s)",
+                f"{wall_best.wall:.1f} s (sending, {threads(wall_best)})",
+                f"<= {WALL_MAX:g}x",
+                ratio,
+                ratio <= WALL_MAX,
+                full.wall,
+            )
+        )
+
+        def emulator_cpu(st: Step) -> float | None:  # during the step, per 1M rows
+            during = st.extra.get("emulator", {}).get("cpu_during_s")
+            return None if during is None else during * per_m
+
+        emu_full, emu_bare = emulator_cpu(full), emulator_cpu(cpu_best)
+        out.append(
+            _limit(
+                "2",
+                "CPU per 1M rows: ours | the emulator's",
+                f"sync {full.cpu_s * per_m:.1f} s | emulator {_num(emu_full, '.1f')} s",
+                f"bare {cpu_best.cpu_s * per_m:.1f} s | emulator {_num(emu_bare, '.1f')} s",
+                "info",
+            )
+        )
+    else:
+        out.append(_failed("2", "CPU and wall: full sync vs bare client", f"<= {CPU_MAX:g}x", "step failed"))
+
+    # 3. the warehouse's scan
+    scan, nochange, one_pct = steps.get("scan"), steps.get("nochange"), steps.get("one_pct")
+    label = "no-change sync's own work vs fingerprint scan"
+    goal = f"<= {SCAN_MAX}x"
+    if _usable(scan, nochange) and _own(nochange) is not None:
+        assert scan is not None and scan.wall is not None
+        own = _own(nochange)
+        assert own is not None
+        ratio = own / scan.wall
+        out.append(
+            _limit(
+                "3", label, f"{own:.2f} s", f"{scan.wall:.2f} s (scan)", goal, ratio, ratio <= SCAN_MAX, own
+            )
+        )
+    else:
+        out.append(_failed("3", label, goal, "step failed"))
+    label = "1% sync's own work vs no-change + 2x 1% of full"
+    if _usable(one_pct, nochange, full) and None not in (_own(one_pct), _own(nochange), _own(full)):
+        own1, own0, ownf = _own(one_pct), _own(nochange), _own(full)
+        assert own1 is not None and own0 is not None and ownf is not None
+        bound = own0 + ONE_PCT_FULL_SHARE * ownf
+        ratio = own1 / bound
+        out.append(
+            _limit(
+                "3",
+                label,
+                f"{own1:.2f} s",
+                f"{own0:.2f} + 2% x {ownf:.1f} = {bound:.2f} s",
+                "<= 1x",
+                ratio,
+                ratio <= 1,
+                own1,
+            )
+        )
+    else:
+        out.append(_failed("3", label, "<= 1x", "step failed"))
+
+    # 4. memory
+    syncs = {key: steps.get(key) for key in ("full", "nochange", "one_pct", "rate")}
+    measured = {key: st.rss_mb for key, st in syncs.items() if st is not None and st.rss_mb is not None}
+    label = f"peak RSS of every sync at {rows:,} rows"
+    goal = f"<= {RSS_MAX_MB:.0f} MB"
+    if measured:
+        worst = max(measured, key=lambda k: measured[k])
+        peak = measured[worst]
+        shown = " ".join(f"{k} {v:.0f}" for k, v in measured.items())
+        out.append(
+            _limit(
+                "4",
+                label,
+                f"{peak:.0f} MB ({shown})",
+                f"{RSS_MAX_MB:.0f} MB",
+                goal,
+                peak / RSS_MAX_MB,
+                peak <= RSS_MAX_MB and len(measured) == len(syncs),
+                peak,
+            )
+        )
+    else:
+        out.append(_failed("4", label, goal, "no sync measured"))
+    label = "peak RSS at --big rows vs at --rows"
+    goal = f"<= {1 + BIG_RSS_GROWTH:g}x"
+    small = [st.rss_mb for k in ("full", "nochange") if (st := steps.get(k)) and st.rss_mb]
+    big = [st.rss_mb for k in ("big_full", "big_nochange") if (st := steps.get(k)) and st.rss_mb]
+    if not s.big:
+        out.append(_limit("4", label, "not run (--big)", "-", goal))
+    elif len(small) == 2 and len(big) == 2:
+        ratio = max(big) / max(small)
+        out.append(
+            _limit(
+                "4",
+                label.replace("--big", f"{s.big:,}").replace("--rows", f"{rows:,}"),
+                f"{max(big):.0f} MB (full {big[0]:.0f}, no-change {big[1]:.0f})",
+                f"{max(small):.0f} MB (full {small[0]:.0f}, no-change {small[1]:.0f})",
+                goal,
+                ratio,
+                ratio <= 1 + BIG_RSS_GROWTH and _usable(steps.get("big_full"), steps.get("big_nochange")),
+                max(big),
+            )
+        )
+    else:
+        out.append(_failed("4", label, goal, "step failed"))
+
+    # 5. start-up
+    for key in ("help", "version"):
+        st = steps.get(key)
+        label, goal = f"dbt-pendo --{key}, best of 5", f"< {CLI_MAX_S} s"
+        if _usable(st):
+            assert st is not None and st.wall is not None
+            out.append(
+                _limit(
+                    "5",
+                    label,
+                    f"{st.wall:.3f} s",
+                    f"{CLI_MAX_S} s",
+                    goal,
+                    st.wall / CLI_MAX_S,
+                    st.wall < CLI_MAX_S,
+                    st.wall,
+                )
+            )
+        else:
+            out.append(_failed("5", label, goal, "step failed"))
+    tiny, ls = steps.get("tiny_sync"), steps.get("dbt_ls")
+    label, goal = f"{TINY_ROWS}-row sync beyond `dbt ls`, best of 3", f"<= {TINY_BEYOND_LS_S:g} s"
+    if _usable(tiny, ls):
+        assert tiny is not None and ls is not None and tiny.wall is not None and ls.wall is not None
+        beyond = tiny.wall - ls.wall
+        out.append(
+            _limit(
+                "5",
+                label,
+                f"{tiny.wall:.2f} - {ls.wall:.2f} = {beyond:.2f} s",
+                f"{TINY_BEYOND_LS_S:g} s",
+                goal,
+                beyond / TINY_BEYOND_LS_S,
+                beyond <= TINY_BEYOND_LS_S,
+                beyond,
+            )
+        )
+    else:
+        out.append(_failed("5", label, goal, "step failed"))
+    return out
+
+
+def size_limits(per_size: dict[int, dict[str, Step]]) -> list[dict[str, Any]]:
+    """--rows-list: the memory targets, per size and the largest size against the smallest."""
+    out = []
+    peaks: dict[int, float] = {}
+    for n, steps in per_size.items():
+        measured = [st.rss_mb for k in ("full", "nochange") if (st := steps[k]).rss_mb is not None]
+        label, goal = f"peak RSS of every sync at {n:,} rows", f"<= {RSS_MAX_MB:.0f} MB"
+        if len(measured) == 2:
+            peaks[n] = peak = max(measured)
+            out.append(
+                _limit(
+                    "4",
+                    label,
+                    f"{peak:.0f} MB (full {measured[0]:.0f}, no-change {measured[1]:.0f})",
+                    f"{RSS_MAX_MB:.0f} MB",
+                    goal,
+                    peak / RSS_MAX_MB,
+                    peak <= RSS_MAX_MB,
+                    peak,
+                )
+            )
+        else:
+            out.append(_failed("4", label, goal, "not measured"))
+    if len(per_size) > 1:
+        small, big = min(per_size), max(per_size)
+        label, goal = f"peak RSS at {big:,} rows vs at {small:,}", f"<= {1 + BIG_RSS_GROWTH:g}x"
+        if small in peaks and big in peaks:
+            ratio = peaks[big] / peaks[small]
+            out.append(
+                _limit(
+                    "4",
+                    label,
+                    f"{peaks[big]:.0f} MB",
+                    f"{peaks[small]:.0f} MB",
+                    goal,
+                    ratio,
+                    ratio <= 1 + BIG_RSS_GROWTH,
+                    peaks[big],
+                )
+            )
+        else:
+            out.append(_failed("4", label, goal, "not measured"))
+    return out
+
+
 # ---------------------------------------------------------------- printing
 
 
@@ -720,9 +1191,10 @@ def _num(value: float | None, fmt: str) -> str:
 def print_steps(steps: dict[str, Step]) -> None:
     """The steps' figures; JVM columns when a step left a JVM behind (Spark)."""
     jvm = any(step.jvm_rss_mb is not None for step in steps.values())
+    width = max(42, *(len(step.name) for step in steps.values()))
     header = (
-        f"{'step':<42} {'wall s':>7} {'rows read':>10} {'rows sent':>10} {'rows/s':>8} "
-        f"{'peak RSS MB':>11} {'CPU s':>6} "
+        f"{'step':<{width}} {'wall s':>7} {'own s':>6} {'rows read':>10} {'rows sent':>10} "
+        f"{'rows/s':>8} {'peak RSS MB':>11} {'CPU s':>6} "
         + (f"{'JVM RSS MB':>10} {'JVM CPU s':>9} " if jvm else "")
         + f"{'emu CPU s':>9}  check"
     )
@@ -730,15 +1202,57 @@ def print_steps(steps: dict[str, Step]) -> None:
     print("-" * len(header))
     for step in steps.values():
         print(
-            f"{step.name:<42} {_num(step.wall, '.2f'):>7} {_num(step.rows_read, ',d'):>10} "
-            f"{_num(step.rows_sent, ',d'):>10} {_num(step.rows_per_second, ',.0f'):>8} "
-            f"{_num(step.rss_mb, '.0f'):>11} {_num(step.cpu_s, '.1f'):>6} "
+            f"{step.name:<{width}} {_num(step.wall, '.2f'):>7} {_num(_own(step), '.2f'):>6} "
+            f"{_num(step.rows_read, ',d'):>10} {_num(step.rows_sent, ',d'):>10} "
+            f"{_num(step.rows_per_second, ',.0f'):>8} {_num(step.rss_mb, '.0f'):>11} "
+            f"{_num(step.cpu_s, '.1f'):>6} "
             + (f"{_num(step.jvm_rss_mb, '.0f'):>10} {_num(step.jvm_cpu_s, '.1f'):>9} " if jvm else "")
             + f"{_num(step.emulator_cpu_s, '.1f'):>9}  {step.check}"
         )
 
 
-def print_targets(targets: dict[str, dict[str, Any]], table: dict[str, tuple[str, str]] = TARGETS) -> None:
+def _verdict(passed: bool | None, goal: str) -> str:
+    if passed is None:
+        return "info" if goal == "info" else "n/a"
+    return "PASS" if passed else "FAIL"
+
+
+def print_limits(rows: list[dict[str, Any]]) -> None:
+    """The Limits table: one row per figure, with what it is compared with and the verdict."""
+    cells = [
+        (
+            r["number"],
+            r["target"],
+            r["measured"],
+            r["compared_with"],
+            _num(r["ratio"], ".2f") + ("x" if r["ratio"] is not None else ""),
+            r["goal"],
+            _verdict(r["pass"], r["goal"]),
+        )
+        for r in rows
+    ]
+    titles = ("#", "target", "measured", "compared with (floor)", "ratio", "goal", "result")
+    widths = [max(len(t), *(len(c[i]) for c in cells)) for i, t in enumerate(titles)]
+    right = {4}  # the ratio column
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        )
+
+    print(line(titles).rstrip())
+    print("-" * len(line(titles)))
+    for c in cells:
+        print(line(c).rstrip())
+    verdicts = [r["pass"] for r in rows if r["goal"] != "info"]
+    print(
+        f"{sum(v is True for v in verdicts)} PASS, {sum(v is False for v in verdicts)} FAIL"
+        + (f", {sum(v is None for v in verdicts)} not run" if any(v is None for v in verdicts) else "")
+    )
+
+
+def print_targets(targets: dict[str, dict[str, Any]], table: dict[str, tuple[str, str]]) -> None:
     width = max(10, *(len(t["shown"]) for t in targets.values()))
     label_width = max(36, *(len(label) for label, _ in table.values()))
     header = f"{'target':<{label_width}} {'value':>{width}} {'goal':>10}  result"
@@ -784,89 +1298,71 @@ def print_spark(spark: dict[str, Any], duckdb: dict[str, Step], rows: int) -> No
     print_targets(spark["targets"], SPARK_TARGETS)
 
 
+def duckdb_memory_limit() -> str:
+    """The benchmark profile's DuckDB memory_limit, as profiles.yml reads it."""
+    value = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "")
+    if value in ("", "0"):
+        return "DuckDB's default (80% of RAM), uncapped"
+    return f"{value} (BENCH_DUCKDB_MEMORY_LIMIT)"
+
+
 def print_report(outcome: dict[str, Any], bench: Bench) -> None:
     print()
     print("=" * 100)
+    threads = (
+        f"--threads {bench.s.threads}" if bench.s.threads else "default options (no --threads, no --max-rps)"
+    )
     if outcome["mode"] == "single":
         steps = outcome["steps"]
         print(
-            f"dbt-pendo sync benchmark: {outcome['rows']:,} rows, threads {bench.s.threads}, "
-            f"batch size {bench.s.batch_size}"
+            f"dbt-pendo sync benchmark: {outcome['rows']:,} rows, batch size {bench.s.batch_size}, "
+            f"syncs with {threads}; DuckDB memory_limit: {duckdb_memory_limit()}"
         )
         print()
         print_steps(steps)
         print()
-        startup, nochange, full, one_pct = (steps.get(k) for k in ("startup", "nochange", "full", "one_pct"))
+        startup, nochange, full = (steps.get(k) for k in ("startup", "nochange", "full"))
         notes = []
-        if full and full.extra.get("model_seconds") is not None:
-            notes.append(
-                f"full sync: {full.extra['model_seconds']:.1f} s inside the engine (read, send, "
-                f"answers) of {full.wall:.1f} s wall"
-            )
         if full and full.cpu_s and full.wall:
             notes.append(
                 f"full sync process used {full.cpu_s:.1f} s CPU in {full.wall:.1f} s wall "
                 f"({full.cpu_s / full.wall:.2f} cores); the emulator used "
                 f"{_num(full.emulator_cpu_s, '.1f')} s CPU ({os.cpu_count()} CPUs in all)"
             )
+        if full and startup and full.cpu_s and startup.cpu_s:
+            notes.append(f"full sync CPU minus the startup step's CPU: {full.cpu_s - startup.cpu_s:.1f} s")
         if startup and nochange and startup.wall and nochange.wall:
             notes.append(
                 f"no-change sync: {nochange.wall:.2f} s wall - {startup.wall:.2f} s startup "
-                f"= {nochange.wall - startup.wall:.2f} s of warehouse work (snapshot, diff, merge)"
+                f"= {nochange.wall - startup.wall:.2f} s beyond startup; own work (results "
+                f"seconds) {_num(_own(nochange), '.2f')} s"
             )
-        if startup and full and one_pct and startup.wall and full.wall and one_pct.wall:
-            a, b = full.wall - startup.wall, one_pct.wall - startup.wall
-            if b > 0:
-                notes.append(f"speedup with startup taken out of both: {a:.1f} s / {b:.1f} s = {a / b:.1f}x")
         if bench.emulator_rss:
             notes.append(
-                f"emulator processes peaked at {max(bench.emulator_rss):.0f} MB RSS (fresh emulator per step)"
+                f"emulator processes peaked at {max(bench.emulator_rss):.0f} MB RSS (fresh emulator "
+                "per step; values written are kept, request bodies are not)"
             )
+        notes.append(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         for note in notes:
             print("  " + note)
         print()
-        print_targets(outcome["targets"])
+        print(f"Limits (issue 15), {outcome['rows']:,} rows; ratios = measured / compared with, same run")
+        print_limits(outcome["limits"])
         if "spark" in outcome:
             print_spark(outcome["spark"], steps, outcome["rows"])
     else:
         print(
             f"dbt-pendo sync benchmark, sizes {', '.join(f'{n:,}' for n in outcome['sizes'])}, "
-            f"threads {bench.s.threads}, batch size {bench.s.batch_size}"
+            f"batch size {bench.s.batch_size}, syncs with {threads}; "
+            f"DuckDB memory_limit: {duckdb_memory_limit()}"
         )
         for n, steps in outcome["sizes"].items():
             print()
             print(f"{n:,} rows")
             print_steps(steps)
         print()
-        header = (
-            f"{'rows':>11} {'full s':>8} {'full rows/s':>12} {'full RSS MB':>12} "
-            f"{'no-change s':>12} {'beyond startup s':>17} {'no-change RSS MB':>17}"
-        )
-        print(header)
-        print("-" * len(header))
-        for n, steps in outcome["sizes"].items():
-            full, nochange, startup = steps["full"], steps["nochange"], steps["startup"]
-            beyond = nochange.wall - startup.wall if nochange.wall and startup.wall else None
-            print(
-                f"{n:>11,} {_num(full.wall, '.2f'):>8} {_num(full.rows_per_second, ',.0f'):>12} "
-                f"{_num(full.rss_mb, '.0f'):>12} {_num(nochange.wall, '.2f'):>12} "
-                f"{_num(beyond, '.2f'):>17} {_num(nochange.rss_mb, '.0f'):>17}"
-            )
-        print()
-        sizes = list(outcome["targets"])
-        header = f"{'target (limit and 1% steps do not run with --rows-list)':<56}" + "".join(
-            f"{f'{n:,} rows':>18}" for n in sizes
-        )
-        print(header)
-        print("-" * len(header))
-        for key in ("nochange_beyond_startup", "peak_rss"):
-            label, goal = TARGETS[key]
-            cells = []
-            for n in sizes:
-                t = outcome["targets"][n][key]
-                verdict = "n/a" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
-                cells.append(f"{t['shown'] + ' ' + verdict:>18}")
-            print(f"{label + ' (' + goal + ')':<56}" + "".join(cells))
+        print("Limits (issue 15), memory (--rows-list runs only build, startup, full and no-change)")
+        print_limits(outcome["limits"])
     print()
     print(f"results: {bench.s.workdir / 'bench_results.json'}   logs: {bench.logs}")
 
@@ -882,23 +1378,24 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
             "threads": bench.s.threads,
             "batch_size": bench.s.batch_size,
             "rows_list": bench.s.rows_list,
+            "big": bench.s.big,
             "spark": bench.s.spark,
             "workdir": str(bench.s.workdir),
+            "duckdb_memory_limit": duckdb_memory_limit(),
         },
         "machine": machine_info(),
+        "load_average": os.getloadavg(),
         "mode": outcome["mode"],
         "emulator_peak_rss_mb": max(bench.emulator_rss) if bench.emulator_rss else None,
+        "limits": outcome["limits"],
     }
     if outcome["mode"] == "single":
-        doc.update(rows=outcome["rows"], steps=steps_json(outcome["steps"]), targets=outcome["targets"])
+        doc.update(rows=outcome["rows"], steps=steps_json(outcome["steps"]))
         spark = outcome.get("spark")
         if spark is not None:
             doc["spark"] = {**spark, "steps": steps_json(spark["steps"])} if "steps" in spark else spark
     else:
-        doc.update(
-            sizes={str(n): steps_json(s) for n, s in outcome["sizes"].items()},
-            targets={str(n): t for n, t in outcome["targets"].items()},
-        )
+        doc["sizes"] = {str(n): steps_json(s) for n, s in outcome["sizes"].items()}
     return doc
 
 
@@ -950,7 +1447,8 @@ def java_version() -> str:
 
 
 def limit_child(argv: list[str]) -> None:
-    """Read the table, build every payload as the sync would send it, then time only sending."""
+    """Read the table, build every payload as the sync would send it, then time only sending,
+    once per --send THREADS URL (each URL its own fresh emulator)."""
     import datetime as dt
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -962,9 +1460,8 @@ def limit_child(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="bench_sync.py _limit-child")
     p.add_argument("--db", required=True)
     p.add_argument("--relation", required=True)
-    p.add_argument("--url", required=True)
-    p.add_argument("--threads", type=int, required=True)
     p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--send", nargs=2, action="append", metavar=("THREADS", "URL"), required=True)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     key = os.environ["PENDO_INTEGRATION_KEY"]
@@ -1006,43 +1503,127 @@ def limit_child(argv: list[str]) -> None:
     build_seconds = time.perf_counter() - started
     sample = json.loads(bodies[0])[0] if bodies else None
 
-    local = threading.local()
-    url = f"{args.url}{WRITE_PATH}"
-
-    def send(body: bytes) -> tuple[int, bool]:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-            session.trust_env = False
-            session.headers.update({"x-pendo-integration-key": key, "content-type": "application/json"})
-        response = session.post(url, data=body, timeout=(10, 330))
-        if response.status_code != 200:
-            return 0, True
-        answer = response.json()
-        return int(answer.get("updated", 0)), bool(answer.get("failed"))
-
     import resource
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
-    t0, cpu0 = time.perf_counter(), cpu()
-    with ThreadPoolExecutor(max_workers=args.threads) as pool:
-        answers = list(pool.map(send, bodies))
-    send_seconds, send_cpu = time.perf_counter() - t0, cpu() - cpu0
+    def send_all(threads: int, base_url: str) -> dict[str, Any]:
+        local = threading.local()
+        url = f"{base_url}{WRITE_PATH}"
+
+        def send(body: bytes) -> tuple[int, bool]:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = requests.Session()
+                session.trust_env = False
+                session.headers.update({"x-pendo-integration-key": key, "content-type": "application/json"})
+            response = session.post(url, data=body, timeout=(10, 330))
+            if response.status_code != 200:
+                return 0, True
+            answer = response.json()
+            return int(answer.get("updated", 0)), bool(answer.get("failed"))
+
+        t0, cpu0 = time.perf_counter(), cpu()
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            answers = list(pool.map(send, bodies))
+        return {
+            "threads": threads,
+            "send_seconds": time.perf_counter() - t0,
+            "send_cpu_seconds": cpu() - cpu0,
+            "updated": sum(u for u, _ in answers),
+            "bad_answers": sum(1 for _, bad in answers if bad),
+        }
+
+    runs = [send_all(int(threads), url) for threads, url in args.send]
     Path(args.out).write_text(
         json.dumps(
             {
-                "send_seconds": send_seconds,
-                "send_cpu_seconds": send_cpu,
                 "build_seconds": build_seconds,
                 "records": records,
                 "batches": len(bodies),
                 "bytes": sum(map(len, bodies)),
-                "updated": sum(u for u, _ in answers),
-                "bad_answers": sum(1 for _, bad in answers if bad),
                 "sample_record": sample,
+                "runs": runs,
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+# ---------------------------------------------------------------- the scan child
+
+
+def fingerprint_sql(columns: Sequence[str]) -> str:
+    """The sync's fingerprint of a row of these columns (each sent under its own name, no
+    column clearing Pendo's value on null), as macros/ledger.sql renders it for DuckDB."""
+
+    def literal(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def quote(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    parts = [literal(FINGERPRINT_PREFIX)]
+    for column in sorted(columns):  # field = column name; fields in name order
+        tag = literal(f"{FINGERPRINT_SEPARATOR}{column}=")
+        parts.append(
+            f"case when {quote(column)} is null then '' else {tag} || cast({quote(column)} as VARCHAR) end"
+        )
+    return f"md5(cast({' || '.join(parts)} as VARCHAR))"
+
+
+def scan_child(argv: list[str]) -> None:
+    """Time `select count(fp) from (select <fingerprint> as fp from the model)`, each run on a
+    fresh read-only connection (query only); then check the expression against the
+    fingerprints the sync stored in its state table (not timed)."""
+    import duckdb
+
+    p = argparse.ArgumentParser(prog="bench_sync.py _scan-child")
+    p.add_argument("--db", required=True)
+    p.add_argument("--relation", required=True)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    con = duckdb.connect(args.db, read_only=True)
+    names = [d[0] for d in con.execute(f"select * from {args.relation} limit 0").description]
+    con.close()
+    fp = fingerprint_sql([n for n in names if n != "visitor_id"])
+    # count(fp), not count(*): DuckDB would drop the unused projection and hash nothing
+    sql = f"select count(fp) from (select {fp} as fp from {args.relation})"
+    seconds, counted = [], None
+    for _ in range(args.runs):
+        con = duckdb.connect(args.db, read_only=True)
+        t0 = time.perf_counter()
+        row = con.execute(sql).fetchone()
+        seconds.append(time.perf_counter() - t0)
+        counted = row[0] if row else None
+        con.close()
+    con = duckdb.connect(args.db, read_only=True)
+    stored = matched = None
+    state = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'main' and table_name = 'pendo_sync_state'"
+    ).fetchone()
+    if state and state[0]:
+        row = con.execute(
+            f"select count(*), count(*) filter (where st.fingerprint = {fp}) "
+            f"from {args.relation} m join main.pendo_sync_state st "
+            f"on st.model_id = '{MODEL_ID}' and st.record_id = m.visitor_id"
+        ).fetchone()
+        if row:
+            stored, matched = row
+    con.close()
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": counted,
+                "fingerprints_stored": stored,
+                "fingerprints_matched": matched,
+                "sql": sql,
             }
         ),
         encoding="utf-8",
@@ -1081,9 +1662,12 @@ def _sizes(text: str) -> list[int]:
     return [_positive(part) for part in text.split(",") if part.strip()]
 
 
+CHILDREN: dict[str, Callable[[list[str]], None]] = {"_limit-child": limit_child, "_scan-child": scan_child}
+
+
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "_limit-child":
-        limit_child(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] in CHILDREN:
+        CHILDREN[sys.argv[1]](sys.argv[2:])
         return 0
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1092,15 +1676,28 @@ def main() -> int:
         "--rows", type=_positive, default=1_000_000, help="rows in the model (default 1,000,000)"
     )
     parser.add_argument(
-        "--threads", type=_positive, default=4, help="sync --threads and limit threads (default 4)"
+        "--threads",
+        type=_positive,
+        default=None,
+        help="give every sync --threads N and the bare client N threads (default: the sync's "
+        f"default, no --threads; the bare client runs at {SYNC_THREADS_CEILING} and {SYNC_START_WINDOW})",
     )
     parser.add_argument("--batch-size", type=_positive, default=500, help="records per call (default 500)")
     parser.add_argument("--workdir", default=None, help="work folder (default: a new temp folder, kept)")
     parser.add_argument(
+        "--big",
+        type=_positive,
+        nargs="?",
+        const=BIG_ROWS,
+        default=None,
+        metavar="N",
+        help=f"then build, full and no-change sync at N rows (default {BIG_ROWS:,}): the memory target",
+    )
+    parser.add_argument(
         "--rows-list",
         type=_sizes,
         default=None,
-        help="comma-separated sizes: only build, full and no-change sync at each size",
+        help="comma-separated sizes: only build, startup, full and no-change sync at each size",
     )
     parser.add_argument(
         "--spark",
@@ -1108,8 +1705,8 @@ def main() -> int:
         help="then the same model on Spark: build, startup, full and no-change sync (not with --rows-list)",
     )
     args = parser.parse_args()
-    if args.spark and args.rows_list:
-        parser.error("--spark runs at --rows, not with --rows-list")
+    if args.rows_list and (args.spark or args.big):
+        parser.error("--spark and --big run at --rows, not with --rows-list")
 
     command = shlex.join([sys.executable, *sys.argv])
     print(f"command: {command}", flush=True)
@@ -1117,13 +1714,16 @@ def main() -> int:
     bench = None
     try:
         workdir = prepare_workdir(args.workdir)
-        settings = Settings(args.rows, args.threads, args.batch_size, workdir, args.rows_list, args.spark)
+        settings = Settings(
+            args.rows, args.threads, args.batch_size, workdir, args.rows_list, args.spark, args.big
+        )
         info = machine_info()
         print(f"workdir: {workdir}")
         print(
             f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
             f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}"
-            + (f", dbt-spark {info['dbt-spark']}, pyspark {info['pyspark']}" if args.spark else ""),
+            + (f", dbt-spark {info['dbt-spark']}, pyspark {info['pyspark']}" if args.spark else "")
+            + f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
             flush=True,
         )
         bench = Bench(settings)
