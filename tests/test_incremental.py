@@ -285,10 +285,10 @@ def test_a_claim_from_another_machine_is_waited_out_then_taken_over(duck, emulat
     con.execute(
         "insert into main.pendo_sync_lock values "
         "('model.incremental_project.visitor_scores', 'another-host:4242:0badf00d', "
-        f"{int(time.time()) - 57})"
+        f"{int(time.time()) - 50})"
     )
     con.close()
     result = duck.sync("--lock-stale-after", "60", emulator=emulator)
     assert result.code == 0, result.output
     assert "the lock is held by another-host:4242:0badf00d" in result.output
-    assert re.search(r"waiting up to \d s for it to end or go stale", result.output)
+    assert re.search(r"waiting up to \d+ s for it to end or go stale", result.output)
