@@ -297,6 +297,24 @@ class SegmentSpec(_ModelMessages):
         """The payload key of a member's id."""
         return "visitorId"
 
+    def member_column(self, columns: Sequence[str]) -> str:
+        """The relation's column that `id_column` names (exactly, else case-insensitively, as
+        warehouses fold unquoted names); ConfigError when there is none."""
+        if self.id_column in columns:
+            return self.id_column
+        for column in columns:
+            if column.lower() == self.id_column.lower():
+                return column
+        raise ConfigError(
+            problems=[
+                self.problem(
+                    f"id_column '{self.id_column}' is not a column of the built relation "
+                    f"(columns: {', '.join(columns)})",
+                    "fix the pendo block or rebuild the model",
+                )
+            ]
+        )
+
 
 ModelSpec = SyncSpec | EventSpec | SegmentSpec
 

@@ -113,23 +113,25 @@ class Sending(Delivery):
         self._note_fields("created", kind, missing)
 
     def check_events(self, spec: EventSpec) -> None:
+        self._track_client(spec)
+
+    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
+        if isinstance(spec, EventSpec):
+            return EventSender(self._track_client(spec))
+        if isinstance(spec, SegmentSpec):
+            return SegmentSender(self._metadata_client(), spec.segment, target_id)
+        return MetadataSender(
+            self._metadata_client(), spec.object, spec.id_key, self.options.create_missing, spec.group
+        )
+
+    def _track_client(self, spec: EventSpec) -> PendoClient:
         if self.track is None:
             raise ConfigError(
                 f"{spec.where()}: PENDO_TRACK_SECRET is not set. Track Events are sent with the "
                 "app's Track Event shared secret (Settings > Subscription Settings > your app), "
                 "not the integration key: export it, or leave this model out of the selection"
             )
-
-    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
-        if isinstance(spec, EventSpec):
-            self.check_events(spec)
-            assert self.track is not None  # checked above
-            return EventSender(self.track)
-        if isinstance(spec, SegmentSpec):
-            return SegmentSender(self._metadata_client(), spec.segment, target_id)
-        return MetadataSender(
-            self._metadata_client(), spec.object, spec.id_key, self.options.create_missing, spec.group
-        )
+        return self.track
 
     def _metadata_client(self) -> PendoClient:
         if self.client is None:  # the run asks for the key when it plans a metadata model

@@ -24,7 +24,7 @@ from .ledger.store import StateStore
 from .pendo.fields import refused_column
 from .pendo.sender import Sender
 from .plan import PlannedModel
-from .results import ModelResult, SyncResults
+from .results import Counts, ModelResult, SyncResults
 from .settings import SyncOptions
 from .targets.events import FUTURE_DAYS, EventBuilder, EventWindow, resolve_columns
 from .targets.segments import SegmentSender, build_membership
@@ -120,9 +120,8 @@ def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: M
         _sync_segment(planned, spec, warehouse, run, result)
         return
     columns = _columns(spec, planned, warehouse, delivery)
-    store = StateStore(warehouse, planned.state_location(run.state_schema))
-    result.state_table = str(store.state)
-    snapshot = _snapshot(spec, planned, store, columns, delivery)
+    store = _store(planned, warehouse, run, result)
+    snapshot = _frozen(store, planned, _read(spec, columns), delivery)
     converters = _converters(spec, columns)
     build = MetadataBuilder(spec.id_key, snapshot.fields, snapshot.clear, converters, snapshot.departed)
     _send(spec, planned, snapshot, run, result, build)
@@ -162,27 +161,16 @@ def _sync_segment(
     kept with the state; without one, the segment is found by name or created by the first
     call. A segment deleted in Pendo is created again with every member, once per run."""
     node, delivery = planned.node, run.delivery
-    found = {c.written.lower(): c.name for c in warehouse.columns(node)}
-    id_column = found.get(spec.id_column.lower())
-    if id_column is None:
-        raise ConfigError(
-            problems=[
-                spec.problem(
-                    f"id_column '{spec.id_column}' is not a column of the built relation",
-                    "fix the pendo block or rebuild the model",
-                )
-            ]
-        )
-    store = StateStore(warehouse, planned.state_location(run.state_schema))
-    result.state_table = str(store.state)
-    known = store.target_id(node) if delivery.state_exists(store) else None
+    found = {c.written: c.name for c in warehouse.columns(node)}
+    id_column = found[spec.member_column(list(found))]
+    store = _store(planned, warehouse, run, result)
+    state_exists = delivery.state_exists(store)
+    known = store.target_id(node) if state_exists else None
     segment_id = known or delivery.find_segment(spec.segment)
     if known is None and delivery.sends and store.exists():
         store.forget(node)  # members recorded for a segment that cannot be found: start over
     read = SnapshotColumns(kind=spec.object, id_column=id_column, mapping={}, departed=True)
-    snapshot = ModelSnapshot(
-        store, node, read, full_resync=delivery.options.full_resync, state_exists=delivery.state_exists(store)
-    )
+    snapshot = _frozen(store, planned, read, delivery, state_exists=state_exists)
     sender = delivery.sender(spec, result, segment_id)
     try:
         _send(spec, planned, snapshot, run, result, build_membership, sender)
@@ -194,7 +182,7 @@ def _sync_segment(
             "it is created again with every member of the model"
         )
         store.forget(node)
-        result.counts = type(result.counts)()
+        result.counts = Counts()
         _sync_segment(planned, spec, warehouse, run, result, again=True)
         return
     if isinstance(sender, SegmentSender) and sender.created:
@@ -228,8 +216,7 @@ def _sync_events(
         f"coalesce(sum(case when {after} then 1 else 0 end), 0) from {warehouse.relation(planned.node)}"
     )
     result.counts.too_old, result.counts.too_new = (int(n) for n in outside[0])
-    store = StateStore(warehouse, planned.state_location(run.state_schema))
-    result.state_table = str(store.state)
+    store = _store(planned, warehouse, run, result)
     # Events synced this long ago are before the window (a day ahead at most when sent).
     forget = (window.start - dt.timedelta(days=1 + FUTURE_DAYS)).replace(tzinfo=None)
     read = SnapshotColumns(
@@ -241,13 +228,7 @@ def _sync_events(
         immutable=True,
         keep_since=f"cast('{forget:%Y-%m-%d %H:%M:%S}' as {warehouse.macro('type_timestamp')})",
     )
-    snapshot = ModelSnapshot(
-        store,
-        planned.node,
-        read,
-        full_resync=run.delivery.options.full_resync,
-        state_exists=run.delivery.state_exists(store),
-    )
+    snapshot = _frozen(store, planned, read, run.delivery)
     _send(spec, planned, snapshot, run, result, EventBuilder(spec, columns, window))
 
 
@@ -271,11 +252,33 @@ def _columns(spec: SyncSpec, planned: PlannedModel, warehouse: Warehouse, delive
     return Columns(id_column, mapping, types, pendo_types, {c.written: c.name for c in found})
 
 
-def _snapshot(
-    spec: SyncSpec, planned: PlannedModel, store: StateStore, columns: Columns, delivery: Delivery
+def _store(planned: PlannedModel, warehouse: Warehouse, run: Run, result: ModelResult) -> StateStore:
+    """The model's state tables, named in its result."""
+    store = StateStore(warehouse, planned.state_location(run.state_schema))
+    result.state_table = str(store.state)
+    return store
+
+
+def _frozen(
+    store: StateStore,
+    planned: PlannedModel,
+    read: SnapshotColumns,
+    delivery: Delivery,
+    *,
+    state_exists: bool | None = None,
 ) -> ModelSnapshot:
+    """The model's snapshot of `read`, diffed against the state when the delivery has one."""
+    if state_exists is None:
+        state_exists = delivery.state_exists(store)
+    return ModelSnapshot(
+        store, planned.node, read, full_resync=delivery.options.full_resync, state_exists=state_exists
+    )
+
+
+def _read(spec: SyncSpec, columns: Columns) -> SnapshotColumns:
+    """What a metadata model's snapshot reads and fingerprints."""
     known, real = columns.pendo_types or {}, columns.real
-    read = SnapshotColumns(
+    return SnapshotColumns(
         kind=spec.object,
         id_column=real[columns.id_column],
         mapping={real[c]: f for c, f in columns.mapping.items()},
@@ -287,13 +290,6 @@ def _snapshot(
         ),
         salt=spec.conversion_salt,
         departed=spec.on_remove is OnRemove.CLEAR,
-    )
-    return ModelSnapshot(
-        store,
-        planned.node,
-        read,
-        full_resync=delivery.options.full_resync,
-        state_exists=delivery.state_exists(store),
     )
 
 

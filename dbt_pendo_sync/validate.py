@@ -183,15 +183,11 @@ def _model_problems(
             return list(exc.problems)
         return []
     if isinstance(spec, SegmentSpec):
-        if spec.id_column.lower() in {c.lower() for c in column_types}:
-            return []
-        return [
-            spec.problem(
-                f"id_column '{spec.id_column}' is not a column of the built relation "
-                f"(columns: {', '.join(column_types)})",
-                "fix the pendo block or rebuild the model",
-            )
-        ]
+        try:
+            spec.member_column(list(column_types))
+        except ConfigError as exc:
+            return list(exc.problems)
+        return []
     mapping, problems = column_problems(spec, column_types)
     if pendo_fields is not None:
         problems += field_check_problems(
