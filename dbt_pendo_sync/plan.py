@@ -73,7 +73,7 @@ def selected_models(project: ProjectArgs) -> tuple[Manifest, list[ModelNode], li
     if project.manifest is not None:
         manifest = load_manifest(project.manifest)
     else:
-        manifest = current_manifest(target, artifacts, reparse=bool(project.target or project.vars))
+        manifest = current_manifest(target, artifacts)
     chosen, warnings = selected_ids(project.selection, target, artifacts, project.manifest)
     return (
         manifest,

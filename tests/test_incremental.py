@@ -4,6 +4,7 @@ Snowflake (fakesnow, tests/support/fakesnow.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -292,3 +293,17 @@ def test_a_claim_from_another_machine_is_waited_out_then_taken_over(duck, emulat
     assert result.code == 0, result.output
     assert "the lock is held by another-host:4242:0badf00d" in result.output
     assert re.search(r"waiting up to \d+ s for it to end or go stale", result.output)
+
+
+def _manifest_invocation(project) -> str:
+    return json.loads((project.path / "target" / "manifest.json").read_text())["metadata"]["invocation_id"]
+
+
+def test_a_sync_parses_the_project_only_for_other_vars_than_the_builds(duck, emulator):
+    duck.build(gen=1)  # `dbt build --target duckdb --vars {gen: 1}`
+    built = _manifest_invocation(duck)
+    for same in ([], ["--vars", "{gen: 1}"]):
+        assert duck.sync("--dry-run", *same, emulator=emulator).code == 0
+        assert _manifest_invocation(duck) == built  # dbt's manifest of that build, no parse
+    assert duck.sync("--dry-run", "--vars", "{gen: 2}", emulator=emulator).code == 0
+    assert _manifest_invocation(duck) != built  # parsed for those vars

@@ -170,6 +170,8 @@ class RunResults:
     generated_at: str | None
     command: str | None  # `args.which`: build, run, compile, test, ...
     results: Mapping[str, NodeResult] = field(default_factory=dict)  # by unique_id
+    target: str | None = None  # `args.target`: the --target the command was given
+    vars: Mapping[str, Any] = field(default_factory=dict)  # `args.vars`: its --vars
 
     @property
     def statuses(self) -> dict[str, str]:
@@ -210,4 +212,6 @@ def load_run_results(path: Path) -> RunResults | None:
         generated_at=metadata.get("generated_at"),
         command=str(args["which"]) if args.get("which") else None,
         results=results,
+        target=str(args["target"]) if args.get("target") else None,
+        vars=args["vars"] if isinstance(args.get("vars"), dict) else {},
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
-from .artifacts import Manifest, load_manifest
+from ..errors import ConfigError, DbtError
+from .artifacts import Manifest, load_manifest, load_run_results
 from .compat import DbtTarget, run_dbt
 
 _SOURCE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".py", ".md"}
@@ -56,10 +59,36 @@ def manifest_is_stale(project_dir: Path, manifest: Path) -> bool:
     return _newest_source_mtime(project_dir, manifest.parent) > manifest.stat().st_mtime
 
 
-def current_manifest(target: DbtTarget, artifacts: Path, *, reparse: bool) -> Manifest:
-    """The project's manifest, running `dbt parse` when asked, missing or stale."""
+def _parsed_for(target: DbtTarget, manifest: Manifest) -> bool:
+    """True when the manifest is of the --target and --vars this run was given: always when
+    it was given neither (the manifest is taken as dbt left it); else only when the
+    run_results.json beside it is of the same dbt invocation and records that target and
+    those vars (`dbt build --target prod` then `dbt-pendo sync --target prod` parse once)."""
+    if not target.target and not target.vars:
+        return True
+    try:
+        last = load_run_results(manifest.path.parent / "run_results.json")
+    except DbtError:
+        return False
+    if last is None or not last.invocation_id or last.invocation_id != manifest.invocation_id:
+        return False
+    if target.target and last.target != target.target:
+        return False
+    return not target.vars or _canonical(last.vars) == _canonical(target.vars)
+
+
+def _canonical(values: Mapping[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def current_manifest(target: DbtTarget, artifacts: Path) -> Manifest:
+    """The project's manifest, running `dbt parse` when it is missing, older than a project
+    file, or of another --target or --vars than this run's."""
     project_file(target.project_dir)
     path = artifacts / "manifest.json"
-    if reparse or manifest_is_stale(target.project_dir, path):
-        run_dbt(["parse", "--target-path", str(artifacts)], target)
+    if not manifest_is_stale(target.project_dir, path):
+        manifest = load_manifest(path)
+        if _parsed_for(target, manifest):
+            return manifest
+    run_dbt(["parse", "--target-path", str(artifacts)], target)
     return load_manifest(path)
