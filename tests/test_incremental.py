@@ -177,7 +177,7 @@ def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
 
 
 def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, emulator):
-    emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run takes about 20 s
+    emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run holds its lock for a while
     first = incremental.start_sync("--threads", "1", emulator=emulator, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -185,6 +185,7 @@ def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, e
             time.sleep(0.05)
         second = incremental.sync("--lock-wait", "1", emulator=emulator)
     finally:
+        emulator.faults.clear()  # then the first run finishes at once
         first.wait(timeout=120)
     assert second.code == 1
     assert "Traceback" not in second.output
