@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .config import ModelSpec
 from .pendo.answers import BatchOutcome
-from .pendo.fields import to_json_value
+from .pendo.fields import JSON_VALUE, Converter
 from .pendo.sender import Sender
 from .records import InvalidValue, record_id
 from .results import ModelResult
@@ -98,16 +98,43 @@ class MetadataBuilder:
         id_key: str,
         fields: Sequence[str],
         clear: Sequence[bool],
-        converters: Sequence[Callable[[Any], Any]] | None = None,
+        converters: Sequence[Converter] | None = None,
         departed: bool = False,
     ) -> None:
         self._id_key = id_key
         self._departed = departed
         self._cleared = dict.fromkeys(fields)
-        converters = converters or [to_json_value] * len(fields)
+        self._fields = tuple(fields)
+        converters = converters or [JSON_VALUE] * len(fields)
         self._columns = list(
             zip(range(_META + 1, _META + 1 + len(fields)), fields, clear, converters, strict=True)
         )
+
+    def many(self, rows: Sequence[tuple]) -> tuple[list[str], list[dict]] | None:
+        """The rows built a column at a time (the same records as one by one, at a fraction
+        of the cost per row); None when a row is invalid or left the model."""
+        if not rows or (self._departed and any(row[-1] == ChangeKind.REMOVED for row in rows)):
+            return None
+        columns = list(zip(*rows, strict=True))
+        try:
+            ids = list(map(record_id, columns[_META]))
+            values = [convert.column(columns[index]) for index, _, _, convert in self._columns]
+        except InvalidValue:
+            return None
+        fields = self._fields
+        dicts = (
+            [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]
+            if values
+            else [{} for _ in ids]
+        )
+        for (_, name, clear, _), column in zip(self._columns, values, strict=True):
+            if not clear and None in column:  # nulls: skip never overwrites Pendo's value
+                for found, value in zip(dicts, column, strict=True):
+                    if value is None:
+                        del found[name]
+        key = self._id_key
+        records = [{key: rid, "values": found} for rid, found in zip(ids, dicts, strict=True)]
+        return ids, records
 
     def __call__(self, row: tuple) -> Built:
         if self._departed and row[-1] == ChangeKind.REMOVED:
@@ -166,6 +193,11 @@ class ModelSync:
             inflight: deque[tuple[_Batch, Future[BatchOutcome]]] = deque()
             try:
                 for chunk in self.source.chunks():
+                    built = self._build_many(chunk, duplicates)
+                    if built is not None:
+                        batch = self._add(pool, inflight, batch, *built)
+                        self.sink.progress(self.spec, self.result)
+                        continue
                     for row in chunk:
                         key = row[0]
                         batch.cover(key)
@@ -191,6 +223,44 @@ class ModelSync:
                 for _, future in inflight:
                     future.cancel()
         self.sink.progress(self.spec, self.result)
+
+    def _build_many(
+        self, chunk: Sequence[tuple], duplicates: set[str]
+    ) -> tuple[list[str], list[str], list[dict]] | None:
+        """A chunk's (keys, ids, records) built at once, when every row of it is valid;
+        None sends it through `_accept` row by row (which says why a row is invalid)."""
+        built = self._build.many(chunk) if isinstance(self._build, MetadataBuilder) else None
+        if built is None:
+            return None
+        ids, records = built
+        keys = [row[0] for row in chunk]
+        if None in keys or (duplicates and not duplicates.isdisjoint(ids)):
+            return None
+        return keys, ids, records
+
+    def _add(
+        self,
+        pool: ThreadPoolExecutor,
+        inflight: deque,
+        batch: _Batch,
+        keys: list[str],
+        ids: list[str],
+        records: list[dict],
+    ) -> _Batch:
+        """Valid rows into batches, in order, each full batch submitted; the batch being filled."""
+        start = 0
+        while start < len(keys):
+            end = min(len(keys), start + self.spec.batch_size - len(batch.records))
+            batch.cover(keys[start])
+            batch.hi = keys[end - 1]
+            batch.keys += keys[start:end]
+            batch.ids += ids[start:end]
+            batch.records += records[start:end]
+            start = end
+            if len(batch.records) >= self.spec.batch_size:
+                self._submit(pool, inflight, batch)
+                batch = _Batch()
+        return batch
 
     def _accept(self, row: tuple, duplicates: set[str]) -> tuple[str | None, dict | None]:
         rid, record, reason = self._build(row)

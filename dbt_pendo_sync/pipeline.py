@@ -5,10 +5,9 @@ deciding where records go and what is recorded."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from .config import EventSpec, ModelSpec, SegmentSpec, SyncSpec
 from .dbt.artifacts import Manifest
@@ -21,7 +20,7 @@ from .events import RunEvents
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable
 from .ledger.snapshot import ModelSnapshot, SnapshotColumns
 from .ledger.store import StateStore
-from .pendo.fields import refused_column
+from .pendo.fields import Converter, refused_column
 from .pendo.sender import Sender
 from .plan import PlannedModel
 from .results import Counts, ModelResult, SyncResults
@@ -70,10 +69,17 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
             f"profile's target is {warehouse.adapter_type}: run dbt for this target first, or "
             "pass the matching --target"
         )
-    with warehouse.connection():
-        run.started = True
-        for model in planned:
-            _sync_one(model, warehouse, run, results)
+    # Objects alive now (dbt's manifest, adapter and imports: millions) are left out of the
+    # garbage collector's full passes while rows stream, which otherwise rescan them every
+    # few hundred thousand records (measured: half the GC time of a 300k-row sync).
+    gc.freeze()
+    try:
+        with warehouse.connection():
+            run.started = True
+            for model in planned:
+                _sync_one(model, warehouse, run, results)
+    finally:
+        gc.unfreeze()
 
 
 def _sync_one(planned: PlannedModel, warehouse: Warehouse, run: Run, results: SyncResults) -> None:
@@ -293,7 +299,7 @@ def _read(spec: SyncSpec, columns: Columns) -> SnapshotColumns:
     )
 
 
-def _converters(spec: SyncSpec, columns: Columns) -> list[Callable[[Any], Any]]:
+def _converters(spec: SyncSpec, columns: Columns) -> list[Converter]:
     """Per mapped column, the conversion to its Pendo field's type (generic when unknown)."""
     known = columns.pendo_types or {}
     converters = []

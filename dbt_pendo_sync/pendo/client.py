@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -223,7 +224,7 @@ class PendoClient:
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
-        data = None if body is None else json.dumps(body, separators=(",", ":"), allow_nan=False)
+        data = None if body is None else json_body(body)
         try:
             with self._window.slot():
                 if self._pacer is not None:
@@ -402,6 +403,16 @@ class PendoClient:
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
+
+
+def json_body(body: Any) -> bytes:
+    """A request body as compact JSON: orjson (20x the standard library's speed, which a
+    sync of millions of records feels), or the standard library for what orjson refuses
+    (integers beyond 64 bits, which our converters let through as JSON has no such limit)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _cause(exc: requests.RequestException) -> str:

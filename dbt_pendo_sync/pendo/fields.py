@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,36 @@ def _nested(value: Any) -> Any:
     raise InvalidValue(f"nested value of type {type(value).__name__} cannot be sent as one field")
 
 
-def refused_column(column_type: str, why: str) -> Callable[[Any], Any]:
+@dataclass(frozen=True)
+class Converter:
+    """One column's conversion: `convert` turns a non-null value into its JSON value (or
+    raises InvalidValue); values of the `unchanged` types come back as they are (text up to
+    `max_text` characters), which lets a whole column skip the per-value call."""
+
+    convert: Callable[[Any], Any]
+    unchanged: frozenset[type] = frozenset()
+    max_text: int | None = None  # str in `unchanged`: only up to this length
+    by_type: Mapping[type, Callable[[Any], Any]] = field(default_factory=dict)  # = convert, for that type
+
+    def __call__(self, value: Any) -> Any:
+        return self.convert(value)
+
+    def column(self, values: Sequence[Any]) -> Sequence[Any]:
+        """Every value converted, nulls kept as None: the same values `convert` gives one by
+        one (InvalidValue at the first that has none), computed a column at a time."""
+        kinds = set(map(type, values))
+        kinds.discard(type(None))
+        if kinds <= self.unchanged and (
+            self.max_text is None
+            or str not in kinds
+            or max(map(len, filter(None, values)), default=0) <= self.max_text
+        ):
+            return values
+        convert = self.by_type.get(kinds.pop(), self.convert) if len(kinds) == 1 else self.convert
+        return [None if value is None else convert(value) for value in values]
+
+
+def refused_column(column_type: str, why: str) -> Converter:
     """The converter of a column no Pendo field takes (nested, binary): every value is
     invalid with `why`, whatever the driver hands over (DuckDB gives json as text, psycopg2
     as a dict)."""
@@ -40,7 +69,7 @@ def refused_column(column_type: str, why: str) -> Callable[[Any], Any]:
     def refuse(value: Any) -> Any:
         raise InvalidValue(f"a {column_type} column {why}")
 
-    return refuse
+    return Converter(refuse)
 
 
 def _unsupported(value: Any) -> Any:
@@ -71,6 +100,10 @@ def to_json_value(value: Any) -> Any:
     return convert(value)
 
 
+_JSON_NATIVE = frozenset({str, bool, int})  # what to_json_value hands back unchanged
+JSON_VALUE = Converter(to_json_value, _JSON_NATIVE)
+
+
 MAX_TEXT = 1500  # Pendo recommends text values under 1,500 characters
 # Pendo field Type -> the kind of value it holds (integer is a number that must be whole).
 FIELD_KINDS = {
@@ -96,10 +129,10 @@ class Coercion:
     date_format: str = "rfc3339"
     timezone: dt.tzinfo = dt.timezone.utc
 
-    def converter(self) -> Callable[[Any], Any]:
-        """A function turning one non-null value into the field's JSON value, or InvalidValue."""
+    def converter(self) -> Converter:
+        """The conversion of one non-null value into the field's JSON value, or InvalidValue."""
         if self.pendo_type is None:  # type unknown: the value keeps its own JSON type
-            return self._generic
+            return Converter(self._generic, _JSON_NATIVE)
         kind = FIELD_KINDS.get(self.pendo_type)
         general = {
             "text": self._text,
@@ -109,7 +142,7 @@ class Coercion:
             "date": self._date,
         }.get(kind or "")
         if general is None:
-            return self._generic
+            return Converter(self._generic, _JSON_NATIVE)
         # Fast paths by exact type (a column's driver hands over one type): a sync converts
         # millions of values, and these skip the isinstance chains of the general case.
         same = {"text": (), "boolean": (bool,), "integer": (int,), "number": (int,)}.get(kind or "", ())
@@ -117,7 +150,7 @@ class Coercion:
         if kind == "text":
             fast[str] = self._text
         elif kind == "number":
-            fast[float] = _float
+            fast.update({float: _float, Decimal: json_number})
         elif kind == "date" and self.timezone is dt.timezone.utc and self.date_format == "rfc3339":
             fast.update({dt.datetime: rfc3339, dt.date: rfc3339})
 
@@ -127,7 +160,9 @@ class Coercion:
                 return value
             return fast.get(kind_of, general)(value)
 
-        return convert
+        if kind == "text":
+            return Converter(convert, frozenset({str}), MAX_TEXT, fast)
+        return Converter(convert, frozenset(same), by_type=fast)
 
     def _generic(self, value: Any) -> Any:
         """Any value as its own JSON type; dates as this field's dates would be."""

@@ -3,12 +3,15 @@ row is accounted for, progress is journaled in key order, a preview confirms not
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
-from dbt_pendo_sync.engine import ModelSync
+from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.pendo.answers import BatchOutcome
+from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
 from dbt_pendo_sync.results import ModelResult
 from dbt_pendo_sync.vocab import NullPolicy, PendoObject, Undelivered
@@ -166,3 +169,24 @@ def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
     assert result.counts.sent == 4 and result.counts.updated == 0
     assert events.batches == 0  # no Pendo answer to report
     assert all(skipped for _, _, skipped in journal.ranges)  # nothing confirmed
+
+
+def test_a_chunk_built_a_column_at_a_time_is_the_records_built_row_by_row():
+    converters = [Coercion("string").converter(), Coercion("float").converter(), Coercion("time").converter()]
+    build = MetadataBuilder("visitorId", ["plan", "mrr", "seen"], [False, True, False], converters)
+    seen = dt.datetime(2024, 5, 6, 7, 8, 9)
+    chunk = [
+        ("k1", "v1", "pro", Decimal("12.50"), seen),
+        ("k2", 7, None, None, None),  # an int id, a skipped null, a cleared null
+        ("k3", "v3", "x" * 1500, 3.25, dt.date(2024, 1, 2)),
+    ]
+    ids, records = build.many(chunk) or ([], [])
+    assert list(zip(ids, records, strict=True)) == [(rid, record) for rid, record, _ in map(build, chunk)]
+    assert records[1] == {"visitorId": "7", "values": {"mrr": None}}
+
+    invalid = [*chunk, ("k4", "v4", "x" * 1501, 1.0, seen)]  # text over Pendo's limit
+    assert build.many(invalid) is None
+    assert (
+        build(invalid[-1])[2]
+        == "field plan: text of 1501 characters is over Pendo's 1500 (set truncate_text: true to cut it)"
+    )
