@@ -6,6 +6,7 @@ through a PendoClient (or nothing, on a dry run), and reports through an EventSi
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +17,7 @@ from .config import ModelSpec
 from .pendo.answers import BatchOutcome
 from .pendo.fields import JSON_VALUE, Converter
 from .pendo.sender import Sender
-from .records import InvalidValue, record_id
+from .records import InvalidValue, Record, RecordJson, payload_of, record_id
 from .results import ModelResult
 from .vocab import ChangeKind, Undelivered
 
@@ -71,7 +72,7 @@ class _Batch:
 
     lo: str | None = None
     hi: str | None = None
-    records: list[dict] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
@@ -84,14 +85,16 @@ class _Batch:
 
 
 # A row made into what is sent: (id, record, None), or (id or None, None, why it is invalid).
-Built = tuple[str | None, dict | None, str | None]
+Built = tuple[str | None, Record | None, str | None]
 RecordBuilder = Callable[[tuple], Built]
 
 
 class MetadataBuilder:
     """Rows made into metadata records `{id_key: id, "values": {field: value}}`: a null is
     left out, or sent as null where the field clears (`clear`). With `departed`, rows end
-    with their change kind, and a record that left the model gets every field as null."""
+    with their change kind, and a record that left the model gets every field as null.
+    With `in_warehouse`, a row's third column is its record as the warehouse wrote it
+    (RecordJson), or null where Python builds it from the values that follow."""
 
     def __init__(
         self,
@@ -100,22 +103,40 @@ class MetadataBuilder:
         clear: Sequence[bool],
         converters: Sequence[Converter] | None = None,
         departed: bool = False,
+        in_warehouse: bool = False,
     ) -> None:
         self._id_key = id_key
         self._departed = departed
+        self._in_warehouse = in_warehouse
         self._cleared = dict.fromkeys(fields)
         self._fields = tuple(fields)
         converters = converters or [JSON_VALUE] * len(fields)
+        self._first = _META + 2 if in_warehouse else _META + 1
         self._columns = list(
-            zip(range(_META + 1, _META + 1 + len(fields)), fields, clear, converters, strict=True)
+            zip(range(self._first, self._first + len(fields)), fields, clear, converters, strict=True)
         )
 
-    def many(self, rows: Sequence[tuple]) -> tuple[list[str], list[dict]] | None:
+    def values(self, row: tuple) -> tuple:
+        """The row's id and field values as read (for the rejected rows' file)."""
+        text = row[_META + 1] if self._in_warehouse else None
+        if text is not None:
+            found = json.loads(text)["values"]
+            return (row[_META], *(found.get(name) for name in self._fields))
+        return (row[_META], *row[self._first : self._first + len(self._fields)])
+
+    def many(self, rows: Sequence[tuple]) -> tuple[list[str], list[Record]] | None:
         """The rows built a column at a time (the same records as one by one, at a fraction
         of the cost per row); None when a row is invalid or left the model."""
         if not rows or (self._departed and any(row[-1] == ChangeKind.REMOVED for row in rows)):
             return None
         columns = list(zip(*rows, strict=True))
+        if self._in_warehouse:
+            if None in columns[_META + 1]:
+                return None
+            try:
+                return list(map(record_id, columns[_META])), list(map(RecordJson, columns[_META + 1]))
+            except InvalidValue:
+                return None
         try:
             ids = list(map(record_id, columns[_META]))
             values = [convert.column(columns[index]) for index, _, _, convert in self._columns]
@@ -133,7 +154,7 @@ class MetadataBuilder:
                     if value is None:
                         del found[name]
         key = self._id_key
-        records = [{key: rid, "values": found} for rid, found in zip(ids, dicts, strict=True)]
+        records: list[Record] = [{key: rid, "values": found} for rid, found in zip(ids, dicts, strict=True)]
         return ids, records
 
     def __call__(self, row: tuple) -> Built:
@@ -143,6 +164,8 @@ class MetadataBuilder:
             rid = record_id(row[_META])
         except InvalidValue as exc:
             return None, None, str(exc)
+        if self._in_warehouse and row[_META + 1] is not None:
+            return rid, RecordJson(row[_META + 1]), None
         values: dict[str, Any] = {}
         name = ""
         try:  # one try around the loop: this runs for every row of the model
@@ -226,7 +249,7 @@ class ModelSync:
 
     def _build_many(
         self, chunk: Sequence[tuple], duplicates: set[str]
-    ) -> tuple[list[str], list[str], list[dict]] | None:
+    ) -> tuple[list[str], list[str], list[Record]] | None:
         """A chunk's (keys, ids, records) built at once, when every row of it is valid;
         None sends it through `_accept` row by row (which says why a row is invalid)."""
         built = self._build.many(chunk) if isinstance(self._build, MetadataBuilder) else None
@@ -245,7 +268,7 @@ class ModelSync:
         batch: _Batch,
         keys: list[str],
         ids: list[str],
-        records: list[dict],
+        records: list[Record],
     ) -> _Batch:
         """Valid rows into batches, in order, each full batch submitted; the batch being filled."""
         start = 0
@@ -262,12 +285,13 @@ class ModelSync:
                 batch = _Batch()
         return batch
 
-    def _accept(self, row: tuple, duplicates: set[str]) -> tuple[str | None, dict | None]:
+    def _accept(self, row: tuple, duplicates: set[str]) -> tuple[str | None, Record | None]:
         rid, record, reason = self._build(row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:
-            raw = dict(zip((self.spec.id_column, *self.source.fields), row[_META:], strict=False))
+            values = self._build.values(row) if isinstance(self._build, MetadataBuilder) else row[_META:]
+            raw = dict(zip((self.spec.id_column, *self.source.fields), values, strict=False))
             self._undelivered(Undelivered.INVALID, rid, reason, raw)
             return rid, None
         return rid, record
@@ -309,7 +333,7 @@ class ModelSync:
         counts.sent += len(batch.records)
         counts.updated += len(outcome.confirmed)
         payloads = (
-            dict(zip(batch.ids, batch.records, strict=True))
+            dict(zip(batch.ids, map(payload_of, batch.records), strict=True))
             if outcome.missing or outcome.rejected or outcome.failed
             else {}
         )

@@ -18,9 +18,9 @@ from .engine import MetadataBuilder, ModelSync, RecordBuilder
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError, RemovalsError, SegmentGoneError
 from .events import RunEvents
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable
-from .ledger.snapshot import ModelSnapshot, SnapshotColumns
+from .ledger.snapshot import ModelSnapshot, RecordSQL, SnapshotColumns
 from .ledger.store import StateStore
-from .pendo.fields import Converter, refused_column
+from .pendo.fields import Converter, refused_column, warehouse_id_kind
 from .pendo.sender import Sender
 from .plan import PlannedModel
 from .results import Counts, ModelResult, SyncResults
@@ -129,7 +129,11 @@ def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: M
     store = _store(planned, warehouse, run, result)
     snapshot = _frozen(store, planned, _read(spec, columns), delivery)
     converters = _converters(spec, columns)
-    build = MetadataBuilder(spec.id_key, snapshot.fields, snapshot.clear, converters, snapshot.departed)
+    in_warehouse = snapshot.record_json is not None
+    result.records_built_by = "warehouse" if in_warehouse else "python"
+    build = MetadataBuilder(
+        spec.id_key, snapshot.fields, snapshot.clear, converters, snapshot.departed, in_warehouse
+    )
     _send(spec, planned, snapshot, run, result, build)
 
 
@@ -296,6 +300,18 @@ def _read(spec: SyncSpec, columns: Columns) -> SnapshotColumns:
         ),
         salt=spec.conversion_salt,
         departed=spec.on_remove is OnRemove.CLEAR,
+        records=RecordSQL(
+            id_key=spec.id_key,
+            id_kind=warehouse_id_kind(columns.types.get(columns.id_column, "")),
+            kinds={
+                real[c]: None
+                if columns.pendo_types is None
+                else spec.coercion(known.get(f), columns.types.get(c, "")).warehouse_kind(
+                    columns.types.get(c, "")
+                )
+                for c, f in columns.mapping.items()
+            },
+        ),
     )
 
 

@@ -5,6 +5,7 @@ Neutral ground: the ledger (state keys), the engine and the Pendo side all use i
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,10 @@ def json_number(value: Decimal) -> int | float:
     return float(value)
 
 
+# A character that str.strip() keeps: an id without one is blank (a regular expression class).
+NOT_BLANK = "[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 def record_id(value: Any) -> str:
     """A record id as Pendo wants it (a string); raise InvalidValue for nulls and blanks."""
     if value is None:
@@ -37,3 +42,16 @@ def record_id(value: Any) -> str:
     if not text.strip():
         raise InvalidValue("id is blank")
     return text
+
+
+class RecordJson(str):
+    """A record's JSON text as the warehouse built it (macros/payload.sql): sent as it is."""
+
+
+# A record as sent: JSON values built by Python, or the text the warehouse wrote.
+Record = dict[str, Any] | RecordJson
+
+
+def payload_of(record: Any) -> Any:
+    """A record as JSON values (for the rejected file and previews): parsed when it is text."""
+    return json.loads(record) if isinstance(record, RecordJson) else record

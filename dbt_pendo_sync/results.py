@@ -64,6 +64,7 @@ class ModelResult:
     counts: Counts = field(default_factory=Counts)
     samples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
     payload_sample: list[dict[str, Any]] = field(default_factory=list)
+    records_built_by: str | None = None  # metadata: "warehouse" (macros/payload.sql) or "python"
     started_at: str | None = None
     seconds: float = 0.0
 

@@ -4,12 +4,14 @@ change kind against the state."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
-from ..records import InvalidValue, record_id
+from ..records import NOT_BLANK, InvalidValue, record_id
 from ..vocab import ChangeKind
 from .store import StateStore
 
@@ -46,6 +48,17 @@ def _fingerprint_sql(w: Warehouse, salt: str, columns: Mapping[str, str], clear:
 
 
 @dataclass(frozen=True)
+class RecordSQL:
+    """What the warehouse needs to write each metadata record's JSON (macros/payload.sql):
+    the record's id key, the kind of its id column and of each mapped column (None where
+    only Python converts them: then Python builds every record)."""
+
+    id_key: str
+    id_kind: str | None
+    kinds: Mapping[str, str | None]  # {column: fields.Coercion.warehouse_kind}
+
+
+@dataclass(frozen=True)
 class SnapshotColumns:
     """What a snapshot reads and fingerprints: the id column, {column: field} in column
     order, the columns whose nulls are sent (`clear`) and those read as text (`as_text`,
@@ -62,6 +75,7 @@ class SnapshotColumns:
     immutable: bool = False  # rows are sent once (events): a changed row is never resent
     keep_since: str | None = None  # SQL time: state older than this is forgotten (pruned)
     departed: bool = False  # records synced before and no longer in the model are rows too
+    records: RecordSQL | None = None  # metadata: the warehouse may write the records' JSON
 
 
 class ModelSnapshot:
@@ -98,6 +112,7 @@ class ModelSnapshot:
         self._as_text = set(columns.as_text)
         self._salt = f"{columns.kind}{_SEPARATOR}{columns.salt}"
         self.clear: Sequence[bool] = [c in self._clear for c in self._columns]
+        self._records = columns.records
 
     def create(self) -> None:
         """Freeze the model into the snapshot table, with keys, fingerprints and change kinds."""
@@ -149,16 +164,57 @@ class ModelSnapshot:
                 continue  # blank ids are invalid on their own
         return ids
 
-    def chunks(self) -> Iterator[Sequence[tuple]]:
-        """Rows to send (all of them on a full resync), in state-key order."""
-        string = self._w.macro("type_string")
-        cols = "".join(
-            f", cast({self._w.quote(c)} as {string})" if c in self._as_text else f", {self._w.quote(c)}"
+    @cached_property
+    def record_json(self) -> tuple[str, str] | None:
+        """SQL of each row's record as JSON text and SQL of where that text is the record,
+        when the warehouse writes the records (macros/payload.sql); None when Python builds
+        them all (an adapter without the macro, a column only Python converts)."""
+        spec, w = self._records, self._w
+        if spec is None or spec.id_kind is None or self._id_column is None:
+            return None
+        if any(spec.kinds.get(c) is None for c in self._columns):
+            return None
+        fields = [
+            {
+                "column": w.quote(c),
+                "kind": spec.kinds[c],
+                "key": w.literal(json.dumps(self._mapping[c]) + ":"),
+                "clear": c in self._clear,
+            }
             for c in self._columns
+        ]
+        built = w.call_macro(
+            "pendo_sync_record_json",
+            id_key=w.literal("{" + json.dumps(spec.id_key) + ":"),
+            id={"column": "__id", "kind": spec.id_kind},
+            fields=fields,
+            blank=w.literal(NOT_BLANK),
         )
+        if not isinstance(built, Mapping):
+            return None
+        valid = str(built["valid"])
+        if self.departed:  # a departed record's clear is built by Python
+            valid = f"__change <> '{ChangeKind.REMOVED}' and ({valid})"
+        return str(built["json"]), valid
+
+    def chunks(self) -> Iterator[Sequence[tuple]]:
+        """Rows to send (all of them on a full resync), in state-key order: (key, id, values...),
+        or (key, id, record JSON, values...) when the warehouse writes the records, the values
+        then null except on the rows whose JSON is null (Python builds those)."""
+        string = self._w.macro("type_string")
+        values = [
+            f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
+            for c in self._columns
+        ]
         where = "" if self.full_resync else f"where {self.to_send('__change')} "
         change = ", __change" if self.departed else ""
-        return self._w.stream(f"select __rid, __id{cols}{change} from {self.table} {where}order by __rid")
+        if self.record_json is None:
+            cols = "".join(f", {v}" for v in values)
+            return self._w.stream(f"select __rid, __id{cols}{change} from {self.table} {where}order by __rid")
+        record, valid = self.record_json
+        rows = f"select *, case when {valid} then {record} end as __json from {self.table} {where}"
+        cols = "".join(f", case when __json is null then {v} end" for v in values)
+        return self._w.stream(f"select __rid, __id, __json{cols}{change} from ({rows}) r order by __rid")
 
     def to_send(self, change: str) -> str:
         """SQL: whether a row whose change kind is `change` is sent (events: new ones only)."""

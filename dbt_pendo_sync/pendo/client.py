@@ -21,6 +21,7 @@ from urllib3.util.retry import Retry
 
 from .. import __version__
 from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
+from ..records import Record, RecordJson
 from .answers import BatchOutcome, read_answer
 from .concurrency import AdaptiveLimit
 from .pacing import Pacer
@@ -224,7 +225,7 @@ class PendoClient:
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
-        data = None if body is None else json_body(body)
+        data = body if body is None or isinstance(body, bytes) else json_body(body)
         try:
             with self._window.slot():
                 if self._pacer is not None:
@@ -255,16 +256,21 @@ class PendoClient:
         return response
 
     def write_values(
-        self, kind: str, records: Sequence[dict], id_key: str, create: bool = False, group: str = "custom"
+        self,
+        kind: str,
+        records: Sequence[Record],
+        ids: Sequence[str],
+        create: bool = False,
+        group: str = "custom",
     ) -> BatchOutcome:
-        """POST one batch of `{id_key: id, "values": {...}}` records; the fate of each id.
+        """POST one batch of `{id_key: id, "values": {...}}` records (`ids`: each one's id);
+        the fate of each id.
 
         A batch Pendo refuses with 400 is split in halves until the refused records are
         isolated: the good ones still go through, each bad one carries Pendo's answer.
         """
-        ids = [r[id_key] for r in records]
         params = {"create": "true"} if create else None
-        response = self._call("POST", f"/api/v1/metadata/{kind}/{group}/value", list(records), params)
+        response = self._call("POST", f"/api/v1/metadata/{kind}/{group}/value", records_body(records), params)
         status = response.status_code
         if status == 200:
             try:
@@ -276,8 +282,8 @@ class PendoClient:
         if status == 400 and len(records) > 1:
             half = len(records) // 2
             return BatchOutcome.combine(
-                self.write_values(kind, records[:half], id_key, create, group),
-                self.write_values(kind, records[half:], id_key, create, group),
+                self.write_values(kind, records[:half], ids[:half], create, group),
+                self.write_values(kind, records[half:], ids[half:], create, group),
             )
         if status == 400:
             return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
@@ -413,6 +419,11 @@ def json_body(body: Any) -> bytes:
         return orjson.dumps(body)
     except TypeError:
         return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def records_body(records: Sequence[Record]) -> bytes:
+    """A JSON array of records: the warehouse's texts as they are, the others encoded."""
+    return b"[" + b",".join(r.encode() if isinstance(r, RecordJson) else json_body(r) for r in records) + b"]"
 
 
 def _cause(exc: requests.RequestException) -> str:

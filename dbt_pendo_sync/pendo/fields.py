@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from ..records import MAX_SAFE_INT, InvalidValue, json_number
+
+# Column types (lower case) whose values the warehouse can write as JSON (macros/payload.sql).
+_STRING_TYPE = re.compile(r"(varchar|text|string|character varying)(\(\d+\))?$")
+# Integer types whose values reach Python as int (what a number or integer field sends as is).
+_WHOLE_TYPE = re.compile(r"(tinyint|smallint|integer|int|bigint|hugeint|int2|int4|int8)$")
 
 
 def rfc3339(value: dt.datetime | dt.date) -> str:
@@ -59,6 +65,15 @@ class Converter:
             return values
         convert = self.by_type.get(kinds.pop(), self.convert) if len(kinds) == 1 else self.convert
         return [None if value is None else convert(value) for value in values]
+
+
+def warehouse_id_kind(column_type: str) -> str | None:
+    """The kind of id macros/payload.sql writes as records.record_id would (text, or whole
+    numbers), or None when only Python does."""
+    sql = column_type.strip().lower()
+    if _STRING_TYPE.match(sql):
+        return "text"
+    return "whole" if _WHOLE_TYPE.match(sql) else None
 
 
 def refused_column(column_type: str, why: str) -> Converter:
@@ -163,6 +178,28 @@ class Coercion:
         if kind == "text":
             return Converter(convert, frozenset({str}), MAX_TEXT, fast)
         return Converter(convert, frozenset(same), by_type=fast)
+
+    def warehouse_kind(self, column_type: str) -> str | None:
+        """The conversion of macros/payload.sql that gives exactly `converter()`'s JSON for
+        every value of a column of `column_type` (its rows that it cannot do, it leaves to
+        Python), or None when only Python's conversion does."""
+        kind = FIELD_KINDS.get(self.pendo_type) if self.pendo_type is not None else None
+        sql = column_type.strip().lower()
+        if kind == "text":
+            return "text" if _STRING_TYPE.match(sql) else None
+        if kind == "boolean":
+            return "boolean" if sql in ("boolean", "bool") else None
+        if kind in ("integer", "number") and _WHOLE_TYPE.match(sql):
+            return "whole"
+        if kind == "number":
+            if sql in ("double", "double precision", "float8"):
+                return "double"
+            return "decimal" if re.match(r"(decimal|numeric)\b", sql) else None
+        if kind == "date" and self.timezone is dt.timezone.utc and self.date_format == "rfc3339":
+            return {"date": "date", "timestamp": "timestamp", "timestamp without time zone": "timestamp"}.get(
+                sql
+            )
+        return None
 
     def _generic(self, value: Any) -> Any:
         """Any value as its own JSON type; dates as this field's dates would be."""

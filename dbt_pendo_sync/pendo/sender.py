@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..records import Record, payload_of
 from .answers import BatchOutcome
 from .client import PendoClient
 
@@ -22,8 +23,9 @@ class Sender(Protocol):
     delivers: bool  # outcomes are Pendo's answers (a preview confirms nothing)
     write_ahead: bool  # a send must not repeat: it is journaled before it goes out
 
-    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
-        """Send one batch (`ids`: each record's id); the fate of every record in it."""
+    def send(self, records: Sequence[Any], ids: Sequence[str]) -> BatchOutcome:
+        """Send one batch (`ids`: each record's id); the fate of every record in it. Records
+        are what the model's builder makes: dicts, or metadata's records.Record."""
         ...
 
 
@@ -40,8 +42,8 @@ class MetadataSender:
     delivers: bool = True
     write_ahead: bool = False  # setting values twice is harmless
 
-    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
-        return self.client.write_values(self.kind, records, self.id_key, self.create, self.group)
+    def send(self, records: Sequence[Record], ids: Sequence[str]) -> BatchOutcome:
+        return self.client.write_values(self.kind, records, ids, self.create, self.group)
 
 
 @dataclass
@@ -69,7 +71,7 @@ class PreviewSender:
     delivers: bool = False
     write_ahead: bool = False
 
-    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
+    def send(self, records: Sequence[Record], ids: Sequence[str]) -> BatchOutcome:
         room = self.show - len(self.sample)
-        self.sample.extend(records[: max(0, room)])
+        self.sample.extend(payload_of(r) for r in records[: max(0, room)])
         return BatchOutcome()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ import pytest
 from dbt_pendo_sync.fieldcheck import column_kind
 from dbt_pendo_sync.pendo.answers import read_answer
 from dbt_pendo_sync.pendo.fields import Coercion, to_json_value
-from dbt_pendo_sync.records import InvalidValue, record_id
+from dbt_pendo_sync.records import NOT_BLANK, InvalidValue, record_id
 
 
 @pytest.mark.parametrize(
@@ -194,3 +195,10 @@ def test_long_text_is_cut_when_asked_and_epoch_ms_dates():
     assert Coercion("string", truncate_text=True).converter()("x" * 2000) == "x" * 1500
     epoch = Coercion("time", date_format="epoch_ms", timezone=ZoneInfo("Europe/Berlin")).converter()
     assert epoch(dt.datetime(2024, 1, 1, 1, 0)) == 1704067200000  # 01:00 in Berlin is midnight UTC
+
+
+def test_the_warehouses_blank_id_test_is_str_strip():
+    """records.NOT_BLANK (what macros/payload.sql leaves to Python as a blank id) matches a
+    character exactly when str.strip() keeps it."""
+    kept = re.compile(NOT_BLANK)
+    assert all((kept.match(chr(c)) is None) == chr(c).isspace() for c in range(0x110000))
