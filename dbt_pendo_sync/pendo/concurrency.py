@@ -30,6 +30,7 @@ class AdaptiveLimit:
         self._fastest: float | None = None
         self._last_cut = float("-inf")
         self._ready = threading.Condition()
+        self._call = threading.local()  # the calling thread's call: refused on the way?
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -38,6 +39,7 @@ class AdaptiveLimit:
             while self._in_flight >= int(self.limit):
                 self._ready.wait()
             self._in_flight += 1
+        self._call.refused = False
         started = time.monotonic()
         clean = False
         try:
@@ -48,13 +50,14 @@ class AdaptiveLimit:
 
     def congested(self) -> None:
         """Pendo answered 429 or 5xx (told by the retry loop, before it waits)."""
+        self._call.refused = True
         with self._ready:
             self._cut(0.5)
 
     def _finished(self, seconds: float, clean: bool) -> None:
         with self._ready:
             self._in_flight -= 1
-            if clean:
+            if clean and not getattr(self._call, "refused", False):
                 self._fastest = seconds if self._fastest is None else min(self._fastest, seconds)
                 if seconds > LATENCY_RISE * max(self._fastest, MIN_ROUND_TRIP):
                     self._cut(0.75)

@@ -43,3 +43,13 @@ def test_the_window_never_closes_and_a_failed_call_frees_its_place():
     window.congested()
     assert window.limit == 1.0
     _answer(window, 1)  # a free place: this does not wait
+
+
+def test_a_call_refused_on_the_way_is_no_clean_answer():
+    """A call answered 429 and then retried (inside its place in the window) says nothing
+    about latency and earns no growth: its time includes the Retry-After wait."""
+    window = AdaptiveLimit(cap=64)
+    _answer(window, 20)
+    with window.slot():
+        window.congested()  # the retry loop is told of a 429; the retry then succeeds
+    assert window.limit == (START + 20) / 2
