@@ -211,10 +211,13 @@ class ModelSnapshot:
         if self.record_json is None:
             cols = "".join(f", {v}" for v in values)
             return self._w.stream(f"select __rid, __id{cols}{change} from {self.table} {where}order by __rid")
+        # The texts are made after the sort, as the rows stream out (a projection keeps its
+        # input's order): sorting them would hold every record's text in memory at once.
         record, valid = self.record_json
-        rows = f"select *, case when {valid} then {record} end as __json from {self.table} {where}"
+        ordered = f"select * from {self.table} {where}order by __rid"
+        rows = f"select *, case when {valid} then {record} end as __json from ({ordered}) s"
         cols = "".join(f", case when __json is null then {v} end" for v in values)
-        return self._w.stream(f"select __rid, __id, __json{cols}{change} from ({rows}) r order by __rid")
+        return self._w.stream(f"select __rid, __id, __json{cols}{change} from ({rows}) r")
 
     def to_send(self, change: str) -> str:
         """SQL: whether a row whose change kind is `change` is sent (events: new ones only)."""
