@@ -293,9 +293,15 @@ class IncrementalProject(DbtProject):
     spark: SparkWarehouse | None = None
     schema: str = "main"
 
-    def build(self, **dbt_vars: object) -> None:
+    def build(self, **values: object) -> None:
+        """`dbt build` with the fixture's FX_<NAME> environment variables set from `values`
+        (the others at their defaults): see tests/fixtures/incremental_project/README.md."""
         self.start_spark()
-        self.dbt("build", "--vars", json.dumps(dbt_vars))
+        fixture_env = {
+            f"FX_{name.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+            for name, v in values.items()
+        }
+        dbt(["build", *self.args()], {**self.env, **fixture_env})
 
     def sync(self, *args: str, **kwargs: Any) -> Run:
         self.start_spark()

@@ -46,8 +46,8 @@ def emulator():
 ANCHOR = int(time.time())
 
 
-def _build(project: IncrementalProject, **dbt_vars: object) -> None:
-    project.build(anchor=ANCHOR, **dbt_vars)
+def _build(project: IncrementalProject, **values: object) -> None:
+    project.build(anchor=ANCHOR, **values)
 
 
 def _sync(project, emulator, *args: str, **env: str):

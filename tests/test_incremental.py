@@ -301,7 +301,7 @@ def _manifest_invocation(project) -> str:
 
 
 def test_a_sync_parses_the_project_only_for_other_vars_than_the_builds(duck, emulator):
-    duck.build(gen=1)  # `dbt build --target duckdb --vars {gen: 1}`
+    duck.dbt("build", "--vars", "{gen: 1}")  # `dbt build --target duckdb --vars {gen: 1}`
     built = _manifest_invocation(duck)
     for same in ([], ["--vars", "{gen: 1}"]):
         assert duck.sync("--dry-run", *same, emulator=emulator).code == 0
