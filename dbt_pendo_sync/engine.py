@@ -110,10 +110,18 @@ class MetadataBuilder:
         self._in_warehouse = in_warehouse
         self._cleared = dict.fromkeys(fields)
         self._fields = tuple(fields)
-        converters = converters or [JSON_VALUE] * len(fields)
+        self._converters = converters or [JSON_VALUE] * len(fields)
         self._first = _META + 2 if in_warehouse else _META + 1
+        # Per field: its index in the row, its name, whether a null clears, and the plain
+        # conversion function (called per value: no Converter.__call__ frame in between).
         self._columns = list(
-            zip(range(self._first, self._first + len(fields)), fields, clear, converters, strict=True)
+            zip(
+                range(self._first, self._first + len(fields)),
+                fields,
+                clear,
+                [c.convert for c in self._converters],
+                strict=True,
+            )
         )
 
     def values(self, row: tuple) -> tuple:
@@ -130,16 +138,16 @@ class MetadataBuilder:
         if not rows or (self._departed and any(row[-1] == ChangeKind.REMOVED for row in rows)):
             return None
         columns = list(zip(*rows, strict=True))
-        if self._in_warehouse:
-            if None in columns[_META + 1]:
-                return None
-            try:
-                return list(map(record_id, columns[_META])), list(map(RecordJson, columns[_META + 1]))
-            except InvalidValue:
-                return None
+        if self._in_warehouse and None in columns[_META + 1]:
+            return None
         try:
             ids = list(map(record_id, columns[_META]))
-            values = [convert.column(columns[index]) for index, _, _, convert in self._columns]
+            if self._in_warehouse:
+                return ids, list(map(RecordJson, columns[_META + 1]))
+            values = [
+                converter.column(columns[index])
+                for (index, *_), converter in zip(self._columns, self._converters, strict=True)
+            ]
         except InvalidValue:
             return None
         fields = self._fields

@@ -303,10 +303,8 @@ def _read(spec: SyncSpec, columns: Columns) -> SnapshotColumns:
         records=RecordSQL(
             id_key=spec.id_key,
             id_kind=warehouse_id_kind(columns.types.get(columns.id_column, "")),
-            kinds={
-                real[c]: None
-                if columns.pendo_types is None
-                else spec.coercion(known.get(f), columns.types.get(c, "")).warehouse_kind(
+            kinds={  # None for every column when Pendo's types are unknown (known is empty)
+                real[c]: spec.coercion(known.get(f), columns.types.get(c, "")).warehouse_kind(
                     columns.types.get(c, "")
                 )
                 for c, f in columns.mapping.items()
