@@ -12,9 +12,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -191,6 +191,9 @@ def typed_emulator() -> Iterator[PendoEmulator]:
         yield em
 
 
+P = TypeVar("P", bound=DbtProject)
+
+
 def _copy(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest, ignore=_IGNORE)
     return dest
@@ -205,13 +208,16 @@ def built_sample(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     return project
 
 
-def _clone_built(built: DbtProject, dest: Path, db_var: str | None) -> DbtProject:
+def _clone_built(built: P, dest: Path, db_var: str | None) -> P:
+    """A private copy of a project built once per session: its warehouse file (`db_var`'s
+    path) and its target/ as dbt left them (copied with their times: the manifest stays newer
+    than the sources)."""
     path = dest / built.path.name
     shutil.copytree(built.path, path, ignore=shutil.ignore_patterns("logs"))
     env = dict(built.env)
     if db_var:
         env[db_var] = env[db_var].replace(str(built.path), str(path))
-    return DbtProject(path, env, built.target)
+    return replace(built, path=path, env=env)
 
 
 @pytest.fixture
@@ -377,10 +383,10 @@ ON_SPARK = pytest.param("spark", marks=pytest.mark.xdist_group("spark"))
 def incremental(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalProject:
     """A fresh copy of the incremental fixture, built, on DuckDB, PostgreSQL and Snowflake
     (fakesnow)."""
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
     if request.param == "duckdb":
-        project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
-    elif request.param == "spark":
+        return request.getfixturevalue("duck")
+    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+    if request.param == "spark":
         spark = request.getfixturevalue("spark_warehouse")
         schema = f"incr_{secrets.token_hex(4)}"  # one metastore per worker
         env = base_env(INCR_SPARK_DIR=str(spark.dir), INCR_SPARK_SCHEMA=schema)
@@ -397,14 +403,21 @@ def incremental(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalPr
     return project
 
 
-@pytest.fixture
-def duck(tmp_path: Path) -> IncrementalProject:
-    """The incremental fixture (2,000 visitors, batches of 100) built on DuckDB alone, for
-    tests whose point is Pendo's side or the process, not the warehouse."""
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
+@pytest.fixture(scope="session")
+def built_incremental_duckdb(tmp_path_factory: pytest.TempPathFactory) -> IncrementalProject:
+    """The incremental fixture built once on DuckDB; tests get private copies (`duck`, and
+    `incremental` on duckdb)."""
+    path = _copy(INCREMENTAL, tmp_path_factory.mktemp("incr_duck") / "incremental_project")
     project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
     project.build()
     return project
+
+
+@pytest.fixture
+def duck(built_incremental_duckdb: IncrementalProject, tmp_path: Path) -> IncrementalProject:
+    """The incremental fixture (2,000 visitors, batches of 100) built on DuckDB alone, for
+    tests whose point is Pendo's side or the process, not the warehouse."""
+    return _clone_built(built_incremental_duckdb, tmp_path, "INCR_DUCKDB_PATH")
 
 
 def fixture_on(request: pytest.FixtureRequest, fixture: Path, tmp_path: Path) -> IncrementalProject:

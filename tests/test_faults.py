@@ -87,7 +87,7 @@ def test_answers_slower_than_the_read_timeout_are_retried(duck, emulator):
 def test_retries_stop_within_their_budget(duck, emulator):
     emulator.faults.add(Fault(kind="status", status=503, path_prefix="/api/v1/metadata/visitor/custom/value"))
     started = time.monotonic()
-    result = duck.sync("--retries", "3", "--retry-time", "5", emulator=emulator)
+    result = duck.sync("--retries", "2", "--retry-time", "5", emulator=emulator)
     assert time.monotonic() - started < 120
     assert result.code == 1
     assert duck.state_ids() == set()

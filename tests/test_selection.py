@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -50,11 +51,23 @@ def ours(project: DbtProject, *selection: str) -> set[str]:
     return {row["model"] for row in json.loads(result.output)}
 
 
+_PARSED: dict[str, Any] = {}
+
+
 def dbt_ls(project: DbtProject, pendo: set[str], *selection: str) -> set[str]:
-    """The models real `dbt ls` picks (dbt's own runner, in this process), with a pendo block."""
+    """The models real `dbt ls` picks (dbt's own runner, in this process), with a pendo block.
+
+    The project is parsed by dbt once per test session; each `dbt ls` then gets that manifest
+    (dbtRunner(manifest=...), dbt's way to run many commands on one parse), so dbt's own
+    selection runs for every case without parsing the project again."""
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(
+    key = str(project.path)
+    if key not in _PARSED:
+        parsed = dbtRunner().invoke(["--quiet", "parse", *project.args()])
+        assert parsed.success, parsed.exception
+        _PARSED[key] = parsed.result
+    result = dbtRunner(manifest=_PARSED[key]).invoke(
         ["--quiet", "ls", "--resource-type", "model", "--output", "name", *selection, *project.args()]
     )
     assert result.success, result.exception
