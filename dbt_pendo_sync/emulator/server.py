@@ -872,6 +872,12 @@ class PendoEmulator:
         with self._lock:
             return self._calls["segment_upload"] + self._calls["segment_patch"]
 
+    def in_flight(self) -> int:
+        """Number of calls on Pendo's paths being answered now (inside their latency or delay):
+        calls that have reached Pendo and are not answered yet."""
+        with self._lock:
+            return self._in_flight
+
     def tracked_events(self) -> list[dict[str, Any]]:
         """The bodies of the accepted track events, in arrival order (always empty when the
         emulator does not keep bodies; stats() counts them either way)."""
