@@ -432,11 +432,18 @@ def fixture_on(request: pytest.FixtureRequest, fixture: Path, tmp_path: Path) ->
     return IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll `condition` (another process or thread makes it true) until it holds; fails,
+    naming `what`, after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {timeout:g} s waiting for {what}"
+        time.sleep(0.05)
+
+
 def kill_when(proc: subprocess.Popen, reached: Callable[[], bool], timeout: float = 120) -> None:
     """SIGKILL a running sync once `reached()` holds (polled); fails if the sync ended first."""
-    deadline = time.monotonic() + timeout
-    while not reached() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: reached() or proc.poll() is not None, "the point of the kill", timeout)
     assert proc.poll() is None, "the sync ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -21,6 +21,7 @@ from .conftest import (
     fixture_on,
     kill_when,
     make_emulator,
+    wait_until,
 )
 
 SECRET = "track-" + secrets.token_hex(12)
@@ -113,9 +114,7 @@ def test_sigkill_mid_sync_then_a_rerun_delivers_every_event_exactly_once(events,
     proc = events.start_sync("--threads", "1", "--max-rps", "0", emulator=emulator, stdout=subprocess.DEVNULL)
     kill_when(proc, lambda: emulator.track_calls() >= 20 and emulator.in_flight() > 0)
     emulator.set_latency_ms(0)
-    deadline = time.monotonic() + 30
-    while emulator.in_flight() and time.monotonic() < deadline:  # Pendo takes the held call
-        time.sleep(0.05)
+    wait_until(lambda: emulator.in_flight() == 0, "Pendo to take the held call")
 
     result = _sync(events, emulator)  # at once: the killed run's process is gone, its lock taken over
     assert result.code == 0, result.output

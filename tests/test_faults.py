@@ -10,7 +10,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import emulator_key, incremental_emulator_data, make_emulator
+from .conftest import emulator_key, incremental_emulator_data, make_emulator, wait_until
 
 N = 2000
 FAST_RETRY = ("--retry-time", "60")
@@ -177,9 +177,7 @@ def test_random_5xx_and_429_over_50k_rows(duck, emulator):
 def test_ctrl_c_stops_cleanly_with_exit_130(duck, emulator):
     emulator.faults.add(Fault(kind="delay", delay=0.5))
     proc = duck.start_sync("--threads", "1", emulator=emulator)
-    deadline = time.monotonic() + 60
-    while emulator.write_calls() < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: emulator.write_calls() >= 4, "the sync to start writing")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import time
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -15,16 +14,9 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.emulator import EmulatorData, Fault
 from dbt_pendo_sync.outputs import results_schema
 
-from .conftest import BIN, incremental_emulator_data, make_emulator, run
+from .conftest import BIN, incremental_emulator_data, make_emulator, run, wait_until
 
 EARLY_BAD = "u-000005"  # in the first batch: Pendo rejects it before any interruption
-
-
-def _wait_for_writes(emulator, calls: int) -> None:
-    deadline = time.monotonic() + 90
-    while emulator.write_calls() < calls:
-        assert time.monotonic() < deadline, "the sync never started writing"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +27,7 @@ def test_a_stopped_run_writes_results_that_say_so_and_keeps_its_rejected_rows(du
         emulator.faults.add(Fault(kind="partial", ids=frozenset({EARLY_BAD})))
         emulator.faults.add(Fault(kind="delay", delay=0.3))
         proc = duck.start_sync("--threads", "1", emulator=emulator)
-        _wait_for_writes(emulator, 4)
+        wait_until(lambda: emulator.write_calls() >= 4, "the sync to start writing", 90)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=90)
     assert proc.returncode == code, out + err
@@ -80,7 +72,8 @@ def test_a_run_that_cannot_start_leaves_the_running_runs_files_alone(duck):
         emulator.faults.add(Fault(kind="delay", delay=1.0))
         duck.build(rows=1200, bump_rows=1200, gen=1)  # every row changed: 12 calls of a second each
         running = duck.start_sync("--threads", "1", "--log-format", "json", emulator=emulator)
-        _wait_for_writes(emulator, 21)  # 20 calls of the first sync, and the second is writing
+        # 20 calls of the first sync, and the second is writing
+        wait_until(lambda: emulator.write_calls() >= 21, "the second sync to start writing", 90)
         second = duck.sync(emulator=emulator)  # DuckDB allows one process per file
         assert second.code == 1 and "lock" in second.output.lower(), second.output
         assert running.poll() is None  # still syncing: what is in place is the first run's

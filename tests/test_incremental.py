@@ -25,6 +25,7 @@ from .conftest import (
     kill_when,
     make_emulator,
     snowflake_incremental,
+    wait_until,
 )
 
 N = 2000
@@ -180,9 +181,7 @@ def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, e
     emulator.faults.add(Fault(kind="delay", delay=1.0))  # the first run holds its lock for a while
     first = incremental.start_sync("--threads", "1", emulator=emulator, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while emulator.write_calls() < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: emulator.write_calls() >= 2, "the first run to start writing")
         second = incremental.sync("--lock-wait", "1", emulator=emulator)
     finally:
         emulator.faults.clear()  # then the first run finishes at once
