@@ -57,7 +57,7 @@ class AdaptiveLimit:
     def _finished(self, seconds: float, clean: bool) -> None:
         with self._ready:
             self._in_flight -= 1
-            if clean and not getattr(self._call, "refused", False):
+            if clean and not self._call.refused:  # set by slot() in this thread
                 self._fastest = seconds if self._fastest is None else min(self._fastest, seconds)
                 if seconds > LATENCY_RISE * max(self._fastest, MIN_ROUND_TRIP):
                     self._cut(0.75)
