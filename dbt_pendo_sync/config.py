@@ -94,15 +94,14 @@ class SyncSpec(_ModelMessages):
         for col in columns:
             by_lower.setdefault(col.lower(), col)
 
-        def real(name: str, label: str) -> str | None:
+        def real(name: str, label: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
             if name in columns:
                 return name
             if name.lower() in by_lower:
                 return by_lower[name.lower()]
             problems.append(
                 self.problem(
-                    f"{label} is not a column of the built relation (columns: {', '.join(columns)})",
-                    "fix the pendo block or rebuild the model",
+                    f"{label} is not a column of the built relation (columns: {', '.join(columns)})", fix
                 )
             )
             return None
@@ -117,13 +116,11 @@ class SyncSpec(_ModelMessages):
             if col is not None
         }
         if self.fields is not None:
-            wanted = {
-                col: field
-                for col, field in (
-                    (real(name, f"mapped column '{name}'"), field) for name, field in self.fields.items()
-                )
-                if col is not None
-            }
+            wanted = {}
+            for name, field in self.fields.items():
+                found = real(name, f"mapped column '{name}'", mapping_fix(name, field, columns, "fields"))
+                if found is not None:
+                    wanted[found] = field
         else:
             wanted = {col: col for col in columns if col != id_col}
         for col, rule in rules.items():
@@ -213,7 +210,7 @@ class EventSpec(_ModelMessages):
     event_name: str | None = None  # the block's `event`: one name for every row
     account_id_column: str | None = None
     event_id_column: str | None = None
-    properties: Mapping[str, str] | None = None  # {property: column}; None: every other column
+    properties: Mapping[str, str] | None = None  # {column: property}; None: every other column
     context: Mapping[str, str] | None = None  # {context key of the block: column}
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
     state_schema: str | None = None
@@ -239,7 +236,7 @@ class EventSpec(_ModelMessages):
         if self.properties is None:
             mapping["*"] = "properties.(its own name)"
         else:
-            mapping.update({column: f"properties.{name}" for name, column in self.properties.items()})
+            mapping.update({column: f"properties.{name}" for column, name in self.properties.items()})
         return mapping
 
     @property
@@ -263,17 +260,31 @@ class EventSpec(_ModelMessages):
         return named + list((self.context or {}).values())
 
     def property_problems(self, properties: Mapping[str, str]) -> list[Problem]:
-        """Property names Pendo refuses: letters, digits, underscores, at most 32, not
-        starting with a digit."""
-        return [
-            self.problem(
-                f"event property '{name}' (column '{column}') is not a name Pendo accepts (letters, "
-                "digits and underscores, at most 32 characters, not starting with a digit)",
-                f"name it '{suggest_property_name(name)}' in the block's `properties`",
-            )
-            for name, column in properties.items()
-            if not _PROPERTY_NAME.match(name)
-        ]
+        """Problems of a {column: property} mapping: property names Pendo refuses (letters,
+        digits, underscores, at most 32, not starting with a digit) and two columns on one
+        property."""
+        problems = []
+        seen: dict[str, str] = {}
+        for column, name in properties.items():
+            if name in seen:
+                problems.append(
+                    self.problem(
+                        f"columns '{seen[name]}' and '{column}' both map to event property '{name}'",
+                        "map one of them to another property",
+                    )
+                )
+            elif not _PROPERTY_NAME.match(name):
+                problems.append(
+                    self.problem(
+                        f"event property '{name}' (column '{column}') is not a name Pendo accepts "
+                        "(letters, digits and underscores, at most 32 characters, not starting "
+                        "with a digit)",
+                        f"name it '{suggest_property_name(name)}' in the block's `properties` "
+                        f"({{{column}: {suggest_property_name(name)}}})",
+                    )
+                )
+            seen.setdefault(name, column)
+        return problems
 
 
 SEGMENT_BATCH = 1000  # ids per add or remove operation (at most one of each per call)
@@ -317,6 +328,21 @@ class SegmentSpec(_ModelMessages):
 
 
 ModelSpec = SyncSpec | EventSpec | SegmentSpec
+
+MISSING_COLUMN_FIX = "fix the pendo block or rebuild the model"
+# What each mapping of a block maps a column to (its keys are columns, its values these).
+_MAPPED_TO = {"fields": "Pendo field", "properties": "event property"}
+
+
+def mapping_fix(key: str, value: str, columns: Iterable[str], mapping: str) -> str:
+    """The fix for a key of `mapping` (`fields`, `properties`) that is not a column: when its
+    value is one, the mapping was likely written the wrong way round."""
+    if value.lower() not in {c.lower() for c in columns}:
+        return MISSING_COLUMN_FIX
+    return (
+        f"reversed? write {{{value}: {key}}}: `{mapping}` maps column -> {_MAPPED_TO[mapping]} "
+        f"(else {MISSING_COLUMN_FIX})"
+    )
 
 
 def suggest_property_name(name: str) -> str:

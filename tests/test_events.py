@@ -138,16 +138,40 @@ def test_a_big_model_reads_only_the_rows_inside_the_window(duck_events):
 def test_a_property_pendo_would_refuse_is_a_config_error_with_a_name_to_use(duck_events, emulator):
     (duck_events.path / "models" / "_models.yml").write_text(
         (EVENTS / "models" / "_models.yml").read_text()
-        + "          properties: {plan-name: plan, 2nd_seat_count_of_the_workspace_today: seats}\n"
+        + "          properties: {plan: plan-name, seats: 2nd_seat_count_of_the_workspace_today}\n"
     )
     _build(duck_events, rows=5)
     result = _sync(duck_events, emulator)
     assert result.code != 0
     assert "event property 'plan-name' (column 'plan') is not a name Pendo accepts" in result.output
-    assert "name it 'plan_name'" in result.output
+    assert "name it 'plan_name' in the block's `properties` ({plan: plan_name})" in result.output
     assert "event property '2nd_seat_count_of_the_workspace_today'" in result.output
     assert "name it '_2nd_seat_count_of_the_workspace'" in result.output
     assert emulator.track_calls() == 0
+
+
+def test_properties_map_column_to_property_as_fields_do_and_a_reversed_one_is_named(duck_events, emulator):
+    """`properties: {column: property}`, the direction of `fields`; written the other way
+    round, the key is no column but its value is: the error says so, and nothing is sent."""
+    block = (EVENTS / "models" / "_models.yml").read_text()
+    yml = duck_events.path / "models" / "_models.yml"
+    yml.write_text(block + "          properties: {plan: plan_name, seats: seats}\n")
+    _build(duck_events, rows=3)
+    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    assert listed.code == 0, listed.output
+    (entry,) = json.loads(listed.stdout)
+    assert entry["fields"]["plan"] == "properties.plan_name" and entry["fields"]["user_id"] == "visitorId"
+    result = _sync(duck_events, emulator)
+    assert result.code == 0, result.output
+    assert {tuple(e["properties"]) for e in emulator.tracked_events()} == {("plan_name", "seats")}
+
+    yml.write_text(block + "          properties: {plan_name: plan, seats: seats}\n")
+    _build(duck_events, rows=4)
+    reversed_ = _sync(duck_events, emulator)
+    assert reversed_.code == 1, reversed_.output
+    assert "`properties` key 'plan_name' is not a column of the built relation" in reversed_.output
+    assert "reversed? write {plan: plan_name}: `properties` maps column -> event property" in reversed_.output
+    assert emulator.track_calls() == 3
 
 
 def test_oversized_properties_make_the_row_invalid_with_the_reason(duck_events, emulator):

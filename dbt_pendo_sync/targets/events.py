@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..config import CONTEXT_KEYS, EventSpec
+from ..config import CONTEXT_KEYS, MISSING_COLUMN_FIX, EventSpec, mapping_fix
 from ..errors import ConfigError, Problem
 from ..pendo.fields import to_json_value
 from ..records import InvalidValue, record_id
@@ -32,11 +32,6 @@ class EventColumns:
     sent: dict[str, str]  # tag ("visitorId", "property:plan", "context:url"...) -> column
     timestamp_type: str
 
-    @property
-    def properties(self) -> dict[str, str]:
-        """{property name: column}."""
-        return {t.split(":", 1)[1]: c for t, c in self.sent.items() if t.startswith("property:")}
-
 
 def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     """The block against the relation's columns ({written name: type}); ConfigError naming
@@ -44,7 +39,7 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     problems: list[Problem] = []
     by_lower = {c.lower(): c for c in types}
 
-    def real(name: str | None, what: str) -> str | None:
+    def real(name: str | None, what: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
         if name is None:
             return None
         found = name if name in types else by_lower.get(name.lower())
@@ -52,7 +47,7 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
             problems.append(
                 spec.problem(
                     f"{what} '{name}' is not a column of the built relation (columns: {', '.join(types)})",
-                    "fix the pendo block or rebuild the model",
+                    fix,
                 )
             )
         return found
@@ -69,8 +64,9 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
         sent[f"context:{CONTEXT_KEYS[key]}"] = real(column, f"context.{key} column")
     event_id = real(spec.event_id_column, "event_id_column")
     if spec.properties is not None:
-        for name, column in spec.properties.items():
-            sent[f"property:{name}"] = real(column, f"column of property '{name}'")
+        for column, name in spec.properties.items():
+            fix = mapping_fix(column, name, types, "properties")
+            sent[f"property:{name}"] = real(column, "`properties` key", fix)
     else:
         used = {c.lower() for c in spec.used_columns()}
         defaulted = {c: c for c in types if c.lower() not in used}
