@@ -190,7 +190,9 @@ class SyncSpec(_ModelMessages):
         return _FIELD_NAME.match(field) is not None
 
 
-DEFAULT_MAX_AGE_DAYS = 7  # Pendo does not process events older than 7 days
+# Pendo does not process Track Events older than 7 days: the default, and the most a block may
+# set (the schema's maximum), since older events would be sent, answered 200, and dropped.
+MAX_AGE_DAYS = 7
 # Pendo's rule for event property names.
 _PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 # The context keys of a block and the names Pendo's track body gives them.
@@ -212,7 +214,7 @@ class EventSpec(_ModelMessages):
     event_id_column: str | None = None
     properties: Mapping[str, str] | None = None  # {column: property}; None: every other column
     context: Mapping[str, str] | None = None  # {context key of the block: column}
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    max_age_days: int = MAX_AGE_DAYS
     state_schema: str | None = None
     timezone: str = "UTC"
     object: PendoObject = PendoObject.EVENT
@@ -388,6 +390,12 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
             f"(letters, digits, underscore, not starting with a digit)",
             f"try '{suggest_field_name(str(error.instance))}'",
         )
+    if kind == "maximum" and list(error.absolute_path) == ["max_age_days"]:
+        return (
+            f"{path}: {error.instance!r} is more than {MAX_AGE_DAYS}: Pendo does not process Track Events "
+            f"older than {MAX_AGE_DAYS} days, so older rows would be sent and dropped",
+            f"use at most {MAX_AGE_DAYS} (the default); older history cannot be sent as Track Events",
+        )
     if kind in ("minimum", "maximum"):
         return (f"{path}: {error.instance!r} is out of range", f"allowed {kind} is {error.validator_value}")
     if kind == "minProperties":
@@ -515,7 +523,7 @@ def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
         event_id_column=block.get("event_id_column"),
         properties=dict(block["properties"]) if "properties" in block else None,
         context=dict(block["context"]) if "context" in block else None,
-        max_age_days=int(block.get("max_age_days", DEFAULT_MAX_AGE_DAYS)),
+        max_age_days=int(block.get("max_age_days", MAX_AGE_DAYS)),
         state_schema=block.get("state_schema"),
         timezone=block.get("timezone", "UTC"),
     )

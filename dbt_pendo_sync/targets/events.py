@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..config import CONTEXT_KEYS, MISSING_COLUMN_FIX, EventSpec, mapping_fix
+from ..config import CONTEXT_KEYS, MAX_AGE_DAYS, MISSING_COLUMN_FIX, EventSpec, mapping_fix
 from ..errors import ConfigError, Problem
 from ..pendo.fields import to_json_value
 from ..records import InvalidValue, record_id
+from ..results import Counts
 
 MAX_PROPERTIES_BYTES = 512  # Pendo shows an event whose properties are larger as too large
 FUTURE_DAYS = 1  # events more than a day ahead are not sent
@@ -156,6 +157,32 @@ class EventWindow:
                 for t in (self.start, self.end)
             )
         return f"{column} < {cast.format(lo)}", f"{column} > {cast.format(hi)}"
+
+
+def nothing_in_window(spec: EventSpec, counts: Counts, oldest: Any, newest: Any) -> str:
+    """What to say when every row of an event model is outside Pendo's window, and the
+    options (`oldest` and `newest` are the timestamp column's values as read)."""
+    rows, column = counts.too_old + counts.too_new, spec.timestamp_column
+    if counts.too_old == rows:
+        what = (
+            f"all {rows:,} rows are older than max_age_days {spec.max_age_days} (the newest "
+            f"{column} is {newest}): Pendo does not process Track Events older than {MAX_AGE_DAYS} days"
+        )
+        if spec.max_age_days < MAX_AGE_DAYS:
+            what += f" (max_age_days can be raised to {MAX_AGE_DAYS})"
+    elif counts.too_new == rows:
+        what = f"all {rows:,} rows are more than {FUTURE_DAYS} day ahead (the oldest {column} is {oldest})"
+    else:
+        what = (
+            f"all {rows:,} rows are outside the window Pendo processes: {counts.too_old:,} older than "
+            f"max_age_days {spec.max_age_days}, {counts.too_new:,} more than {FUTURE_DAYS} day ahead"
+        )
+    return (
+        f"{spec.model}: {what}; no event was sent. If the model should hold recent events, rebuild it "
+        f"(`dbt build -s {spec.model}`) and check that {column} is when each event happened (naive "
+        f"times are read in {spec.timezone}, epoch numbers below 1e11 as seconds). Events older than "
+        f"{MAX_AGE_DAYS} days cannot be sent to Pendo as Track Events"
+    )
 
 
 def epoch_ms(value: Any, zone: dt.tzinfo) -> int:
