@@ -59,7 +59,12 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
     """Sync each model in turn on one warehouse connection, appending its result."""
     if not planned:
         run.started = True
-        run.report.note("no selected model has a pendo block: nothing to sync")
+        skipped = len(results.models)  # each with its reason, reported as it was skipped
+        run.report.note(
+            f"nothing to sync: all {skipped} selected model(s) with a pendo block were skipped"
+            if skipped
+            else "no selected model has a pendo block: nothing to sync"
+        )
         return
     warehouse = Warehouse(build_adapter(run.target, manifest.path))
     built_for = manifest.adapter_type
