@@ -94,15 +94,14 @@ class SyncSpec(_ModelMessages):
         for col in columns:
             by_lower.setdefault(col.lower(), col)
 
-        def real(name: str, label: str) -> str | None:
+        def real(name: str, label: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
             if name in columns:
                 return name
             if name.lower() in by_lower:
                 return by_lower[name.lower()]
             problems.append(
                 self.problem(
-                    f"{label} is not a column of the built relation (columns: {', '.join(columns)})",
-                    "fix the pendo block or rebuild the model",
+                    f"{label} is not a column of the built relation (columns: {', '.join(columns)})", fix
                 )
             )
             return None
@@ -117,13 +116,11 @@ class SyncSpec(_ModelMessages):
             if col is not None
         }
         if self.fields is not None:
-            wanted = {
-                col: field
-                for col, field in (
-                    (real(name, f"mapped column '{name}'"), field) for name, field in self.fields.items()
-                )
-                if col is not None
-            }
+            wanted = {}
+            for name, field in self.fields.items():
+                found = real(name, f"mapped column '{name}'", mapping_fix(name, field, columns, "fields"))
+                if found is not None:
+                    wanted[found] = field
         else:
             wanted = {col: col for col in columns if col != id_col}
         for col, rule in rules.items():
@@ -193,7 +190,9 @@ class SyncSpec(_ModelMessages):
         return _FIELD_NAME.match(field) is not None
 
 
-DEFAULT_MAX_AGE_DAYS = 7  # Pendo does not process events older than 7 days
+# Pendo does not process Track Events older than 7 days: the default, and the most a block may
+# set (the schema's maximum), since older events would be sent, answered 200, and dropped.
+MAX_AGE_DAYS = 7
 # Pendo's rule for event property names.
 _PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 # The context keys of a block and the names Pendo's track body gives them.
@@ -213,9 +212,9 @@ class EventSpec(_ModelMessages):
     event_name: str | None = None  # the block's `event`: one name for every row
     account_id_column: str | None = None
     event_id_column: str | None = None
-    properties: Mapping[str, str] | None = None  # {property: column}; None: every other column
+    properties: Mapping[str, str] | None = None  # {column: property}; None: every other column
     context: Mapping[str, str] | None = None  # {context key of the block: column}
-    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    max_age_days: int = MAX_AGE_DAYS
     state_schema: str | None = None
     timezone: str = "UTC"
     object: PendoObject = PendoObject.EVENT
@@ -239,7 +238,7 @@ class EventSpec(_ModelMessages):
         if self.properties is None:
             mapping["*"] = "properties.(its own name)"
         else:
-            mapping.update({column: f"properties.{name}" for name, column in self.properties.items()})
+            mapping.update({column: f"properties.{name}" for column, name in self.properties.items()})
         return mapping
 
     @property
@@ -263,17 +262,31 @@ class EventSpec(_ModelMessages):
         return named + list((self.context or {}).values())
 
     def property_problems(self, properties: Mapping[str, str]) -> list[Problem]:
-        """Property names Pendo refuses: letters, digits, underscores, at most 32, not
-        starting with a digit."""
-        return [
-            self.problem(
-                f"event property '{name}' (column '{column}') is not a name Pendo accepts (letters, "
-                "digits and underscores, at most 32 characters, not starting with a digit)",
-                f"name it '{suggest_property_name(name)}' in the block's `properties`",
-            )
-            for name, column in properties.items()
-            if not _PROPERTY_NAME.match(name)
-        ]
+        """Problems of a {column: property} mapping: property names Pendo refuses (letters,
+        digits, underscores, at most 32, not starting with a digit) and two columns on one
+        property."""
+        problems = []
+        seen: dict[str, str] = {}
+        for column, name in properties.items():
+            if name in seen:
+                problems.append(
+                    self.problem(
+                        f"columns '{seen[name]}' and '{column}' both map to event property '{name}'",
+                        "map one of them to another property",
+                    )
+                )
+            elif not _PROPERTY_NAME.match(name):
+                problems.append(
+                    self.problem(
+                        f"event property '{name}' (column '{column}') is not a name Pendo accepts "
+                        "(letters, digits and underscores, at most 32 characters, not starting "
+                        "with a digit)",
+                        f"name it '{suggest_property_name(name)}' in the block's `properties` "
+                        f"({{{column}: {suggest_property_name(name)}}})",
+                    )
+                )
+            seen.setdefault(name, column)
+        return problems
 
 
 SEGMENT_BATCH = 1000  # ids per add or remove operation (at most one of each per call)
@@ -318,6 +331,21 @@ class SegmentSpec(_ModelMessages):
 
 ModelSpec = SyncSpec | EventSpec | SegmentSpec
 
+MISSING_COLUMN_FIX = "fix the pendo block or rebuild the model"
+# What each mapping of a block maps a column to (its keys are columns, its values these).
+_MAPPED_TO = {"fields": "Pendo field", "properties": "event property"}
+
+
+def mapping_fix(key: str, value: str, columns: Iterable[str], mapping: str) -> str:
+    """The fix for a key of `mapping` (`fields`, `properties`) that is not a column: when its
+    value is one, the mapping was likely written the wrong way round."""
+    if value.lower() not in {c.lower() for c in columns}:
+        return MISSING_COLUMN_FIX
+    return (
+        f"reversed? write {{{value}: {key}}}: `{mapping}` maps column -> {_MAPPED_TO[mapping]} "
+        f"(else {MISSING_COLUMN_FIX})"
+    )
+
 
 def suggest_property_name(name: str) -> str:
     """An event property name close to `name` that Pendo accepts."""
@@ -361,6 +389,12 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
             f"{path}: {error.instance!r} is not a Pendo field name Pendo can use in segments "
             f"(letters, digits, underscore, not starting with a digit)",
             f"try '{suggest_field_name(str(error.instance))}'",
+        )
+    if kind == "maximum" and list(error.absolute_path) == ["max_age_days"]:
+        return (
+            f"{path}: {error.instance!r} is more than {MAX_AGE_DAYS}: Pendo does not process Track Events "
+            f"older than {MAX_AGE_DAYS} days, so older rows would be sent and dropped",
+            f"use at most {MAX_AGE_DAYS} (the default); older history cannot be sent as Track Events",
         )
     if kind in ("minimum", "maximum"):
         return (f"{path}: {error.instance!r} is out of range", f"allowed {kind} is {error.validator_value}")
@@ -489,7 +523,7 @@ def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
         event_id_column=block.get("event_id_column"),
         properties=dict(block["properties"]) if "properties" in block else None,
         context=dict(block["context"]) if "context" in block else None,
-        max_age_days=int(block.get("max_age_days", DEFAULT_MAX_AGE_DAYS)),
+        max_age_days=int(block.get("max_age_days", MAX_AGE_DAYS)),
         state_schema=block.get("state_schema"),
         timezone=block.get("timezone", "UTC"),
     )

@@ -1,8 +1,9 @@
 """dbt `exposures:` YAML that puts Pendo downstream of the synced models in dbt's lineage.
 
 Records in, text out (and where an owner comes from, whether dbt reads a path). One
-exposure per Pendo object that has synced models, so
-`dbt ls --select +exposure:pendo_visitor_metadata` lists what feeds Pendo's visitor metadata.
+exposure per Pendo object that has synced models (visitor and account metadata, Track
+Events, segments), so `dbt ls --select +exposure:pendo_visitor_metadata` lists what feeds
+Pendo's visitor metadata.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ HEADER = (
     "# Pendo as a dbt exposure downstream of the models dbt-pendo-sync syncs into it.\n"
 )
 
-# Pendo object -> (exposure name, label). Names keep to letters, digits and underscores
-# (dbt's rule) and differ from any model name a project is likely to have.
+# Pendo object -> (exposure name, label, what the models feed). Names keep to letters, digits
+# and underscores (dbt's rule) and differ from any model name a project is likely to have.
 EXPOSURES = {
-    "visitor": ("pendo_visitor_metadata", "Pendo visitor metadata"),
-    "account": ("pendo_account_metadata", "Pendo account metadata"),
+    "visitor": ("pendo_visitor_metadata", "Pendo visitor metadata", "Pendo visitor custom metadata"),
+    "account": ("pendo_account_metadata", "Pendo account metadata", "Pendo account custom metadata"),
+    "event": ("pendo_track_events", "Pendo Track Events", "Pendo Track Events, one per row"),
+    "segment": ("pendo_segments", "Pendo segments", "Pendo segments, kept equal to the models' visitors"),
 }
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -77,7 +80,7 @@ class SyncedModel:
     package: str
     object: str
     id_column: str
-    fields: Mapping[str, str]  # column -> Pendo field; "*" every other column; "(excluded)"
+    fields: Mapping[str, str]  # column -> Pendo field or event part; "*" every other column; "(excluded)"
     version: str | int | float | None = None
     owner: Owner | None = None
 
@@ -92,16 +95,23 @@ class SyncedModel:
         return f"ref({', '.join(args)})"
 
     def sentence(self) -> str:
-        """Which Pendo fields the model writes, for the exposure's description."""
+        """What the model writes to Pendo (fields, event parts, segment members), for the
+        exposure's description."""
+        if self.object == "segment":
+            return " ".join(
+                f"{self.name}: each {column} is {target}." for column, target in self.fields.items()
+            )
+        event = self.object == "event"
         sent, never = [], []
         for column, target in self.fields.items():
             if column == "*":
-                sent.append("every other column under its own name")
+                sent.append(f"every other column{' as a property' if event else ''} under its own name")
             elif target == "(excluded)":
                 never.append(column)
             else:
                 sent.append(target if target == column else f"{target} (from {column})")
-        text = f"{self.name} (ids from {self.id_column}) writes {', '.join(sent)}"
+        opening = "sends" if event else f"(ids from {self.id_column}) writes"
+        text = f"{self.name} {opening} {', '.join(sent)}"
         return text + (f", but never {', '.join(never)}." if never else ".")
 
 
@@ -129,7 +139,7 @@ def render(
     else DEFAULT_OWNER, so the file always parses.
     """
     exposures: list[dict[str, Any]] = []
-    for kind, (name, label) in EXPOSURES.items():
+    for kind, (name, label, what) in EXPOSURES.items():
         synced = [m for m in models if m.object == kind]
         if not synced:
             continue
@@ -141,8 +151,8 @@ def render(
                 "type": "application",
                 "maturity": "medium",
                 "description": (
-                    f"Pendo {kind} custom metadata, synced from dbt by dbt-pendo-sync "
-                    "(`dbt-pendo sync`). " + " ".join(m.sentence() for m in synced)
+                    f"{what}, synced from dbt by dbt-pendo-sync (`dbt-pendo sync`). "
+                    + " ".join(m.sentence() for m in synced)
                 ),
                 "depends_on": _unique(m.ref(root_package) for m in synced),
                 "owner": chosen.as_yaml(),

@@ -25,7 +25,7 @@ from .pendo.sender import Sender
 from .plan import PlannedModel
 from .results import Counts, ModelResult, SyncResults
 from .settings import SyncOptions
-from .targets.events import FUTURE_DAYS, EventBuilder, EventWindow, resolve_columns
+from .targets.events import FUTURE_DAYS, EventBuilder, EventWindow, nothing_in_window, resolve_columns
 from .targets.segments import SegmentSender, build_membership
 from .vocab import ChangeKind, ModelStatus, OnRemove
 
@@ -59,7 +59,12 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
     """Sync each model in turn on one warehouse connection, appending its result."""
     if not planned:
         run.started = True
-        run.report.note("no selected model has a pendo block: nothing to sync")
+        skipped = len(results.models)  # each with its reason, reported as it was skipped
+        run.report.note(
+            f"nothing to sync: all {skipped} selected model(s) with a pendo block were skipped"
+            if skipped
+            else "no selected model has a pendo block: nothing to sync"
+        )
         return
     warehouse = Warehouse(build_adapter(run.target, manifest.path))
     built_for = manifest.adapter_type
@@ -221,11 +226,14 @@ def _sync_events(
     before, after = window.conditions(
         timestamp, columns.timestamp_type, spec.zone(), f"cast({{}} as {columns.timestamp_type})"
     )
-    outside = warehouse.query(
-        f"select coalesce(sum(case when {before} then 1 else 0 end), 0), "
-        f"coalesce(sum(case when {after} then 1 else 0 end), 0) from {warehouse.relation(planned.node)}"
+    ((rows, too_old, too_new, oldest, newest),) = warehouse.query(
+        f"select count(*), coalesce(sum(case when {before} then 1 else 0 end), 0), "
+        f"coalesce(sum(case when {after} then 1 else 0 end), 0), min({timestamp}), max({timestamp}) "
+        f"from {warehouse.relation(planned.node)}"
     )
-    result.counts.too_old, result.counts.too_new = (int(n) for n in outside[0])
+    result.counts.too_old, result.counts.too_new = int(too_old), int(too_new)
+    if rows and too_old + too_new == rows:
+        run.report.warn(nothing_in_window(spec, result.counts, oldest, newest))
     store = _store(planned, warehouse, run, result)
     # Events synced this long ago are before the window (a day ahead at most when sent).
     forget = (window.start - dt.timedelta(days=1 + FUTURE_DAYS)).replace(tzinfo=None)
@@ -347,4 +355,6 @@ def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     result.counts.new, result.counts.changed = counts[ChangeKind.NEW], counts[ChangeKind.CHANGED]
     result.counts.unchanged = counts[ChangeKind.SAME]
     result.counts.removed = counts[ChangeKind.REMOVED]
-    result.counts.rows = sum(counts.values()) - counts[ChangeKind.REMOVED]
+    # An event model's rows include those outside Pendo's window, counted before the snapshot.
+    outside = result.counts.too_old + result.counts.too_new
+    result.counts.rows = sum(counts.values()) - counts[ChangeKind.REMOVED] + outside

@@ -70,7 +70,7 @@ def test_every_event_in_the_window_is_sent_once_and_a_rerun_sends_nothing(events
     result = _sync(events, emulator)
     assert result.code == 0, result.output
     counts = _counts(events)
-    assert (counts["rows"], counts["sent"], counts["updated"]) == (120, 120, 120)
+    assert (counts["rows"], counts["sent"], counts["updated"]) == (127, 120, 120)  # rows: the model's
     assert (counts["too_old"], counts["too_new"]) == (4, 3)
     assert "not sent, outside Pendo's window: 4 too old, 3 in the future" in result.output
     assert _minutes_back(emulator) == list(range(1, 121))
@@ -132,22 +132,79 @@ def test_a_big_model_reads_only_the_rows_inside_the_window(duck_events):
     assert result.code == 0, result.output
     plan = json.loads((duck_events.path / "target" / "pendo_sync_plan.json").read_text())
     counts = plan["models"][0]["counts"]
-    assert (counts["rows"], counts["sent"], counts["too_old"]) == (10_000, 10_000, 990_000)
+    assert (counts["rows"], counts["sent"], counts["too_old"]) == (1_000_000, 10_000, 990_000)
+    assert "rows are older than max_age_days" not in result.output
+
+
+def test_when_every_row_is_too_old_the_run_says_so_with_the_options(duck_events, emulator):
+    _build(duck_events, rows=0, old=99)  # 99 events of a month ago
+    result = _sync(duck_events, emulator)
+    assert result.code == 0, result.output
+    counts = _counts(duck_events)
+    assert (counts["rows"], counts["too_old"], counts["too_new"], counts["sent"]) == (99, 99, 0, 0)
+    text = " ".join(result.output.split())  # the warning as one line, however the terminal wrapped it
+    assert (
+        "Warning: product_events: all 99 rows are older than max_age_days 7 (the newest occurred_at is "
+        in text
+    )
+    assert "Pendo does not process Track Events older than 7 days; no event was sent." in text
+    assert "rebuild it (`dbt build -s product_events`) and check that occurred_at is when each event" in text
+    assert emulator.track_calls() == 0
+
+
+def test_max_age_days_beyond_what_pendo_processes_is_a_config_error(duck_events, emulator):
+    (duck_events.path / "models" / "_models.yml").write_text(
+        (EVENTS / "models" / "_models.yml").read_text() + "          max_age_days: 30\n"
+    )
+    _build(duck_events, rows=5, old=5)
+    result = _sync(duck_events, emulator)
+    assert result.code == 2, result.output
+    text = " ".join(result.output.split())
+    assert (
+        "model product_events (models/_models.yml): pendo.max_age_days: 30 is more than 7: Pendo does not "
+        "process Track Events older than 7 days, so older rows would be sent and dropped"
+    ) in text
+    assert "use at most 7 (the default)" in text
+    assert emulator.track_calls() == 0
 
 
 def test_a_property_pendo_would_refuse_is_a_config_error_with_a_name_to_use(duck_events, emulator):
     (duck_events.path / "models" / "_models.yml").write_text(
         (EVENTS / "models" / "_models.yml").read_text()
-        + "          properties: {plan-name: plan, 2nd_seat_count_of_the_workspace_today: seats}\n"
+        + "          properties: {plan: plan-name, seats: 2nd_seat_count_of_the_workspace_today}\n"
     )
     _build(duck_events, rows=5)
     result = _sync(duck_events, emulator)
     assert result.code != 0
     assert "event property 'plan-name' (column 'plan') is not a name Pendo accepts" in result.output
-    assert "name it 'plan_name'" in result.output
+    assert "name it 'plan_name' in the block's `properties` ({plan: plan_name})" in result.output
     assert "event property '2nd_seat_count_of_the_workspace_today'" in result.output
     assert "name it '_2nd_seat_count_of_the_workspace'" in result.output
     assert emulator.track_calls() == 0
+
+
+def test_properties_map_column_to_property_as_fields_do_and_a_reversed_one_is_named(duck_events, emulator):
+    """`properties: {column: property}`, the direction of `fields`; written the other way
+    round, the key is no column but its value is: the error says so, and nothing is sent."""
+    block = (EVENTS / "models" / "_models.yml").read_text()
+    yml = duck_events.path / "models" / "_models.yml"
+    yml.write_text(block + "          properties: {plan: plan_name, seats: seats}\n")
+    _build(duck_events, rows=3)
+    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    assert listed.code == 0, listed.output
+    (entry,) = json.loads(listed.stdout)
+    assert entry["fields"]["plan"] == "properties.plan_name" and entry["fields"]["user_id"] == "visitorId"
+    result = _sync(duck_events, emulator)
+    assert result.code == 0, result.output
+    assert {tuple(e["properties"]) for e in emulator.tracked_events()} == {("plan_name", "seats")}
+
+    yml.write_text(block + "          properties: {plan_name: plan, seats: seats}\n")
+    _build(duck_events, rows=4)
+    reversed_ = _sync(duck_events, emulator)
+    assert reversed_.code == 1, reversed_.output
+    assert "`properties` key 'plan_name' is not a column of the built relation" in reversed_.output
+    assert "reversed? write {plan: plan_name}: `properties` maps column -> event property" in reversed_.output
+    assert emulator.track_calls() == 3
 
 
 def test_oversized_properties_make_the_row_invalid_with_the_reason(duck_events, emulator):

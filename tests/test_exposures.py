@@ -14,9 +14,10 @@ from dbt_pendo_sync.api import exposures
 from dbt_pendo_sync.errors import UsageError
 from dbt_pendo_sync.exposures import DEFAULT_OWNER, HEADER, Owner, SyncedModel, owner_from, render
 
-from .conftest import dbt_pendo
+from .conftest import ROOT, IncrementalProject, _copy, base_env, dbt_pendo
 
 VISITORS, ACCOUNTS = "pendo_visitor_metadata", "pendo_account_metadata"
+EVENTS, SEGMENTS = "pendo_track_events", "pendo_segments"
 
 
 def _exposures(project, *args: str):
@@ -68,13 +69,13 @@ def test_written_exposures_parse_and_select_the_synced_models_upstream(sample):
             for uid, n in models.items()
             if (n["config"].get("meta") or {}).get("pendo", {}).get("object") == kind
         }
-        for kind in ("visitor", "account")
+        for kind in ("visitor", "account", "event")
     }
-    assert synced["visitor"] and synced["account"]
+    assert synced["visitor"] and synced["account"] and synced["event"]
     assert selected == _model_ancestors(manifest, synced["visitor"])
     assert selected - synced["visitor"]  # upstream staging models are listed too
 
-    for kind, name in (("visitor", VISITORS), ("account", ACCOUNTS)):
+    for kind, name in (("visitor", VISITORS), ("account", ACCOUNTS), ("event", EVENTS)):
         exposure = manifest["exposures"][f"exposure.{manifest['metadata']['project_name']}.{name}"]
         assert set(exposure["depends_on"]["nodes"]) == synced[kind]
         assert exposure["type"] == "application"
@@ -89,9 +90,11 @@ def test_stdout_is_the_yaml_only_with_the_given_owner(sample):
     doc = yaml.safe_load(result.stdout)
     assert doc["version"] == 2
     by_name = {e["name"]: e for e in doc["exposures"]}
-    assert list(by_name) == [VISITORS, ACCOUNTS]
+    assert list(by_name) == [VISITORS, ACCOUNTS, EVENTS]
     assert by_name[VISITORS]["depends_on"] == ["ref('pendo_visitors')"]
     assert by_name[ACCOUNTS]["depends_on"] == ["ref('pendo_accounts')"]
+    assert by_name[EVENTS]["depends_on"] == ["ref('pendo_product_events')"]
+    assert by_name[EVENTS]["label"] == "Pendo Track Events"
     for exposure in by_name.values():
         assert exposure["owner"] == {"name": "Growth analytics"}
         assert re.fullmatch(r"[A-Za-z0-9_]+", exposure["name"])
@@ -99,6 +102,11 @@ def test_stdout_is_the_yaml_only_with_the_given_owner(sample):
     assert "company_plan (from plan_tier)" in by_name[VISITORS]["description"]
     assert "mrr (from mrr_usd)" in by_name[ACCOUNTS]["description"]
     assert "never internal_notes" in by_name[ACCOUNTS]["description"]
+    assert by_name[EVENTS]["description"] == (
+        "Pendo Track Events, one per row, synced from dbt by dbt-pendo-sync (`dbt-pendo sync`). "
+        "pendo_product_events sends visitorId (from visitor_id), timestamp (from occurred_at), "
+        "event (from event_name), accountId (from account_id), properties.user_role (from role)."
+    )
     assert not (sample.path / "models" / "pendo_exposures.yml").exists()
 
 
@@ -141,6 +149,19 @@ def test_owners_groups_and_packages_come_from_the_manifest(sample, tmp_path: Pat
     assert "outside the project's model" in outside.notes[0]
     with pytest.raises(UsageError, match=r"\.yml or \.yaml"):
         exposures(sample.path, manifest=path, write="models/pendo_exposures.txt")
+
+
+def test_a_segment_model_gets_a_segments_exposure(tmp_path: Path):
+    path = _copy(ROOT / "tests" / "fixtures" / "segment_project", tmp_path / "segment_project")
+    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "fixture.duckdb")), "duckdb")
+    result = _exposures(project)
+    assert result.code == 0, result.output
+    (exposure,) = yaml.safe_load(result.stdout)["exposures"]
+    assert (exposure["name"], exposure["label"]) == (SEGMENTS, "Pendo segments")
+    assert exposure["depends_on"] == ["ref('churn_risk')"]
+    assert exposure["description"].endswith(
+        "churn_risk: each visitor_id is a member of segment 'Churn risk (dbt)'."
+    )
 
 
 def _model(name: str, kind: str = "visitor", **extra) -> SyncedModel:

@@ -51,6 +51,7 @@ def _artifacts(
     run_at: str = "2024-05-06T10:05:00Z",
     which: str | None = "build",
     results: list | None = None,
+    parents: dict[str, tuple[str, ...]] | None = None,
 ) -> Manifest:
     run_results = {
         "metadata": {"invocation_id": run_id, "generated_at": run_at, "new_key": 1},
@@ -79,6 +80,7 @@ def _artifacts(
         adapter_type="duckdb",
         project_name="p",
         models=(),
+        parents=parents or {},
     )
 
 
@@ -116,6 +118,41 @@ def test_failed_and_skipped_models_are_named_with_the_reason(tmp_path: Path) -> 
     # A build of another target (another schema) says nothing about this relation.
     assert build.problem(_model("bad", '"db"."prod"."bad"')) is None
     assert build.problem(_model("bad", '"DB"."MAIN"."BAD"')) is not None
+
+
+def test_a_skipped_model_names_what_failed_upstream_of_it(tmp_path: Path) -> None:
+    """The manifest's depends_on says what dbt skipped a model for: a node upstream of it
+    that errored (however far up), or a failed test of one; not a test of the model itself."""
+    results = [
+        {
+            "unique_id": "model.p.bad",
+            "status": "error",
+            "message": "Runtime Error in model bad (x)\n  no table x",
+        },
+        {"unique_id": "test.p.unique_seeded_id.1a", "status": "fail", "message": "Got 2 results"},
+        {"unique_id": "test.p.not_null_after_id.2b", "status": "fail"},
+        {"unique_id": "model.p.middle", "status": "skipped"},
+        {"unique_id": "model.p.after_bad", "status": "skipped"},
+        {"unique_id": "model.p.after_seed", "status": "skipped"},
+    ]
+    parents = {
+        "model.p.middle": ("model.p.bad",),
+        "model.p.after_bad": ("model.p.middle", "model.p.fine"),
+        "test.p.unique_seeded_id.1a": ("seed.p.seeded",),
+        "test.p.not_null_after_id.2b": ("model.p.after_seed",),
+        "model.p.after_seed": ("seed.p.seeded", "model.p.bad"),
+    }
+    build = last_build(_artifacts(tmp_path, results=results, parents=parents))
+    assert build.problem(_model("after_bad")).startswith(
+        "its last dbt build skipped it, as upstream model bad failed (no table x; run_results.json of "
+    )
+    assert build.problem(_model("after_bad")).endswith(
+        "fix what failed and rebuild, or pass --all to sync what the warehouse has"
+    )
+    assert build.problem(_model("after_seed")).startswith(
+        "its last dbt build skipped it, as upstream model bad and test unique_seeded_id failed "
+        "(run_results.json of "
+    )
 
 
 def test_which_run_results_belong_to_the_manifest(tmp_path: Path) -> None:
@@ -165,6 +202,21 @@ def failed(failed_build: DbtProject, tmp_path: Path) -> DbtProject:
     return _clone_built(failed_build, tmp_path, "DBT_PENDO_SAMPLE_DB")
 
 
+@pytest.fixture(scope="module")
+def upstream_failed_build(built_sample: DbtProject, tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
+    """sample_project built once fine, then again with stg_users and stg_companies broken:
+    dbt skips every pendo model, none of which failed itself."""
+    project = _clone_built(built_sample, tmp_path_factory.mktemp("upstream"), "DBT_PENDO_SAMPLE_DB")
+    for name, column in (("stg_users", "user_id"), ("stg_companies", "company_id")):
+        sql = project.path / "models" / "staging" / f"{name}.sql"
+        sql.write_text(
+            sql.read_text().replace(f"cast({column} as varchar)", "cast(no_such_column as varchar)", 1)
+        )
+    done = run([str(BIN / "dbt"), "build", *project.args()], project.env)
+    assert done.code == 1 and "no_such_column" in done.output, done.output
+    return project
+
+
 def _models(project: DbtProject) -> dict[str, dict]:
     return {m["model"]: m for m in project.results()["models"]}
 
@@ -206,6 +258,35 @@ def test_a_failed_model_is_skipped_with_the_reason_and_all_syncs_it(failed, emul
     assert result.code == 0, result.output
     assert _models(failed)["pendo_accounts"]["status"] == "success"
     assert set(emulator.all_values("account")) == ACCOUNTS  # from the first build's table
+
+
+def test_every_model_skipped_for_an_upstream_failure_is_named_with_it(
+    upstream_failed_build, emulator, tmp_path
+) -> None:
+    project = _clone_built(upstream_failed_build, tmp_path, "DBT_PENDO_SAMPLE_DB")
+    result = project.sync(emulator=emulator)
+    assert result.code == 0, result.output  # skipped models do not fail the run (dbt's exit code did)
+    text = " ".join(result.output.split())
+    assert "no selected model has a pendo block" not in text
+    assert "nothing to sync: all 3 selected model(s) with a pendo block were skipped" in text
+    models = _models(project)
+    assert {name: m["status"] for name, m in models.items()} == {
+        "pendo_accounts": "skipped",
+        "pendo_product_events": "skipped",
+        "pendo_visitors": "skipped",
+    }
+    assert models["pendo_accounts"]["message"].startswith(
+        "its last dbt build skipped it, as upstream model stg_companies failed (Binder Error: "
+    )
+    assert "no_such_column" in models["pendo_accounts"]["message"]
+    assert models["pendo_visitors"]["message"].startswith(
+        "its last dbt build skipped it, as upstream model stg_companies and model stg_users failed "
+        "(run_results.json of "
+    )
+    assert (
+        "skipping pendo_product_events: its last dbt build skipped it, as upstream model stg_users failed"
+    ) in text
+    assert emulator.write_calls() == 0
 
 
 def test_state_reads_the_artifacts_of_that_folder_without_parsing(failed, emulator, tmp_path) -> None:

@@ -73,6 +73,7 @@ class Manifest:
     models: tuple[ModelNode, ...]
     disabled_models: tuple[ModelNode, ...] = field(default=())
     group_owners: Mapping[str, Any] = field(default_factory=dict)  # dbt group name -> owner
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> depends_on.nodes
 
     def pendo_models(self) -> list[ModelNode]:
         """Enabled models that carry a `pendo:` block, in name order."""
@@ -119,6 +120,17 @@ def _model(raw: Mapping[str, Any]) -> ModelNode:
     )
 
 
+def _parents(nodes: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """{unique_id: the nodes it depends on} for every node (models, tests, seeds, snapshots)."""
+    found = {}
+    for uid, raw in nodes.items():
+        depends_on = raw.get("depends_on") if isinstance(raw, dict) else None
+        listed = depends_on.get("nodes") if isinstance(depends_on, dict) else None
+        if isinstance(listed, list):
+            found[str(uid)] = tuple(str(n) for n in listed)
+    return found
+
+
 def _is_model(raw: Any) -> bool:
     return isinstance(raw, dict) and raw.get("resource_type") == "model"
 
@@ -149,6 +161,7 @@ def load_manifest(path: Path) -> Manifest:
             for g in (data.get("groups") or {}).values()
             if isinstance(g, dict) and g.get("name")
         },
+        parents=_parents(nodes),
     )
 
 

@@ -27,6 +27,10 @@ warehouse still holds what that build left. So the rule is:
    one, its relation_name is the model's in the manifest: a build against another target
    (another database or schema) says nothing about the relation this sync reads.
 
+A model dbt skipped is reported with what failed upstream of it (the manifest's depends_on):
+a node it depends on, directly or not, that errored, or a failed test of such a node (`dbt
+build` skips what is downstream of a failed test).
+
 As with dbt's own `result:<status>` selectors, only the last command counts: after
 `dbt build` failed a model and a later `dbt run -s that_model` succeeded, it is synced.
 """
@@ -35,7 +39,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import Manifest, ModelNode, RunResults, load_run_results
@@ -44,6 +49,8 @@ RUN_RESULTS = "run_results.json"
 BUILD_COMMANDS = frozenset({"build", "run", "retry", "clone"})
 _HEADING = re.compile(r"^[A-Za-z ]*Error in [a-z_ ]+ \S+( \(.*\))?$")
 _FIX = "fix it and rebuild, or pass --all to sync what the warehouse has"
+_UPSTREAM_FIX = "fix what failed and rebuild, or pass --all to sync what the warehouse has"
+FAILED = frozenset({"error", "fail"})  # a node's statuses that make dbt skip what depends on it
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class LastBuild:
 
     run_results: RunResults | None
     note: str | None = None  # why a run_results.json that exists was not used
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the manifest's depends_on
 
     def problem(self, model: ModelNode) -> str | None:
         """Why the model is not synced, or None when it is."""
@@ -69,9 +77,39 @@ class LastBuild:
         command = f"dbt {self.run_results.command or 'build'}"
         source = f"{RUN_RESULTS} of {_when(self.run_results.generated_at)}"
         if result.status == "skipped":
-            return f"its last {command} skipped it, as something it depends on failed ({source}): {_FIX}"
+            failed = self.failed_upstream(model.unique_id)
+            if not failed:
+                return f"its last {command} skipped it, as something it depends on failed ({source}): {_FIX}"
+            detail = _first_line(self.run_results.results[failed[0]].message) if len(failed) == 1 else ""
+            return (
+                f"its last {command} skipped it, as upstream {_listed([_node(uid) for uid in failed])} "
+                f"failed ({detail + '; ' if detail else ''}{source}): {_UPSTREAM_FIX}"
+            )
         detail = _first_line(result.message)
         return f"its last {command} failed ({detail + '; ' if detail else ''}{source}): {_FIX}"
+
+    def failed_upstream(self, unique_id: str) -> list[str]:
+        """The nodes whose failure made dbt skip `unique_id`, by id: those upstream of it that
+        failed, and failed tests of those upstream (not of the node itself)."""
+        if self.run_results is None:
+            return []
+        upstream: set[str] = set()
+        todo = list(self.parents.get(unique_id, ()))
+        while todo:
+            node = todo.pop()
+            if node not in upstream:
+                upstream.add(node)
+                todo += self.parents.get(node, ())
+
+        def blocked(uid: str) -> bool:  # upstream, or a test of what is upstream
+            tested = self.parents.get(uid, ())
+            return uid in upstream or (
+                uid.startswith("test.") and unique_id not in tested and any(p in upstream for p in tested)
+            )
+
+        return sorted(
+            uid for uid, r in self.run_results.results.items() if r.status in FAILED and blocked(uid)
+        )
 
 
 def last_build(manifest: Manifest, path: Path | None = None) -> LastBuild:
@@ -89,7 +127,7 @@ def last_build(manifest: Manifest, path: Path | None = None) -> LastBuild:
             "another dbt invocation, so it does not tell what this manifest's models "
             "built: ignored, every selected model is synced",
         )
-    return LastBuild(run_results)
+    return LastBuild(run_results, parents=manifest.parents)
 
 
 def belongs_to(run_results: RunResults, manifest: Manifest) -> bool:
@@ -123,6 +161,18 @@ def _when(value: str | None) -> str:
 
 def _same_relation(a: str, b: str) -> bool:
     return a.replace('"', "").replace("`", "").lower() == b.replace('"', "").replace("`", "").lower()
+
+
+def _node(unique_id: str) -> str:
+    """ "model stg_users" for model.pkg.stg_users ("test not_null_x" for a test's id)."""
+    parts = unique_id.split(".")
+    return f"{parts[0]} {parts[2]}" if len(parts) > 2 else unique_id
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    """ "a", "a and b", "a, b and c", "a, b, c and 2 more"."""
+    shown = names[:limit] + ([f"{len(names) - limit} more"] if len(names) > limit else [])
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def _first_line(message: str | None, limit: int = 160) -> str:

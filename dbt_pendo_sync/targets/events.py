@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..config import CONTEXT_KEYS, EventSpec
+from ..config import CONTEXT_KEYS, MAX_AGE_DAYS, MISSING_COLUMN_FIX, EventSpec, mapping_fix
 from ..errors import ConfigError, Problem
 from ..pendo.fields import to_json_value
 from ..records import InvalidValue, record_id
+from ..results import Counts
 
 MAX_PROPERTIES_BYTES = 512  # Pendo shows an event whose properties are larger as too large
 FUTURE_DAYS = 1  # events more than a day ahead are not sent
@@ -32,11 +33,6 @@ class EventColumns:
     sent: dict[str, str]  # tag ("visitorId", "property:plan", "context:url"...) -> column
     timestamp_type: str
 
-    @property
-    def properties(self) -> dict[str, str]:
-        """{property name: column}."""
-        return {t.split(":", 1)[1]: c for t, c in self.sent.items() if t.startswith("property:")}
-
 
 def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     """The block against the relation's columns ({written name: type}); ConfigError naming
@@ -44,7 +40,7 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     problems: list[Problem] = []
     by_lower = {c.lower(): c for c in types}
 
-    def real(name: str | None, what: str) -> str | None:
+    def real(name: str | None, what: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
         if name is None:
             return None
         found = name if name in types else by_lower.get(name.lower())
@@ -52,7 +48,7 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
             problems.append(
                 spec.problem(
                     f"{what} '{name}' is not a column of the built relation (columns: {', '.join(types)})",
-                    "fix the pendo block or rebuild the model",
+                    fix,
                 )
             )
         return found
@@ -69,8 +65,9 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
         sent[f"context:{CONTEXT_KEYS[key]}"] = real(column, f"context.{key} column")
     event_id = real(spec.event_id_column, "event_id_column")
     if spec.properties is not None:
-        for name, column in spec.properties.items():
-            sent[f"property:{name}"] = real(column, f"column of property '{name}'")
+        for column, name in spec.properties.items():
+            fix = mapping_fix(column, name, types, "properties")
+            sent[f"property:{name}"] = real(column, "`properties` key", fix)
     else:
         used = {c.lower() for c in spec.used_columns()}
         defaulted = {c: c for c in types if c.lower() not in used}
@@ -160,6 +157,32 @@ class EventWindow:
                 for t in (self.start, self.end)
             )
         return f"{column} < {cast.format(lo)}", f"{column} > {cast.format(hi)}"
+
+
+def nothing_in_window(spec: EventSpec, counts: Counts, oldest: Any, newest: Any) -> str:
+    """What to say when every row of an event model is outside Pendo's window, and the
+    options (`oldest` and `newest` are the timestamp column's values as read)."""
+    rows, column = counts.too_old + counts.too_new, spec.timestamp_column
+    if counts.too_old == rows:
+        what = (
+            f"all {rows:,} rows are older than max_age_days {spec.max_age_days} (the newest "
+            f"{column} is {newest}): Pendo does not process Track Events older than {MAX_AGE_DAYS} days"
+        )
+        if spec.max_age_days < MAX_AGE_DAYS:
+            what += f" (max_age_days can be raised to {MAX_AGE_DAYS})"
+    elif counts.too_new == rows:
+        what = f"all {rows:,} rows are more than {FUTURE_DAYS} day ahead (the oldest {column} is {oldest})"
+    else:
+        what = (
+            f"all {rows:,} rows are outside the window Pendo processes: {counts.too_old:,} older than "
+            f"max_age_days {spec.max_age_days}, {counts.too_new:,} more than {FUTURE_DAYS} day ahead"
+        )
+    return (
+        f"{spec.model}: {what}; no event was sent. If the model should hold recent events, rebuild it "
+        f"(`dbt build -s {spec.model}`) and check that {column} is when each event happened (naive "
+        f"times are read in {spec.timezone}, epoch numbers below 1e11 as seconds). Events older than "
+        f"{MAX_AGE_DAYS} days cannot be sent to Pendo as Track Events"
+    )
 
 
 def epoch_ms(value: Any, zone: dt.tzinfo) -> int:

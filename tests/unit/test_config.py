@@ -55,3 +55,25 @@ def test_columns_are_matched_case_insensitively_and_every_mismatch_is_reported()
         ["column", "'first-name'"],
     ]
     assert "rename it with `pendo: {field: first_name}`" in problems[1].fix
+
+
+def test_a_fields_mapping_written_the_wrong_way_round_is_named_with_the_right_one():
+    spec = spec_for(_model({"object": "visitor", "id_column": "id", "fields": {"company_plan": "plan_tier"}}))
+    _, _, problems = spec.match_columns(["id", "plan_tier"])
+    (problem,) = problems
+    assert problem.problem.startswith("mapped column 'company_plan' is not a column of the built relation")
+    assert problem.fix == (
+        "reversed? write {plan_tier: company_plan}: `fields` maps column -> Pendo field "
+        "(else fix the pendo block or rebuild the model)"
+    )
+    # A key that is no column, and a value that is none either: no such guess.
+    _, _, problems = spec.match_columns(["id", "plan"])
+    assert problems[0].fix == "fix the pendo block or rebuild the model"
+
+
+def test_two_columns_on_one_event_property_are_named():
+    block = {"object": "event", "event": "E", "visitor_id_column": "v", "timestamp_column": "t"}
+    with pytest.raises(ConfigError) as caught:
+        spec_for(_model({**block, "properties": {"plan": "tier", "plan_name": "tier"}}))
+    (problem,) = caught.value.problems
+    assert problem.problem == "columns 'plan' and 'plan_name' both map to event property 'tier'"

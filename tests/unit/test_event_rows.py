@@ -11,7 +11,14 @@ import pytest
 from dbt_pendo_sync.config import EventSpec
 from dbt_pendo_sync.errors import ConfigError
 from dbt_pendo_sync.records import InvalidValue
-from dbt_pendo_sync.targets.events import EventBuilder, EventWindow, epoch_ms, resolve_columns
+from dbt_pendo_sync.results import Counts
+from dbt_pendo_sync.targets.events import (
+    EventBuilder,
+    EventWindow,
+    epoch_ms,
+    nothing_in_window,
+    resolve_columns,
+)
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -101,3 +108,17 @@ def test_columns_the_block_names_must_exist_once_and_be_times():
     with pytest.raises(ConfigError) as caught:
         resolve_columns(_spec(event_column="kind"), TYPES)
     assert "event_column 'kind' is not a column of the built relation" in caught.value.problems[0].problem
+
+
+def test_a_model_with_nothing_in_the_window_is_told_why_and_what_to_check():
+    ahead = nothing_in_window(_spec(timezone="Europe/Paris"), Counts(too_new=5), "2027-01-01", "2027-02-01")
+    assert ahead.startswith("events: all 5 rows are more than 1 day ahead (the oldest at is 2027-01-01); ")
+    assert "naive times are read in Europe/Paris, epoch numbers below 1e11 as seconds" in ahead
+    both = nothing_in_window(_spec(max_age_days=3), Counts(too_old=2, too_new=1), None, None)
+    assert both.startswith(
+        "events: all 3 rows are outside the window Pendo processes: 2 older than max_age_days 3, "
+        "1 more than 1 day ahead; no event was sent."
+    )
+    old = nothing_in_window(_spec(max_age_days=3), Counts(too_old=4), None, "2026-11-20 10:00:00")
+    assert "older than max_age_days 3 (the newest at is 2026-11-20 10:00:00)" in old
+    assert "(max_age_days can be raised to 7); no event was sent" in old
