@@ -8,7 +8,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import ROOT, IncrementalProject, fixture_on, make_emulator
+from .conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator
 
 SEGMENT = "Churn risk (dbt)"
 FIXTURE = ROOT / "tests" / "fixtures" / "segment_project"
@@ -125,16 +125,31 @@ def test_an_emptied_model_is_stopped_unless_removals_are_allowed(segment, emulat
     assert emulator.segment_members(SEGMENT) == set()
 
 
-def test_two_models_naming_one_segment_is_a_config_error(segment, emulator):
+@pytest.mark.parametrize("segment", ["duckdb"], indirect=True)
+def test_a_segment_name_belongs_to_one_model_of_the_project_whatever_the_selection(segment, emulator):
+    """A second model naming the segment (in another case, in another file) stops validate,
+    ls and every sync, whichever model is selected, naming both models and both files."""
     (segment.path / "models" / "churn_risk_copy.sql").write_text(
         (FIXTURE / "models" / "churn_risk.sql").read_text()
     )
-    with (segment.path / "models" / "_models.yml").open("a") as blocks:
-        blocks.write(
-            "  - name: churn_risk_copy\n    config:\n      meta:\n        pendo:\n"
-            f"          object: segment\n          segment: {SEGMENT}\n          id_column: visitor_id\n"
-        )
+    (segment.path / "models" / "copy.yml").write_text(
+        "version: 2\nmodels:\n  - name: churn_risk_copy\n    config:\n      meta:\n        pendo:\n"
+        f"          object: segment\n          segment: {SEGMENT.upper()}\n          id_column: visitor_id\n"
+    )
     segment.build()
-    result = segment.sync(emulator=emulator)
-    assert result.code == 2
-    assert f"segment '{SEGMENT}' is also the segment of model churn_risk" in result.output
+    env = segment.sync_env(emulator)
+    runs = [
+        dbt_pendo(["validate", *segment.args(), "--offline", "--select", "churn_risk"], env),
+        dbt_pendo(["ls", *segment.args(), "--select", "churn_risk"], env),
+        segment.sync("--select", "churn_risk", emulator=emulator),
+        segment.sync("--select", "churn_risk_copy", emulator=emulator),
+        segment.sync(emulator=emulator),
+    ]
+    for result in runs:
+        assert result.code == 2, result.output
+        text = " ".join(result.output.split())
+        assert (
+            f"model churn_risk_copy (models/copy.yml): segment '{SEGMENT.upper()}' is also the segment "
+            f"of model churn_risk (models/_models.yml)"
+        ) in text, text
+    assert emulator.segments() == {} and _calls(emulator) == []
