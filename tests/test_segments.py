@@ -8,7 +8,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator
+from .conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator, wait_until
 
 SEGMENT = "Churn risk (dbt)"
 FIXTURE = ROOT / "tests" / "fixtures" / "segment_project"
@@ -153,3 +153,62 @@ def test_a_segment_name_belongs_to_one_model_of_the_project_whatever_the_selecti
             f"of model churn_risk (models/_models.yml)"
         ) in text, text
     assert emulator.segments() == {} and _calls(emulator) == []
+
+
+def _blocked_on_state_table(segment: IncrementalProject) -> int:
+    rows = segment.query(
+        "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+        "and query ilike 'create table if not exists%pendo_sync_state%'"
+    )
+    return int(rows[0][0])
+
+
+@pytest.mark.parametrize("segment", ["postgres"], indirect=True)
+def test_two_first_syncs_creating_the_ledger_tables_at_once_both_go_on(segment, emulator, postgres):
+    """Another creator of the state table (here a transaction the test holds open, so that
+    both syncs' CREATE TABLE IF NOT EXISTS wait on it, then fail on PostgreSQL's
+    pg_type_typname_nsp_index once it commits) is not an error."""
+    import psycopg2
+
+    segment.build(first=1, last=60)
+    holder = psycopg2.connect(postgres.dsn())
+    try:
+        with holder.cursor() as cur:
+            cur.execute(
+                f"create table {segment.schema}.pendo_sync_state "
+                "(model_id text, record_id text, fingerprint text, synced_at timestamp)"
+            )
+        runs = [segment.start_sync(emulator=emulator) for _ in range(2)]
+        wait_until(lambda: _blocked_on_state_table(segment) == 2, "both syncs to wait on the state table")
+        holder.commit()
+    finally:
+        holder.close()
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stdout + stderr
+    assert emulator.segment_members(SEGMENT) == _members(1, 60)
+
+
+@pytest.mark.parametrize("segment", ["postgres"], indirect=True)
+def test_a_user_who_cannot_create_tables_in_the_state_schema_is_told_what_to_grant(
+    segment, emulator, postgres
+):
+    """The model's schema exists and the user may read it, not create in it (nor create
+    schemas): the message is PostgreSQL's refusal for that schema and the permission fix."""
+    import psycopg2
+
+    segment.build(first=1, last=5)
+    role = f"reader_{segment.schema}"
+    con = psycopg2.connect(postgres.dsn())
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f"create role {role} login")
+        cur.execute(f"grant usage on schema {segment.schema} to {role}")
+        cur.execute(f"grant select on all tables in schema {segment.schema} to {role}")
+    con.close()
+    result = segment.sync(emulator=emulator, INCR_PG_USER=role)
+    assert result.code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"permission denied for schema {segment.schema}" in text, text
+    assert "Grant the profile's user the right to create tables" in text
+    assert emulator.segments() == {}
