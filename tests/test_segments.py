@@ -5,8 +5,10 @@ PostgreSQL (tests/fixtures/segment_project: visitors u-<first>..u-<last>)."""
 from __future__ import annotations
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from dbt_pendo_sync.emulator import Fault
+from dbt_pendo_sync.outputs import results_schema
 
 from .conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator, wait_until
 
@@ -153,6 +155,47 @@ def test_a_segment_name_belongs_to_one_model_of_the_project_whatever_the_selecti
             f"of model churn_risk (models/_models.yml)"
         ) in text, text
     assert emulator.segments() == {} and _calls(emulator) == []
+
+
+@pytest.mark.parametrize("segment", ["duckdb"], indirect=True)
+def test_a_segment_made_elsewhere_is_adopted_and_the_run_says_so(segment, emulator):
+    """An API-made segment of the block's name that the model's state does not know: the run
+    says it adopts it, the results name its id, and its members stay beside the model's."""
+    made = emulator.add_segment(SEGMENT, ["u-999999"], created_by_api=True)
+    segment.build(first=1, last=5)
+    result = segment.sync(emulator=emulator)
+    assert result.code == 0, result.output
+    assert f"adopting segment '{SEGMENT}' ({made}) created elsewhere" in " ".join(result.output.split())
+    document = segment.results()
+    Draft202012Validator(results_schema()).validate(document)
+    assert document["models"][0]["adopted_segment_id"] == made
+    assert emulator.segment_members(made) == _members(1, 5) | {"u-999999"}
+
+    again = segment.sync(emulator=emulator)
+    assert again.code == 0 and "adopting" not in again.output
+    assert segment.results()["models"][0]["adopted_segment_id"] is None
+
+
+@pytest.mark.parametrize("segment", ["postgres"], indirect=True)
+@pytest.mark.parametrize("listing_seconds", [0, 3])
+def test_two_runs_at_once_of_a_new_segment_model_make_one_segment(segment, emulator, listing_seconds):
+    """Two syncs of a new segment model started together (also while Pendo takes seconds to
+    answer the segment listing): one creates the segment, the other, once it holds the
+    lock, finds it in the state and has nothing to send."""
+    segment.build(first=1, last=60)
+    if listing_seconds:
+        emulator.faults.add(
+            Fault(kind="delay", delay=listing_seconds, method="GET", path_prefix="/api/v1/segment")
+        )
+    runs = [segment.start_sync(emulator=emulator) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stdout + stderr
+        assert "the model is empty" not in stdout + stderr and "adopting" not in stdout + stderr
+    (made,) = emulator.segments().values()
+    assert made["name"] == SEGMENT and set(made["members"]) == _members(1, 60)
+    # Only the run that created it listed Pendo's segments: the other read its id in the lock.
+    assert len([r for r in emulator.request_log() if r.method == "GET" and r.path == "/api/v1/segment"]) == 1
 
 
 def _blocked_on_state_table(segment: IncrementalProject) -> int:
