@@ -163,6 +163,9 @@ def test_a_segment_made_elsewhere_is_adopted_and_the_run_says_so(segment, emulat
     says it adopts it, the results name its id, and its members stay beside the model's."""
     made = emulator.add_segment(SEGMENT, ["u-999999"], created_by_api=True)
     segment.build(first=1, last=5)
+    preview = segment.sync("--dry-run", emulator=emulator)
+    assert f"would adopt segment '{SEGMENT}' ({made}) created elsewhere" in " ".join(preview.output.split())
+    assert segment.results("pendo_sync_plan.json")["models"][0]["adopted_segment_id"] == made
     result = segment.sync(emulator=emulator)
     assert result.code == 0, result.output
     assert f"adopting segment '{SEGMENT}' ({made}) created elsewhere" in " ".join(result.output.split())
