@@ -544,7 +544,6 @@ def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
             specs.append(spec_for(model))
         except ConfigError as exc:
             problems += exc.problems
-    problems += _shared_segments(specs)
     if problems:
         raise ConfigError(
             "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
@@ -552,20 +551,34 @@ def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
     return specs
 
 
-def _shared_segments(specs: Sequence[ModelSpec]) -> list[Problem]:
-    """Two models that name the same segment would undo each other's members."""
-    first: dict[str, SegmentSpec] = {}
+def check_segment_owners(models: Iterable[ModelNode]) -> None:
+    """Stop when two models name one segment: each would remove the other's members, and a
+    run of one alone would adopt the other's segment. `models` are all of the project's
+    (whatever a run selects). Names compare without case, as a person reads Pendo's list
+    of segments (Pendo's API keeps no name unique)."""
+    first: dict[str, tuple[ModelNode, str]] = {}
     problems = []
-    for spec in specs:
-        if not isinstance(spec, SegmentSpec):
+    for model in models:
+        block = model.pendo_block()
+        if not isinstance(block, dict) or block.get("object") != PendoObject.SEGMENT:
             continue
-        other = first.setdefault(spec.segment, spec)
-        if other is not spec:
+        name = block.get("segment")
+        if not isinstance(name, str) or not name.strip():
+            continue  # an invalid block: its own problem, where it is validated
+        other, other_name = first.setdefault(name.strip().casefold(), (model, name))
+        if other is not model:
+            spelled = "" if other_name == name else f" (as '{other_name}')"
             problems.append(
-                spec.problem(
-                    f"segment '{spec.segment}' is also the segment of model {other.model} "
-                    f"({other.properties_file}): each would remove the other's members",
+                Problem(
+                    model.name,
+                    model.properties_file,
+                    f"segment '{name}' is also the segment of model {other.name} "
+                    f"({other.properties_file}){spelled}: each would remove the other's members, "
+                    "whichever of them a run selects",
                     "give each model its own segment name (or union the models into one)",
                 )
             )
-    return problems
+    if problems:
+        raise ConfigError(
+            "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
+        )

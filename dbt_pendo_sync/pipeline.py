@@ -8,9 +8,10 @@ import datetime as dt
 import gc
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from .config import EventSpec, ModelSpec, SegmentSpec, SyncSpec
-from .dbt.artifacts import Manifest
+from .dbt.artifacts import Manifest, ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
 from .delivery import Delivery
@@ -142,6 +143,17 @@ def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: M
     _send(spec, planned, snapshot, run, result, build)
 
 
+class InsideLock(Protocol):
+    """What a model's target does inside the model's lock, around its send: every read and
+    write of the model's ledger rows happens while the lock is held."""
+
+    def before(self) -> Sender:
+        """Read what the send needs from the ledger (before the snapshot); the sender."""
+
+    def after(self) -> None:
+        """Record what the send made, also when it stopped early."""
+
+
 def _send(
     spec: ModelSpec,
     planned: PlannedModel,
@@ -149,18 +161,25 @@ def _send(
     run: Run,
     result: ModelResult,
     build: RecordBuilder,
-    sender: Sender | None = None,
+    hooks: InsideLock | None = None,
 ) -> None:
-    """Freeze and diff the model, then send what changed (through `sender`, else the
-    delivery's), inside the delivery's ledger."""
+    """Freeze and diff the model, then send what changed (through the hooks' sender, else
+    the delivery's), inside the delivery's ledger."""
     delivery = run.delivery
     with delivery.ledger(snapshot.store, planned.node, snapshot) as journal:
         run.report.model_started(spec, snapshot.relation)
-        snapshot.create()
-        _count(snapshot, result)
-        _check_removals(spec, result, delivery.options)
-        sender = sender or delivery.sender(spec, result)
-        ModelSync(spec, snapshot, run.report, sender, result, journal, delivery.options.threads, build).run()
+        sender = hooks.before() if hooks is not None else None
+        try:
+            snapshot.create()
+            _count(snapshot, result)
+            _check_removals(spec, result, delivery.options)
+            sender = sender if sender is not None else delivery.sender(spec, result)
+            ModelSync(
+                spec, snapshot, run.report, sender, result, journal, delivery.options.threads, build
+            ).run()
+        finally:
+            if hooks is not None:
+                hooks.after()
 
 
 def _sync_segment(
@@ -170,46 +189,84 @@ def _sync_segment(
     run: Run,
     result: ModelResult,
     *,
-    again: bool = False,
+    gone: str | None = None,
 ) -> None:
-    """A segment's members: new rows added, departed members removed. The segment's id is
-    kept with the state; without one, the segment is found by name or created by the first
-    call. A segment deleted in Pendo is created again with every member, once per run."""
-    node, delivery = planned.node, run.delivery
+    """A segment's members: new rows added, departed members removed (_SegmentLedger keeps
+    the segment's id). A segment deleted in Pendo (`gone`: its id) is created again with
+    every member, once per run."""
+    node = planned.node
     found = {c.written: c.name for c in warehouse.columns(node)}
     id_column = found[spec.member_column(list(found))]
     store = _store(planned, warehouse, run, result)
-    state_exists = delivery.state_exists(store)
-    known = store.target_id(node) if state_exists else None
-    segment_id = known or delivery.find_segment(spec.segment)
-    if known is None and delivery.sends and store.exists():
-        store.forget(node)  # members recorded for a segment that cannot be found: start over
+    state_exists = run.delivery.state_exists(store)
     read = SnapshotColumns(kind=spec.object, id_column=id_column, mapping={}, departed=True)
-    snapshot = _frozen(store, planned, read, delivery, state_exists=state_exists)
-    sender = delivery.sender(spec, result, segment_id)
+    snapshot = _frozen(store, planned, read, run.delivery, state_exists=state_exists)
+    ledger = _SegmentLedger(spec, node, store, run, result, state_exists, gone)
     try:
-        _send(spec, planned, snapshot, run, result, build_membership, sender)
+        _send(spec, planned, snapshot, run, result, build_membership, ledger)
     except SegmentGoneError as exc:
-        if again:
+        if gone is not None:
             raise
         run.report.warn(
             f"{spec.model}: segment '{spec.segment}' ({exc.segment_id}) no longer exists in Pendo: "
             "it is created again with every member of the model"
         )
-        store.forget(node)
         result.counts = Counts()
-        _sync_segment(planned, spec, warehouse, run, result, again=True)
+        _sync_segment(planned, spec, warehouse, run, result, gone=exc.segment_id)
         return
-    if isinstance(sender, SegmentSender) and sender.created:
-        store.keep_target_id(node, sender.created)
-        run.report.note(f"{spec.model}: created segment '{spec.segment}' ({sender.created})")
-    elif segment_id is not None and known is None and delivery.sends:
-        store.keep_target_id(node, segment_id)
     c = result.counts
     if c.removed and c.removed == c.unchanged + c.changed + c.removed and not c.new:
         run.report.note(f"{spec.model}: the model is empty: segment '{spec.segment}' emptied")
-    elif segment_id is None and not c.new:
+    elif ledger.segment_id is None and not c.new:
         run.report.note(f"{spec.model}: the model is empty: segment '{spec.segment}' not created")
+
+
+@dataclass
+class _SegmentLedger:
+    """A segment model's id of its segment, read and kept inside the model's lock: the id
+    kept with the state, else the API-made segment of the block's name (adopted, and said
+    so), else none (the first call creates the segment). A run that waited for the lock
+    finds the id the run before it kept, so two runs of a new model make one segment."""
+
+    spec: SegmentSpec
+    node: ModelNode
+    store: StateStore
+    run: Run
+    result: ModelResult
+    state_exists: bool
+    gone: str | None  # the id of a segment deleted in Pendo: not to be used again
+    known: str | None = None
+    segment_id: str | None = None
+    sender: Sender | None = None
+
+    def before(self) -> Sender:
+        delivery, spec = self.run.delivery, self.spec
+        known = self.store.target_id(self.node) if self.state_exists else None
+        self.known = None if known == self.gone else known
+        self.segment_id = self.known or delivery.find_segment(spec.segment)
+        if self.known is None and delivery.sends:
+            self.store.forget(self.node)  # members recorded for a segment not found: start over
+        if self.known is None and self.segment_id is not None:
+            self.result.adopted_segment_id = self.segment_id
+            self.run.report.warn(
+                f"{spec.model}: {'adopting' if delivery.sends else 'would adopt'} segment "
+                f"'{spec.segment}' ({self.segment_id}) created elsewhere: this model's state knows "
+                "no segment, and Pendo has one of this name made through the API. The model's "
+                "visitors are added to it; members it has that the model lacks stay"
+            )
+        self.sender = delivery.sender(spec, self.result, self.segment_id)
+        return self.sender
+
+    def after(self) -> None:
+        if not self.run.delivery.sends:
+            return
+        if isinstance(self.sender, SegmentSender) and self.sender.created:
+            self.store.keep_target_id(self.node, self.sender.created)
+            self.run.report.note(
+                f"{self.spec.model}: created segment '{self.spec.segment}' ({self.sender.created})"
+            )
+        elif self.segment_id is not None and self.known is None:
+            self.store.keep_target_id(self.node, self.segment_id)
 
 
 def _sync_events(

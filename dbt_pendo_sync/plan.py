@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .config import ModelSpec, specs_for
+from .config import ModelSpec, check_segment_owners, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
 from .dbt.origin import Origin
@@ -67,13 +67,15 @@ def with_origin(project: ProjectArgs, env: Mapping[str, str] | None) -> tuple[Pr
 
 def selected_models(project: ProjectArgs) -> tuple[Manifest, list[ModelNode], list[str]]:
     """The manifest (parsed when needed), its selected models with a pendo block, and dbt's
-    warnings about the selection."""
+    warnings about the selection; ConfigError when two of the project's models name one
+    segment."""
     target = project.dbt_target()
     artifacts = project.artifacts()
     if project.manifest is not None:
         manifest = load_manifest(project.manifest)
     else:
         manifest = current_manifest(target, artifacts)
+    check_segment_owners(manifest.pendo_models())  # the whole project's, whatever is selected
     chosen, warnings = selected_ids(project.selection, target, artifacts, project.manifest)
     return (
         manifest,

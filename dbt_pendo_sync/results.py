@@ -65,6 +65,7 @@ class ModelResult:
     samples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
     payload_sample: list[dict[str, Any]] = field(default_factory=list)
     records_built_by: str | None = None  # metadata: "warehouse" (macros/payload.sql) or "python"
+    adopted_segment_id: str | None = None  # segments: an API-made segment the state did not know
     started_at: str | None = None
     seconds: float = 0.0
 

@@ -5,10 +5,12 @@ PostgreSQL (tests/fixtures/segment_project: visitors u-<first>..u-<last>)."""
 from __future__ import annotations
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from dbt_pendo_sync.emulator import Fault
+from dbt_pendo_sync.outputs import results_schema
 
-from .conftest import ROOT, IncrementalProject, fixture_on, make_emulator
+from .conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator, wait_until
 
 SEGMENT = "Churn risk (dbt)"
 FIXTURE = ROOT / "tests" / "fixtures" / "segment_project"
@@ -125,16 +127,134 @@ def test_an_emptied_model_is_stopped_unless_removals_are_allowed(segment, emulat
     assert emulator.segment_members(SEGMENT) == set()
 
 
-def test_two_models_naming_one_segment_is_a_config_error(segment, emulator):
+@pytest.mark.parametrize("segment", ["duckdb"], indirect=True)
+def test_a_segment_name_belongs_to_one_model_of_the_project_whatever_the_selection(segment, emulator):
+    """A second model naming the segment (in another case, in another file) stops validate,
+    ls and every sync, whichever model is selected, naming both models and both files."""
     (segment.path / "models" / "churn_risk_copy.sql").write_text(
         (FIXTURE / "models" / "churn_risk.sql").read_text()
     )
-    with (segment.path / "models" / "_models.yml").open("a") as blocks:
-        blocks.write(
-            "  - name: churn_risk_copy\n    config:\n      meta:\n        pendo:\n"
-            f"          object: segment\n          segment: {SEGMENT}\n          id_column: visitor_id\n"
-        )
+    (segment.path / "models" / "copy.yml").write_text(
+        "version: 2\nmodels:\n  - name: churn_risk_copy\n    config:\n      meta:\n        pendo:\n"
+        f"          object: segment\n          segment: {SEGMENT.upper()}\n          id_column: visitor_id\n"
+    )
     segment.build()
+    env = segment.sync_env(emulator)
+    runs = [
+        dbt_pendo(["validate", *segment.args(), "--offline", "--select", "churn_risk"], env),
+        dbt_pendo(["ls", *segment.args(), "--select", "churn_risk"], env),
+        segment.sync("--select", "churn_risk", emulator=emulator),
+        segment.sync("--select", "churn_risk_copy", emulator=emulator),
+        segment.sync(emulator=emulator),
+    ]
+    for result in runs:
+        assert result.code == 2, result.output
+        text = " ".join(result.output.split())
+        assert (
+            f"model churn_risk_copy (models/copy.yml): segment '{SEGMENT.upper()}' is also the segment "
+            f"of model churn_risk (models/_models.yml)"
+        ) in text, text
+    assert emulator.segments() == {} and _calls(emulator) == []
+
+
+@pytest.mark.parametrize("segment", ["duckdb"], indirect=True)
+def test_a_segment_made_elsewhere_is_adopted_and_the_run_says_so(segment, emulator):
+    """An API-made segment of the block's name that the model's state does not know: the run
+    says it adopts it, the results name its id, and its members stay beside the model's."""
+    made = emulator.add_segment(SEGMENT, ["u-999999"], created_by_api=True)
+    segment.build(first=1, last=5)
+    preview = segment.sync("--dry-run", emulator=emulator)
+    assert f"would adopt segment '{SEGMENT}' ({made}) created elsewhere" in " ".join(preview.output.split())
+    assert segment.results("pendo_sync_plan.json")["models"][0]["adopted_segment_id"] == made
     result = segment.sync(emulator=emulator)
-    assert result.code == 2
-    assert f"segment '{SEGMENT}' is also the segment of model churn_risk" in result.output
+    assert result.code == 0, result.output
+    assert f"adopting segment '{SEGMENT}' ({made}) created elsewhere" in " ".join(result.output.split())
+    document = segment.results()
+    Draft202012Validator(results_schema()).validate(document)
+    assert document["models"][0]["adopted_segment_id"] == made
+    assert emulator.segment_members(made) == _members(1, 5) | {"u-999999"}
+
+    again = segment.sync(emulator=emulator)
+    assert again.code == 0 and "adopting" not in again.output
+    assert segment.results()["models"][0]["adopted_segment_id"] is None
+
+
+@pytest.mark.parametrize("segment", ["postgres"], indirect=True)
+@pytest.mark.parametrize("listing_seconds", [0, 3])
+def test_two_runs_at_once_of_a_new_segment_model_make_one_segment(segment, emulator, listing_seconds):
+    """Two syncs of a new segment model started together (also while Pendo takes seconds to
+    answer the segment listing): one creates the segment, the other, once it holds the
+    lock, finds it in the state and has nothing to send."""
+    segment.build(first=1, last=60)
+    if listing_seconds:
+        emulator.faults.add(
+            Fault(kind="delay", delay=listing_seconds, method="GET", path_prefix="/api/v1/segment")
+        )
+    runs = [segment.start_sync(emulator=emulator) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stdout + stderr
+        assert "the model is empty" not in stdout + stderr and "adopting" not in stdout + stderr
+    (made,) = emulator.segments().values()
+    assert made["name"] == SEGMENT and set(made["members"]) == _members(1, 60)
+    # Only the run that created it listed Pendo's segments: the other read its id in the lock.
+    assert len([r for r in emulator.request_log() if r.method == "GET" and r.path == "/api/v1/segment"]) == 1
+
+
+def _blocked_on_state_table(segment: IncrementalProject) -> int:
+    rows = segment.query(
+        "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+        "and query ilike 'create table if not exists%pendo_sync_state%'"
+    )
+    return int(rows[0][0])
+
+
+@pytest.mark.parametrize("segment", ["postgres"], indirect=True)
+def test_two_first_syncs_creating_the_ledger_tables_at_once_both_go_on(segment, emulator, postgres):
+    """Another creator of the state table (here a transaction the test holds open, so that
+    both syncs' CREATE TABLE IF NOT EXISTS wait on it, then fail on PostgreSQL's
+    pg_type_typname_nsp_index once it commits) is not an error."""
+    import psycopg2
+
+    segment.build(first=1, last=60)
+    holder = psycopg2.connect(postgres.dsn())
+    try:
+        with holder.cursor() as cur:
+            cur.execute(
+                f"create table {segment.schema}.pendo_sync_state "
+                "(model_id text, record_id text, fingerprint text, synced_at timestamp)"
+            )
+        runs = [segment.start_sync(emulator=emulator) for _ in range(2)]
+        wait_until(lambda: _blocked_on_state_table(segment) == 2, "both syncs to wait on the state table")
+        holder.commit()
+    finally:
+        holder.close()
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stdout + stderr
+    assert emulator.segment_members(SEGMENT) == _members(1, 60)
+
+
+@pytest.mark.parametrize("segment", ["postgres"], indirect=True)
+def test_a_user_who_cannot_create_tables_in_the_state_schema_is_told_what_to_grant(
+    segment, emulator, postgres
+):
+    """The model's schema exists and the user may read it, not create in it (nor create
+    schemas): the message is PostgreSQL's refusal for that schema and the permission fix."""
+    import psycopg2
+
+    segment.build(first=1, last=5)
+    role = f"reader_{segment.schema}"
+    con = psycopg2.connect(postgres.dsn())
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f"create role {role} login")
+        cur.execute(f"grant usage on schema {segment.schema} to {role}")
+        cur.execute(f"grant select on all tables in schema {segment.schema} to {role}")
+    con.close()
+    result = segment.sync(emulator=emulator, INCR_PG_USER=role)
+    assert result.code == 1, result.output
+    text = " ".join(result.output.split())
+    assert f"permission denied for schema {segment.schema}" in text, text
+    assert "Grant the profile's user the right to create tables" in text
+    assert emulator.segments() == {}

@@ -224,6 +224,16 @@ class Warehouse:
         except Exception as exc:  # driver errors have no common base class
             raise WarehouseError(f"cannot create schema {schema}: {_one_line(exc)}") from None
 
+    def schema_exists(self, database: str | None, schema: str) -> bool:
+        """Whether a schema exists (False when the warehouse cannot tell)."""
+        try:
+            found = self._adapter.check_schema_exists(database, schema)
+            self._commit_open()
+        except Exception:  # driver errors have no common base class; the caller has its own
+            self._rollback()
+            return False
+        return bool(found)
+
     def drop_table(self, relation: Any) -> None:
         """Drop a table of ours if it exists."""
         try:

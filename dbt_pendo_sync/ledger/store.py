@@ -17,6 +17,8 @@ STATE_TABLE = "pendo_sync_state"
 JOURNAL_TABLE = "pendo_sync_journal"
 LOCK_TABLE = "pendo_sync_lock"
 TARGETS_TABLE = "pendo_sync_targets"  # the Pendo object a model writes, when Pendo names it by id
+# Words of a warehouse refusing a right (PostgreSQL, Snowflake, BigQuery, Databricks, DuckDB).
+_REFUSED = ("permission", "privilege", "access denied", "not authorized", "read-only", "read only")
 
 
 @dataclass(frozen=True)
@@ -49,34 +51,54 @@ class StateStore:
         return {STATE_TABLE, JOURNAL_TABLE} <= names
 
     def ensure(self) -> None:
-        """Create the schema and tables when missing."""
+        """Create the schema and tables when missing. Another run creating them at the same
+        moment is no error: PostgreSQL's IF NOT EXISTS can still fail then (a unique index of
+        its catalog), after which what the other run made exists and is used."""
+        w = self.warehouse
         try:
-            self.warehouse.create_schema(self.location.database, self.location.schema)
-            self.dialect.repair(self.warehouse, (self.state, self.journal, self.lock, self.targets))
+            try:
+                w.create_schema(self.location.database, self.location.schema)
+            except WarehouseError:
+                # CREATE SCHEMA IF NOT EXISTS asks for the right to create schemas even when
+                # the schema exists, and fails when another run creates it at the same time.
+                if not w.schema_exists(self.location.database, self.location.schema):
+                    raise
+            self.dialect.repair(w, (self.state, self.journal, self.lock, self.targets))
             self._drop_row_number_journal()
             self._create_tables()
         except WarehouseError as exc:
-            raise WarehouseError(
-                f"cannot keep sync state in schema {self.location.schema}: {exc}. Grant the "
-                "profile's user the right to create tables there, or point --state-schema "
-                "(DBT_PENDO_STATE_SCHEMA) or the block's state_schema at a schema it can write"
-            ) from None
+            raise WarehouseError(self._cannot_keep_state(str(exc))) from None
+
+    def _cannot_keep_state(self, why: str) -> str:
+        """What stops a run keeping state here, with the fix when it is a missing right."""
+        where = f"cannot keep sync state in schema {self.location.schema}: {why}"
+        if not any(word in why.lower() for word in _REFUSED):
+            return where
+        return (
+            f"{where}. Grant the profile's user the right to create tables there, or point "
+            "--state-schema (DBT_PENDO_STATE_SCHEMA) or the block's state_schema at a schema it can write"
+        )
 
     def _create_tables(self) -> None:
+        """Each table in a statement of its own: one another run made meanwhile is kept."""
         w = self.warehouse
         string, bigint = w.macro("type_string"), w.macro("type_bigint")
         timestamp = w.macro("type_timestamp")
-        create = self.dialect.create_table
-        w.execute(
-            create(
-                w,
+        tables = (
+            (
                 self.state,
                 f"model_id {string}, record_id {string}, fingerprint {string}, synced_at {timestamp}",
             ),
-            create(w, self.journal, f"model_id {string}, kind {string}, lo {string}, hi {string}"),
-            create(w, self.lock, f"model_id {string}, owner {string}, heartbeat {bigint}"),
-            create(w, self.targets, f"model_id {string}, target_id {string}"),
+            (self.journal, f"model_id {string}, kind {string}, lo {string}, hi {string}"),
+            (self.lock, f"model_id {string}, owner {string}, heartbeat {bigint}"),
+            (self.targets, f"model_id {string}, target_id {string}"),
         )
+        for table, columns in tables:
+            try:
+                w.execute(self.dialect.create_table(w, table, columns))
+            except WarehouseError:
+                if not w.table_exists(table):
+                    raise
 
     def _drop_row_number_journal(self) -> None:
         """A journal written before progress was kept as state keys holds row numbers (lo/hi
