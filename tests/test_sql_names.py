@@ -119,3 +119,18 @@ def test_a_column_whose_name_holds_a_quote_syncs(sample, emulator):
     held = emulator.all_values("visitor")
     assert held["u-0001"]["role"] in ("admin", "member", "viewer")
     assert {held[v]["role"] for v in held} >= {"admin", "member"}
+
+
+def test_the_python_api_refuses_the_state_schema_by_its_keyword(sample, monkeypatch):
+    from dbt_pendo_sync import api
+    from dbt_pendo_sync.errors import ConfigError
+
+    monkeypatch.setenv("DBT_PENDO_SAMPLE_DB", sample.env["DBT_PENDO_SAMPLE_DB"])
+    before = tables(sample)
+    with pytest.raises(ConfigError) as refused:
+        api.sync(sample.path, profiles_dir=sample.path, dry_run=True, quiet=True, state_schema=ATTACK)
+    assert str(refused.value) == (
+        f"state_schema: '{ATTACK}' is not a schema name dbt-pendo-sync accepts "
+        "(letters, digits, _ and $, not starting with a digit)"
+    )
+    assert tables(sample) == before
