@@ -114,6 +114,7 @@ def validate(
             create_fields=create_fields,
             env=env,
             manifest_path=manifest.path,
+            state_schema=args.state_schema,
         )
     return replace(checked, warnings=tuple(warnings))
 

@@ -18,6 +18,7 @@ from .errors import EXIT_FAILED, EXIT_OK, DbtPendoError, Terminated, UsageError,
 from .logs import LOG_FORMATS
 from .pendo.policy import RetryPolicy
 from .settings import OutputOptions, SyncOptions
+from .sqlnames import schema_name_problem
 
 
 def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
@@ -30,6 +31,13 @@ def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -
     if not isinstance(parsed, dict):
         raise click.BadParameter("expected a YAML mapping, e.g. --vars '{key: value}'")
     return parsed
+
+
+def _schema_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    why = schema_name_problem(value) if value else None
+    if why:
+        raise click.BadParameter(why)
+    return value
 
 
 def _split(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -175,7 +183,9 @@ class P:
         "--state-schema",
         envvar="DBT_PENDO_STATE_SCHEMA",
         default=None,
-        help="Schema of the sync state tables (default: each model's schema).",
+        callback=_schema_name,
+        help="Schema of the sync state tables (default: each model's schema); letters, "
+        "digits, _ and $, not starting with a digit.",
     )
     threads = _tuning(
         "--threads",
@@ -389,6 +399,7 @@ def ls_command(output: str, **params: Any) -> None:
 @cli.command(name="validate")
 @dbt_options
 @selection_options
+@P.state_schema
 @P.offline
 @P.create_fields_check
 def validate_command(**params: Any) -> None:

@@ -18,6 +18,7 @@ import jsonschema
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError, Problem
 from .pendo.fields import Coercion
+from .sqlnames import SCHEMA_NAME_RULE, schema_name_problem
 from .vocab import NullPolicy, OnRemove, PendoObject
 
 DEFAULT_BATCH_SIZE = 500
@@ -447,12 +448,16 @@ def spec_for(model: ModelNode) -> ModelSpec:
     if block["object"] == PendoObject.EVENT:
         return _event_spec(model, block)
     if block["object"] == PendoObject.SEGMENT:
-        return SegmentSpec(
+        segment = SegmentSpec(
             **_identity(model),
             segment=block["segment"],
             id_column=block["id_column"],
             state_schema=block.get("state_schema"),
         )
+        problems = _state_schema_problems(segment)
+        if problems:
+            raise ConfigError(problems=problems)
+        return segment
     spec = SyncSpec(
         **_identity(model),
         object=PendoObject(block["object"]),
@@ -477,7 +482,7 @@ def spec_for(model: ModelNode) -> ModelSpec:
         on_remove=OnRemove(block.get("on_remove", OnRemove.KEEP)),
         group=block.get("group", "custom"),
     )
-    problems += _timezone_problems(spec)
+    problems += _timezone_problems(spec) + _state_schema_problems(spec)
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
         problems += spec.field_problems(
@@ -512,6 +517,14 @@ def _timezone_problems(spec: SyncSpec | EventSpec) -> list[Problem]:
     return []
 
 
+def _state_schema_problems(spec: ModelSpec) -> list[Problem]:
+    """The block's state_schema goes into SQL: only a plain name is taken (sqlnames.py)."""
+    why = schema_name_problem(spec.state_schema) if spec.state_schema else None
+    if why is None:
+        return []
+    return [spec.problem(f"pendo.state_schema: {why}", f"name a schema of {SCHEMA_NAME_RULE}")]
+
+
 def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
     spec = EventSpec(
         **_identity(model),
@@ -527,7 +540,7 @@ def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
         state_schema=block.get("state_schema"),
         timezone=block.get("timezone", "UTC"),
     )
-    problems = _timezone_problems(spec)
+    problems = _timezone_problems(spec) + _state_schema_problems(spec)
     if spec.properties is not None:  # named in the block: checked before the warehouse
         problems += spec.property_problems(spec.properties)
     if problems:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,23 @@ class DbtPendoError(Exception):
 
 class UsageError(DbtPendoError):
     """The command line or environment asks for something impossible."""
+
+
+class UnwritableFolderError(UsageError):
+    """A file of the run cannot be written where it goes (a read-only folder, a path through
+    a file, a full disk): the folder named, and how to write elsewhere."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        folder = path.parent
+        state = (
+            f" (adding --state {folder} to sync the dbt run whose artifacts are there)"
+            if (folder / "manifest.json").is_file()
+            else ""
+        )
+        super().__init__(
+            f"cannot write {path.name} in {folder}: {error.strerror or error}. Make that folder "
+            f"writable, or point --target-path (DBT_TARGET_PATH) at a folder this user can write{state}"
+        )
 
 
 class ConfigError(DbtPendoError):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
 from .config import ModelSpec
+from .errors import UnwritableFolderError
 from .events import IgnoredEvents
 from .results import SyncResults
 from .vocab import Undelivered
@@ -44,8 +46,9 @@ class RejectedFile(IgnoredEvents):
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
         self.partial = path.with_name(f".{path.name}.{run_id}.partial")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
+        with writing(path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
     def undelivered(
         self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
@@ -64,7 +67,8 @@ class RejectedFile(IgnoredEvents):
     def publish(self) -> Path:
         """Close the file and put it in place (replacing an earlier run's)."""
         self._close()
-        os.replace(self.partial, self.path)
+        with writing(self.path):
+            os.replace(self.partial, self.path)
         return self.path
 
     def discard(self) -> None:
@@ -110,8 +114,19 @@ def write_results(
         "totals": asdict(results.totals()),
         "models": [m.to_json() for m in results.models],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{results.invocation_id}.partial")
-    tmp.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
     return path
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """An OSError while `path` is written (a read-only folder, a path through a file, a
+    full disk) becomes an UnwritableFolderError naming its folder."""
+    try:
+        yield
+    except OSError as exc:
+        raise UnwritableFolderError(path, exc) from None

@@ -75,6 +75,9 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
             f"profile's target is {warehouse.adapter_type}: run dbt for this target first, or "
             "pass the matching --target"
         )
+    problems = [p for model in planned for p in model.name_problems(warehouse, run.state_schema)]
+    if problems:  # before the connection opens: no statement has run
+        raise ConfigError(problems=problems)
     # Objects alive now (dbt's manifest, adapter and imports: millions) are left out of the
     # garbage collector's full passes while rows stream, which otherwise rescan them every
     # few hundred thousand records (measured: half the GC time of a 300k-row sync).

@@ -13,7 +13,9 @@ from .dbt.origin import Origin
 from .dbt.origin import resolve as resolve_origin
 from .dbt.project import current_manifest
 from .dbt.selection import selected_ids
-from .errors import ConfigError
+from .dbt.warehouse import Warehouse
+from .errors import ConfigError, Problem
+from .ledger.snapshot import snapshot_name
 from .ledger.store import StateLocation
 from .results import ModelResult
 from .settings import ProjectArgs
@@ -38,6 +40,24 @@ class PlannedModel:
         if not schema:
             raise ConfigError(f"{self.spec.where()}: no schema to keep sync state in; set state_schema")
         return StateLocation(self.node.database, schema)
+
+    def name_problems(self, warehouse: Warehouse, run_state_schema: str | None) -> list[Problem]:
+        """Why the names its sync puts into SQL cannot go there (the model's database,
+        schema and alias; its state location and snapshot table): checked before any
+        statement runs, as dbt would write them into SQL unescaped."""
+        location = self.state_location(run_state_schema)
+        try:
+            warehouse.relation(self.node)
+            warehouse.table(location.database, location.schema, snapshot_name(self.node))
+        except ConfigError as exc:
+            return [
+                self.spec.problem(
+                    f"its {exc}",
+                    "rename it with letters, digits and _ only (the model's database, schema "
+                    "and alias, and the state schema, all go into SQL)",
+                )
+            ]
+        return []
 
 
 @dataclass

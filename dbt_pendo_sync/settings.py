@@ -12,7 +12,9 @@ from typing import Any
 from .dbt.compat import DbtTarget
 from .dbt.project import target_path
 from .dbt.selection import Selection
+from .errors import ConfigError
 from .pendo.policy import RetryPolicy
+from .sqlnames import schema_name_problem
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class ProjectArgs:
     dbt_cloud_job_id: int | None = None
     target_path: str | None = None
     state_schema: str | None = None  # where our sync tables live (default: each model's schema)
+
+    def __post_init__(self) -> None:
+        why = schema_name_problem(self.state_schema) if self.state_schema else None
+        if why:  # the CLI checks --state-schema itself, naming the option or its variable
+            raise ConfigError(f"state_schema: {why}")
 
     @classmethod
     def build(cls, project_dir: str | Path = ".", **kwargs: Any) -> ProjectArgs:

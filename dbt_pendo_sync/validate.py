@@ -20,7 +20,7 @@ from .fieldcheck import field_problems, missing_field_problems, unsendable_probl
 from .pendo.client import PendoClient
 from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
-from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM
+from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, PlannedModel
 from .targets.events import resolve_columns
 
 
@@ -80,10 +80,12 @@ def validate_models(
     create_fields: bool = False,
     env: Mapping[str, str] | None = None,
     manifest_path: Path | None = None,
+    state_schema: str | None = None,
 ) -> Validation:
     """Every problem of the models' syncs: blocks, then (through the adapter, with the macros
-    of `manifest_path` when given) columns, then (unless offline) the key and Pendo's fields."""
-    found = _problems(models, target, offline, create_fields, env, manifest_path)
+    of `manifest_path` when given) the names that go into SQL (with the run's `state_schema`)
+    and columns, then (unless offline) the key and Pendo's fields."""
+    found = _problems(models, target, offline, create_fields, env, manifest_path, state_schema)
     return Validation([m.name for m in models], found)
 
 
@@ -94,6 +96,7 @@ def _problems(
     create_fields: bool,
     env: Mapping[str, str] | None,
     manifest_path: Path | None,
+    state_schema: str | None,
 ) -> list[Problem]:
     found: list[Problem] = []
     specs: list[tuple[ModelSpec, ModelNode]] = []
@@ -113,8 +116,14 @@ def _problems(
         )
     if specs:
         warehouse = Warehouse(build_adapter(target, manifest_path))
+        named = []
+        for spec, model in specs:  # before the connection opens: no statement has run
+            of_names = PlannedModel(spec, model).name_problems(warehouse, state_schema)
+            found += of_names
+            if not of_names:
+                named.append((spec, model))
         with warehouse.connection():
-            for spec, model in specs:
+            for spec, model in named:
                 found += _model_problems(spec, model, warehouse, pendo_fields, create_fields)
     return found
 

@@ -358,3 +358,10 @@ def test_the_ledgers_merge_is_one_bigquery_transaction(warehouse: Any) -> None:
 
 def test_bigquery_literals_keep_their_backslashes(warehouse: Any) -> None:
     assert warehouse.literal("c:\\new\\it's") == "'c:\\\\new\\\\it\\'s'"
+
+
+def test_bigquery_identifiers_escape_backticks_with_a_backslash(warehouse: Any) -> None:
+    """BigQuery's quoted identifiers take the escapes of its literals: a backtick inside a
+    column's name is \\`, never a doubled backtick, and cannot end the quotes."""
+    assert warehouse.quote("ro`le") == "`ro\\`le`"
+    assert warehouse.quote("c:\\x`") == "`c:\\\\x\\``"

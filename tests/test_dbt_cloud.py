@@ -252,3 +252,23 @@ def test_exactly_one_of_run_id_and_job_id(tmp_path: Path) -> None:
     for ids in ({}, {"run_id": 1, "job_id": 2}):
         with pytest.raises(UsageError, match="either a dbt Cloud run id or a job id"):
             download_run(settings, tmp_path, **ids)
+
+
+def test_a_target_folder_that_cannot_be_written_is_named_before_any_download(
+    stand_in: DbtCloudStandIn, tmp_path: Path
+) -> None:
+    stand_in.add_run(9001, job_id=42, artifacts=BOTH)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    dest = blocker / "dbt_cloud_run_9001"
+
+    with pytest.raises(UsageError) as raised:
+        download_run(settings_for(stand_in), dest, run_id=9001)
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot write manifest.json in {dest}: Not a directory. Make that folder writable"
+    )
+    assert "--target-path (DBT_TARGET_PATH)" in message
+    assert exit_code_for(raised.value) == 2
+    assert [r.path for r in stand_in.requests()] == [f"/api/v2/accounts/{ACCOUNT}/runs/9001/"]

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..errors import DbtCloudError, UsageError
+from ..errors import DbtCloudError, UnwritableFolderError, UsageError
 from ..safety import Secret, is_loopback
 
 DEFAULT_HOST = "cloud.getdbt.com"
@@ -141,7 +141,10 @@ def download_run(
     with _Client(settings) as client:
         chosen = client.latest_successful_run(job_id) if job_id is not None else int(run_id or 0)
         run = client.finished_run(chosen)
-        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only target folder, or a path through a file
+            raise UnwritableFolderError(dest / "manifest.json", exc) from None
         manifest = client.artifact(chosen, "manifest.json", dest)
         if manifest is None:
             raise DbtCloudError(

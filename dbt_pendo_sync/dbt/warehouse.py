@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import WarehouseError
+from ..errors import ConfigError, WarehouseError
+from ..sqlnames import quote_identifier, relation_part_problem
 from .artifacts import ModelNode
 from .compat import release_adapter
 from .readers import reader_for
@@ -24,6 +25,8 @@ FETCH_ROWS = 10_000
 # a model's `select 1 as plan` makes a column PLAN there (elsewhere `plan` stays `plan`).
 _FOLDS_TO_UPPER = frozenset({"snowflake", "oracle", "db2", "exasol", "firebird"})
 _UNQUOTED = re.compile(r"[A-Z_][A-Z0-9_$]*")
+# Adapters whose quoted identifiers take backslash escapes (`\``), as their literals do.
+_BACKSLASH_QUOTED = frozenset({"bigquery"})
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,24 @@ class Warehouse:
 
     def relation(self, model: ModelNode) -> Any:
         """The adapter's Relation for a model's built table or view, quoted as the project's
-        `quoting:` config says (as dbt quoted it when it built the model)."""
-        return self._adapter.Relation.create(
-            database=model.database,
-            schema=model.schema,
-            identifier=model.alias,
-            quote_policy=self._quote_policy(),
+        `quoting:` config says (as dbt quoted it when it built the model); ConfigError when
+        a part of its name cannot go into SQL (sqlnames.py)."""
+        return self._create(
+            self._quote_policy(), database=model.database, schema=model.schema, identifier=model.alias
         )
+
+    def _create(self, policy: dict[str, bool], **parts: Any) -> Any:
+        """A Relation of these parts (and `type`), each checked: dbt renders them into SQL
+        unescaped, so a part that could end its quotes or its literal is a ConfigError."""
+        quote_char = self._adapter.Relation.quote_character
+        for kind in ("database", "schema", "identifier"):
+            name = parts.get(kind)
+            if name is None:
+                continue
+            why = relation_part_problem(name, quoted=policy.get(kind, False), quote_char=quote_char)
+            if why:
+                raise ConfigError(f"{'table name' if kind == 'identifier' else kind} {why}")
+        return self._adapter.Relation.create(**parts, quote_policy=policy)
 
     def _quote_policy(self, *, own_identifier: bool = False) -> dict[str, bool]:
         """The adapter's default quote policy, overridden by the project's `quoting:` (as
@@ -100,9 +114,7 @@ class Warehouse:
         return policy
 
     def _schema(self, database: str | None, schema: str) -> Any:
-        return self._adapter.Relation.create(
-            database=database, schema=schema, quote_policy=self._quote_policy(own_identifier=True)
-        )
+        return self._create(self._quote_policy(own_identifier=True), database=database, schema=schema)
 
     def relation_columns(self, model: ModelNode) -> list[WarehouseColumn]:
         """The model's real columns ([] when it was never built), each with its written name."""
@@ -153,13 +165,14 @@ class Warehouse:
         return [WarehouseColumn(c.name, str(c.data_type)) for c in cols]
 
     def table(self, database: str | None, schema: str, identifier: str) -> Any:
-        """A Relation for a table of ours (state, journal, snapshot)."""
-        return self._adapter.Relation.create(
+        """A Relation for a table of ours (state, journal, snapshot); ConfigError when a part
+        of its name cannot go into SQL."""
+        return self._create(
+            self._quote_policy(own_identifier=True),
             database=database,
             schema=schema,
             identifier=identifier,
             type="table",
-            quote_policy=self._quote_policy(own_identifier=True),
         )
 
     def macro(self, name: str, **kwargs: Any) -> str:
@@ -271,8 +284,13 @@ class Warehouse:
             yield self
 
     def quote(self, identifier: str) -> str:
-        """An identifier quoted the way the adapter quotes it."""
-        return self._adapter.quote(identifier)
+        """An identifier (a column's real name) in the adapter's quote characters, the quote
+        character inside it escaped, so that no name can end its quotes."""
+        return quote_identifier(
+            identifier,
+            self._adapter.Relation.quote_character,
+            backslash_escapes=self.adapter_type in _BACKSLASH_QUOTED,
+        )
 
     def stream(self, sql: str, fetch_rows: int = FETCH_ROWS) -> Iterator[Sequence[tuple]]:
         """Run a query and yield its rows in chunks of at most `fetch_rows` (readers.py)."""
