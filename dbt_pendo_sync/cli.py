@@ -16,6 +16,7 @@ from click.core import ParameterSource
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_OK, DbtPendoError, Terminated, UsageError, exit_code_for
 from .logs import LOG_FORMATS
+from .manyvalues import ManyValues
 from .pendo.policy import RetryPolicy
 from .settings import OutputOptions, SyncOptions
 
@@ -103,15 +104,18 @@ class P:
     vars = option(
         "--vars", default=None, callback=_parse_vars, help="dbt variables as a YAML mapping, as for dbt."
     )
-    select = option(
+    select = click.option(
         "--select",
         "-s",
-        multiple=True,
+        cls=ManyValues,
         callback=_split,
-        help="dbt selection syntax (repeat, or quote several).",
+        help="dbt selection syntax; several after one flag, as for dbt (-s a b), or repeat it.",
     )
-    exclude = option(
-        "--exclude", multiple=True, callback=_split, help="dbt selection syntax for models to leave out."
+    exclude = click.option(
+        "--exclude",
+        cls=ManyValues,
+        callback=_split,
+        help="dbt selection syntax for models to leave out (several, as for --select).",
     )
     selector = option("--selector", default=None, help="A selector from selectors.yml.")
     manifest = option(
