@@ -139,6 +139,18 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     assert document["totals"]["sent"] == 80 and document["totals"]["missing"] == 4
 
 
+def test_dbt_deprecations_met_on_a_reparse_stay_out_of_the_output(sample, emulator):
+    """dbt-core 1.10+ ends every command with a summary of the deprecations the process met:
+    the re-parse's (a duplicate YAML key) must not come back as our warning after `dbt ls`."""
+    staging = sample.path / "models" / "staging" / "_staging.yml"
+    first = "    description: One row per application user"
+    staging.write_text(staging.read_text().replace(first, "    description: twice\n" + first, 1))
+    result = sample.sync("--select", "tag:pendo", emulator=emulator)
+    assert result.code == 0, result.output
+    assert "Deprecat" not in result.output and "Warning" not in result.output
+    assert sample.results()["totals"]["sent"] == 80
+
+
 def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emulator):
     emulator.faults.add(Fault(kind="status", status=503, first=1, path_prefix=VISITOR_WRITES))
     # dbt's own DBT_LOG_FORMAT is honoured when DBT_PENDO_LOG_FORMAT is not set.

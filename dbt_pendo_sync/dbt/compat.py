@@ -52,14 +52,23 @@ def run_dbt(
     """Run a dbt command (e.g. ["parse"]) in-process, silently; its result, or DbtError.
 
     With `manifest_path`, dbt uses that manifest instead of parsing the project. dbt's
-    warning messages are appended to `warnings`, when given (not "No nodes selected!", which
-    the caller words better).
+    warning messages are appended to `warnings`, when given: not "No nodes selected!", which
+    the caller words better, nor deprecations (codes D...), which concern the project, not
+    this command. dbt keeps the deprecations it met in the process and, from dbt-core 1.10,
+    ends every command with their summary: the one of a `dbt parse` before would come back
+    at the end of the `dbt ls` after it.
     """
     from dbt.cli.main import dbtRunner
 
     def collect(event: Any) -> None:
-        if warnings is not None and event.info.level == "warn" and event.info.name != "NoNodesSelected":
-            warnings.append(event.info.msg)
+        info = event.info
+        if (
+            warnings is not None
+            and info.level == "warn"
+            and info.name != "NoNodesSelected"
+            and not info.code.startswith("D")
+        ):
+            warnings.append(info.msg)
 
     runner = dbtRunner(
         manifest=_load_manifest_object(manifest_path) if manifest_path else None, callbacks=[collect]
