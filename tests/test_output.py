@@ -110,6 +110,9 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     assert any(
         re.match(r"^\d\d:\d\d:\d\d pendo_visitors: 53/53 rows done \(53 sent", line) for line in logged
     )
+    # 14 events, each its own call: one progress line at the end, not one per event
+    events = [line for line in logged if re.search(r" pendo_product_events: \d+/\d+ rows done", line)]
+    assert len(events) == 1 and "14/14 rows done" in events[0], events
     assert any(
         re.match(
             r"^\d\d:\d\d:\d\d pendo_visitors: success in [\d.]+s: 53 rows, 53 to send; "
