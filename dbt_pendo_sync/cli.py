@@ -556,6 +556,16 @@ def exposures_command(**params: Any) -> None:
     "(values written are kept either way).",
 )
 @option(
+    "--dump",
+    "dump_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="When the emulator stops (Ctrl-C, SIGTERM), write what it received to FILE as JSON: "
+    "values per kind and group, segments and their members, the accepted track events (their "
+    "bodies are kept while it runs, as with --keep-bodies), and the stats.",
+)
+@option(
     "--allow-non-loopback",
     is_flag=True,
     help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
@@ -578,6 +588,7 @@ def emulator(
     latency_ms: int,
     rate_limit: int,
     keep_bodies: bool,
+    dump_path: str | None,
     allow_non_loopback: bool,
     debug: bool,
 ) -> None:
@@ -600,6 +611,7 @@ def emulator(
     import socket
 
     from .emulator import ALL, EmulatorData, PendoEmulator
+    from .emulator.dump import check_writable, serve
     from .safety import is_loopback
 
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
@@ -628,6 +640,8 @@ def emulator(
             ) from None
     if accept_any_id:
         data.visitors = data.accounts = ALL
+    if dump_path is not None:
+        check_writable(dump_path)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         server = PendoEmulator(
@@ -638,7 +652,7 @@ def emulator(
             track_secret=track_secret,
             latency_ms=latency_ms,
             rate_limit=rate_limit,
-            keep_bodies=keep_bodies,
+            keep_bodies=keep_bodies or dump_path is not None,
             unknown_fields=unknown_fields,
             track_answer=track_answer,
             request_log=sys.stderr if debug else None,
@@ -663,10 +677,7 @@ def emulator(
             hint = reason
         raise UsageError(f"cannot listen on {address}: {hint}") from None
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from whoever started it: a clean stop
-        click.echo("Pendo emulator stopped", err=True)
+    serve(server, dump_path, lambda line: click.echo(line, err=True))
 
 
 def _terminate(signum: int, frame: object) -> None:
