@@ -25,7 +25,8 @@ python_bin() {
 
 # One line per package pip collects, and one when it installs them (its whole output is in the log).
 pip_steps() {
-  awk '/^Collecting /{print "  " $0; fflush()} /^Installing collected packages/{print "  installing them"; fflush()}'
+  awk '/^Collecting /{print "  collecting " $2; fflush()}
+       /^Installing collected packages/{print "  installing the collected packages"; fflush()}'
 }
 
 setup() {  # setup EXTRA: .venv with dbt-pendo-sync[EXTRA]; a venv that has more keeps it
