@@ -16,6 +16,7 @@ from click.core import ParameterSource
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_OK, DbtPendoError, Terminated, UsageError, exit_code_for
 from .logs import LOG_FORMATS
+from .manyvalues import ManyValues
 from .pendo.policy import RetryPolicy
 from .settings import OutputOptions, SyncOptions
 from .sqlnames import schema_name_problem
@@ -111,15 +112,18 @@ class P:
     vars = option(
         "--vars", default=None, callback=_parse_vars, help="dbt variables as a YAML mapping, as for dbt."
     )
-    select = option(
+    select = click.option(
         "--select",
         "-s",
-        multiple=True,
+        cls=ManyValues,
         callback=_split,
-        help="dbt selection syntax (repeat, or quote several).",
+        help="dbt selection syntax; several after one flag, as for dbt (-s a b), or repeat it.",
     )
-    exclude = option(
-        "--exclude", multiple=True, callback=_split, help="dbt selection syntax for models to leave out."
+    exclude = click.option(
+        "--exclude",
+        cls=ManyValues,
+        callback=_split,
+        help="dbt selection syntax for models to leave out (several, as for --select).",
     )
     selector = option("--selector", default=None, help="A selector from selectors.yml.")
     manifest = option(
@@ -236,11 +240,14 @@ class P:
         show_default=True,
         type=click.FloatRange(0, 100),
         metavar="PCT",
-        help="Stop a model whose run would clear (on_remove: clear) more than PCT percent of "
-        "its synced records: a broken upstream model must not wipe Pendo.",
+        help="Stop a model whose run would clear (on_remove: clear) or remove from its segment "
+        "(object: segment) more than PCT percent of its synced records: a broken upstream model "
+        "must not wipe Pendo.",
     )
     allow_removals = option(
-        "--allow-removals", is_flag=True, help="Let this run clear more than --max-removals."
+        "--allow-removals",
+        is_flag=True,
+        help="Let this run clear records or remove segment members beyond --max-removals.",
     )
     lock_wait = _tuning(
         "--lock-wait",
@@ -560,6 +567,16 @@ def exposures_command(**params: Any) -> None:
     "(values written are kept either way).",
 )
 @option(
+    "--dump",
+    "dump_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="When the emulator stops (Ctrl-C, SIGTERM), write what it received to FILE as JSON: "
+    "values per kind and group, segments and their members, the accepted track events (their "
+    "bodies are kept while it runs, as with --keep-bodies), and the stats.",
+)
+@option(
     "--allow-non-loopback",
     is_flag=True,
     help="Allow a --host that is not loopback. The emulator accepts writes from anyone "
@@ -582,6 +599,7 @@ def emulator(
     latency_ms: int,
     rate_limit: int,
     keep_bodies: bool,
+    dump_path: str | None,
     allow_non_loopback: bool,
     debug: bool,
 ) -> None:
@@ -604,6 +622,7 @@ def emulator(
     import socket
 
     from .emulator import ALL, EmulatorData, PendoEmulator
+    from .emulator.dump import check_writable, serve
     from .safety import is_loopback
 
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
@@ -632,6 +651,8 @@ def emulator(
             ) from None
     if accept_any_id:
         data.visitors = data.accounts = ALL
+    if dump_path is not None:
+        check_writable(dump_path)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         server = PendoEmulator(
@@ -642,7 +663,7 @@ def emulator(
             track_secret=track_secret,
             latency_ms=latency_ms,
             rate_limit=rate_limit,
-            keep_bodies=keep_bodies,
+            keep_bodies=keep_bodies or dump_path is not None,
             unknown_fields=unknown_fields,
             track_answer=track_answer,
             request_log=sys.stderr if debug else None,
@@ -667,10 +688,7 @@ def emulator(
             hint = reason
         raise UsageError(f"cannot listen on {address}: {hint}") from None
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from whoever started it: a clean stop
-        click.echo("Pendo emulator stopped", err=True)
+    serve(server, dump_path, lambda line: click.echo(line, err=True))
 
 
 def _terminate(signum: int, frame: object) -> None:

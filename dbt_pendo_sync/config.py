@@ -228,10 +228,13 @@ class EventSpec(_ModelMessages):
 
     def body_mapping(self) -> dict[str, str]:
         """{column: where it goes in the event body}, as configured ("*": every column not
-        named otherwise becomes a property)."""
+        named otherwise becomes a property; the block's one `event` name stands quoted, marked
+        as a constant)."""
         mapping = {self.visitor_id_column: "visitorId", self.timestamp_column: "timestamp"}
         if self.event_column:
             mapping[self.event_column] = "event"
+        elif self.event_name:
+            mapping[f"'{self.event_name}' (constant)"] = "event"
         if self.account_id_column:
             mapping[self.account_id_column] = "accountId"
         for key, column in (self.context or {}).items():

@@ -9,6 +9,10 @@ from .errors import EXIT_FAILED, EXIT_OK, exit_code_for
 from .vocab import ModelStatus, PendoObject, RunStatus, Undelivered
 
 SAMPLE_LIMIT = 100
+ALL_MISSING = (
+    "every row sent is missing in Pendo: a wrong id_column, or {object} ids this Pendo does not "
+    "know (another subscription, region or environment?)"
+)
 
 
 @dataclass
@@ -76,10 +80,14 @@ class ModelResult:
             bucket.append({"id": record_id, "reason": reason})
 
     def settle(self) -> None:
-        """Set the status from the counts (missing rows alone are not a failure)."""
+        """Set the status from the counts (missing rows alone are not a failure), and the
+        message of a metadata model whose every sent row was missing in Pendo."""
         if self.status in (ModelStatus.SUCCESS, ModelStatus.PARTIAL):
             bad = self.counts.invalid + self.counts.rejected + self.counts.failed
             self.status = ModelStatus.PARTIAL if bad else ModelStatus.SUCCESS
+        metadata = self.object in (PendoObject.VISITOR, PendoObject.ACCOUNT)
+        if metadata and not self.message and 0 < self.counts.sent == self.counts.missing:
+            self.message = ALL_MISSING.format(object=self.object)
 
     @property
     def undelivered_pct(self) -> float:

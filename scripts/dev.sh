@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One entry point for the README's commands:
-#   scripts/dev.sh demo    set up a fresh machine, build sample_project on DuckDB, sync it into
-#                          the local Pendo emulator, print the summary
-#   scripts/dev.sh test    set up, make sure PostgreSQL and Java are installed, check format, lint and
-#                          types (ruff, mypy), run the whole test suite
-#   scripts/dev.sh bench   set up, run the benchmark (benchmarks/README in the main README)
+#   scripts/dev.sh demo    set up what the demo needs (dbt-pendo-sync with dbt-duckdb), build
+#                          sample_project on DuckDB, sync it into the local Pendo emulator, print
+#                          the summary
+#   scripts/dev.sh test    set up everything (the [dev] extra: every adapter, pyspark, the test and
+#                          lint tools), make sure PostgreSQL and Java are installed, check format,
+#                          lint and types (ruff, mypy), run the whole test suite
+#   scripts/dev.sh bench   set up everything, run the benchmark (benchmarks/README in the main README)
+#   scripts/dev.sh setup [EXTRA]   only set up, with EXTRA (default dev)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -20,15 +23,26 @@ python_bin() {
   echo "Python 3.10+ is needed (3.11 recommended)" >&2; exit 2
 }
 
-setup() {
+# One line per package pip collects, and one when it installs them (its whole output is in the log).
+pip_steps() {
+  awk '/^Collecting /{print "  collecting " $2; fflush()}
+       /^Installing collected packages/{print "  installing the collected packages"; fflush()}'
+}
+
+setup() {  # setup EXTRA: .venv with dbt-pendo-sync[EXTRA]; a venv that has more keeps it
+  local extra="${1:-dev}" log="$VENV/install.log"
   if [ ! -x "$VENV/bin/python" ]; then
+    echo "creating $VENV" >&2
     "$(python_bin)" -m venv "$VENV"
   fi
-  # constraints.txt keeps our own installs on dbt-core<1.12 (see README). pip's output goes
-  # to a log, shown only when the install fails.
-  local log="$VENV/install.log"
-  if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
-         "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[dev]"; } >"$log" 2>&1; then
+  # constraints.txt keeps our own installs on dbt-core<1.12 (see README). pip's whole output
+  # goes to the log, shown when the install fails.
+  : >"$log"
+  echo "installing dbt-pendo-sync[$extra] into .venv (pip's log: $log)" >&2
+  # (unbuffered: pip's lines reach the pipe as it writes them)
+  if ! { PYTHONUNBUFFERED=1 "$VENV/bin/python" -m pip install --upgrade pip &&
+         PYTHONUNBUFFERED=1 "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT[$extra]"; } 2>&1 |
+       tee -a "$log" | pip_steps >&2; then
     cat "$log" >&2; echo "installing dbt-pendo-sync failed (log: $log)" >&2; exit 1
   fi
   "$VENV/bin/dbt-pendo" --version
@@ -65,13 +79,14 @@ free_port() {
 }
 
 demo() {
-  setup
+  setup duckdb
   local port key="demo-key" secret="demo-track-secret" db="$ROOT/sample_project/sample.duckdb"
   port="$(free_port)"
   PENDO_INTEGRATION_KEY="$key" PENDO_TRACK_SECRET="$secret" "$VENV/bin/dbt-pendo" emulator --port "$port" &
   EMULATOR_PID=$!
   trap 'kill "$EMULATOR_PID" 2>/dev/null || true' EXIT
   cd "$ROOT/sample_project"
+  echo "building sample_project on DuckDB (dbt build)" >&2
   DBT_PENDO_SAMPLE_DB="$db" "$VENV/bin/dbt" build --profiles-dir . --quiet
   "$VENV/bin/python" - "$port" <<'PY'
 import socket, sys, time
@@ -117,6 +132,6 @@ case "$cmd" in
   demo) demo "$@" ;;
   test) run_tests "$@" ;;
   bench) bench "$@" ;;
-  setup) setup ;;
+  setup) setup "$@" ;;
   *) echo "usage: scripts/dev.sh demo|test|bench|setup" >&2; exit 2 ;;
 esac

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from .conftest import ROOT, DbtProject, base_env
+from .conftest import ROOT, SAMPLE, DbtProject, _copy, base_env, dbt_pendo
 
 FIXTURE = "tests/fixtures/bad_config_project"
 YAML = "models/_models.yml"
@@ -97,3 +97,15 @@ def test_selecting_only_a_good_model_runs_once_it_is_built(bad_run):
     result = project.sync("--select", "good_model", "--dry-run")
     assert result.code == 0, result.output
     assert '"visitorId": "u-0001"' in result.stdout
+
+
+def test_a_properties_file_that_is_not_yaml_exits_two_naming_the_file(tmp_path):
+    path = _copy(SAMPLE, tmp_path / "sample_project")
+    staging = path / "models" / "staging" / "_staging.yml"
+    staging.write_text(staging.read_text().replace("    columns:\n", "    columns:\n   - broken: [\n", 1))
+    project = DbtProject(path, base_env(DBT_PENDO_SAMPLE_DB=str(path / "sample.duckdb")))
+    for command in (["sync", "--dry-run"], ["ls"], ["validate", "--offline"]):
+        result = dbt_pendo([*command, *project.args()], project.env)
+        assert result.code == 2, result.output
+        assert "models/staging/_staging.yml is not valid YAML; fix that file" in result.stderr
+        assert "Syntax error near line" in result.stderr and "Traceback" not in result.output

@@ -177,6 +177,11 @@ def test_malformed_data_file_is_a_usage_error(tmp_path: Path, text: str, fragmen
     assert_usage_error(done, f"--data {path}", *fragments, '"The local Pendo emulator"')
 
 
+def test_dump_into_a_missing_folder_is_refused_at_start(tmp_path: Path):
+    done = run_emulator("--port", "0", "--dump", str(tmp_path / "nowhere" / "received.json"))
+    assert_usage_error(done, "--dump", "cannot write it", str(tmp_path / "nowhere"))
+
+
 def test_negative_rate_limit_is_refused_by_click():
     done = run_emulator("--port", "0", "--rate-limit", "-1")
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -350,3 +355,25 @@ def test_keep_bodies_flag_is_taken(start):
     assert emulator.write_visitor("u-0001", {"role": "admin"})["updated"] == 1
     status, text = emulator.request("GET", "/_emulator/stats", key=None)
     assert json.loads(text)["requests"] == 1
+
+
+def test_dump_writes_what_the_emulator_received_when_it_stops(start, tmp_path: Path):
+    dump = tmp_path / "received.json"
+    emulator = start("--port", "0", "--dump", str(dump), PENDO_TRACK_SECRET=SECRET)
+    emulator.write_visitor("u-0001", {"role": "admin"})
+    assert track_with_headers(emulator.url) == (200, None)
+    status, text = emulator.request(
+        "POST", "/api/v1/segment/upload", {"name": "Trial", "visitors": ["u-0002"]}
+    )
+    assert status == 200, text
+    assert not dump.exists()  # written at the stop
+    stderr = emulator.stop()  # SIGTERM, as Ctrl-C
+    assert f"wrote what the emulator received to {dump}" in stderr
+    received = json.loads(dump.read_text())
+    assert received["values"]["visitor"] == {"custom": {"u-0001": {"role": "admin"}}, "agent": {}}
+    assert received["values"]["account"] == {"custom": {}, "agent": {}}
+    assert received["track_events"] == [TRACK_EVENT]
+    (segment,) = received["segments"].values()
+    assert (segment["name"], segment["members"]) == ("Trial", ["u-0002"])
+    assert (received["stats"]["write_calls"], received["stats"]["track_calls"]) == (1, 1)
+    assert KEY not in dump.read_text() and SECRET not in dump.read_text()

@@ -263,6 +263,17 @@ def test_validate_ls_and_a_dry_run_know_event_models(duck_events):
     assert '"type": "track"' in preview.output and '"visitorId": "u-0001"' in preview.output
 
 
+def test_ls_shows_a_constant_event_name_where_it_shows_the_event_column(duck_events):
+    models = duck_events.path / "models" / "_models.yml"
+    models.write_text(models.read_text().replace("event_column: event_name", "event: Plan Upgraded"))
+    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    assert listed.code == 0, listed.output
+    (entry,) = json.loads(listed.stdout)
+    assert entry["fields"]["'Plan Upgraded' (constant)"] == "event"
+    table = dbt_pendo(["ls", *duck_events.args()], duck_events.env)
+    assert table.code == 0 and "'Plan Upgraded' (constant) -> event" in table.stdout, table.output
+
+
 def test_without_an_event_id_column_the_sent_columns_identify_each_event(events, emulator):
     """No event_id_column: an event is identified by a hash of what is sent, computed in the
     warehouse. A rerun sends nothing; a row whose sent values change is a new event."""

@@ -167,3 +167,25 @@ def test_a_dry_run_lists_only_the_files_it_wrote(sample):
     assert result.code == 0, result.output
     assert "pendo_sync_plan.json" in result.stdout
     assert "pendo_sync_rejected.jsonl" not in result.stdout
+
+
+def test_a_model_whose_every_row_is_missing_in_pendo_gets_a_hint(sample):
+    """Ids of another Pendo (or the wrong id column): the run succeeds, as missing rows are
+    not a failure, but says what is likely wrong."""
+    data = EmulatorData.default()
+    data.visitors = set()  # this Pendo knows none of the sample's visitors
+    with make_emulator(data) as stranger:
+        result = sample.sync("--select", "pendo_visitors", emulator=stranger)
+    assert result.code == 0, result.output
+    hint = (
+        "pendo_visitors: every row sent is missing in Pendo: a wrong id_column, or visitor ids "
+        "this Pendo does not know (another subscription, region or environment?)"
+    )
+    assert hint in result.stdout
+    (model,) = sample.results()["models"]
+    assert model["counts"]["missing"] == model["counts"]["sent"] == 53
+    assert model["message"] == hint.removeprefix("pendo_visitors: ")
+
+    with make_emulator() as usual:  # 50 of the 53 known: no hint
+        result = sample.sync("--select", "pendo_visitors", emulator=usual)
+    assert result.code == 0 and "every row sent is missing" not in result.output, result.output

@@ -110,6 +110,9 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     assert any(
         re.match(r"^\d\d:\d\d:\d\d pendo_visitors: 53/53 rows done \(53 sent", line) for line in logged
     )
+    # 14 events, each its own call: one progress line at the end, not one per event
+    events = [line for line in logged if re.search(r" pendo_product_events: \d+/\d+ rows done", line)]
+    assert len(events) == 1 and "14/14 rows done" in events[0], events
     assert any(
         re.match(
             r"^\d\d:\d\d:\d\d pendo_visitors: success in [\d.]+s: 53 rows, 53 to send; "
@@ -137,6 +140,20 @@ def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     assert visitors["status"] == "success" and visitors["seconds"] > 0 and visitors["started_at"]
     # 53 visitors, 13 accounts and the sample's 14 events of the last week
     assert document["totals"]["sent"] == 80 and document["totals"]["missing"] == 4
+
+
+def test_dbt_deprecations_met_on_a_reparse_stay_out_of_the_output(sample, emulator):
+    """dbt-core 1.10+ ends every command with a summary of the deprecations the process met:
+    the re-parse's (a duplicate YAML key) must not come back as our warning after `dbt ls`.
+    A process of its own: dbt keeps the deprecations it met for the life of the process, and
+    would print them after the dbt commands of later tests in this one."""
+    staging = sample.path / "models" / "staging" / "_staging.yml"
+    first = "    description: One row per application user"
+    staging.write_text(staging.read_text().replace(first, "    description: twice\n" + first, 1))
+    result = sample.sync_process("--select", "tag:pendo", **_env(sample, emulator))
+    assert result.code == 0, result.output
+    assert "Deprecat" not in result.output and "Warning" not in result.output
+    assert sample.results()["totals"]["sent"] == 80
 
 
 def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emulator):

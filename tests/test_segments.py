@@ -119,7 +119,10 @@ def test_an_emptied_model_is_stopped_unless_removals_are_allowed(segment, emulat
     segment.build(first=1, last=0)  # no rows
     stopped = segment.sync(emulator=emulator)
     assert stopped.code == 1 and "--allow-removals" in stopped.output
+    assert "would remove 10 of the 10 members synced before (100% > --max-removals 20%)" in stopped.output
     assert emulator.segment_members(SEGMENT) == _members(1, 10)
+    usage = " ".join(dbt_pendo(["sync", "--help"], segment.env).stdout.split())
+    assert "clear (on_remove: clear) or remove from its segment (object: segment) more than PCT" in usage
 
     allowed = segment.sync("--allow-removals", emulator=emulator)
     assert allowed.code == 0, allowed.output

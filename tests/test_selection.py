@@ -136,6 +136,12 @@ GRAPH_CASES = {
         "visitor_export",
     },
     ("--selector", "visitor_side"): {"user_metrics", "visitor_export"},
+    # several values after one flag, as dbt reads them: up to the next option
+    ("--select", "user_metrics", "account_metrics"): {"user_metrics", "account_metrics"},
+    ("-s", "+account_health", "visitor_export", "--exclude", "user_metrics", "tag:health"): {
+        "account_metrics",
+        "visitor_export",
+    },
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DbtError, UsageError
+from ..errors import ConfigError, DbtError, UsageError
 
 # The dbt package name of the macros this package ships (macros/ledger.sql).
 PACKAGE_MACROS = "dbt_pendo_sync"
@@ -52,14 +52,23 @@ def run_dbt(
     """Run a dbt command (e.g. ["parse"]) in-process, silently; its result, or DbtError.
 
     With `manifest_path`, dbt uses that manifest instead of parsing the project. dbt's
-    warning messages are appended to `warnings`, when given (not "No nodes selected!", which
-    the caller words better).
+    warning messages are appended to `warnings`, when given: not "No nodes selected!", which
+    the caller words better, nor deprecations (codes D...), which concern the project, not
+    this command. dbt keeps the deprecations it met in the process and, from dbt-core 1.10,
+    ends every command with their summary: the one of a `dbt parse` before would come back
+    at the end of the `dbt ls` after it.
     """
     from dbt.cli.main import dbtRunner
 
     def collect(event: Any) -> None:
-        if warnings is not None and event.info.level == "warn" and event.info.name != "NoNodesSelected":
-            warnings.append(event.info.msg)
+        info = event.info
+        if (
+            warnings is not None
+            and info.level == "warn"
+            and info.name != "NoNodesSelected"
+            and not info.code.startswith("D")
+        ):
+            warnings.append(info.msg)
 
     runner = dbtRunner(
         manifest=_load_manifest_object(manifest_path) if manifest_path else None, callbacks=[collect]
@@ -67,8 +76,39 @@ def run_dbt(
     result = runner.invoke([*command, *target.cli_args(), "--log-level", "none"])
     if not result.success:
         detail = _indented(result.exception) if result.exception else "dbt reported a failure"
-        raise DbtError(f"`dbt {command[0]}` failed for the project in {target.project_dir}:\n{detail}")
+        failed = f"`dbt {command[0]}` failed for the project in {target.project_dir}"
+        raise _parse_problem(result.exception, failed, detail, target.project_dir) or DbtError(
+            f"{failed}:\n{detail}"
+        )
     return result.result
+
+
+def _parse_problem(
+    exc: BaseException | None, failed: str, detail: str, project_dir: Path
+) -> ConfigError | None:
+    """A ConfigError (exit 2, as dbt's own) when dbt could not parse the project, naming
+    the YAML file that does not load; None for other failures."""
+    from dbt.exceptions import ParsingError, YamlLoadError
+
+    if isinstance(exc, YamlLoadError) and exc.path:
+        where = _project_file(project_dir, exc.path)
+        return ConfigError(f"{failed}: {where} is not valid YAML; fix that file:\n{detail}")
+    if isinstance(exc, ParsingError):
+        return ConfigError(f"{failed}: the project does not parse; fix what dbt reports:\n{detail}")
+    return None
+
+
+def _project_file(project_dir: Path, relative: str) -> str:
+    """The file of the project dbt names by its path inside a resource folder
+    (`staging/_models.yml` for models/staging/_models.yml), relative to the project; the
+    name as dbt gave it when no single file matches."""
+    skip = {"target", "dbt_packages", "logs"}
+    found = [
+        p
+        for p in project_dir.rglob(Path(relative).name)
+        if p.as_posix().endswith("/" + relative) and not skip & set(p.relative_to(project_dir).parts)
+    ]
+    return found[0].relative_to(project_dir).as_posix() if len(found) == 1 else relative
 
 
 def _load_manifest_object(path: Path) -> Any:

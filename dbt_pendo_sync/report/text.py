@@ -16,6 +16,9 @@ from ..vocab import OutputMode
 from .base import Report, duration
 
 PROGRESS_EVERY = 5.0  # seconds between progress lines (or every 10% of the rows)
+# Rows between progress lines at least: a model of fewer rows gets one line, at its end (an
+# event model reports each event, and ten lines of a few events each tell nothing).
+PROGRESS_ROWS = 100
 
 
 class TextReport(Report):
@@ -31,7 +34,8 @@ class TextReport(Report):
         self._lines.write(level, msg)
 
     def progress(self, spec: ModelSpec, result: ModelResult) -> None:
-        """A line when a tenth of the rows or PROGRESS_EVERY seconds have passed since the last."""
+        """A line when a tenth of the rows (at least PROGRESS_ROWS, or all of them) or
+        PROGRESS_EVERY seconds have passed since the last."""
         m = self._model
         if m is None or self.quiet:
             return
@@ -42,7 +46,8 @@ class TextReport(Report):
         done = result.counts.sent + result.counts.invalid
         if done <= m.line_done:
             return
-        if done - m.line_done < max(1, total // 10) and now - m.line_at < PROGRESS_EVERY:
+        step = max(total // 10, min(total, PROGRESS_ROWS), 1)
+        if done - m.line_done < step and now - m.line_at < PROGRESS_EVERY:
             return
         m.line_at, m.line_done = now, done
         elapsed = now - m.sending_since
