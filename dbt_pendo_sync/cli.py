@@ -226,11 +226,11 @@ class P:
         show_default=True,
         type=click.FloatRange(0, 100),
         metavar="PCT",
-        help="Stop a model whose run would clear (on_remove: clear) more than PCT percent of "
-        "its synced records: a broken upstream model must not wipe Pendo.",
+        help="Stop a model whose run would clear (on_remove: clear) or remove (segment members) "
+        "more than PCT percent of its synced records: a broken upstream model must not wipe Pendo.",
     )
     allow_removals = option(
-        "--allow-removals", is_flag=True, help="Let this run clear more than --max-removals."
+        "--allow-removals", is_flag=True, help="Let this run clear or remove more than --max-removals."
     )
     lock_wait = _tuning(
         "--lock-wait",

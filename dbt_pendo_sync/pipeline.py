@@ -329,14 +329,16 @@ def _converters(spec: SyncSpec, columns: Columns) -> list[Converter]:
 
 
 def _check_removals(spec: ModelSpec, result: ModelResult, options: SyncOptions) -> None:
-    """Stop a model that would clear more than --max-removals percent of its synced records
-    (a broken upstream model must not wipe Pendo), unless --allow-removals."""
+    """Stop a model that would clear (metadata) or remove (segment members) more than
+    --max-removals percent of what it synced (a broken upstream model must not wipe Pendo),
+    unless --allow-removals."""
     c = result.counts
     synced = c.unchanged + c.changed + c.removed
     if not c.removed or options.allow_removals or 100 * c.removed <= options.max_removals * synced:
         return
+    verb, what = ("remove", "members") if isinstance(spec, SegmentSpec) else ("clear", "records")
     raise RemovalsError(
-        f"{spec.where()}: this run would clear {c.removed:,} of the {synced:,} records synced before "
+        f"{spec.where()}: this run would {verb} {c.removed:,} of the {synced:,} {what} synced before "
         f"({100 * c.removed / synced:.0f}% > --max-removals {options.max_removals:g}%); nothing was "
         "sent. If the model is right (check its last build), run once with --allow-removals"
     )

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from .. import __version__
-from ..config import ModelSpec
+from ..config import ModelSpec, SegmentSpec
 from ..errors import EXIT_FAILED, EXIT_OK, exit_code_for
 from ..events import IgnoredEvents
 from ..logs import DEBUG, ERROR, INFO, LEVELS, WARN, new_invocation_id
@@ -25,7 +25,7 @@ from ..pendo.answers import BatchOutcome
 from ..pendo.client import RetryNotice
 from ..results import ModelResult, SyncResults
 from ..vocab import ModelStatus, OutputMode
-from .summary import event_notes, print_summary
+from .summary import count_words, event_notes, print_summary
 
 
 def duration(seconds: float) -> str:
@@ -74,6 +74,7 @@ class Report(IgnoredEvents, ABC):
         self._results: SyncResults | None = None
         self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
         self._said: set[str] = set()  # models whose message a printed line already carried
+        self._segments: dict[str, str] = {}  # {model: the name of its segment}
         self._dry_run = False
         self._started = time.monotonic()
 
@@ -89,7 +90,7 @@ class Report(IgnoredEvents, ABC):
         return None
 
     def _show_summary(self, results: SyncResults) -> None:
-        print_summary(self.console, results, self._said)
+        print_summary(self.console, results, self._said, self._segments)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -144,6 +145,8 @@ class Report(IgnoredEvents, ABC):
                     f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
                     f"{totals.failed:,} failed"
                 )
+            if totals.removed:
+                msg += f"; {totals.removed:,} removals among them (records cleared, segment members removed)"
         self._emit(
             "run_finished",
             INFO if code == EXIT_OK else ERROR,
@@ -192,6 +195,8 @@ class Report(IgnoredEvents, ABC):
 
     def model_started(self, spec: ModelSpec, relation: str) -> None:
         self._model = ModelInFlight(spec, started=time.monotonic())
+        if isinstance(spec, SegmentSpec):
+            self._segments[spec.model] = spec.segment
         self._emit(
             "model_started",
             self._started_level(self._model),
@@ -249,7 +254,6 @@ class Report(IgnoredEvents, ABC):
         self._model = None
         self._done.append(result)
         retries = m.retries if m is not None else 0
-        c = result.counts
         level = (
             ERROR
             if result.status == ModelStatus.ERROR
@@ -257,17 +261,8 @@ class Report(IgnoredEvents, ABC):
             if result.status == ModelStatus.PARTIAL
             else INFO
         )
-        msg = (
-            f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, "
-            f"{result.to_send:,} to send; "
-        )
-        if self._dry_run:
-            msg += f"{c.sent:,} would send, {c.invalid:,} invalid"
-        else:
-            msg += (
-                f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
-                f"invalid, {c.rejected:,} rejected, {c.failed:,} failed"
-            )
+        words = count_words(result, self._dry_run, self._segments.get(result.model))
+        msg = f"{result.model}: {result.status} in {result.seconds:.1f}s: {words}"
         msg += "".join(f"; {note}" for note in event_notes(result))
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
@@ -288,7 +283,7 @@ class Report(IgnoredEvents, ABC):
             seconds=result.seconds,
             to_send=result.to_send,
             retries=retries,
-            counts=asdict(c),
+            counts=asdict(result.counts),
         )
         if said and result.status == ModelStatus.ERROR:
             self._said.add(result.model)
