@@ -25,6 +25,7 @@ from ..pendo.answers import BatchOutcome
 from ..pendo.client import RetryNotice
 from ..results import ModelResult, SyncResults
 from ..vocab import ModelStatus, OutputMode
+from .retries import RetryWave, RetryWaves
 from .summary import count_words, event_notes, print_summary
 
 
@@ -75,6 +76,7 @@ class Report(IgnoredEvents, ABC):
         self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
         self._said: set[str] = set()  # models whose message a printed line already carried
         self._segments: dict[str, str] = {}  # {model: the name of its segment}
+        self._waves = RetryWaves(self._retrying)
         self._dry_run = False
         self._started = time.monotonic()
 
@@ -116,6 +118,7 @@ class Report(IgnoredEvents, ABC):
         try:
             yield self
         except BaseException as exc:
+            self._waves.drop()
             self._stop_showing()
             code = exit_code_for(exc)
             message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
@@ -123,6 +126,7 @@ class Report(IgnoredEvents, ABC):
                 self._emit("error", ERROR, message, error_type=type(exc).__name__, exit_code=code)
                 self._finished(code, message)
             raise
+        self._waves.drop()
         self._stop_showing()
         results = self._results
         self._finished(EXIT_OK if results is None or results.ok else EXIT_FAILED, None)
@@ -231,12 +235,14 @@ class Report(IgnoredEvents, ABC):
         )
 
     def retry(self, notice: RetryNotice) -> None:
-        """A call to Pendo failed and is tried again (from the client's send threads)."""
+        """A call to Pendo failed and is tried again (from the client's send threads): a
+        debug line per retry, and a line per wave of retries (retries.py)."""
+        self._waves.add(notice)
         m = self._model
         if m is not None:
             m.retries += 1
         model = m.spec.model if m is not None else None
-        cause = f"answered {notice.status}" if notice.status else f"failed ({notice.error})"
+        cause = f"answered {notice.status}" if notice.status else f"failed ({notice.cause or notice.error})"
         fields = asdict(notice)
         fields["wait_seconds"] = fields.pop("wait")
         self._emit(
@@ -248,8 +254,23 @@ class Report(IgnoredEvents, ABC):
             **fields,
         )
 
+    def _retrying(self, wave: RetryWave) -> None:
+        """Calls wait to be tried again (from the timer thread of RetryWaves)."""
+        m = self._model
+        self._emit(
+            "retrying",
+            INFO,
+            wave.message(),
+            model=m.spec.model if m is not None else None,
+            why=wave.why,
+            status=wave.status,
+            calls=wave.calls,
+            next_attempt_seconds=None if wave.next_in is None else round(wave.next_in, 1),
+        )
+
     def model_finished(self, result: ModelResult) -> None:
         """The model is done (its state merged), in any status."""
+        self._waves.drop()  # its calls have ended
         m = self._model if self._model is not None and self._model.spec.model == result.model else None
         self._model = None
         self._done.append(result)
@@ -297,6 +318,7 @@ class Report(IgnoredEvents, ABC):
     def summary(self, results: SyncResults) -> None:
         """The run's results, shown the renderer's way (a table, or nothing but the final event)."""
         self._results = results
+        self._waves.drop()
         self._stop_showing()
         self._show_summary(results)
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+import threading
 
 from rich.console import Console
 
 from dbt_pendo_sync.config import SegmentSpec
+from dbt_pendo_sync.pendo.client import RetryNotice
 from dbt_pendo_sync.report import Report, make_report
 from dbt_pendo_sync.results import Counts, ModelResult, SyncResults
 from dbt_pendo_sync.vocab import ModelStatus, Undelivered
+
+from ..conftest import wait_until
 
 
 def _report() -> tuple[Report, io.StringIO]:
@@ -88,3 +93,38 @@ def test_the_summary_keeps_every_column_where_there_is_room_and_fits_80_columns(
         "pendo_vips (segment): success in 0.0s",
         "  segment 'VIPs' (12 members): 3 added, 1 removed",
     ]
+
+
+def test_retries_from_several_threads_make_one_line_per_wave():
+    out = io.StringIO()
+    report = make_report(Console(file=out, width=200), "json")
+    notice = RetryNotice(
+        "POST",
+        "/api/v1/metadata/visitor/custom/value",
+        None,
+        "NewConnectionError",
+        2,
+        8.0,
+        "connection refused",
+    )
+    with report.running():
+        together = threading.Barrier(3)  # three send threads alive at once, as in a pool
+
+        def call() -> None:
+            report.retry(notice)
+            together.wait()
+
+        calls = [threading.Thread(target=call) for _ in range(3)]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
+        wait_until(lambda: '"retrying"' in out.getvalue(), "the line of the wave")
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in events].count("retry") == 3
+    (wave,) = [e for e in events if e["event"] == "retrying"]
+    assert wave["msg"].startswith(
+        "Pendo unreachable (connection refused): retrying 3 calls, next attempt in "
+    )
+    assert wave["calls"] == 3 and wave["why"] == "unreachable (connection refused)" and wave["status"] is None
+    assert 0 < wave["next_attempt_seconds"] <= 8
