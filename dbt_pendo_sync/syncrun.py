@@ -87,7 +87,8 @@ def run_sync(
             raise
         finally:
             # A run that stopped before it reached the warehouse (e.g. another process holds
-            # DuckDB's file) writes nothing: the files in place are another run's.
+            # DuckDB's file) writes nothing: the files in place are another run's. One that
+            # stopped later (Pendo unreachable, Ctrl-C) shows its summary and files as well.
             if dry_run:
                 context["field_types_known"] = delivery.knows_field_types
             if run.started:
@@ -95,8 +96,8 @@ def run_sync(
                 written.append(write_results(artifacts / name, results, context, _dbt_metadata(plan)))
                 if rejected is not None:
                     written.append(rejected.publish())
-        report.summary(results)
-        report.files(*written)
+                report.summary(results)
+                report.files(*written)
     return results
 
 

@@ -3,6 +3,7 @@ every row it did not deliver, and a rerun after the fault delivers the rest."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -96,6 +97,35 @@ def test_retries_stop_within_their_budget(duck, emulator):
     _rerun_delivers_the_rest(duck, emulator)
 
 
+def test_pendo_unreachable_mid_run_shows_retry_waves_then_the_summary(duck, emulator):
+    # From the 5th write on, every connection is dropped: the calls in flight are retried
+    # together, then the run stops on the first call out of attempts.
+    emulator.faults.add(Fault(kind="drop", requests=frozenset(range(5, 10_000))))
+    result = duck.sync("--retries", "4", "--threads", "4", emulator=emulator)
+    assert result.code == 1, result.output
+    lines = result.stdout.splitlines()
+    waves = [
+        i
+        for i, line in enumerate(lines)
+        if re.match(
+            r"^\d\d:\d\d:\d\d Pendo unreachable \(connection dropped\): retrying \d+ calls?"
+            r"(, next attempt in [\d.]+ s)?$",
+            line,
+        )
+    ]
+    dropped = [r for r in emulator.request_log() if r.status == 0]
+    assert 1 <= len(waves) <= 3 and len(dropped) >= 16  # a line per wave, not one per retry
+    # After the error that stopped the run: the table, then the files written.
+    table = next(
+        i for i, line in enumerate(lines) if re.match(r"│ visitor_scores │ visitor │ error\s+│", line)
+    )
+    wrote = next(i for i, line in enumerate(lines) if re.match(r"^\d\d:\d\d:\d\d wrote ", line))
+    assert waves[-1] < table < wrote
+    assert "pendo_sync_results.json" in lines[wrote] and "pendo_sync_rejected.jsonl" in lines[wrote]
+    assert result.stderr.startswith("Error: Pendo at ") and "(connection dropped)" in result.stderr
+    assert duck.results()["status"] == "error"
+
+
 def test_malformed_answers_leave_rows_unconfirmed(duck, emulator):
     emulator.faults.add(Fault(kind="malformed", requests=frozenset({2})))
     result = duck.sync(*FAST_RETRY, "--threads", "1", emulator=emulator)
@@ -182,6 +212,9 @@ def test_ctrl_c_stops_cleanly_with_exit_130(duck, emulator):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err
+    # The summary and the files written, as after a run that ends.
+    assert re.search(r"^│ visitor_scores │ visitor │ interrupted │", out, re.M), out
+    assert re.search(r"^\d\d:\d\d:\d\d wrote .*pendo_sync_results\.json", out, re.M), out
     confirmed = set(emulator.all_values("visitor"))
     state = duck.state_ids()
     assert state and state <= confirmed  # kept what Pendo confirmed, claims nothing more

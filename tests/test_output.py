@@ -99,6 +99,27 @@ def test_terminal_shows_a_progress_bar_per_model_then_the_table(sample, emulator
     assert not any(CLOCK.match(line) for line in text.splitlines())  # no plain log lines
 
 
+@pytest.mark.parametrize("columns", [80, 100])
+def test_the_summary_fits_a_narrow_terminal_with_every_model_name_whole(sample, emulator, columns):
+    env = _env(sample, emulator, TERM="xterm-256color", COLUMNS=str(columns))
+    code, out, err = _run_in_pty([str(BIN / "dbt-pendo"), "sync", *sample.args()], env)
+    assert code == 0, out + err
+    text = ESCAPE.sub("", out)
+    summary = text[text.rindex("dbt-pendo sync") :].splitlines()  # after the bars
+    assert max(len(line.rstrip()) for line in summary) <= columns
+    assert "…" not in "".join(summary)
+    if columns == 100:  # a table still fits without the columns that are 0 everywhere
+        assert re.search(
+            r"┃ model\s+┃ object\s+┃ status\s+┃ rows ┃ new ┃ sent ┃ updated ┃ missing ┃ seconds ┃", summary[2]
+        )
+        assert re.search(r"│ pendo_product_events │ event\s+│ success │\s+\d+ │", "\n".join(summary))
+    else:  # a block per model
+        assert re.search(r"^pendo_product_events \(event\): success in [\d.]+s$", "\n".join(summary), re.M)
+        assert "  53 rows, 53 to send; 53 sent, 50 updated, 3 missing" in summary
+    for model in ("pendo_visitors", "pendo_accounts", "pendo_product_events"):
+        assert re.search(rf"\b{model}\b", "\n".join(summary))
+
+
 def test_without_a_terminal_lines_are_timestamped_plain_text(sample, emulator):
     result = sample.sync(emulator=emulator)
     assert result.code == 0, result.output

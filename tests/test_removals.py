@@ -4,6 +4,8 @@ emptied. On DuckDB and PostgreSQL (the incremental fixture)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dbt_pendo_sync.emulator import Fault
@@ -58,6 +60,17 @@ def test_departed_records_are_cleared_once_then_forgotten(clearing, emulator):
     result = clearing.sync(emulator=emulator)
     assert result.code == 0, result.output
     assert (_counts(clearing)["removed"], _counts(clearing)["sent"]) == (3, 3)
+    # The clears are named as such in the model's line, the table and below it.
+    assert re.search(
+        r"^\d\d:\d\d:\d\d visitor_scores: success in [\d.]+s: 197 rows, 3 to send; 3 sent, "
+        r"3 updated, 0 missing, 0 invalid, 0 rejected, 0 failed; 3 cleared$",
+        result.stdout,
+        re.M,
+    )
+    assert re.search(
+        r"│ visitor_scores │ visitor │ success │\s+197 │\s+0 │\s+0 │\s+197 │\s+3 │\s+3 │", result.stdout
+    )
+    assert "\nvisitor_scores: 3 cleared (records that left the model: on_remove: clear)\n" in result.stdout
     assert _cleared(emulator) == ["u-000198", "u-000199", "u-000200"]
     assert emulator.values("visitor", "u-000200") == {}  # a null clears the value in Pendo
     assert emulator.values("visitor", "u-000197")["score"] == 1970  # the others untouched

@@ -4,6 +4,8 @@ PostgreSQL (tests/fixtures/segment_project: visitors u-<first>..u-<last>)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -50,8 +52,24 @@ def test_a_segment_is_created_then_kept_equal_to_the_model(segment, emulator):
 
     segment.build(first=3, last=53)  # 3 join, 2 leave
     emulator.reset_log()
-    counts = _sync_ok(segment, emulator)
+    result = segment.sync(emulator=emulator)
+    assert result.code == 0, result.output
+    counts = segment.results()["models"][0]["counts"]
     assert (counts["new"], counts["removed"], counts["updated"]) == (3, 2, 5)
+    # What a person reads says members added and removed, not rows sent and updated.
+    words = "segment 'Churn risk (dbt)' (51 members): 3 added, 2 removed"
+    assert re.search(
+        rf"^\d\d:\d\d:\d\d churn_risk: success in [\d.]+s: {re.escape(words)}$", result.stdout, re.M
+    )
+    assert re.search(r"┃ unchanged ┃ removed ┃ sent ┃", result.stdout)
+    assert re.search(
+        r"│ churn_risk │ segment │ success │\s+51 │\s+3 │\s+0 │\s+48 │\s+2 │\s+5 │", result.stdout
+    )
+    assert f"\nchurn_risk: {words}\n" in result.stdout  # below the table
+    assert (
+        "5 sent, 5 updated, 0 missing, 0 invalid, 0 rejected, 0 failed; 2 removals among them"
+        in (result.stdout.splitlines()[-1])
+    )
     (patch,) = _calls(emulator)
     assert patch.method == "PATCH" and patch.body == {
         "patch": [
@@ -119,7 +137,9 @@ def test_an_emptied_model_is_stopped_unless_removals_are_allowed(segment, emulat
     segment.build(first=1, last=0)  # no rows
     stopped = segment.sync(emulator=emulator)
     assert stopped.code == 1 and "--allow-removals" in stopped.output
-    assert "would remove 10 of the 10 members synced before (100% > --max-removals 20%)" in stopped.output
+    assert "this run would remove 10 of the 10 members synced before (100% > --max-removals 20%)" in (
+        stopped.output
+    )
     assert emulator.segment_members(SEGMENT) == _members(1, 10)
     usage = " ".join(dbt_pendo(["sync", "--help"], segment.env).stdout.split())
     assert "clear (on_remove: clear) or remove from its segment (object: segment) more than PCT" in usage

@@ -45,6 +45,7 @@ class RetryNotice:
     error: str | None  # the exception's class name, e.g. ReadTimeoutError
     attempt: int  # the number of the attempt that failed (1 = the first call)
     wait: float  # seconds until the next attempt (Retry-After or backoff with jitter)
+    cause: str | None = None  # the connection error in a few words: connection refused, ...
 
 
 class Contact:
@@ -104,6 +105,7 @@ class _BoundedRetry(Retry):
                     path=urlsplit(last.url).path if last.url else None,
                     status=last.status,
                     error=type(last.error).__name__ if last.error else None,
+                    cause=_cause(last.error) if last.error else None,
                     attempt=len(self.history),
                     wait=round(wait, 3),
                 )
@@ -429,11 +431,13 @@ def records_body(records: Sequence[Record]) -> bytes:
     return b"[" + b",".join(r.encode() if isinstance(r, RecordJson) else json_body(r) for r in records) + b"]"
 
 
-def _cause(exc: requests.RequestException) -> str:
-    """Why a call failed, in a few words (no URL: the message names the host already)."""
+def _cause(exc: Exception) -> str:
+    """Why a call failed, in a few words (never the error's text, which names the host)."""
     text = str(exc)
     for marker, words in (
         ("Connection refused", "connection refused"),
+        ("Connection aborted", "connection dropped"),
+        ("Connection reset", "connection reset"),
         ("Name or service not known", "unknown host"),
         ("nodename nor servname", "unknown host"),
         ("Temporary failure in name resolution", "unknown host"),

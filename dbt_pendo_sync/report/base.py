@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from .. import __version__
-from ..config import ModelSpec
+from ..config import ModelSpec, SegmentSpec
 from ..errors import EXIT_FAILED, EXIT_OK, exit_code_for
 from ..events import IgnoredEvents
 from ..logs import DEBUG, ERROR, INFO, LEVELS, WARN, new_invocation_id
@@ -25,7 +25,8 @@ from ..pendo.answers import BatchOutcome
 from ..pendo.client import RetryNotice
 from ..results import ModelResult, SyncResults
 from ..vocab import ModelStatus, OutputMode
-from .summary import event_notes, print_summary
+from .retries import RetryWave, RetryWaves
+from .summary import count_words, event_notes, print_summary
 
 
 def duration(seconds: float) -> str:
@@ -74,6 +75,8 @@ class Report(IgnoredEvents, ABC):
         self._results: SyncResults | None = None
         self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
         self._said: set[str] = set()  # models whose message a printed line already carried
+        self._segments: dict[str, str] = {}  # {model: the name of its segment}
+        self._waves = RetryWaves(self._retrying)
         self._dry_run = False
         self._started = time.monotonic()
 
@@ -89,7 +92,7 @@ class Report(IgnoredEvents, ABC):
         return None
 
     def _show_summary(self, results: SyncResults) -> None:
-        print_summary(self.console, results, self._said)
+        print_summary(self.console, results, self._said, self._segments)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -115,6 +118,7 @@ class Report(IgnoredEvents, ABC):
         try:
             yield self
         except BaseException as exc:
+            self._waves.drop()
             self._stop_showing()
             code = exit_code_for(exc)
             message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
@@ -122,6 +126,7 @@ class Report(IgnoredEvents, ABC):
                 self._emit("error", ERROR, message, error_type=type(exc).__name__, exit_code=code)
                 self._finished(code, message)
             raise
+        self._waves.drop()
         self._stop_showing()
         results = self._results
         self._finished(EXIT_OK if results is None or results.ok else EXIT_FAILED, None)
@@ -144,6 +149,8 @@ class Report(IgnoredEvents, ABC):
                     f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
                     f"{totals.failed:,} failed"
                 )
+            if totals.removed:
+                msg += f"; {totals.removed:,} removals among them (records cleared, segment members removed)"
         self._emit(
             "run_finished",
             INFO if code == EXIT_OK else ERROR,
@@ -192,6 +199,8 @@ class Report(IgnoredEvents, ABC):
 
     def model_started(self, spec: ModelSpec, relation: str) -> None:
         self._model = ModelInFlight(spec, started=time.monotonic())
+        if isinstance(spec, SegmentSpec):
+            self._segments[spec.model] = spec.segment
         self._emit(
             "model_started",
             self._started_level(self._model),
@@ -226,12 +235,14 @@ class Report(IgnoredEvents, ABC):
         )
 
     def retry(self, notice: RetryNotice) -> None:
-        """A call to Pendo failed and is tried again (from the client's send threads)."""
+        """A call to Pendo failed and is tried again (from the client's send threads): a
+        debug line per retry, and a line per wave of retries (retries.py)."""
+        self._waves.add(notice)
         m = self._model
         if m is not None:
             m.retries += 1
         model = m.spec.model if m is not None else None
-        cause = f"answered {notice.status}" if notice.status else f"failed ({notice.error})"
+        cause = f"answered {notice.status}" if notice.status else f"failed ({notice.cause or notice.error})"
         fields = asdict(notice)
         fields["wait_seconds"] = fields.pop("wait")
         self._emit(
@@ -243,13 +254,27 @@ class Report(IgnoredEvents, ABC):
             **fields,
         )
 
+    def _retrying(self, wave: RetryWave) -> None:
+        """Calls wait to be tried again (from the timer thread of RetryWaves)."""
+        m = self._model
+        self._emit(
+            "retrying",
+            INFO,
+            wave.message(),
+            model=m.spec.model if m is not None else None,
+            why=wave.why,
+            status=wave.status,
+            calls=wave.calls,
+            next_attempt_seconds=None if wave.next_in is None else round(wave.next_in, 1),
+        )
+
     def model_finished(self, result: ModelResult) -> None:
         """The model is done (its state merged), in any status."""
+        self._waves.drop()  # its calls have ended
         m = self._model if self._model is not None and self._model.spec.model == result.model else None
         self._model = None
         self._done.append(result)
         retries = m.retries if m is not None else 0
-        c = result.counts
         level = (
             ERROR
             if result.status == ModelStatus.ERROR
@@ -257,17 +282,8 @@ class Report(IgnoredEvents, ABC):
             if result.status == ModelStatus.PARTIAL
             else INFO
         )
-        msg = (
-            f"{result.model}: {result.status} in {result.seconds:.1f}s: {c.rows:,} rows, "
-            f"{result.to_send:,} to send; "
-        )
-        if self._dry_run:
-            msg += f"{c.sent:,} would send, {c.invalid:,} invalid"
-        else:
-            msg += (
-                f"{c.sent:,} sent, {c.updated:,} updated, {c.missing:,} missing, {c.invalid:,} "
-                f"invalid, {c.rejected:,} rejected, {c.failed:,} failed"
-            )
+        words = count_words(result, self._dry_run, self._segments.get(result.model))
+        msg = f"{result.model}: {result.status} in {result.seconds:.1f}s: {words}"
         msg += "".join(f"; {note}" for note in event_notes(result))
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
@@ -288,7 +304,7 @@ class Report(IgnoredEvents, ABC):
             seconds=result.seconds,
             to_send=result.to_send,
             retries=retries,
-            counts=asdict(c),
+            counts=asdict(result.counts),
         )
         if said and result.status == ModelStatus.ERROR:
             self._said.add(result.model)
@@ -302,6 +318,7 @@ class Report(IgnoredEvents, ABC):
     def summary(self, results: SyncResults) -> None:
         """The run's results, shown the renderer's way (a table, or nothing but the final event)."""
         self._results = results
+        self._waves.drop()
         self._stop_showing()
         self._show_summary(results)
 
