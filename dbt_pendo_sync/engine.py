@@ -326,15 +326,19 @@ class ModelSync:
         Pendo answered with a failure or that never reached it, and the batches a stopping
         run did not send (after a call's fatal error, or Ctrl-C)."""
         group, self._ahead = self._ahead, []
-        self.journal.intend([key for batch in group for key in batch.keys])
         sent: list[Future[BatchOutcome]] = []
+        starting = 0  # 1 while a call is being started: stopped then, that call is in doubt
         try:
+            self.journal.intend([key for batch in group for key in batch.keys])
             for batch in group:
+                starting = 1
                 sent.append(self._start(pool, batch))
+                starting = 0
             wait(sent, return_when=FIRST_EXCEPTION)
-        except BaseException:  # interrupted: the answers are not collected, so all are withdrawn here
+        except BaseException:  # interrupted (Ctrl-C): no answer is collected, so all is settled here
             _stop(sent)
-            self._withdraw(_unsent(group, sent, answered=True))
+            unstarted = [key for batch in group[len(sent) + starting :] for key in batch.keys]
+            self._withdraw(unstarted + _unsent(group, sent, answered=True))
             raise
         _stop(sent)  # after a call's error, the calls not started yet are not made
         self._withdraw(_unsent(group, sent, answered=False))
@@ -414,18 +418,13 @@ def _stop(calls: Sequence[Future[BatchOutcome]]) -> None:
 
 
 def _unsent(group: Sequence[_Batch], sent: Sequence[Future[BatchOutcome]], answered: bool) -> list[str]:
-    """Keys of a group's batches that surely did not reach Pendo: never started (`sent` holds
-    the calls of the first batches; the batch after them was starting when the run stopped,
-    so it is in doubt), cancelled, or whose call failed with nothing sent (PendoError.unsent);
-    with `answered`, also the records an answer did not confirm (else the answer is
-    collected, which skips those). A call still running (a second Ctrl-C stopped the wait)
-    may have reached Pendo: its keys stay intended, as after a kill."""
+    """Keys of the started batches of a group (`sent`: the calls of its first batches) that
+    surely did not reach Pendo: cancelled, or whose call failed with nothing sent
+    (PendoError.unsent); with `answered`, also the records an answer did not confirm (else
+    the answer is collected, which skips those). A call still running (a second Ctrl-C
+    stopped the wait) may have reached Pendo: its keys stay intended, as after a kill."""
     keys: list[str] = []
-    for index, batch in enumerate(group):
-        if index >= len(sent):
-            keys += batch.keys if index > len(sent) else []
-            continue
-        call = sent[index]
+    for batch, call in zip(group, sent, strict=False):
         if call.cancelled():
             keys += batch.keys
         elif not call.done():

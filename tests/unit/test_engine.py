@@ -224,6 +224,21 @@ def test_a_run_interrupted_while_starting_a_group_withdraws_only_the_batches_not
     ]
 
 
+def test_a_run_interrupted_while_its_intent_is_written_withdraws_the_whole_group():
+    """Ctrl-C while the journal writes the group's intent (which may be written all the
+    same): nothing of the group was sent, so all of it is withdrawn."""
+    log: list = []
+
+    class Interrupted(Journal):
+        def intend(self, keys: Sequence[str]) -> None:
+            super().intend(keys)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(Rows(SEVEN), Once({f"v{i}" for i in range(1, 8)}, log), Interrupted(log))
+    assert log == [("intend", ["k1", "k2", "k3", "k4"]), ("withdraw", ["k1", "k2", "k3", "k4"])]
+
+
 def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
     preview = PreviewSender(show=3)
     result, events, journal = _run(Rows(ROWS), preview)
