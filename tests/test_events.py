@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -239,6 +240,40 @@ def test_an_event_whose_answer_never_came_is_taken_as_sent(duck_events, emulator
     assert again.code == 0, again.output
     assert _counts(duck_events)["sent"] == 6
     assert _minutes_back(emulator) == list(range(1, 11))
+
+
+def test_an_event_whose_connection_dropped_before_the_answer_is_not_sent_again(duck_events, emulator):
+    """The price of "maybe sent": the connection drops after the request left (here Pendo did
+    not keep the event), the call is not repeated, and no run sends that event again."""
+    _build(duck_events, rows=10)
+    emulator.faults.add(Fault(kind="drop", path_prefix="/data/track", requests=frozenset({4})))
+    dropped = _sync(duck_events, emulator, "--threads", "1")
+    assert dropped.code == 1, dropped.output
+    assert "its request may have reached Pendo, so it is not made again" in dropped.output
+    assert emulator.track_calls() == 4
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(duck_events)["sent"] == 6
+    back = _minutes_back(emulator)
+    assert len(back) == len(set(back)) == 9  # none twice; the one in doubt never resent
+
+
+def test_ctrl_c_mid_sync_then_a_rerun_delivers_every_event_exactly_once(duck_events, emulator):
+    """Ctrl-C while calls are at Pendo: the run waits for their answers and exits 130; the
+    rerun sends exactly the events Pendo did not confirm."""
+    _build(duck_events, rows=30)
+    emulator.set_latency_ms(200)
+    proc = duck_events.start_sync("--threads", "2", "--max-rps", "0", emulator=emulator)
+    wait_until(lambda: emulator.track_calls() >= 6 and emulator.in_flight() > 0, "calls at Pendo")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    emulator.set_latency_ms(0)
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _minutes_back(emulator) == list(range(1, 31))
 
 
 def test_a_big_model_reads_only_the_rows_inside_the_window(duck_events):
