@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .config import ModelSpec
+from .errors import PendoError
 from .pendo.answers import BatchOutcome
 from .pendo.fields import JSON_VALUE, Converter
 from .pendo.sender import Sender
@@ -48,6 +49,9 @@ class ProgressJournal(Protocol):
 
     def intend(self, keys: Sequence[str]) -> None:
         """Rows with these keys are about to be sent: recorded before this returns."""
+
+    def withdraw(self, keys: Sequence[str]) -> None:
+        """Rows with these keys were intended but surely not delivered: not confirmed."""
 
 
 class EventSink(Protocol):
@@ -247,7 +251,7 @@ class ModelSync:
                 if batch.records or batch.invalid:
                     self._submit(pool, inflight, batch)
                 if self._ahead:
-                    self._send_ahead(pool, inflight)
+                    self._send_ahead(pool)
                 while inflight:
                     self._collect(*inflight.popleft())
             finally:
@@ -308,32 +312,61 @@ class ModelSync:
         if self.sender.write_ahead:
             self._ahead.append(batch)
             if len(self._ahead) >= self.threads:
-                self._send_ahead(pool, inflight)
+                self._send_ahead(pool)
             return
-        self._start(pool, inflight, batch)
+        inflight.append((batch, self._start(pool, batch)))
         while len(inflight) > 2 * self.threads:
             self._collect(*inflight.popleft())
 
-    def _send_ahead(self, pool: ThreadPoolExecutor, inflight: deque) -> None:
+    def _send_ahead(self, pool: ThreadPoolExecutor) -> None:
         """A group of batches (one per thread) journaled as sent, sent together, and all
         answered before the next group: a run killed meanwhile leaves only these in doubt,
-        and takes them as sent rather than risk sending one twice."""
+        and takes them as sent rather than risk sending one twice. When the group ends, what
+        surely did not reach Pendo has its intent withdrawn, so the next run sends it: calls
+        Pendo answered with a failure or that never reached it, and the batches a stopping
+        run did not send (after a call's fatal error, or Ctrl-C)."""
         group, self._ahead = self._ahead, []
-        self.journal.intend([key for batch in group for key in batch.keys])
-        for batch in group:
-            self._start(pool, inflight, batch)
-        while inflight:
-            self._collect(*inflight.popleft())
+        sent: list[Future[BatchOutcome]] = []
+        starting = 0  # 1 while a call is being started: stopped then, that call is in doubt
+        try:
+            self.journal.intend([key for batch in group for key in batch.keys])
+            for batch in group:
+                starting = 1
+                sent.append(self._start(pool, batch))
+                starting = 0
+            wait(sent, return_when=FIRST_EXCEPTION)
+        except BaseException:  # interrupted (Ctrl-C): no answer is collected, so all is settled here
+            _stop(sent)
+            unstarted = [key for batch in group[len(sent) + starting :] for key in batch.keys]
+            self._withdraw(unstarted + _unsent(group, sent, answered=True))
+            raise
+        _stop(sent)  # after a call's error, the calls not started yet are not made
+        self._withdraw(_unsent(group, sent, answered=False))
+        errors = [error for f in sent if not f.cancelled() and (error := f.exception()) is not None]
+        for batch, future in zip(group, sent, strict=True):
+            if not future.cancelled() and future.exception() is None:
+                self._collect(batch, future)
+        if errors:
+            raise errors[0]
 
-    def _start(self, pool: ThreadPoolExecutor, inflight: deque, batch: _Batch) -> None:
+    def _withdraw(self, keys: list[str]) -> None:
+        if keys:
+            self.journal.withdraw(keys)
+
+    def _start(self, pool: ThreadPoolExecutor, batch: _Batch) -> Future[BatchOutcome]:
+        """The batch's call, in a thread of the pool or made here; its future holds the
+        outcome or the error either way."""
         future: Future[BatchOutcome] = Future()
         if not batch.records:
             future.set_result(BatchOutcome())
         elif self.sender.concurrent:
             future = pool.submit(self.sender.send, batch.records, batch.ids)
         else:
-            future.set_result(self.sender.send(batch.records, batch.ids))
-        inflight.append((batch, future))
+            try:
+                future.set_result(self.sender.send(batch.records, batch.ids))
+            except Exception as exc:  # raised when collected, as from a thread
+                future.set_exception(exc)
+        return future
 
     def _collect(self, batch: _Batch, future: Future[BatchOutcome]) -> None:
         outcome = future.result()
@@ -375,3 +408,31 @@ class ModelSync:
         counts.add(category)
         self.result.add_sample(category, rid, reason)
         self.sink.undelivered(self.spec, category, rid, reason, payload)
+
+
+def _stop(calls: Sequence[Future[BatchOutcome]]) -> None:
+    """Cancel the calls not started yet and wait for the others to end."""
+    for call in calls:
+        call.cancel()
+    wait(calls)
+
+
+def _unsent(group: Sequence[_Batch], sent: Sequence[Future[BatchOutcome]], answered: bool) -> list[str]:
+    """Keys of the started batches of a group (`sent`: the calls of its first batches) that
+    surely did not reach Pendo: cancelled, or whose call failed with nothing sent
+    (PendoError.unsent); with `answered`, also the records an answer did not confirm (else
+    the answer is collected, which skips those). A call still running (a second Ctrl-C
+    stopped the wait) may have reached Pendo: its keys stay intended, as after a kill."""
+    keys: list[str] = []
+    for batch, call in zip(group, sent, strict=False):
+        if call.cancelled():
+            keys += batch.keys
+        elif not call.done():
+            continue
+        elif (error := call.exception()) is not None:
+            if isinstance(error, PendoError) and error.unsent:
+                keys += batch.keys
+        elif answered:
+            confirmed = set(call.result().confirmed)
+            keys += [k for rid, k in zip(batch.ids, batch.keys, strict=True) if rid not in confirmed]
+    return keys

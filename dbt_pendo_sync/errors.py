@@ -75,7 +75,13 @@ class RemovalsError(DbtPendoError):
 
 
 class PendoError(DbtPendoError):
-    """Pendo answered something the sync cannot go on with."""
+    """Pendo answered something the sync cannot go on with. `unsent`: the call that failed
+    surely had no effect in Pendo (Pendo refused it, or it never reached Pendo), so it may
+    be made again without doing twice what it does."""
+
+    def __init__(self, message: str = "", *, unsent: bool = False) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 class PendoAuthError(PendoError):

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+
+from dbt_pendo_sync.emulator import Fault
 
 from .conftest import (
     EVENTS,
@@ -23,6 +29,7 @@ from .conftest import (
     make_emulator,
     wait_until,
 )
+from .support.processes import free_port
 
 SECRET = "track-" + secrets.token_hex(12)
 
@@ -122,6 +129,151 @@ def test_sigkill_mid_sync_then_a_rerun_delivers_every_event_exactly_once(events,
     assert _minutes_back(emulator) == list(range(1, 61))  # no event twice, none lost
     assert _sync(events, emulator).code == 0
     assert _counts(events)["sent"] == 0
+
+
+def _sync_process(project, emulator, *args: str, **env: str):
+    """A sync as a process of its own: its exit is the point (the journal merged as it stops)."""
+    return project.sync_process("--max-rps", "0", *args, **project.sync_env(emulator, **env))
+
+
+def test_events_refused_with_a_wrong_secret_are_all_sent_with_the_right_one(events, emulator):
+    """Pendo refused every call (403) and the run stopped: nothing was delivered, so the
+    events journaled before they went out are withdrawn, and the next run sends each once."""
+    _build(events, rows=10)
+    wrong = _sync_process(events, emulator, PENDO_TRACK_SECRET="track-" + secrets.token_hex(12))
+    assert wrong.code == 1, wrong.output
+    assert "Pendo refused the Track Event shared secret (403)" in wrong.output
+    assert emulator.tracked_events() == []
+
+    right = _sync(events, emulator)
+    assert right.code == 0, right.output
+    assert _counts(events)["sent"] == 10
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
+def test_events_that_found_nothing_listening_are_all_sent_by_the_next_run(duck_events, emulator):
+    """Connection refused: no request left the machine, so no event counts as sent."""
+    _build(duck_events, rows=10)
+    dead = f"http://127.0.0.1:{free_port()}/data/track"
+    refused = _sync_process(duck_events, emulator, PENDO_TRACK_URL=dead)
+    assert refused.code == 1, refused.output
+    assert "could not be reached (connection refused)" in refused.output
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(duck_events)["sent"] == 10
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
+@contextmanager
+def _full_listener() -> Iterator[str]:
+    """A track URL whose port takes no more connections (its backlog is full and nobody
+    accepts): a connection to it times out before any byte of the request is written."""
+    with socket.socket() as server, socket.socket() as queued:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        queued.connect(server.getsockname())  # fills the backlog of one
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/data/track"
+
+
+def test_events_whose_connection_timed_out_are_all_sent_by_the_next_run(duck_events, emulator):
+    _build(duck_events, rows=10)
+    with _full_listener() as url:
+        timed_out = _sync(duck_events, emulator, "--connect-timeout", "0.3", PENDO_TRACK_URL=url)
+    assert timed_out.code == 1, timed_out.output
+    assert "could not be reached (timed out)" in timed_out.output
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(duck_events)["sent"] == 10
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
+@pytest.mark.parametrize("status", [400, 404, 500])
+def test_events_pendo_answered_with_a_failure_are_sent_again_and_only_they(duck_events, emulator, status):
+    """Two calls answered with a failure (rejected, failed): the run goes on, and the next
+    run sends exactly those two events (a guard: this worked before the withdrawals too)."""
+    _build(duck_events, rows=10)
+    emulator.faults.add(
+        Fault(kind="status", status=status, path_prefix="/data/track", requests=frozenset({3, 7}))
+    )
+    failed = _sync(duck_events, emulator, "--threads", "1", "--retries", "1")
+    assert failed.code == 1, failed.output
+    assert len(emulator.tracked_events()) == 8
+
+    emulator.faults.clear()
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(duck_events)["sent"] == 2
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
+def test_a_refusal_mid_run_stops_it_and_the_next_run_sends_exactly_the_rest(events, emulator):
+    """The 5th call is refused (403) while others of its group are at Pendo: the run stops;
+    what Pendo took stays sent, the refused event and those never sent go with the next run."""
+    _build(events, rows=10)
+    emulator.faults.add(Fault(kind="status", status=403, path_prefix="/data/track", requests=frozenset({5})))
+    stopped = _sync_process(events, emulator, "--threads", "2")
+    assert stopped.code == 1, stopped.output
+    taken = len(emulator.tracked_events())
+    assert 4 <= taken <= 5
+
+    emulator.faults.clear()
+    again = _sync(events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(events)["sent"] == 10 - taken
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
+def test_an_event_whose_answer_never_came_is_taken_as_sent(duck_events, emulator):
+    """The one case taken as sent without Pendo's answer: the request went out and no answer
+    came (here Pendo keeps the event but answers after the read timeout). The call is not
+    repeated and the next run does not send the event again: each event once."""
+    _build(duck_events, rows=10)
+    emulator.faults.add(Fault(kind="delay", delay=2.5, path_prefix="/data/track", requests=frozenset({4})))
+    late = _sync(duck_events, emulator, "--threads", "1", "--read-timeout", "1")
+    assert late.code == 1, late.output
+    assert "may have reached Pendo" in late.output
+    wait_until(lambda: len(emulator.tracked_events()) == 4, "Pendo to keep the event it answered late")
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(duck_events)["sent"] == 6
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
+def test_an_event_whose_connection_dropped_before_the_answer_is_not_sent_again(duck_events, emulator):
+    """The price of "maybe sent": the connection drops after the request left (here Pendo did
+    not keep the event), the call is not repeated, and no run sends that event again."""
+    _build(duck_events, rows=10)
+    emulator.faults.add(Fault(kind="drop", path_prefix="/data/track", requests=frozenset({4})))
+    dropped = _sync(duck_events, emulator, "--threads", "1")
+    assert dropped.code == 1, dropped.output
+    assert "its request may have reached Pendo, so it is not made again" in dropped.output
+    assert emulator.track_calls() == 4
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _counts(duck_events)["sent"] == 6
+    back = _minutes_back(emulator)
+    assert len(back) == len(set(back)) == 9  # none twice; the one in doubt never resent
+
+
+def test_ctrl_c_mid_sync_then_a_rerun_delivers_every_event_exactly_once(duck_events, emulator):
+    """Ctrl-C while calls are at Pendo: the run waits for their answers and exits 130; the
+    rerun sends exactly the events Pendo did not confirm."""
+    _build(duck_events, rows=30)
+    emulator.set_latency_ms(200)
+    proc = duck_events.start_sync("--threads", "2", "--max-rps", "0", emulator=emulator)
+    wait_until(lambda: emulator.track_calls() >= 6 and emulator.in_flight() > 0, "calls at Pendo")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    emulator.set_latency_ms(0)
+
+    again = _sync(duck_events, emulator)
+    assert again.code == 0, again.output
+    assert _minutes_back(emulator) == list(range(1, 31))
 
 
 def test_a_big_model_reads_only_the_rows_inside_the_window(duck_events):

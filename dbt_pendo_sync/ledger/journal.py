@@ -31,14 +31,15 @@ class Journal:
     The main thread's connection is busy streaming the snapshot; the journal writes beside
     it, coalescing answered ranges and flushing about once a second, skips before ranges,
     and keeps the lock's heartbeat going. Intents (`intend`) are written at once, and the
-    caller waits for them.
+    caller waits for them; a withdrawn intent is a skip, so the merge does not take it as sent
+    (every queued item is written before `close` returns, and the merge comes after).
     """
 
     def __init__(self, store: StateStore, model: ModelNode, lock: SyncLock) -> None:
         self._store = store
         self._lock = lock
         self._model_id = model.unique_id
-        self._queue: queue.Queue[tuple[str, str, list[str]] | _Intent | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str | None, str | None, list[str]] | _Intent | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pendo-journal", daemon=True)
         self._thread.start()
@@ -56,6 +57,11 @@ class Journal:
         self._queue.put(intent)
         while not intent.written.wait(0.1):
             self._raise_if_failed()
+
+    def withdraw(self, keys: Sequence[str]) -> None:
+        """Rows with these keys were intended but surely not delivered: recorded as skipped,
+        so the merge does not take them as sent and the next run sends them."""
+        self._queue.put((None, None, list(keys)))
 
     def close(self) -> None:
         """Flush everything recorded, stop the thread, and raise any write failure."""
@@ -76,8 +82,7 @@ class Journal:
                 beat = time.monotonic()
                 while not done:
                     lo, hi, skipped, intents, done = self._drain()
-                    if lo is not None and hi is not None:
-                        self._flush(w, mid, lo, hi, skipped)
+                    self._flush(w, mid, lo, hi, skipped)
                     for intent in intents:
                         self._insert(w, mid, "sent", intent.keys)
                         intent.written.set()
@@ -105,17 +110,19 @@ class Journal:
             if isinstance(item, _Intent):
                 intents.append(item)
                 continue
-            lo = item[0] if lo is None else lo
-            hi = item[1]
+            if item[0] is not None:  # a range answered (a withdrawal has none)
+                lo = item[0] if lo is None else lo
+                hi = item[1]
             skipped.extend(item[2])
 
-    def _flush(self, w: Warehouse, mid: str, lo: str, hi: str, skipped: list[str]) -> None:
+    def _flush(self, w: Warehouse, mid: str, lo: str | None, hi: str | None, skipped: list[str]) -> None:
         j = self._store.journal
         self._insert(w, mid, "skip", skipped)
-        w.execute(
-            f"insert into {j} (model_id, kind, lo, hi) values "
-            f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})"
-        )
+        if lo is not None and hi is not None:
+            w.execute(
+                f"insert into {j} (model_id, kind, lo, hi) values "
+                f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})"
+            )
 
     def _insert(self, w: Warehouse, mid: str, kind: str, keys: list[str]) -> None:
         """One journal row of `kind` per key (lo = hi = the key), 1,000 to a statement."""

@@ -21,6 +21,9 @@ class DiscardedProgress:
     def intend(self, keys: Sequence[str]) -> None:
         """Nothing is sent."""
 
+    def withdraw(self, keys: Sequence[str]) -> None:
+        """Nothing was sent."""
+
 
 @contextmanager
 def recording(

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from urllib3.util.retry import Retry
 
 from .. import __version__
@@ -145,12 +146,15 @@ def urllib3_retry(
     window: AdaptiveLimit | None = None,
     contact: Contact | None = None,
     on_retry: Callable[[RetryNotice], None] | None = None,
+    repeat_unanswered: bool = True,
 ) -> Retry:
-    """The policy as urllib3's Retry, which also honours Retry-After."""
+    """The policy as urllib3's Retry, which also honours Retry-After. Without
+    `repeat_unanswered`, a call that may have reached Pendo without an answer (read timeout,
+    connection dropped once made) is not retried: urllib3 raises its error at once."""
     return _BoundedRetry(
         total=policy.attempts - 1,
         connect=policy.attempts - 1,
-        read=policy.attempts - 1,
+        read=policy.attempts - 1 if repeat_unanswered else False,
         status=policy.attempts - 1,
         other=0,
         allowed_methods=None,  # bulk metadata writes set values: repeating one is harmless
@@ -205,7 +209,12 @@ class PendoClient:
             session.trust_env = False
             adapter = HTTPAdapter(
                 max_retries=urllib3_retry(
-                    self._retry, self._pacer, self._window, self._contact, self._on_retry
+                    self._retry,
+                    self._pacer,
+                    self._window,
+                    self._contact,
+                    self._on_retry,
+                    self._settings.repeat_unanswered,
                 ),
                 pool_maxsize=4,
             )
@@ -241,21 +250,38 @@ class PendoClient:
                     allow_redirects=False,
                 )
         except requests.RequestException as exc:
-            attempts = (
-                self._retry.attempts
-                if self._contact.reached
-                else min(self._retry.attempts, FIRST_CONTACT_ATTEMPTS)
-            )
-            raise PendoUnreachableError(
-                f"Pendo at {self.base_url} could not be reached ({_cause(exc)}) after {attempts} "
-                "attempts; check the network and PENDO_BASE_URL/PENDO_REGION"
-            ) from None
+            raise self._unanswered(exc) from None
         self._contact.reached = True
         if response.status_code in (401, 403):
-            raise PendoAuthError(self._settings.refused.format(base=self.base_url))
+            raise PendoAuthError(
+                self._settings.refused.format(base=self.base_url),
+                unsent=not self._settings.repeat_unanswered,
+            )
         if response.status_code < 400 and self._pacer is not None:
             self._pacer.succeeded()
         return response
+
+    def _unanswered(self, exc: requests.RequestException) -> PendoUnreachableError:
+        """The error of a call that got no answer. When unanswered calls are not repeated,
+        only its last attempt can have been unanswered (the others were refused connections
+        or answered statuses), so that attempt tells whether the call surely had no effect
+        (`unsent`); a call that is repeated may have reached Pendo on any attempt."""
+        once = not self._settings.repeat_unanswered
+        if once and not _never_left(exc):
+            return PendoUnreachableError(
+                f"Pendo at {self.base_url} did not answer a call ({_cause(exc)}); its request may "
+                "have reached Pendo, so it is not made again. Check the network"
+            )
+        attempts = (
+            self._retry.attempts
+            if self._contact.reached
+            else min(self._retry.attempts, FIRST_CONTACT_ATTEMPTS)
+        )
+        return PendoUnreachableError(
+            f"Pendo at {self.base_url} could not be reached ({_cause(exc)}) after {attempts} "
+            "attempts; check the network and PENDO_BASE_URL/PENDO_REGION",
+            unsent=once,
+        )
 
     def write_values(
         self,
@@ -431,6 +457,17 @@ def records_body(records: Sequence[Record]) -> bytes:
     return b"[" + b",".join(r.encode() if isinstance(r, RecordJson) else json_body(r) for r in records) + b"]"
 
 
+def _never_left(exc: requests.RequestException) -> bool:
+    """Whether a failed call's last attempt made no connection (refused, unknown host,
+    connect timeout: urllib3's ConnectTimeoutError and its NewConnectionError), so no byte of
+    its request left. Any later failure (read timeout, connection reset or dropped) may come
+    after Pendo received the request."""
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, ConnectTimeoutError)
+
+
 def _cause(exc: Exception) -> str:
     """Why a call failed, in a few words (never the error's text, which names the host)."""
     text = str(exc)
@@ -442,6 +479,7 @@ def _cause(exc: Exception) -> str:
         ("nodename nor servname", "unknown host"),
         ("Temporary failure in name resolution", "unknown host"),
         ("timed out", "timed out"),
+        ("without response", "connection closed without an answer"),
     ):
         if marker in text:
             return words

@@ -41,6 +41,10 @@ class PendoSettings:
     base_url: str
     key: Secret | None = field(default=None, repr=False)
     refused: str = INTEGRATION_KEY_REFUSED  # what a 403 means, with {base}
+    # A call whose request may have reached Pendo without an answer (read timeout, connection
+    # dropped once made) is made again: harmless for metadata, whose writes set values; a
+    # Track Event would count twice, so the track endpoint's calls are not.
+    repeat_unanswered: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, key_required: bool = True) -> PendoSettings:
@@ -67,7 +71,9 @@ def track_settings(env: Mapping[str, str] | None = None) -> PendoSettings | None
         check_base_url(url, "PENDO_TRACK_URL")
     else:
         url = base_url_from(env) + TRACK_PATH
-    return PendoSettings(base_url=url, key=Secret(secret), refused=TRACK_SECRET_REFUSED)
+    return PendoSettings(
+        base_url=url, key=Secret(secret), refused=TRACK_SECRET_REFUSED, repeat_unanswered=False
+    )
 
 
 def base_url_from(env: Mapping[str, str]) -> str:

@@ -8,8 +8,11 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
 from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
+from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
@@ -79,6 +82,9 @@ class Journal:
 
     def intend(self, keys: Sequence[str]) -> None:
         self.log.append(("intend", list(keys)))
+
+    def withdraw(self, keys: Sequence[str]) -> None:
+        self.log.append(("withdraw", list(keys)))
 
 
 class Pendo:
@@ -160,6 +166,77 @@ def test_a_send_that_must_not_repeat_is_journaled_before_it_goes_out():
     assert sorted(log[4:]) == [("send", ["v5", "v6"]), ("send", ["v7"])]
     assert result.counts.updated == 7
     assert journal.ranges[-1] == ("k7", "k7", [])
+
+
+class Failing(Once):
+    """Fails the batch holding id `at` with `error`; the other batches go through."""
+
+    def __init__(self, log: list, at: str, error: BaseException) -> None:
+        super().__init__({f"v{i}" for i in range(1, 8)}, log)
+        self.at, self.error = at, error
+
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
+        if self.at in ids:
+            self.log.append(("send", list(ids)))
+            raise self.error
+        return super().send(records, ids)
+
+
+SEVEN = [(f"k{i}", f"v{i}", "pro") for i in range(1, 8)]
+
+
+@pytest.mark.parametrize(
+    ("error", "withdrawn"),
+    [
+        (PendoAuthError("refused", unsent=True), ["k3", "k4"]),  # answered, or never connected
+        (PendoUnreachableError("no answer came"), []),  # may have reached Pendo: taken as sent
+    ],
+    ids=["unsent", "maybe-sent"],
+)
+def test_a_call_that_stops_the_run_withdraws_its_intent_only_when_surely_unsent(
+    error: PendoError, withdrawn: list[str]
+):
+    log: list = []
+    journal = Journal(log)
+    with pytest.raises(type(error)):
+        _run(Rows(SEVEN), Failing(log, "v3", error), journal)
+    assert log[0] == ("intend", ["k1", "k2", "k3", "k4"])
+    withdrawals = [entry for entry in log if entry[0] == "withdraw"]
+    assert withdrawals == ([("withdraw", withdrawn)] if withdrawn else [])
+    assert journal.ranges == [("k1", "k2", [])]  # the other call of the group was answered
+    assert not any(entry == ("intend", ["k5", "k6", "k7"]) for entry in log)  # next group never went
+
+
+def test_a_run_interrupted_while_starting_a_group_withdraws_only_the_batches_not_started():
+    """Ctrl-C while the group's 2nd call is being made (here: in this thread): that call is in
+    doubt and stays intended; the 3rd batch never started and is withdrawn."""
+    log: list = []
+    sender = Failing(log, "v3", KeyboardInterrupt())
+    sender.concurrent = False
+    result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
+    with pytest.raises(KeyboardInterrupt):
+        ModelSync(_spec(), Rows(SEVEN), Events(), sender, result, Journal(log), threads=3).run()
+    assert log == [
+        ("intend", ["k1", "k2", "k3", "k4", "k5", "k6"]),
+        ("send", ["v1", "v2"]),
+        ("send", ["v3", "v4"]),
+        ("withdraw", ["k5", "k6"]),
+    ]
+
+
+def test_a_run_interrupted_while_its_intent_is_written_withdraws_the_whole_group():
+    """Ctrl-C while the journal writes the group's intent (which may be written all the
+    same): nothing of the group was sent, so all of it is withdrawn."""
+    log: list = []
+
+    class Interrupted(Journal):
+        def intend(self, keys: Sequence[str]) -> None:
+            super().intend(keys)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(Rows(SEVEN), Once({f"v{i}" for i in range(1, 8)}, log), Interrupted(log))
+    assert log == [("intend", ["k1", "k2", "k3", "k4"]), ("withdraw", ["k1", "k2", "k3", "k4"])]
 
 
 def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
