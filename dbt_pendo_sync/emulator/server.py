@@ -5,22 +5,8 @@ project's Pendo API notes and has a switch for each behaviour those notes mark a
 (writes naming unknown fields, the shape of "errors" entries, epoch-ms dates, token/verify),
 plus deterministic fault injection (see ``Fault``).
 
-Data file format (``emulator_data.json``, ``EmulatorData.from_file``; comments for illustration)::
-
-    {
-      "visitors": ["u-0001", "u-0002"],       # known visitor ids, or the string "all"
-      "accounts": "all",
-      "schema": {"visitor": {"custom": {"plan": {"Type": "string", "DisplayName": "Plan"}}}},
-      "values": {"visitor": {"u-0001": {"plan": "pro"}}}
-    }
-
-"all" means every id is known. Ids are listed one by one (no ranges). Every key is optional.
-Schema kinds are visitor, account and parentAccount; preset values exist for visitor and account
-(custom group). A field needs only "Type" (string, integer, float, boolean, time; other Types
-accept any value); DisplayName defaults to the field name and the other keys Pendo shows
-(ElementType, isHidden, ...) get Pendo's defaults. Every kind gets at least an empty "custom"
-group, visitor and account an empty "agent" group too. Ids with preset values count as known.
-``from_dict``/``from_file`` raise ValueError saying what is wrong where.
+The data the emulator starts with, and the format of its data file, are in ``data.py``
+(``EmulatorData``).
 
 Track Events (``POST /data/track``, one event per call) take the emulator's track secret in
 the key header, never the integration key; without a track secret every track call gets 403.
@@ -65,11 +51,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .data import ALL, GROUPS, ID_FIELDS, KINDS, EmulatorData, field_entry, record_group, record_kind
 from .ratelimit import RateLimit, retry_after
 from .segments import (
     OPERATIONS,
@@ -86,23 +71,10 @@ from .segments import (
 from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
 from .usage import cpu_seconds, peak_rss_mb
 
-ALL: Literal["all"] = "all"
-KINDS = ("visitor", "account", "parentAccount")
-ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
-GROUPS = ("custom", "agent")  # the metadata groups a write key sets
 FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows", "multistatus"})
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_TYPES = {"string": "string", "number": "float", "time": "time", "boolean": "boolean"}
-_FIELD_DEFAULTS = {
-    "ElementType": "",
-    "ElementFormat": "",
-    "Dirty": False,
-    "isHidden": False,
-    "isDeleted": False,
-    "isCalculated": False,
-    "isPerApp": False,
-}
 _WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account)/[^/]+/value")
 _VALUE_PATH = r"/api/v1/metadata/([^/]+)/([^/]+)/value/([^/]+)/([^/]+)"
 # (method, path pattern, PendoEmulator method name); the first match wins.
@@ -135,185 +107,6 @@ _NUMBERED_CALLS = [
     ("POST", re.compile(re.escape(UPLOAD_PATH)), "segment_upload"),
     ("PATCH", PATCH_PATH, "segment_patch"),
 ]
-
-
-# ---------------------------------------------------------------- data
-
-
-def _field_entry(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A full schema entry as Pendo shows it, from a spec holding at least "Type"."""
-    return {"Type": spec["Type"], "DisplayName": name, **_FIELD_DEFAULTS, **spec}
-
-
-def _empty_groups(kind: str) -> dict[str, dict]:
-    """The groups every schema of a kind shows: "custom", and "agent" for visitors and accounts."""
-    return {group: {} for group in GROUPS if group == "custom" or kind in ID_FIELDS}
-
-
-def _normalize_schema(schema: Mapping[str, Mapping[str, Mapping]]) -> dict:
-    """Fill in field defaults and make sure every kind has its groups (_empty_groups)."""
-    full: dict[str, dict] = {kind: _empty_groups(kind) for kind in KINDS}
-    for kind, groups in schema.items():
-        for group, fields in groups.items():
-            full[kind][group] = {name: _field_entry(name, spec) for name, spec in fields.items()}
-    return full
-
-
-_DATA_KEYS = ("visitors", "accounts", "schema", "values")
-
-
-def _shown(value: Any) -> str:
-    """A JSON value for an error message: scalars as written, containers by their type."""
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    text = json.dumps(value, default=repr)  # from_dict may get any Python value
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _ids_problem(raw: Any, what: str) -> str | None:
-    if raw == ALL:
-        return None
-    if not isinstance(raw, list):
-        return f'"{what}" must be a list of id strings or "all", not {_shown(raw)}'
-    bad = next((i for i, item in enumerate(raw) if not isinstance(item, str)), None)
-    if bad is not None:
-        return f'"{what}"[{bad}] must be an id string, not {_shown(raw[bad])}'
-    return None
-
-
-class _DataProblem(ValueError):
-    """What is wrong with emulator data (raised while walking it)."""
-
-
-def _mapping(value: Any, where: str, shape: str) -> Mapping[str, Any]:
-    """`value` when it is a JSON object, else a _DataProblem naming `where` and the `shape`."""
-    if not isinstance(value, Mapping):
-        raise _DataProblem(f"{where} must be an object {shape}, not {_shown(value)}")
-    return value
-
-
-def _check_schema(schema: Any) -> None:
-    for kind, groups in _mapping(schema, '"schema"', '{kind: {group: {field: {"Type": ...}}}}').items():
-        if kind not in KINDS:
-            raise _DataProblem(f'"schema": unknown kind {kind!r} (visitor, account or parentAccount)')
-        for group, fields in _mapping(groups, f"schema.{kind}", 'of groups such as "custom"').items():
-            for name, spec in _mapping(fields, f"schema.{kind}.{group}", "of fields").items():
-                where = f"schema.{kind}.{group}.{name}"
-                field_type = _mapping(spec, where, 'like {"Type": "string"}').get("Type")
-                if not isinstance(field_type, str):
-                    raise _DataProblem(
-                        f'{where} needs "Type": a string such as "string", "integer", "float", '
-                        f'"boolean" or "time" (got {_shown(field_type)})'
-                    )
-
-
-def _check_values(values: Any) -> None:
-    for kind, records in _mapping(values, '"values"', "{kind: {id: {field: value}}}").items():
-        if kind not in ID_FIELDS:
-            raise _DataProblem(f'"values": unknown kind {kind!r} (visitor or account)')
-        for record_id, fields in _mapping(records, f"values.{kind}", "{id: {field: value}}").items():
-            _mapping(fields, f"values.{kind}.{record_id}", "{field: value}")
-
-
-def data_problem(raw: Any) -> str | None:
-    """What is wrong with emulator data in the JSON format of the module docstring (None: nothing)."""
-    if not isinstance(raw, Mapping):
-        return f"the top level must be a JSON object, not {_shown(raw)}"
-    unknown = [key for key in raw if key not in _DATA_KEYS]
-    if unknown:
-        return (
-            f"unknown key {', '.join(map(repr, unknown))} "
-            f"(the keys are {', '.join(_DATA_KEYS)}, each optional)"
-        )
-    ids = _ids_problem(raw.get("visitors", []), "visitors") or _ids_problem(
-        raw.get("accounts", []), "accounts"
-    )
-    if ids:
-        return ids
-    try:
-        _check_schema(raw.get("schema", {}))
-        _check_values(raw.get("values", {}))
-    except _DataProblem as exc:
-        return str(exc)
-    return None
-
-
-def _known_ids(raw: Any, what: str) -> set[str] | Literal["all"]:
-    """A set of ids, or "all", from a list of strings or the string "all"."""
-    if raw == ALL:
-        return ALL
-    if isinstance(raw, (list, tuple, set, frozenset)) and all(isinstance(i, str) for i in raw):
-        return set(raw)
-    raise ValueError(f'{what} must be a list of id strings or "all"')
-
-
-def _record_kind(kind: str) -> str:
-    """Check that kind is one whose records hold values (visitor or account)."""
-    if kind not in ID_FIELDS:
-        raise ValueError(f"kind must be 'visitor' or 'account', not {kind!r}")
-    return kind
-
-
-def _record_group(group: str) -> str:
-    """Check that group is one whose values can be written (custom or agent)."""
-    if group not in GROUPS:
-        raise ValueError(f"group must be 'custom' or 'agent', not {group!r}")
-    return group
-
-
-@dataclass
-class EmulatorData:
-    """What exists in Pendo before a sync: known records, field schema and preset values."""
-
-    visitors: set[str] | Literal["all"] = field(default_factory=set)
-    accounts: set[str] | Literal["all"] = field(default_factory=set)
-    schema: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
-    values: dict[str, dict[str, dict]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.visitors = _known_ids(self.visitors, "visitors")
-        self.accounts = _known_ids(self.accounts, "accounts")
-        self.schema = _normalize_schema(self.schema)
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> EmulatorData:
-        """Build from the JSON format described in the module docstring (ValueError if not)."""
-        problem = data_problem(raw)
-        if problem:
-            raise ValueError(problem)
-        return cls(
-            visitors=raw.get("visitors", []),
-            accounts=raw.get("accounts", []),
-            schema=raw.get("schema", {}),
-            values=raw.get("values", {}),
-        )
-
-    @classmethod
-    def default(cls) -> EmulatorData:
-        """The demo data shipped with the package (emulator_data.json)."""
-        text = resources.files(__package__).joinpath("emulator_data.json").read_text("utf-8")
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> EmulatorData:
-        """Load a JSON file in the same format as emulator_data.json.
-
-        ValueError (its message starts with the path) if the file is not UTF-8 JSON of that
-        format; OSError if it cannot be read.
-        """
-        try:
-            raw = json.loads(Path(path).read_text("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} column {exc.colno}"
-            raise ValueError(f"{path}: not valid JSON: {exc.msg} at {where}") from None
-        try:
-            return cls.from_dict(raw)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
 
 
 # ---------------------------------------------------------------- faults
@@ -507,7 +300,7 @@ def _field_specs_problem(specs: Any) -> str | None:
 def _new_field(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The schema entry for one checked field definition of POST .../schema/{kind}/{group}."""
     display_name = spec.get("displayname") or spec["name"]
-    return _field_entry(spec["name"], {"Type": _SCHEMA_TYPES[spec["type"]], "DisplayName": display_name})
+    return field_entry(spec["name"], {"Type": _SCHEMA_TYPES[spec["type"]], "DisplayName": display_name})
 
 
 # ---------------------------------------------------------------- value types
@@ -803,31 +596,31 @@ class PendoEmulator:
     def values(self, kind: str, record_id: str, group: str = "custom") -> dict[str, Any]:
         """Values of a group (custom or agent) held for one visitor/account ({} if none)."""
         with self._lock:
-            return dict(self._values[_record_group(group)][_record_kind(kind)].get(record_id, {}))
+            return dict(self._values[record_group(group)][record_kind(kind)].get(record_id, {}))
 
     def all_values(self, kind: str, group: str = "custom") -> dict[str, dict[str, Any]]:
         """Record id -> values of a group (custom or agent), for every record of a kind that has any."""
         with self._lock:
-            records = self._values[_record_group(group)][_record_kind(kind)]
+            records = self._values[record_group(group)][record_kind(kind)]
             return {rid: dict(values) for rid, values in records.items()}
 
     def add_records(self, kind: str, ids: Iterable[str]) -> None:
         """Make ids known, as if they existed in Pendo."""
         with self._lock:
-            known = self._known[_record_kind(kind)]
+            known = self._known[record_kind(kind)]
             if isinstance(known, set):
                 known.update(ids)
 
     def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
         """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
         with self._lock:
-            self._store(_record_kind(kind), record_id, {field: value}, _record_group(group))
+            self._store(record_kind(kind), record_id, {field: value}, record_group(group))
 
     def fields(self, kind: str, group: str = "custom") -> dict[str, str]:
         """Field name -> Type in a group (custom or agent) for a kind (visitor, account or
         parentAccount)."""
         with self._lock:
-            fields = self._schema[kind].get(_record_group(group), {})
+            fields = self._schema[kind].get(record_group(group), {})
             return {name: entry["Type"] for name, entry in fields.items()}
 
     def segments(self) -> dict[str, dict[str, Any]]:
@@ -1274,7 +1067,7 @@ class PendoEmulator:
         if self._unknown_fields == "reject":
             return _json(400, {"error": "missing field mappings: " + ", ".join(unknown)})
         for name in unknown:
-            fields[name] = _field_entry(name, {"Type": "string"})
+            fields[name] = field_entry(name, {"Type": "string"})
         return None
 
     def _field_checks(self, fields: dict[str, dict]) -> dict[str, Callable[[Any], bool]]:
