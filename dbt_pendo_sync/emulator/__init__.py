@@ -2,6 +2,7 @@
 API for trials and tests, apart from the client that talks to the real one."""
 
 from .data import ALL, EmulatorData
-from .server import Fault, PendoEmulator
+from .faults import Fault
+from .server import PendoEmulator
 
 __all__ = ["ALL", "EmulatorData", "Fault", "PendoEmulator"]

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import re
 import socket
 import sys
@@ -55,9 +54,9 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .data import ALL, GROUPS, ID_FIELDS, KINDS, EmulatorData, field_entry, record_group, record_kind
+from .faults import Fault, FaultPlan
 from .ratelimit import RateLimit, retry_after
 from .segments import (
-    OPERATIONS,
     PATCH_PATH,
     SEGMENT_PATH,
     UPLOAD_PATH,
@@ -70,8 +69,6 @@ from .segments import (
 )
 from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
 from .usage import cpu_seconds, peak_rss_mb
-
-FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows", "multistatus"})
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_TYPES = {"string": "string", "number": "float", "time": "time", "boolean": "boolean"}
@@ -107,95 +104,6 @@ _NUMBERED_CALLS = [
     ("POST", re.compile(re.escape(UPLOAD_PATH)), "segment_upload"),
     ("PATCH", PATCH_PATH, "segment_patch"),
 ]
-
-
-# ---------------------------------------------------------------- faults
-
-
-@dataclass
-class Fault:
-    """One deterministic fault; see the field comments for what each kind does.
-
-    Numbered calls are metadata write POSTs, track POSTs, segment uploads and segment PATCHes,
-    each family numbered on its own (``requests={2}`` aimed at "/api/v1/segment" hits the 2nd
-    upload and the 2nd PATCH; ``method`` or ``path_prefix="/api/v1/segment/upload"`` tells
-    them apart). Aim a fault at track calls with ``path_prefix="/data/track"``, at segment calls
-    with ``path_prefix="/api/v1/segment"``. "partial" and "bad_rows" act on metadata writes only:
-    other calls ignore them. "multistatus" acts on segment PATCHes only: the named operation of
-    the call gets ``status`` and a message in its multistatus entry inside a 200, and its ids
-    are not applied, while the call's other operation applies (a call without that operation
-    is answered normally).
-    """
-
-    kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows" | "multistatus"
-    status: int = 500  # for "status"; for "multistatus": the failed operation's entry status
-    retry_after: str | None = None  # for "status": Retry-After header value
-    delay: float = 0.0  # for "delay": seconds to sleep before answering normally
-    ids: frozenset[str] = frozenset()  # for "bad_rows" (400 whole batch) and "partial" (errors)
-    requests: frozenset[int] | None = None  # only these call numbers (1-based)
-    first: int | None = None  # only the first N matching numbered calls
-    rate: float | None = None  # only with this probability, drawn from Random(seed)
-    seed: int = 0
-    # None: "/api/v1/segment" for "multistatus", else "/api/v1/metadata/"
-    path_prefix: str | None = None
-    operation: str = "add"  # for "multistatus": the PATCH operation that fails, "add" or "remove"
-    method: str | None = None  # only requests with this HTTP method ("multistatus": PATCH)
-    _prefix: str = field(default="", init=False, repr=False, compare=False)
-    _matched: int = field(default=0, init=False, repr=False, compare=False)
-    _rng: random.Random = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}")
-        if self.operation not in OPERATIONS:
-            raise ValueError(f'operation must be "add" or "remove", not {self.operation!r}')
-        if self.method is not None:
-            self.method = self.method.upper()
-        if self.kind == "multistatus":
-            if self.method not in (None, "PATCH"):
-                raise ValueError("a multistatus fault acts on PATCH calls only")
-            self.method = "PATCH"
-        default_prefix = SEGMENT_PATH if self.kind == "multistatus" else "/api/v1/metadata/"
-        self._prefix = default_prefix if self.path_prefix is None else self.path_prefix
-        self.ids = frozenset(self.ids)
-        if self.requests is not None:
-            self.requests = frozenset(self.requests)
-        self._rng = random.Random(self.seed)
-
-    def _fires(self, method: str, path: str, call: int | None) -> bool:
-        """Whether this fault hits a request; advances its counter and random draws."""
-        if not path.startswith(self._prefix) or self.method not in (None, method):
-            return False
-        if self.requests is not None or self.first is not None:
-            if call is None or (self.requests is not None and call not in self.requests):
-                return False
-        if self.first is not None:
-            self._matched += 1
-            if self._matched > self.first:
-                return False
-        return self.rate is None or self._rng.random() < self.rate
-
-
-class FaultPlan:
-    """The faults an emulator applies, evaluated in the order they were added."""
-
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-
-    def add(self, fault: Fault) -> None:
-        """Add a fault after the existing ones."""
-        with self._lock:
-            self._faults.append(fault)
-
-    def clear(self) -> None:
-        """Remove every fault."""
-        with self._lock:
-            self._faults.clear()
-
-    def _due(self, method: str, path: str, call: int | None) -> list[Fault]:
-        with self._lock:
-            return [f for f in self._faults if f._fires(method, path, call)]
 
 
 # ---------------------------------------------------------------- requests and answers
@@ -756,7 +664,7 @@ class PendoEmulator:
                 time.sleep(self._latency / 1000)
             with self._lock:
                 call = self._number_call(req.method, req.path)
-                faults = self.faults._due(req.method, req.path, call)
+                faults = self.faults.due(req.method, req.path, call)
             return self._answer(req, faults)
 
     def _throttle(self, wait: float) -> _Answer:
