@@ -44,10 +44,9 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
@@ -69,6 +68,7 @@ from .segments import (
 )
 from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
 from .usage import cpu_seconds, peak_rss_mb
+from .valuetypes import field_checks, is_int, type_checks, value_problem
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_TYPES = {"string": "string", "number": "float", "time": "time", "boolean": "boolean"}
@@ -211,48 +211,14 @@ def _new_field(spec: Mapping[str, Any]) -> dict[str, Any]:
     return field_entry(spec["name"], {"Type": _SCHEMA_TYPES[spec["type"]], "DisplayName": display_name})
 
 
-# ---------------------------------------------------------------- value types
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_rfc3339(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+# ---------------------------------------------------------------- latency
 
 
 def _checked_latency(latency_ms: int) -> int:
     """`latency_ms` when it is a whole number of milliseconds >= 0, else ValueError."""
-    if not _is_int(latency_ms) or latency_ms < 0:
+    if not is_int(latency_ms) or latency_ms < 0:
         raise ValueError(f"latency_ms must be an integer >= 0, not {latency_ms!r}")
     return latency_ms
-
-
-def _anything(value: Any) -> bool:
-    return True
-
-
-def _type_checks(epoch_ms_dates: bool) -> dict[str, Callable[[Any], bool]]:
-    """Field Type -> check of a non-null value; Types not listed accept anything."""
-    return {
-        "string": lambda value: isinstance(value, (str, int, float)),
-        "boolean": lambda value: isinstance(value, bool),
-        "integer": _is_int,
-        "float": _is_number,
-        "time": (lambda value: _is_rfc3339(value) or _is_int(value)) if epoch_ms_dates else _is_rfc3339,
-    }
 
 
 # ---------------------------------------------------------------- HTTP server
@@ -421,7 +387,7 @@ class PendoEmulator:
         self._unknown_fields = unknown_fields
         self._errors_shape = errors_shape
         self._verify_endpoint = verify_endpoint
-        self._checks = _type_checks(epoch_ms_dates)
+        self._checks = type_checks(epoch_ms_dates)
         self._request_log = request_log
         self._request_log_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -843,7 +809,7 @@ class PendoEmulator:
             refused = self._admit_fields(fields, [name])
             if refused:
                 return refused
-            problem = self._value_problem(fields, self._field_checks(fields), {name: req.body})
+            problem = value_problem(fields, field_checks(self._checks, fields), {name: req.body})
             if problem:
                 return _json(400, {"error": problem})
             self._store(kind, record_id, {name: req.body}, group)
@@ -938,7 +904,7 @@ class PendoEmulator:
         refused = self._admit_fields(fields, (name for r in records for name in r["values"]))
         if refused:
             return refused
-        checks = self._field_checks(fields)
+        checks = field_checks(self._checks, fields)
         missing: list[str] = []
         errors: list[Any] = []
         for record in records:
@@ -950,7 +916,7 @@ class PendoEmulator:
             if record_id in fail_ids:
                 problem = "internal error while writing this record"
             else:
-                problem = self._value_problem(fields, checks, record["values"])
+                problem = value_problem(fields, checks, record["values"])
             if problem:
                 errors.append(self._error_entry(kind, record_id, problem))
             else:
@@ -976,19 +942,6 @@ class PendoEmulator:
             return _json(400, {"error": "missing field mappings: " + ", ".join(unknown)})
         for name in unknown:
             fields[name] = field_entry(name, {"Type": "string"})
-        return None
-
-    def _field_checks(self, fields: dict[str, dict]) -> dict[str, Callable[[Any], bool]]:
-        """Field name -> check of a non-null value, for one group's fields."""
-        return {name: self._checks.get(entry["Type"], _anything) for name, entry in fields.items()}
-
-    @staticmethod
-    def _value_problem(
-        fields: dict[str, dict], checks: dict[str, Callable[[Any], bool]], values: dict[str, Any]
-    ) -> str | None:
-        for name, value in values.items():
-            if value is not None and not checks[name](value):
-                return f"field {name!r} expects {fields[name]['Type']}, got {value!r}"
         return None
 
     def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:

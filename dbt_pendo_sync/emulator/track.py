@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .valuetypes import is_int
+
 TRACK_PATH = "/data/track"
 # The body of a 200 is not documented: "empty" answers nothing, "json" a small object.
 TRACK_ANSWERS = ("empty", "json")
@@ -26,7 +28,7 @@ def _non_blank(value: Any) -> bool:
 
 
 def _epoch_ms(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_int(value) and value > 0
 
 
 def event_problem(event: Any) -> str | None:
