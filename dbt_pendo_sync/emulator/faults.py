@@ -1,14 +1,20 @@
-"""Deterministic fault injection (``Fault``): the faults an emulator holds."""
+"""Deterministic fault injection (``Fault``): the faults an emulator holds and how they change
+the answer to a numbered call."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .answers import Answer, Incoming, json_answer
 from .segments import OPERATIONS, SEGMENT_PATH
 
 FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows", "multistatus"})
+DROPPED = Answer(0)
+MALFORMED = Answer(200, b'{"total": 1, "updated": 1, "fai', "application/json")
 
 
 @dataclass
@@ -96,3 +102,23 @@ class FaultPlan:
         """The faults that hit a request (call: its number in its family, None if unnumbered)."""
         with self._lock:
             return [f for f in self._faults if f._fires(method, path, call)]
+
+
+def faulted(req: Incoming, faults: list[Fault], route: Callable[[Incoming], Answer]) -> Answer:
+    """The answer to a call hit by `faults` (in the order added): each "delay" waits, a "status"
+    or a "drop" answers instead of `route`; else what `route` answers with the ids and operations
+    the "partial", "bad_rows" and "multistatus" faults name set on `req`, replaced by a
+    malformed body when a "malformed" fault is among them."""
+    for fault in faults:
+        if fault.kind == "delay":
+            time.sleep(fault.delay)
+        elif fault.kind == "status":
+            retry = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
+            return json_answer(fault.status, {"error": f"injected fault: HTTP {fault.status}"}, retry)
+        elif fault.kind == "drop":
+            return DROPPED
+    req.fail_ids = frozenset().union(*(f.ids for f in faults if f.kind == "partial"))
+    req.reject_ids = frozenset().union(*(f.ids for f in faults if f.kind == "bad_rows"))
+    req.failed_operations = {f.operation: f.status for f in faults if f.kind == "multistatus"}
+    answer = route(req)
+    return MALFORMED if any(f.kind == "malformed" for f in faults) else answer
