@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .server import GROUPS, ID_FIELDS, PendoEmulator
+from .data import GROUPS, ID_FIELDS
+from .server import PendoEmulator
 
 
 def received(emulator: PendoEmulator) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from .valuetypes import is_int
+
 WINDOW_SECONDS = 1.0
 
 
@@ -16,7 +18,7 @@ def checked_rate_limit(rate_limit: int | None) -> int | None:
     """The cap in calls per second, None for no cap (None or 0), else ValueError."""
     if rate_limit is None or rate_limit == 0:
         return None
-    if not isinstance(rate_limit, int) or isinstance(rate_limit, bool) or rate_limit < 0:
+    if not is_int(rate_limit) or rate_limit < 0:
         raise ValueError(f"rate_limit must be an integer >= 0 or None, not {rate_limit!r}")
     return rate_limit
 

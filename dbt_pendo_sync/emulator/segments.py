@@ -1,13 +1,17 @@
 """Pendo's segment API as the emulator plays it: the paths, the checks of upload and PATCH
-bodies, and the segments one emulator holds (the project's Pendo API notes, "Segments")."""
+bodies, the segments one emulator holds and the endpoints (the project's Pendo API notes,
+"Segments")."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .answers import NOT_FOUND, Answer, Incoming, Routes, json_answer, json_problem, text_answer
 
 SEGMENT_PATH = "/api/v1/segment"
 UPLOAD_PATH = SEGMENT_PATH + "/upload"
@@ -175,3 +179,78 @@ def apply_patch(
         segment.last_updated_at = _now_ms()
         statuses.append({"status": 200, "message": "", "operation": op})
     return statuses
+
+
+class SegmentApi:
+    """The segment endpoints of one emulator and its segments, guarded by the emulator's `lock`
+    (``__len__`` expects the caller to hold it); `upload_answer` is one of UPLOAD_ANSWERS."""
+
+    def __init__(self, upload_answer: str, lock: threading.Lock) -> None:
+        self._segments = Segments()
+        self._upload_answer = upload_answer
+        self._lock = lock
+        self.routes: Routes = [
+            ("GET", re.compile(re.escape(SEGMENT_PATH)), self._list),
+            ("POST", re.compile(re.escape(UPLOAD_PATH)), self._upload),
+            ("GET", re.compile(re.escape(SEGMENT_PATH) + r"/([^/]+)"), self._get),
+            ("PATCH", PATCH_PATH, self._patch),
+        ]
+
+    def __len__(self) -> int:
+        return len(self._segments)
+
+    # -- state, for tests and the demo
+
+    def members(self) -> dict[str, dict[str, Any]]:
+        """Segment id -> {"name", "createdByApi", "members": sorted visitor ids}, for every segment."""
+        with self._lock:
+            return self._segments.members()
+
+    def segment_members(self, name_or_id: str) -> set[str]:
+        """The visitor ids of the segment with this id, else with this name (KeyError if none,
+        ValueError if several have that name)."""
+        with self._lock:
+            return set(self._segments.find(name_or_id).members)
+
+    def add(self, name: str, visitors: Iterable[str], *, created_by_api: bool) -> str:
+        """Seed a segment as if made in Pendo's UI (or by API); returns its id."""
+        with self._lock:
+            return self._segments.create(name, visitors, by_api=created_by_api).id
+
+    def delete(self, segment_id: str) -> None:
+        """Delete a segment as if in Pendo's UI: later calls on its id get 404 (KeyError if none)."""
+        with self._lock:
+            self._segments.delete(segment_id)
+
+    # -- endpoints
+
+    def _list(self, req: Incoming) -> Answer:
+        by_api = req.query.get("createdByApi", "").lower()
+        if by_api not in ("", "true", "false"):
+            return text_answer(400, 'createdByApi must be "true" or "false"')
+        with self._lock:
+            return json_answer(200, self._segments.listed(None if not by_api else by_api == "true"))
+
+    def _upload(self, req: Incoming) -> Answer:
+        problem = json_problem(req) or upload_problem(req.body)
+        if problem:
+            return text_answer(400, problem)
+        with self._lock:
+            segment = self._segments.create(req.body["name"], req.body["visitors"])
+        return json_answer(200, upload_answer(segment.id, self._upload_answer))
+
+    def _get(self, req: Incoming, segment_id: str) -> Answer:
+        with self._lock:
+            segment = self._segments.get(segment_id)
+            return NOT_FOUND if segment is None else json_answer(200, segment.shown())
+
+    def _patch(self, req: Incoming, segment_id: str) -> Answer:
+        problem = json_problem(req) or patch_problem(req.body)
+        if problem:
+            return text_answer(400, problem)
+        with self._lock:
+            segment = self._segments.get(segment_id)
+            if segment is None:
+                return NOT_FOUND
+            statuses = apply_patch(segment, req.body["patch"], req.failed_operations)
+        return json_answer(200, {"multistatus": statuses})

@@ -3,24 +3,16 @@
 Tests and the demo point the sync at it instead of app.pendo.io. It follows the facts in the
 project's Pendo API notes and has a switch for each behaviour those notes mark as uncertain
 (writes naming unknown fields, the shape of "errors" entries, epoch-ms dates, token/verify),
-plus deterministic fault injection (see ``Fault``).
+plus deterministic fault injection (see ``Fault``, ``faults.py``).
 
-Data file format (``emulator_data.json``, ``EmulatorData.from_file``; comments for illustration)::
-
-    {
-      "visitors": ["u-0001", "u-0002"],       # known visitor ids, or the string "all"
-      "accounts": "all",
-      "schema": {"visitor": {"custom": {"plan": {"Type": "string", "DisplayName": "Plan"}}}},
-      "values": {"visitor": {"u-0001": {"plan": "pro"}}}
-    }
-
-"all" means every id is known. Ids are listed one by one (no ranges). Every key is optional.
-Schema kinds are visitor, account and parentAccount; preset values exist for visitor and account
-(custom group). A field needs only "Type" (string, integer, float, boolean, time; other Types
-accept any value); DisplayName defaults to the field name and the other keys Pendo shows
-(ElementType, isHidden, ...) get Pendo's defaults. Every kind gets at least an empty "custom"
-group, visitor and account an empty "agent" group too. Ids with preset values count as known.
-``from_dict``/``from_file`` raise ValueError saying what is wrong where.
+This module is the core: the emulator's lifecycle, its state for tests, and the way of a
+request (control surface or Pendo's paths, rate limit, latency, faults, key, API area). Around
+it: ``httpserver.py`` (the HTTP layer and its log), ``answers.py`` (requests, answers, routes),
+``keys.py``, ``faults.py``, ``ratelimit.py`` and ``traffic.py`` (counts, request log, stats).
+Each API area is a module owning its endpoints and state: ``keys.py`` (token/verify),
+``schema.py`` (metadata fields), ``values.py`` (metadata values, bulk writes), ``segments.py``,
+``track.py`` (Track Events) and ``control.py`` (``/_emulator/``). What exists in Pendo before a
+sync, and the format of the data file (``EmulatorData``), is in ``data.py``.
 
 Track Events (``POST /data/track``, one event per call) take the emulator's track secret in
 the key header, never the integration key; without a track secret every track call gets 403.
@@ -50,613 +42,51 @@ never faulted, not delayed and not recorded in the request log.
 
 from __future__ import annotations
 
-import copy
-import json
-import random
-import re
-import socket
-import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal, TextIO
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlsplit
 
-from .ratelimit import RateLimit, retry_after
-from .segments import (
-    OPERATIONS,
-    PATCH_PATH,
-    SEGMENT_PATH,
-    UPLOAD_PATH,
-    Segments,
-    apply_patch,
-    checked_upload_answer,
-    patch_problem,
-    upload_answer,
-    upload_problem,
+from .answers import (
+    FORBIDDEN,
+    NOT_FOUND,
+    Answer,
+    Incoming,
+    Routes,
+    dispatch,
+    json_answer,
+    parse_body,
+    text_answer,
 )
-from .track import NO_SECRET, TRACK_PATH, checked_track_answer, event_problem
-from .usage import cpu_seconds, peak_rss_mb
-
-ALL: Literal["all"] = "all"
-KINDS = ("visitor", "account", "parentAccount")
-ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
-GROUPS = ("custom", "agent")  # the metadata groups a write key sets
-FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows", "multistatus"})
-
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SCHEMA_TYPES = {"string": "string", "number": "float", "time": "time", "boolean": "boolean"}
-_FIELD_DEFAULTS = {
-    "ElementType": "",
-    "ElementFormat": "",
-    "Dirty": False,
-    "isHidden": False,
-    "isDeleted": False,
-    "isCalculated": False,
-    "isPerApp": False,
-}
-_WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account)/[^/]+/value")
-_VALUE_PATH = r"/api/v1/metadata/([^/]+)/([^/]+)/value/([^/]+)/([^/]+)"
-# (method, path pattern, PendoEmulator method name); the first match wins.
-_Routes = list[tuple[str, re.Pattern[str], str]]
-_API_ROUTES: _Routes = [
-    ("GET", re.compile(r"/api/v1/token/verify"), "_verify"),
-    ("GET", re.compile(r"/api/v1/metadata/schema/([^/]+)"), "_get_schema"),
-    ("POST", re.compile(r"/api/v1/metadata/schema/([^/]+)/([^/]+)"), "_post_schema"),
-    ("POST", re.compile(r"/api/v1/metadata/([^/]+)/([^/]+)/value"), "_post_values"),
-    ("PUT", re.compile(_VALUE_PATH), "_put_value"),
-    ("GET", re.compile(_VALUE_PATH), "_get_value"),
-    ("GET", re.compile(r"/api/v1/(visitor|account)/([^/]+)"), "_get_record"),
-    ("GET", re.compile(re.escape(SEGMENT_PATH)), "_list_segments"),
-    ("POST", re.compile(re.escape(UPLOAD_PATH)), "_upload_segment"),
-    ("GET", re.compile(re.escape(SEGMENT_PATH) + r"/([^/]+)"), "_get_segment"),
-    ("PATCH", PATCH_PATH, "_patch_segment"),
-]
-_TRACK_ROUTES: _Routes = [("POST", re.compile(re.escape(TRACK_PATH)), "_track")]
-_CONTROL_ROUTES: _Routes = [
-    ("GET", re.compile(r"/_emulator/values/([^/]+)"), "_control_values"),
-    ("GET", re.compile(r"/_emulator/segments"), "_control_segments"),
-    ("POST", re.compile(r"/_emulator/faults"), "_control_add_fault"),
-    ("DELETE", re.compile(r"/_emulator/faults"), "_control_clear_faults"),
-    ("GET", re.compile(r"/_emulator/stats"), "_control_stats"),
-]
-# The calls faults can number, each family on its own: (method, path pattern, family).
-_NUMBERED_CALLS = [
-    ("POST", _WRITE_CALL, "write"),
-    ("POST", re.compile(re.escape(TRACK_PATH)), "track"),
-    ("POST", re.compile(re.escape(UPLOAD_PATH)), "segment_upload"),
-    ("PATCH", PATCH_PATH, "segment_patch"),
-]
-
-
-# ---------------------------------------------------------------- data
-
-
-def _field_entry(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A full schema entry as Pendo shows it, from a spec holding at least "Type"."""
-    return {"Type": spec["Type"], "DisplayName": name, **_FIELD_DEFAULTS, **spec}
-
-
-def _empty_groups(kind: str) -> dict[str, dict]:
-    """The groups every schema of a kind shows: "custom", and "agent" for visitors and accounts."""
-    return {group: {} for group in GROUPS if group == "custom" or kind in ID_FIELDS}
-
-
-def _normalize_schema(schema: Mapping[str, Mapping[str, Mapping]]) -> dict:
-    """Fill in field defaults and make sure every kind has its groups (_empty_groups)."""
-    full: dict[str, dict] = {kind: _empty_groups(kind) for kind in KINDS}
-    for kind, groups in schema.items():
-        for group, fields in groups.items():
-            full[kind][group] = {name: _field_entry(name, spec) for name, spec in fields.items()}
-    return full
-
-
-_DATA_KEYS = ("visitors", "accounts", "schema", "values")
-
-
-def _shown(value: Any) -> str:
-    """A JSON value for an error message: scalars as written, containers by their type."""
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    text = json.dumps(value, default=repr)  # from_dict may get any Python value
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _ids_problem(raw: Any, what: str) -> str | None:
-    if raw == ALL:
-        return None
-    if not isinstance(raw, list):
-        return f'"{what}" must be a list of id strings or "all", not {_shown(raw)}'
-    bad = next((i for i, item in enumerate(raw) if not isinstance(item, str)), None)
-    if bad is not None:
-        return f'"{what}"[{bad}] must be an id string, not {_shown(raw[bad])}'
-    return None
-
-
-class _DataProblem(ValueError):
-    """What is wrong with emulator data (raised while walking it)."""
-
-
-def _mapping(value: Any, where: str, shape: str) -> Mapping[str, Any]:
-    """`value` when it is a JSON object, else a _DataProblem naming `where` and the `shape`."""
-    if not isinstance(value, Mapping):
-        raise _DataProblem(f"{where} must be an object {shape}, not {_shown(value)}")
-    return value
-
-
-def _check_schema(schema: Any) -> None:
-    for kind, groups in _mapping(schema, '"schema"', '{kind: {group: {field: {"Type": ...}}}}').items():
-        if kind not in KINDS:
-            raise _DataProblem(f'"schema": unknown kind {kind!r} (visitor, account or parentAccount)')
-        for group, fields in _mapping(groups, f"schema.{kind}", 'of groups such as "custom"').items():
-            for name, spec in _mapping(fields, f"schema.{kind}.{group}", "of fields").items():
-                where = f"schema.{kind}.{group}.{name}"
-                field_type = _mapping(spec, where, 'like {"Type": "string"}').get("Type")
-                if not isinstance(field_type, str):
-                    raise _DataProblem(
-                        f'{where} needs "Type": a string such as "string", "integer", "float", '
-                        f'"boolean" or "time" (got {_shown(field_type)})'
-                    )
-
-
-def _check_values(values: Any) -> None:
-    for kind, records in _mapping(values, '"values"', "{kind: {id: {field: value}}}").items():
-        if kind not in ID_FIELDS:
-            raise _DataProblem(f'"values": unknown kind {kind!r} (visitor or account)')
-        for record_id, fields in _mapping(records, f"values.{kind}", "{id: {field: value}}").items():
-            _mapping(fields, f"values.{kind}.{record_id}", "{field: value}")
-
-
-def data_problem(raw: Any) -> str | None:
-    """What is wrong with emulator data in the JSON format of the module docstring (None: nothing)."""
-    if not isinstance(raw, Mapping):
-        return f"the top level must be a JSON object, not {_shown(raw)}"
-    unknown = [key for key in raw if key not in _DATA_KEYS]
-    if unknown:
-        return (
-            f"unknown key {', '.join(map(repr, unknown))} "
-            f"(the keys are {', '.join(_DATA_KEYS)}, each optional)"
-        )
-    ids = _ids_problem(raw.get("visitors", []), "visitors") or _ids_problem(
-        raw.get("accounts", []), "accounts"
-    )
-    if ids:
-        return ids
-    try:
-        _check_schema(raw.get("schema", {}))
-        _check_values(raw.get("values", {}))
-    except _DataProblem as exc:
-        return str(exc)
-    return None
-
-
-def _known_ids(raw: Any, what: str) -> set[str] | Literal["all"]:
-    """A set of ids, or "all", from a list of strings or the string "all"."""
-    if raw == ALL:
-        return ALL
-    if isinstance(raw, (list, tuple, set, frozenset)) and all(isinstance(i, str) for i in raw):
-        return set(raw)
-    raise ValueError(f'{what} must be a list of id strings or "all"')
-
-
-def _record_kind(kind: str) -> str:
-    """Check that kind is one whose records hold values (visitor or account)."""
-    if kind not in ID_FIELDS:
-        raise ValueError(f"kind must be 'visitor' or 'account', not {kind!r}")
-    return kind
-
-
-def _record_group(group: str) -> str:
-    """Check that group is one whose values can be written (custom or agent)."""
-    if group not in GROUPS:
-        raise ValueError(f"group must be 'custom' or 'agent', not {group!r}")
-    return group
-
-
-@dataclass
-class EmulatorData:
-    """What exists in Pendo before a sync: known records, field schema and preset values."""
-
-    visitors: set[str] | Literal["all"] = field(default_factory=set)
-    accounts: set[str] | Literal["all"] = field(default_factory=set)
-    schema: dict[str, dict[str, dict[str, dict]]] = field(default_factory=dict)
-    values: dict[str, dict[str, dict]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.visitors = _known_ids(self.visitors, "visitors")
-        self.accounts = _known_ids(self.accounts, "accounts")
-        self.schema = _normalize_schema(self.schema)
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> EmulatorData:
-        """Build from the JSON format described in the module docstring (ValueError if not)."""
-        problem = data_problem(raw)
-        if problem:
-            raise ValueError(problem)
-        return cls(
-            visitors=raw.get("visitors", []),
-            accounts=raw.get("accounts", []),
-            schema=raw.get("schema", {}),
-            values=raw.get("values", {}),
-        )
-
-    @classmethod
-    def default(cls) -> EmulatorData:
-        """The demo data shipped with the package (emulator_data.json)."""
-        text = resources.files(__package__).joinpath("emulator_data.json").read_text("utf-8")
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> EmulatorData:
-        """Load a JSON file in the same format as emulator_data.json.
-
-        ValueError (its message starts with the path) if the file is not UTF-8 JSON of that
-        format; OSError if it cannot be read.
-        """
-        try:
-            raw = json.loads(Path(path).read_text("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} column {exc.colno}"
-            raise ValueError(f"{path}: not valid JSON: {exc.msg} at {where}") from None
-        try:
-            return cls.from_dict(raw)
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
-
-
-# ---------------------------------------------------------------- faults
-
-
-@dataclass
-class Fault:
-    """One deterministic fault; see the field comments for what each kind does.
-
-    Numbered calls are metadata write POSTs, track POSTs, segment uploads and segment PATCHes,
-    each family numbered on its own (``requests={2}`` aimed at "/api/v1/segment" hits the 2nd
-    upload and the 2nd PATCH; ``method`` or ``path_prefix="/api/v1/segment/upload"`` tells
-    them apart). Aim a fault at track calls with ``path_prefix="/data/track"``, at segment calls
-    with ``path_prefix="/api/v1/segment"``. "partial" and "bad_rows" act on metadata writes only:
-    other calls ignore them. "multistatus" acts on segment PATCHes only: the named operation of
-    the call gets ``status`` and a message in its multistatus entry inside a 200, and its ids
-    are not applied, while the call's other operation applies (a call without that operation
-    is answered normally).
-    """
-
-    kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows" | "multistatus"
-    status: int = 500  # for "status"; for "multistatus": the failed operation's entry status
-    retry_after: str | None = None  # for "status": Retry-After header value
-    delay: float = 0.0  # for "delay": seconds to sleep before answering normally
-    ids: frozenset[str] = frozenset()  # for "bad_rows" (400 whole batch) and "partial" (errors)
-    requests: frozenset[int] | None = None  # only these call numbers (1-based)
-    first: int | None = None  # only the first N matching numbered calls
-    rate: float | None = None  # only with this probability, drawn from Random(seed)
-    seed: int = 0
-    # None: "/api/v1/segment" for "multistatus", else "/api/v1/metadata/"
-    path_prefix: str | None = None
-    operation: str = "add"  # for "multistatus": the PATCH operation that fails, "add" or "remove"
-    method: str | None = None  # only requests with this HTTP method ("multistatus": PATCH)
-    _prefix: str = field(default="", init=False, repr=False, compare=False)
-    _matched: int = field(default=0, init=False, repr=False, compare=False)
-    _rng: random.Random = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}")
-        if self.operation not in OPERATIONS:
-            raise ValueError(f'operation must be "add" or "remove", not {self.operation!r}')
-        if self.method is not None:
-            self.method = self.method.upper()
-        if self.kind == "multistatus":
-            if self.method not in (None, "PATCH"):
-                raise ValueError("a multistatus fault acts on PATCH calls only")
-            self.method = "PATCH"
-        default_prefix = SEGMENT_PATH if self.kind == "multistatus" else "/api/v1/metadata/"
-        self._prefix = default_prefix if self.path_prefix is None else self.path_prefix
-        self.ids = frozenset(self.ids)
-        if self.requests is not None:
-            self.requests = frozenset(self.requests)
-        self._rng = random.Random(self.seed)
-
-    def _fires(self, method: str, path: str, call: int | None) -> bool:
-        """Whether this fault hits a request; advances its counter and random draws."""
-        if not path.startswith(self._prefix) or self.method not in (None, method):
-            return False
-        if self.requests is not None or self.first is not None:
-            if call is None or (self.requests is not None and call not in self.requests):
-                return False
-        if self.first is not None:
-            self._matched += 1
-            if self._matched > self.first:
-                return False
-        return self.rate is None or self._rng.random() < self.rate
-
-
-class FaultPlan:
-    """The faults an emulator applies, evaluated in the order they were added."""
-
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-
-    def add(self, fault: Fault) -> None:
-        """Add a fault after the existing ones."""
-        with self._lock:
-            self._faults.append(fault)
-
-    def clear(self) -> None:
-        """Remove every fault."""
-        with self._lock:
-            self._faults.clear()
-
-    def _due(self, method: str, path: str, call: int | None) -> list[Fault]:
-        with self._lock:
-            return [f for f in self._faults if f._fires(method, path, call)]
-
-
-# ---------------------------------------------------------------- requests and answers
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the emulator saw it (the key or track secret itself is never kept)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    content_type: str | None
-    key_ok: bool
-    body: Any
-    status: int  # 0 if the connection was dropped
-
-
-@dataclass
-class _Incoming:
-    method: str
-    path: str
-    query: dict[str, str]
-    content_type: str | None
-    key: str | None
-    body: Any
-    json_ok: bool
-    fail_ids: frozenset[str] = frozenset()  # from "partial" faults
-    reject_ids: frozenset[str] = frozenset()  # from "bad_rows" faults
-    failed_operations: dict[str, int] = field(default_factory=dict)  # from "multistatus" faults
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int  # 0 = drop the connection
-    body: bytes = b""
-    content_type: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
-    return _Answer(status, json.dumps(payload).encode(), "application/json", headers)
-
-
-def _text(status: int, message: str) -> _Answer:
-    return _Answer(status, message.encode(), "text/plain; charset=utf-8")
-
-
-_FORBIDDEN = _Answer(403)
-_NOT_FOUND = _json(404, {"error": "not found"})
-_DROPPED = _Answer(0)
-_MALFORMED = _Answer(200, b'{"total": 1, "updated": 1, "fai', "application/json")
-_TRACK_ANSWERS = {"empty": _Answer(200), "json": _json(200, {"status": "ok"})}
-
-
-def _parse_body(raw: bytes) -> tuple[Any, bool]:
-    if not raw:
-        return None, False
-    try:
-        return json.loads(raw), True
-    except ValueError:
-        return None, False
-
-
-def _group_problem(group: str) -> str | None:
-    return None if group in GROUPS else f"unknown metadata group: {group} (custom or agent)"
-
-
-def _json_problem(req: _Incoming) -> str | None:
-    if (req.content_type or "").split(";")[0].strip().lower() != "application/json":
-        return "content-type must be application/json"
-    return None if req.json_ok else "body is not valid JSON"
-
-
-def _batch_problem(records: Any, id_field: str) -> str | None:
-    if not isinstance(records, list):
-        return "body must be a JSON array"
-    for i, record in enumerate(records):
-        if not (
-            isinstance(record, dict)
-            and isinstance(record.get(id_field), str)
-            and isinstance(record.get("values"), dict)
-        ):
-            return f'record {i}: expected {{"{id_field}": string, "values": object}}'
-    return None
-
-
-def _field_specs_problem(specs: Any) -> str | None:
-    if not isinstance(specs, list):
-        return "body must be a JSON array of field definitions"
-    for spec in specs:
-        if not isinstance(spec, dict):
-            return "each field definition must be a JSON object"
-        name = spec.get("name")
-        if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
-            return f"invalid field name: {name!r}"
-        if spec.get("type") not in _SCHEMA_TYPES:
-            return f"invalid field type: {spec.get('type')!r} (string, number, time or boolean)"
-    return None
-
-
-def _new_field(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The schema entry for one checked field definition of POST .../schema/{kind}/{group}."""
-    display_name = spec.get("displayname") or spec["name"]
-    return _field_entry(spec["name"], {"Type": _SCHEMA_TYPES[spec["type"]], "DisplayName": display_name})
-
-
-# ---------------------------------------------------------------- value types
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_rfc3339(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+from .control import Control
+from .data import EmulatorData
+from .faults import FaultPlan, faulted
+from .httpserver import RequestLog, Server
+from .keys import Keys, Verify
+from .ratelimit import RateLimit, retry_after
+from .schema import Schema, checked_unknown_fields
+from .segments import SegmentApi, checked_upload_answer
+from .track import NO_SECRET, TrackEvents, checked_track_answer
+from .traffic import RecordedRequest, Traffic
+from .values import Values, checked_errors_shape
+from .valuetypes import is_int
 
 
 def _checked_latency(latency_ms: int) -> int:
     """`latency_ms` when it is a whole number of milliseconds >= 0, else ValueError."""
-    if not _is_int(latency_ms) or latency_ms < 0:
+    if not is_int(latency_ms) or latency_ms < 0:
         raise ValueError(f"latency_ms must be an integer >= 0, not {latency_ms!r}")
     return latency_ms
 
 
-def _anything(value: Any) -> bool:
-    return True
-
-
-def _type_checks(epoch_ms_dates: bool) -> dict[str, Callable[[Any], bool]]:
-    """Field Type -> check of a non-null value; Types not listed accept anything."""
-    return {
-        "string": lambda value: isinstance(value, (str, int, float)),
-        "boolean": lambda value: isinstance(value, bool),
-        "integer": _is_int,
-        "float": _is_number,
-        "time": (lambda value: _is_rfc3339(value) or _is_int(value)) if epoch_ms_dates else _is_rfc3339,
-    }
-
-
-# ---------------------------------------------------------------- HTTP server
-
-
-def _shut_down(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed by the other side
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads one request, lets the emulator answer it, sends (or drops) the answer."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        self._handle()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Silence http.server's per-request logging (the emulator logs requests itself)."""
-
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Requests http.server refuses before _handle (bad request line, timeout): to the log."""
-        self.server.emulator._log_text(format % args)
-
-    def _handle(self) -> None:
-        started = time.monotonic()
-        emulator = self.server.emulator
-        length = self.headers.get("Content-Length")
-        if length is None and "Transfer-Encoding" in self.headers:
-            self.close_connection = True
-            answer = _text(411, "Content-Length required")
-            self._send(answer)
-        else:
-            raw = self.rfile.read(int(length or 0))
-            answer = emulator._serve(self.command, self.path, self.headers, raw)
-            if answer.status == 0:
-                self._drop()
-            else:
-                self._send(answer)
-        key = self.headers.get("x-pendo-integration-key")
-        emulator._log_request(self.command, self.path, answer.status, key, time.monotonic() - started)
-
-    def _send(self, answer: _Answer) -> None:
-        self.send_response(answer.status)
-        if answer.content_type:
-            self.send_header("Content-Type", answer.content_type)
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        _shut_down(self.connection)
-
-
-class _Server(ThreadingHTTPServer):
-    """Threaded server that knows its emulator and its open connections."""
-
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], emulator: PendoEmulator) -> None:
-        if ":" in address[0]:  # an IPv6 address such as ::1
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-        self.emulator = emulator
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self._open_lock:
-                self._open.discard(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Ignore clients that went away (drops, stop()); report anything else."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        """Shut down kept-alive client connections so their threads end."""
-        with self._open_lock:
-            for sock in self._open:
-                _shut_down(sock)
-
-
-# ---------------------------------------------------------------- the emulator
-
-
 @dataclass(frozen=True)
 class Switches:
-    """How the emulator plays the points Pendo's documentation leaves open, and read-only keys."""
+    """How the emulator plays the points Pendo's documentation leaves open, and read-only keys
+    (ValueError for a value it does not know)."""
 
     read_only_keys: Iterable[str] = ()
     unknown_fields: str = "reject"  # writes to a field the schema lacks: reject, or create_text
@@ -665,6 +95,12 @@ class Switches:
     verify_endpoint: bool = True  # GET /api/v1/token/verify exists
     track_answer: str = "empty"  # the body of an accepted track event: "empty" or "json"
     segment_upload_answer: str = "id"  # an upload answers its segmentId ("id"), or a statusUrl too
+
+    def __post_init__(self) -> None:
+        checked_unknown_fields(self.unknown_fields)
+        checked_errors_shape(self.errors_shape)
+        checked_track_answer(self.track_answer)
+        checked_upload_answer(self.segment_upload_answer)
 
 
 class PendoEmulator:
@@ -697,52 +133,31 @@ class PendoEmulator:
         **switches: Any,
     ) -> None:
         switch = Switches(**switches)
-        unknown_fields, errors_shape = switch.unknown_fields, switch.errors_shape
-        if unknown_fields not in ("reject", "create_text"):
-            raise ValueError('unknown_fields must be "reject" or "create_text"')
-        if errors_shape not in ("object", "text"):
-            raise ValueError('errors_shape must be "object" or "text"')
-        read_only_keys, verify_endpoint, epoch_ms_dates = (
-            switch.read_only_keys,
-            switch.verify_endpoint,
-            switch.epoch_ms_dates,
-        )
         data = EmulatorData.default() if data is None else data
-        self.faults = FaultPlan()
-        self._key = integration_key
-        self._track_secret = track_secret
-        self._track_answer = checked_track_answer(switch.track_answer)
-        self._segment_upload_answer = checked_upload_answer(switch.segment_upload_answer)
         self._latency = _checked_latency(latency_ms)
         self._rate = RateLimit(rate_limit)
-        self._keep_bodies = keep_bodies
-        self._read_only_keys = frozenset(read_only_keys)
-        self._unknown_fields = unknown_fields
-        self._errors_shape = errors_shape
-        self._verify_endpoint = verify_endpoint
-        self._checks = _type_checks(epoch_ms_dates)
-        self._request_log = request_log
-        self._request_log_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
-        self._schema = copy.deepcopy(data.schema)
-        # group -> kind -> record id -> values
-        self._values: dict[str, dict[str, dict[str, dict]]] = {
-            group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
-        }
-        for kind in ID_FIELDS:
-            for record_id, values in data.values.get(kind, {}).items():
-                self._store(kind, record_id, values)
-        self._segments = Segments()
-        self._log: list[RecordedRequest] = []  # empty unless keep_bodies
-        self._tracked: list[dict[str, Any]] = []  # empty unless keep_bodies
-        self._tracked_count = 0
-        self._calls: Counter[str] = Counter()  # numbered calls per family (_NUMBERED_CALLS)
-        self._statuses: Counter[int] = Counter()  # answers on Pendo's paths per status (0: dropped)
-        self._throttled = 0
-        self._in_flight = 0
-        self._max_in_flight = 0
-        self._server = _Server((host, port), self)
+        self.faults = FaultPlan()
+        self._keys = Keys(integration_key, switch.read_only_keys, track_secret)
+        self._schema = Schema(data.schema, switch.unknown_fields, self._lock)
+        self._values = Values(
+            data,
+            self._schema,
+            self._lock,
+            errors_shape=switch.errors_shape,
+            epoch_ms_dates=switch.epoch_ms_dates,
+        )
+        self._segments = SegmentApi(switch.segment_upload_answer, self._lock)
+        self._track = TrackEvents(switch.track_answer, keep_bodies, self._lock)
+        self._api_routes: Routes = [
+            *Verify(self._keys, switch.verify_endpoint).routes,
+            *self._schema.routes,
+            *self._values.routes,
+            *self._segments.routes,
+        ]
+        self._control_routes = Control(self).routes
+        self._traffic = Traffic(keep_bodies)
+        self._server = Server((host, port), self._serve, RequestLog(request_log, self._keys))
         self._thread: threading.Thread | None = None
         self._serving = False
         self._closed = False
@@ -802,125 +217,95 @@ class PendoEmulator:
 
     def values(self, kind: str, record_id: str, group: str = "custom") -> dict[str, Any]:
         """Values of a group (custom or agent) held for one visitor/account ({} if none)."""
-        with self._lock:
-            return dict(self._values[_record_group(group)][_record_kind(kind)].get(record_id, {}))
+        return self._values.values(kind, record_id, group)
 
     def all_values(self, kind: str, group: str = "custom") -> dict[str, dict[str, Any]]:
         """Record id -> values of a group (custom or agent), for every record of a kind that has any."""
-        with self._lock:
-            records = self._values[_record_group(group)][_record_kind(kind)]
-            return {rid: dict(values) for rid, values in records.items()}
+        return self._values.all_values(kind, group)
 
     def add_records(self, kind: str, ids: Iterable[str]) -> None:
         """Make ids known, as if they existed in Pendo."""
-        with self._lock:
-            known = self._known[_record_kind(kind)]
-            if isinstance(known, set):
-                known.update(ids)
+        self._values.add_records(kind, ids)
 
     def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
         """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
-        with self._lock:
-            self._store(_record_kind(kind), record_id, {field: value}, _record_group(group))
+        self._values.set_value(kind, record_id, field, value, group)
 
     def fields(self, kind: str, group: str = "custom") -> dict[str, str]:
         """Field name -> Type in a group (custom or agent) for a kind (visitor, account or
         parentAccount)."""
-        with self._lock:
-            fields = self._schema[kind].get(_record_group(group), {})
-            return {name: entry["Type"] for name, entry in fields.items()}
+        return self._schema.fields(kind, group)
 
     def segments(self) -> dict[str, dict[str, Any]]:
         """Segment id -> {"name", "createdByApi", "members": sorted visitor ids}, for every segment."""
-        with self._lock:
-            return self._segments.members()
+        return self._segments.members()
 
     def segment_members(self, name_or_id: str) -> set[str]:
         """The visitor ids of the segment with this id, else with this name (KeyError if none,
         ValueError if several have that name)."""
-        with self._lock:
-            return set(self._segments.find(name_or_id).members)
+        return self._segments.segment_members(name_or_id)
 
     def add_segment(self, name: str, visitors: Iterable[str] = (), *, created_by_api: bool = False) -> str:
         """Seed a segment as if made in Pendo's UI (or by API); returns its id."""
-        with self._lock:
-            return self._segments.create(name, visitors, by_api=created_by_api).id
+        return self._segments.add(name, visitors, created_by_api=created_by_api)
 
     def delete_segment(self, segment_id: str) -> None:
         """Delete a segment as if in Pendo's UI: later calls on its id get 404 (KeyError if none)."""
-        with self._lock:
-            self._segments.delete(segment_id)
+        self._segments.delete(segment_id)
 
     def request_log(self) -> list[RecordedRequest]:
         """Every Pendo API request so far, in the order they were answered (always empty when
         the emulator does not keep bodies)."""
         with self._lock:
-            return list(self._log)
+            return list(self._traffic.log)
 
     def write_calls(self) -> int:
         """Number of metadata write POSTs received, faulted ones included."""
         with self._lock:
-            return self._calls["write"]
+            return self._traffic.calls["write"]
 
     def track_calls(self) -> int:
         """Number of track POSTs received, faulted and refused ones included."""
         with self._lock:
-            return self._calls["track"]
+            return self._traffic.calls["track"]
 
     def segment_calls(self) -> int:
         """Number of segment uploads and member PATCHes received, faulted and refused ones included."""
         with self._lock:
-            return self._calls["segment_upload"] + self._calls["segment_patch"]
+            return self._traffic.segment_calls()
 
     def in_flight(self) -> int:
         """Number of calls on Pendo's paths being answered now (inside their latency or delay):
         calls that have reached Pendo and are not answered yet."""
         with self._lock:
-            return self._in_flight
+            return self._traffic.in_flight
 
     def tracked_events(self) -> list[dict[str, Any]]:
         """The bodies of the accepted track events, in arrival order (always empty when the
         emulator does not keep bodies; stats() counts them either way)."""
-        with self._lock:
-            return list(self._tracked)
+        return self._track.events()
 
     def max_in_flight(self) -> int:
         """The most requests on Pendo's paths handled at the same time since start (or reset_log)."""
         with self._lock:
-            return self._max_in_flight
+            return self._traffic.max_in_flight
 
     def throttled(self) -> int:
         """Number of calls answered 429 by the rate limit since start (or reset_log)."""
         with self._lock:
-            return self._throttled
+            return self._traffic.throttled
 
     def stats(self) -> dict[str, Any]:
         """What GET /_emulator/stats answers: call counts, answers per status, and the CPU
         seconds and peak RSS (MB) of the process the emulator runs in."""
         with self._lock:
-            return {
-                "write_calls": self._calls["write"],
-                "track_calls": self._calls["track"],
-                "segment_calls": self._calls["segment_upload"] + self._calls["segment_patch"],
-                "segments": len(self._segments),
-                "tracked_events": self._tracked_count,
-                "requests": self._statuses.total(),
-                "statuses": {str(status): n for status, n in sorted(self._statuses.items())},
-                "throttled": self._throttled,
-                "max_in_flight": self._max_in_flight,
-                "cpu_seconds": cpu_seconds(),
-                "peak_rss_mb": peak_rss_mb(),
-            }
+            return self._traffic.stats(len(self._segments), self._track.count())
 
     def reset_log(self) -> None:
         """Forget the request log and the counts of answers (statuses, throttled), restart call
         numbering at 1 and the max_in_flight count."""
         with self._lock:
-            self._log.clear()
-            self._calls.clear()
-            self._statuses.clear()
-            self._throttled = 0
-            self._max_in_flight = self._in_flight
+            self._traffic.reset()
 
     def set_latency_ms(self, latency_ms: int) -> None:
         """Delay every later answer on Pendo's paths by this many milliseconds (0: none)."""
@@ -932,384 +317,70 @@ class PendoEmulator:
 
     def set_track_answer(self, answer: str) -> None:
         """Answer later accepted track events with an empty body ("empty") or JSON ("json")."""
-        self._track_answer = checked_track_answer(answer)
+        self._track.set_answer(answer)
 
     # -- request handling
 
-    def _serve(self, method: str, target: str, headers: Message, raw: bytes) -> _Answer:
+    def _serve(self, method: str, target: str, headers: Message, raw: bytes) -> Answer:
         parts = urlsplit(target)
-        body, json_ok = _parse_body(raw)
-        key = headers.get("x-pendo-integration-key")
-        req = _Incoming(
+        body, json_ok = parse_body(raw)
+        req = Incoming(
             method=method,
             path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             content_type=headers.get("Content-Type"),
-            key=key,
+            key=headers.get("x-pendo-integration-key"),
             body=body,
             json_ok=json_ok,
         )
         if req.path.startswith("/_emulator/"):
-            return self._dispatch(_CONTROL_ROUTES, req)
+            return dispatch(self._control_routes, req)
         wait = self._rate.admit()
         answer = self._answer_admitted(req) if wait is None else self._throttle(wait)
-        self._record(req, answer)
+        with self._lock:
+            self._traffic.record(req, answer.status, self._keys)
         return answer
 
-    def _answer_admitted(self, req: _Incoming) -> _Answer:
+    def _answer_admitted(self, req: Incoming) -> Answer:
         """The answer to a call within the rate limit: after the latency, faults applied."""
         with self._counted_in_flight():
             if self._latency:
                 time.sleep(self._latency / 1000)
             with self._lock:
-                call = self._number_call(req.method, req.path)
-                faults = self.faults._due(req.method, req.path, call)
-            return self._answer(req, faults)
+                call = self._traffic.number(req.method, req.path)
+                faults = self.faults.due(req.method, req.path, call)
+            return faulted(req, faults, self._route)
 
-    def _throttle(self, wait: float) -> _Answer:
+    def _throttle(self, wait: float) -> Answer:
         """The 429 to a call beyond the rate limit, answered at once; counted as throttled."""
         with self._lock:
-            self._throttled += 1
+            self._traffic.throttled += 1
         message = f"too many requests: at most {self._rate.per_second} calls per second"
-        return _json(429, {"error": message}, (("Retry-After", retry_after(wait)),))
-
-    def _record(self, req: _Incoming, answer: _Answer) -> None:
-        """Count the answer; keep the request in the log only when bodies are kept."""
-        with self._lock:
-            self._statuses[answer.status] += 1
-            if self._keep_bodies:
-                key_ok = self._key_ok(req.path, req.key)
-                self._log.append(
-                    RecordedRequest(
-                        req.method, req.path, req.query, req.content_type, key_ok, req.body, answer.status
-                    )
-                )
+        return json_answer(429, {"error": message}, (("Retry-After", retry_after(wait)),))
 
     @contextmanager
     def _counted_in_flight(self) -> Iterator[None]:
         with self._lock:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._traffic.enter()
         try:
             yield
         finally:
             with self._lock:
-                self._in_flight -= 1
+                self._traffic.leave()
 
-    def _number_call(self, method: str, path: str) -> int | None:
-        """The number of a call within its family (_NUMBERED_CALLS), None for other calls; the
-        caller holds self._lock."""
-        for call_method, pattern, family in _NUMBERED_CALLS:
-            if method == call_method and pattern.fullmatch(path):
-                self._calls[family] += 1
-                return self._calls[family]
-        return None
-
-    def _key_ok(self, path: str, key: str | None) -> bool:
-        if path.startswith("/data/"):
-            return self._track_secret is not None and key == self._track_secret
-        return key == self._key or key in self._read_only_keys
-
-    def _refusal(self, path: str, key: str | None) -> str | None:
-        """Why the key of a request with this path is refused, never the key itself (None: it
-        is not)."""
-        if path.startswith("/data/"):
-            return self._track_refusal(key)
-        if key == self._key:
-            return None
-        if key is None:
-            return "no key"
-        return "read-only key" if key in self._read_only_keys else "wrong key"
-
-    def _track_refusal(self, key: str | None) -> str | None:
-        if self._track_secret is None:
-            return "no track secret configured"
-        if key == self._track_secret:
-            return None
-        if key is None:
-            return "no key"
-        return "integration key, not the track secret" if key == self._key else "wrong secret"
-
-    def _log_request(self, method: str, target: str, status: int, key: str | None, seconds: float) -> None:
-        """One line of the request log: the key is only described, never shown."""
-        if self._request_log is None:
-            return
-        answer = "dropped" if status == 0 else str(status)
-        refusal = self._refusal(urlsplit(target).path, key) if status == 403 else None
-        if refusal:
-            answer += f" ({refusal})"
-        self._log_text(f"{method} {target} -> {answer} ({seconds * 1000:.0f} ms)")
-
-    def _log_text(self, text: str) -> None:
-        if self._request_log is None:
-            return
-        # Request lines come from the network: no control characters reach the terminal.
-        line = "".join(c if c.isprintable() else "?" for c in text)
-        with self._request_log_lock:
-            self._request_log.write(f"emulator: {line}\n")
-            self._request_log.flush()
-
-    def _answer(self, req: _Incoming, faults: list[Fault]) -> _Answer:
-        for fault in faults:
-            if fault.kind == "delay":
-                time.sleep(fault.delay)
-            elif fault.kind == "status":
-                retry = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
-                return _json(fault.status, {"error": f"injected fault: HTTP {fault.status}"}, retry)
-            elif fault.kind == "drop":
-                return _DROPPED
-        req.fail_ids = frozenset().union(*(f.ids for f in faults if f.kind == "partial"))
-        req.reject_ids = frozenset().union(*(f.ids for f in faults if f.kind == "bad_rows"))
-        req.failed_operations = {f.operation: f.status for f in faults if f.kind == "multistatus"}
-        answer = self._route(req)
-        return _MALFORMED if any(f.kind == "malformed" for f in faults) else answer
-
-    def _route(self, req: _Incoming) -> _Answer:
+    def _route(self, req: Incoming) -> Answer:
+        """The answer of the API area of the request's path, once its key is checked."""
         if req.path.startswith("/data/"):
             return self._route_track(req)
         if not req.path.startswith("/api/"):
-            return _NOT_FOUND
-        if not self._key_ok(req.path, req.key) or (req.method != "GET" and req.key != self._key):
-            return _FORBIDDEN
-        return self._dispatch(_API_ROUTES, req)
+            return NOT_FOUND
+        if not self._keys.ok(req.path, req.key) or (req.method != "GET" and not self._keys.writes(req.key)):
+            return FORBIDDEN
+        return dispatch(self._api_routes, req)
 
-    def _route_track(self, req: _Incoming) -> _Answer:
-        if self._track_secret is None:
-            return _text(403, NO_SECRET)
-        if req.key != self._track_secret:
-            return _FORBIDDEN
-        return self._dispatch(_TRACK_ROUTES, req)
-
-    def _dispatch(self, routes: _Routes, req: _Incoming) -> _Answer:
-        for method, pattern, handler in routes:
-            match = pattern.fullmatch(req.path)
-            if match and method == req.method:
-                return getattr(self, handler)(req, *map(unquote, match.groups()))
-        return _NOT_FOUND
-
-    # -- Pendo API endpoints (called by _dispatch)
-
-    def _verify(self, req: _Incoming) -> _Answer:
-        if not self._verify_endpoint:
-            return _NOT_FOUND
-        return _json(200, {"valid": True, "writeAccess": req.key == self._key})
-
-    def _get_schema(self, req: _Incoming, kind: str) -> _Answer:
-        with self._lock:
-            return _json(200, self._schema[kind]) if kind in self._schema else _NOT_FOUND
-
-    def _post_schema(self, req: _Incoming, kind: str, group: str) -> _Answer:
-        if kind not in KINDS:
-            return _NOT_FOUND
-        if group != "custom":
-            return _text(400, "fields can only be created in the custom group")
-        problem = _json_problem(req) or _field_specs_problem(req.body)
-        if problem:
-            return _text(400, problem)
-        with self._lock:
-            custom = self._schema[kind]["custom"]
-            taken = [spec["name"] for spec in req.body if spec["name"] in custom]
-            if taken:
-                return _text(400, f"field already exists: {', '.join(taken)}")
-            created = {spec["name"]: _new_field(spec) for spec in req.body}
-            custom.update(created)
-        return _json(200, created)
-
-    def _post_values(self, req: _Incoming, kind: str, group: str) -> _Answer:
-        id_field = ID_FIELDS.get(kind)
-        if id_field is None:
-            return _NOT_FOUND
-        problem = _group_problem(group) or _json_problem(req) or _batch_problem(req.body, id_field)
-        if problem:
-            return _text(400, problem)
-        rejected = next((r[id_field] for r in req.body if r[id_field] in req.reject_ids), None)
-        if rejected is not None:
-            return _json(400, {"error": f"invalid value for {rejected}"})
-        create = req.query.get("create", "").lower() == "true"
-        with self._lock:
-            return self._write_batch(kind, group, req.body, create, req.fail_ids)
-
-    def _put_value(self, req: _Incoming, kind: str, group: str, record_id: str, name: str) -> _Answer:
-        if kind not in ID_FIELDS:
-            return _NOT_FOUND
-        problem = _group_problem(group) or _json_problem(req)
-        if problem:
-            return _text(400, problem)
-        with self._lock:
-            if not self._is_known(kind, record_id):
-                return _NOT_FOUND
-            fields = self._schema[kind][group]
-            refused = self._admit_fields(fields, [name])
-            if refused:
-                return refused
-            problem = self._value_problem(fields, self._field_checks(fields), {name: req.body})
-            if problem:
-                return _json(400, {"error": problem})
-            self._store(kind, record_id, {name: req.body}, group)
-        return _json(200, {})
-
-    def _get_value(self, req: _Incoming, kind: str, group: str, record_id: str, name: str) -> _Answer:
-        with self._lock:
-            stored = self._values.get(group, {}).get(kind, {}).get(record_id, {})
-            return _json(200, stored[name]) if name in stored else _NOT_FOUND
-
-    def _get_record(self, req: _Incoming, kind: str, record_id: str) -> _Answer:
-        with self._lock:
-            if not self._is_known(kind, record_id):
-                return _NOT_FOUND
-            metadata = {group: dict(self._values[group][kind].get(record_id, {})) for group in GROUPS}
-        return _json(200, {ID_FIELDS[kind]: record_id, "metadata": metadata})
-
-    def _list_segments(self, req: _Incoming) -> _Answer:
-        by_api = req.query.get("createdByApi", "").lower()
-        if by_api not in ("", "true", "false"):
-            return _text(400, 'createdByApi must be "true" or "false"')
-        with self._lock:
-            return _json(200, self._segments.listed(None if not by_api else by_api == "true"))
-
-    def _upload_segment(self, req: _Incoming) -> _Answer:
-        problem = _json_problem(req) or upload_problem(req.body)
-        if problem:
-            return _text(400, problem)
-        with self._lock:
-            segment = self._segments.create(req.body["name"], req.body["visitors"])
-        return _json(200, upload_answer(segment.id, self._segment_upload_answer))
-
-    def _get_segment(self, req: _Incoming, segment_id: str) -> _Answer:
-        with self._lock:
-            segment = self._segments.get(segment_id)
-            return _NOT_FOUND if segment is None else _json(200, segment.shown())
-
-    def _patch_segment(self, req: _Incoming, segment_id: str) -> _Answer:
-        problem = _json_problem(req) or patch_problem(req.body)
-        if problem:
-            return _text(400, problem)
-        with self._lock:
-            segment = self._segments.get(segment_id)
-            if segment is None:
-                return _NOT_FOUND
-            statuses = apply_patch(segment, req.body["patch"], req.failed_operations)
-        return _json(200, {"multistatus": statuses})
-
-    def _track(self, req: _Incoming) -> _Answer:
-        problem = _json_problem(req) or event_problem(req.body)
-        if problem:
-            return _text(400, problem)
-        with self._lock:
-            self._tracked_count += 1
-            if self._keep_bodies:
-                self._tracked.append(req.body)
-        return _TRACK_ANSWERS[self._track_answer]
-
-    # -- control surface (called by _dispatch)
-
-    def _control_values(self, req: _Incoming, kind: str) -> _Answer:
-        group = req.query.get("group", "custom")
-        if kind not in ID_FIELDS or group not in GROUPS:
-            return _NOT_FOUND
-        return _json(200, self.all_values(kind, group))
-
-    def _control_segments(self, req: _Incoming) -> _Answer:
-        return _json(200, self.segments())
-
-    def _control_add_fault(self, req: _Incoming) -> _Answer:
-        try:
-            fault = Fault(**req.body)
-        except (TypeError, ValueError) as exc:
-            return _text(400, f"invalid fault: {exc}")
-        self.faults.add(fault)
-        return _json(200, {})
-
-    def _control_clear_faults(self, req: _Incoming) -> _Answer:
-        self.faults.clear()
-        return _json(200, {})
-
-    def _control_stats(self, req: _Incoming) -> _Answer:
-        return _json(200, self.stats())
-
-    # -- state changes; the caller holds self._lock
-
-    def _write_batch(
-        self, kind: str, group: str, records: list[dict], create: bool, fail_ids: frozenset[str]
-    ) -> _Answer:
-        id_field = ID_FIELDS[kind]
-        fields = self._schema[kind][group]
-        refused = self._admit_fields(fields, (name for r in records for name in r["values"]))
-        if refused:
-            return refused
-        checks = self._field_checks(fields)
-        missing: list[str] = []
-        errors: list[Any] = []
-        for record in records:
-            record_id = record[id_field]
-            if not (create or self._is_known(kind, record_id)):
-                missing.append(record_id)
-                continue
-            problem: str | None
-            if record_id in fail_ids:
-                problem = "internal error while writing this record"
-            else:
-                problem = self._value_problem(fields, checks, record["values"])
-            if problem:
-                errors.append(self._error_entry(kind, record_id, problem))
-            else:
-                self._store(kind, record_id, record["values"], group)
-        failed = len(missing) + len(errors)
-        return _json(
-            200,
-            {
-                "total": len(records),
-                "updated": len(records) - failed,
-                "failed": failed,
-                "missing": missing,
-                "errors": errors,
-            },
-        )
-
-    def _admit_fields(self, fields: dict[str, dict], names: Iterable[str]) -> _Answer | None:
-        """Reject (400) or create as text the names missing from a group's fields."""
-        unknown = sorted({name for name in names if name not in fields})
-        if not unknown:
-            return None
-        if self._unknown_fields == "reject":
-            return _json(400, {"error": "missing field mappings: " + ", ".join(unknown)})
-        for name in unknown:
-            fields[name] = _field_entry(name, {"Type": "string"})
-        return None
-
-    def _field_checks(self, fields: dict[str, dict]) -> dict[str, Callable[[Any], bool]]:
-        """Field name -> check of a non-null value, for one group's fields."""
-        return {name: self._checks.get(entry["Type"], _anything) for name, entry in fields.items()}
-
-    @staticmethod
-    def _value_problem(
-        fields: dict[str, dict], checks: dict[str, Callable[[Any], bool]], values: dict[str, Any]
-    ) -> str | None:
-        for name, value in values.items():
-            if value is not None and not checks[name](value):
-                return f"field {name!r} expects {fields[name]['Type']}, got {value!r}"
-        return None
-
-    def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:
-        if self._errors_shape == "text":
-            return f"{kind} {record_id}: {problem}"
-        return {ID_FIELDS[kind]: record_id, "error": problem}
-
-    def _is_known(self, kind: str, record_id: str) -> bool:
-        known = self._known[kind]
-        return known == ALL or record_id in known
-
-    def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
-        """Merge values into a record's group (None deletes a field) and make the record known."""
-        known = self._known[kind]
-        if isinstance(known, set):
-            known.add(record_id)
-        records = self._values[group][kind]
-        stored = records.setdefault(record_id, {})
-        for name, value in values.items():
-            if value is None:
-                stored.pop(name, None)
-            else:
-                stored[name] = value
-        if not stored:
-            del records[record_id]
+    def _route_track(self, req: Incoming) -> Answer:
+        if self._keys.track_secret is None:
+            return text_answer(403, NO_SECRET)
+        if req.key != self._keys.track_secret:
+            return FORBIDDEN
+        return dispatch(self._track.routes, req)

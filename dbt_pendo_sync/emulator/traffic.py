@@ -1,0 +1,107 @@
+"""What the emulator counts of the calls on Pendo's paths (numbered calls per family, answers
+per status, throttled calls, calls in flight), the request log it keeps when it keeps bodies,
+and the stats made of them."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from .answers import Incoming
+from .keys import Keys
+from .segments import PATCH_PATH, UPLOAD_PATH
+from .track import TRACK_PATH
+from .usage import cpu_seconds, peak_rss_mb
+from .values import WRITE_CALL
+
+# The calls faults can number, each family on its own: (method, path pattern, family).
+NUMBERED_CALLS = [
+    ("POST", WRITE_CALL, "write"),
+    ("POST", re.compile(re.escape(TRACK_PATH)), "track"),
+    ("POST", re.compile(re.escape(UPLOAD_PATH)), "segment_upload"),
+    ("PATCH", PATCH_PATH, "segment_patch"),
+]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator saw it (the key or track secret itself is never kept)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str | None
+    key_ok: bool
+    body: Any
+    status: int  # 0 if the connection was dropped
+
+
+class Traffic:
+    """The counts and the request log of one emulator; the caller holds the emulator's lock."""
+
+    def __init__(self, keep_bodies: bool) -> None:
+        self._keep_bodies = keep_bodies
+        self.log: list[RecordedRequest] = []  # empty unless keep_bodies
+        self.calls: Counter[str] = Counter()  # numbered calls per family (NUMBERED_CALLS)
+        self._statuses: Counter[int] = Counter()  # answers on Pendo's paths per status (0: dropped)
+        self.throttled = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def number(self, method: str, path: str) -> int | None:
+        """The number of a call within its family (NUMBERED_CALLS), None for other calls."""
+        for call_method, pattern, family in NUMBERED_CALLS:
+            if method == call_method and pattern.fullmatch(path):
+                self.calls[family] += 1
+                return self.calls[family]
+        return None
+
+    def segment_calls(self) -> int:
+        """The segment uploads and member PATCHes numbered."""
+        return self.calls["segment_upload"] + self.calls["segment_patch"]
+
+    def record(self, req: Incoming, status: int, keys: Keys) -> None:
+        """Count the answer; keep the request in the log only when bodies are kept."""
+        self._statuses[status] += 1
+        if self._keep_bodies:
+            key_ok = keys.ok(req.path, req.key)
+            self.log.append(
+                RecordedRequest(req.method, req.path, req.query, req.content_type, key_ok, req.body, status)
+            )
+
+    def enter(self) -> None:
+        """A call is being answered (inside its latency or delay)."""
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        """A call entered is answered."""
+        self.in_flight -= 1
+
+    def reset(self) -> None:
+        """Forget the request log and the counts of answers and numbered calls; restart the
+        max_in_flight count."""
+        self.log.clear()
+        self.calls.clear()
+        self._statuses.clear()
+        self.throttled = 0
+        self.max_in_flight = self.in_flight
+
+    def stats(self, segments: int, tracked_events: int) -> dict[str, Any]:
+        """The counts, with the number of segments and of accepted track events, and the CPU
+        seconds and peak RSS (MB) of the process the emulator runs in."""
+        return {
+            "write_calls": self.calls["write"],
+            "track_calls": self.calls["track"],
+            "segment_calls": self.segment_calls(),
+            "segments": segments,
+            "tracked_events": tracked_events,
+            "requests": self._statuses.total(),
+            "statuses": {str(status): n for status, n in sorted(self._statuses.items())},
+            "throttled": self.throttled,
+            "max_in_flight": self.max_in_flight,
+            "cpu_seconds": cpu_seconds(),
+            "peak_rss_mb": peak_rss_mb(),
+        }

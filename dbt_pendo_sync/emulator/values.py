@@ -1,0 +1,214 @@
+"""Pendo's metadata values as the emulator plays them: the known visitors and accounts, the
+values of their custom and agent groups, bulk writes (POST /api/v1/metadata/{kind}/{group}/value),
+one value written or read (PUT/GET .../value/{id}/{field}) and a record read (GET
+/api/v1/{kind}/{id})."""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .answers import NOT_FOUND, Answer, Incoming, Routes, json_answer, json_problem, text_answer
+from .data import ALL, GROUPS, ID_FIELDS, EmulatorData, record_group, record_kind
+from .schema import Schema
+from .valuetypes import field_checks, type_checks, value_problem
+
+# The calls faults number as "write": the bulk writes.
+WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account)/[^/]+/value")
+_VALUE_PATH = re.compile(r"/api/v1/metadata/([^/]+)/([^/]+)/value/([^/]+)/([^/]+)")
+# The shape of the per-record "errors" entries of a bulk write's answer is not documented.
+ERRORS_SHAPES = ("object", "text")
+
+
+def checked_errors_shape(errors_shape: str) -> str:
+    """`errors_shape` when it is one of ERRORS_SHAPES, else ValueError."""
+    if errors_shape not in ERRORS_SHAPES:
+        raise ValueError('errors_shape must be "object" or "text"')
+    return errors_shape
+
+
+def _group_problem(group: str) -> str | None:
+    return None if group in GROUPS else f"unknown metadata group: {group} (custom or agent)"
+
+
+def _batch_problem(records: Any, id_field: str) -> str | None:
+    if not isinstance(records, list):
+        return "body must be a JSON array"
+    for i, record in enumerate(records):
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get(id_field), str)
+            and isinstance(record.get("values"), dict)
+        ):
+            return f'record {i}: expected {{"{id_field}": string, "values": object}}'
+    return None
+
+
+class Values:
+    """The known records and their values (group -> kind -> record id -> values) of one
+    emulator, guarded by the emulator's `lock`; their fields are in `schema`."""
+
+    def __init__(
+        self,
+        data: EmulatorData,
+        schema: Schema,
+        lock: threading.Lock,
+        *,
+        errors_shape: str,
+        epoch_ms_dates: bool,
+    ) -> None:
+        self._schema = schema
+        self._errors_shape = errors_shape
+        self._checks = type_checks(epoch_ms_dates)
+        self._lock = lock
+        self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
+        self._values: dict[str, dict[str, dict[str, dict]]] = {
+            group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
+        }
+        for kind in ID_FIELDS:
+            for record_id, values in data.values.get(kind, {}).items():
+                self._store(kind, record_id, values)
+        self.routes: Routes = [
+            ("POST", re.compile(r"/api/v1/metadata/([^/]+)/([^/]+)/value"), self._post_values),
+            ("PUT", _VALUE_PATH, self._put_value),
+            ("GET", _VALUE_PATH, self._get_value),
+            ("GET", re.compile(r"/api/v1/(visitor|account)/([^/]+)"), self._get_record),
+        ]
+
+    # -- state, for tests and the demo
+
+    def values(self, kind: str, record_id: str, group: str = "custom") -> dict[str, Any]:
+        """Values of a group (custom or agent) held for one visitor/account ({} if none)."""
+        with self._lock:
+            return dict(self._values[record_group(group)][record_kind(kind)].get(record_id, {}))
+
+    def all_values(self, kind: str, group: str = "custom") -> dict[str, dict[str, Any]]:
+        """Record id -> values of a group (custom or agent), for every record of a kind that has any."""
+        with self._lock:
+            records = self._values[record_group(group)][record_kind(kind)]
+            return {rid: dict(values) for rid, values in records.items()}
+
+    def add_records(self, kind: str, ids: Iterable[str]) -> None:
+        """Make ids known, as if they existed in Pendo."""
+        with self._lock:
+            known = self._known[record_kind(kind)]
+            if isinstance(known, set):
+                known.update(ids)
+
+    def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
+        """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
+        with self._lock:
+            self._store(record_kind(kind), record_id, {field: value}, record_group(group))
+
+    # -- endpoints
+
+    def _post_values(self, req: Incoming, kind: str, group: str) -> Answer:
+        id_field = ID_FIELDS.get(kind)
+        if id_field is None:
+            return NOT_FOUND
+        problem = _group_problem(group) or json_problem(req) or _batch_problem(req.body, id_field)
+        if problem:
+            return text_answer(400, problem)
+        rejected = next((r[id_field] for r in req.body if r[id_field] in req.reject_ids), None)
+        if rejected is not None:
+            return json_answer(400, {"error": f"invalid value for {rejected}"})
+        create = req.query.get("create", "").lower() == "true"
+        with self._lock:
+            return self._write_batch(kind, group, req.body, create, req.fail_ids)
+
+    def _put_value(self, req: Incoming, kind: str, group: str, record_id: str, name: str) -> Answer:
+        if kind not in ID_FIELDS:
+            return NOT_FOUND
+        problem = _group_problem(group) or json_problem(req)
+        if problem:
+            return text_answer(400, problem)
+        with self._lock:
+            if not self._is_known(kind, record_id):
+                return NOT_FOUND
+            fields = self._schema.group_fields(kind, group)
+            refused = self._schema.admit(fields, [name])
+            if refused:
+                return refused
+            problem = value_problem(fields, field_checks(self._checks, fields), {name: req.body})
+            if problem:
+                return json_answer(400, {"error": problem})
+            self._store(kind, record_id, {name: req.body}, group)
+        return json_answer(200, {})
+
+    def _get_value(self, req: Incoming, kind: str, group: str, record_id: str, name: str) -> Answer:
+        with self._lock:
+            stored = self._values.get(group, {}).get(kind, {}).get(record_id, {})
+            return json_answer(200, stored[name]) if name in stored else NOT_FOUND
+
+    def _get_record(self, req: Incoming, kind: str, record_id: str) -> Answer:
+        with self._lock:
+            if not self._is_known(kind, record_id):
+                return NOT_FOUND
+            metadata = {group: dict(self._values[group][kind].get(record_id, {})) for group in GROUPS}
+        return json_answer(200, {ID_FIELDS[kind]: record_id, "metadata": metadata})
+
+    # -- state changes; the caller holds the lock
+
+    def _write_batch(
+        self, kind: str, group: str, records: list[dict], create: bool, fail_ids: frozenset[str]
+    ) -> Answer:
+        id_field = ID_FIELDS[kind]
+        fields = self._schema.group_fields(kind, group)
+        refused = self._schema.admit(fields, (name for r in records for name in r["values"]))
+        if refused:
+            return refused
+        checks = field_checks(self._checks, fields)
+        missing: list[str] = []
+        errors: list[Any] = []
+        for record in records:
+            record_id = record[id_field]
+            if not (create or self._is_known(kind, record_id)):
+                missing.append(record_id)
+                continue
+            problem: str | None
+            if record_id in fail_ids:
+                problem = "internal error while writing this record"
+            else:
+                problem = value_problem(fields, checks, record["values"])
+            if problem:
+                errors.append(self._error_entry(kind, record_id, problem))
+            else:
+                self._store(kind, record_id, record["values"], group)
+        failed = len(missing) + len(errors)
+        return json_answer(
+            200,
+            {
+                "total": len(records),
+                "updated": len(records) - failed,
+                "failed": failed,
+                "missing": missing,
+                "errors": errors,
+            },
+        )
+
+    def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:
+        if self._errors_shape == "text":
+            return f"{kind} {record_id}: {problem}"
+        return {ID_FIELDS[kind]: record_id, "error": problem}
+
+    def _is_known(self, kind: str, record_id: str) -> bool:
+        known = self._known[kind]
+        return known == ALL or record_id in known
+
+    def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Merge values into a record's group (None deletes a field) and make the record known."""
+        known = self._known[kind]
+        if isinstance(known, set):
+            known.add(record_id)
+        records = self._values[group][kind]
+        stored = records.setdefault(record_id, {})
+        for name, value in values.items():
+            if value is None:
+                stored.pop(name, None)
+            else:
+                stored[name] = value
+        if not stored:
+            del records[record_id]
