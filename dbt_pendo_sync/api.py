@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from rich.console import Console
 
-from .config import EventSpec, ModelSpec, SegmentSpec
+from .config import ModelSpec
 from .errors import UsageError
 from .exposures import ExposureFile, SyncedModel, in_source_paths, model_owner
 from .exposures import Owner as ExposureOwner
@@ -27,6 +27,8 @@ from .plan import plan_for, selected_models, with_origin
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 from .syncrun import run_sync
+from .targets.events import EventSpec
+from .targets.segments import SegmentSpec
 from .validate import Validation, validate_models
 
 if TYPE_CHECKING:

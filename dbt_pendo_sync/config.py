@@ -1,4 +1,5 @@
-"""A model's `pendo:` block, validated with JSON Schema, into a typed SyncSpec."""
+"""A model's `pendo:` block, validated with JSON Schema, into a typed spec: a SyncSpec for
+visitor/account metadata here, an EventSpec or SegmentSpec from its target's module."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, TypedDict
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError, Problem
 from .pendo.fields import Coercion
-from .sqlnames import SCHEMA_NAME_RULE, schema_name_problem
+from .specbase import (
+    MISSING_COLUMN_FIX,
+    ModelMessages,
+    identity,
+    mapping_fix,
+    state_schema_problems,
+    suggest_field_name,
+    timezone_problems,
+)
+from .targets.events import MAX_AGE_DAYS, EventSpec, event_spec
+from .targets.segments import SegmentSpec, segment_spec
 from .vocab import NullPolicy, OnRemove, PendoObject
 
 DEFAULT_BATCH_SIZE = 500
@@ -35,23 +46,8 @@ class ColumnRule:
     nulls: NullPolicy | None = None
 
 
-class _ModelMessages:
-    """What every spec says about itself: the model and the file of its block."""
-
-    model: str
-    properties_file: str
-
-    def where(self) -> str:
-        """`model (file)`, the prefix of every message about this spec."""
-        return f"model {self.model} ({self.properties_file})"
-
-    def problem(self, what: str, fix: str) -> Problem:
-        """A Problem of this model."""
-        return Problem(self.model, self.properties_file, what, fix)
-
-
 @dataclass(frozen=True)
-class SyncSpec(_ModelMessages):
+class SyncSpec(ModelMessages):
     """What to sync for one model: validated, typed, and independent of dbt."""
 
     model: str
@@ -191,175 +187,7 @@ class SyncSpec(_ModelMessages):
         return _FIELD_NAME.match(field) is not None
 
 
-# Pendo does not process Track Events older than 7 days: the default, and the most a block may
-# set (the schema's maximum), since older events would be sent, answered 200, and dropped.
-MAX_AGE_DAYS = 7
-# Pendo's rule for event property names.
-_PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-# The context keys of a block and the names Pendo's track body gives them.
-CONTEXT_KEYS = {"ip": "ip", "user_agent": "userAgent", "url": "url", "title": "title"}
-
-
-@dataclass(frozen=True)
-class EventSpec(_ModelMessages):
-    """What to send as Track Events for one model (`object: event`): one event per row."""
-
-    model: str
-    unique_id: str
-    properties_file: str
-    visitor_id_column: str
-    timestamp_column: str
-    event_column: str | None = None
-    event_name: str | None = None  # the block's `event`: one name for every row
-    account_id_column: str | None = None
-    event_id_column: str | None = None
-    properties: Mapping[str, str] | None = None  # {column: property}; None: every other column
-    context: Mapping[str, str] | None = None  # {context key of the block: column}
-    max_age_days: int = MAX_AGE_DAYS
-    state_schema: str | None = None
-    timezone: str = "UTC"
-    object: PendoObject = PendoObject.EVENT
-    batch_size: int = 1  # Pendo takes one event per call
-
-    @property
-    def id_column(self) -> str:
-        """The column that identifies an event (a hash of the sent columns without one)."""
-        return self.event_id_column or "(hash of the sent columns)"
-
-    def body_mapping(self) -> dict[str, str]:
-        """{column: where it goes in the event body}, as configured ("*": every column not
-        named otherwise becomes a property; the block's one `event` name stands quoted, marked
-        as a constant)."""
-        mapping = {self.visitor_id_column: "visitorId", self.timestamp_column: "timestamp"}
-        if self.event_column:
-            mapping[self.event_column] = "event"
-        elif self.event_name:
-            mapping[f"'{self.event_name}' (constant)"] = "event"
-        if self.account_id_column:
-            mapping[self.account_id_column] = "accountId"
-        for key, column in (self.context or {}).items():
-            mapping[column] = f"context.{CONTEXT_KEYS[key]}"
-        if self.properties is None:
-            mapping["*"] = "properties.(its own name)"
-        else:
-            mapping.update({column: f"properties.{name}" for column, name in self.properties.items()})
-        return mapping
-
-    @property
-    def id_key(self) -> str:
-        """The name of an event's id in samples and the rejected file."""
-        return "eventId"
-
-    @property
-    def conversion_salt(self) -> str:
-        """The options that change payloads for the same values (part of every fingerprint)."""
-        return self.timezone
-
-    def zone(self) -> dt.tzinfo:
-        """The time zone of naive timestamps."""
-        return dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone)
-
-    def used_columns(self) -> list[str]:
-        """The columns the block names for other things than properties."""
-        named = [self.visitor_id_column, self.timestamp_column]
-        named += [c for c in (self.event_column, self.account_id_column, self.event_id_column) if c]
-        return named + list((self.context or {}).values())
-
-    def property_problems(self, properties: Mapping[str, str]) -> list[Problem]:
-        """Problems of a {column: property} mapping: property names Pendo refuses (letters,
-        digits, underscores, at most 32, not starting with a digit) and two columns on one
-        property."""
-        problems = []
-        seen: dict[str, str] = {}
-        for column, name in properties.items():
-            if name in seen:
-                problems.append(
-                    self.problem(
-                        f"columns '{seen[name]}' and '{column}' both map to event property '{name}'",
-                        "map one of them to another property",
-                    )
-                )
-            elif not _PROPERTY_NAME.match(name):
-                problems.append(
-                    self.problem(
-                        f"event property '{name}' (column '{column}') is not a name Pendo accepts "
-                        "(letters, digits and underscores, at most 32 characters, not starting "
-                        "with a digit)",
-                        f"name it '{suggest_property_name(name)}' in the block's `properties` "
-                        f"({{{column}: {suggest_property_name(name)}}})",
-                    )
-                )
-            seen.setdefault(name, column)
-        return problems
-
-
-SEGMENT_BATCH = 1000  # ids per add or remove operation (at most one of each per call)
-
-
-@dataclass(frozen=True)
-class SegmentSpec(_ModelMessages):
-    """A Pendo segment kept equal to the model's visitors (`object: segment`)."""
-
-    model: str
-    unique_id: str
-    properties_file: str
-    segment: str
-    id_column: str
-    state_schema: str | None = None
-    object: PendoObject = PendoObject.SEGMENT
-    batch_size: int = SEGMENT_BATCH
-
-    @property
-    def id_key(self) -> str:
-        """The payload key of a member's id."""
-        return "visitorId"
-
-    def member_column(self, columns: Sequence[str]) -> str:
-        """The relation's column that `id_column` names (exactly, else case-insensitively, as
-        warehouses fold unquoted names); ConfigError when there is none."""
-        if self.id_column in columns:
-            return self.id_column
-        for column in columns:
-            if column.lower() == self.id_column.lower():
-                return column
-        raise ConfigError(
-            problems=[
-                self.problem(
-                    f"id_column '{self.id_column}' is not a column of the built relation "
-                    f"(columns: {', '.join(columns)})",
-                    "fix the pendo block or rebuild the model",
-                )
-            ]
-        )
-
-
 ModelSpec = SyncSpec | EventSpec | SegmentSpec
-
-MISSING_COLUMN_FIX = "fix the pendo block or rebuild the model"
-# What each mapping of a block maps a column to (its keys are columns, its values these).
-_MAPPED_TO = {"fields": "Pendo field", "properties": "event property"}
-
-
-def mapping_fix(key: str, value: str, columns: Iterable[str], mapping: str) -> str:
-    """The fix for a key of `mapping` (`fields`, `properties`) that is not a column: when its
-    value is one, the mapping was likely written the wrong way round."""
-    if value.lower() not in {c.lower() for c in columns}:
-        return MISSING_COLUMN_FIX
-    return (
-        f"reversed? write {{{value}: {key}}}: `{mapping}` maps column -> {_MAPPED_TO[mapping]} "
-        f"(else {MISSING_COLUMN_FIX})"
-    )
-
-
-def suggest_property_name(name: str) -> str:
-    """An event property name close to `name` that Pendo accepts."""
-    return suggest_field_name(name)[:32]
-
-
-def suggest_field_name(name: str) -> str:
-    """A Pendo-usable field name close to `name` (letters, digits, underscore)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "field"
-    return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
 
 
 @cache
@@ -449,20 +277,11 @@ def spec_for(model: ModelNode) -> ModelSpec:
         raise ConfigError(problems=problems)
     block = model.pendo_block()
     if block["object"] == PendoObject.EVENT:
-        return _event_spec(model, block)
+        return event_spec(model, block)
     if block["object"] == PendoObject.SEGMENT:
-        segment = SegmentSpec(
-            **_identity(model),
-            segment=block["segment"],
-            id_column=block["id_column"],
-            state_schema=block.get("state_schema"),
-        )
-        problems = _state_schema_problems(segment)
-        if problems:
-            raise ConfigError(problems=problems)
-        return segment
+        return segment_spec(model, block)
     spec = SyncSpec(
-        **_identity(model),
+        **identity(model),
         object=PendoObject(block["object"]),
         id_column=block["id_column"],
         fields=dict(block["fields"]) if "fields" in block else None,
@@ -485,67 +304,12 @@ def spec_for(model: ModelNode) -> ModelSpec:
         on_remove=OnRemove(block.get("on_remove", OnRemove.KEEP)),
         group=block.get("group", "custom"),
     )
-    problems += _timezone_problems(spec) + _state_schema_problems(spec)
+    problems += timezone_problems(spec, spec.timezone) + state_schema_problems(spec, spec.state_schema)
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
         problems += spec.field_problems(
             {c: f for c, f in named.items() if not spec.column_rules.get(c, ColumnRule()).exclude}
         )
-    if problems:
-        raise ConfigError(problems=problems)
-    return spec
-
-
-class _Identity(TypedDict):
-    model: str
-    unique_id: str
-    properties_file: str
-
-
-def _identity(model: ModelNode) -> _Identity:
-    """The fields every spec takes from its model: name, unique_id, properties file."""
-    return {"model": model.name, "unique_id": model.unique_id, "properties_file": model.properties_file}
-
-
-def _timezone_problems(spec: SyncSpec | EventSpec) -> list[Problem]:
-    try:
-        ZoneInfo(spec.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return [
-            spec.problem(
-                f"pendo.timezone: {spec.timezone!r} is not an IANA time zone",
-                "use a name like 'UTC' or 'America/New_York'",
-            )
-        ]
-    return []
-
-
-def _state_schema_problems(spec: ModelSpec) -> list[Problem]:
-    """The block's state_schema goes into SQL: only a plain name is taken (sqlnames.py)."""
-    why = schema_name_problem(spec.state_schema) if spec.state_schema else None
-    if why is None:
-        return []
-    return [spec.problem(f"pendo.state_schema: {why}", f"name a schema of {SCHEMA_NAME_RULE}")]
-
-
-def _event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
-    spec = EventSpec(
-        **_identity(model),
-        visitor_id_column=block["visitor_id_column"],
-        timestamp_column=block["timestamp_column"],
-        event_column=block.get("event_column"),
-        event_name=block.get("event"),
-        account_id_column=block.get("account_id_column"),
-        event_id_column=block.get("event_id_column"),
-        properties=dict(block["properties"]) if "properties" in block else None,
-        context=dict(block["context"]) if "context" in block else None,
-        max_age_days=int(block.get("max_age_days", MAX_AGE_DAYS)),
-        state_schema=block.get("state_schema"),
-        timezone=block.get("timezone", "UTC"),
-    )
-    problems = _timezone_problems(spec) + _state_schema_problems(spec)
-    if spec.properties is not None:  # named in the block: checked before the warehouse
-        problems += spec.property_problems(spec.properties)
     if problems:
         raise ConfigError(problems=problems)
     return spec
@@ -565,36 +329,3 @@ def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
             "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
         )
     return specs
-
-
-def check_segment_owners(models: Iterable[ModelNode]) -> None:
-    """Stop when two models name one segment: each would remove the other's members, and a
-    run of one alone would adopt the other's segment. `models` are all of the project's
-    (whatever a run selects). Names compare without case, as a person reads Pendo's list
-    of segments (Pendo's API keeps no name unique)."""
-    first: dict[str, tuple[ModelNode, str]] = {}
-    problems = []
-    for model in models:
-        block = model.pendo_block()
-        if not isinstance(block, dict) or block.get("object") != PendoObject.SEGMENT:
-            continue
-        name = block.get("segment")
-        if not isinstance(name, str) or not name.strip():
-            continue  # an invalid block: its own problem, where it is validated
-        other, other_name = first.setdefault(name.strip().casefold(), (model, name))
-        if other is not model:
-            spelled = "" if other_name == name else f" (as '{other_name}')"
-            problems.append(
-                Problem(
-                    model.name,
-                    model.properties_file,
-                    f"segment '{name}' is also the segment of model {other.name} "
-                    f"({other.properties_file}){spelled}: each would remove the other's members, "
-                    "whichever of them a run selects",
-                    "give each model its own segment name (or union the models into one)",
-                )
-            )
-    if problems:
-        raise ConfigError(
-            "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
-        )

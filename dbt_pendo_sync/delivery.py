@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from .config import EventSpec, ModelSpec, SegmentSpec
+from .config import ModelSpec
 from .dbt.artifacts import ModelNode
 from .engine import ProgressJournal
 from .errors import ConfigError, PendoError
@@ -21,7 +21,8 @@ from .pendo.client import PendoClient
 from .pendo.sender import EventSender, MetadataSender, PreviewSender, Sender
 from .results import ModelResult
 from .settings import SyncOptions
-from .targets.segments import SegmentSender
+from .targets.events import EventSpec
+from .targets.segments import SegmentSender, SegmentSpec
 from .vocab import ModelStatus
 
 # What a preview that cannot read Pendo's fields shows instead.

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from .config import EventSpec, ModelSpec, SegmentSpec, SyncSpec
+from .config import ModelSpec, SyncSpec
 from .dbt.artifacts import Manifest, ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
@@ -26,8 +26,15 @@ from .pendo.sender import Sender
 from .plan import PlannedModel
 from .results import Counts, ModelResult, SyncResults
 from .settings import SyncOptions
-from .targets.events import FUTURE_DAYS, EventBuilder, EventWindow, nothing_in_window, resolve_columns
-from .targets.segments import SegmentSender, build_membership
+from .targets.events import (
+    FUTURE_DAYS,
+    EventBuilder,
+    EventSpec,
+    EventWindow,
+    nothing_in_window,
+    resolve_columns,
+)
+from .targets.segments import SegmentSender, SegmentSpec, build_membership
 from .vocab import ChangeKind, ModelStatus, OnRemove
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .config import ModelSpec, check_segment_owners, specs_for
+from .config import ModelSpec, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
 from .dbt.origin import Origin
@@ -19,6 +19,7 @@ from .ledger.snapshot import snapshot_name
 from .ledger.store import StateLocation
 from .results import ModelResult
 from .settings import ProjectArgs
+from .targets.segments import check_segment_owners
 from .vocab import ModelStatus
 
 # Why an ephemeral model is not synced, and the fix (a skip reason, and a validate problem).

@@ -11,7 +11,6 @@ from typing import Any
 
 from rich.console import Console
 
-from .config import EventSpec
 from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
 from .events import Broadcast, RunEvents
 from .logs import library_logs_silenced
@@ -23,6 +22,7 @@ from .plan import Plan, only_built, plan_for, with_origin
 from .report import Report, make_report
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions
+from .targets.events import EventSpec
 
 PLAN_FILE = "pendo_sync_plan.json"
 

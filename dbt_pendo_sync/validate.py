@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import EventSpec, ModelSpec, SegmentSpec, SyncSpec, spec_for
+from .config import ModelSpec, SyncSpec, spec_for
 from .dbt.artifacts import ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
@@ -21,7 +21,8 @@ from .pendo.client import PendoClient
 from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
 from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, PlannedModel
-from .targets.events import resolve_columns
+from .targets.events import EventSpec, resolve_columns
+from .targets.segments import SegmentSpec
 
 
 def block_problems(model: ModelNode) -> tuple[ModelSpec | None, list[Problem]]:

@@ -1,1 +1,2 @@
-"""What a row becomes in Pendo, per target other than metadata (events today)."""
+"""Each Pendo target other than metadata (events, segments): its spec, and what a row becomes
+in Pendo."""

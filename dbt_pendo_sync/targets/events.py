@@ -1,27 +1,168 @@
-"""Track Events: a model's columns resolved for its event block, the window of timestamps
-Pendo still processes (as SQL the warehouse filters with), and each row made into one
-event body."""
+"""Track Events: the event block as an EventSpec, a model's columns resolved for it, the window
+of timestamps Pendo still processes (as SQL the warehouse filters with), and each row made
+into one event body."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from ..config import CONTEXT_KEYS, MAX_AGE_DAYS, MISSING_COLUMN_FIX, EventSpec, mapping_fix
+from ..dbt.artifacts import ModelNode
 from ..errors import ConfigError, Problem
 from ..pendo.fields import to_json_value
 from ..records import InvalidValue, record_id
 from ..results import Counts
+from ..specbase import (
+    MISSING_COLUMN_FIX,
+    ModelMessages,
+    identity,
+    mapping_fix,
+    state_schema_problems,
+    suggest_field_name,
+    timezone_problems,
+)
+from ..vocab import PendoObject
 
 MAX_PROPERTIES_BYTES = 512  # Pendo shows an event whose properties are larger as too large
 FUTURE_DAYS = 1  # events more than a day ahead are not sent
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _EPOCH_MS_FROM = 100_000_000_000  # epoch numbers at least this large are milliseconds
 _NUMERIC = ("int", "numeric", "decimal", "double", "float", "real", "number")
+# Pendo does not process Track Events older than 7 days: the default, and the most a block may
+# set (the schema's maximum), since older events would be sent, answered 200, and dropped.
+MAX_AGE_DAYS = 7
+# Pendo's rule for event property names.
+_PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+# The context keys of a block and the names Pendo's track body gives them.
+CONTEXT_KEYS = {"ip": "ip", "user_agent": "userAgent", "url": "url", "title": "title"}
+
+
+@dataclass(frozen=True)
+class EventSpec(ModelMessages):
+    """What to send as Track Events for one model (`object: event`): one event per row."""
+
+    model: str
+    unique_id: str
+    properties_file: str
+    visitor_id_column: str
+    timestamp_column: str
+    event_column: str | None = None
+    event_name: str | None = None  # the block's `event`: one name for every row
+    account_id_column: str | None = None
+    event_id_column: str | None = None
+    properties: Mapping[str, str] | None = None  # {column: property}; None: every other column
+    context: Mapping[str, str] | None = None  # {context key of the block: column}
+    max_age_days: int = MAX_AGE_DAYS
+    state_schema: str | None = None
+    timezone: str = "UTC"
+    object: PendoObject = PendoObject.EVENT
+    batch_size: int = 1  # Pendo takes one event per call
+
+    @property
+    def id_column(self) -> str:
+        """The column that identifies an event (a hash of the sent columns without one)."""
+        return self.event_id_column or "(hash of the sent columns)"
+
+    def body_mapping(self) -> dict[str, str]:
+        """{column: where it goes in the event body}, as configured ("*": every column not
+        named otherwise becomes a property; the block's one `event` name stands quoted, marked
+        as a constant)."""
+        mapping = {self.visitor_id_column: "visitorId", self.timestamp_column: "timestamp"}
+        if self.event_column:
+            mapping[self.event_column] = "event"
+        elif self.event_name:
+            mapping[f"'{self.event_name}' (constant)"] = "event"
+        if self.account_id_column:
+            mapping[self.account_id_column] = "accountId"
+        for key, column in (self.context or {}).items():
+            mapping[column] = f"context.{CONTEXT_KEYS[key]}"
+        if self.properties is None:
+            mapping["*"] = "properties.(its own name)"
+        else:
+            mapping.update({column: f"properties.{name}" for column, name in self.properties.items()})
+        return mapping
+
+    @property
+    def id_key(self) -> str:
+        """The name of an event's id in samples and the rejected file."""
+        return "eventId"
+
+    @property
+    def conversion_salt(self) -> str:
+        """The options that change payloads for the same values (part of every fingerprint)."""
+        return self.timezone
+
+    def zone(self) -> dt.tzinfo:
+        """The time zone of naive timestamps."""
+        return dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone)
+
+    def used_columns(self) -> list[str]:
+        """The columns the block names for other things than properties."""
+        named = [self.visitor_id_column, self.timestamp_column]
+        named += [c for c in (self.event_column, self.account_id_column, self.event_id_column) if c]
+        return named + list((self.context or {}).values())
+
+    def property_problems(self, properties: Mapping[str, str]) -> list[Problem]:
+        """Problems of a {column: property} mapping: property names Pendo refuses (letters,
+        digits, underscores, at most 32, not starting with a digit) and two columns on one
+        property."""
+        problems = []
+        seen: dict[str, str] = {}
+        for column, name in properties.items():
+            if name in seen:
+                problems.append(
+                    self.problem(
+                        f"columns '{seen[name]}' and '{column}' both map to event property '{name}'",
+                        "map one of them to another property",
+                    )
+                )
+            elif not _PROPERTY_NAME.match(name):
+                problems.append(
+                    self.problem(
+                        f"event property '{name}' (column '{column}') is not a name Pendo accepts "
+                        "(letters, digits and underscores, at most 32 characters, not starting "
+                        "with a digit)",
+                        f"name it '{suggest_property_name(name)}' in the block's `properties` "
+                        f"({{{column}: {suggest_property_name(name)}}})",
+                    )
+                )
+            seen.setdefault(name, column)
+        return problems
+
+
+def suggest_property_name(name: str) -> str:
+    """An event property name close to `name` that Pendo accepts."""
+    return suggest_field_name(name)[:32]
+
+
+def event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
+    """The EventSpec of a valid event block; ConfigError naming every problem of its values."""
+    spec = EventSpec(
+        **identity(model),
+        visitor_id_column=block["visitor_id_column"],
+        timestamp_column=block["timestamp_column"],
+        event_column=block.get("event_column"),
+        event_name=block.get("event"),
+        account_id_column=block.get("account_id_column"),
+        event_id_column=block.get("event_id_column"),
+        properties=dict(block["properties"]) if "properties" in block else None,
+        context=dict(block["context"]) if "context" in block else None,
+        max_age_days=int(block.get("max_age_days", MAX_AGE_DAYS)),
+        state_schema=block.get("state_schema"),
+        timezone=block.get("timezone", "UTC"),
+    )
+    problems = timezone_problems(spec, spec.timezone) + state_schema_problems(spec, spec.state_schema)
+    if spec.properties is not None:  # named in the block: checked before the warehouse
+        problems += spec.property_problems(spec.properties)
+    if problems:
+        raise ConfigError(problems=problems)
+    return spec
 
 
 @dataclass(frozen=True)

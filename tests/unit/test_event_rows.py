@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dbt_pendo_sync.config import EventSpec
 from dbt_pendo_sync.errors import ConfigError
 from dbt_pendo_sync.records import InvalidValue
 from dbt_pendo_sync.results import Counts
 from dbt_pendo_sync.targets.events import (
     EventBuilder,
+    EventSpec,
     EventWindow,
     epoch_ms,
     nothing_in_window,
