@@ -475,6 +475,10 @@ class Bench:
         if count != 1:
             raise BenchError(f"cannot set batch_size in {props}")
         props.write_text(text, encoding="utf-8")
+        limit = bench_memory_limit()
+        if overlay is None and limit:  # the DuckDB profile's output is the file's last lines
+            with (project / "profiles.yml").open("a", encoding="utf-8") as profile:
+                profile.write(f"      settings:\n        memory_limit: {json.dumps(limit)}\n")
         return project
 
     def env(self, project: Path, url: str | None = None) -> dict[str, str]:
@@ -1298,11 +1302,18 @@ def print_spark(spark: dict[str, Any], duckdb: dict[str, Step], rows: int) -> No
     print_targets(spark["targets"], SPARK_TARGETS)
 
 
-def duckdb_memory_limit() -> str:
-    """The benchmark profile's DuckDB memory_limit, as profiles.yml reads it."""
+def bench_memory_limit() -> str | None:
+    """BENCH_DUCKDB_MEMORY_LIMIT: the memory_limit the benchmark profile sets; None (unset
+    or 0) when it sets none."""
     value = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "")
-    if value in ("", "0"):
-        return "DuckDB's default (80% of RAM), uncapped"
+    return None if value in ("", "0") else value
+
+
+def duckdb_memory_limit() -> str:
+    """The benchmark profile's DuckDB memory_limit, for the report's header."""
+    value = bench_memory_limit()
+    if value is None:
+        return "none in the profile: the sync's own bound (the builds: DuckDB's default, 80% of RAM)"
     return f"{value} (BENCH_DUCKDB_MEMORY_LIMIT)"
 
 

@@ -24,6 +24,10 @@ class RunEvents(EventSink, Protocol):
         """Something the user should look at; the run goes on."""
         ...
 
+    def debug(self, message: str, **fields: Any) -> None:
+        """A line for --debug and JSON logs (how the run set something up)."""
+        ...
+
     def model_finished(self, result: ModelResult) -> None:
         """A model is done, in any status."""
         ...
@@ -37,6 +41,9 @@ class IgnoredEvents:
         """Ignored."""
 
     def warn(self, message: str, **fields: Any) -> None:
+        """Ignored."""
+
+    def debug(self, message: str, **fields: Any) -> None:
         """Ignored."""
 
     def model_started(self, spec: ModelSpec, relation: str) -> None:
@@ -70,6 +77,10 @@ class Broadcast:
     def warn(self, message: str, **fields: Any) -> None:
         for sink in self.sinks:
             sink.warn(message, **fields)
+
+    def debug(self, message: str, **fields: Any) -> None:
+        for sink in self.sinks:
+            sink.debug(message, **fields)
 
     def model_started(self, spec: ModelSpec, relation: str) -> None:
         for sink in self.sinks:

@@ -92,6 +92,8 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
     try:
         with warehouse.connection():
             run.started = True
+            if warehouse.session_note:
+                run.report.debug(warehouse.session_note, adapter_type=warehouse.adapter_type)
             for model in planned:
                 _sync_one(model, warehouse, run, results)
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import WarehouseError
+from .duckdb_memory import bound_memory
 
 # Adapters whose connection handle is a DB-API 2.0 connection (cursor().fetchmany).
 DBAPI_ADAPTERS = frozenset(
@@ -24,8 +25,9 @@ SPARK_LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 class RowReader(Protocol):
     """Streams the rows of one query from a connection handle of its adapter."""
 
-    def prepare(self, handle: Any) -> None:
-        """Ready a just-opened connection handle, before any query runs on it."""
+    def prepare(self, handle: Any) -> str | None:
+        """Ready a just-opened connection handle, before any query runs on it; a line for
+        the debug log on how, if anything is worth saying."""
         ...
 
     def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
@@ -40,8 +42,9 @@ class DbapiReader:
     def __init__(self, adapter_type: str) -> None:
         self.adapter_type = adapter_type
 
-    def prepare(self, handle: Any) -> None:
+    def prepare(self, handle: Any) -> str | None:
         """Nothing to ready."""
+        return None
 
     def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
         cursor, owned = self._cursor(handle)
@@ -75,17 +78,30 @@ class DbapiReader:
         return cursor, False
 
 
+class DuckDbReader(DbapiReader):
+    """DuckDB, which runs in this process: `fetchmany`, with the session's memory bounded
+    where the profile sets no limit (duckdb_memory.py)."""
+
+    def __init__(self, credentials: Any = None) -> None:
+        super().__init__("duckdb")
+        self._settings = getattr(credentials, "settings", None)
+
+    def prepare(self, handle: Any) -> str | None:
+        return bound_memory(handle, self._settings).describe()
+
+
 class SparkReader:
     """Spark. dbt-spark's `session` method: the query runs as a DataFrame of the process's
     SparkSession, and rows come to Python a partition at a time (`toLocalIterator`). Its
     other methods (thrift, http, odbc) wrap a DB-API connection, read with `fetchmany`."""
 
-    def prepare(self, handle: Any) -> None:
+    def prepare(self, handle: Any) -> str | None:
         """Start the process's SparkSession, quiet, unless one runs already (dbt-spark would
         start it on the first query with Spark's console logging and progress bar)."""
         params = _session_parameters(handle)
         if params is not None:
             spark_session(params)
+        return None
 
     def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
         params = _session_parameters(handle)
@@ -142,8 +158,9 @@ class BigQueryReader:
         self._priority = str(getattr(priority, "value", priority)).upper() if priority else None
         self._timeout = getattr(credentials, "job_execution_timeout_seconds", None)
 
-    def prepare(self, handle: Any) -> None:
+    def prepare(self, handle: Any) -> str | None:
         """Nothing to ready: the client makes its HTTP session on the first request."""
+        return None
 
     def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
         from google.cloud.bigquery import QueryJobConfig
@@ -169,7 +186,17 @@ def reader_for(adapter_type: str, credentials: Any = None) -> RowReader:
         return SparkReader()
     if adapter_type == "bigquery":
         return BigQueryReader(credentials)
+    if adapter_type == "duckdb" and _duckdb_in_process(credentials):
+        return DuckDbReader(credentials)
     return DbapiReader(adapter_type)
+
+
+def _duckdb_in_process(credentials: Any) -> bool:
+    """Whether dbt-duckdb runs DuckDB in this process: not a remote server's (`remote:`) nor
+    MotherDuck's, whose memory is theirs."""
+    if credentials is None or getattr(credentials, "remote", None):
+        return False
+    return not getattr(credentials, "is_motherduck", False)
 
 
 def cannot_stream(adapter_type: str) -> WarehouseError:

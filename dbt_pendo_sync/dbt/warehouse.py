@@ -56,6 +56,8 @@ class Warehouse:
             adapter.type(), getattr(getattr(adapter, "config", None), "credentials", None)
         )
         self._quote_escape: str | None = None
+        # How the connection was readied, for the debug log (DuckDB's memory limit), once open.
+        self.session_note: str | None = None
 
     @property
     def adapter_type(self) -> str:
@@ -73,7 +75,7 @@ class Warehouse:
             with self._adapter.connection_named("dbt-pendo-sync"):
                 try:
                     handle = self._adapter.connections.get_thread_connection().handle  # opens it
-                    self._reader.prepare(handle)
+                    self.session_note = self._reader.prepare(handle)
                 except Exception as exc:  # driver errors have no common base class
                     raise WarehouseError(f"cannot connect to the warehouse: {_one_line(exc)}") from None
                 yield self

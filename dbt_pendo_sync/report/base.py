@@ -176,6 +176,10 @@ class Report(IgnoredEvents, ABC):
         """Something the user should look at; the run goes on."""
         self._emit("warning", WARN, message, **fields)
 
+    def debug(self, message: str, **fields: Any) -> None:
+        """A line for --debug and JSON logs: how the run set something up."""
+        self._emit("debug", DEBUG, message, **fields)
+
     def files(self, *paths: Path) -> None:
         """Say where the run's files are."""
         written = [str(p) for p in paths if p.exists()]
