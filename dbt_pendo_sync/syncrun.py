@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from .dbt.artifacts import Manifest
 from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
 from .events import Broadcast, RunEvents
 from .logs import library_logs_silenced
@@ -54,15 +55,7 @@ def run_sync(
             fail_pct=options.fail_on_rejected,
             invocation_id=report.invocation_id,
         )
-        context: dict[str, Any] = {
-            "manifest": {
-                "path": str(plan.manifest.path),
-                "generated_at": plan.manifest.generated_at,
-                "invocation_id": plan.manifest.invocation_id,
-            },
-            "pendo_base_url": settings.base_url,
-            **origin.context(),
-        }
+        context = _run_context(plan.manifest, settings.base_url, origin.context())
         rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
         events: RunEvents = report
         if rejected is not None:
@@ -79,7 +72,6 @@ def run_sync(
         for skipped in plan.skipped:
             report.model_skipped(skipped)
         run = Run(project.dbt_target(), project.state_schema, events, delivery)
-        written: list[Path] = []
         try:
             sync_models(plan.models, plan.manifest, run, results)
         except BaseException as exc:
@@ -92,13 +84,38 @@ def run_sync(
             if dry_run:
                 context["field_types_known"] = delivery.knows_field_types
             if run.started:
-                name = PLAN_FILE if dry_run else RESULTS_FILE
-                written.append(write_results(artifacts / name, results, context, _dbt_metadata(plan)))
-                if rejected is not None:
-                    written.append(rejected.publish())
-                report.summary(results)
-                report.files(*written)
+                _write_files(report, artifacts, results, context, plan, rejected)
     return results
+
+
+def _write_files(
+    report: Report,
+    artifacts: Path,
+    results: SyncResults,
+    context: dict[str, Any],
+    plan: Plan,
+    rejected: RejectedFile | None,
+) -> None:
+    """The run's results (or plan) and rejected files, then the summary and the files named."""
+    name = RESULTS_FILE if rejected is not None else PLAN_FILE
+    written = [write_results(artifacts / name, results, context, _dbt_metadata(plan))]
+    if rejected is not None:
+        written.append(rejected.publish())
+    report.summary(results)
+    report.files(*written)
+
+
+def _run_context(manifest: Manifest, base_url: str, origin: dict[str, Any]) -> dict[str, Any]:
+    """What the results file says of the run beside its models: the manifest, Pendo, origin."""
+    return {
+        "manifest": {
+            "path": str(manifest.path),
+            "generated_at": manifest.generated_at,
+            "invocation_id": manifest.invocation_id,
+        },
+        "pendo_base_url": base_url,
+        **origin,
+    }
 
 
 def _client(
