@@ -320,6 +320,7 @@ def _snapshot_rows(project) -> dict[str, int]:
     return {str(kind): int(n) for kind, n in rows}
 
 
+@also_on_spark
 def test_a_sync_writes_only_the_rows_that_differ_from_the_state(incremental, emulator):
     """The snapshot freezes what is sent: no row for an unchanged model; for a 1% change,
     exactly the changed rows and the keys of the records that left the model."""
