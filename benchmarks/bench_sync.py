@@ -33,7 +33,9 @@ window of calls in flight adapts by itself, from 4 up to its --threads ceiling, 
 Every sync gets a freshly started emulator (`dbt-pendo emulator`, its own process, keeping
 no request bodies), so earlier steps cannot slow later ones; its CPU is its wait4 rusage.
 Syncs run with `--log-format json`: their `model_finished` event's `to_send` is the count of
-rows the sync reads from the warehouse into Python ("rows read").
+rows the sync reads from the warehouse into Python ("rows read"); the results file's
+`counts.frozen` is the rows it writes to its snapshot table ("written": the rows that differ
+from the state, 0 for the no-change sync).
 
 The report ends with one table, "Limits (issue 15)", of every target's figure, the floor it
 is compared with, the ratio and PASS/FAIL (ratios within one run; the machine is noisy):
@@ -167,6 +169,7 @@ class Step:
     wall: float | None = None
     rows_sent: int | None = None
     rows_read: int | None = None  # model_finished's to_send: rows read into Python
+    rows_written: int | None = None  # the results' counts.frozen: rows written to the snapshot
     rss_mb: float | None = None
     cpu_s: float | None = None  # user + system CPU seconds of the child process
     jvm_rss_mb: float | None = None  # the JVM it left behind (Spark: pyspark's)
@@ -596,6 +599,7 @@ class Bench:
             problems.append(f"no results file ({type(exc).__name__})")
         counts = models[0]["counts"] if models else {}
         step.rows_sent = sum(m["counts"]["sent"] for m in models)
+        step.rows_written = sum(m["counts"].get("frozen", 0) for m in models) if models else None
         finished = _events(log, "model_finished")
         step.rows_read = sum(e["to_send"] for e in finished) if finished else None
         step.extra |= {
@@ -1197,7 +1201,7 @@ def print_steps(steps: dict[str, Step]) -> None:
     jvm = any(step.jvm_rss_mb is not None for step in steps.values())
     width = max(42, *(len(step.name) for step in steps.values()))
     header = (
-        f"{'step':<{width}} {'wall s':>7} {'own s':>6} {'rows read':>10} {'rows sent':>10} "
+        f"{'step':<{width}} {'wall s':>7} {'own s':>6} {'rows read':>10} {'written':>10} {'rows sent':>10} "
         f"{'rows/s':>8} {'peak RSS MB':>11} {'CPU s':>6} "
         + (f"{'JVM RSS MB':>10} {'JVM CPU s':>9} " if jvm else "")
         + f"{'emu CPU s':>9}  check"
@@ -1207,7 +1211,8 @@ def print_steps(steps: dict[str, Step]) -> None:
     for step in steps.values():
         print(
             f"{step.name:<{width}} {_num(step.wall, '.2f'):>7} {_num(_own(step), '.2f'):>6} "
-            f"{_num(step.rows_read, ',d'):>10} {_num(step.rows_sent, ',d'):>10} "
+            f"{_num(step.rows_read, ',d'):>10} {_num(step.rows_written, ',d'):>10} "
+            f"{_num(step.rows_sent, ',d'):>10} "
             f"{_num(step.rows_per_second, ',.0f'):>8} {_num(step.rss_mb, '.0f'):>11} "
             f"{_num(step.cpu_s, '.1f'):>6} "
             + (f"{_num(step.jvm_rss_mb, '.0f'):>10} {_num(step.jvm_cpu_s, '.1f'):>9} " if jvm else "")

@@ -426,6 +426,8 @@ def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     result.counts.new, result.counts.changed = counts[ChangeKind.NEW], counts[ChangeKind.CHANGED]
     result.counts.unchanged = counts[ChangeKind.SAME]
     result.counts.removed = counts[ChangeKind.REMOVED]
+    result.counts.frozen = snapshot.frozen
     # An event model's rows include those outside Pendo's window, counted before the snapshot.
     outside = result.counts.too_old + result.counts.too_new
-    result.counts.rows = sum(counts.values()) - counts[ChangeKind.REMOVED] + outside
+    left = counts[ChangeKind.REMOVED] + counts[ChangeKind.DROPPED]
+    result.counts.rows = sum(counts.values()) - left + outside

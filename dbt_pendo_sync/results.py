@@ -32,6 +32,7 @@ class Counts:
     removed: int = 0  # records that left the model and are cleared (on_remove: clear)
     too_old: int = 0  # events before the window (not sent)
     too_new: int = 0  # events more than a day ahead (not sent)
+    frozen: int = 0  # rows written to the snapshot table: those that differ from the state
 
     def add(self, category: Undelivered, rows: int = 1) -> None:
         """Count rows that were not delivered, by why."""

@@ -52,6 +52,7 @@ class ChangeKind(StrEnum):
     CHANGED = "changed"
     SAME = "same"
     REMOVED = "removed"  # synced before, no longer in the model (on_remove: clear)
+    DROPPED = "dropped"  # synced before, no longer in the model, not sent: its state is forgotten
 
 
 class OnRemove(StrEnum):

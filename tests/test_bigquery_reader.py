@@ -343,12 +343,18 @@ def test_the_ledgers_merge_is_one_bigquery_transaction(warehouse: Any) -> None:
         now=w.macro("current_timestamp"),
         replace_all=False,
         forget_dropped=True,
+        dropped="s.__change = 'dropped'",
     )
     (script,) = w.statements("pendo_sync_merge", journal=merge.journal, **merge.macro_args())
     lines = script.split("\n")
     assert lines[0] == "begin transaction;"
     assert lines[-1] == "commit transaction;"
     assert [line.split(" ")[0] for line in lines[1:-1]] == ["delete", "insert", "delete", "delete"]
+    assert lines[-3] == (  # only the records that left the model: the snapshot lacks the unchanged
+        "delete from `standin-project`.`analytics`.`pendo_sync_state` where model_id = 'model.p.m' and "
+        "record_id in (select s.__rid from `standin-project`.`analytics`.`pendo_sync_snap_x` s "
+        "where s.__change = 'dropped');"
+    )
     assert (
         lines[-2]
         == "delete from `standin-project`.`analytics`.`pendo_sync_journal` where model_id = 'model.p.m';"

@@ -107,6 +107,8 @@ def test_new_rows_are_sent_and_changed_rows_are_not_sent_again(events, emulator)
     assert result.code == 0, result.output
     counts = _counts(events)
     assert (counts["new"], counts["changed"], counts["sent"]) == (10, 5, 10)
+    # Frozen: the new events and the changed ones (never sent); the other 45 are counted.
+    assert (counts["rows"], counts["unchanged"], counts["frozen"]) == (60, 45, 15)
     assert "5 changed under an event id already sent (events are sent once)" in result.output
     assert _minutes_back(emulator) == list(range(1, 61))  # each event exactly once
 

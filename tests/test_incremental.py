@@ -307,3 +307,65 @@ def test_a_sync_parses_the_project_only_for_other_vars_than_the_builds(duck, emu
         assert _manifest_invocation(duck) == built  # dbt's manifest of that build, no parse
     assert duck.sync("--dry-run", "--vars", "{gen: 2}", emulator=emulator).code == 0
     assert _manifest_invocation(duck) != built  # parsed for those vars
+
+
+def _snapshot_rows(project) -> dict[str, int]:
+    """The rows of the model's snapshot table, per change kind, as the warehouse holds them."""
+    (table,) = [
+        name
+        for (name,) in project.query("select table_name from information_schema.tables")
+        if name.lower().startswith("pendo_sync_snap_")
+    ]
+    rows = project.query(f"select __change, count(*) from {project.schema}.{table} group by __change")
+    return {str(kind): int(n) for kind, n in rows}
+
+
+@also_on_spark
+def test_a_sync_writes_only_the_rows_that_differ_from_the_state(incremental, emulator):
+    """The snapshot freezes what is sent: no row for an unchanged model; for a 1% change,
+    exactly the changed rows and the keys of the records that left the model."""
+    assert _sync_ok(incremental, emulator)["frozen"] == N  # a first sync: every row is new
+    second = _sync_ok(incremental, emulator)
+    assert (second["frozen"], second["rows"], second["unchanged"], second["sent"]) == (0, N, N, 0)
+    incremental.build(bump_rows=N // 100, gen=1, drop=5)
+    counts = _sync_ok(incremental, emulator)
+    assert (counts["frozen"], counts["changed"], counts["sent"]) == (N // 100 + 5, N // 100, N // 100)
+    assert (counts["rows"], counts["unchanged"], counts["removed"]) == (N - 5, N - N // 100 - 5, 0)
+    assert incremental.state_ids() == _ids(N - 5)  # the records that left are forgotten
+    full = _sync_ok(incremental, emulator, "--full-resync")
+    assert (full["frozen"], full["sent"], full["unchanged"]) == (N - 5, N - 5, N - 5)
+
+
+def test_a_killed_syncs_snapshot_holds_only_the_changed_rows(incremental, emulator):
+    """Seen in the warehouse while a 1% sync is stopped mid-send: its snapshot table holds the
+    changed rows alone; the next run recovers it and sends what the killed one had not."""
+    incremental.build(rows=20000)
+    _sync_ok(incremental, emulator)
+    incremental.build(rows=20000, bump_rows=200, gen=1)
+    emulator.reset_log()
+    emulator.faults.add(Fault(kind="delay", delay=1.0))
+    proc = incremental.start_sync("--threads", "1", emulator=emulator, stdout=subprocess.DEVNULL)
+    kill_when(proc, lambda: emulator.write_calls() >= 1)
+    assert _snapshot_rows(incremental) == {"changed": 200}
+    emulator.faults.clear()
+    counts = _sync_ok(incremental, emulator)
+    assert counts["sent"] <= 200 and counts["unchanged"] >= 19800
+    assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
+        vid: row["score"] for vid, row in incremental.model_values().items()
+    }
+    assert _sync_ok(incremental, emulator)["frozen"] == 0
+
+
+def test_an_id_on_two_rows_is_never_sent_though_one_row_is_unchanged(incremental, emulator):
+    """A record synced before gets a second row (another score): the changed row is frozen,
+    the unchanged one is not, and the warehouse still finds the id twice: neither is sent."""
+    _sync_ok(incremental, emulator)
+    incremental.build(twins=3)
+    emulator.reset_log()
+    result = incremental.sync(emulator=emulator)
+    assert result.code == 1
+    counts = _counts(incremental)
+    assert (counts["rows"], counts["changed"], counts["unchanged"]) == (N + 3, 3, N)
+    assert (counts["frozen"], counts["invalid"], counts["sent"]) == (3, 3, 0)
+    assert emulator.write_calls() == 0
+    assert emulator.values("visitor", "u-000001")["score"] == 10  # as first synced

@@ -87,6 +87,7 @@ def test_invalid_and_missing_rows_are_counted_listed_and_not_sent(synced):
         "removed": 0,
         "too_old": 0,
         "too_new": 0,
+        "frozen": 20,  # a first sync: every row is new, every row frozen
     }
     invalid = people["samples"]["invalid"]
     assert sorted(str(i["id"]) for i in invalid) == ["None", "u-0007", "u-0007"]

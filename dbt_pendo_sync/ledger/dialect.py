@@ -35,8 +35,9 @@ class Merge:
     """A run's confirmed progress folded into the state (StateStore.merge builds it).
 
     `confirmed` is a predicate on the snapshot row `s`; `replace_all` rebuilds the model's
-    state from this run alone; `forget_dropped` drops the state of records not in the
-    snapshot; the model's journal rows are cleared last."""
+    state from this run alone; `forget_dropped` drops the state of the records whose
+    snapshot row is `dropped` (a predicate on `s`: the record left the model); the model's
+    journal rows are cleared last."""
 
     state: Any
     journal: Any
@@ -47,6 +48,7 @@ class Merge:
     replace_all: bool
     forget_dropped: bool
     stays: str = "1 = 1"  # a condition on `s`: confirmed rows that stay in the state
+    dropped: str = "1 = 0"  # a condition on `s`: the record left the model, its state goes
 
     def macro_args(self) -> dict[str, Any]:
         """The arguments of the merge macros (pendo_sync_merge, pendo_sync_state_after_merge)."""
@@ -59,6 +61,7 @@ class Merge:
             "replace_all": self.replace_all,
             "forget_dropped": self.forget_dropped,
             "stays": self.stays,
+            "dropped": self.dropped,
         }
 
 

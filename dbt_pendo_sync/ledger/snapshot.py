@@ -21,6 +21,17 @@ FINGERPRINT_VERSION = "1"
 _SEPARATOR = "\x1f"
 
 
+def _valid_ids(values: Sequence) -> set[str]:
+    """The ids among `values`; blank ids are invalid on their own."""
+    ids = set()
+    for value in values:
+        try:
+            ids.add(record_id(value))
+        except InvalidValue:
+            continue
+    return ids
+
+
 def snapshot_name(model: ModelNode) -> str:
     """A table name unique to the model, within identifier length limits."""
     digest = hashlib.sha1(model.unique_id.encode()).hexdigest()[:8]
@@ -114,8 +125,18 @@ class ModelSnapshot:
         self.clear: Sequence[bool] = [c in self._clear for c in self._columns]
         self._records = columns.records
 
+    @property
+    def frozen_all(self) -> bool:
+        """Whether every row of the model is frozen: a full resync sends them all, and a
+        first sync finds them all new. Otherwise only the rows that differ from the state are."""
+        return self.full_resync or not self._state_exists
+
     def create(self) -> None:
-        """Freeze the model into the snapshot table, with keys, fingerprints and change kinds."""
+        """Freeze what the run sends, with keys, fingerprints and change kinds: the rows that
+        differ from the state (all of them when `frozen_all`), and the keys of the state's
+        records that left the model (REMOVED when they are sent, else DROPPED: the state
+        forgets them after a complete pass). An unchanged row is not written: a sync of a
+        model that did not change writes no row. One pass over the model and the state."""
         w = self._w
         string = w.macro("type_string")
         fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
@@ -123,46 +144,101 @@ class ModelSnapshot:
         cols = "".join(f", {w.quote(c)}" for c in self._columns)
         where = f" where {self._where}" if self._where else ""
         frozen = (
-            f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp{cols} "
+            f"select {qid} as __id, cast({qid} as {string}) as __rid, {fp} as __fp{cols}, 1 as __m "
             f"from {self.relation}{where}"
         )
-        mid = w.literal(self.model.unique_id)
-        if self._state_exists:
-            change = (
-                f"case when st.record_id is null then '{ChangeKind.NEW}' when st.fingerprint <> m.__fp "
-                f"then '{ChangeKind.CHANGED}' else '{ChangeKind.SAME}' end"
-            )
-            source = f"m left join {self.store.state} st on st.model_id = {mid} and st.record_id = m.__rid"
+        if not self._state_exists:
+            sql = f"select __id, __rid, __fp{cols}, '{ChangeKind.NEW}' as __change from ({frozen}) m"
         else:
-            change, source = f"'{ChangeKind.NEW}'", "m"
-        sql = f"with m as ({frozen}) select m.*, {change} as __change from {source}"
-        if self.departed and self._state_exists:
-            # The state's records that left the model: the key, no values.
-            nulls = "".join(f", null as {w.quote(c)}" for c in self._columns)
-            sql += (
-                f" union all select null as __id, st.record_id as __rid, null as __fp{nulls}, "
-                f"'{ChangeKind.REMOVED}' as __change from {self.store.state} st where st.model_id = {mid} "
-                "and not exists (select 1 from m where m.__rid = st.record_id)"
-            )
+            sql = self._diff(frozen)
         w.drop_table(self.table)
         self.store.dialect.create_table_as(w, self.table, sql)
 
-    def counts(self) -> dict[ChangeKind, int]:
-        """Rows per change kind."""
+    def _diff(self, frozen: str) -> str:
+        """The frozen rows against the state: a full join finds the records that left the
+        model in the same pass (events keep no such rows: a left join)."""
+        w = self._w
+        cols = "".join(f", m.{w.quote(c)}" for c in self._columns)
+        left = ChangeKind.REMOVED if self.departed else ChangeKind.DROPPED
+        change = (
+            f"case when m.__m is null then '{left}' when st.record_id is null then '{ChangeKind.NEW}' "
+            f"when st.fingerprint <> m.__fp then '{ChangeKind.CHANGED}' else '{ChangeKind.SAME}' end"
+        )
+        join = "left join" if self.immutable else "full outer join"
+        state = (
+            f"select record_id, fingerprint from {self.store.state} "
+            f"where model_id = {w.literal(self.model.unique_id)}"
+        )
+        diff = (
+            f"select m.__id, coalesce(m.__rid, st.record_id) as __rid, m.__fp{cols}, {change} as __change "
+            f"from ({frozen}) m {join} ({state}) st on st.record_id = m.__rid"
+        )
+        keep = "" if self.full_resync else f" where d.__change <> '{ChangeKind.SAME}'"
+        return f"select * from ({diff}) d{keep}"
+
+    @cached_property
+    def _tally(self) -> tuple[dict[ChangeKind, int], set[str], int]:
+        """Rows per change kind and the ids on more than one row: the frozen rows counted in
+        the snapshot, the unchanged ones (not frozen) in one aggregate query over the model's
+        ids, no fingerprint."""
         rows = self._w.query(f"select __change, count(*) from {self.table} group by __change")
         found = {ChangeKind(str(kind)): int(n) for kind, n in rows}
-        return {kind: found.get(kind, 0) for kind in ChangeKind}
+        counts = {kind: found.get(kind, 0) for kind in ChangeKind}
+        if self.frozen_all or self.immutable:
+            # Every row of an id is new, or none is (events: only new rows are sent): the
+            # frozen rows hold every duplicate that matters.
+            sql = f"select __id from {self.table} where __rid is not null group by __id having count(*) > 1"
+            duplicates = [value for (value,) in self._w.query(sql)]
+            if not self.frozen_all:
+                sent = counts[ChangeKind.NEW] + counts[ChangeKind.CHANGED]
+                counts[ChangeKind.SAME] = max(0, self._model_rows() - sent)
+        else:
+            counts[ChangeKind.SAME], duplicates = self._unchanged_and_duplicates()
+        return counts, _valid_ids(duplicates), sum(found.values())
+
+    def _model_rows(self) -> int:
+        """The model's rows (those of the window, for events)."""
+        where = f" where {self._where}" if self._where else ""
+        ((n,),) = self._w.query(f"select count(*) from {self.relation}{where}")
+        return int(n)
+
+    def _unchanged_and_duplicates(self) -> tuple[int, list]:
+        """The model's rows grouped by frozen key: the rows of no frozen key are unchanged; a
+        frozen key on more than one row is a duplicate id, its rows beyond the frozen ones
+        unchanged."""
+        w = self._w
+        assert self._id_column is not None  # metadata and segments: an id column
+        qid = w.quote(self._id_column)
+        rid = f"cast({qid} as {w.macro('type_string')})"
+        keys = (
+            f"select __rid, __id, count(*) as __k from {self.table} where __change in "
+            f"('{ChangeKind.NEW}', '{ChangeKind.CHANGED}') and __rid is not null group by __rid, __id"
+        )
+        sql = (
+            f"select k.__id, k.__k, count(*) from {self.relation} m left join ({keys}) k on k.__rid = {rid} "
+            f"where {qid} is not null group by k.__rid, k.__id, k.__k having k.__rid is null or count(*) > 1"
+        )
+        same, duplicates = 0, []
+        for value, frozen, n in w.query(sql):
+            if frozen is None:
+                same += int(n)
+            else:
+                same += max(0, int(n) - int(frozen))
+                duplicates.append(value)
+        return same, duplicates
+
+    def counts(self) -> dict[ChangeKind, int]:
+        """Rows per change kind (DROPPED: records that left the model, not sent)."""
+        return dict(self._tally[0])
+
+    @property
+    def frozen(self) -> int:
+        """Rows written to the snapshot table."""
+        return self._tally[2]
 
     def duplicate_ids(self) -> set[str]:
         """Ids on more than one row, found by the warehouse."""
-        sql = f"select __id from {self.table} where __rid is not null group by __id having count(*) > 1"
-        ids = set()
-        for (value,) in self._w.query(sql):
-            try:
-                ids.add(record_id(value))
-            except InvalidValue:
-                continue  # blank ids are invalid on their own
-        return ids
+        return set(self._tally[1])
 
     @cached_property
     def record_json(self) -> tuple[str, str] | None:
@@ -206,7 +282,7 @@ class ModelSnapshot:
             f"cast({self._w.quote(c)} as {string})" if c in self._as_text else self._w.quote(c)
             for c in self._columns
         ]
-        where = "" if self.full_resync else f"where {self.to_send('__change')} "
+        where = f"where {self.to_send('__change')} "
         change = ", __change" if self.departed else ""
         if self.record_json is None:
             cols = "".join(f", {v}" for v in values)
@@ -220,10 +296,13 @@ class ModelSnapshot:
         return self._w.stream(f"select __rid, __id, __json{cols}{change} from ({rows}) r")
 
     def to_send(self, change: str) -> str:
-        """SQL: whether a row whose change kind is `change` is sent (events: new ones only)."""
+        """SQL: whether a row whose change kind is `change` is sent (events: new ones only;
+        every row but the dropped on a full resync)."""
         if self.immutable:
             return f"{change} = '{ChangeKind.NEW}'"
-        return f"{change} <> '{ChangeKind.SAME}'"
+        if self.full_resync:
+            return f"{change} <> '{ChangeKind.DROPPED}'"
+        return f"{change} not in ('{ChangeKind.SAME}', '{ChangeKind.DROPPED}')"
 
     def drop(self) -> None:
         """Drop the snapshot table."""

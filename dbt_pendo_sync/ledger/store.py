@@ -133,18 +133,22 @@ class StateStore:
         on Spark by a swap of tables (dialect.py).
 
         `replace_all` rebuilds the model's state from this run alone (full resync);
-        `forget_dropped` drops state of records no longer in the snapshot; with `only_new`
-        (events), only new rows were sent, so only they can be confirmed.
+        `forget_dropped` drops state of the records the snapshot holds as DROPPED (they left
+        the model and are not sent); with `only_new` (events), only new rows were sent, so
+        only they can be confirmed. A DROPPED row is never confirmed, even inside a range.
         """
         w = self.warehouse
         mid = w.literal(model.unique_id)
-        confirmed = self._confirmed(mid, "s")
         if only_new:
-            confirmed = f"s.__change = '{ChangeKind.NEW}' and {confirmed}"
-        elif not replace_all:
+            sent = [ChangeKind.NEW]
+        elif replace_all:
+            sent = [ChangeKind.NEW, ChangeKind.CHANGED, ChangeKind.SAME, ChangeKind.REMOVED]
+        else:
             # An unchanged row's state already holds its fingerprint, so only the rows that
             # differed need the journal: the range lookups then touch the changed few.
-            confirmed = f"s.__change <> '{ChangeKind.SAME}' and {confirmed}"
+            sent = [ChangeKind.NEW, ChangeKind.CHANGED, ChangeKind.REMOVED]
+        kinds = ", ".join(f"'{kind}'" for kind in sent)
+        confirmed = f"s.__change in ({kinds}) and {self._confirmed(mid, 's')}"
         self.dialect.merge(
             w,
             Merge(
@@ -157,6 +161,7 @@ class StateStore:
                 replace_all=replace_all,
                 forget_dropped=forget_dropped,
                 stays=f"s.__change <> '{ChangeKind.REMOVED}'",
+                dropped=f"s.__change = '{ChangeKind.DROPPED}'",
             ),
         )
 

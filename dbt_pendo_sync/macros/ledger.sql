@@ -135,13 +135,14 @@
     transaction: the confirmed snapshot rows (`confirmed`, a condition on snapshot row `s`)
     replace the model's state rows (all of them with `replace_all`), except those that leave
     the state once confirmed (`stays` is false for them: a record cleared or removed in Pendo);
-    records no longer in the snapshot are forgotten with `forget_dropped`, and the model's
-    journal is emptied. -#}
-{% macro pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
-  {{ return(adapter.dispatch('pendo_sync_merge', 'dbt_pendo_sync')(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays)) }}
+    with `forget_dropped`, the records whose snapshot row is `dropped` (a condition on `s`:
+    they left the model) are forgotten; the model's journal is emptied. The snapshot holds
+    only the rows that differ from the state: a record it lacks keeps its state. -#}
+{% macro pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) %}
+  {{ return(adapter.dispatch('pendo_sync_merge', 'dbt_pendo_sync')(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped)) }}
 {% endmacro %}
 
-{% macro default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
+{% macro default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) %}
   {%- set statements = [] -%}
   {%- if replace_all -%}
     {%- do statements.append("delete from " ~ state ~ " where model_id = " ~ model_id) -%}
@@ -155,10 +156,9 @@
     ~ model_id ~ ", s.__rid, s.__fp, " ~ now ~ " from " ~ snapshot ~ " s where " ~ confirmed
     ~ " and " ~ stays) -%}
   {%- if forget_dropped -%}
-    {#- not exists (an anti-join) scales where `not in` may not -#}
     {%- do statements.append(
-      "delete from " ~ state ~ " where model_id = " ~ model_id ~ " and not exists "
-      ~ "(select 1 from " ~ snapshot ~ " s where s.__rid = " ~ state.identifier ~ ".record_id)") -%}
+      "delete from " ~ state ~ " where model_id = " ~ model_id ~ " and record_id in "
+      ~ "(select s.__rid from " ~ snapshot ~ " s where " ~ dropped ~ ")") -%}
   {%- endif -%}
   {%- do statements.append("delete from " ~ journal ~ " where model_id = " ~ model_id) -%}
   {{ return(statements) }}
@@ -166,19 +166,19 @@
 
 {#- dbt-bigquery's begin and commit do nothing: the statements go as one script inside
     BigQuery's own multi-statement transaction, which commits all of them or none. -#}
-{% macro bigquery__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
-  {%- set statements = dbt_pendo_sync.default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) -%}
+{% macro bigquery__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) %}
+  {%- set statements = dbt_pendo_sync.default__pendo_sync_merge(state, journal, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) -%}
   {{ return(["begin transaction;\n" ~ (statements | join(";\n")) ~ ";\ncommit transaction;"]) }}
 {% endmacro %}
 
 
 {#- For a rewriting warehouse: the whole state table after the merge, as one query (the other
     models' rows, the model's rows kept, the rows confirmed now). -#}
-{% macro pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) %}
-  {{ return(adapter.dispatch('pendo_sync_state_after_merge', 'dbt_pendo_sync')(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays)) }}
+{% macro pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) %}
+  {{ return(adapter.dispatch('pendo_sync_state_after_merge', 'dbt_pendo_sync')(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped)) }}
 {% endmacro %}
 
-{% macro default__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) -%}
+{% macro default__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) -%}
   select * from {{ state }} where model_id <> {{ model_id }}
   {%- if not replace_all %}
   union all
@@ -186,7 +186,7 @@
   where st.model_id = {{ model_id }}
     and not exists (select 1 from {{ snapshot }} s where s.__rid = st.record_id and {{ confirmed }})
     {%- if forget_dropped %}
-    and exists (select 1 from {{ snapshot }} d where d.__rid = st.record_id)
+    and not exists (select 1 from {{ snapshot }} s where s.__rid = st.record_id and {{ dropped }})
     {%- endif %}
   {%- endif %}
   union all
@@ -196,14 +196,14 @@
 {%- endmacro %}
 
 {#- Spark plans anti and semi joins better than correlated subqueries. -#}
-{% macro spark__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays) -%}
+{% macro spark__pendo_sync_state_after_merge(state, snapshot, model_id, confirmed, now, replace_all, forget_dropped, stays, dropped) -%}
   select * from {{ state }} where model_id <> {{ model_id }}
   {%- if not replace_all %}
   union all
   select st.* from {{ state }} st
   left anti join (select s.__rid from {{ snapshot }} s where {{ confirmed }}) c on c.__rid = st.record_id
   {%- if forget_dropped %}
-  left semi join {{ snapshot }} d on d.__rid = st.record_id
+  left anti join (select s.__rid from {{ snapshot }} s where {{ dropped }}) d on d.__rid = st.record_id
   {%- endif %}
   where st.model_id = {{ model_id }}
   {%- endif %}
