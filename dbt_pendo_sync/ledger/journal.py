@@ -15,6 +15,9 @@ from .lock import SyncLock
 from .store import StateStore
 
 JOURNAL_FLUSH_SECONDS = 1.0
+# Range rows the journal may hold beyond one per run of answered batches before it compacts
+# them: the merge looks each changed row up among them, so their number is the merge's cost.
+SPARE_RANGES = 32
 
 
 @dataclass
@@ -43,18 +46,43 @@ class _Withdrawn:
     keys: list[str]
 
 
-def ranges_of(answered: Sequence[Answered]) -> list[tuple[str, str]]:
-    """The key ranges of the answered batches, one per run of consecutive batch numbers
-    (no key lies between two consecutive batches), in key order."""
-    ranges: list[tuple[str, str]] = []
-    last = -2
-    for item in sorted(answered, key=lambda a: a.batch):
-        if item.batch == last + 1:
-            ranges[-1] = (ranges[-1][0], item.hi)
-        else:
-            ranges.append((item.lo, item.hi))
-        last = item.batch
-    return ranges
+@dataclass(frozen=True)
+class _Run:
+    """Batches first..last, all answered, and the keys lo..hi they cover."""
+
+    first: int
+    last: int
+    lo: str
+    hi: str
+
+
+class AnsweredRuns:
+    """Answered batches as runs of consecutive batch numbers, each run one key range (no key
+    lies between two consecutive batches): the fewest ranges that cover them all."""
+
+    def __init__(self, answered: Sequence[Answered] = ()) -> None:
+        self._by_first: dict[int, _Run] = {}
+        self._by_last: dict[int, _Run] = {}
+        for item in answered:
+            self.add(item)
+
+    def add(self, item: Answered) -> None:
+        """One more batch answered, joined to the runs either side of it."""
+        run = _Run(item.batch, item.batch, item.lo, item.hi)
+        before = self._by_last.pop(item.batch - 1, None)
+        if before is not None:
+            del self._by_first[before.first]
+            run = _Run(before.first, run.last, before.lo, run.hi)
+        after = self._by_first.pop(item.batch + 1, None)
+        if after is not None:
+            del self._by_last[after.last]
+            run = _Run(run.first, after.last, run.lo, after.hi)
+        self._by_first[run.first] = run
+        self._by_last[run.last] = run
+
+    def ranges(self) -> list[tuple[str, str]]:
+        """The runs' key ranges, in key order."""
+        return [(run.lo, run.hi) for _, run in sorted(self._by_first.items())]
 
 
 class Journal:
@@ -63,7 +91,8 @@ class Journal:
     The main thread's connection is busy streaming the snapshot; the journal writes beside
     it, flushing about once a second, skips before ranges, and keeps the lock's heartbeat
     going. Batches are recorded as they are answered, in any order: a slow batch holds back
-    no other one; those of one flush with consecutive numbers make one range. Intents
+    no other one; those of one flush with consecutive numbers make one range, and the ranges
+    are compacted now and then (`_flush`). Intents
     (`intend`) are written at once, and the caller waits for them; a withdrawn intent is a
     skip, so the merge does not take it as sent (every queued item is written before `close`
     returns, and the merge comes after).
@@ -74,6 +103,8 @@ class Journal:
         self._lock = lock
         self._model_id = model.unique_id
         self._queue: queue.Queue[Answered | _Withdrawn | _Intent | None] = queue.Queue()
+        self._answered = AnsweredRuns()  # every batch answered so far
+        self._ranges: set[tuple[str, str]] = set()  # the range rows written (none twice)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pendo-journal", daemon=True)
         self._thread.start()
@@ -152,14 +183,33 @@ class Journal:
                 skipped += item.skipped
 
     def _flush(self, w: Warehouse, mid: str, answered: list[Answered], skipped: list[str]) -> None:
-        """Skips first, then the ranges in one statement: a run killed between the two has
-        its answered keys sent again, never a skipped one taken as confirmed."""
-        j = self._store.journal
+        """Skips first, then the ranges: a run killed between the two has its answered keys
+        sent again, never a skipped one taken as confirmed. A range per run of the batches
+        answered since the last flush; when the rows add up to SPARE_RANGES more than the
+        runs of all batches answered so far, they are compacted."""
         self._insert(w, mid, "skip", skipped)
-        ranges = ranges_of(answered)
+        for item in answered:
+            self._answered.add(item)
+        self._insert_ranges(w, mid, AnsweredRuns(answered).ranges())
+        runs = self._answered.ranges()
+        if len(self._ranges) > len(runs) + SPARE_RANGES:
+            self._compact(w, mid, runs)
+
+    def _compact(self, w: Warehouse, mid: str, runs: list[tuple[str, str]]) -> None:
+        """The range rows made one per run: the runs are written, then every other range
+        row deleted. Both sets of rows cover the same keys, so a run killed between the two
+        loses nothing."""
+        self._insert_ranges(w, mid, [r for r in runs if r not in self._ranges])
+        kept = " or ".join(f"(lo = {w.literal(lo)} and hi = {w.literal(hi)})" for lo, hi in runs)
+        where = f"model_id = {mid} and kind = 'range' and not ({kept})"
+        self._store.dialect.delete(w, self._store.journal, where)
+        self._ranges = set(runs)
+
+    def _insert_ranges(self, w: Warehouse, mid: str, ranges: list[tuple[str, str]]) -> None:
         if ranges:
             values = ", ".join(f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})" for lo, hi in ranges)
-            w.execute(f"insert into {j} (model_id, kind, lo, hi) values {values}")
+            w.execute(f"insert into {self._store.journal} (model_id, kind, lo, hi) values {values}")
+            self._ranges.update(ranges)
 
     def _insert(self, w: Warehouse, mid: str, kind: str, keys: list[str]) -> None:
         """One journal row of `kind` per key (lo = hi = the key), 1,000 to a statement."""

@@ -14,7 +14,7 @@ import pytest
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
 from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
-from dbt_pendo_sync.ledger.journal import Answered, ranges_of
+from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
@@ -198,9 +198,14 @@ def test_calls_answered_before_an_earlier_call_stops_the_run_are_journaled():
 
 
 def test_answered_batches_make_one_range_per_run_of_consecutive_batches():
-    answered = [Answered(3, "k7", "k7", []), Answered(0, "k1", "k2", []), Answered(1, "k3", "k4", ["k4"])]
-    assert ranges_of(answered) == [("k1", "k4"), ("k7", "k7")]  # batch 2 (k5, k6) not answered yet
-    assert ranges_of([*answered, Answered(2, "k5", "k6", [])]) == [("k1", "k7")]
+    runs = AnsweredRuns(
+        [Answered(3, "k7", "k7", []), Answered(0, "k1", "k2", []), Answered(4, "k8", "k9", [])]
+    )
+    assert runs.ranges() == [("k1", "k2"), ("k7", "k9")]  # batches 1 and 2 not answered yet
+    runs.add(Answered(1, "k3", "k4", ["k4"]))
+    assert runs.ranges() == [("k1", "k4"), ("k7", "k9")]
+    runs.add(Answered(2, "k5", "k6", []))
+    assert runs.ranges() == [("k1", "k9")]
 
 
 class Once(Pendo):
