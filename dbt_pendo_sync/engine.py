@@ -7,9 +7,8 @@ through a PendoClient (or nothing, on a dry run), and reports through an EventSi
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,10 +41,13 @@ class RowSource(Protocol):
 
 
 class ProgressJournal(Protocol):
-    """Where confirmed progress is recorded (the warehouse state), batch by batch, in order."""
+    """Where confirmed progress is recorded (the warehouse state), batch by batch, as each
+    batch is answered (not necessarily in key order)."""
 
-    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
-        """Rows with keys lo..hi were answered; those with keys in `skipped` were not confirmed."""
+    def record(self, batch: int, lo: str, hi: str, skipped: Sequence[str]) -> None:
+        """Rows with keys lo..hi (batch number `batch`) were answered; those with keys in
+        `skipped` were not confirmed. Batches are numbered in key order from 0, and no key
+        lies between those of two consecutive batches, so consecutive ones make one range."""
 
     def intend(self, keys: Sequence[str]) -> None:
         """Rows with these keys are about to be sent: recorded before this returns."""
@@ -76,6 +78,7 @@ class _Batch:
 
     lo: str | None = None
     hi: str | None = None
+    number: int = 0  # its place in key order among the model's batches (set when submitted)
     records: list[Record] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
@@ -215,6 +218,7 @@ class ModelSync:
         self.result = result
         self._build = build or MetadataBuilder(spec.id_key, source.fields, source.clear)
         self._ahead: list[_Batch] = []  # batches waiting for their intent (write-ahead senders)
+        self._submitted = 0  # batches submitted so far: the next one's number
 
     def run(self) -> ModelResult:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
@@ -225,7 +229,7 @@ class ModelSync:
         duplicates = self.source.duplicate_ids()
         batch = _Batch()
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="pendo-send") as pool:
-            inflight: deque[tuple[_Batch, Future[BatchOutcome]]] = deque()
+            inflight: dict[Future[BatchOutcome], _Batch] = {}  # calls not collected, in key order
             try:
                 for chunk in self.source.chunks():
                     built = self._build_many(chunk, duplicates)
@@ -252,10 +256,9 @@ class ModelSync:
                     self._submit(pool, inflight, batch)
                 if self._ahead:
                     self._send_ahead(pool)
-                while inflight:
-                    self._collect(*inflight.popleft())
+                self._collect_answered(inflight, most=0)
             finally:
-                for _, future in inflight:
+                for future in inflight:
                     future.cancel()
         self.sink.progress(self.spec, self.result)
 
@@ -276,7 +279,7 @@ class ModelSync:
     def _add(
         self,
         pool: ThreadPoolExecutor,
-        inflight: deque,
+        inflight: dict[Future[BatchOutcome], _Batch],
         batch: _Batch,
         keys: list[str],
         ids: list[str],
@@ -308,15 +311,32 @@ class ModelSync:
             return rid, None
         return rid, record
 
-    def _submit(self, pool: ThreadPoolExecutor, inflight: deque, batch: _Batch) -> None:
+    def _submit(
+        self, pool: ThreadPoolExecutor, inflight: dict[Future[BatchOutcome], _Batch], batch: _Batch
+    ) -> None:
+        batch.number = self._submitted
+        self._submitted += 1
         if self.sender.write_ahead:
             self._ahead.append(batch)
             if len(self._ahead) >= self.threads:
                 self._send_ahead(pool)
             return
-        inflight.append((batch, self._start(pool, batch)))
-        while len(inflight) > 2 * self.threads:
-            self._collect(*inflight.popleft())
+        inflight[self._start(pool, batch)] = batch
+        self._collect_answered(inflight, most=2 * self.threads)
+
+    def _collect_answered(self, inflight: dict[Future[BatchOutcome], _Batch], most: int) -> None:
+        """Collect every call answered so far, waiting for answers while more than `most`
+        are not. Each is collected (and journaled) as it is answered, whatever the calls
+        before it in key order are doing: a run killed while one call is slow (retrying)
+        sends again only the calls in flight. Those answered together go in key order, a
+        failed one (which stops the run) after the others."""
+        while True:
+            answered = sorted((f for f in inflight if f.done()), key=_failed)
+            for future in answered:
+                self._collect(inflight.pop(future), future)
+            if len(inflight) <= most:
+                return
+            wait(inflight, return_when=FIRST_COMPLETED)
 
     def _send_ahead(self, pool: ThreadPoolExecutor) -> None:
         """A group of batches (one per thread) journaled as sent, sent together, and all
@@ -398,7 +418,7 @@ class ModelSync:
                 skipped = skipped + [
                     k for rid, k in zip(batch.ids, batch.keys, strict=True) if rid not in confirmed
                 ]
-            self.journal.record(batch.lo, batch.hi or batch.lo, skipped)
+            self.journal.record(batch.number, batch.lo, batch.hi or batch.lo, skipped)
         if batch.records and self.sender.delivers:
             self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
         self.sink.progress(self.spec, self.result)
@@ -408,6 +428,11 @@ class ModelSync:
         counts.add(category)
         self.result.add_sample(category, rid, reason)
         self.sink.undelivered(self.spec, category, rid, reason, payload)
+
+
+def _failed(call: Future[BatchOutcome]) -> bool:
+    """Whether an ended call failed (raised)."""
+    return call.exception() is not None
 
 
 def _stop(calls: Sequence[Future[BatchOutcome]]) -> None:

@@ -11,9 +11,10 @@ Tables (created through the user's adapter, in the state schema):
 - `pendo_sync_state` (model_id, record_id, fingerprint, synced_at): one row per record whose
   current payload Pendo confirmed.
 - `pendo_sync_journal` (model_id, kind, lo, hi): progress of a running sync, as ranges of
-  state keys that were answered (`range`; rows are sent in key order) and the keys in them
-  that were not confirmed (`skip`). Small rows, so recording progress costs one insert per
-  flush.
+  state keys that were answered (`range`: rows are sent in key order, so a batch is a range,
+  and the batches answered in one flush with no batch between them make one) and the keys
+  in them that were not confirmed (`skip`). Small rows, so recording progress costs an
+  insert or two per flush.
 - `pendo_sync_snap_<model>`: the run's snapshot of the model, with each row's state key,
   fingerprint and change kind (new / changed / same). Rows are not numbered: a window over
   the whole table costs more than the rest of the snapshot, and only changed rows need an

@@ -14,7 +14,10 @@ from ..errors import WarehouseError
 from .lock import SyncLock
 from .store import StateStore
 
-JOURNAL_FLUSH_SECONDS = 1.0
+JOURNAL_FLUSH_SECONDS = 0.2
+# Range rows the journal may hold beyond one per run of answered batches before it compacts
+# them: the merge looks each changed row up among them, so their number is the merge's cost.
+SPARE_RANGES = 32
 
 
 @dataclass
@@ -25,29 +28,93 @@ class _Intent:
     written: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass(frozen=True)
+class Answered:
+    """A batch answered: its number (batches are numbered in key order), its keys lo..hi,
+    and those of its keys that were not confirmed."""
+
+    batch: int
+    lo: str
+    hi: str
+    skipped: list[str]
+
+
+@dataclass(frozen=True)
+class _Withdrawn:
+    """Keys intended but surely not delivered."""
+
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Batches first..last, all answered, and the keys lo..hi they cover."""
+
+    first: int
+    last: int
+    lo: str
+    hi: str
+
+
+class AnsweredRuns:
+    """Answered batches as runs of consecutive batch numbers, each run one key range (no key
+    lies between two consecutive batches): the fewest ranges that cover them all."""
+
+    def __init__(self, answered: Sequence[Answered] = ()) -> None:
+        self._by_first: dict[int, _Run] = {}
+        self._by_last: dict[int, _Run] = {}
+        for item in answered:
+            self.add(item)
+
+    def add(self, item: Answered) -> None:
+        """One more batch answered, joined to the runs either side of it."""
+        run = _Run(item.batch, item.batch, item.lo, item.hi)
+        before = self._by_last.pop(item.batch - 1, None)
+        if before is not None:
+            del self._by_first[before.first]
+            run = _Run(before.first, run.last, before.lo, run.hi)
+        after = self._by_first.pop(item.batch + 1, None)
+        if after is not None:
+            del self._by_last[after.last]
+            run = _Run(run.first, after.last, run.lo, after.hi)
+        self._by_first[run.first] = run
+        self._by_last[run.last] = run
+
+    def ranges(self) -> list[tuple[str, str]]:
+        """The runs' key ranges, in key order."""
+        return [(run.lo, run.hi) for _, run in sorted(self._by_first.items())]
+
+
 class Journal:
     """Records sync progress from a thread of its own, on a connection of its own.
 
     The main thread's connection is busy streaming the snapshot; the journal writes beside
-    it, coalescing answered ranges and flushing about once a second, skips before ranges,
-    and keeps the lock's heartbeat going. Intents (`intend`) are written at once, and the
-    caller waits for them; a withdrawn intent is a skip, so the merge does not take it as sent
-    (every queued item is written before `close` returns, and the merge comes after).
+    it, flushing about five times a second (what a killed run sends again is what it answered
+    since the last flush, besides its calls in flight), skips before ranges, and keeps the
+    lock's heartbeat going. Batches are recorded as they are answered, in any order: a slow
+    batch holds back no other one; those of one flush with consecutive numbers make one
+    range, and the ranges are compacted now and then (`_flush`). Intents (`intend`) are
+    written at once, and the caller waits for them; a withdrawn intent is a skip, so the merge
+    does not take it as sent (every queued item is written before `close` returns, and the
+    merge comes after).
     """
 
     def __init__(self, store: StateStore, model: ModelNode, lock: SyncLock) -> None:
         self._store = store
         self._lock = lock
         self._model_id = model.unique_id
-        self._queue: queue.Queue[tuple[str | None, str | None, list[str]] | _Intent | None] = queue.Queue()
+        self._queue: queue.Queue[Answered | _Withdrawn | _Intent | None] = queue.Queue()
+        self._answered = AnsweredRuns()  # every batch answered so far
+        self._ranges: set[tuple[str, str]] = set()  # the range rows written (none twice)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pendo-journal", daemon=True)
         self._thread.start()
 
-    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
-        """Rows with keys lo..hi were answered; those with keys in `skipped` were not confirmed."""
+    def record(self, batch: int, lo: str, hi: str, skipped: Sequence[str]) -> None:
+        """Rows with keys lo..hi (batch number `batch`, in key order) were answered; those
+        with keys in `skipped` were not confirmed."""
         self._raise_if_failed()
-        self._queue.put((lo, hi, list(skipped)))
+        self._queue.put(Answered(batch, lo, hi, list(skipped)))
 
     def intend(self, keys: Sequence[str]) -> None:
         """Rows with these keys are about to be sent: written before this returns, so that a
@@ -61,7 +128,7 @@ class Journal:
     def withdraw(self, keys: Sequence[str]) -> None:
         """Rows with these keys were intended but surely not delivered: recorded as skipped,
         so the merge does not take them as sent and the next run sends them."""
-        self._queue.put((None, None, list(keys)))
+        self._queue.put(_Withdrawn(list(keys)))
 
     def close(self) -> None:
         """Flush everything recorded, stop the thread, and raise any write failure."""
@@ -81,8 +148,8 @@ class Journal:
                 done = False
                 beat = time.monotonic()
                 while not done:
-                    lo, hi, skipped, intents, done = self._drain()
-                    self._flush(w, mid, lo, hi, skipped)
+                    answered, skipped, intents, done = self._drain()
+                    self._flush(w, mid, answered, skipped)
                     for intent in intents:
                         self._insert(w, mid, "sent", intent.keys)
                         intent.written.set()
@@ -92,10 +159,11 @@ class Journal:
         except BaseException as exc:  # reported to the main thread by record()/close()
             self._error = exc
 
-    def _drain(self) -> tuple[str | None, str | None, list[str], list[_Intent], bool]:
-        """Everything recorded within one flush interval, coalesced into one range; an intent
-        ends the interval at once (its sender waits)."""
-        lo = hi = None
+    def _drain(self) -> tuple[list[Answered], list[str], list[_Intent], bool]:
+        """Everything recorded within one flush interval: the batches answered, the keys not
+        confirmed (theirs and the withdrawn), the intents. An intent ends the interval at
+        once (its sender waits)."""
+        answered: list[Answered] = []
         skipped: list[str] = []
         intents: list[_Intent] = []
         deadline = time.monotonic() + JOURNAL_FLUSH_SECONDS
@@ -104,25 +172,45 @@ class Journal:
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
-                return lo, hi, skipped, intents, False
+                return answered, skipped, intents, False
             if item is None:
-                return lo, hi, skipped, intents, True
+                return answered, skipped, intents, True
             if isinstance(item, _Intent):
                 intents.append(item)
-                continue
-            if item[0] is not None:  # a range answered (a withdrawal has none)
-                lo = item[0] if lo is None else lo
-                hi = item[1]
-            skipped.extend(item[2])
+            elif isinstance(item, _Withdrawn):
+                skipped += item.keys
+            else:
+                answered.append(item)
+                skipped += item.skipped
 
-    def _flush(self, w: Warehouse, mid: str, lo: str | None, hi: str | None, skipped: list[str]) -> None:
-        j = self._store.journal
+    def _flush(self, w: Warehouse, mid: str, answered: list[Answered], skipped: list[str]) -> None:
+        """Skips first, then the ranges: a run killed between the two has its answered keys
+        sent again, never a skipped one taken as confirmed. A range per run of the batches
+        answered since the last flush; when the rows add up to SPARE_RANGES more than the
+        runs of all batches answered so far, they are compacted."""
         self._insert(w, mid, "skip", skipped)
-        if lo is not None and hi is not None:
-            w.execute(
-                f"insert into {j} (model_id, kind, lo, hi) values "
-                f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})"
-            )
+        for item in answered:
+            self._answered.add(item)
+        self._insert_ranges(w, mid, AnsweredRuns(answered).ranges())
+        runs = self._answered.ranges()
+        if len(self._ranges) > len(runs) + SPARE_RANGES:
+            self._compact(w, mid, runs)
+
+    def _compact(self, w: Warehouse, mid: str, runs: list[tuple[str, str]]) -> None:
+        """The range rows made one per run: the runs are written, then every other range
+        row deleted. Both sets of rows cover the same keys, so a run killed between the two
+        loses nothing."""
+        self._insert_ranges(w, mid, [r for r in runs if r not in self._ranges])
+        kept = " or ".join(f"(lo = {w.literal(lo)} and hi = {w.literal(hi)})" for lo, hi in runs)
+        where = f"model_id = {mid} and kind = 'range' and not ({kept})"
+        self._store.dialect.delete(w, self._store.journal, where)
+        self._ranges = set(runs)
+
+    def _insert_ranges(self, w: Warehouse, mid: str, ranges: list[tuple[str, str]]) -> None:
+        if ranges:
+            values = ", ".join(f"({mid}, 'range', {w.literal(lo)}, {w.literal(hi)})" for lo, hi in ranges)
+            w.execute(f"insert into {self._store.journal} (model_id, kind, lo, hi) values {values}")
+            self._ranges.update(ranges)
 
     def _insert(self, w: Warehouse, mid: str, kind: str, keys: list[str]) -> None:
         """One journal row of `kind` per key (lo = hi = the key), 1,000 to a statement."""

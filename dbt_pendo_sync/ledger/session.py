@@ -15,7 +15,7 @@ from .store import StateStore
 class DiscardedProgress:
     """The journal of a dry run: progress is noted nowhere (the engine's ProgressJournal)."""
 
-    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
+    def record(self, batch: int, lo: str, hi: str, skipped: Sequence[str]) -> None:
         """Nothing was sent, so nothing is confirmed."""
 
     def intend(self, keys: Sequence[str]) -> None:

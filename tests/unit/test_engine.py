@@ -1,9 +1,10 @@
 """ModelSync with a fake row source, sink and journal, and the real senders' shapes: every
-row is accounted for, progress is journaled in key order, a preview confirms nothing."""
+row is accounted for, each batch is journaled as it is answered, a preview confirms nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
 from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
+from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
@@ -75,10 +77,12 @@ class Events:
 class Journal:
     def __init__(self, log: list | None = None) -> None:
         self.ranges: list[tuple[str, str, list[str]]] = []
+        self.batches: list[int] = []  # the number of each batch recorded
         self.log = log if log is not None else []
 
-    def record(self, lo: str, hi: str, skipped: Sequence[str]) -> None:
+    def record(self, batch: int, lo: str, hi: str, skipped: Sequence[str]) -> None:
         self.ranges.append((lo, hi, list(skipped)))
+        self.batches.append(batch)
 
     def intend(self, keys: Sequence[str]) -> None:
         self.log.append(("intend", list(keys)))
@@ -116,7 +120,7 @@ def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[Model
 ROWS = [("a", "a", "pro"), ("b", "b", None), ("c", None, "free"), ("d", "d", "pro"), ("e", "e", "free")]
 
 
-def test_every_row_is_sent_invalid_or_missing_and_progress_is_journaled_in_key_order():
+def test_every_row_is_sent_invalid_or_missing_and_every_batch_is_journaled():
     pendo = Pendo(known={"a", "b", "d"})
     result, events, journal = _run(Rows(ROWS), pendo)
     assert [r["visitorId"] for r in pendo.sent] == ["a", "b", "d", "e"]
@@ -124,7 +128,9 @@ def test_every_row_is_sent_invalid_or_missing_and_progress_is_journaled_in_key_o
     c = result.counts
     assert (c.sent, c.updated, c.missing, c.invalid) == (4, 3, 1, 1)
     assert events.undelivered_rows[0] == (Undelivered.INVALID, None, "id is null")
-    assert journal.ranges == [("a", "b", []), ("c", "e", ["c", "e"])]  # c invalid, e missing
+    # each batch as it is answered (the second may be first); c invalid, e missing
+    assert sorted(journal.ranges) == [("a", "b", []), ("c", "e", ["c", "e"])]
+    assert sorted(journal.batches) == [0, 1]
     assert events.batches == 2
 
 
@@ -138,6 +144,70 @@ def test_duplicate_ids_are_invalid_and_never_sent():
         "id occurs on more than one row of the model",
     ) in events.undelivered_rows
     assert result.counts.invalid == 2
+
+
+SEVEN = [(f"k{i}", f"v{i}", "pro") for i in range(1, 8)]
+
+
+class Held(Pendo):
+    """Holds the call of the batch with id `at` until the journal has `after` other batches
+    (or 10 s went by); the other calls are answered at once."""
+
+    def __init__(self, at: str, after: int, error: BaseException | None = None) -> None:
+        super().__init__(known={f"v{i}" for i in range(1, 8)})
+        self.at, self.error = at, error
+        self.journal = Releasing(after)
+
+    def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
+        if self.at in ids:
+            self.journal.released.wait(timeout=10)
+            if self.error is not None:
+                raise self.error
+        return super().send(records, ids)
+
+
+class Releasing(Journal):
+    """A journal that lets a held call go once it has `after` batches."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+        self.released = threading.Event()
+
+    def record(self, batch: int, lo: str, hi: str, skipped: Sequence[str]) -> None:
+        super().record(batch, lo, hi, skipped)
+        if len(self.batches) >= self.after:
+            self.released.set()
+
+
+def test_each_batch_is_journaled_as_it_is_answered_while_an_earlier_one_is_held():
+    """The first call is held until the three after it are journaled: a run killed meanwhile
+    would send only the held batch again. Every row is still accounted for once."""
+    pendo = Held(at="v1", after=3)
+    result, events, journal = _run(Rows(SEVEN), pendo, pendo.journal)
+    assert journal.batches == [1, 2, 3, 0]
+    assert journal.ranges == [("k3", "k4", []), ("k5", "k6", []), ("k7", "k7", []), ("k1", "k2", [])]
+    assert (result.counts.sent, result.counts.updated, events.batches) == (7, 7, 4)
+
+
+def test_calls_answered_before_an_earlier_call_stops_the_run_are_journaled():
+    """An earlier call's fatal error stops the run, but what Pendo answered meanwhile stays
+    confirmed: the next run does not send it again."""
+    pendo = Held(at="v1", after=3, error=PendoAuthError("refused"))
+    with pytest.raises(PendoAuthError):
+        _run(Rows(SEVEN), pendo, pendo.journal)
+    assert pendo.journal.batches == [1, 2, 3]
+
+
+def test_answered_batches_make_one_range_per_run_of_consecutive_batches():
+    runs = AnsweredRuns(
+        [Answered(3, "k7", "k7", []), Answered(0, "k1", "k2", []), Answered(4, "k8", "k9", [])]
+    )
+    assert runs.ranges() == [("k1", "k2"), ("k7", "k9")]  # batches 1 and 2 not answered yet
+    runs.add(Answered(1, "k3", "k4", ["k4"]))
+    assert runs.ranges() == [("k1", "k4"), ("k7", "k9")]
+    runs.add(Answered(2, "k5", "k6", []))
+    assert runs.ranges() == [("k1", "k9")]
 
 
 class Once(Pendo):
@@ -180,9 +250,6 @@ class Failing(Once):
             self.log.append(("send", list(ids)))
             raise self.error
         return super().send(records, ids)
-
-
-SEVEN = [(f"k{i}", f"v{i}", "pro") for i in range(1, 8)]
 
 
 @pytest.mark.parametrize(
