@@ -14,7 +14,7 @@ from ..errors import WarehouseError
 from .lock import SyncLock
 from .store import StateStore
 
-JOURNAL_FLUSH_SECONDS = 0.2
+JOURNAL_FLUSH_SECONDS = 1.0
 # Range rows the journal may hold beyond one per run of answered batches before it compacts
 # them: the merge looks each changed row up among them, so their number is the merge's cost.
 SPARE_RANGES = 32
@@ -89,14 +89,13 @@ class Journal:
     """Records sync progress from a thread of its own, on a connection of its own.
 
     The main thread's connection is busy streaming the snapshot; the journal writes beside
-    it, flushing about five times a second (what a killed run sends again is what it answered
-    since the last flush, besides its calls in flight), skips before ranges, and keeps the
-    lock's heartbeat going. Batches are recorded as they are answered, in any order: a slow
-    batch holds back no other one; those of one flush with consecutive numbers make one
-    range, and the ranges are compacted now and then (`_flush`). Intents (`intend`) are
-    written at once, and the caller waits for them; a withdrawn intent is a skip, so the merge
-    does not take it as sent (every queued item is written before `close` returns, and the
-    merge comes after).
+    it, flushing about once a second, skips before ranges, and keeps the lock's heartbeat
+    going. Batches are recorded as they are answered, in any order: a slow batch holds back
+    no other one; those of one flush with consecutive numbers make one range, and the ranges
+    are compacted now and then (`_flush`). Intents
+    (`intend`) are written at once, and the caller waits for them; a withdrawn intent is a
+    skip, so the merge does not take it as sent (every queued item is written before `close`
+    returns, and the merge comes after).
     """
 
     def __init__(self, store: StateStore, model: ModelNode, lock: SyncLock) -> None:
