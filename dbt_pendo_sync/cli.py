@@ -202,7 +202,7 @@ class P:
         RetryPolicy.rate,
         click.FloatRange(0),
         "A ceiling of requests per second to Pendo (0: none, the in-flight window adapts to "
-        "Pendo's answers); halves on each 429 and recovers.",
+        "Pendo's answers); a 429 paces calls below it, at what Pendo accepted.",
     )
     retries = _tuning(
         "--retries",
@@ -495,6 +495,15 @@ def exposures_command(**params: Any) -> None:
         click.echo(f"Wrote an empty exposures list to {result.path}")
 
 
+def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
+    from .emulator.latency import parse_latency
+
+    try:
+        return parse_latency(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.command(short_help="Run a local HTTP server that answers like Pendo's API.")
 @option(
     "--host",
@@ -542,12 +551,22 @@ def exposures_command(**params: Any) -> None:
 )
 @option(
     "--latency-ms",
-    default=0,
+    default="0",
     show_default=True,
-    type=click.IntRange(min=0),
-    metavar="N",
+    callback=_latency,
+    metavar="N|KIND=N,...",
     help="Delay every answer by N milliseconds, as the network to Pendo would; concurrent "
-    "requests wait side by side.",
+    "requests wait side by side. Per kind of call: bulk=250,track=50,segment=100,get=5 (kinds "
+    "bulk, track, segment, get, other; those not named 0, or N with a plain N among them).",
+)
+@option(
+    "--latency-per-record-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="MS",
+    help="Delay each answer by MS more per record the call carries (bulk write records, "
+    "segment visitors, the event of a track call), as Pendo takes longer for bigger batches.",
 )
 @option(
     "--rate-limit",
@@ -596,7 +615,8 @@ def emulator(
     accept_any_id: bool,
     unknown_fields: str,
     track_answer: str,
-    latency_ms: int,
+    latency_ms: dict[str, int],
+    latency_per_record_ms: float,
     rate_limit: int,
     keep_bodies: bool,
     dump_path: str | None,
@@ -662,6 +682,7 @@ def emulator(
             data=data,
             track_secret=track_secret,
             latency_ms=latency_ms,
+            latency_per_record_ms=latency_per_record_ms,
             rate_limit=rate_limit,
             keep_bodies=keep_bodies or dump_path is not None,
             unknown_fields=unknown_fields,
