@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 SPAN = 1.0  # seconds over which calls are counted: Pendo limits calls per second
 BURST = 0.25  # seconds after a first 429 when the refusals of calls already sent come back
-MARGIN = 0.95  # the pace after a 429: this share of the calls Pendo accepted over SPAN
-GROWTH = 0.01  # calls per second added to the pace per accepted call (1% of it per second)
+MARGIN = 0.97  # the pace after a 429: this share of the calls Pendo accepted over SPAN
+GROWTH = 0.003  # calls per second added to the pace per accepted call (0.3% of it per second)
 
 
 class Pacer:
