@@ -12,7 +12,10 @@ import requests
 from urllib3.util.retry import Retry
 
 from dbt_pendo_sync.emulator import EmulatorData, Fault, PendoEmulator
+from dbt_pendo_sync.emulator.latency import KINDS, parse_latency
 from dbt_pendo_sync.emulator.ratelimit import RateLimit
+
+from .conftest import wait_until
 
 KEY = "test-integration-key"
 READ_ONLY = "read-only-key"
@@ -864,6 +867,43 @@ def test_latency_must_be_a_whole_number_of_milliseconds(emu):
         PendoEmulator(KEY, latency_ms=-5)
 
 
+def _held_while_a_read_is_answered(emu, records) -> None:
+    """A bulk write of `records` is held by its latency while a GET is answered: no clock is
+    read, the emulator's in_flight count shows which call waits."""
+    statuses: list[int] = []
+    writer = threading.Thread(target=lambda: statuses.append(write(emu, records).status_code))
+    writer.start()
+    wait_until(lambda: emu.in_flight() == 1, "the write to be held by its latency")
+    assert get(emu, "/api/v1/metadata/schema/visitor").ok
+    assert emu.in_flight() == 1 and statuses == []
+    writer.join()
+    assert statuses == [200]
+
+
+def test_latency_per_kind_of_call_and_per_record(make_emulator):
+    """Pendo answers a read in milliseconds and a bulk write in a time that grows with its
+    records: each kind of call has its own latency, and a delay per record adds up."""
+    emu = make_emulator(latency_ms={"bulk": 1500})
+    _held_while_a_read_is_answered(emu, [visitor("u-0001", role="admin")])
+    emu.set_latency_ms(0, per_record_ms=500)  # a read carries no record
+    _held_while_a_read_is_answered(emu, [visitor("u-0001", role="a"), visitor("u-0002", role="b")])
+
+
+def test_latency_per_kind_is_checked():
+    assert parse_latency("250") == dict.fromkeys(KINDS, 250)
+    assert parse_latency("bulk=250, get=5") == {"bulk": 250, "track": 0, "segment": 0, "get": 5, "other": 0}
+    assert parse_latency("250,get=5") == {"bulk": 250, "track": 250, "segment": 250, "get": 5, "other": 250}
+    for bad in ["", "bulk=x", "reads=5", "1.5", "bulk=-1"]:
+        with pytest.raises(ValueError, match="KIND=N"):
+            parse_latency(bad)
+    with pytest.raises(ValueError, match="unknown kind 'reads'"):
+        PendoEmulator(KEY, latency_ms={"reads": 5})
+    with pytest.raises(ValueError, match="latency_ms"):
+        PendoEmulator(KEY, latency_ms={"bulk": 1.5})
+    with pytest.raises(ValueError, match="latency_per_record_ms"):
+        PendoEmulator(KEY, latency_per_record_ms=-1)
+
+
 # ---------------------------------------------------------------- rate limit
 
 
@@ -965,7 +1005,7 @@ def test_control_surface(emu):
     assert get(emu, "/_emulator/values/visitor", key=None).json() == {"u-0001": {"role": "x"}}
     assert track(emu, event()).ok
     stats = get(emu, "/_emulator/stats", key=None).json()
-    usage = {name: stats.pop(name) for name in ("cpu_seconds", "peak_rss_mb")}
+    usage = {name: stats.pop(name) for name in ("cpu_seconds", "peak_rss_mb", "send_seconds")}
     assert stats == {
         "write_calls": 2,
         "track_calls": 1,
@@ -978,6 +1018,7 @@ def test_control_surface(emu):
         "max_in_flight": 1,
     }
     assert usage["cpu_seconds"] > 0 and usage["peak_rss_mb"] > 0  # this test process's own
+    assert usage["send_seconds"] > 0  # from the first write's arrival to the track call's answer
     assert requests.post(f"{emu.url}/_emulator/faults", json={"kind": "nope"}, timeout=5).status_code == 400
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import wait_until
+
 KEY = "some-key"
 SECRET = "some-track-secret"
 TRACK_EVENT = {
@@ -300,6 +302,27 @@ def test_latency_ms_delays_concurrent_requests_side_by_side(start):
     assert statuses == [200] * clients
     status, text = emulator.request("GET", "/_emulator/stats", key=None)
     assert json.loads(text)["max_in_flight"] == clients
+
+
+def test_latency_per_kind_is_read_from_the_command_line(start):
+    """--latency-ms bulk=N,get=N: a write is held by its latency while a GET is answered (no
+    clock is read: the stats show the GET answered and the write not yet)."""
+    done = run_emulator("--latency-ms", "bulk=250,reads=5")
+    assert done.returncode == 2 and "Invalid value for '--latency-ms': 'reads=5'" in done.stderr, done.stderr
+    emulator = start("--port", "0", "--latency-ms", "bulk=3000,get=0", "--latency-per-record-ms", "0.5")
+
+    def stats() -> dict:
+        return json.loads(emulator.request("GET", "/_emulator/stats", key=None)[1])
+
+    answers: list[int] = []
+    body = [{"visitorId": "u-0001", "values": {}}]
+    writer = threading.Thread(target=lambda: answers.append(emulator.request("POST", WRITE_PATH, body)[0]))
+    writer.start()
+    wait_until(lambda: stats()["max_in_flight"] == 1, "the write to be held by its latency")
+    assert emulator.request("GET", "/api/v1/metadata/schema/visitor")[0] == 200
+    held = stats()
+    writer.join()
+    assert (held["requests"], held["write_calls"], answers) == (1, 0, [200])
 
 
 def test_the_process_plays_segments_and_the_agent_group(start):

@@ -27,6 +27,15 @@ _DATA_FORMAT = (
 )
 
 
+def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
+    from ..emulator.latency import parse_latency
+
+    try:
+        return parse_latency(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command(name="emulator", short_help="Run a local HTTP server that answers like Pendo's API.")
 @option(
     "--host",
@@ -74,12 +83,22 @@ _DATA_FORMAT = (
 )
 @option(
     "--latency-ms",
-    default=0,
+    default="0",
     show_default=True,
-    type=click.IntRange(min=0),
-    metavar="N",
+    callback=_latency,
+    metavar="N|KIND=N,...",
     help="Delay every answer by N milliseconds, as the network to Pendo would; concurrent "
-    "requests wait side by side.",
+    "requests wait side by side. Per kind of call: bulk=250,track=50,segment=100,get=5 (kinds "
+    "bulk, track, segment, get, other; those not named 0, or N with a plain N among them).",
+)
+@option(
+    "--latency-per-record-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="MS",
+    help="Delay each answer by MS more per record the call carries (bulk write records, "
+    "segment visitors, the event of a track call), as Pendo takes longer for bigger batches.",
 )
 @option(
     "--rate-limit",
@@ -128,7 +147,8 @@ def emulator_command(
     accept_any_id: bool,
     unknown_fields: str,
     track_answer: str,
-    latency_ms: int,
+    latency_ms: dict[str, int],
+    latency_per_record_ms: float,
     rate_limit: int,
     keep_bodies: bool,
     dump_path: str | None,
@@ -169,6 +189,7 @@ def emulator_command(
             data=data,
             track_secret=track_secret,
             latency_ms=latency_ms,
+            latency_per_record_ms=latency_per_record_ms,
             rate_limit=rate_limit,
             keep_bodies=keep_bodies or dump_path is not None,
             unknown_fields=unknown_fields,

@@ -64,7 +64,7 @@ max_rps = _tuning(
     RetryPolicy.rate,
     click.FloatRange(0),
     "A ceiling of requests per second to Pendo (0: none, the in-flight window adapts to "
-    "Pendo's answers); halves on each 429 and recovers.",
+    "Pendo's answers); a 429 paces calls below it, at what Pendo accepted.",
 )
 retries = _tuning(
     "--retries",

@@ -24,8 +24,10 @@ schema, its values kept apart). Segments (``/api/v1/segment``, see ``segments.py
 in memory; whether an upload answers with a status URL too is a switch
 (``segment_upload_answer``).
 
-``latency_ms`` delays every answer on Pendo's paths, as the network to Pendo would; each
-connection has its own thread, so concurrent requests wait side by side (``max_in_flight``).
+``latency_ms`` delays every answer on Pendo's paths, as the network to Pendo would, or each
+kind of call by its own time (``{"bulk": 250, "get": 5}``, see ``latency.py``), and
+``latency_per_record_ms`` adds a delay per record a call carries; each connection has its own
+thread, so concurrent requests wait side by side (``max_in_flight``).
 ``rate_limit`` caps the calls on Pendo's paths at N in any one second, as Pendo's rate limit
 (reported at about 100 calls/s) would: a call beyond gets 429 with Retry-After at once, without
 the latency, and is not numbered for faults nor counted as a write, track or segment call
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
@@ -67,20 +69,13 @@ from .data import EmulatorData
 from .faults import FaultPlan, faulted
 from .httpserver import RequestLog, Server
 from .keys import Keys, Verify
+from .latency import Latency
 from .ratelimit import RateLimit, retry_after
 from .schema import Schema, checked_unknown_fields
 from .segments import SegmentApi, checked_upload_answer
 from .track import NO_SECRET, TrackEvents, checked_track_answer
 from .traffic import RecordedRequest, Traffic
 from .values import Values, checked_errors_shape
-from .valuetypes import is_int
-
-
-def _checked_latency(latency_ms: int) -> int:
-    """`latency_ms` when it is a whole number of milliseconds >= 0, else ValueError."""
-    if not is_int(latency_ms) or latency_ms < 0:
-        raise ValueError(f"latency_ms must be an integer >= 0, not {latency_ms!r}")
-    return latency_ms
 
 
 @dataclass(frozen=True)
@@ -108,7 +103,9 @@ class PendoEmulator:
     (OSError if it cannot be, e.g. errno.EADDRINUSE).
 
     ``track_secret``: the only value of the key header POST /data/track accepts (None: refuse
-    every track call). ``latency_ms``: delay of every answer on Pendo's paths. ``switches``:
+    every track call). ``latency_ms``: delay of every answer on Pendo's paths in milliseconds,
+    or a mapping of kinds of call (bulk, track, segment, get, other; the others 0);
+    ``latency_per_record_ms``: a delay per record a call carries. ``switches``:
     the fields of ``Switches``.
     ``rate_limit``: calls per second on Pendo's paths before 429 (None or 0: no cap).
     ``keep_bodies``: keep the request log and the bodies of accepted track events (False:
@@ -126,7 +123,8 @@ class PendoEmulator:
         port: int = 0,
         data: EmulatorData | None = None,
         track_secret: str | None = None,
-        latency_ms: int = 0,
+        latency_ms: int | Mapping[str, int] = 0,
+        latency_per_record_ms: float = 0.0,
         rate_limit: int | None = None,
         keep_bodies: bool = True,
         request_log: TextIO | None = None,
@@ -134,7 +132,7 @@ class PendoEmulator:
     ) -> None:
         switch = Switches(**switches)
         data = EmulatorData.default() if data is None else data
-        self._latency = _checked_latency(latency_ms)
+        self._latency = Latency(latency_ms, latency_per_record_ms)
         self._rate = RateLimit(rate_limit)
         self._lock = threading.Lock()
         self.faults = FaultPlan()
@@ -295,6 +293,12 @@ class PendoEmulator:
         with self._lock:
             return self._traffic.throttled
 
+    def send_seconds(self) -> float:
+        """Seconds from the arrival of the first write, track or segment call since start (or
+        reset_log) to the answer of the latest: a sync's send phase, on the emulator's clock."""
+        with self._lock:
+            return self._traffic.send_seconds()
+
     def stats(self) -> dict[str, Any]:
         """What GET /_emulator/stats answers: call counts, answers per status, and the CPU
         seconds and peak RSS (MB) of the process the emulator runs in."""
@@ -303,13 +307,14 @@ class PendoEmulator:
 
     def reset_log(self) -> None:
         """Forget the request log and the counts of answers (statuses, throttled), restart call
-        numbering at 1 and the max_in_flight count."""
+        numbering at 1, the max_in_flight count and the send phase (send_seconds)."""
         with self._lock:
             self._traffic.reset()
 
-    def set_latency_ms(self, latency_ms: int) -> None:
-        """Delay every later answer on Pendo's paths by this many milliseconds (0: none)."""
-        self._latency = _checked_latency(latency_ms)
+    def set_latency_ms(self, latency_ms: int | Mapping[str, int], per_record_ms: float = 0.0) -> None:
+        """Delay every later answer on Pendo's paths by this many milliseconds (0: none), or
+        each kind of call by its own (a mapping), plus `per_record_ms` per record it carries."""
+        self._latency = Latency(latency_ms, per_record_ms)
 
     def set_rate_limit(self, rate_limit: int | None) -> None:
         """Cap later calls on Pendo's paths at this many per second (None or 0: no cap)."""
@@ -344,10 +349,12 @@ class PendoEmulator:
     def _answer_admitted(self, req: Incoming) -> Answer:
         """The answer to a call within the rate limit: after the latency, faults applied."""
         with self._counted_in_flight():
-            if self._latency:
-                time.sleep(self._latency / 1000)
+            arrived = time.monotonic()
+            delay = self._latency.seconds(req)
+            if delay:
+                time.sleep(delay)
             with self._lock:
-                call = self._traffic.number(req.method, req.path)
+                call = self._traffic.number(req.method, req.path, arrived)
                 faults = self.faults.due(req.method, req.path, call)
             return faulted(req, faults, self._route)
 

@@ -1,10 +1,11 @@
 """What the emulator counts of the calls on Pendo's paths (numbered calls per family, answers
-per status, throttled calls, calls in flight), the request log it keeps when it keeps bodies,
-and the stats made of them."""
+per status, throttled calls, calls in flight, how long the numbered calls kept it busy), the
+request log it keeps when it keeps bodies, and the stats made of them."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -49,14 +50,27 @@ class Traffic:
         self.throttled = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self._first_arrived: float | None = None  # monotonic time the first numbered call came
+        self._last_answered: float | None = None  # ... and the latest was answered
 
-    def number(self, method: str, path: str) -> int | None:
-        """The number of a call within its family (NUMBERED_CALLS), None for other calls."""
+    def number(self, method: str, path: str, arrived: float) -> int | None:
+        """The number of a call within its family (NUMBERED_CALLS), None for other calls;
+        `arrived`: when it was admitted (its answer is now, after its latency)."""
         for call_method, pattern, family in NUMBERED_CALLS:
             if method == call_method and pattern.fullmatch(path):
                 self.calls[family] += 1
+                if self._first_arrived is None:
+                    self._first_arrived = arrived
+                self._last_answered = time.monotonic()
                 return self.calls[family]
         return None
+
+    def send_seconds(self) -> float:
+        """Seconds from the arrival of the first numbered call (write, track, segment upload
+        or PATCH) to the answer of the latest: the send phase of a sync (0 before any)."""
+        if self._first_arrived is None or self._last_answered is None:
+            return 0.0
+        return self._last_answered - self._first_arrived
 
     def segment_calls(self) -> int:
         """The segment uploads and member PATCHes numbered."""
@@ -82,12 +96,13 @@ class Traffic:
 
     def reset(self) -> None:
         """Forget the request log and the counts of answers and numbered calls; restart the
-        max_in_flight count."""
+        max_in_flight count and the send phase."""
         self.log.clear()
         self.calls.clear()
         self._statuses.clear()
         self.throttled = 0
         self.max_in_flight = self.in_flight
+        self._first_arrived = self._last_answered = None
 
     def stats(self, segments: int, tracked_events: int) -> dict[str, Any]:
         """The counts, with the number of segments and of accepted track events, and the CPU
@@ -102,6 +117,7 @@ class Traffic:
             "statuses": {str(status): n for status, n in sorted(self._statuses.items())},
             "throttled": self.throttled,
             "max_in_flight": self.max_in_flight,
+            "send_seconds": round(self.send_seconds(), 3),
             "cpu_seconds": cpu_seconds(),
             "peak_rss_mb": peak_rss_mb(),
         }

@@ -6,15 +6,14 @@ URLs, messages or logs.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
@@ -22,8 +21,9 @@ from urllib3.util.retry import Retry
 
 from .. import __version__
 from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
-from ..records import Record, RecordJson
+from ..records import Record
 from .answers import BatchOutcome, read_answer
+from .bodies import json_body, records_body
 from .concurrency import AdaptiveLimit
 from .pacing import Pacer
 from .policy import RetryPolicy
@@ -63,7 +63,8 @@ FIRST_CONTACT_ATTEMPTS = 3
 
 class _BoundedRetry(Retry):
     """urllib3's Retry, bounded in total time too (and in connection attempts before Pendo
-    first answered), telling the pacer about each 429 and `on_retry` about each retry."""
+    first answered), telling the pacer about each 429, the window about each 5xx and
+    `on_retry` about each retry; a retried attempt waits for the pace too."""
 
     def __init__(
         self,
@@ -113,6 +114,8 @@ class _BoundedRetry(Retry):
             )
         if wait > 0:
             time.sleep(wait)
+        if self.pacer is not None:
+            self.pacer.wait()
 
     def increment(  # type: ignore[override]
         self,
@@ -123,9 +126,12 @@ class _BoundedRetry(Retry):
         _pool: Any = None,
         _stacktrace: Any = None,
     ) -> Retry:
-        if response is not None and response.status == 429 and self.pacer is not None:
-            self.pacer.throttled()
-        if response is not None and (response.status == 429 or response.status >= 500) and self.window:
+        status = None if response is None else response.status
+        if status == 429 and self.pacer is not None:
+            self.pacer.throttled()  # a rate limit: a pace, not a smaller window
+        if status == 429 and self.window is not None:
+            self.window.refused()
+        if status is not None and status >= 500 and self.window is not None:
             self.window.congested()
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
@@ -190,7 +196,7 @@ class PendoClient:
         self._settings = settings
         self._retry = retry or RetryPolicy()
         self._on_retry = on_retry  # told of every retry (from the calling thread)
-        self._pacer = Pacer(self._retry.rate) if self._retry.rate > 0 else None
+        self._pacer = Pacer(self._retry.rate)
         self._window = AdaptiveLimit(max_in_flight)
         self._contact = Contact()
         self._local = threading.local()
@@ -233,14 +239,23 @@ class PendoClient:
         return session
 
     def _call(
-        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        bulk: tuple[str, int] | None = None,
     ) -> requests.Response:
+        """One request, paced. A call a sync sends in bulk gives `bulk` (its kind and its work,
+        in records): it takes a place in the window of calls in flight, which its answer
+        adapts. Reads and one-off calls go outside the window."""
         url = f"{self.base_url}{path}"
         data = body if body is None or isinstance(body, bytes) else json_body(body)
         try:
-            with self._window.slot():
-                if self._pacer is not None:
-                    self._pacer.wait()
+            with self._window.slot(*bulk) if bulk else nullcontext() as call:
+                self._pacer.wait()
+                if call is not None:
+                    call.sent()
                 response = self._session().request(
                     method,
                     url,
@@ -257,7 +272,7 @@ class PendoClient:
                 self._settings.refused.format(base=self.base_url),
                 unsent=not self._settings.repeat_unanswered,
             )
-        if response.status_code < 400 and self._pacer is not None:
+        if response.status_code < 400:
             self._pacer.succeeded()
         return response
 
@@ -298,7 +313,13 @@ class PendoClient:
         isolated: the good ones still go through, each bad one carries Pendo's answer.
         """
         params = {"create": "true"} if create else None
-        response = self._call("POST", f"/api/v1/metadata/{kind}/{group}/value", records_body(records), params)
+        response = self._call(
+            "POST",
+            f"/api/v1/metadata/{kind}/{group}/value",
+            records_body(records),
+            params,
+            bulk=("metadata", len(records)),
+        )
         status = response.status_code
         if status == 200:
             try:
@@ -320,7 +341,7 @@ class PendoClient:
     def track(self, event: dict, event_id: str) -> BatchOutcome:
         """POST one Track Event to the track endpoint (this client's base URL); any 200 is
         Pendo's confirmation (its body is not documented, so it is never read)."""
-        response = self._call("POST", "", event)
+        response = self._call("POST", "", event, bulk=("track", 1))
         status = response.status_code
         if status == 200:
             return BatchOutcome(confirmed=[event_id])
@@ -359,8 +380,10 @@ class PendoClient:
         SegmentGoneError when the segment no longer exists."""
         ops = [(op, ids) for op, ids in (("add", list(add)), ("remove", list(remove))) if ids]
         patch = [{"op": op, "path": "/visitors", "value": ids} for op, ids in ops]
-        response = self._call("PATCH", f"/api/v1/segment/{segment_id}/visitor", {"patch": patch})
         every = [i for _, ids in ops for i in ids]
+        response = self._call(
+            "PATCH", f"/api/v1/segment/{segment_id}/visitor", {"patch": patch}, bulk=("segment", len(every))
+        )
         if response.status_code == 404:
             raise SegmentGoneError(segment_id)
         if response.status_code != 200:
@@ -437,24 +460,6 @@ class PendoClient:
             for session in self._sessions:
                 session.close()
             self._sessions.clear()
-
-
-def json_body(body: Any) -> bytes:
-    """A request body as compact JSON: orjson (20x the standard library's speed, which a
-    sync of millions of records feels), or the standard library for what orjson refuses
-    (integers beyond 64 bits, which our converters let through as JSON has no such limit)."""
-    try:
-        return orjson.dumps(body)
-    except TypeError:
-        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-
-
-def records_body(records: Sequence[Record]) -> bytes:
-    """A JSON array of records: the warehouse's texts as they are, the others encoded (in one
-    call when there is no text: encoding record by record costs 10x)."""
-    if not any(isinstance(r, RecordJson) for r in records):
-        return json_body(list(records))
-    return b"[" + b",".join(r.encode() if isinstance(r, RecordJson) else json_body(r) for r in records) + b"]"
 
 
 def _never_left(exc: requests.RequestException) -> bool:
