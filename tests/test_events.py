@@ -138,6 +138,14 @@ def _sync_process(project, emulator, *args: str, **env: str):
     return project.sync_process("--max-rps", "0", *args, **project.sync_env(emulator, **env))
 
 
+def _rerun_sends_the_rest(project, emulator, expected: int) -> None:
+    """A rerun succeeds, sends `expected` events, and Pendo then holds each of the 10 once."""
+    again = _sync(project, emulator)
+    assert again.code == 0, again.output
+    assert _counts(project)["sent"] == expected
+    assert _minutes_back(emulator) == list(range(1, 11))
+
+
 def test_events_refused_with_a_wrong_secret_are_all_sent_with_the_right_one(events, emulator):
     """Pendo refused every call (403) and the run stopped: nothing was delivered, so the
     events journaled before they went out are withdrawn, and the next run sends each once."""
@@ -147,10 +155,7 @@ def test_events_refused_with_a_wrong_secret_are_all_sent_with_the_right_one(even
     assert "Pendo refused the Track Event shared secret (403)" in wrong.output
     assert emulator.tracked_events() == []
 
-    right = _sync(events, emulator)
-    assert right.code == 0, right.output
-    assert _counts(events)["sent"] == 10
-    assert _minutes_back(emulator) == list(range(1, 11))
+    _rerun_sends_the_rest(events, emulator, 10)
 
 
 def test_events_that_found_nothing_listening_are_all_sent_by_the_next_run(duck_events, emulator):
@@ -161,10 +166,7 @@ def test_events_that_found_nothing_listening_are_all_sent_by_the_next_run(duck_e
     assert refused.code == 1, refused.output
     assert "could not be reached (connection refused)" in refused.output
 
-    again = _sync(duck_events, emulator)
-    assert again.code == 0, again.output
-    assert _counts(duck_events)["sent"] == 10
-    assert _minutes_back(emulator) == list(range(1, 11))
+    _rerun_sends_the_rest(duck_events, emulator, 10)
 
 
 @contextmanager
@@ -185,10 +187,7 @@ def test_events_whose_connection_timed_out_are_all_sent_by_the_next_run(duck_eve
     assert timed_out.code == 1, timed_out.output
     assert "could not be reached (timed out)" in timed_out.output
 
-    again = _sync(duck_events, emulator)
-    assert again.code == 0, again.output
-    assert _counts(duck_events)["sent"] == 10
-    assert _minutes_back(emulator) == list(range(1, 11))
+    _rerun_sends_the_rest(duck_events, emulator, 10)
 
 
 @pytest.mark.parametrize("status", [400, 404, 500])
@@ -204,10 +203,7 @@ def test_events_pendo_answered_with_a_failure_are_sent_again_and_only_they(duck_
     assert len(emulator.tracked_events()) == 8
 
     emulator.faults.clear()
-    again = _sync(duck_events, emulator)
-    assert again.code == 0, again.output
-    assert _counts(duck_events)["sent"] == 2
-    assert _minutes_back(emulator) == list(range(1, 11))
+    _rerun_sends_the_rest(duck_events, emulator, 2)
 
 
 def test_a_refusal_mid_run_stops_it_and_the_next_run_sends_exactly_the_rest(events, emulator):
@@ -221,10 +217,7 @@ def test_a_refusal_mid_run_stops_it_and_the_next_run_sends_exactly_the_rest(even
     assert 4 <= taken <= 5
 
     emulator.faults.clear()
-    again = _sync(events, emulator)
-    assert again.code == 0, again.output
-    assert _counts(events)["sent"] == 10 - taken
-    assert _minutes_back(emulator) == list(range(1, 11))
+    _rerun_sends_the_rest(events, emulator, 10 - taken)
 
 
 def test_an_event_whose_answer_never_came_is_taken_as_sent(duck_events, emulator):
@@ -238,10 +231,7 @@ def test_an_event_whose_answer_never_came_is_taken_as_sent(duck_events, emulator
     assert "may have reached Pendo" in late.output
     wait_until(lambda: len(emulator.tracked_events()) == 4, "Pendo to keep the event it answered late")
 
-    again = _sync(duck_events, emulator)
-    assert again.code == 0, again.output
-    assert _counts(duck_events)["sent"] == 6
-    assert _minutes_back(emulator) == list(range(1, 11))
+    _rerun_sends_the_rest(duck_events, emulator, 6)
 
 
 def test_an_event_whose_connection_dropped_before_the_answer_is_not_sent_again(duck_events, emulator):
