@@ -22,6 +22,10 @@ SPAN = 1.0  # seconds over which calls are counted: Pendo limits calls per secon
 BURST = 0.25  # seconds after a first 429 when the refusals of calls already sent come back
 MARGIN = 0.97  # the pace after a 429: this share of the calls Pendo accepted over SPAN
 GROWTH = 0.003  # calls per second added to the pace per accepted call (0.3% of it per second)
+# Fewer calls than this over SPAN say nothing of a rate limit (Pendo's is reported near 100 a
+# second): a 429 then is retried after its Retry-After and sets no pace, which would otherwise
+# be a handful of calls a second, learned from a sender that had barely started.
+MIN_CALLS = 10
 
 
 class Pacer:
@@ -78,6 +82,8 @@ class Pacer:
                 del self._sent[started - 1]
                 started -= 1
             accepted = started / SPAN
+            if started + 1 < MIN_CALLS:
+                return
             if now - self._last_cut < BURST:  # the same burst: what was accepted is clearer now
                 self.rate = max(self.floor, min(self.rate, MARGIN * accepted))
             if now - self._last_cut < SPAN:

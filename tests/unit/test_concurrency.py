@@ -128,6 +128,18 @@ def test_a_429_paces_calls_at_a_little_under_the_rate_pendo_accepted():
     assert pacer.rate == pytest.approx(MARGIN * 63 + 64 * GROWTH)
 
 
+def test_a_429_among_a_few_calls_sets_no_pace():
+    """Four calls in the last second and one refused: no rate limit near Pendo's is hit by so
+    few, so the refusal is only retried (a pace of 3 calls a second would starve the run)."""
+    clock = Clock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)
+    for _ in range(4):
+        clock.now += 0.1
+        pacer.wait()
+    pacer.throttled()
+    assert pacer.rate == float("inf")
+
+
 def test_after_a_429_calls_wait_for_room_in_the_last_second():
     """100 calls go at once and the last is refused: Pendo took 99 in this second. The next
     call waits until the calls of the burst begin to leave the second (not a burst of
