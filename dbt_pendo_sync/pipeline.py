@@ -312,6 +312,7 @@ def _sync_events(
         mapping={real[column]: tag for tag, column in columns.sent.items()},
         salt=f"{spec.event_name or ''}|{spec.conversion_salt}",
         where=f"not coalesce(({before}) or ({after}), false)",
+        window_rows=int(rows) - result.counts.too_old - result.counts.too_new,
         immutable=True,
         keep_since=f"cast('{forget:%Y-%m-%d %H:%M:%S}' as {warehouse.macro('type_timestamp')})",
     )

@@ -84,6 +84,7 @@ class SnapshotColumns:
     salt: str = ""
     where: str = ""  # SQL: only the model's rows that match are frozen (an event window)
     immutable: bool = False  # rows are sent once (events): a changed row is never resent
+    window_rows: int = 0  # events: the rows `where` keeps, counted with those it leaves out
     keep_since: str | None = None  # SQL time: state older than this is forgotten (pruned)
     departed: bool = False  # records synced before and no longer in the model are rows too
     records: RecordSQL | None = None  # metadata: the warehouse may write the records' JSON
@@ -111,6 +112,7 @@ class ModelSnapshot:
         self.keep_since = columns.keep_since
         self.full_resync = full_resync and not columns.immutable  # an event is never resent
         self._where = columns.where
+        self._window_rows = columns.window_rows
         self._w = store.warehouse
         self._id_column = columns.id_column
         self._columns = list(columns.mapping)
@@ -191,16 +193,10 @@ class ModelSnapshot:
             duplicates = [value for (value,) in self._w.query(sql)]
             if not self.frozen_all:
                 sent = counts[ChangeKind.NEW] + counts[ChangeKind.CHANGED]
-                counts[ChangeKind.SAME] = max(0, self._model_rows() - sent)
+                counts[ChangeKind.SAME] = max(0, self._window_rows - sent)
         else:
             counts[ChangeKind.SAME], duplicates = self._unchanged_and_duplicates()
         return counts, _valid_ids(duplicates), sum(found.values())
-
-    def _model_rows(self) -> int:
-        """The model's rows (those of the window, for events)."""
-        where = f" where {self._where}" if self._where else ""
-        ((n,),) = self._w.query(f"select count(*) from {self.relation}{where}")
-        return int(n)
 
     def _unchanged_and_duplicates(self) -> tuple[int, list]:
         """The model's rows grouped by frozen key: the rows of no frozen key are unchanged; a
