@@ -36,21 +36,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench_sync import (
-    BIN,
-    KEY,
-    BenchError,
-    Emulator,
-    Step,
-    _events,
-    _kill_all,
-    _num,
-    _tail,
-    clean_env,
-    machine_info,
-    prepare_workdir,
-    run_child,
-)
+from bench.config import BIN, KEY, BenchError
+from bench.emulator import Emulator
+from bench.procs import clean_env, kill_all, log_events, run_child, tail
+from bench.project import prepare_workdir
+from bench.report import machine_info
+from bench.step import Step, num
 
 HERE = Path(__file__).resolve().parent
 PROJECT_TEMPLATE = HERE / "events_project"
@@ -102,7 +93,7 @@ class EventsBench:
         reaped, step.wall = run_child(argv, self.env(project, "http://127.0.0.1:9"), log, project)
         step.record(reaped)
         if reaped.exit_code != 0:
-            raise BenchError(f"`dbt build` failed (exit {reaped.exit_code}); log {log}:\n{_tail(log)}")
+            raise BenchError(f"`dbt build` failed (exit {reaped.exit_code}); log {log}:\n{tail(log)}")
         step.check = "ok"
         return project, step
 
@@ -160,7 +151,7 @@ class EventsBench:
         if len(models) != 1:
             problems.append(f"{len(models)} models in the results file, expected 1")
         step.rows_sent = counts.get("sent")
-        finished = _events(log, "model_finished")
+        finished = log_events(log, "model_finished")
         step.rows_read = sum(e["to_send"] for e in finished) if finished else None
         step.extra |= {
             "counts": counts,
@@ -175,7 +166,7 @@ class EventsBench:
             ("emulator tracked_events", stats.get("tracked_events")),
         ):
             if got != events:
-                problems.append(f"{what} {_num(got, ',d')}, expected {events:,}")
+                problems.append(f"{what} {num(got, ',d')}, expected {events:,}")
         if counts.get("too_old") or counts.get("too_new"):
             problems.append(f"too_old {counts['too_old']}, too_new {counts['too_new']}")
         in_flight = stats.get("max_in_flight")
@@ -184,7 +175,7 @@ class EventsBench:
         step.ok = not problems
         if problems:
             step.check = "FAILED: " + "; ".join(problems)
-            print(f"  {name}: {step.check}; log {log}:\n{_tail(log)}", flush=True)
+            print(f"  {name}: {step.check}; log {log}:\n{tail(log)}", flush=True)
         else:
             step.check = f"ok (sent = updated = track calls = {events:,}; max in flight {in_flight})"
         return step
@@ -205,7 +196,7 @@ class EventsBench:
             syncs[label] = self.sync(project, label, name, threads, events, is_paced)
             st = syncs[label]
             print(
-                f"      {_num(st.wall, '.2f')} s, {_num(st.rows_per_second, ',.1f')} events/s; {st.check}",
+                f"      {num(st.wall, '.2f')} s, {num(st.rows_per_second, ',.1f')} events/s; {st.check}",
                 flush=True,
             )
         return {"builds": builds, "syncs": syncs, "target": self.target(syncs, sizes)}
@@ -240,10 +231,10 @@ def print_report(outcome: dict[str, Any], bench: EventsBench) -> None:
     print("-" * len(header))
     for st in syncs.values():
         print(
-            f"{st.name:<22} {_num(st.rows_sent, ',d'):>7} {_num(st.wall, '.2f'):>7} "
-            f"{_num(st.rows_per_second, ',.1f'):>9} {_num(st.extra.get('model_seconds'), '.2f'):>8} "
-            f"{_num(engine_rate(st), ',.1f'):>11} {_num(st.extra['emulator'].get('max_in_flight'), 'd'):>13} "
-            f"{_num(st.rss_mb, '.0f'):>7} {_num(st.cpu_s, '.1f'):>6} {_num(st.emulator_cpu_s, '.1f'):>9}  "
+            f"{st.name:<22} {num(st.rows_sent, ',d'):>7} {num(st.wall, '.2f'):>7} "
+            f"{num(st.rows_per_second, ',.1f'):>9} {num(st.extra.get('model_seconds'), '.2f'):>8} "
+            f"{num(engine_rate(st), ',.1f'):>11} {num(st.extra['emulator'].get('max_in_flight'), 'd'):>13} "
+            f"{num(st.rss_mb, '.0f'):>7} {num(st.cpu_s, '.1f'):>6} {num(st.emulator_cpu_s, '.1f'):>9}  "
             f"{st.check}"
         )
     print()
@@ -367,7 +358,7 @@ def main() -> int:
         print(f"benchmark could not run: {exc}", file=sys.stderr)
         return 1
     finally:
-        _kill_all()
+        kill_all()
 
 
 if __name__ == "__main__":
