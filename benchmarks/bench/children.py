@@ -1,10 +1,11 @@
-"""The benchmark's own child processes (bench_sync.py COMMAND ARGS): the bare client
-(`_limit-child`) and the warehouse's scan (`_scan-child`), each timing its own work and
-writing its figures to --out as JSON."""
+"""The benchmark's own child processes (bench_sync.py COMMAND ARGS), each writing its figures
+to --out as JSON: the bare client with prebuilt payloads (`limit`), the warehouse's scan
+(`scan`), the bare script (`floor`, floor.py) and the kill soak (`soak`, soak.py)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import time
@@ -100,7 +101,7 @@ def _send_all(bodies: list[bytes], threads: int, base_url: str, key: str) -> dic
 def limit_child(argv: list[str]) -> None:
     """Read the table, build every payload as the sync would send it, then time only sending,
     once per --send THREADS URL (each URL its own fresh emulator)."""
-    p = argparse.ArgumentParser(prog="bench_sync.py _limit-child")
+    p = argparse.ArgumentParser(prog="bench_sync.py limit")
     p.add_argument("--db", required=True)
     p.add_argument("--relation", required=True)
     p.add_argument("--batch-size", type=int, required=True)
@@ -171,7 +172,7 @@ def scan_child(argv: list[str]) -> None:
     fingerprints the sync stored in its state table (not timed)."""
     import duckdb
 
-    p = argparse.ArgumentParser(prog="bench_sync.py _scan-child")
+    p = argparse.ArgumentParser(prog="bench_sync.py scan")
     p.add_argument("--db", required=True)
     p.add_argument("--relation", required=True)
     p.add_argument("--runs", type=int, default=3)
@@ -203,4 +204,25 @@ def scan_child(argv: list[str]) -> None:
     Path(args.out).write_text(json.dumps(result), encoding="utf-8")
 
 
-CHILDREN: dict[str, Callable[[list[str]], None]] = {"_limit-child": limit_child, "_scan-child": scan_child}
+def _module_main(name: str) -> Callable[[list[str]], None]:
+    """The `main(argv)` of bench/<name>.py, imported when the child runs (a missing module
+    fails that step only, with a message in its log)."""
+
+    def run(argv: list[str]) -> None:
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            raise SystemExit(f"benchmarks/bench/{name}.py is not there: the {name} step cannot run") from None
+        module.main(argv)
+
+    return run
+
+
+CHILDREN: dict[str, Callable[[list[str]], None]] = {
+    "limit": limit_child,
+    "scan": scan_child,
+    "floor": _module_main("floor"),
+    "soak": _module_main("soak"),
+}

@@ -11,7 +11,7 @@ import sys
 
 from . import procs
 from .children import CHILDREN
-from .config import BIG_ROWS, SYNC_START_WINDOW, SYNC_THREADS_CEILING, BenchError, Settings
+from .config import BIG_ROWS, SOAK_ROWS, SYNC_START_WINDOW, SYNC_THREADS_CEILING, BenchError, Settings
 from .project import prepare_workdir, write_emulator_data
 from .report import machine_info, print_report, to_json
 from .runs import run_single, run_sizes
@@ -63,6 +63,15 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then the same model on Spark: build, startup, full and no-change sync (not with --rows-list)",
     )
+    p.add_argument(
+        "--soak-rows",
+        type=_positive,
+        default=SOAK_ROWS,
+        metavar="N",
+        help=f"rows of the kill soak (default {SOAK_ROWS:,})",
+    )
+    p.add_argument("--no-soak", action="store_true", help="skip the kill soak")
+    p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL steps")
     return p
 
 
@@ -89,9 +98,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
     try:
         workdir = prepare_workdir(args.workdir)
-        settings = Settings(
-            args.rows, args.threads, args.batch_size, workdir, args.rows_list, args.spark, args.big
-        )
+        settings = Settings(args.rows, args.threads, args.batch_size, workdir, args.rows_list)
+        settings.spark, settings.big, settings.postgres = args.spark, args.big, not args.no_postgres
+        settings.soak_rows = None if args.no_soak else args.soak_rows
         print(f"workdir: {workdir}")
         print(_machine_line(args.spark), flush=True)
         bench = Bench(settings)

@@ -108,12 +108,17 @@ def kill_all() -> None:
         kill(proc)
 
 
+def _shown(argv: list[str]) -> list[str]:
+    """The command line as the log shows it: the value of a --key option hidden."""
+    return ["***" if before == "--key" else arg for before, arg in zip(["", *argv[:-1]], argv, strict=True)]
+
+
 def run_child(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> tuple[Reaped, float]:
     """Run a command to completion: its exit code, peak RSS and CPU, and wall seconds (until
     it exits); then reap what it left behind (Reaped.left_behind), not timed."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        out.write(f"$ {shlex.join(argv)}\n".encode())
+        out.write(f"$ {shlex.join(_shown(argv))}\n".encode())
         out.flush()
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)

@@ -1,4 +1,4 @@
-"""The report: the steps' figures, the notes, the table of targets; the results file."""
+"""The report: the steps' figures, the notes, the Goals table; the results file."""
 
 from __future__ import annotations
 
@@ -38,27 +38,21 @@ def print_steps(steps: dict[str, Step]) -> None:
         )
 
 
-def _verdict(passed: bool | None, goal: str) -> str:
-    if passed is None:
-        return "info" if goal == "info" else "n/a"
-    return "PASS" if passed else "FAIL"
-
-
-def print_limits(rows: list[dict[str, Any]]) -> None:
-    """The Limits table: one row per figure, with what it is compared with and the verdict."""
+def print_goals(rows: list[dict[str, Any]]) -> None:
+    """The Goals table: one row per goal, with what it is compared with and the result."""
     cells = [
         (
             r["number"],
-            r["target"],
-            r["measured"],
+            r["what"],
+            r["figure"],
             r["compared_with"],
             num(r["ratio"], ".2f") + ("x" if r["ratio"] is not None else ""),
             r["goal"],
-            _verdict(r["pass"], r["goal"]),
+            r["result"],
         )
         for r in rows
     ]
-    titles = ("#", "target", "measured", "compared with (floor)", "ratio", "goal", "result")
+    titles = ("#", "what", "figure", "compared with", "ratio", "goal", "result")
     widths = [max(len(t), *(len(c[i]) for c in cells)) for i, t in enumerate(titles)]
     right = {4}  # the ratio column
 
@@ -72,11 +66,18 @@ def print_limits(rows: list[dict[str, Any]]) -> None:
     print("-" * len(line(titles)))
     for c in cells:
         print(line(c).rstrip())
-    verdicts = [r["pass"] for r in rows if r["goal"] != "info"]
-    print(
-        f"{sum(v is True for v in verdicts)} PASS, {sum(v is False for v in verdicts)} FAIL"
-        + (f", {sum(v is None for v in verdicts)} not run" if any(v is None for v in verdicts) else "")
-    )
+    results = [r["result"] for r in rows]
+    print(", ".join(f"{results.count(k)} {k}" for k in ("PASS", "FAIL", "not run", "info") if k in results))
+
+
+def print_postgres(postgres: dict[str, Any]) -> None:
+    print()
+    if "skipped" in postgres:
+        print(f"PostgreSQL: skipped: {postgres['skipped']}")
+        return
+    print("PostgreSQL (dbt-postgres, a server started as the test suite does; the warehouse out of process)")
+    print()
+    print_steps(postgres["steps"])
 
 
 def print_spark(spark: dict[str, Any], duckdb: dict[str, Step], rows: int) -> None:
@@ -138,11 +139,10 @@ def print_report(outcome: dict[str, Any], bench: Bench) -> None:
         print()
         for note in notes(steps, bench):
             print("  " + note)
-        print()
-        print(f"Limits (issue 15), {outcome['rows']:,} rows; ratios = measured / compared with, same run")
-        print_limits(outcome["limits"])
+        print_postgres(outcome["postgres"])
         if "spark" in outcome:
             print_spark(outcome["spark"], steps, outcome["rows"])
+        title = f"{outcome['rows']:,} rows"
     else:
         print(
             f"dbt-pendo sync benchmark, sizes {', '.join(f'{n:,}' for n in outcome['sizes'])}, "
@@ -153,9 +153,10 @@ def print_report(outcome: dict[str, Any], bench: Bench) -> None:
             print()
             print(f"{n:,} rows")
             print_steps(steps)
-        print()
-        print("Limits (issue 15), memory (--rows-list runs only build, startup, full and no-change)")
-        print_limits(outcome["limits"])
+        title = "memory (--rows-list runs only build, startup, full and no-change)"
+    print()
+    print(f"Goals (issue 23), {title}; ratio = figure / compared with, same run")
+    print_goals(outcome["goals"])
     print()
     print(f"results: {bench.s.workdir / 'bench_results.json'}   logs: {bench.logs}")
 
@@ -174,6 +175,8 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
             "rows_list": bench.s.rows_list,
             "big": bench.s.big,
             "spark": bench.s.spark,
+            "soak_rows": bench.s.soak_rows,
+            "postgres": bench.s.postgres,
             "workdir": str(bench.s.workdir),
             "duckdb_memory_limit": duckdb_memory_limit(),
         },
@@ -181,13 +184,14 @@ def to_json(outcome: dict[str, Any], bench: Bench, command: str) -> dict[str, An
         "load_average": os.getloadavg(),
         "mode": outcome["mode"],
         "emulator_peak_rss_mb": max(bench.emulator_rss) if bench.emulator_rss else None,
-        "limits": outcome["limits"],
+        "goals": outcome["goals"],
     }
     if outcome["mode"] == "single":
         doc.update(rows=outcome["rows"], steps=_steps_json(outcome["steps"]))
-        spark = outcome.get("spark")
-        if spark is not None:
-            doc["spark"] = {**spark, "steps": _steps_json(spark["steps"])} if "steps" in spark else spark
+        for other in ("postgres", "spark"):
+            found = outcome.get(other)
+            if found is not None:
+                doc[other] = {**found, "steps": _steps_json(found["steps"])} if "steps" in found else found
     else:
         doc["sizes"] = {str(n): _steps_json(s) for n, s in outcome["sizes"].items()}
     return doc
@@ -201,7 +205,16 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    for dist in ("dbt-pendo-sync", "dbt-core", "dbt-duckdb", "duckdb", "requests", "dbt-spark", "pyspark"):
+    dists = (
+        "dbt-pendo-sync",
+        "dbt-core",
+        "dbt-duckdb",
+        "duckdb",
+        "dbt-postgres",
+        "psycopg2-binary",
+        "requests",
+    )
+    for dist in (*dists, "orjson", "dbt-spark", "pyspark"):
         try:
             info[dist] = version(dist)
         except PackageNotFoundError:

@@ -5,67 +5,105 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import RATE_LATENCY_MS, RATE_LIMIT, RATE_READ_MS, RATE_STATE_SCHEMA, TINY_ROWS
-from .limits import limits, size_limits
+from .config import (
+    FLOOR_THREADS,
+    RATE_LATENCY_MS,
+    RATE_LIMIT,
+    RATE_READ_MS,
+    RATE_STATE_SCHEMA,
+    RELATION,
+    SOAK_KILLS,
+    TINY_ROWS,
+)
+from .goals import goals, size_goals
+from .postgres import run_postgres
 from .spark import run_spark
 from .step import Step
 from .steps import Bench
 
 
+class Stages:
+    """Prints "[i/total] what" as each stage starts."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def __call__(self, text: str) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {text}", flush=True)
+
+
 def run_single(bench: Bench) -> dict[str, Any]:
+    s = bench.s
+    stage = Stages(12 + sum(map(bool, (s.big, s.postgres, s.soak_rows))))
+    steps = duckdb_steps(bench, stage)
+    if s.big:
+        stage(f"--big: dbt build, full and no-change sync at {s.big:,} rows")
+        steps |= big_steps(bench, s.big)
+    postgres: dict[str, Any] = {"skipped": "--no-postgres"}
+    if s.postgres:
+        big = f", then at {s.big:,} rows" if s.big else ""
+        stage(f"PostgreSQL: dbt build, bare script, full and no-change sync at {s.rows:,} rows{big}")
+        postgres = run_postgres(bench, s.rows)
+    if s.soak_rows:
+        stage(f"soak: {SOAK_KILLS} kills of a sync of {s.soak_rows:,} rows")
+        steps["soak"] = bench.soak(s.soak_rows)
+    outcome: dict[str, Any] = {"mode": "single", "rows": s.rows, "steps": steps, "postgres": postgres}
+    if s.spark:
+        outcome["spark"] = run_spark(bench, s.rows)
+    outcome["goals"] = goals(steps, postgres.get("steps"), s)
+    return outcome
+
+
+def duckdb_steps(bench: Bench, stage: Stages) -> dict[str, Step]:
+    """Every step at --rows on DuckDB."""
     n = bench.s.rows
     bump = n // 100
     project = bench.make_project("project")
     steps: dict[str, Step] = {}
-    total = 11 + (1 if bench.s.big else 0)
-
-    def stage(i: int, text: str) -> None:
-        print(f"[{i}/{total}] {text}", flush=True)
-
-    stage(1, f"dbt build, {n:,} rows")
+    stage(f"dbt build, {n:,} rows")
     steps["build"] = bench.build(project, n, 0, "build")
-    stage(2, "startup: sync of an empty selection (x2)")
+    stage("startup: sync of an empty selection (x2)")
     steps["startup"] = bench.startup(project, "startup")
     threads = " and ".join(f"{t} threads" for t in bench.s.limit_threads)
-    stage(3, f"limit: prebuilt payloads over bare requests, {threads}")
+    stage(f"limit: prebuilt payloads over bare requests, {threads}")
     for t, step in zip(bench.s.limit_threads, bench.limit(project, n), strict=True):
         steps[f"limit_{t}"] = step
-    stage(4, "first (full) sync")
+    stage(f"floor: the bare script, {', '.join(map(str, FLOOR_THREADS))} threads")
+    source = ["--source", "duckdb", "--db", str(project / "bench.duckdb"), "--relation", RELATION]
+    steps |= bench.floor(project, n, source, "floor")
+    stage("first (full) sync")
     steps["full"] = bench.sync(project, "full sync", "sync_full", n)
-    stage(5, "scan: count of the fingerprint over every row (x3)")
+    stage("scan: count of the fingerprint over every row (x3)")
     steps["scan"] = bench.scan(project)
-    stage(6, "second sync, nothing changed")
+    stage("second sync, nothing changed")
     steps["nochange"] = bench.sync(project, "no-change sync", "sync_nochange", 0)
-    stage(7, f"dbt build, {bump:,} rows changed (1%)")
+    stage(f"dbt build, {bump:,} rows changed (1%)")
     steps["rebuild"] = bench.build(project, n, bump, "build_1pct")
-    stage(8, "sync of the 1% change")
+    stage("sync of the 1% change")
     steps["one_pct"] = bench.sync(project, "1% sync", "sync_1pct", bump)
-    stage(9, f"full sync at {RATE_LATENCY_MS} ms per call and {RATE_LIMIT} calls/s (own state schema)")
+    stage(
+        f"full sync at bulk {RATE_LATENCY_MS} ms, get {RATE_READ_MS} ms and {RATE_LIMIT} calls/s (own state)"
+    )
     steps["rate"] = rate_step(bench, project, n)
-    stage(10, "dbt-pendo --help and --version (x5 each)")
-    stage(11, f"{TINY_ROWS}-row project: dbt build, dbt ls (x3), sync (x3)")
+    stage("dbt-pendo --help and --version (x5 each)")
+    stage(f"{TINY_ROWS}-row project: dbt build, dbt ls (x3), sync (x3)")
     bench.startup_costs(steps)
-    if bench.s.big:
-        stage(12, f"--big: dbt build, full and no-change sync at {bench.s.big:,} rows")
-        steps |= big_steps(bench, bench.s.big)
-    outcome: dict[str, Any] = {"mode": "single", "rows": n, "steps": steps, "limits": limits(steps, bench.s)}
-    if bench.s.spark:
-        outcome["spark"] = run_spark(bench, n)
-    return outcome
+    return steps
 
 
 def rate_step(bench: Bench, project: Path, n: int) -> Step:
-    """A full sync against an emulator with Pendo's latency and rate limit, in its own state
-    schema (every row new)."""
+    """A full sync against an emulator with Pendo's latency (per kind of call: bulk writes
+    250 ms, reads 5 ms) and rate limit, in its own state schema (every row new)."""
     return bench.sync(
         project,
-        f"rate: full sync, {RATE_LATENCY_MS} ms, {RATE_LIMIT}/s",
+        f"rate: full sync, bulk {RATE_LATENCY_MS} ms, {RATE_LIMIT}/s",
         "sync_rate",
         n,
         ("--state-schema", RATE_STATE_SCHEMA),
         emulator_args=(
             "--latency-ms",
-            f"{RATE_LATENCY_MS},get={RATE_READ_MS}",
+            f"bulk={RATE_LATENCY_MS},get={RATE_READ_MS}",
             "--rate-limit",
             str(RATE_LIMIT),
         ),
@@ -96,4 +134,4 @@ def run_sizes(bench: Bench, sizes: list[int]) -> dict[str, Any]:
         print(f"[size {i}/{len(sizes)}: {n:,} rows] no-change sync", flush=True)
         steps["nochange"] = bench.sync(project, "no-change sync", f"sync_nochange_{n}", 0)
         per_size[n] = steps
-    return {"mode": "rows-list", "sizes": per_size, "limits": size_limits(per_size)}
+    return {"mode": "rows-list", "sizes": per_size, "goals": size_goals(per_size)}

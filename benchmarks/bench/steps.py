@@ -10,7 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from . import procs
-from .config import BIN, ENTRY, KEY, MODEL, RELATION, TINY_ROWS, BenchError, Settings
+from .config import (
+    BIN,
+    ENTRY,
+    FLOOR_THREADS,
+    KEY,
+    MODEL,
+    RELATION,
+    SOAK_KILLS,
+    SOAK_SEED,
+    TINY_ROWS,
+    BenchError,
+    Settings,
+)
 from .emulator import Emulator
 from .project import make_project
 from .step import Step, best, num
@@ -23,6 +35,7 @@ class Bench:
         self.logs = settings.workdir / "bench_logs"
         self.data_file = settings.workdir / "emulator_data.json"
         self.emulator_rss: list[float] = []
+        self.project_env: dict[Path, dict[str, str]] = {}  # a project's own settings (PostgreSQL's)
 
     # -- setup
 
@@ -35,6 +48,7 @@ class Bench:
             BENCH_DUCKDB_PATH=str(project / "bench.duckdb"),
             BENCH_SPARK_DIR=str(project / "spark"),  # tables and metastore (spark_project)
             PENDO_INTEGRATION_KEY=KEY,
+            **self.project_env.get(project, {}),
         )
         if url:
             env["PENDO_BASE_URL"] = url
@@ -147,7 +161,7 @@ class Bench:
             args += ["--batch-size", str(self.s.batch_size), "--out", str(out)]
             for t, emu in zip(threads, emulators, strict=True):
                 args += ["--send", str(t), emu.url]
-            reaped, process_wall = self.child("_limit-child", args, "limit", project)
+            reaped, process_wall = self.child("limit", args, "limit", project)
         finally:
             for emu, step in zip(emulators, steps, strict=False):  # fewer if one failed to start
                 self.stop_emulator(emu, step)
@@ -172,7 +186,7 @@ class Bench:
         out = self.s.workdir / "scan_result.json"
         out.unlink(missing_ok=True)
         args = ["--db", str(project / "bench.duckdb"), "--relation", RELATION, "--runs", "3"]
-        reaped, process_wall = self.child("_scan-child", [*args, "--out", str(out)], "scan", project)
+        reaped, process_wall = self.child("scan", [*args, "--out", str(out)], "scan", project)
         step.record(reaped)
         if reaped.exit_code != 0 or not out.exists():
             self._child_failed(step, "scan", reaped.exit_code)
@@ -187,6 +201,67 @@ class Bench:
         )
         if stored and matched != stored:
             step.check += " (NOT the sync's expression)"
+        return step
+
+    def floor(self, project: Path, rows: int, source: list[str], label: str) -> dict[str, Step]:
+        """The bare script (floor.py: streams the rows from the warehouse, encodes them with
+        orjson, posts them) at each thread count, each against its own fresh emulator; its
+        whole process timed from the outside. `source`: its --source, connection and
+        --relation options."""
+        return {
+            f"floor_{t}": self._floor_run(project, rows, source, t, f"{label}_{t}") for t in FLOOR_THREADS
+        }
+
+    def _floor_run(self, project: Path, rows: int, source: list[str], threads: int, label: str) -> Step:
+        step = Step(f"floor: bare script, {threads} threads")
+        out = self.s.workdir / f"{label}_result.json"
+        out.unlink(missing_ok=True)
+        emu = self.emulator(label)
+        try:
+            args = [*source, "--id-column", "visitor_id", "--url", emu.url, "--key", KEY]
+            args += ["--threads", str(threads), "--batch-size", str(self.s.batch_size), "--out", str(out)]
+            reaped, step.wall = self.child("floor", args, label, project)
+        finally:
+            self.stop_emulator(emu, step)
+        step.record(reaped)
+        if reaped.exit_code != 0 or not out.exists():
+            self._child_failed(step, label, reaped.exit_code)
+            return step
+        result = json.loads(out.read_text(encoding="utf-8"))
+        step.rows_sent = result.get("sent")
+        step.extra |= result
+        step.ok = step.rows_sent == rows
+        sending = num(result.get("seconds"), ".1f")
+        step.check = (
+            f"ok (sent {rows:,} in {result.get('calls', 0):,} calls; sending {sending} s)"
+            if step.ok
+            else f"FAILED: sent {num(step.rows_sent, ',d')}, expected {rows:,}"
+        )
+        return step
+
+    def soak(self, rows: int) -> Step:
+        """The kill soak (soak.py): a sync killed SOAK_KILLS times at random moments, rerun
+        each time, under faults and latency; records received against records needed."""
+        step = Step(f"soak: {SOAK_KILLS} kills, {rows:,} rows")
+        workdir, out = self.s.workdir / "soak", self.s.workdir / "soak_result.json"
+        workdir.mkdir(exist_ok=True)
+        out.unlink(missing_ok=True)
+        args = ["--workdir", str(workdir), "--rows", str(rows), "--kills", str(SOAK_KILLS)]
+        args += ["--seed", str(SOAK_SEED), "--out", str(out)]
+        reaped, step.wall = self.child("soak", args, "soak", self.s.workdir)
+        step.record(reaped)
+        if reaped.exit_code != 0 or not out.exists():
+            self._child_failed(step, "soak", reaped.exit_code)
+            return step
+        result = json.loads(out.read_text(encoding="utf-8"))
+        step.extra |= result
+        step.rows_sent = result.get("received")
+        step.ok = bool(result.get("exact"))
+        state = "exact" if step.ok else "FAILED: final state not exact"
+        step.check = (
+            f"{state}; received {num(result.get('received'), ',d')} for {num(result.get('needed'), ',d')} "
+            f"needed ({num(result.get('ratio'), '.2f')}x), {num(result.get('kills'), 'd')} kills"
+        )
         return step
 
     def startup_costs(self, steps: dict[str, Step]) -> None:
