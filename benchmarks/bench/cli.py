@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from . import procs
 from .children import CHILDREN
 from .config import BIG_ROWS, SOAK_ROWS, SYNC_START_WINDOW, SYNC_THREADS_CEILING, BenchError, Settings
 from .project import prepare_workdir, write_emulator_data
-from .report import machine_info, print_report, to_json
+from .report import machine_line, print_report, to_json
 from .runs import run_single, run_sizes
 from .steps import Bench
 
@@ -75,14 +77,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _machine_line(spark: bool) -> str:
-    info = machine_info()
-    return (
-        f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
-        f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}"
-        + (f", dbt-spark {info['dbt-spark']}, pyspark {info['pyspark']}" if spark else "")
-        + f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+def run_main(body: Callable[[str], int]) -> int:
+    """Print the command line, then run `body(command line)`: SIGTERM runs the finally blocks,
+    a BenchError is printed and gives 1, and every child we started is killed at the end."""
+    command = shlex.join([sys.executable, *sys.argv])
+    print(f"command: {command}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return body(command)
+    except BenchError as exc:
+        print(f"benchmark could not run: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        procs.kill_all()
+
+
+def write_results(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> int:
@@ -93,25 +104,19 @@ def main() -> int:
     args = p.parse_args()
     if args.rows_list and (args.spark or args.big):
         p.error("--spark and --big run at --rows, not with --rows-list")
-    command = shlex.join([sys.executable, *sys.argv])
-    print(f"command: {command}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
-    try:
+
+    def run(command: str) -> int:
         workdir = prepare_workdir(args.workdir)
         settings = Settings(args.rows, args.threads, args.batch_size, workdir, args.rows_list)
         settings.spark, settings.big, settings.postgres = args.spark, args.big, not args.no_postgres
         settings.soak_rows = None if args.no_soak else args.soak_rows
         print(f"workdir: {workdir}")
-        print(_machine_line(args.spark), flush=True)
+        print(machine_line(args.spark), flush=True)
         bench = Bench(settings)
         write_emulator_data(bench.data_file)
         outcome = run_sizes(bench, args.rows_list) if args.rows_list else run_single(bench)
-        doc = to_json(outcome, bench, command)
-        (workdir / "bench_results.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_results(workdir / "bench_results.json", to_json(outcome, bench, command))
         print_report(outcome, bench)
         return 0
-    except BenchError as exc:
-        print(f"benchmark could not run: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        procs.kill_all()
+
+    return run_main(run)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .project import duckdb_memory_limit
 from .spark import print_side_by_side, print_targets
-from .step import Step, num, own
+from .step import Step, num, own, print_table
 from .steps import Bench
 
 
@@ -24,10 +24,9 @@ def print_steps(steps: dict[str, Step]) -> None:
         + (f"{'JVM RSS MB':>10} {'JVM CPU s':>9} " if jvm else "")
         + f"{'emu CPU s':>9}  check"
     )
-    print(header)
-    print("-" * len(header))
-    for step in steps.values():
-        print(
+    print_table(
+        header,
+        (
             f"{step.name:<{width}} {num(step.wall, '.2f'):>7} {num(own(step), '.2f'):>6} "
             f"{num(step.rows_read, ',d'):>10} {num(step.rows_written, ',d'):>10} "
             f"{num(step.rows_sent, ',d'):>10} "
@@ -35,7 +34,9 @@ def print_steps(steps: dict[str, Step]) -> None:
             f"{num(step.cpu_s, '.1f'):>6} "
             + (f"{num(step.jvm_rss_mb, '.0f'):>10} {num(step.jvm_cpu_s, '.1f'):>9} " if jvm else "")
             + f"{num(step.emulator_cpu_s, '.1f'):>9}  {step.check}"
-        )
+            for step in steps.values()
+        ),
+    )
 
 
 def print_goals(rows: list[dict[str, Any]]) -> None:
@@ -220,3 +221,14 @@ def machine_info() -> dict[str, Any]:
         except PackageNotFoundError:
             info[dist] = None
     return info
+
+
+def machine_line(spark: bool = False) -> str:
+    """The machine, the versions that matter and the load average, in one line."""
+    info = machine_info()
+    return (
+        f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
+        f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}, dbt-postgres {info['dbt-postgres']}"
+        + (f", dbt-spark {info['dbt-spark']}, pyspark {info['pyspark']}" if spark else "")
+        + f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 from .config import SPARK_OVERLAY
 from .procs import become_subreaper
-from .step import Step, num
+from .step import Step, num, print_table
 from .steps import Bench
 
 # The Spark no-change sync's Python peak RSS may exceed that of Spark's startup step (a sync
@@ -107,12 +107,12 @@ def print_targets(targets: dict[str, dict[str, Any]]) -> None:
     width = max(10, *(len(t["shown"]) for t in targets.values()))
     label_width = max(36, *(len(label) for label, _ in SPARK_TARGETS.values()))
     header = f"{'target':<{label_width}} {'value':>{width}} {'goal':>10}  result"
-    print(header)
-    print("-" * len(header))
+    lines = []
     for key, (label, goal) in SPARK_TARGETS.items():
         t = targets[key]
         result = "n/a" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
-        print(f"{label:<{label_width}} {t['shown']:>{width}} {goal:>10}  {result}")
+        lines.append(f"{label:<{label_width}} {t['shown']:>{width}} {goal:>10}  {result}")
+    print_table(header, lines)
 
 
 def print_side_by_side(duckdb: dict[str, Step], spark: dict[str, Step]) -> None:
@@ -121,14 +121,14 @@ def print_side_by_side(duckdb: dict[str, Step], spark: dict[str, Step]) -> None:
         f"{'warehouse':<9} {'step':<16} {'wall s':>7} {'rows/s':>8} {'rows read':>10} "
         f"{'Python RSS MB':>13} {'Python CPU s':>12} {'JVM RSS MB':>10} {'JVM CPU s':>9}"
     )
-    print(header)
-    print("-" * len(header))
-    for warehouse, steps in (("DuckDB", duckdb), ("Spark", spark)):
-        for key in ("startup", "full", "nochange"):
-            step = steps[key]
-            print(
-                f"{warehouse:<9} {step.name.split(' (')[0]:<16} {num(step.wall, '.2f'):>7} "
-                f"{num(step.rows_per_second, ',.0f'):>8} {num(step.rows_read, ',d'):>10} "
-                f"{num(step.rss_mb, '.0f'):>13} {num(step.cpu_s, '.1f'):>12} "
-                f"{num(step.jvm_rss_mb, '.0f'):>10} {num(step.jvm_cpu_s, '.1f'):>9}"
-            )
+    print_table(
+        header,
+        (
+            f"{warehouse:<9} {step.name.split(' (')[0]:<16} {num(step.wall, '.2f'):>7} "
+            f"{num(step.rows_per_second, ',.0f'):>8} {num(step.rows_read, ',d'):>10} "
+            f"{num(step.rss_mb, '.0f'):>13} {num(step.cpu_s, '.1f'):>12} "
+            f"{num(step.jvm_rss_mb, '.0f'):>10} {num(step.jvm_cpu_s, '.1f'):>9}"
+            for warehouse, steps in (("DuckDB", duckdb), ("Spark", spark))
+            for step in (steps[key] for key in ("startup", "full", "nochange"))
+        ),
+    )

@@ -1,7 +1,8 @@
-"""One measured step and the figures kept of it."""
+"""One measured step, the figures kept of it, and how figures print."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,6 +12,14 @@ from .procs import Reaped
 def num(value: float | None, fmt: str) -> str:
     """A figure as text ("-" when it was not measured)."""
     return "-" if value is None else format(value, fmt)
+
+
+def print_table(header: str, lines: Iterable[str]) -> None:
+    """A header, a rule as wide, and the lines."""
+    print(header)
+    print("-" * len(header))
+    for line in lines:
+        print(line)
 
 
 @dataclass

@@ -120,7 +120,7 @@ class Bench:
                 self.stop_emulator(emu, step)
         step.record(reaped)
         problems = [f"exit {reaped.exit_code}"] if reaped.exit_code != 0 else []
-        models = _read_results(results_file, problems)
+        models = read_results(results_file, problems)
         _sync_figures(step, models, log)
         problems += _sync_problems(step, models, expect_sent)
         _sync_check(step, problems, expect_sent, log)
@@ -285,7 +285,7 @@ class Bench:
         steps["tiny_sync"] = best(runs, f"sync, {TINY_ROWS} rows (best of 3)")
 
 
-def _read_results(results_file: Path, problems: list[str]) -> list[dict[str, Any]]:
+def read_results(results_file: Path, problems: list[str]) -> list[dict[str, Any]]:
     """The models of the sync's results file ([] and a problem noted when there is none)."""
     try:
         results = json.loads(results_file.read_text(encoding="utf-8"))
