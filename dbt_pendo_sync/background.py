@@ -1,29 +1,37 @@
-"""A read started ahead of when its answer is needed, in a thread of its own (e.g. Pendo's
-field schema, read while the warehouse starts up)."""
+"""Reads started ahead of when their answers are needed, in a thread of their own (e.g.
+Pendo's field schemas, read while the warehouse starts up)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-def in_background(read: Callable[[], T], name: str) -> Future[T]:
-    """`read()` started now in a daemon thread (one that never holds the process at its exit:
-    a run that stops before it needs the answer does not wait for it); its answer, or the
-    error it raised, comes out of the future's result() where it is needed."""
-    future: Future[T] = Future()
+def in_background(reads: Sequence[Callable[[], T]], name: str) -> list[Future[T]]:
+    """Each of `reads` run now, one after the other, in a daemon thread (one that never holds
+    the process at its exit: a run that stops before it needs the answers does not wait for
+    them); each answer, or the error raised, comes out of its future's result() where it is
+    needed. Once a read fails, the later ones are not made: they fail with the same error (as
+    when the reads were made in turn by the run, which stopped at the first failure)."""
+    futures: list[Future[T]] = [Future() for _ in reads]
 
     def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(read())
-        except BaseException as exc:  # raised again in the thread that asks for the result
-            future.set_exception(exc)
+        failed: BaseException | None = None
+        for read, future in zip(reads, futures, strict=True):
+            if not future.set_running_or_notify_cancel():
+                continue
+            if failed is not None:
+                future.set_exception(failed)
+                continue
+            try:
+                future.set_result(read())
+            except BaseException as exc:  # raised again in the thread that asks for the result
+                failed = exc
+                future.set_exception(exc)
 
     threading.Thread(target=run, name=name, daemon=True).start()
-    return future
+    return futures

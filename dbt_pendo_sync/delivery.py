@@ -50,19 +50,17 @@ class Delivery(ABC):
         self._ahead: dict[tuple[str, str], Future[dict[str, str]]] = {}
 
     def read_ahead(self, specs: Iterable[ModelSpec]) -> None:
-        """Start reading the field schemas these metadata models need, each in a thread of
-        its own, so Pendo answers while the warehouse starts up (the read is also the run's
-        first check of the key: its error comes out where the fields are needed)."""
+        """Start reading the field schemas these metadata models need, in turn, in a thread
+        of their own, so Pendo answers while the warehouse starts up (the first read is also
+        the run's first check of the key: its error comes out where the fields are needed)."""
         client = self._client
-        if client is None:
+        wanted = dict.fromkeys((s.object, s.group) for s in specs if isinstance(s, SyncSpec))
+        if client is None or not wanted:
             return
-        for spec in specs:
-            if not isinstance(spec, SyncSpec) or (spec.object, spec.group) in self._ahead:
-                continue
-            self.report.debug(f"reading Pendo's {spec.object} field schema ahead", object=spec.object)
-            self._ahead[(spec.object, spec.group)] = in_background(
-                partial(client.field_types, spec.object, spec.group), name=f"dbt-pendo {spec.object} fields"
-            )
+        for kind, _ in wanted:
+            self.report.debug(f"reading Pendo's {kind} field schema ahead", object=kind)
+        reads = [partial(client.field_types, kind, group) for kind, group in wanted]
+        self._ahead.update(zip(wanted, in_background(reads, name="dbt-pendo field schemas"), strict=True))
 
     @property
     def knows_field_types(self) -> bool:
