@@ -5,10 +5,13 @@ delivery and never checks which one it has."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
+from functools import partial
 
-from .config import ModelSpec
+from .background import in_background
+from .config import ModelSpec, SyncSpec
 from .dbt.artifacts import ModelNode
 from .engine import ProgressJournal
 from .errors import ConfigError, PendoError
@@ -44,6 +47,20 @@ class Delivery(ABC):
         self.options = options
         self.report = report
         self._fields: dict[tuple[str, str], dict[str, str]] = {}
+        self._ahead: dict[tuple[str, str], Future[dict[str, str]]] = {}
+
+    def read_ahead(self, specs: Iterable[ModelSpec]) -> None:
+        """Start reading the field schemas these metadata models need, in turn, in a thread
+        of their own, so Pendo answers while the warehouse starts up (the first read is also
+        the run's first check of the key: its error comes out where the fields are needed)."""
+        client = self._client
+        wanted = dict.fromkeys((s.object, s.group) for s in specs if isinstance(s, SyncSpec))
+        if client is None or not wanted:
+            return
+        for kind, _ in wanted:
+            self.report.debug(f"reading Pendo's {kind} field schema ahead", object=kind)
+        reads = [partial(client.field_types, kind, group) for kind, group in wanted]
+        self._ahead.update(zip(wanted, in_background(reads, name="dbt-pendo field schemas"), strict=True))
 
     @property
     def knows_field_types(self) -> bool:
@@ -56,7 +73,10 @@ class Delivery(ABC):
         if self._client is None:
             return None
         if (kind, group) not in self._fields:
-            self._fields[(kind, group)] = self._client.field_types(kind, group)
+            ahead = self._ahead.pop((kind, group), None)
+            types = ahead.result() if ahead is not None else self._client.field_types(kind, group)
+            self.report.debug(f"read Pendo's {kind} field schema ({len(types)} {group} fields)", object=kind)
+            self._fields[(kind, group)] = types
         return self._fields[(kind, group)]
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:

@@ -73,7 +73,7 @@ class SyncOptions:
     full_resync: bool = False
     show: int = 5  # dry run: payloads shown per model
     sync_all: bool = False  # also models whose last dbt build failed
-    threads: int = 32  # the most calls in flight; how many are is found from Pendo's answers
+    threads: int = 48  # the most calls in flight; how many are is found from Pendo's answers
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     fail_on_rejected: float | None = None  # percent of a model's rows
     lock_wait: float = 90.0  # longer than lock_stale_after: a dead run's claim is waited out

@@ -69,6 +69,7 @@ def run_sync(
         client = _client(settings, options, report, stack)
         track = None if dry_run else track_settings(env)
         delivery = _delivery(client, _client(track, options, report, stack), options, events)
+        delivery.read_ahead(m.spec for m in plan.models)
         for skipped in plan.skipped:
             report.model_skipped(skipped)
         run = Run(project.dbt_target(), project.state_schema, events, delivery)

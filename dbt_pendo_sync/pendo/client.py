@@ -188,7 +188,7 @@ class PendoClient:
         settings: PendoSettings,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryNotice], None] | None = None,
-        max_in_flight: int = 32,
+        max_in_flight: int = 48,
     ) -> None:
         if settings.key is None:
             raise PendoError("no integration key: PendoClient needs PENDO_INTEGRATION_KEY")

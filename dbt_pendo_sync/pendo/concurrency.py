@@ -14,24 +14,31 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-START = 4  # calls in flight at first
-LATENCY_RISE = 2.0  # an answer this many times slower than its kind's baseline means a queue
+START = 16  # calls in flight at first
+LATENCY_RISE = 2.0  # answers this many times slower than their kind's baseline mean a queue
 MIN_ROUND_TRIP = 0.01  # seconds: no network answer is faster; below it latency says nothing
 
 
 class Baseline:
     """What one kind of call costs at best, for its work: the fastest call seen, and the
-    fastest seconds per unit of work (record) seen.
+    fastest seconds per unit of work (record) seen; and whether the calls of the last round
+    trip were all slow.
 
     A call of `work` units is expected to take at least the larger of the two (the fastest
     call, or the fastest rate times its work). When a call costs a fixed time plus a time per
     record, that expectation is never more than twice too low, whatever the batch sizes seen;
-    so an answer over LATENCY_RISE (2) times it is a queue, not a bigger batch.
+    so answers over LATENCY_RISE (2) times it are a queue, not a bigger batch.
+
+    A queue at Pendo slows every answer; a sender short of CPU (a loaded machine) sees some
+    answers late and others on time. So the answers are judged by round trip (the answers
+    within one expected call time of each other): only when the fastest of them is slow.
     """
 
     def __init__(self) -> None:
         self.fastest: float | None = None  # seconds of the fastest call
         self.per_unit: float | None = None  # seconds per unit of work, the lowest seen
+        self._round_start = float("-inf")  # the first answer of the current round trip
+        self._round_best = 0.0  # the least time / expected time among its answers
 
     def expected(self, work: int) -> float | None:
         """The least time a call of `work` units should take (None: no call seen yet)."""
@@ -39,11 +46,22 @@ class Baseline:
             return None
         return max(self.fastest, self.per_unit * work, MIN_ROUND_TRIP)
 
-    def learn(self, seconds: float, work: int) -> None:
-        """Take a clean call's time into the baseline."""
+    def queued(self, now: float, seconds: float, work: int) -> bool:
+        """Take a clean call's time into the baseline. An answer one expected call time or
+        more after the first of the round trip begins the next one; then whether the answers
+        of the round trip before were all over LATENCY_RISE times what they should take."""
+        expected = self.expected(work)
         per_unit = seconds / max(1, work)
         self.fastest = seconds if self.fastest is None else min(self.fastest, seconds)
         self.per_unit = per_unit if self.per_unit is None else min(self.per_unit, per_unit)
+        if expected is None:
+            return False
+        if now - self._round_start < expected:
+            self._round_best = min(self._round_best, seconds / expected)
+            return False
+        queued = self._round_best > LATENCY_RISE
+        self._round_start, self._round_best = now, seconds / expected
+        return queued
 
 
 class Call:
@@ -65,9 +83,10 @@ class AdaptiveLimit:
 
     It starts at START and doubles per round trip (one more per clean answer) until the first
     sign of congestion; from then on it grows by one per round trip (1/limit per clean
-    answer). A 5xx answer halves it (a 429 sets a pace instead: pacing.py), and an answer
-    LATENCY_RISE times slower than its kind's baseline (Baseline) takes a quarter off; at most
-    one cut per round trip, so that a burst of refusals caused by one window counts once.
+    answer). A 5xx answer halves it (a 429 sets a pace instead: pacing.py), and a round trip
+    of answers all LATENCY_RISE times slower than their kind's baseline (Baseline) takes a
+    quarter off; at most one cut per round trip, so that a burst of refusals caused by one
+    window counts once.
     """
 
     def __init__(self, cap: int, clock: Callable[[], float] = time.monotonic) -> None:
@@ -117,10 +136,8 @@ class AdaptiveLimit:
             self._call.current = None
             if clean:
                 baseline = self._baselines.setdefault(kind, Baseline())
-                expected = baseline.expected(work)
-                baseline.learn(seconds, work)
                 self._round_trip = seconds
-                if expected is not None and seconds > LATENCY_RISE * expected:
+                if baseline.queued(self._clock(), seconds, work):
                     self._cut(0.75)
                 elif self._slow_start:
                     self.limit = min(self.cap, self.limit + 1)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 SPAN = 1.0  # seconds over which calls are counted: Pendo limits calls per second
 BURST = 0.25  # seconds after a first 429 when the refusals of calls already sent come back
-MARGIN = 0.97  # the pace after a 429: this share of the calls Pendo accepted over SPAN
+MARGIN = 0.99  # the pace after a 429: this share of the calls Pendo accepted over SPAN
 GROWTH = 0.003  # calls per second added to the pace per accepted call (0.3% of it per second)
 # Fewer calls than this over SPAN say nothing of a rate limit (Pendo's is reported near 100 a
 # second): a 429 then is retried after its Retry-After and sets no pace, which would otherwise

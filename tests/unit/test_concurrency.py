@@ -87,8 +87,9 @@ def test_a_fast_kind_of_call_does_not_make_a_slow_one_look_congested():
     _answer(window, 4, clock, kind="track", work=1, seconds=0.005)
     _answer(window, 20, clock, kind="metadata", work=500, seconds=0.25)
     assert window.limit == START + 24
-    _answer(window, 1, clock, kind="metadata", work=500, seconds=0.6)  # this kind, 2.4x slower
-    assert window.limit == (START + 24) * 0.75
+    # This kind, 2.4x slower: a round trip of such answers, judged when the next one begins.
+    _answer(window, 2, clock, kind="metadata", work=500, seconds=0.6)
+    assert window.limit == (START + 25) * 0.75
 
 
 def test_latency_is_judged_per_record_for_bulk_calls():
@@ -102,8 +103,8 @@ def test_latency_is_judged_per_record_for_bulk_calls():
     _answer(window, 4, clock, work=50, seconds=0.03)
     _answer(window, 4, clock, work=200, seconds=0.09)
     assert window.limit == START + 16
-    _answer(window, 1, clock, work=500, seconds=0.5)
-    assert window.limit == (START + 16) * 0.75
+    _answer(window, 2, clock, work=500, seconds=0.5)  # a slow round trip, then the next
+    assert window.limit == (START + 17) * 0.75
 
 
 def test_a_429_paces_calls_at_a_little_under_the_rate_pendo_accepted():
@@ -173,3 +174,28 @@ def test_a_ceiling_stays_a_ceiling():
     for _ in range(1000):
         pacer.succeeded()
     assert pacer.rate == 20
+
+
+def _answered_now(window: AdaptiveLimit, *seconds: float) -> None:
+    """Clean answers arriving now, of calls sent `seconds` ago each."""
+    for taken in seconds:
+        with window.slot("metadata", 500) as call:
+            call.started -= taken
+
+
+def test_a_round_trip_is_a_queue_only_when_all_its_answers_are_slow():
+    """A sender short of CPU sees some answers late: a round trip (the answers within one
+    expected call time) with one on time among slow ones is no queue. One of only slow
+    answers is: a quarter off, when the next round trip begins."""
+    clock = Clock()
+    window = AdaptiveLimit(cap=64, clock=clock)
+    _answer(window, 4, clock, seconds=0.25)
+    grown = window.limit
+    clock.now += 0.3
+    _answered_now(window, 0.6, 0.6, 0.25, 0.6)  # one round trip, one answer on time
+    clock.now += 0.3
+    _answered_now(window, 0.6, 0.6, 0.6, 0.6)  # the next: every answer slow
+    assert window.limit == grown + 8
+    clock.now += 0.3
+    _answered_now(window, 0.6)  # the round trip after it begins: the slow one is judged
+    assert window.limit == (grown + 8) * 0.75
