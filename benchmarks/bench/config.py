@@ -7,6 +7,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbt_pendo_sync.pendo.concurrency import START
+from dbt_pendo_sync.settings import SyncOptions
+
 BENCHMARKS = Path(__file__).resolve().parent.parent
 ENTRY = BENCHMARKS / "bench_sync.py"  # the children run through it (bench_sync.py CHILD ...)
 PROJECT_TEMPLATE = BENCHMARKS / "project"
@@ -33,8 +36,8 @@ FIELD_TYPES = {
 
 # The sync's defaults the benchmark leans on (dbt_pendo_sync/settings.py SyncOptions.threads,
 # pendo/concurrency.py START): the bare client sends at both.
-SYNC_THREADS_CEILING = 32
-SYNC_START_WINDOW = 4
+SYNC_THREADS_CEILING = SyncOptions.threads
+SYNC_START_WINDOW = START
 
 # The fingerprint as the sync computes it (ledger/snapshot.py _fingerprint_sql, macros/ledger.sql
 # default__pendo_sync_fingerprint, rendered for DuckDB): md5 of a prefix (FINGERPRINT_VERSION,
