@@ -30,10 +30,17 @@ pip_steps() {
 }
 
 setup() {  # setup EXTRA: .venv with dbt-pendo-sync[EXTRA]; a venv that has more keeps it
-  local extra="${1:-dev}" log="$VENV/install.log"
+  local extra="${1:-dev}" log="$VENV/install.log" stamp="$VENV/installed-extras" wanted
   if [ ! -x "$VENV/bin/python" ]; then
     echo "creating $VENV" >&2
     "$(python_bin)" -m venv "$VENV"
+  fi
+  # The install is editable: it needs doing again only for another EXTRA or when the
+  # dependencies change (pyproject.toml, constraints.txt); each install done is one line here.
+  wanted="$extra $(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && grep -qxF "$wanted" "$stamp"; then
+    echo "dbt-pendo-sync[$extra] is installed in .venv, with these dependencies" >&2
+    return
   fi
   # constraints.txt keeps our own installs on dbt-core<1.12 (see README). pip's whole output
   # goes to the log, shown when the install fails.
@@ -46,6 +53,7 @@ setup() {  # setup EXTRA: .venv with dbt-pendo-sync[EXTRA]; a venv that has more
     cat "$log" >&2; echo "installing dbt-pendo-sync failed (log: $log)" >&2; exit 1
   fi
   "$VENV/bin/dbt-pendo" --version
+  echo "$wanted" >>"$stamp"
 }
 
 ensure_postgres() {
