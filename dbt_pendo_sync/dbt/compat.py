@@ -168,6 +168,7 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
     from dbt.contracts.graph.manifest import MacroManifest
     from dbt.flags import set_from_args
     from dbt.mp_context import get_mp_context
+    from dbt.parser.manifest import ManifestLoader
     from dbt_common.context import set_invocation_context
     from dbt_common.events.base_types import EventLevel
     from dbt_common.events.event_manager_client import cleanup_event_logger
@@ -198,10 +199,6 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
         # the project's overrides of dispatched macros.
         macros = _macros_of(manifest_path) if manifest_path else None
         if macros is None:
-            # dbt's parser is imported only here: about 8 MB the usual run (macros from the
-            # manifest) does without.
-            from dbt.parser.manifest import ManifestLoader
-
             macros = dict(ManifestLoader.load_macros(config, adapter.connections.set_query_header).macros)
         adapter.set_macro_resolver(MacroManifest({**macros, **_package_macros()}))
         adapter.set_macro_context_generator(generate_runtime_macro_context)
