@@ -19,7 +19,7 @@ from typing import Any
 
 # DuckDB's memory_limit, in MB, per thread of DuckDB's session. What the sync asks of DuckDB
 # at 1M rows (snapshot, counts, the sorted read) failed at 72 MB with one thread and ran at
-# 80 MB; 96 MB leaves room for wider rows and more of them.
+# 80 MB; at 96 MB it ran at 1M and 10M rows alike. The margin is for wider rows.
 MEMORY_PER_THREAD = 96
 # DuckDB threads of a bounded session whose profile sets none (DuckDB's default: every core).
 # The sync's DuckDB work is a few scans and one sort per model, small beside the calls to
