@@ -4,6 +4,7 @@ row is accounted for, each batch is journaled as it is answered, a preview confi
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -14,7 +15,7 @@ import pytest
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
 from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
-from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns
+from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, drain
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
@@ -222,6 +223,23 @@ class Once(Pendo):
     def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
         self.log.append(("send", list(ids)))
         return super().send(records, ids)
+
+
+def test_answered_batches_are_written_as_they_come_not_once_an_interval_is_over():
+    """The journal thread takes what is queued and writes it, without waiting for more to
+    come (a run killed in that wait would resend what Pendo answered): with an hour to wait
+    for a first item, a queued answer is drained at once, with every answer queued by then."""
+    items: queue.Queue = queue.Queue()
+    first, second = Answered(3, "k5", "k6", []), Answered(1, "k1", "k2", ["k2"])
+    items.put(first)
+    items.put(second)
+    drained: list = []
+    thread = threading.Thread(target=lambda: drained.append(drain(items, wait=3600.0)), daemon=True)
+    thread.start()
+    thread.join(timeout=60)  # a drain that waited out its interval would take the hour
+    assert drained == [([first, second], ["k2"], [], False)]
+    items.put(None)
+    assert drain(items, wait=3600.0) == ([], [], [], True)
 
 
 def test_a_send_that_must_not_repeat_is_journaled_before_it_goes_out():
