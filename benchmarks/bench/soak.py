@@ -10,8 +10,11 @@ records in every bulk write call, per answer status):
             (a record in a call answered 503 counts once per call); its floor under these
             faults is 1 / (1 - 0.25) = 1.33 x needed with no kill at all
   applied   records in the write calls answered 2xx (what Pendo took in)
-A kill lands at a random delay (seeded, 0 to KILL_WINDOW_S) after the emulator has answered
-the run's first write call, so it falls while calls are in flight. Per run the JSON gives
+A kill lands at a random point of the run's send (seeded): once the emulator has received a
+share drawn from KILL_SHARE (0 to 0.5: so that every rerun has work left to kill) of the records the run set out to send (known once its
+first batch is answered), then a random delay of up to one latency (so that it does not fall
+just as Pendo answers a call, before the sync could read the answer): it falls while calls are
+in flight. A delay in seconds alone would let a rerun with little left finish first. Per run the JSON gives
 what the run set out to send (`to_send`, from its batch_sent events), the ids the emulator
 held at the kill and once the calls in flight at the kill were answered, and the records
 received and applied during the run; `resent` (in the next run) = its to_send minus the ids
@@ -52,7 +55,7 @@ FIELD_TYPES = {  # the emulator's field schema for the model's columns (as bench
 LATENCY_MS = 250
 SERVER_ERROR_RATE = 0.15  # of all calls on Pendo's paths: 503
 TOO_MANY_RATE = 0.10  # of all calls: 429 (drawn among the calls the 503 fault spared)
-KILL_WINDOW_S = 1.5  # a kill lands 0 to this many seconds after the run's first write answer
+KILL_SHARE = (0.0, 0.5)  # a kill lands once this share (drawn at random) of the run's send was received
 RUN_TIMEOUT_S = 900.0
 POLL_S = 0.02
 
@@ -193,7 +196,7 @@ class Soak:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=project)
         run: dict[str, Any] = {"killed": False, "held_before": held_before}
         if kill:
-            run |= self._kill_while_sending(proc, emulator)
+            run |= self._kill_while_sending(proc, log, emulator)
         try:
             run["exit"] = proc.wait(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -206,23 +209,26 @@ class Soak:
         run["to_send"] = to_send(log)
         return run
 
-    def _kill_while_sending(self, proc: subprocess.Popen, emulator: Emulator) -> dict[str, Any]:
-        """SIGKILL `proc` a random delay after the emulator answered its first write call."""
-        calls = emulator.stats()["write_calls"]
-        while proc.poll() is None and emulator.stats()["write_calls"] == calls:
+    def _kill_while_sending(self, proc: subprocess.Popen, log: Path, emulator: Emulator) -> dict[str, Any]:
+        """SIGKILL `proc` at a random point of its send: once the emulator has received a
+        random share (KILL_SHARE) of the records the run set out to send (known from its first
+        batch_sent event, so calls are in flight by then)."""
+        share = self.rng.uniform(*KILL_SHARE)
+        start = records(emulator.stats())[0]
+        while proc.poll() is None and to_send(log) is None:
             time.sleep(POLL_S)
-        delay = self.rng.uniform(0, KILL_WINDOW_S)
-        deadline = time.monotonic() + delay
-        while proc.poll() is None and time.monotonic() < deadline:
+        target = start + share * (to_send(log) or 0)
+        while proc.poll() is None and records(emulator.stats())[0] < target:
             time.sleep(POLL_S)
+        time.sleep(self.rng.uniform(0, LATENCY_MS / 1000))  # not just as Pendo answers a call
         if proc.poll() is not None:
-            return {"kill_delay": round(delay, 3)}  # it finished first: not a kill
+            return {"kill_share": round(share, 3)}  # it finished first: not a kill
         proc.send_signal(signal.SIGKILL)
         stats = emulator.stats()
         held = len(emulator.values())
         return {
             "killed": True,
-            "kill_delay": round(delay, 3),
+            "kill_share": round(share, 3),
             "in_flight_at_kill": stats["in_flight"],
             "held_at_kill": held,
         }

@@ -17,6 +17,9 @@ from .store import StateStore
 # The longest the journal thread waits for something to write (its lock heartbeat's tick);
 # what is answered is written as soon as it is recorded, with whatever else is queued by then.
 JOURNAL_WAIT_SECONDS = 1.0
+# The least time between two writes of answered batches: answers that come within it are
+# gathered into one write (a write per answer would cost a 1M-row sync a few CPU seconds).
+JOURNAL_GAP_SECONDS = 0.05
 # Range rows the journal may hold beyond one per run of answered batches before it compacts
 # them: the merge looks each changed row up among them, so their number is the merge's cost.
 SPARE_RANGES = 32
@@ -61,18 +64,25 @@ class _Run:
 Queued = Answered | _Withdrawn | _Intent | None  # None: close
 
 
-def drain(items: queue.Queue[Queued], wait: float) -> tuple[list[Answered], list[str], list[_Intent], bool]:
-    """Everything queued once something is (waiting up to `wait` seconds for it): the
-    batches answered, the keys not confirmed (theirs and the withdrawn), the intents, and
-    whether the journal is closing. It takes what is queued and no more, with no wait for
-    more: an answered batch not yet in the journal is one a killed run sends again."""
+def drain(
+    items: queue.Queue[Queued], wait: float, gather_until: float = 0.0
+) -> tuple[list[Answered], list[str], list[_Intent], bool]:
+    """Everything queued once something is (waiting up to `wait` seconds for it), and what
+    comes until `gather_until` (time.monotonic(); not when an intent is queued, whose sender
+    waits): the batches answered, the keys not confirmed (theirs and the withdrawn), the
+    intents, and whether the journal is closing. Past `gather_until` it takes what is queued
+    and no more: an answered batch not yet in the journal is one a killed run sends again."""
     answered: list[Answered] = []
     skipped: list[str] = []
     intents: list[_Intent] = []
     deadline = time.monotonic() + wait
     while True:
-        queued = intents or answered or skipped
-        timeout = 0.0 if queued else max(0.0, deadline - time.monotonic())
+        if intents:
+            timeout = 0.0
+        elif answered or skipped:
+            timeout = max(0.0, gather_until - time.monotonic())
+        else:
+            timeout = max(0.0, deadline - time.monotonic())
         try:
             item = items.get(timeout=timeout)
         except queue.Empty:
@@ -178,10 +188,13 @@ class Journal:
             with w.worker_connection("dbt-pendo-sync-journal"):
                 mid = w.literal(self._model_id)
                 done = False
-                beat = time.monotonic()
+                beat = written = time.monotonic()
                 while not done:
-                    answered, skipped, intents, done = drain(self._queue, JOURNAL_WAIT_SECONDS)
-                    self._flush(w, mid, answered, skipped)
+                    gather_until = written + JOURNAL_GAP_SECONDS
+                    answered, skipped, intents, done = drain(self._queue, JOURNAL_WAIT_SECONDS, gather_until)
+                    if answered or skipped:
+                        self._flush(w, mid, answered, skipped)
+                        written = time.monotonic()
                     for intent in intents:
                         self._insert(w, mid, "sent", intent.keys)
                         intent.written.set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
 from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
-from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, drain
+from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, _Intent, drain
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
@@ -240,6 +241,22 @@ def test_answered_batches_are_written_as_they_come_not_once_an_interval_is_over(
     assert drained == [([first, second], ["k2"], [], False)]
     items.put(None)
     assert drain(items, wait=3600.0) == ([], [], [], True)
+
+
+def test_answers_are_gathered_until_the_gap_since_the_last_write_is_over_but_never_an_intent():
+    """Within JOURNAL_GAP_SECONDS of the last write, answers are gathered into one write;
+    an intent (whose sender waits) ends the gathering at once."""
+    items: queue.Queue = queue.Queue()
+    answer = Answered(0, "k1", "k2", [])
+    items.put(answer)
+    drained: list = []
+    gather_until = time.monotonic() + 3600.0
+    thread = threading.Thread(target=lambda: drained.append(drain(items, 3600.0, gather_until)), daemon=True)
+    thread.start()
+    intent = _Intent(["k3"])
+    items.put(intent)  # whether the drain took the answer yet or not, it waits for more
+    thread.join(timeout=60)
+    assert drained == [([answer], [], [intent], False)]
 
 
 def test_a_send_that_must_not_repeat_is_journaled_before_it_goes_out():
