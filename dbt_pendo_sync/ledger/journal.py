@@ -132,8 +132,8 @@ class Journal:
 
     The main thread's connection is busy streaming the snapshot; the journal writes beside
     it, skips before ranges, and keeps the lock's heartbeat going. Batches are written as
-    they are answered, in any order (a run killed resends only the calls in flight, not what
-    Pendo answered in the last second): a slow batch holds back no other one; those queued
+    they are answered (those of JOURNAL_GAP_SECONDS in one write), in any order: a run killed
+    resends little more than the calls in flight; a slow batch holds back no other one; those queued
     together with consecutive numbers make one range, and the ranges are compacted now and
     then (`_flush`). Intents
     (`intend`) are written at once, and the caller waits for them; a withdrawn intent is a
