@@ -11,10 +11,11 @@ records in every bulk write call, per answer status):
             faults is 1 / (1 - 0.25) = 1.33 x needed with no kill at all
   applied   records in the write calls answered 2xx (what Pendo took in)
 A kill lands at a random point of the run's send (seeded): once the emulator has received a
-share drawn from KILL_SHARE (0 to 0.5: so that every rerun has work left to kill) of the records the run set out to send (known once its
-first batch is answered), then a random delay of up to one latency (so that it does not fall
-just as Pendo answers a call, before the sync could read the answer): it falls while calls are
-in flight. A delay in seconds alone would let a rerun with little left finish first. Per run the JSON gives
+share drawn from KILL_SHARE (0 to 0.5, so that every rerun has work left to kill) of the
+records the run set out to send (known once its first batch is answered), then a random
+delay of up to one latency (so that it does not fall just as Pendo answers a call, before
+the sync could read the answer): it falls while calls are in flight. A delay in seconds
+alone would let a rerun with little left finish first. Per run the JSON gives
 what the run set out to send (`to_send`, from its batch_sent events), the ids the emulator
 held at the kill and once the calls in flight at the kill were answered, and the records
 received and applied during the run; `resent` (in the next run) = its to_send minus the ids
@@ -43,15 +44,9 @@ BIN = Path(sys.executable).parent
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[1] / "project"
 MODEL = "bench_visitors"
 KEY = "soak-integration-key"
-FIELD_TYPES = {  # the emulator's field schema for the model's columns (as bench_sync.py gives it)
-    "plan": "string",
-    "score": "integer",
-    "is_active": "boolean",
-    "mrr": "float",
-    "signup_date": "time",
-    "last_seen_at": "time",
-    "seats": "integer",
-}
+# The Pendo field Type of each warehouse column type of the model (benchmarks/project's SQL)
+PENDO_TYPES = {"VARCHAR": "string", "INTEGER": "integer", "BIGINT": "integer", "BOOLEAN": "boolean"}
+PENDO_TYPES |= {"DATE": "time", "TIMESTAMP": "time"}  # DECIMAL(p, s): float
 LATENCY_MS = 250
 SERVER_ERROR_RATE = 0.15  # of all calls on Pendo's paths: 503
 TOO_MANY_RATE = 0.10  # of all calls: 429 (drawn among the calls the 503 fault spared)
@@ -158,10 +153,26 @@ def build(workdir: Path, rows: int, env: dict[str, str]) -> Path:
         code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=project).returncode
     if code != 0:
         raise SoakError(f"`dbt build` failed (exit {code}); log {log}")
-    schema = {"visitor": {"custom": {name: {"Type": t} for name, t in FIELD_TYPES.items()}}}
+    schema = {"visitor": {"custom": field_schema(project / "bench.duckdb")}}
     data = {"visitors": "all", "accounts": [], "schema": schema, "values": {}}
     (workdir / "emulator_data.json").write_text(json.dumps(data), encoding="utf-8")
     return project
+
+
+def field_schema(database: Path) -> dict[str, dict[str, str]]:
+    """The emulator's field schema: a field per column of the model but the id, typed."""
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        columns = con.execute(f"describe main.{MODEL}").fetchall()
+    finally:
+        con.close()
+    return {
+        name: {"Type": "float" if kind.startswith("DECIMAL") else PENDO_TYPES[kind]}
+        for name, kind, *_ in columns
+        if name != "visitor_id"
+    }
 
 
 def to_send(log: Path) -> int | None:
