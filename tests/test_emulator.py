@@ -1014,6 +1014,8 @@ def test_control_surface(emu):
         "tracked_events": 1,
         "requests": 3,
         "statuses": {"200": 2, "504": 1},
+        "write_records": {"200": 1, "504": 1},
+        "in_flight": 0,
         "throttled": 0,
         "max_in_flight": 1,
     }

@@ -158,7 +158,7 @@ def test_dry_run_is_a_plan_from_the_same_diff(incremental, emulator):
 def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
     incremental.build(rows=20000)
     # 200 calls of 100 rows, 0.05 s each on 2 threads: about 5 s, and progress is journaled
-    # about once a second, so the kill after 120 calls comes well after several flushes.
+    # as it is answered, so the kill after 120 calls comes well after several journal writes.
     emulator.faults.add(Fault(kind="delay", delay=0.05))
     proc = incremental.start_sync("--threads", "2", emulator=emulator, stdout=subprocess.DEVNULL)
     kill_when(proc, lambda: emulator.write_calls() >= 120)

@@ -50,6 +50,7 @@ class Traffic:
         self.throttled = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self._write_records: Counter[int] = Counter()  # records in write calls, per answer status
         self._first_arrived: float | None = None  # monotonic time the first numbered call came
         self._last_answered: float | None = None  # ... and the latest was answered
 
@@ -77,8 +78,11 @@ class Traffic:
         return self.calls["segment_upload"] + self.calls["segment_patch"]
 
     def record(self, req: Incoming, status: int, keys: Keys) -> None:
-        """Count the answer; keep the request in the log only when bodies are kept."""
+        """Count the answer (and the records of a write call, under its status); keep the
+        request in the log only when bodies are kept."""
         self._statuses[status] += 1
+        if req.method == "POST" and isinstance(req.body, list) and WRITE_CALL.fullmatch(req.path):
+            self._write_records[status] += len(req.body)
         if self._keep_bodies:
             key_ok = keys.ok(req.path, req.key)
             self.log.append(
@@ -100,6 +104,7 @@ class Traffic:
         self.log.clear()
         self.calls.clear()
         self._statuses.clear()
+        self._write_records.clear()
         self.throttled = 0
         self.max_in_flight = self.in_flight
         self._first_arrived = self._last_answered = None
@@ -115,6 +120,8 @@ class Traffic:
             "tracked_events": tracked_events,
             "requests": self._statuses.total(),
             "statuses": {str(status): n for status, n in sorted(self._statuses.items())},
+            "write_records": {str(status): n for status, n in sorted(self._write_records.items())},
+            "in_flight": self.in_flight,
             "throttled": self.throttled,
             "max_in_flight": self.max_in_flight,
             "send_seconds": round(self.send_seconds(), 3),

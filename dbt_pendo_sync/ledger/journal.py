@@ -14,7 +14,12 @@ from ..errors import WarehouseError
 from .lock import SyncLock
 from .store import StateStore
 
-JOURNAL_FLUSH_SECONDS = 1.0
+# The longest the journal thread waits for something to write (its lock heartbeat's tick);
+# what is answered is written as soon as it is recorded, with whatever else is queued by then.
+JOURNAL_WAIT_SECONDS = 1.0
+# The least time between two writes of answered batches: answers that come within it are
+# gathered into one write (a write per answer would cost a 1M-row sync a few CPU seconds).
+JOURNAL_GAP_SECONDS = 0.05
 # Range rows the journal may hold beyond one per run of answered batches before it compacts
 # them: the merge looks each changed row up among them, so their number is the merge's cost.
 SPARE_RANGES = 32
@@ -56,6 +61,43 @@ class _Run:
     hi: str
 
 
+Queued = Answered | _Withdrawn | _Intent | None  # None: close
+
+
+def drain(
+    items: queue.Queue[Queued], wait: float, gather_until: float = 0.0
+) -> tuple[list[Answered], list[str], list[_Intent], bool]:
+    """Everything queued once something is (waiting up to `wait` seconds for it), and what
+    comes until `gather_until` (time.monotonic(); not when an intent is queued, whose sender
+    waits): the batches answered, the keys not confirmed (theirs and the withdrawn), the
+    intents, and whether the journal is closing. Past `gather_until` it takes what is queued
+    and no more: an answered batch not yet in the journal is one a killed run sends again."""
+    answered: list[Answered] = []
+    skipped: list[str] = []
+    intents: list[_Intent] = []
+    deadline = time.monotonic() + wait
+    while True:
+        if intents:
+            timeout = 0.0
+        elif answered or skipped:
+            timeout = max(0.0, gather_until - time.monotonic())
+        else:
+            timeout = max(0.0, deadline - time.monotonic())
+        try:
+            item = items.get(timeout=timeout)
+        except queue.Empty:
+            return answered, skipped, intents, False
+        if item is None:
+            return answered, skipped, intents, True
+        if isinstance(item, _Intent):
+            intents.append(item)
+        elif isinstance(item, _Withdrawn):
+            skipped += item.keys
+        else:
+            answered.append(item)
+            skipped += item.skipped
+
+
 class AnsweredRuns:
     """Answered batches as runs of consecutive batch numbers, each run one key range (no key
     lies between two consecutive batches): the fewest ranges that cover them all."""
@@ -89,10 +131,11 @@ class Journal:
     """Records sync progress from a thread of its own, on a connection of its own.
 
     The main thread's connection is busy streaming the snapshot; the journal writes beside
-    it, flushing about once a second, skips before ranges, and keeps the lock's heartbeat
-    going. Batches are recorded as they are answered, in any order: a slow batch holds back
-    no other one; those of one flush with consecutive numbers make one range, and the ranges
-    are compacted now and then (`_flush`). Intents
+    it, skips before ranges, and keeps the lock's heartbeat going. Batches are written as
+    they are answered (those of JOURNAL_GAP_SECONDS in one write), in any order: a run killed
+    resends little more than the calls in flight; a slow batch holds back no other one; those queued
+    together with consecutive numbers make one range, and the ranges are compacted now and
+    then (`_flush`). Intents
     (`intend`) are written at once, and the caller waits for them; a withdrawn intent is a
     skip, so the merge does not take it as sent (every queued item is written before `close`
     returns, and the merge comes after).
@@ -102,7 +145,7 @@ class Journal:
         self._store = store
         self._lock = lock
         self._model_id = model.unique_id
-        self._queue: queue.Queue[Answered | _Withdrawn | _Intent | None] = queue.Queue()
+        self._queue: queue.Queue[Queued] = queue.Queue()
         self._answered = AnsweredRuns()  # every batch answered so far
         self._ranges: set[tuple[str, str]] = set()  # the range rows written (none twice)
         self._error: BaseException | None = None
@@ -145,10 +188,13 @@ class Journal:
             with w.worker_connection("dbt-pendo-sync-journal"):
                 mid = w.literal(self._model_id)
                 done = False
-                beat = time.monotonic()
+                beat = written = time.monotonic()
                 while not done:
-                    answered, skipped, intents, done = self._drain()
-                    self._flush(w, mid, answered, skipped)
+                    gather_until = written + JOURNAL_GAP_SECONDS
+                    answered, skipped, intents, done = drain(self._queue, JOURNAL_WAIT_SECONDS, gather_until)
+                    if answered or skipped:
+                        self._flush(w, mid, answered, skipped)
+                        written = time.monotonic()
                     for intent in intents:
                         self._insert(w, mid, "sent", intent.keys)
                         intent.written.set()
@@ -157,30 +203,6 @@ class Journal:
                         beat = time.monotonic()
         except BaseException as exc:  # reported to the main thread by record()/close()
             self._error = exc
-
-    def _drain(self) -> tuple[list[Answered], list[str], list[_Intent], bool]:
-        """Everything recorded within one flush interval: the batches answered, the keys not
-        confirmed (theirs and the withdrawn), the intents. An intent ends the interval at
-        once (its sender waits)."""
-        answered: list[Answered] = []
-        skipped: list[str] = []
-        intents: list[_Intent] = []
-        deadline = time.monotonic() + JOURNAL_FLUSH_SECONDS
-        while True:
-            timeout = 0.0 if intents else max(0.0, deadline - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                return answered, skipped, intents, False
-            if item is None:
-                return answered, skipped, intents, True
-            if isinstance(item, _Intent):
-                intents.append(item)
-            elif isinstance(item, _Withdrawn):
-                skipped += item.keys
-            else:
-                answered.append(item)
-                skipped += item.skipped
 
     def _flush(self, w: Warehouse, mid: str, answered: list[Answered], skipped: list[str]) -> None:
         """Skips first, then the ranges: a run killed between the two has its answered keys

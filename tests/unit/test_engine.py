@@ -4,7 +4,9 @@ row is accounted for, each batch is journaled as it is answered, a preview confi
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
 from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
-from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns
+from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, _Intent, drain
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
@@ -222,6 +224,39 @@ class Once(Pendo):
     def send(self, records: Sequence[dict], ids: Sequence[str]) -> BatchOutcome:
         self.log.append(("send", list(ids)))
         return super().send(records, ids)
+
+
+def test_answered_batches_are_written_as_they_come_not_once_an_interval_is_over():
+    """The journal thread takes what is queued and writes it, without waiting for more to
+    come (a run killed in that wait would resend what Pendo answered): with an hour to wait
+    for a first item, a queued answer is drained at once, with every answer queued by then."""
+    items: queue.Queue = queue.Queue()
+    first, second = Answered(3, "k5", "k6", []), Answered(1, "k1", "k2", ["k2"])
+    items.put(first)
+    items.put(second)
+    drained: list = []
+    thread = threading.Thread(target=lambda: drained.append(drain(items, wait=3600.0)), daemon=True)
+    thread.start()
+    thread.join(timeout=60)  # a drain that waited out its interval would take the hour
+    assert drained == [([first, second], ["k2"], [], False)]
+    items.put(None)
+    assert drain(items, wait=3600.0) == ([], [], [], True)
+
+
+def test_answers_are_gathered_until_the_gap_since_the_last_write_is_over_but_never_an_intent():
+    """Within JOURNAL_GAP_SECONDS of the last write, answers are gathered into one write;
+    an intent (whose sender waits) ends the gathering at once."""
+    items: queue.Queue = queue.Queue()
+    answer = Answered(0, "k1", "k2", [])
+    items.put(answer)
+    drained: list = []
+    gather_until = time.monotonic() + 3600.0
+    thread = threading.Thread(target=lambda: drained.append(drain(items, 3600.0, gather_until)), daemon=True)
+    thread.start()
+    intent = _Intent(["k3"])
+    items.put(intent)  # whether the drain took the answer yet or not, it waits for more
+    thread.join(timeout=60)
+    assert drained == [([answer], [], [intent], False)]
 
 
 def test_a_send_that_must_not_repeat_is_journaled_before_it_goes_out():
