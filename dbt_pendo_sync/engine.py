@@ -17,7 +17,7 @@ from .errors import PendoError
 from .pendo.answers import BatchOutcome
 from .pendo.fields import JSON_VALUE, Converter
 from .pendo.sender import Sender
-from .records import InvalidValue, Record, RecordJson, payload_of, record_id
+from .records import InvalidValue, Record, payload_of, record_id
 from .results import ModelResult
 from .vocab import ChangeKind, Undelivered
 
@@ -145,12 +145,11 @@ class MetadataBuilder:
         if not rows or (self._departed and any(row[-1] == ChangeKind.REMOVED for row in rows)):
             return None
         columns = list(zip(*rows, strict=True))
-        if self._in_warehouse and None in columns[_META + 1]:
-            return None
+        if self._in_warehouse:
+            texts = columns[_META + 1]
+            return None if None in texts else (_warehouse_ids(columns[_META]), list(texts))
         try:
             ids = list(map(record_id, columns[_META]))
-            if self._in_warehouse:
-                return ids, list(map(RecordJson, columns[_META + 1]))
             values = [
                 converter.column(columns[index])
                 for (index, *_), converter in zip(self._columns, self._converters, strict=True)
@@ -180,7 +179,7 @@ class MetadataBuilder:
         except InvalidValue as exc:
             return None, None, str(exc)
         if self._in_warehouse and row[_META + 1] is not None:
-            return rid, RecordJson(row[_META + 1]), None
+            return rid, row[_META + 1], None
         values: dict[str, Any] = {}
         name = ""
         try:  # one try around the loop: this runs for every row of the model
@@ -193,6 +192,15 @@ class MetadataBuilder:
         except InvalidValue as exc:
             return rid, None, f"field {name}: {exc}"
         return rid, {self._id_key: rid, "values": values}, None
+
+
+def _warehouse_ids(values: Sequence[Any]) -> list[str]:
+    """The ids of rows whose record the warehouse wrote: it wrote one only for an id that
+    records.record_id takes (text that is not blank, or a whole number), so text ids are
+    record ids as they are, without a call per row."""
+    if set(map(type, values)) == {str}:
+        return list(values)
+    return list(map(record_id, values))
 
 
 class ModelSync:

@@ -44,9 +44,10 @@ def record_id(value: Any) -> str:
     return text
 
 
-class RecordJson(str):
-    """A record's JSON text as the warehouse built it (macros/payload.sql): sent as it is."""
-
+# A record's JSON text as the warehouse built it (macros/payload.sql), sent as it is: a plain
+# str (Python builds records as dicts), not a subclass, whose instances would be copies of
+# the driver's strings that the garbage collector tracks, millions of them in a sync.
+RecordJson = str
 
 # A record as sent: JSON values built by Python, or the text the warehouse wrote.
 Record = dict[str, Any] | RecordJson

@@ -434,3 +434,19 @@ def test_an_id_on_two_rows_is_never_sent_though_one_row_is_unchanged(incremental
     assert (counts["frozen"], counts["invalid"], counts["sent"]) == (3, 3, 0)
     assert emulator.write_calls() == 0
     assert emulator.values("visitor", "u-000001")["score"] == 10  # as first synced
+
+
+def test_a_first_sync_finds_an_id_on_two_rows_in_its_snapshot_alone(incremental, emulator):
+    """A first sync has no state of the model to diff against: every row is frozen as new
+    (no join with the state), and an id on two rows is still found, in the snapshot, and
+    never sent; the next sync diffs against what this one confirmed."""
+    incremental.build(twins=3)
+    result = incremental.sync(emulator=emulator)
+    assert result.code == 1
+    counts = _counts(incremental)
+    assert (counts["rows"], counts["new"], counts["frozen"]) == (N + 3, N + 3, N + 3)
+    assert (counts["invalid"], counts["sent"], counts["updated"]) == (6, N - 3, N - 3)
+    assert not {"u-000001", "u-000002", "u-000003"} & set(_sent_ids(emulator))
+    incremental.build()
+    again = _sync_ok(incremental, emulator)
+    assert (again["new"], again["unchanged"], again["sent"]) == (3, N - 3, 3)

@@ -138,8 +138,12 @@ class ModelSnapshot:
         differ from the state (all of them when `frozen_all`), and the keys of the state's
         records that left the model (REMOVED when they are sent, else DROPPED: the state
         forgets them after a complete pass). An unchanged row is not written: a sync of a
-        model that did not change writes no row. One pass over the model and the state."""
+        model that did not change writes no row. One pass over the model and the state; none
+        over the state when it holds no record of the model (a first sync: every row is new,
+        and the duplicate ids are found in the snapshot alone)."""
         w = self._w
+        if self._state_exists and not self.store.holds(self.model):
+            self._state_exists = False
         string = w.macro("type_string")
         fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
         qid = w.quote(self._id_column) if self._id_column else fp

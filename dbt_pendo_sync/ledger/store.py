@@ -50,6 +50,16 @@ class StateStore:
         names = self.warehouse.table_names(self.location.database, self.location.schema)
         return {STATE_TABLE, JOURNAL_TABLE} <= names
 
+    def holds(self, model: ModelNode) -> bool:
+        """Whether the state has a record of the model (none before its first sync)."""
+        w = self.warehouse
+        mid = w.literal(model.unique_id)
+        # The first row is enough (no LIMIT: SQL Server has none; no EXISTS in a select list:
+        # Spark has none); leaving the loop closes the stream, and the cursor with it.
+        for _ in w.stream(f"select 1 from {self.state} where model_id = {mid}", 1):
+            return True
+        return False
+
     def ensure(self) -> None:
         """Create the schema and tables when missing. Another run creating them at the same
         moment is no error: PostgreSQL's IF NOT EXISTS can still fail then (a unique index of

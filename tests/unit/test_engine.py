@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from dbt_pendo_sync.config import ColumnRule, SyncSpec
@@ -18,6 +19,7 @@ from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
 from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, _Intent, drain
 from dbt_pendo_sync.pendo.answers import BatchOutcome
+from dbt_pendo_sync.pendo.bodies import records_body
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
 from dbt_pendo_sync.results import ModelResult
@@ -369,3 +371,17 @@ def test_a_chunk_built_a_column_at_a_time_is_the_records_built_row_by_row():
         build(invalid[-1])[2]
         == "field plan: text of 1501 characters is over Pendo's 1500 (set truncate_text: true to cut it)"
     )
+
+
+def test_records_the_warehouse_wrote_are_sent_as_its_texts_under_their_ids():
+    build = MetadataBuilder("visitorId", ["plan"], [False], in_warehouse=True)
+    texts = ['{"visitorId":"v1","values":{"plan":"pro"}}', '{"visitorId":"7","values":{}}']
+    chunk = [("k1", "v1", texts[0], None), ("k2", 7, texts[1], None)]  # a text id, a whole one
+    assert build.many(chunk) == (["v1", "7"], texts)
+    assert [build(row)[:2] for row in chunk] == [("v1", texts[0]), ("7", texts[1])]
+    assert orjson.loads(records_body(texts)) == [orjson.loads(t) for t in texts]
+    mixed = [texts[0], {"visitorId": "v2", "values": {"plan": None}}]  # one row Python built
+    assert orjson.loads(records_body(mixed)) == [orjson.loads(texts[0]), mixed[1]]
+    # A row the warehouse could not write (its text null) sends the chunk row by row.
+    assert build.many([*chunk, ("k3", " ", None, "pro")]) is None
+    assert build(("k3", " ", None, "pro"))[2] == "id is blank"
