@@ -26,31 +26,21 @@ run). Results: <workdir>/bench_events_results.json, logs in <workdir>/bench_logs
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import shutil
-import signal
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench_sync import (
-    BIN,
-    KEY,
-    BenchError,
-    Emulator,
-    Step,
-    _events,
-    _kill_all,
-    _num,
-    _tail,
-    clean_env,
-    machine_info,
-    prepare_workdir,
-    run_child,
-)
+from bench.cli import run_main, write_results
+from bench.config import BIN, KEY, BenchError
+from bench.emulator import Emulator
+from bench.procs import clean_env, log_events, run_child, tail
+from bench.project import prepare_workdir
+from bench.report import machine_info, machine_line
+from bench.step import Step, num, print_table
+from bench.steps import read_results
 
 HERE = Path(__file__).resolve().parent
 PROJECT_TEMPLATE = HERE / "events_project"
@@ -102,17 +92,15 @@ class EventsBench:
         reaped, step.wall = run_child(argv, self.env(project, "http://127.0.0.1:9"), log, project)
         step.record(reaped)
         if reaped.exit_code != 0:
-            raise BenchError(f"`dbt build` failed (exit {reaped.exit_code}); log {log}:\n{_tail(log)}")
+            raise BenchError(f"`dbt build` failed (exit {reaped.exit_code}); log {log}:\n{tail(log)}")
         step.check = "ok"
         return project, step
 
     def sync(self, project: Path, label: str, name: str, threads: int, events: int, paced: bool) -> Step:
         """The sync of every event at `threads` concurrent calls, against a fresh emulator."""
         step = Step(name)
-        step.extra["threads"] = threads
-        step.extra["paced"] = paced
+        step.extra |= {"threads": threads, "paced": paced}
         log = self.logs / f"{label}_sync.log"
-        results_file = project / "target" / "pendo_sync_results.json"
         emu = Emulator(
             None,
             self.logs / f"{label}_emulator.log",
@@ -128,6 +116,8 @@ class EventsBench:
                 str(project),
                 "--profiles-dir",
                 str(project),
+            ]
+            argv += [
                 "--threads",
                 str(threads),
                 "--max-rps",
@@ -146,46 +136,16 @@ class EventsBench:
                 self.emulator_rss.append(emu.rss_mb)
             step.emulator_cpu_s = emu.cpu_s
         step.record(reaped)
-        step.extra["emulator"] = stats
-        step.extra["emulator_rss_mb"] = emu.rss_mb
-        problems = []
-        if reaped.exit_code != 0:
-            problems.append(f"exit {reaped.exit_code}")
-        try:
-            models = json.loads(results_file.read_text(encoding="utf-8")).get("models", [])
-        except (OSError, ValueError) as exc:
-            models = []
-            problems.append(f"no results file ({type(exc).__name__})")
-        counts = models[0]["counts"] if len(models) == 1 else {}
-        if len(models) != 1:
-            problems.append(f"{len(models)} models in the results file, expected 1")
-        step.rows_sent = counts.get("sent")
-        finished = _events(log, "model_finished")
-        step.rows_read = sum(e["to_send"] for e in finished) if finished else None
-        step.extra |= {
-            "counts": counts,
-            "model_seconds": models[0].get("seconds") if len(models) == 1 else None,
-            "status": models[0].get("status") if len(models) == 1 else None,
-            "log": str(log),
-        }
-        for what, got in (
-            ("sent", counts.get("sent")),
-            ("updated", counts.get("updated")),
-            ("emulator track_calls", stats.get("track_calls")),
-            ("emulator tracked_events", stats.get("tracked_events")),
-        ):
-            if got != events:
-                problems.append(f"{what} {_num(got, ',d')}, expected {events:,}")
-        if counts.get("too_old") or counts.get("too_new"):
-            problems.append(f"too_old {counts['too_old']}, too_new {counts['too_new']}")
-        in_flight = stats.get("max_in_flight")
-        if in_flight is None or in_flight > threads:
-            problems.append(f"max_in_flight {in_flight}, expected <= {threads}")
+        step.extra |= {"emulator": stats, "emulator_rss_mb": emu.rss_mb}
+        problems = [f"exit {reaped.exit_code}"] if reaped.exit_code != 0 else []
+        models = read_results(project / "target" / "pendo_sync_results.json", problems)
+        problems += _sync_problems(step, models, log, events, threads)
         step.ok = not problems
         if problems:
             step.check = "FAILED: " + "; ".join(problems)
-            print(f"  {name}: {step.check}; log {log}:\n{_tail(log)}", flush=True)
+            print(f"  {name}: {step.check}; log {log}:\n{tail(log)}", flush=True)
         else:
+            in_flight = stats.get("max_in_flight")
             step.check = f"ok (sent = updated = track calls = {events:,}; max in flight {in_flight})"
         return step
 
@@ -205,7 +165,7 @@ class EventsBench:
             syncs[label] = self.sync(project, label, name, threads, events, is_paced)
             st = syncs[label]
             print(
-                f"      {_num(st.wall, '.2f')} s, {_num(st.rows_per_second, ',.1f')} events/s; {st.check}",
+                f"      {num(st.wall, '.2f')} s, {num(st.rows_per_second, ',.1f')} events/s; {st.check}",
                 flush=True,
             )
         return {"builds": builds, "syncs": syncs, "target": self.target(syncs, sizes)}
@@ -219,6 +179,39 @@ class EventsBench:
             return {"value": None, "pass": False, "shown": "n/a (a step failed)"}
         ratio = many.rows_per_second / one.rows_per_second
         return {"value": ratio, "pass": ratio >= RATIO_GOAL, "shown": f"{ratio:.1f}x"}
+
+
+def _sync_problems(
+    step: Step, models: list[dict[str, Any]], log: Path, events: int, threads: int
+) -> list[str]:
+    """The step's figures from its results and log; what differs from every event sent and
+    updated, one track call each, no more than `threads` in flight."""
+    problems = [] if len(models) == 1 else [f"{len(models)} models in the results file, expected 1"]
+    counts = models[0]["counts"] if len(models) == 1 else {}
+    step.rows_sent = counts.get("sent")
+    finished = log_events(log, "model_finished")
+    step.rows_read = sum(e["to_send"] for e in finished) if finished else None
+    step.extra |= {
+        "counts": counts,
+        "model_seconds": models[0].get("seconds") if len(models) == 1 else None,
+        "status": models[0].get("status") if len(models) == 1 else None,
+        "log": str(log),
+    }
+    stats = step.extra["emulator"]
+    for what, got in (
+        ("sent", counts.get("sent")),
+        ("updated", counts.get("updated")),
+        ("emulator track_calls", stats.get("track_calls")),
+        ("emulator tracked_events", stats.get("tracked_events")),
+    ):
+        if got != events:
+            problems.append(f"{what} {num(got, ',d')}, expected {events:,}")
+    if counts.get("too_old") or counts.get("too_new"):
+        problems.append(f"too_old {counts['too_old']}, too_new {counts['too_new']}")
+    in_flight = stats.get("max_in_flight")
+    if in_flight is None or in_flight > threads:
+        problems.append(f"max_in_flight {in_flight}, expected <= {threads}")
+    return problems
 
 
 def engine_rate(step: Step) -> float | None:
@@ -236,16 +229,17 @@ def print_report(outcome: dict[str, Any], bench: EventsBench) -> None:
         f"{'sync':<22} {'events':>7} {'wall s':>7} {'events/s':>9} {'engine s':>8} "
         f"{'engine ev/s':>11} {'max in flight':>13} {'RSS MB':>7} {'CPU s':>6} {'emu CPU s':>9}  check"
     )
-    print(header)
-    print("-" * len(header))
-    for st in syncs.values():
-        print(
-            f"{st.name:<22} {_num(st.rows_sent, ',d'):>7} {_num(st.wall, '.2f'):>7} "
-            f"{_num(st.rows_per_second, ',.1f'):>9} {_num(st.extra.get('model_seconds'), '.2f'):>8} "
-            f"{_num(engine_rate(st), ',.1f'):>11} {_num(st.extra['emulator'].get('max_in_flight'), 'd'):>13} "
-            f"{_num(st.rss_mb, '.0f'):>7} {_num(st.cpu_s, '.1f'):>6} {_num(st.emulator_cpu_s, '.1f'):>9}  "
+    print_table(
+        header,
+        (
+            f"{st.name:<22} {num(st.rows_sent, ',d'):>7} {num(st.wall, '.2f'):>7} "
+            f"{num(st.rows_per_second, ',.1f'):>9} {num(st.extra.get('model_seconds'), '.2f'):>8} "
+            f"{num(engine_rate(st), ',.1f'):>11} {num(st.extra['emulator'].get('max_in_flight'), 'd'):>13} "
+            f"{num(st.rss_mb, '.0f'):>7} {num(st.cpu_s, '.1f'):>6} {num(st.emulator_cpu_s, '.1f'):>9}  "
             f"{st.check}"
-        )
+            for st in syncs.values()
+        ),
+    )
     print()
     ideal = 1000 / bench.latency_ms if bench.latency_ms else None
     if ideal:
@@ -345,29 +339,17 @@ def main() -> int:
     sizes = {t: max(1, round(n * args.scale)) for t, n in args.sizes.items()}
     paced = round(args.paced * args.scale) if args.paced else 0
 
-    command = shlex.join([sys.executable, *sys.argv])
-    print(f"command: {command}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
-    try:
+    def run(command: str) -> int:
         workdir = prepare_workdir(args.workdir, "bench_events.py")
-        info = machine_info()
         print(f"workdir: {workdir}")
-        print(
-            f"machine: {info['cpus']} CPUs, Python {info['python']}, dbt-core {info['dbt-core']}, "
-            f"dbt-duckdb {info['dbt-duckdb']}, duckdb {info['duckdb']}",
-            flush=True,
-        )
+        print(machine_line(), flush=True)
         bench = EventsBench(workdir, args.latency_ms)
         outcome = bench.run(sizes, paced)
-        doc = to_json(outcome, bench, command, sizes, paced)
-        (workdir / "bench_events_results.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_results(workdir / "bench_events_results.json", to_json(outcome, bench, command, sizes, paced))
         print_report(outcome, bench)
         return 0
-    except BenchError as exc:
-        print(f"benchmark could not run: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        _kill_all()
+
+    return run_main(run)
 
 
 if __name__ == "__main__":

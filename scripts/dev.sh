@@ -6,7 +6,7 @@
 #   scripts/dev.sh test    set up everything (the [dev] extra: every adapter, pyspark, the test and
 #                          lint tools), make sure PostgreSQL and Java are installed, check format,
 #                          lint and types (ruff, mypy), run the whole test suite
-#   scripts/dev.sh bench   set up everything, run the benchmark (benchmarks/README in the main README)
+#   scripts/dev.sh bench   set up everything (PostgreSQL too), run the benchmark (benchmarks/README in the main README)
 #   scripts/dev.sh setup [EXTRA]   only set up, with EXTRA (default dev)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -131,6 +131,7 @@ run_tests() {
 
 bench() {
   setup
+  ensure_postgres  # its PostgreSQL steps start a server as the tests do
   cd "$ROOT"
   "$VENV/bin/python" benchmarks/bench_sync.py "$@"
 }

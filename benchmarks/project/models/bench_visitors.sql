@@ -1,5 +1,6 @@
 -- var('rows') synthetic visitors. Rows with i <= var('bump') get another score, so a rebuild
 -- with bump = rows / 100 changes exactly 1% of the rows (and their fingerprints).
+-- The series and the seconds are macros (macros/bench_rows.sql): DuckDB and PostgreSQL.
 -- Column types, and the Pendo field Type bench_sync.py gives the emulator for each:
 --   plan varchar (string), score integer (integer), is_active boolean (boolean),
 --   mrr numeric(12,2) (float; whole values go out as JSON integers), signup_date date (time),
@@ -11,6 +12,6 @@ select
     i % 3 <> 0 as is_active,
     cast((i % 100000) / 4.0 as numeric(12, 2)) as mrr,
     cast(date '2020-01-01' + cast(i % 1826 as integer) as date) as signup_date,
-    cast(timestamp '2024-01-01 00:00:00' + to_seconds(i * 17) as timestamp) as last_seen_at,
+    cast(timestamp '2024-01-01 00:00:00' + {{ bench_seconds('i * 17') }} as timestamp) as last_seen_at,
     cast(i % 250 + 1 as bigint) as seats
-from range(1, {{ var('rows', 1000) }} + 1) as t(i)
+from {{ bench_series(var('rows', 1000)) }}
