@@ -330,7 +330,7 @@ class ModelSync:
                 self._send_ahead(pool)
             return
         inflight[self._start(pool, batch)] = batch
-        self._collect_answered(inflight, most=2 * self.threads)
+        self._collect_answered(inflight, most=self.threads)
 
     def _collect_answered(self, inflight: dict[Future[BatchOutcome], _Batch], most: int) -> None:
         """Collect every call answered so far, waiting for answers while more than `most`

@@ -19,7 +19,7 @@ from .conftest import (
 )
 
 BULK_MS = 250
-READ_MS = 3000  # longer than the warehouse takes to open its session
+READ_MS = 5000  # longer than the warehouse takes to open its session, on a loaded machine too
 
 
 def _built(tmp_path, rows: int) -> IncrementalProject:
