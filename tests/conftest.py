@@ -435,14 +435,14 @@ def parsed_fixtures() -> dict[tuple[str, str], IncrementalProject]:
     return {}
 
 
-def _parsed_on(request: pytest.FixtureRequest, fixture: Path) -> IncrementalProject:
-    """A copy of `fixture` on the warehouse `request.param` names, parsed, not built. Its
+def _parsed_on(request: pytest.FixtureRequest, fixture: Path, warehouse: str) -> IncrementalProject:
+    """A copy of `fixture` on `warehouse`, parsed, not built. Its
     profile is the same for every clone (else dbt parses each in full): the DuckDB file
     fixture.duckdb in the project's folder, or on PostgreSQL (this worker's own server, one
     test at a time) the schema named after the fixture."""
-    base = request.getfixturevalue("tmp_path_factory").mktemp(f"parsed_{request.param}")
+    base = request.getfixturevalue("tmp_path_factory").mktemp(f"parsed_{warehouse}")
     path = _copy(fixture, base / fixture.name)
-    if request.param == "duckdb":
+    if warehouse == "duckdb":
         project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH="fixture.duckdb"), "duckdb")
     else:
         server = request.getfixturevalue("postgres")
@@ -465,15 +465,18 @@ def _drop_schema(server: PostgresServer, schema: str) -> None:
         con.close()
 
 
-def fixture_on(request: pytest.FixtureRequest, fixture: Path, tmp_path: Path) -> IncrementalProject:
+def fixture_on(
+    request: pytest.FixtureRequest, fixture: Path, tmp_path: Path, warehouse: str | None = None
+) -> IncrementalProject:
     """A private copy of a fixture project (its profile reads the INCR_ variables) on the
-    warehouse `request.param` names, not built: duckdb, or postgres in a schema emptied for
-    this test. Its target/ holds the parse of a copy made once per session, so its first dbt
-    command parses only the files the test changed."""
+    `warehouse` (else the one `request.param` names), not built: duckdb, or postgres in a
+    schema emptied for this test. Its target/ holds the parse of a copy made once per
+    session, so its first dbt command parses only the files the test changed."""
+    warehouse = warehouse or request.param
     parsed = request.getfixturevalue("parsed_fixtures")
-    key = (fixture.name, request.param)
+    key = (fixture.name, warehouse)
     if key not in parsed:
-        parsed[key] = _parsed_on(request, fixture)
+        parsed[key] = _parsed_on(request, fixture, warehouse)
     project = _clone_built(parsed[key], tmp_path, None)
     if project.postgres is not None:
         _drop_schema(project.postgres, project.schema)
