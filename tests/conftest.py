@@ -70,22 +70,23 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None, timeout: i
     return Run(done.returncode, done.stdout, done.stderr)
 
 
-def dbt_pendo(args: list[str], env: dict[str, str]) -> Run:
+def dbt_pendo(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Run:
     """`dbt-pendo ARGS`, run in this process (support/inprocess.py); `run([BIN / "dbt-pendo",
     ...])` where the process itself is the point."""
-    return Run(*run_cli(args, env))
+    return Run(*run_cli(args, env, cwd))
 
 
-def dbt(args: list[str], env: dict[str, str]) -> Run:
+def dbt(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Run:
     """`dbt ARGS` in this process (dbtRunner), which must succeed."""
-    result = Run(*run_dbt(args, env))
+    result = Run(*run_dbt(args, env, cwd))
     assert result.code == 0, f"dbt {' '.join(args)} failed:\n{result.output}"
     return result
 
 
 @dataclass
 class DbtProject:
-    """A copy of a fixture project, built, with the env its profile needs."""
+    """A copy of a fixture project, built, with the env its profile needs. Its commands run
+    from its folder, as a person runs them (a relative warehouse path is relative to it)."""
 
     path: Path
     env: dict[str, str]
@@ -99,11 +100,17 @@ class DbtProject:
         self, *args: str, emulator: PendoEmulator | None = None, key: str | None = None, **env: str
     ) -> Run:
         """`dbt-pendo sync` against this project (and the emulator, when given), in this process."""
-        return dbt_pendo(["sync", *self.args(), *args], self.sync_env(emulator, key, **env))
+        return self.command("sync", *args, emulator=emulator, key=key, **env)
+
+    def command(
+        self, name: str, *args: str, emulator: PendoEmulator | None = None, key: str | None = None, **env: str
+    ) -> Run:
+        """`dbt-pendo NAME` against this project (and the emulator, when given), in this process."""
+        return dbt_pendo([name, *self.args(), *args], self.sync_env(emulator, key, **env), self.path)
 
     def sync_process(self, *args: str, **env: str) -> Run:
         """`dbt-pendo sync` as a process of its own (for what only a fresh process shows)."""
-        return run([str(BIN / "dbt-pendo"), "sync", *self.args(), *args], self.sync_env(**env))
+        return run([str(BIN / "dbt-pendo"), "sync", *self.args(), *args], self.sync_env(**env), self.path)
 
     def start_sync(
         self, *args: str, emulator: PendoEmulator, stdout: int = subprocess.PIPE, **env: str
@@ -114,6 +121,7 @@ class DbtProject:
         return subprocess.Popen(
             [str(BIN / "dbt-pendo"), "sync", *self.args(), *args],
             env=self.sync_env(emulator, **env),
+            cwd=self.path,
             stdout=stdout,
             stderr=subprocess.PIPE if stdout == subprocess.PIPE else stdout,
             text=True,
@@ -133,7 +141,7 @@ class DbtProject:
         return full_env
 
     def dbt(self, *args: str) -> Run:
-        return dbt([*args, *self.args()], self.env)
+        return dbt([*args, *self.args()], self.env, self.path)
 
     def results(self, name: str = "pendo_sync_results.json") -> dict:
         return json.loads((self.path / "target" / name).read_text())
@@ -307,7 +315,7 @@ class IncrementalProject(DbtProject):
             f"FX_{name.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
             for name, v in values.items()
         }
-        dbt(["build", *self.args()], {**self.env, **fixture_env})
+        dbt(["build", *self.args()], {**self.env, **fixture_env}, self.path)
 
     def sync(self, *args: str, **kwargs: Any) -> Run:
         self.start_spark()
@@ -342,7 +350,7 @@ class IncrementalProject(DbtProject):
         if self.postgres is None:
             import duckdb
 
-            con = duckdb.connect(self.env["INCR_DUCKDB_PATH"], read_only=True)
+            con = duckdb.connect(str(self.path / self.env["INCR_DUCKDB_PATH"]), read_only=True)
             try:
                 return con.execute(sql).fetchall()
             finally:
@@ -420,16 +428,59 @@ def duck(built_incremental_duckdb: IncrementalProject, tmp_path: Path) -> Increm
     return _clone_built(built_incremental_duckdb, tmp_path, "INCR_DUCKDB_PATH")
 
 
-def fixture_on(request: pytest.FixtureRequest, fixture: Path, tmp_path: Path) -> IncrementalProject:
-    """A fresh copy of a fixture project (its profile reads the INCR_ variables) on the
-    warehouse `request.param` names: duckdb, or postgres in a schema of its own."""
-    path = _copy(fixture, tmp_path / fixture.name)
-    if request.param == "duckdb":
-        return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "fixture.duckdb")), "duckdb")
-    server = request.getfixturevalue("postgres")
-    schema = f"{fixture.name[:8]}_{secrets.token_hex(4)}"
-    env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
-    return IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+@pytest.fixture(scope="session")
+def parsed_fixtures() -> dict[tuple[str, str], IncrementalProject]:
+    """The fixture projects parsed in this session (this xdist worker), by folder name and
+    warehouse: fixture_on clones them."""
+    return {}
+
+
+def _parsed_on(request: pytest.FixtureRequest, fixture: Path, warehouse: str) -> IncrementalProject:
+    """A copy of `fixture` on `warehouse`, parsed, not built. Its
+    profile is the same for every clone (else dbt parses each in full): the DuckDB file
+    fixture.duckdb in the project's folder, or on PostgreSQL (this worker's own server, one
+    test at a time) the schema named after the fixture."""
+    base = request.getfixturevalue("tmp_path_factory").mktemp(f"parsed_{warehouse}")
+    path = _copy(fixture, base / fixture.name)
+    if warehouse == "duckdb":
+        project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH="fixture.duckdb"), "duckdb")
+    else:
+        server = request.getfixturevalue("postgres")
+        schema = fixture.name.removesuffix("_project")
+        env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
+        project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+    project.dbt("parse")
+    return project
+
+
+def _drop_schema(server: PostgresServer, schema: str) -> None:
+    import psycopg2
+
+    con = psycopg2.connect(server.dsn())
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"drop schema if exists {schema} cascade")
+    finally:
+        con.close()
+
+
+def fixture_on(
+    request: pytest.FixtureRequest, fixture: Path, tmp_path: Path, warehouse: str | None = None
+) -> IncrementalProject:
+    """A private copy of a fixture project (its profile reads the INCR_ variables) on the
+    `warehouse` (else the one `request.param` names), not built: duckdb, or postgres in a
+    schema emptied for this test. Its target/ holds the parse of a copy made once per
+    session, so its first dbt command parses only the files the test changed."""
+    warehouse = warehouse or request.param
+    parsed = request.getfixturevalue("parsed_fixtures")
+    key = (fixture.name, warehouse)
+    if key not in parsed:
+        parsed[key] = _parsed_on(request, fixture, warehouse)
+    project = _clone_built(parsed[key], tmp_path, None)
+    if project.postgres is not None:
+        _drop_schema(project.postgres, project.schema)
+    return project
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:

@@ -20,9 +20,6 @@ from dbt_pendo_sync.emulator import Fault
 from .conftest import (
     EVENTS,
     IncrementalProject,
-    _copy,
-    base_env,
-    dbt_pendo,
     emulator_key,
     fixture_on,
     kill_when,
@@ -40,9 +37,8 @@ def events(request: pytest.FixtureRequest, tmp_path) -> IncrementalProject:
 
 
 @pytest.fixture
-def duck_events(tmp_path) -> IncrementalProject:
-    path = _copy(EVENTS, tmp_path / "events_project")
-    return IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "events.duckdb")), "duckdb")
+def duck_events(request: pytest.FixtureRequest, tmp_path) -> IncrementalProject:
+    return fixture_on(request, EVENTS, tmp_path, "duckdb")
 
 
 @pytest.fixture
@@ -334,7 +330,7 @@ def test_properties_map_column_to_property_as_fields_do_and_a_reversed_one_is_na
     yml = duck_events.path / "models" / "_models.yml"
     yml.write_text(block + "          properties: {plan: plan_name, seats: seats}\n")
     _build(duck_events, rows=3)
-    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    listed = duck_events.command("ls", "--output", "json")
     assert listed.code == 0, listed.output
     (entry,) = json.loads(listed.stdout)
     assert entry["fields"]["plan"] == "properties.plan_name" and entry["fields"]["user_id"] == "visitorId"
@@ -393,13 +389,13 @@ def test_the_secret_appears_nowhere_even_when_pendo_refuses_it(duck_events, emul
 
 def test_validate_ls_and_a_dry_run_know_event_models(duck_events):
     _build(duck_events, rows=3)
-    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    listed = duck_events.command("ls", "--output", "json")
     assert listed.code == 0, listed.output
     (entry,) = json.loads(listed.stdout)
     assert entry["object"] == "event"
     assert entry["fields"]["occurred_at"] == "timestamp" and entry["fields"]["user_id"] == "visitorId"
 
-    checked = dbt_pendo(["validate", *duck_events.args(), "--offline"], duck_events.env)
+    checked = duck_events.command("validate", "--offline")
     assert checked.code == 0, checked.output
 
     preview = duck_events.sync("--dry-run", "--show", "1")
@@ -410,11 +406,11 @@ def test_validate_ls_and_a_dry_run_know_event_models(duck_events):
 def test_ls_shows_a_constant_event_name_where_it_shows_the_event_column(duck_events):
     models = duck_events.path / "models" / "_models.yml"
     models.write_text(models.read_text().replace("event_column: event_name", "event: Plan Upgraded"))
-    listed = dbt_pendo(["ls", *duck_events.args(), "--output", "json"], duck_events.env)
+    listed = duck_events.command("ls", "--output", "json")
     assert listed.code == 0, listed.output
     (entry,) = json.loads(listed.stdout)
     assert entry["fields"]["'Plan Upgraded' (constant)"] == "event"
-    table = dbt_pendo(["ls", *duck_events.args()], duck_events.env)
+    table = duck_events.command("ls")
     assert table.code == 0 and "'Plan Upgraded' (constant) -> event" in table.stdout, table.output
 
 

@@ -13,8 +13,9 @@ from dbt_pendo_sync.dbt.artifacts import Manifest, ModelNode, load_run_results
 from dbt_pendo_sync.dbt.builds import belongs_to, last_build
 from dbt_pendo_sync.errors import DbtError
 
-from .conftest import BIN, DbtProject, _clone_built, dbt_pendo, run
+from .conftest import DbtProject, Run, _clone_built, dbt_pendo
 from .support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
+from .support.inprocess import run_dbt
 
 TOKEN = "dbtc_Zq8-run-results-t0ken"
 ACCOUNT = "4242"
@@ -179,6 +180,12 @@ def test_which_run_results_belong_to_the_manifest(tmp_path: Path) -> None:
 # -- real dbt builds, synced into the emulator
 
 
+def _build_fails(project: DbtProject, cause: str) -> None:
+    """`dbt build` of `project` (in this process), which fails naming `cause`."""
+    done = Run(*run_dbt(["build", *project.args()], project.env, project.path))
+    assert done.code == 1 and cause in done.output, done.output
+
+
 @pytest.fixture(scope="module")
 def failed_build(built_sample: DbtProject, tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     """sample_project built once fine, then again with pendo_accounts broken: the second
@@ -191,8 +198,7 @@ def failed_build(built_sample: DbtProject, tmp_path_factory: pytest.TempPathFact
         shutil.copy2(project.path / "target" / name, good / name)
     sql = project.path / "models" / "marts" / "pendo_accounts.sql"
     sql.write_text(sql.read_text().replace("from companies\n", "from companies_gone\n"))
-    done = run([str(BIN / "dbt"), "build", *project.args()], project.env)
-    assert done.code == 1 and "companies_gone" in done.output, done.output
+    _build_fails(project, "companies_gone")
     return project
 
 
@@ -212,8 +218,7 @@ def upstream_failed_build(built_sample: DbtProject, tmp_path_factory: pytest.Tem
         sql.write_text(
             sql.read_text().replace(f"cast({column} as varchar)", "cast(no_such_column as varchar)", 1)
         )
-    done = run([str(BIN / "dbt"), "build", *project.args()], project.env)
-    assert done.code == 1 and "no_such_column" in done.output, done.output
+    _build_fails(project, "no_such_column")
     return project
 
 

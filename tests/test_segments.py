@@ -5,6 +5,7 @@ PostgreSQL (tests/fixtures/segment_project: visitors u-<first>..u-<last>)."""
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -162,10 +163,9 @@ def test_a_segment_name_belongs_to_one_model_of_the_project_whatever_the_selecti
         f"          object: segment\n          segment: {SEGMENT.upper()}\n          id_column: visitor_id\n"
     )
     segment.build()
-    env = segment.sync_env(emulator)
     runs = [
-        dbt_pendo(["validate", *segment.args(), "--offline", "--select", "churn_risk"], env),
-        dbt_pendo(["ls", *segment.args(), "--select", "churn_risk"], env),
+        segment.command("validate", "--offline", "--select", "churn_risk", emulator=emulator),
+        segment.command("ls", "--select", "churn_risk", emulator=emulator),
         segment.sync("--select", "churn_risk", emulator=emulator),
         segment.sync("--select", "churn_risk_copy", emulator=emulator),
         segment.sync(emulator=emulator),
@@ -267,7 +267,7 @@ def test_a_user_who_cannot_create_tables_in_the_state_schema_is_told_what_to_gra
     import psycopg2
 
     segment.build(first=1, last=5)
-    role = f"reader_{segment.schema}"
+    role = f"reader_{secrets.token_hex(4)}"
     con = psycopg2.connect(postgres.dsn())
     con.autocommit = True
     with con.cursor() as cur:

@@ -10,29 +10,34 @@ import os
 import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
 
 
 @contextmanager
-def environment(env: Mapping[str, str]) -> Iterator[None]:
-    """os.environ is exactly `env` inside the block (dbt renders env_var() against it)."""
-    saved = os.environ.copy()
+def environment(env: Mapping[str, str], cwd: Path | None = None) -> Iterator[None]:
+    """os.environ is exactly `env` inside the block (dbt renders env_var() against it), and
+    the working directory `cwd` (when given: a relative warehouse path is relative to it)."""
+    saved, saved_cwd = os.environ.copy(), os.getcwd()
     os.environ.clear()
     os.environ.update(env)
+    if cwd is not None:
+        os.chdir(cwd)
     try:
         yield
     finally:
+        os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved)
 
 
-def run_cli(argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
-    """`dbt-pendo ARGV` with `env`: exit code, stdout, stderr."""
+def run_cli(argv: list[str], env: Mapping[str, str], cwd: Path | None = None) -> tuple[int, str, str]:
+    """`dbt-pendo ARGV` with `env`, run from `cwd`: exit code, stdout, stderr."""
     from dbt_pendo_sync.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own handler
     try:
-        with environment(env), redirect_stdout(out), redirect_stderr(err):
+        with environment(env, cwd), redirect_stdout(out), redirect_stderr(err):
             try:
                 main(argv)
                 code = 0
@@ -43,8 +48,8 @@ def run_cli(argv: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def run_dbt(args: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
-    """`dbt ARGS` through dbtRunner with `env`: exit code (as dbt's: 0, 1 failed, 2 error),
+def run_dbt(args: list[str], env: Mapping[str, str], cwd: Path | None = None) -> tuple[int, str, str]:
+    """`dbt ARGS` through dbtRunner with `env`, run from `cwd`: exit code (as dbt's: 0, 1 failed, 2 error),
     stdout, stderr. Its adapters' connections are closed after, so other processes can open
     the warehouse (DuckDB allows one per file)."""
     from dbt.adapters.factory import FACTORY
@@ -53,7 +58,7 @@ def run_dbt(args: list[str], env: Mapping[str, str]) -> tuple[int, str, str]:
     from dbt_pendo_sync.dbt.compat import release_adapter
 
     out, err = io.StringIO(), io.StringIO()
-    with environment(env), redirect_stdout(out), redirect_stderr(err):
+    with environment(env, cwd), redirect_stdout(out), redirect_stderr(err):
         try:
             result = dbtRunner().invoke(args)
         finally:
