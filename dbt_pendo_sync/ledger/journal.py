@@ -20,6 +20,10 @@ JOURNAL_WAIT_SECONDS = 1.0
 # The least time between two writes of answered batches: answers that come within it are
 # gathered into one write (a write per answer would cost a 1M-row sync a few CPU seconds).
 JOURNAL_GAP_SECONDS = 0.05
+# And at least this many times the last write's own time: where a write is slow (Spark: most
+# of a second), the journal keeps to a third of its time writing instead of writing without
+# pause beside the run's own work.
+JOURNAL_GAP_PER_WRITE = 2.0
 # Range rows the journal may hold beyond one per run of answered batches before it compacts
 # them: the merge looks each changed row up among them, so their number is the merge's cost.
 SPARE_RANGES = 32
@@ -189,12 +193,14 @@ class Journal:
                 mid = w.literal(self._model_id)
                 done = False
                 beat = written = time.monotonic()
+                gap = JOURNAL_GAP_SECONDS
                 while not done:
-                    gather_until = written + JOURNAL_GAP_SECONDS
-                    answered, skipped, intents, done = drain(self._queue, JOURNAL_WAIT_SECONDS, gather_until)
+                    answered, skipped, intents, done = drain(self._queue, JOURNAL_WAIT_SECONDS, written + gap)
                     if answered or skipped:
+                        started = time.monotonic()
                         self._flush(w, mid, answered, skipped)
                         written = time.monotonic()
+                        gap = max(JOURNAL_GAP_SECONDS, JOURNAL_GAP_PER_WRITE * (written - started))
                     for intent in intents:
                         self._insert(w, mid, "sent", intent.keys)
                         intent.written.set()
