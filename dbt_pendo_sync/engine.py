@@ -117,8 +117,8 @@ class MetadataBuilder:
         self._fields = tuple(fields)
         self._converters = converters or [JSON_VALUE] * len(fields)
         self._first = _META + 2 if in_warehouse else _META + 1
-        # Per field: its index in the row, its name, whether a null clears, and the plain
-        # conversion function (called per value: no Converter.__call__ frame in between).
+        # Per field: its index in the row, its name, whether a null clears, and its
+        # conversion function (called per value).
         self._columns = list(
             zip(
                 range(self._first, self._first + len(fields)),
