@@ -149,17 +149,7 @@ class Warehouse:
             )
         return cols
 
-    def column_types(self, relation: Any) -> dict[str, str]:
-        """{lower-cased column name: type} of a table of ours ({} when it does not exist).
-
-        Whether it exists is asked first: adapters tell a missing relation from a failed
-        lookup by the driver's wording (dbt-snowflake looks for Snowflake's "does not exist
-        or not authorized"), which not every server words alike."""
-        if not self.table_exists(relation):
-            return {}
-        return {c.name.lower(): c.data_type for c in self._columns_of(relation)}
-
-    def _columns_of(self, relation: Any, context: str = "") -> list[WarehouseColumn]:
+    def _columns_of(self, relation: Any, context: str) -> list[WarehouseColumn]:
         try:
             cols = self._adapter.get_columns_in_relation(relation)
         except Exception as exc:  # driver errors have no common base class
