@@ -21,7 +21,8 @@ from .exposures import ExposureFile, SyncedModel, in_source_paths, model_owner
 from .exposures import Owner as ExposureOwner
 from .exposures import render as render_exposures
 from .ledger.store import STATE_TABLE
-from .logs import library_logs_silenced
+from .logs import library_logs_silenced, new_invocation_id
+from .outputs import write_whole
 from .pendo.policy import RetryPolicy
 from .plan import plan_for, selected_models, with_origin
 from .results import SyncResults
@@ -160,10 +161,7 @@ def exposures(
             f"{path} is outside the project's model (and other resource) paths, where "
             "dbt does not read YAML: write it under models/, e.g. models/pendo_exposures.yml"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(result.text, encoding="utf-8")
-    partial.replace(path)
+    write_whole(path, result.text, new_invocation_id())
     return replace(result, path=path, notes=tuple(notes))
 
 

@@ -22,6 +22,7 @@ from .pendo.fields import Coercion
 from .specbase import (
     MISSING_COLUMN_FIX,
     ModelMessages,
+    find_column,
     identity,
     mapping_fix,
     state_schema_problems,
@@ -87,15 +88,11 @@ class SyncSpec(ModelMessages):
         Names match exactly, else case-insensitively (warehouses fold unquoted names).
         """
         problems: list[Problem] = []
-        by_lower: dict[str, str] = {}
-        for col in columns:
-            by_lower.setdefault(col.lower(), col)
 
         def real(name: str, label: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
-            if name in columns:
-                return name
-            if name.lower() in by_lower:
-                return by_lower[name.lower()]
+            found = find_column(name, columns)
+            if found is not None:
+                return found
             problems.append(
                 self.problem(
                     f"{label} is not a column of the built relation (columns: {', '.join(columns)})", fix
@@ -148,11 +145,8 @@ class SyncSpec(ModelMessages):
 
     def clears_nulls(self, column: str) -> bool:
         """Whether a null in this (real) column is sent as null, clearing Pendo's value."""
-        rule = self.column_rules.get(column)
-        if rule is None:
-            rule = next(
-                (r for c, r in self.column_rules.items() if c.lower() == column.lower()), ColumnRule()
-            )
+        named = find_column(column, self.column_rules)
+        rule = self.column_rules[named] if named is not None else ColumnRule()
         return (rule.nulls or self.nulls) is NullPolicy.CLEAR
 
     def field_problems(self, mapping: Mapping[str, str], *, empty_is_a_problem: bool = True) -> list[Problem]:

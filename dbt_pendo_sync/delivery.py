@@ -125,11 +125,11 @@ class Sending(Delivery):
         track: PendoClient | None = None,
     ) -> None:
         super().__init__(client, options, report)
-        self.client = client
         self.track = track
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
-        self._metadata_client().create_fields(kind, dict(missing))
+        assert self._client is not None  # see sender
+        self._client.create_fields(kind, dict(missing))
         super().create_fields(kind, missing)
         self._note_fields("created", kind, missing)
 
@@ -139,11 +139,11 @@ class Sending(Delivery):
     def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
         if isinstance(spec, EventSpec):
             return EventSender(self._track_client(spec))
+        client = self._client
+        assert client is not None  # the run requires the key when it plans a model that is not events
         if isinstance(spec, SegmentSpec):
-            return SegmentSender(self._metadata_client(), spec.segment, target_id)
-        return MetadataSender(
-            self._metadata_client(), spec.object, spec.id_key, self.options.create_missing, spec.group
-        )
+            return SegmentSender(client, spec.segment, target_id)
+        return MetadataSender(client, spec.object, spec.id_key, self.options.create_missing, spec.group)
 
     def _track_client(self, spec: EventSpec) -> PendoClient:
         if self.track is None:
@@ -153,11 +153,6 @@ class Sending(Delivery):
                 "not the integration key: export it, or leave this model out of the selection"
             )
         return self.track
-
-    def _metadata_client(self) -> PendoClient:
-        if self.client is None:  # the run asks for the key when it plans a metadata model
-            raise PendoError("no integration key: PENDO_INTEGRATION_KEY is not set")
-        return self.client
 
     def ledger(
         self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot

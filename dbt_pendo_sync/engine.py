@@ -29,9 +29,7 @@ class RowSource(Protocol):
     progress as ranges of keys; a row whose key is null is invalid and never confirmed.
     """
 
-    relation: str
     fields: Sequence[str]
-    clear: Sequence[bool]  # per field: a null is sent (clearing Pendo's value) instead of skipped
 
     def duplicate_ids(self) -> set[str]:
         """Ids that occur on more than one row (all of those rows are invalid)."""
@@ -76,8 +74,8 @@ class _Batch:
     """Records sent in one call, with the range of state keys they (and invalid rows among
     them) cover."""
 
-    lo: str | None = None
-    hi: str | None = None
+    lo: str | None = None  # the first key covered; None while the batch covers none
+    hi: str = ""  # the last key covered (set with lo)
     number: int = 0  # its place in key order among the model's batches (set when submitted)
     records: list[Record] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
@@ -119,8 +117,8 @@ class MetadataBuilder:
         self._fields = tuple(fields)
         self._converters = converters or [JSON_VALUE] * len(fields)
         self._first = _META + 2 if in_warehouse else _META + 1
-        # Per field: its index in the row, its name, whether a null clears, and the plain
-        # conversion function (called per value: no Converter.__call__ frame in between).
+        # Per field: its index in the row, its name, whether a null clears, and its
+        # conversion function (called per value).
         self._columns = list(
             zip(
                 range(self._first, self._first + len(fields)),
@@ -214,8 +212,8 @@ class ModelSync:
         sender: Sender,
         result: ModelResult,
         journal: ProgressJournal,
+        build: RecordBuilder,
         threads: int = 4,
-        build: RecordBuilder | None = None,
     ) -> None:
         self.spec = spec
         self.source = source
@@ -224,16 +222,12 @@ class ModelSync:
         self.journal = journal
         self.threads = max(1, threads)
         self.result = result
-        self._build = build or MetadataBuilder(spec.id_key, source.fields, source.clear)
+        self._build = build
         self._ahead: list[_Batch] = []  # batches waiting for their intent (write-ahead senders)
         self._submitted = 0  # batches submitted so far: the next one's number
 
-    def run(self) -> ModelResult:
+    def run(self) -> None:
         """Send the source's rows; Pendo auth/reachability errors propagate to stop the run."""
-        self._run()
-        return self.result
-
-    def _run(self) -> None:
         duplicates = self.source.duplicate_ids()
         batch = _Batch()
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="pendo-send") as pool:
@@ -298,7 +292,7 @@ class ModelSync:
         while start < len(keys):
             end = min(len(keys), start + self.spec.batch_size - len(batch.records))
             batch.cover(keys[start])
-            batch.hi = keys[end - 1]
+            batch.cover(keys[end - 1])
             batch.keys += keys[start:end]
             batch.ids += ids[start:end]
             batch.records += records[start:end]
@@ -426,7 +420,7 @@ class ModelSync:
                 skipped = skipped + [
                     k for rid, k in zip(batch.ids, batch.keys, strict=True) if rid not in confirmed
                 ]
-            self.journal.record(batch.number, batch.lo, batch.hi or batch.lo, skipped)
+            self.journal.record(batch.number, batch.lo, batch.hi, skipped)
         if batch.records and self.sender.delivers:
             self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
         self.sink.progress(self.spec, self.result)

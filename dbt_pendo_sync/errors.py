@@ -129,3 +129,9 @@ def exit_code_for(error: BaseException) -> int:
         if isinstance(error, kind):
             return code
     return EXIT_FAILED
+
+
+def one_line(words: object, limit: int | None = None) -> str:
+    """A library's error (or other words) for one of our messages: on one line, its runs of
+    whitespace made one space, cut at `limit` characters when given."""
+    return " ".join(str(words).split())[:limit]

@@ -1,4 +1,5 @@
-"""The files a sync leaves in the target path: results JSON and rejected rows JSONL."""
+"""The files a sync leaves in the target path: results JSON and rejected rows JSONL; and
+how any file of ours is put in place whole (through a partial file of the run's own)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class RejectedFile(IgnoredEvents):
 
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
-        self.partial = path.with_name(f".{path.name}.{run_id}.partial")
+        self.partial = partial_file(path, run_id)
         with writing(path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
@@ -114,11 +115,23 @@ def write_results(
         "totals": asdict(results.totals()),
         "models": [m.to_json() for m in results.models],
     }
-    tmp = path.with_name(f".{path.name}.{results.invocation_id}.partial")
     with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, path)
+        return write_whole(path, json.dumps(document, indent=2, default=str), str(results.invocation_id))
+
+
+def partial_file(path: Path, run_id: str) -> Path:
+    """Where a run writes a file before it puts it in place as `path`: beside it, hidden,
+    and its own (so it never mixes into another run's)."""
+    return path.with_name(f".{path.name}.{run_id}.partial")
+
+
+def write_whole(path: Path, text: str, run_id: str) -> Path:
+    """`text` put in place as `path` in one step, never a half-written file (its folder made
+    when missing); its path."""
+    partial = partial_file(path, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
     return path
 
 

@@ -187,7 +187,7 @@ def _send(
             _check_removals(spec, result, delivery.options)
             sender = sender if sender is not None else delivery.sender(spec, result)
             ModelSync(
-                spec, snapshot, run.report, sender, result, journal, delivery.options.threads, build
+                spec, snapshot, run.report, sender, result, journal, build, delivery.options.threads
             ).run()
         finally:
             if hooks is not None:

@@ -4,7 +4,7 @@ model and file its messages name, and the checks of keys that several kinds of b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,10 +43,19 @@ def identity(model: ModelNode) -> Identity:
     return {"model": model.name, "unique_id": model.unique_id, "properties_file": model.properties_file}
 
 
-def mapping_fix(key: str, value: str, columns: Iterable[str], mapping: str) -> str:
+def find_column(name: str, columns: Collection[str]) -> str | None:
+    """The column of `columns` that `name` names: exactly, else case-insensitively (the first
+    such: warehouses fold unquoted names); None when none does."""
+    if name in columns:
+        return name
+    folded = name.lower()
+    return next((column for column in columns if column.lower() == folded), None)
+
+
+def mapping_fix(key: str, value: str, columns: Collection[str], mapping: str) -> str:
     """The fix for a key of `mapping` (`fields`, `properties`) that is not a column: when its
     value is one, the mapping was likely written the wrong way round."""
-    if value.lower() not in {c.lower() for c in columns}:
+    if find_column(value, columns) is None:
         return MISSING_COLUMN_FIX
     return (
         f"reversed? write {{{value}: {key}}}: `{mapping}` maps column -> {_MAPPED_TO[mapping]} "

@@ -260,24 +260,6 @@ def test_a_second_sync_of_the_same_model_waits_then_stops_clearly(incremental, e
     assert incremental.state_ids() == _ids(N)
 
 
-def test_a_journal_of_row_numbers_from_an_older_version_is_replaced(tmp_path):
-    """Before 0.1.0 the journal held row numbers; a sync after the upgrade still works, and
-    resends what that journal's crashed run had not merged."""
-    import duckdb
-
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
-    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
-    project.build()
-    con = duckdb.connect(project.env["INCR_DUCKDB_PATH"])
-    con.execute("create table main.pendo_sync_journal (model_id varchar, kind varchar, lo bigint, hi bigint)")
-    con.execute("insert into main.pendo_sync_journal values ('model.x.y', 'range', 1, 10)")
-    con.close()
-    with make_emulator(incremental_emulator_data()) as emulator:
-        result = project.sync(emulator=emulator)
-    assert result.code == 0, result.output
-    assert len(project.state_ids()) == len(project.model_values())
-
-
 def test_a_snowflake_project_that_quotes_identifiers_is_read_where_dbt_built_it(fakesnow, tmp_path):
     """Snowflake folds unquoted names to upper case. A project with `quoting: identifier:
     true` builds a lower-case "visitor_scores", which the sync and validate find; its columns

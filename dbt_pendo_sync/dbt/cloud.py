@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..errors import DbtCloudError, UnwritableFolderError, UsageError
+from ..errors import DbtCloudError, UnwritableFolderError, UsageError, one_line
 from ..safety import Secret, is_loopback
 
 DEFAULT_HOST = "cloud.getdbt.com"
@@ -302,7 +302,7 @@ class _Client:
             message = response.json()["status"]["user_message"]
         except (ValueError, KeyError, TypeError):
             message = response.text
-        text = " ".join(str(message or "").split())[:200] or "(empty body)"
+        text = one_line(message or "", 200) or "(empty body)"
         token = self._settings.token.reveal()
         return text.replace(token, "***") if token else text
 

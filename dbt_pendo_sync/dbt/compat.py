@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DbtError, UsageError
+from ..errors import ConfigError, DbtError, UsageError, one_line
 
 # The dbt package name of the macros this package ships (macros/ledger.sql).
 PACKAGE_MACROS = "dbt_pendo_sync"
@@ -118,7 +118,7 @@ def _load_manifest_object(path: Path) -> Any:
     try:
         return Manifest.from_writable_manifest(WritableManifest.read_and_check_versions(str(path)))
     except (DbtBaseException, OSError, ValueError) as exc:
-        raise DbtError(f"cannot load {path} as a dbt manifest: {_one_line(exc)}") from None
+        raise DbtError(f"cannot load {path} as a dbt manifest: {one_line(exc)}") from None
 
 
 def list_models(
@@ -204,7 +204,7 @@ def build_adapter(target: DbtTarget, manifest_path: Path | None = None) -> Any:
         adapter.set_macro_context_generator(generate_runtime_macro_context)
         return adapter
     except DbtBaseException as exc:
-        raise DbtError(f"dbt could not load the project or profile: {_one_line(exc)}") from None
+        raise DbtError(f"dbt could not load the project or profile: {one_line(exc)}") from None
 
 
 def release_adapter(adapter: Any) -> None:
@@ -271,10 +271,6 @@ def _default_profiles_dir(target: DbtTarget) -> str:
     if (target.project_dir / "profiles.yml").exists():
         return str(target.project_dir)
     return str(Path.home() / ".dbt")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def _indented(exc: BaseException) -> str:

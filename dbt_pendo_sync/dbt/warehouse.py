@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, WarehouseError
+from ..errors import ConfigError, WarehouseError, one_line
 from ..sqlnames import quote_identifier, relation_part_problem
 from .artifacts import ModelNode
 from .compat import release_adapter
@@ -27,6 +27,7 @@ _FOLDS_TO_UPPER = frozenset({"snowflake", "oracle", "db2", "exasol", "firebird"}
 _UNQUOTED = re.compile(r"[A-Z_][A-Z0-9_$]*")
 # Adapters whose quoted identifiers take backslash escapes (`\``), as their literals do.
 _BACKSLASH_QUOTED = frozenset({"bigquery"})
+_ERROR_CHARS = 500  # of a driver's error in our message
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class Warehouse:
                     handle = self._adapter.connections.get_thread_connection().handle  # opens it
                     self.session_note = self._reader.prepare(handle)
                 except Exception as exc:  # driver errors have no common base class
-                    raise WarehouseError(f"cannot connect to the warehouse: {_one_line(exc)}") from None
+                    raise WarehouseError(
+                        f"cannot connect to the warehouse: {one_line(exc, _ERROR_CHARS)}"
+                    ) from None
                 yield self
         finally:
             release_adapter(self._adapter)
@@ -149,21 +152,13 @@ class Warehouse:
             )
         return cols
 
-    def column_types(self, relation: Any) -> dict[str, str]:
-        """{lower-cased column name: type} of a table of ours ({} when it does not exist).
-
-        Whether it exists is asked first: adapters tell a missing relation from a failed
-        lookup by the driver's wording (dbt-snowflake looks for Snowflake's "does not exist
-        or not authorized"), which not every server words alike."""
-        if not self.table_exists(relation):
-            return {}
-        return {c.name.lower(): c.data_type for c in self._columns_of(relation)}
-
-    def _columns_of(self, relation: Any, context: str = "") -> list[WarehouseColumn]:
+    def _columns_of(self, relation: Any, context: str) -> list[WarehouseColumn]:
         try:
             cols = self._adapter.get_columns_in_relation(relation)
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"{context}cannot read columns of {relation}: {_one_line(exc)}") from None
+            raise WarehouseError(
+                f"{context}cannot read columns of {relation}: {one_line(exc, _ERROR_CHARS)}"
+            ) from None
         return [WarehouseColumn(c.name, str(c.data_type)) for c in cols]
 
     def table(self, database: str | None, schema: str, identifier: str) -> Any:
@@ -191,7 +186,7 @@ class Warehouse:
         try:
             return self._adapter.execute_macro(name, kwargs=kwargs)
         except Exception as exc:  # dbt raises its own types; any failure means no SQL
-            raise WarehouseError(f"dbt macro {name} failed: {_one_line(exc)}") from None
+            raise WarehouseError(f"dbt macro {name} failed: {one_line(exc, _ERROR_CHARS)}") from None
 
     def literal(self, text: str) -> str:
         """A SQL string literal, escaped as the adapter's escape_single_quotes macro does.
@@ -217,7 +212,7 @@ class Warehouse:
         except Exception as exc:  # driver errors have no common base class
             self._rollback()
             raise WarehouseError(
-                f"statement failed: {_one_line(exc)}\n  SQL: {statements[0][:300]}"
+                f"statement failed: {one_line(exc, _ERROR_CHARS)}\n  SQL: {statements[0][:300]}"
             ) from None
 
     def _commit_open(self) -> None:
@@ -237,7 +232,7 @@ class Warehouse:
             self._adapter.create_schema(self._schema(database, schema))
             self._commit_open()
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot create schema {schema}: {_one_line(exc)}") from None
+            raise WarehouseError(f"cannot create schema {schema}: {one_line(exc, _ERROR_CHARS)}") from None
 
     def schema_exists(self, database: str | None, schema: str) -> bool:
         """Whether a schema exists (False when the warehouse cannot tell)."""
@@ -255,7 +250,7 @@ class Warehouse:
             self._adapter.drop_relation(relation)
             self._commit_open()
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot drop {relation}: {_one_line(exc)}") from None
+            raise WarehouseError(f"cannot drop {relation}: {one_line(exc, _ERROR_CHARS)}") from None
 
     def rename_table(self, relation: Any, to: Any) -> None:
         """Rename a table of ours (dbt's rename_relation)."""
@@ -263,7 +258,7 @@ class Warehouse:
             self._adapter.rename_relation(relation, to)
             self._commit_open()
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot rename {relation} to {to}: {_one_line(exc)}") from None
+            raise WarehouseError(f"cannot rename {relation} to {to}: {one_line(exc, _ERROR_CHARS)}") from None
 
     def table_exists(self, relation: Any) -> bool:
         """Whether a table exists (see table_names)."""
@@ -276,7 +271,9 @@ class Warehouse:
         try:
             found = self._adapter.list_relations_without_caching(relation)
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"cannot list the tables of {relation}: {_one_line(exc)}") from None
+            raise WarehouseError(
+                f"cannot list the tables of {relation}: {one_line(exc, _ERROR_CHARS)}"
+            ) from None
         return {(r.identifier or "").lower() for r in found}
 
     @contextmanager
@@ -302,12 +299,8 @@ class Warehouse:
         except WarehouseError:
             raise
         except Exception as exc:  # driver errors have no common base class
-            raise WarehouseError(f"query failed: {_one_line(exc)}\n  SQL: {sql[:500]}") from None
+            raise WarehouseError(f"query failed: {one_line(exc, _ERROR_CHARS)}\n  SQL: {sql[:500]}") from None
 
     def query(self, sql: str) -> list[tuple]:
         """Run a query with a small result and return all of its rows."""
         return [row for chunk in self.stream(sql) for row in chunk]
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500]

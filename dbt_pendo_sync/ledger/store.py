@@ -74,7 +74,6 @@ class StateStore:
                 if not w.schema_exists(self.location.database, self.location.schema):
                     raise
             self.dialect.repair(w, (self.state, self.journal, self.lock, self.targets))
-            self._drop_row_number_journal()
             self._create_tables()
         except WarehouseError as exc:
             raise WarehouseError(self._cannot_keep_state(str(exc))) from None
@@ -109,14 +108,6 @@ class StateStore:
             except WarehouseError:
                 if not w.table_exists(table):
                     raise
-
-    def _drop_row_number_journal(self) -> None:
-        """A journal written before progress was kept as state keys holds row numbers (lo/hi
-        are integers), which mean nothing to today's snapshots. Dropping it forgets only the
-        unmerged progress of a crashed run, whose rows are then sent again: nothing is lost."""
-        lo_type = self.warehouse.column_types(self.journal).get("lo", "")
-        if lo_type and not any(t in lo_type.lower() for t in ("char", "text", "string")):
-            self.warehouse.drop_table(self.journal)
 
     def _confirmed(self, model_id: str, alias: str) -> str:
         j = self.journal

@@ -36,9 +36,13 @@ class BatchOutcome:
         return merged
 
     @classmethod
-    def all_rejected(cls, ids: Iterable[str], reason: str) -> BatchOutcome:
-        """Pendo refused the whole batch (a 400 answer)."""
-        return cls(rejected=[(i, reason) for i in ids])
+    def of_status(cls, ids: Iterable[str], status: int, text: str) -> BatchOutcome:
+        """A call Pendo answered with a status other than 200 (after retries), `text` its
+        answer's start: a 400 rejects every record, any other status fails them."""
+        if status == 400:
+            reason = f"Pendo answered 400: {text}"
+            return cls(rejected=[(i, reason) for i in ids])
+        return cls.all_failed(ids, f"Pendo answered {status} after retries: {text}")
 
 
 def _int(answer: dict, key: str) -> int | None:

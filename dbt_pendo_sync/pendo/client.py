@@ -327,16 +327,13 @@ class PendoClient:
             except ValueError:
                 return BatchOutcome.all_failed(ids, "Pendo answered 200 with a body that is not JSON")
             return read_answer(ids, answer)
-        text = _short(response)
         if status == 400 and len(records) > 1:
             half = len(records) // 2
             return BatchOutcome.combine(
                 self.write_values(kind, records[:half], ids[:half], create, group),
                 self.write_values(kind, records[half:], ids[half:], create, group),
             )
-        if status == 400:
-            return BatchOutcome.all_rejected(ids, f"Pendo answered 400: {text}")
-        return BatchOutcome.all_failed(ids, f"Pendo answered {status} after retries: {text}")
+        return BatchOutcome.of_status(ids, status, _short(response))
 
     def track(self, event: dict, event_id: str) -> BatchOutcome:
         """POST one Track Event to the track endpoint (this client's base URL); any 200 is
@@ -345,11 +342,7 @@ class PendoClient:
         status = response.status_code
         if status == 200:
             return BatchOutcome(confirmed=[event_id])
-        if status == 400:
-            return BatchOutcome.all_rejected([event_id], f"Pendo answered 400: {_short(response)}")
-        return BatchOutcome.all_failed(
-            [event_id], f"Pendo answered {status} after retries: {_short(response)}"
-        )
+        return BatchOutcome.of_status([event_id], status, _short(response))
 
     def api_segments(self) -> dict[str, str]:
         """{name: id} of the segments created through the API (GET segment?createdByApi=true)."""
@@ -387,12 +380,7 @@ class PendoClient:
         if response.status_code == 404:
             raise SegmentGoneError(segment_id)
         if response.status_code != 200:
-            text = _short(response)
-            if response.status_code == 400:
-                return BatchOutcome.all_rejected(every, f"Pendo answered 400: {text}")
-            return BatchOutcome.all_failed(
-                every, f"Pendo answered {response.status_code} after retries: {text}"
-            )
+            return BatchOutcome.of_status(every, response.status_code, _short(response))
         try:
             statuses = {str(e.get("operation")): e for e in response.json().get("multistatus") or []}
         except (ValueError, AttributeError):

@@ -49,9 +49,6 @@ class Converter:
     max_text: int | None = None  # str in `unchanged`: only up to this length
     by_type: Mapping[type, Callable[[Any], Any]] = field(default_factory=dict)  # = convert, for that type
 
-    def __call__(self, value: Any) -> Any:
-        return self.convert(value)
-
     def column(self, values: Sequence[Any]) -> Sequence[Any]:
         """Every value converted, nulls kept as None: the same values `convert` gives one by
         one (InvalidValue at the first that has none), computed a column at a time."""

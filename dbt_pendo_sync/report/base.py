@@ -26,7 +26,7 @@ from ..pendo.client import RetryNotice
 from ..results import ModelResult, SyncResults
 from ..vocab import ModelStatus, OutputMode
 from .retries import RetryWave, RetryWaves
-from .summary import count_words, event_notes, print_summary
+from .summary import count_words, event_notes, print_summary, sent_words
 
 
 def duration(seconds: float) -> str:
@@ -141,14 +141,7 @@ class Report(IgnoredEvents, ABC):
         else:
             models = ", ".join(f"{n} {s}" for s, n in statuses.items()) or "none"
             msg = f"finished in {duration(seconds)}: {len(results.models)} models ({models}); "
-            if self._dry_run:
-                msg += f"{totals.sent:,} would send, {totals.invalid:,} invalid"
-            else:
-                msg += (
-                    f"{totals.sent:,} sent, {totals.updated:,} updated, {totals.missing:,} "
-                    f"missing, {totals.invalid:,} invalid, {totals.rejected:,} rejected, "
-                    f"{totals.failed:,} failed"
-                )
+            msg += sent_words(totals, self._dry_run)
             if totals.removed:
                 msg += f"; {totals.removed:,} removals among them (records cleared, segment members removed)"
         self._emit(

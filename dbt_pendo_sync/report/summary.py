@@ -147,21 +147,20 @@ def count_words(result: ModelResult, dry_run: bool, segment: str | None = None, 
     if result.object == PendoObject.SEGMENT:
         return _segment_words(result, dry_run, segment, zeros)
     head = f"{c.rows:,} rows, {result.to_send:,} to send; "
-    if dry_run:
-        return (
-            head
-            + _join(f"{c.sent:,} would send", _n(c.invalid, "invalid", zeros))
-            + _also_clears(result, True)
-        )
-    if result.object == PendoObject.EVENT:
+    if result.object == PendoObject.EVENT and not dry_run:
         return head + _join(
             f"{c.sent:,} sent", f"{c.updated:,} delivered", *_undelivered(c, zeros, missing=False)
         )
-    return (
-        head
-        + _join(f"{c.sent:,} sent", f"{c.updated:,} updated", *_undelivered(c, zeros))
-        + _also_clears(result, False)
-    )
+    return head + sent_words(c, dry_run, zeros) + _also_clears(result, dry_run)
+
+
+def sent_words(c: Counts, dry_run: bool, zeros: bool = True) -> str:
+    """Records sent and what became of them: `120 sent, 117 updated, 1 missing, 2 invalid, 0
+    rejected, 0 failed`, or on a dry run `120 would send, 2 invalid` (a model's, or the run's
+    totals). `zeros=False` leaves out the counts of rows not delivered that are 0."""
+    if dry_run:
+        return _join(f"{c.sent:,} would send", _n(c.invalid, "invalid", zeros))
+    return _join(f"{c.sent:,} sent", f"{c.updated:,} updated", *_undelivered(c, zeros))
 
 
 def _segment_words(result: ModelResult, dry_run: bool, segment: str | None, zeros: bool) -> str:

@@ -21,6 +21,7 @@ from ..results import Counts
 from ..specbase import (
     MISSING_COLUMN_FIX,
     ModelMessages,
+    find_column,
     identity,
     mapping_fix,
     state_schema_problems,
@@ -179,12 +180,11 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     """The block against the relation's columns ({written name: type}); ConfigError naming
     every column that is missing, used twice, or a property Pendo would refuse."""
     problems: list[Problem] = []
-    by_lower = {c.lower(): c for c in types}
 
     def real(name: str | None, what: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
         if name is None:
             return None
-        found = name if name in types else by_lower.get(name.lower())
+        found = find_column(name, types)
         if found is None:
             problems.append(
                 spec.problem(

@@ -13,7 +13,7 @@ from ..errors import ConfigError, Problem
 from ..pendo.answers import BatchOutcome
 from ..pendo.client import PendoClient
 from ..records import InvalidValue, record_id
-from ..specbase import ModelMessages, identity, state_schema_problems
+from ..specbase import ModelMessages, find_column, identity, state_schema_problems
 from ..vocab import ChangeKind, PendoObject
 
 ADD, REMOVE = "add", "remove"
@@ -41,11 +41,9 @@ class SegmentSpec(ModelMessages):
     def member_column(self, columns: Sequence[str]) -> str:
         """The relation's column that `id_column` names (exactly, else case-insensitively, as
         warehouses fold unquoted names); ConfigError when there is none."""
-        if self.id_column in columns:
-            return self.id_column
-        for column in columns:
-            if column.lower() == self.id_column.lower():
-                return column
+        found = find_column(self.id_column, columns)
+        if found is not None:
+            return found
         raise ConfigError(
             problems=[
                 self.problem(

@@ -43,7 +43,6 @@ def _spec(batch_size: int = 2) -> SyncSpec:
 class Rows:
     """A RowSource of (state key, id, plan) rows, in key order."""
 
-    relation = "main.people"
     fields: Sequence[str] = ("plan",)
     clear: Sequence[bool] = (False,)
 
@@ -114,10 +113,15 @@ class Pendo:
         )
 
 
+def _build(rows: Rows) -> MetadataBuilder:
+    """The builder the pipeline gives a metadata model of these rows (no conversions)."""
+    return MetadataBuilder(_spec().id_key, rows.fields, rows.clear)
+
+
 def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Events, Journal]:
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     events, journal = Events(), journal or Journal()
-    ModelSync(_spec(), rows, events, sender, result, journal, threads=2).run()
+    ModelSync(_spec(), rows, events, sender, result, journal, _build(rows), threads=2).run()
     return result, events, journal
 
 
@@ -319,7 +323,8 @@ def test_a_run_interrupted_while_starting_a_group_withdraws_only_the_batches_not
     sender.concurrent = False
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     with pytest.raises(KeyboardInterrupt):
-        ModelSync(_spec(), Rows(SEVEN), Events(), sender, result, Journal(log), threads=3).run()
+        rows = Rows(SEVEN)
+        ModelSync(_spec(), rows, Events(), sender, result, Journal(log), _build(rows), threads=3).run()
     assert log == [
         ("intend", ["k1", "k2", "k3", "k4", "k5", "k6"]),
         ("send", ["v1", "v2"]),

@@ -167,7 +167,7 @@ def test_warehouse_column_types_are_classified(data_type, kind):
     ],
 )
 def test_values_are_coerced_to_the_fields_type(pendo_type, column_is_boolean, value, expected):
-    convert = Coercion(pendo_type, column_is_boolean=column_is_boolean).converter()
+    convert = Coercion(pendo_type, column_is_boolean=column_is_boolean).converter().convert
     assert convert(value) == expected
     assert type(convert(value)) is type(expected)
 
@@ -188,12 +188,12 @@ def test_values_are_coerced_to_the_fields_type(pendo_type, column_is_boolean, va
 )
 def test_values_that_do_not_fit_the_field_are_invalid(pendo_type, column_is_boolean, value, reason):
     with pytest.raises(InvalidValue, match=reason):
-        Coercion(pendo_type, column_is_boolean=column_is_boolean).converter()(value)
+        Coercion(pendo_type, column_is_boolean=column_is_boolean).converter().convert(value)
 
 
 def test_long_text_is_cut_when_asked_and_epoch_ms_dates():
-    assert Coercion("string", truncate_text=True).converter()("x" * 2000) == "x" * 1500
-    epoch = Coercion("time", date_format="epoch_ms", timezone=ZoneInfo("Europe/Berlin")).converter()
+    assert Coercion("string", truncate_text=True).converter().convert("x" * 2000) == "x" * 1500
+    epoch = Coercion("time", date_format="epoch_ms", timezone=ZoneInfo("Europe/Berlin")).converter().convert
     assert epoch(dt.datetime(2024, 1, 1, 1, 0)) == 1704067200000  # 01:00 in Berlin is midnight UTC
 
 
