@@ -53,7 +53,7 @@ def test_a_rate_limit_is_met_by_a_pace_near_it_with_few_429s(tmp_path):
     """Pendo allows 20 calls per second and answers 429 with Retry-After beyond (every call
     250 ms): the sync learns a pace from what Pendo accepted instead of halving its window,
     so it sends near the limit (300 writes over the send phase, on the emulator's clock) and
-    few calls are refused."""
+    few calls are refused beyond the first burst."""
     limit, rows = 20, 30_000
     project = _built(tmp_path, rows)
     with make_emulator(
@@ -61,7 +61,10 @@ def test_a_rate_limit_is_met_by_a_pace_near_it_with_few_429s(tmp_path):
     ) as emulator:
         _sync_all(project, emulator, rows)
         refused, seconds = emulator.throttled(), emulator.send_seconds()
-    assert refused <= 0.06 * rows / 100, refused  # mostly the first burst, before any pace
+    # The first burst, before any pace: the window doubles from START each round trip until the
+    # first 429, so up to 2 x START calls of one second may be refused at once; beyond it, at
+    # most 2% of the calls (issue 23's goal).
+    assert refused <= 2 * START + 0.02 * rows / 100, refused
     assert rows / 100 / seconds >= 0.8 * limit, seconds
 
 
