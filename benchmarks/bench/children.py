@@ -5,7 +5,6 @@ to --out as JSON: the bare client with prebuilt payloads (`limit`), the warehous
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import time
@@ -13,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import floor, soak
 from .config import FINGERPRINT_PREFIX, FINGERPRINT_SEPARATOR, MODEL_ID, WRITE_PATH
 
 
@@ -204,25 +204,9 @@ def scan_child(argv: list[str]) -> None:
     Path(args.out).write_text(json.dumps(result), encoding="utf-8")
 
 
-def _module_main(name: str) -> Callable[[list[str]], None]:
-    """The `main(argv)` of bench/<name>.py, imported when the child runs (a missing module
-    fails that step only, with a message in its log)."""
-
-    def run(argv: list[str]) -> None:
-        try:
-            module = importlib.import_module(f".{name}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
-            raise SystemExit(f"benchmarks/bench/{name}.py is not there: the {name} step cannot run") from None
-        module.main(argv)
-
-    return run
-
-
 CHILDREN: dict[str, Callable[[list[str]], None]] = {
     "limit": limit_child,
     "scan": scan_child,
-    "floor": _module_main("floor"),
-    "soak": _module_main("soak"),
+    "floor": floor.main,
+    "soak": soak.main,
 }

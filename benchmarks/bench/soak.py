@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import re
 import shutil
@@ -39,6 +38,8 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from . import procs
 
 BIN = Path(sys.executable).parent
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[1] / "project"
@@ -134,11 +135,8 @@ def records(stats: dict[str, Any]) -> tuple[int, int]:
 
 
 def clean_env() -> dict[str, str]:
-    """This environment without the caller's Pendo or dbt settings, usage stats off."""
-    dbt = {"DBT_PROJECT_DIR", "DBT_PROFILES_DIR", "DBT_TARGET", "DBT_TARGET_PATH"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PENDO_", "DBT_PENDO_")) and k not in dbt}
-    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="false", PYTHONUNBUFFERED="1", PENDO_INTEGRATION_KEY=KEY)
-    return env
+    """The bench's clean environment (procs.clean_env) with the soak emulator's key."""
+    return {**procs.clean_env(), "PENDO_INTEGRATION_KEY": KEY}
 
 
 def build(workdir: Path, rows: int, env: dict[str, str]) -> Path:
@@ -341,7 +339,3 @@ def main(argv: list[str]) -> None:
         f"(ratio {r['ratio']:.2f}), applied {r['applied']:,} (ratio {r['applied_ratio']:.2f}) "
         f"for {r['needed']:,} needed; load {' '.join(r['loadavg'] or [])}"
     )
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
