@@ -11,7 +11,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import emulator_key, incremental_emulator_data, make_emulator, wait_until
+from ..conftest import emulator_key, incremental_emulator_data, make_emulator, wait_until
 
 N = 2000
 FAST_RETRY = ("--retry-time", "60")
