@@ -114,9 +114,13 @@ def test_dry_run_sends_nothing_and_shows_payloads(sample, emulator):
     assert not (sample.path / "target" / "pendo_sync_results.json").exists()
 
 
-def test_dry_run_needs_no_key(sample):
-    result = sample.sync("--dry-run")
+def test_dry_run_needs_no_key(sample, emulator):
+    result = sample.sync("--dry-run", emulator=emulator, key="")  # Pendo's URL, no key
     assert result.code == 0, result.output
+    assert emulator.request_log() == []  # not even the field list is read without a key
+    assert emulator.all_values("visitor") == {} and emulator.all_values("account") == {}
+    plan = {m["model"]: m for m in sample.results("pendo_sync_plan.json")["models"]}
+    assert plan["pendo_visitors"]["counts"]["sent"] == 53
 
 
 def test_wrong_key_gets_one_clear_message_naming_all_causes(sample, emulator):
