@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from rich.console import Console
 
-from .config import ModelSpec
 from .errors import UsageError
 from .exposures import ExposureFile, SyncedModel, in_source_paths, model_owner
 from .exposures import Owner as ExposureOwner
@@ -28,8 +27,8 @@ from .plan import plan_for, selected_models, with_origin
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 from .syncrun import run_sync
-from .targets.events import EventSpec
-from .targets.segments import SegmentSpec
+from .targets import registry
+from .targets.base import TargetSpec
 from .validate import Validation, validate_models
 
 if TYPE_CHECKING:
@@ -78,20 +77,9 @@ def ls(
     return rows
 
 
-def _field_mapping(spec: ModelSpec) -> dict[str, str]:
-    """{column: Pendo field} as configured: "*" stands for every other column, and a
-    column left out maps to "(excluded)"; for events, the parts of the event body."""
-    if isinstance(spec, EventSpec):
-        return spec.body_mapping()
-    if isinstance(spec, SegmentSpec):
-        return {spec.id_column: f"a member of segment '{spec.segment}'"}
-    mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
-    for column, rule in spec.column_rules.items():
-        if rule.exclude:
-            mapping[column] = "(excluded)"
-        elif rule.field:
-            mapping[column] = rule.field
-    return mapping
+def _field_mapping(spec: TargetSpec) -> dict[str, str]:
+    """{column: where it goes in Pendo} as configured, in its target's terms."""
+    return registry.for_spec(spec).mapping(spec)
 
 
 def validate(

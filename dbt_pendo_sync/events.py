@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from .config import ModelSpec
 from .engine import EventSink
 from .pendo.answers import BatchOutcome
 from .results import ModelResult
+from .targets.base import TargetSpec
 from .vocab import Undelivered
 
 
@@ -46,17 +46,17 @@ class IgnoredEvents:
     def debug(self, message: str, **fields: Any) -> None:
         """Ignored."""
 
-    def model_started(self, spec: ModelSpec, relation: str) -> None:
+    def model_started(self, spec: TargetSpec, relation: str) -> None:
         """Ignored."""
 
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
+    def progress(self, spec: TargetSpec, result: ModelResult) -> None:
         """Ignored."""
 
-    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+    def batch_sent(self, spec: TargetSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
         """Ignored."""
 
     def undelivered(
-        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+        self, spec: TargetSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         """Ignored."""
 
@@ -82,20 +82,20 @@ class Broadcast:
         for sink in self.sinks:
             sink.debug(message, **fields)
 
-    def model_started(self, spec: ModelSpec, relation: str) -> None:
+    def model_started(self, spec: TargetSpec, relation: str) -> None:
         for sink in self.sinks:
             sink.model_started(spec, relation)
 
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
+    def progress(self, spec: TargetSpec, result: ModelResult) -> None:
         for sink in self.sinks:
             sink.progress(spec, result)
 
-    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+    def batch_sent(self, spec: TargetSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
         for sink in self.sinks:
             sink.batch_sent(spec, rows, outcome, result)
 
     def undelivered(
-        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+        self, spec: TargetSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         for sink in self.sinks:
             sink.undelivered(spec, category, record_id, reason, payload)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .config import ModelSpec
 from .errors import UnwritableFolderError
 from .events import IgnoredEvents
 from .results import SyncResults
+from .targets.base import TargetSpec
 from .vocab import Undelivered
 
 RESULTS_FILE = "pendo_sync_results.json"
@@ -52,7 +52,7 @@ class RejectedFile(IgnoredEvents):
             self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
     def undelivered(
-        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+        self, spec: TargetSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         """Append one row."""
         line = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .config import ModelSpec, specs_for
+from .config import project_problems, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
 from .dbt.origin import Origin
@@ -16,10 +16,10 @@ from .dbt.selection import selected_ids
 from .dbt.warehouse import Warehouse
 from .errors import ConfigError, Problem
 from .ledger.snapshot import snapshot_name
-from .ledger.store import StateLocation
+from .ledger.store import LedgerLocation
 from .results import ModelResult
 from .settings import ProjectArgs
-from .targets.segments import check_segment_owners
+from .targets.base import TargetSpec
 from .vocab import ModelStatus
 
 # Why an ephemeral model is not synced, and the fix (a skip reason, and a validate problem).
@@ -31,16 +31,16 @@ EPHEMERAL_FIX = "materialize it as a table or view to sync it"
 class PlannedModel:
     """A model a run syncs: its validated pendo block and its manifest node."""
 
-    spec: ModelSpec
+    spec: TargetSpec
     node: ModelNode
 
-    def state_location(self, run_state_schema: str | None) -> StateLocation:
+    def state_location(self, run_state_schema: str | None) -> LedgerLocation:
         """Where its sync state lives: the block's state_schema, else the run's, else the
         model's own schema."""
         schema = self.spec.state_schema or run_state_schema or self.node.schema
         if not schema:
             raise ConfigError(f"{self.spec.where()}: no schema to keep sync state in; set state_schema")
-        return StateLocation(self.node.database, schema)
+        return LedgerLocation(self.node.database, schema)
 
     def name_problems(self, warehouse: Warehouse, run_state_schema: str | None) -> list[Problem]:
         """Why the names its sync puts into SQL cannot go there (the model's database,
@@ -96,7 +96,7 @@ def selected_models(project: ProjectArgs) -> tuple[Manifest, list[ModelNode], li
         manifest = load_manifest(project.manifest)
     else:
         manifest = current_manifest(target, artifacts)
-    check_segment_owners(manifest.pendo_models())  # the whole project's, whatever is selected
+    project_problems(manifest.pendo_models())  # the whole project's, whatever is selected
     chosen, warnings = selected_ids(project.selection, target, artifacts, project.manifest)
     return (
         manifest,

@@ -23,7 +23,7 @@ from .plan import Plan, only_built, plan_for, with_origin
 from .report import Report, make_report
 from .results import SyncResults
 from .settings import OutputOptions, ProjectArgs, SyncOptions
-from .targets.events import EventSpec
+from .targets import registry
 
 PLAN_FILE = "pendo_sync_plan.json"
 
@@ -45,7 +45,7 @@ def run_sync(
         project, origin = with_origin(project, env)
         plan = plan_for(project)
         # The integration key is for metadata and segments; event models need only the secret.
-        needs_key = not dry_run and any(not isinstance(m.spec, EventSpec) for m in plan.models)
+        needs_key = not dry_run and any(registry.for_spec(m.spec).capabilities.needs_key for m in plan.models)
         settings = PendoSettings.from_env(env, key_required=needs_key)
         build_note = None if options.sync_all else only_built(plan)
         artifacts = project.artifacts()

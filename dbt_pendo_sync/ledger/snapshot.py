@@ -12,8 +12,9 @@ from functools import cached_property
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
 from ..records import NOT_BLANK, InvalidValue, record_id
+from ..rows import RowShape
 from ..vocab import ChangeKind
-from .store import StateStore
+from .store import Ledger
 
 SNAPSHOT_PREFIX = "pendo_sync_snap_"
 # Changes whenever the meaning of a fingerprint changes (value conversion, payload shape).
@@ -73,7 +74,7 @@ class RecordSQL:
 class SnapshotColumns:
     """What a snapshot reads and fingerprints: the id column, {column: field} in column
     order, the columns whose nulls are sent (`clear`) and those read as text (`as_text`,
-    see fieldcheck.read_as_text), and `salt`, the options that change payloads; for events,
+    see targets/metadata/fieldcheck.read_as_text), and `salt`, the options that change payloads; for events,
     the window (`where`), that rows are sent once, and how far back the state is kept."""
 
     kind: str
@@ -93,12 +94,12 @@ class SnapshotColumns:
 class ModelSnapshot:
     """A model frozen at the start of its sync and diffed against the state (a RowSource).
 
-    Rows come out as (state key, id, field values...), in state-key order.
+    Rows come out in state-key order, in the shape `shape` says (rows.py).
     """
 
     def __init__(
         self,
-        store: StateStore,
+        store: Ledger,
         model: ModelNode,
         columns: SnapshotColumns,
         *,
@@ -272,6 +273,11 @@ class ModelSnapshot:
         if self.departed:  # a departed record's clear is built by Python
             valid = f"__change <> '{ChangeKind.REMOVED}' and ({valid})"
         return str(built["json"]), valid
+
+    @property
+    def shape(self) -> RowShape:
+        """Where each part of the rows `chunks` gives sits."""
+        return RowShape(tuple(self.fields), record_json=self.record_json is not None, change=self.departed)
 
     def chunks(self) -> Iterator[Sequence[tuple]]:
         """Rows to send (all of them on a full resync), in state-key order: (key, id, values...),

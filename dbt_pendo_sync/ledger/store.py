@@ -22,17 +22,17 @@ _REFUSED = ("permission", "privilege", "access denied", "not authorized", "read-
 
 
 @dataclass(frozen=True)
-class StateLocation:
+class LedgerLocation:
     """Where a model's state tables live."""
 
     database: str | None
     schema: str
 
 
-class StateStore:
-    """The state and journal tables of one state location."""
+class Ledger:
+    """The ledger of one state location: its state, journal, lock and targets tables."""
 
-    def __init__(self, warehouse: Warehouse, location: StateLocation) -> None:
+    def __init__(self, warehouse: Warehouse, location: LedgerLocation) -> None:
         self.warehouse = warehouse
         self.location = location
         self.state = warehouse.table(location.database, location.schema, STATE_TABLE)

@@ -17,16 +17,17 @@ from rich.console import Console
 from rich.progress import TaskID
 
 from .. import __version__
-from ..config import ModelSpec, SegmentSpec
 from ..errors import EXIT_FAILED, EXIT_OK, exit_code_for
 from ..events import IgnoredEvents
 from ..logs import DEBUG, ERROR, INFO, LEVELS, WARN, new_invocation_id
 from ..pendo.answers import BatchOutcome
 from ..pendo.client import RetryNotice
 from ..results import ModelResult, SyncResults
+from ..targets.base import TargetSpec
 from ..vocab import ModelStatus, OutputMode
+from ..wording import sent_words
 from .retries import RetryWave, RetryWaves
-from .summary import count_words, event_notes, print_summary, sent_words
+from .summary import count_words, print_summary, target_notes
 
 
 def duration(seconds: float) -> str:
@@ -45,7 +46,7 @@ def duration(seconds: float) -> str:
 class ModelInFlight:
     """What the report tracks of the model being synced."""
 
-    spec: ModelSpec
+    spec: TargetSpec
     started: float
     task: TaskID | None = None
     sending_since: float | None = None
@@ -75,7 +76,7 @@ class Report(IgnoredEvents, ABC):
         self._results: SyncResults | None = None
         self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
         self._said: set[str] = set()  # models whose message a printed line already carried
-        self._segments: dict[str, str] = {}  # {model: the name of its segment}
+        self._labels: dict[str, str] = {}  # {model: what its target's words name (a segment)}
         self._waves = RetryWaves(self._retrying)
         self._dry_run = False
         self._started = time.monotonic()
@@ -92,7 +93,7 @@ class Report(IgnoredEvents, ABC):
         return None
 
     def _show_summary(self, results: SyncResults) -> None:
-        print_summary(self.console, results, self._said, self._segments)
+        print_summary(self.console, results, self._said, self._labels)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -194,10 +195,10 @@ class Report(IgnoredEvents, ABC):
         ):
             self._said.add(result.model)
 
-    def model_started(self, spec: ModelSpec, relation: str) -> None:
+    def model_started(self, spec: TargetSpec, relation: str) -> None:
         self._model = ModelInFlight(spec, started=time.monotonic())
-        if isinstance(spec, SegmentSpec):
-            self._segments[spec.model] = spec.segment
+        if spec.label is not None:
+            self._labels[spec.model] = spec.label
         self._emit(
             "model_started",
             self._started_level(self._model),
@@ -212,7 +213,7 @@ class Report(IgnoredEvents, ABC):
         """The level of `model_started` (a renderer that shows the model otherwise lowers it)."""
         return INFO
 
-    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+    def batch_sent(self, spec: TargetSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
         """Pendo answered one batch."""
         counts = result.counts
         self._emit(
@@ -279,9 +280,9 @@ class Report(IgnoredEvents, ABC):
             if result.status == ModelStatus.PARTIAL
             else INFO
         )
-        words = count_words(result, self._dry_run, self._segments.get(result.model))
+        words = count_words(result, self._dry_run, self._labels.get(result.model))
         msg = f"{result.model}: {result.status} in {result.seconds:.1f}s: {words}"
-        msg += "".join(f"; {note}" for note in event_notes(result))
+        msg += "".join(f"; {note}" for note in target_notes(result))
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
         if result.status == ModelStatus.ERROR and result.message:

@@ -8,9 +8,9 @@ from typing import Any
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from ..config import ModelSpec
 from ..logs import DEBUG, ERROR, INFO, WARN
 from ..results import ModelResult
+from ..targets.base import TargetSpec
 from ..vocab import OutputMode
 from .base import ModelInFlight, Report
 
@@ -60,7 +60,7 @@ class TerminalReport(Report):
         )
         return DEBUG
 
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
+    def progress(self, spec: TargetSpec, result: ModelResult) -> None:
         m = self._model
         if m is None or m.task is None or self._bars is None:
             return

@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config import ModelSpec
 from ..logs import INFO, TextLines
 from ..results import ModelResult
+from ..targets.base import TargetSpec
 from ..vocab import OutputMode
 from .base import Report, duration
 
@@ -33,7 +33,7 @@ class TextReport(Report):
     def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
         self._lines.write(level, msg)
 
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
+    def progress(self, spec: TargetSpec, result: ModelResult) -> None:
         """A line when a tenth of the rows (at least PROGRESS_ROWS, or all of them) or
         PROGRESS_EVERY seconds have passed since the last."""
         m = self._model

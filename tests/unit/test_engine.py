@@ -14,8 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from dbt_pendo_sync.config import ColumnRule, SyncSpec
-from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
+from dbt_pendo_sync.engine import Channel, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
 from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, _Intent, drain
 from dbt_pendo_sync.pendo.answers import BatchOutcome
@@ -23,15 +22,18 @@ from dbt_pendo_sync.pendo.bodies import records_body
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
 from dbt_pendo_sync.results import ModelResult
-from dbt_pendo_sync.vocab import NullPolicy, PendoObject, Undelivered
+from dbt_pendo_sync.rows import RowShape
+from dbt_pendo_sync.targets.metadata import ColumnRule, MetadataSpec
+from dbt_pendo_sync.targets.metadata.records import MetadataBuilder
+from dbt_pendo_sync.vocab import NullPolicy, Undelivered
 
 
-def _spec(batch_size: int = 2) -> SyncSpec:
-    return SyncSpec(
+def _spec(batch_size: int = 2) -> MetadataSpec:
+    return MetadataSpec(
         model="people",
         unique_id="model.p.people",
         properties_file="models/people.yml",
-        object=PendoObject.VISITOR,
+        object="visitor",
         id_column="id",
         fields=None,
         column_rules={"plan": ColumnRule()},
@@ -65,14 +67,14 @@ class Events:
         self.undelivered_rows: list[tuple[Undelivered, str | None, str]] = []
         self.batches = 0
 
-    def model_started(self, spec: SyncSpec, relation: str) -> None: ...
-    def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
+    def model_started(self, spec: MetadataSpec, relation: str) -> None: ...
+    def progress(self, spec: MetadataSpec, result: ModelResult) -> None: ...
 
-    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
+    def batch_sent(self, spec: MetadataSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
         self.batches += 1
 
     def undelivered(
-        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
+        self, spec: MetadataSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
     ) -> None:
         self.undelivered_rows.append((category, record_id, reason))
 
@@ -97,7 +99,7 @@ class Journal:
 class Pendo:
     """A Sender answering like Pendo: unknown ids missing, the rest confirmed."""
 
-    concurrent = True
+    concurrent = True  # how the test's channel sends (a target's capabilities)
     delivers = True
     write_ahead = False
 
@@ -115,13 +117,19 @@ class Pendo:
 
 def _build(rows: Rows) -> MetadataBuilder:
     """The builder the pipeline gives a metadata model of these rows (no conversions)."""
-    return MetadataBuilder(_spec().id_key, rows.fields, rows.clear)
+    return MetadataBuilder(_spec().id_key, RowShape(tuple(rows.fields)), rows.clear)
+
+
+def _channel(sender: Any, threads: int) -> Channel:
+    """The channel a delivery gives this sender (the test's senders say how they send)."""
+    concurrent, write_ahead = getattr(sender, "concurrent", False), getattr(sender, "write_ahead", False)
+    return Channel(sender, concurrent, write_ahead, threads)
 
 
 def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Events, Journal]:
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     events, journal = Events(), journal or Journal()
-    ModelSync(_spec(), rows, events, sender, result, journal, _build(rows), threads=2).run()
+    ModelSync(_spec(), rows, _build(rows), _channel(sender, 2), journal, events, result).run()
     return result, events, journal
 
 
@@ -324,7 +332,7 @@ def test_a_run_interrupted_while_starting_a_group_withdraws_only_the_batches_not
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     with pytest.raises(KeyboardInterrupt):
         rows = Rows(SEVEN)
-        ModelSync(_spec(), rows, Events(), sender, result, Journal(log), _build(rows), threads=3).run()
+        ModelSync(_spec(), rows, _build(rows), _channel(sender, 3), Journal(log), Events(), result).run()
     assert log == [
         ("intend", ["k1", "k2", "k3", "k4", "k5", "k6"]),
         ("send", ["v1", "v2"]),
@@ -359,7 +367,7 @@ def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
 
 def test_a_chunk_built_a_column_at_a_time_is_the_records_built_row_by_row():
     converters = [Coercion("string").converter(), Coercion("float").converter(), Coercion("time").converter()]
-    build = MetadataBuilder("visitorId", ["plan", "mrr", "seen"], [False, True, False], converters)
+    build = MetadataBuilder("visitorId", RowShape(("plan", "mrr", "seen")), [False, True, False], converters)
     seen = dt.datetime(2024, 5, 6, 7, 8, 9)
     chunk = [
         ("k1", "v1", "pro", Decimal("12.50"), seen),
@@ -367,26 +375,28 @@ def test_a_chunk_built_a_column_at_a_time_is_the_records_built_row_by_row():
         ("k3", "v3", "x" * 1500, 3.25, dt.date(2024, 1, 2)),
     ]
     ids, records = build.many(chunk) or ([], [])
-    assert list(zip(ids, records, strict=True)) == [(rid, record) for rid, record, _ in map(build, chunk)]
+    assert list(zip(ids, records, strict=True)) == [
+        (rid, record) for rid, record, _ in map(build.build, chunk)
+    ]
     assert records[1] == {"visitorId": "7", "values": {"mrr": None}}
 
     invalid = [*chunk, ("k4", "v4", "x" * 1501, 1.0, seen)]  # text over Pendo's limit
     assert build.many(invalid) is None
     assert (
-        build(invalid[-1])[2]
+        build.build(invalid[-1])[2]
         == "field plan: text of 1501 characters is over Pendo's 1500 (set truncate_text: true to cut it)"
     )
 
 
 def test_records_the_warehouse_wrote_are_sent_as_its_texts_under_their_ids():
-    build = MetadataBuilder("visitorId", ["plan"], [False], in_warehouse=True)
+    build = MetadataBuilder("visitorId", RowShape(("plan",), record_json=True), [False])
     texts = ['{"visitorId":"v1","values":{"plan":"pro"}}', '{"visitorId":"7","values":{}}']
     chunk = [("k1", "v1", texts[0], None), ("k2", 7, texts[1], None)]  # a text id, a whole one
     assert build.many(chunk) == (["v1", "7"], texts)
-    assert [build(row)[:2] for row in chunk] == [("v1", texts[0]), ("7", texts[1])]
+    assert [build.build(row)[:2] for row in chunk] == [("v1", texts[0]), ("7", texts[1])]
     assert orjson.loads(records_body(texts)) == [orjson.loads(t) for t in texts]
     mixed = [texts[0], {"visitorId": "v2", "values": {"plan": None}}]  # one row Python built
     assert orjson.loads(records_body(mixed)) == [orjson.loads(texts[0]), mixed[1]]
     # A row the warehouse could not write (its text null) sends the chunk row by row.
     assert build.many([*chunk, ("k3", " ", None, "pro")]) is None
-    assert build(("k3", " ", None, "pro"))[2] == "id is blank"
+    assert build.build(("k3", " ", None, "pro"))[2] == "id is blank"

@@ -9,10 +9,10 @@ import threading
 
 from rich.console import Console
 
-from dbt_pendo_sync.config import SegmentSpec
 from dbt_pendo_sync.pendo.client import RetryNotice
 from dbt_pendo_sync.report import Report, make_report
 from dbt_pendo_sync.results import Counts, ModelResult, SyncResults
+from dbt_pendo_sync.targets.segments import SegmentSpec
 from dbt_pendo_sync.vocab import ModelStatus, Undelivered
 
 from ..conftest import wait_until

@@ -1,24 +1,18 @@
-"""Track Events: the event block as an EventSpec, a model's columns resolved for it, the window
-of timestamps Pendo still processes (as SQL the warehouse filters with), and each row made
-into one event body."""
+"""A Track Event block (`object: event`) as an EventSpec, and a model's columns resolved for
+it: which column is the visitor, the time, the event's name, its properties and context."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..dbt.artifacts import ModelNode
-from ..errors import ConfigError, Problem
-from ..pendo.fields import to_json_value
-from ..records import InvalidValue, record_id
-from ..results import Counts
-from ..specbase import (
+from ...dbt.artifacts import ModelNode
+from ...errors import ConfigError, Problem
+from ...specbase import (
     MISSING_COLUMN_FIX,
     ModelMessages,
     find_column,
@@ -28,13 +22,9 @@ from ..specbase import (
     suggest_field_name,
     timezone_problems,
 )
-from ..vocab import PendoObject
+from .window import window_kind
 
-MAX_PROPERTIES_BYTES = 512  # Pendo shows an event whose properties are larger as too large
-FUTURE_DAYS = 1  # events more than a day ahead are not sent
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_EPOCH_MS_FROM = 100_000_000_000  # epoch numbers at least this large are milliseconds
-_NUMERIC = ("int", "numeric", "decimal", "double", "float", "real", "number")
+OBJECT = "event"
 # Pendo does not process Track Events older than 7 days: the default, and the most a block may
 # set (the schema's maximum), since older events would be sent, answered 200, and dropped.
 MAX_AGE_DAYS = 7
@@ -62,7 +52,7 @@ class EventSpec(ModelMessages):
     max_age_days: int = MAX_AGE_DAYS
     state_schema: str | None = None
     timezone: str = "UTC"
-    object: PendoObject = PendoObject.EVENT
+    object: str = OBJECT
     batch_size: int = 1  # Pendo takes one event per call
 
     @property
@@ -93,6 +83,11 @@ class EventSpec(ModelMessages):
     def id_key(self) -> str:
         """The name of an event's id in samples and the rejected file."""
         return "eventId"
+
+    @property
+    def label(self) -> None:
+        """Events' words name nothing beside the model."""
+        return None
 
     @property
     def conversion_salt(self) -> str:
@@ -239,162 +234,3 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
 
 def _role(tag: str) -> str:
     return tag.replace(":", " ", 1)
-
-
-def window_kind(column_type: str) -> str | None:
-    """How a timestamp column is compared: "number" (epoch), "date", "timestamptz",
-    "timestamp" (naive), or None (not a time)."""
-    t = column_type.lower()
-    if "time" in t:
-        aware = "tz" in t or "with time zone" in t
-        return "timestamptz" if aware else "timestamp"
-    if t.startswith("date"):
-        return "date"
-    if any(n in t for n in _NUMERIC):
-        return "number"
-    return None
-
-
-@dataclass(frozen=True)
-class EventWindow:
-    """The events Pendo still processes: from `max_age_days` ago to a day ahead of `now`."""
-
-    start: dt.datetime  # aware, UTC
-    end: dt.datetime
-
-    @classmethod
-    def around(cls, now: dt.datetime, max_age_days: int) -> EventWindow:
-        return cls(now - dt.timedelta(days=max_age_days), now + dt.timedelta(days=FUTURE_DAYS))
-
-    @property
-    def start_ms(self) -> int:
-        return _ms(self.start)
-
-    @property
-    def end_ms(self) -> int:
-        return _ms(self.end)
-
-    def conditions(self, column: str, column_type: str, zone: dt.tzinfo, cast: str) -> tuple[str, str]:
-        """SQL conditions on a (quoted) column: (before the window, after it); `cast` is a
-        format string "cast({} as TYPE)" for literals of the column's type."""
-        kind = window_kind(column_type)
-        if kind == "number":
-            ms = f"(case when abs({column}) >= {_EPOCH_MS_FROM} then {column} else {column} * 1000 end)"
-            return f"{ms} < {self.start_ms}", f"{ms} > {self.end_ms}"
-        if kind == "date":  # a date counts from its midnight
-            first = self.start.astimezone(zone).date()
-            if dt.datetime.combine(first, dt.time(), zone) < self.start:
-                first += dt.timedelta(days=1)
-            last = self.end.astimezone(zone).date()
-            return (
-                f"{column} < {cast.format(repr(first.isoformat()))}",
-                f"{column} > {cast.format(repr(last.isoformat()))}",
-            )
-        if kind == "timestamptz":
-            lo, hi = (f"'{t.isoformat(sep=' ')}'" for t in (self.start, self.end))
-        else:  # naive values are wall-clock times in the block's time zone
-            lo, hi = (
-                f"'{t.astimezone(zone).replace(tzinfo=None).isoformat(sep=' ')}'"
-                for t in (self.start, self.end)
-            )
-        return f"{column} < {cast.format(lo)}", f"{column} > {cast.format(hi)}"
-
-
-def nothing_in_window(spec: EventSpec, counts: Counts, oldest: Any, newest: Any) -> str:
-    """What to say when every row of an event model is outside Pendo's window, and the
-    options (`oldest` and `newest` are the timestamp column's values as read)."""
-    rows, column = counts.too_old + counts.too_new, spec.timestamp_column
-    if counts.too_old == rows:
-        what = (
-            f"all {rows:,} rows are older than max_age_days {spec.max_age_days} (the newest "
-            f"{column} is {newest}): Pendo does not process Track Events older than {MAX_AGE_DAYS} days"
-        )
-        if spec.max_age_days < MAX_AGE_DAYS:
-            what += f" (max_age_days can be raised to {MAX_AGE_DAYS})"
-    elif counts.too_new == rows:
-        what = f"all {rows:,} rows are more than {FUTURE_DAYS} day ahead (the oldest {column} is {oldest})"
-    else:
-        what = (
-            f"all {rows:,} rows are outside the window Pendo processes: {counts.too_old:,} older than "
-            f"max_age_days {spec.max_age_days}, {counts.too_new:,} more than {FUTURE_DAYS} day ahead"
-        )
-    return (
-        f"{spec.model}: {what}; no event was sent. If the model should hold recent events, rebuild it "
-        f"(`dbt build -s {spec.model}`) and check that {column} is when each event happened (naive "
-        f"times are read in {spec.timezone}, epoch numbers below 1e11 as seconds). Events older than "
-        f"{MAX_AGE_DAYS} days cannot be sent to Pendo as Track Events"
-    )
-
-
-def epoch_ms(value: Any, zone: dt.tzinfo) -> int:
-    """An event time as epoch milliseconds: naive timestamps and dates in `zone`; numbers as
-    epoch milliseconds, or seconds when smaller than 1e11."""
-    if isinstance(value, dt.datetime):
-        return _ms(value if value.tzinfo else value.replace(tzinfo=zone))
-    if isinstance(value, dt.date):
-        return _ms(dt.datetime.combine(value, dt.time(), zone))
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        number = float(value)
-        return int(number if abs(number) >= _EPOCH_MS_FROM else number * 1000)
-    raise InvalidValue(f"timestamp {value!r} is not a time")
-
-
-def _ms(moment: dt.datetime) -> int:
-    return (moment - EPOCH) // dt.timedelta(milliseconds=1)
-
-
-class EventBuilder:
-    """Rows of the snapshot, (state key, event id, sent columns in EventColumns.sent order),
-    made into Track Event bodies."""
-
-    def __init__(self, spec: EventSpec, columns: EventColumns, window: EventWindow) -> None:
-        self._spec = spec
-        self._zone = spec.zone()
-        self._window = window
-        tags = list(columns.sent)
-        self._at = {tag: 2 + i for i, tag in enumerate(tags)}
-        self._properties = [(t.split(":", 1)[1], self._at[t]) for t in tags if t.startswith("property:")]
-        self._context = [(t.split(":", 1)[1], self._at[t]) for t in tags if t.startswith("context:")]
-
-    def __call__(self, row: Sequence[Any]) -> tuple[str | None, dict | None, str | None]:
-        """(event id, body, None), or (event id or None, None, why the row is invalid)."""
-        try:
-            rid = record_id(row[1])
-        except InvalidValue as exc:
-            return None, None, f"event {exc}"
-        try:
-            return rid, self._body(row), None
-        except InvalidValue as exc:
-            return rid, None, str(exc)
-
-    def _body(self, row: Sequence[Any]) -> dict:
-        at = self._at
-        visitor = _text(row[at["visitorId"]], "visitor id")
-        event = self._spec.event_name or _text(row[at["event"]], "event name")
-        raw_time = row[at["timestamp"]]
-        if raw_time is None:
-            raise InvalidValue("timestamp is null")
-        timestamp = epoch_ms(raw_time, self._zone)
-        if not self._window.start_ms <= timestamp <= self._window.end_ms:
-            raise InvalidValue("timestamp is outside the window Pendo processes")
-        properties = {name: to_json_value(row[i]) for name, i in self._properties if row[i] is not None}
-        size = len(json.dumps(properties, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MAX_PROPERTIES_BYTES:
-            raise InvalidValue(
-                f"properties are {size} bytes of JSON; Pendo shows events over {MAX_PROPERTIES_BYTES} "
-                "bytes as too large (send fewer or shorter properties)"
-            )
-        body: dict[str, Any] = {"type": "track", "event": event, "visitorId": visitor}
-        if "accountId" in at and row[at["accountId"]] is not None:
-            body["accountId"] = _text(row[at["accountId"]], "account id")
-        body["timestamp"] = timestamp
-        body["properties"] = properties
-        body["context"] = {key: str(row[i]) for key, i in self._context if row[i] is not None}
-        return body
-
-
-def _text(value: Any, what: str) -> str:
-    text = "" if value is None else str(value)
-    if not text.strip():
-        raise InvalidValue(f"{what} is {'null' if value is None else 'blank'}")
-    return text

@@ -1,0 +1,213 @@
+"""Visitor and account metadata as a target: the block's columns checked against the
+relation and Pendo's fields (by `sync` and `validate` alike), what the snapshot reads and
+fingerprints, the records and their sender, and its words for the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ...dbt.artifacts import ModelNode
+from ...engine import Channel
+from ...errors import ConfigError, Problem
+from ...ledger.snapshot import ModelSnapshot, RecordSQL, SnapshotColumns
+from ...ledger.store import Ledger
+from ...pendo.fields import Converter, refused_column, warehouse_id_kind
+from ...results import ModelResult
+from ...schemas import load_schema
+from ...vocab import OnRemove
+from ...wording import clears, default_words
+from ..base import Capabilities, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
+from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable, unsendable_problems
+from .records import MetadataBuilder, MetadataSender
+from .spec import OBJECTS, MetadataSpec, metadata_spec
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """The block against the relation's columns and Pendo's fields: the id column, the
+    mapping {column: field} of the columns that match, the fields Pendo lacks {field: type
+    to create it with}, and the problems that stop a sync."""
+
+    id_column: str | None
+    mapping: dict[str, str]
+    missing: dict[str, str]
+    problems: list[Problem]
+
+
+def check_columns(
+    spec: MetadataSpec,
+    column_types: Mapping[str, str],
+    pendo_types: Mapping[str, str] | None,
+    create_fields: bool,
+) -> ColumnCheck:
+    """The one check of a metadata model's columns (`pendo_types`: None when unknown); the
+    missing fields are problems unless they are to be created (custom fields only: agent
+    fields are Pendo's own)."""
+    id_column, mapping, problems = spec.match_columns(list(column_types))
+    missing: dict[str, str] = {}
+    if pendo_types is not None:
+        usable = {c: f for c, f in mapping.items() if MetadataSpec.usable_field(f)}
+        conflicts, missing = field_problems(spec, usable, column_types, pendo_types)
+        problems += conflicts
+        if missing and not (create_fields and spec.group == "custom"):
+            problems += missing_field_problems(spec, usable, missing)
+    return ColumnCheck(id_column, mapping, missing, problems)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A model's columns resolved against its relation and Pendo's fields, once per run.
+    Columns go by their written names (warehouse.WarehouseColumn); `real` gives the names
+    the SQL quotes."""
+
+    id_column: str
+    mapping: dict[str, str]  # {column: Pendo field}
+    types: dict[str, str]  # {column: the adapter's type}
+    pendo_types: dict[str, str] | None  # {field: Pendo's type}; None when unknown (a preview)
+    real: dict[str, str]  # {column: its real name in the warehouse}
+
+
+class MetadataSink(ModelSink):
+    """One metadata model's sync."""
+
+    def __init__(self, spec: MetadataSpec, run: ModelRun) -> None:
+        self.spec = spec
+        self.run = run
+        self.columns: Columns | None = None
+
+    def read(self) -> SnapshotColumns:
+        self.columns = self._columns()
+        return _snapshot_columns(self.spec, self.columns)
+
+    def _columns(self) -> Columns:
+        """The model's columns, checked against Pendo's fields before any write: problems
+        stop this model; missing fields are created when asked."""
+        spec, delivery = self.spec, self.run.delivery
+        found = self.run.warehouse.columns(self.run.node)
+        types = {c.written: c.data_type for c in found}
+        pendo_types = delivery.field_types(spec.object, spec.group)
+        creates = delivery.options.create_fields or spec.create_fields
+        checked = check_columns(spec, types, pendo_types, creates)
+        if checked.problems or checked.id_column is None:
+            raise ConfigError(problems=checked.problems)
+        if pendo_types is not None and checked.missing:
+            delivery.create_fields(spec.object, checked.missing)
+            pendo_types = delivery.field_types(spec.object, spec.group)
+        real = {c.written: c.name for c in found}
+        return Columns(checked.id_column, checked.mapping, types, pendo_types, real)
+
+    def builder(self, snapshot: ModelSnapshot) -> RecordBuilder:
+        assert self.columns is not None  # read() comes first
+        shape = snapshot.shape
+        self.run.result.records_built_by = "warehouse" if shape.record_json else "python"
+        return MetadataBuilder(self.spec.id_key, shape, snapshot.clear, _converters(self.spec, self.columns))
+
+    def before(self, ledger: Ledger) -> Channel:
+        spec, delivery = self.spec, self.run.delivery
+        create = delivery.options.create_missing
+        return delivery.channel(
+            METADATA.capabilities,
+            lambda client: MetadataSender(client, spec.object, spec.id_key, create, spec.group),
+            self.run.result,
+        )
+
+    def after(self, ledger: Ledger) -> None:
+        """Nothing to keep beside the state."""
+
+    def finished(self) -> None:
+        """Nothing to say beside the counts."""
+
+
+def _snapshot_columns(spec: MetadataSpec, columns: Columns) -> SnapshotColumns:
+    """What a metadata model's snapshot reads and fingerprints."""
+    known, real, types = columns.pendo_types or {}, columns.real, columns.types
+    return SnapshotColumns(
+        kind=spec.object,
+        id_column=real[columns.id_column],
+        mapping={real[c]: f for c, f in columns.mapping.items()},
+        clear=frozenset(real[c] for c in columns.mapping if spec.clears_nulls(c)),
+        as_text=frozenset(
+            real[c] for c, f in columns.mapping.items() if read_as_text(types.get(c, ""), known.get(f))
+        ),
+        salt=spec.conversion_salt,
+        departed=spec.on_remove is OnRemove.CLEAR,
+        records=RecordSQL(
+            id_key=spec.id_key,
+            id_kind=warehouse_id_kind(types.get(columns.id_column, "")),
+            kinds={  # None for every column when Pendo's types are unknown (known is empty)
+                real[c]: spec.coercion(known.get(f), types.get(c, "")).warehouse_kind(types.get(c, ""))
+                for c, f in columns.mapping.items()
+            },
+        ),
+    )
+
+
+def _converters(spec: MetadataSpec, columns: Columns) -> list[Converter]:
+    """Per mapped column, the conversion to its Pendo field's type (generic when unknown)."""
+    known = columns.pendo_types or {}
+    converters = []
+    for column, field_name in columns.mapping.items():
+        column_type = columns.types.get(column, "")
+        refused = unsendable(column_type)
+        converters.append(
+            refused_column(column_type, f"{refused.why}; {refused.fix}")
+            if refused
+            else spec.coercion(known.get(field_name), column_type).converter()
+        )
+    return converters
+
+
+class MetadataTarget(Target):
+    """Visitor and account metadata (`object: visitor` or `account`)."""
+
+    objects = OBJECTS
+    block_schema = load_schema("pendo_block.schema.json")
+    capabilities = Capabilities(concurrent=True, write_ahead=False)  # setting values twice is harmless
+    removals = ("clear", "records")
+
+    def spec(self, model: ModelNode, block: Mapping[str, Any]) -> MetadataSpec:
+        return metadata_spec(model, block)
+
+    def check(
+        self,
+        spec: TargetSpec,
+        column_types: Mapping[str, str],
+        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
+        create_fields: bool,
+    ) -> list[Problem]:
+        mine = cast(MetadataSpec, spec)
+        pendo_types = None if pendo_fields is None else pendo_fields[(mine.object, mine.group)]
+        checked = check_columns(mine, column_types, pendo_types, create_fields or mine.create_fields)
+        return checked.problems + unsendable_problems(mine, checked.mapping, column_types)
+
+    def field_schemas(self, spec: TargetSpec) -> Sequence[tuple[str, str]]:
+        mine = cast(MetadataSpec, spec)
+        return [(mine.object, mine.group)]
+
+    def mapping(self, spec: TargetSpec) -> dict[str, str]:
+        """{column: Pendo field}: "*" stands for every other column, and a column left out
+        maps to "(excluded)"."""
+        mine = cast(MetadataSpec, spec)
+        mapping = dict(mine.fields) if mine.fields is not None else {"*": "(every other column)"}
+        for column, rule in mine.column_rules.items():
+            if rule.exclude:
+                mapping[column] = "(excluded)"
+            elif rule.field:
+                mapping[column] = rule.field
+        return mapping
+
+    def sink(self, spec: TargetSpec, run: ModelRun) -> MetadataSink:
+        return MetadataSink(cast(MetadataSpec, spec), run)
+
+    def words(self, result: ModelResult, dry_run: bool, label: str | None, zeros: bool) -> str:
+        return default_words(result, dry_run, zeros)
+
+    def removal_note(self, result: ModelResult, dry_run: bool, label: str | None) -> str | None:
+        if not result.counts.removed:
+            return None
+        return clears(result, dry_run) + " (records that left the model: on_remove: clear)"
+
+
+METADATA = MetadataTarget()
