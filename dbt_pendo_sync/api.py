@@ -23,8 +23,8 @@ from .ledger.store import STATE_TABLE
 from .logs import library_logs_silenced, new_invocation_id
 from .outputs import write_whole
 from .pendo.policy import RetryPolicy
-from .plan import plan_for, selected_models, with_origin
 from .results import SyncResults
+from .selection import selected_models, selection_for, with_origin
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 from .syncrun import run_sync
 from .targets import registry
@@ -59,18 +59,18 @@ def ls(
     from the manifest alone: no warehouse or Pendo call (`state` and the dbt Cloud ids pick
     the manifest as for `sync`)."""
     args, _ = with_origin(ProjectArgs.build(project_dir, **project), env)
-    plan = plan_for(args)
+    selection = selection_for(args)
     rows = []
-    for planned in plan.models:
-        spec = planned.spec
+    for selected in selection.models:
+        spec = selected.spec
         rows.append(
             {
                 "model": spec.model,
                 "object": spec.object,
                 "id_column": spec.id_column,
                 "fields": _field_mapping(spec),
-                "relation": planned.node.relation_name,
-                "state_table": f"{planned.state_location(args.state_schema).schema}.{STATE_TABLE}",
+                "relation": selected.node.relation_name,
+                "state_table": f"{selected.state_location(args.state_schema).schema}.{STATE_TABLE}",
                 "file": spec.properties_file,
             }
         )
@@ -123,7 +123,7 @@ def exposures(
     from the manifest alone (as `ls`). With `write`, the file is written there (relative to
     the project dir when relative, folders created)."""
     args, _ = with_origin(ProjectArgs.build(project_dir, **project), env)
-    plan = plan_for(args)
+    selection = selection_for(args)
     synced = [
         SyncedModel(
             name=p.spec.model,
@@ -132,12 +132,12 @@ def exposures(
             id_column=p.spec.id_column,
             fields=_field_mapping(p.spec),
             version=p.node.version,
-            owner=model_owner(p.node, plan.manifest),
+            owner=model_owner(p.node, selection.manifest),
         )
-        for p in plan.models
+        for p in selection.models
     ]
     chosen = ExposureOwner(name=owner or None, email=owner_email or None) if owner or owner_email else None
-    result = render_exposures(synced, root_package=plan.manifest.project_name, owner=chosen)
+    result = render_exposures(synced, root_package=selection.manifest.project_name, owner=chosen)
     notes = [] if synced else ["no selected model has a pendo block: the exposures list is empty"]
     if write is None:
         return replace(result, notes=tuple(notes))

@@ -19,8 +19,8 @@ from .errors import ConfigError, DbtError, DbtPendoError, PendoError, RemovalsEr
 from .events import RunEvents
 from .ledger.snapshot import ModelSnapshot
 from .ledger.store import Ledger
-from .plan import PlannedModel
 from .results import Counts, ModelResult, SyncResults
+from .selection import SelectedModel
 from .settings import SyncOptions
 from .targets import registry
 from .targets.base import ModelRun, ModelSink, TargetSpec
@@ -38,9 +38,9 @@ class Run:
     started: bool = False  # the run got as far as the warehouse: its files are its own to write
 
 
-def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, results: SyncResults) -> None:
+def sync_models(selected: list[SelectedModel], manifest: Manifest, run: Run, results: SyncResults) -> None:
     """Sync each model in turn on one warehouse connection, appending its result."""
-    if not planned:
+    if not selected:
         run.started = True
         skipped = len(results.models)  # each with its reason, reported as it was skipped
         run.report.note(
@@ -57,7 +57,7 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
             f"profile's target is {warehouse.adapter_type}: run dbt for this target first, or "
             "pass the matching --target"
         )
-    problems = [p for model in planned for p in model.name_problems(warehouse, run.state_schema)]
+    problems = [p for model in selected for p in model.name_problems(warehouse, run.state_schema)]
     if problems:  # before the connection opens: no statement has run
         raise ConfigError(problems=problems)
     # Objects alive now (dbt's manifest, adapter and imports: millions) are left out of the
@@ -69,29 +69,29 @@ def sync_models(planned: list[PlannedModel], manifest: Manifest, run: Run, resul
             run.started = True
             if warehouse.session_note:
                 run.report.debug(warehouse.session_note, adapter_type=warehouse.adapter_type)
-            for model in planned:
+            for model in selected:
                 _sync_one(model, warehouse, run, results)
     finally:
         gc.unfreeze()
 
 
-def _sync_one(planned: PlannedModel, warehouse: Warehouse, run: Run, results: SyncResults) -> None:
+def _sync_one(selected: SelectedModel, warehouse: Warehouse, run: Run, results: SyncResults) -> None:
     """One model, its result appended as it starts (so a run that stops keeps its counts so
     far); an error that concerns only this model is recorded and the run goes on."""
-    spec = planned.spec
+    spec = selected.spec
     result = ModelResult(
         model=spec.model,
         unique_id=spec.unique_id,
         object=spec.object,
         sends_once=registry.for_spec(spec).capabilities.immutable_rows,
-        relation=str(warehouse.relation(planned.node)),
+        relation=str(warehouse.relation(selected.node)),
         full_resync=run.delivery.options.full_resync,
         started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
     results.models.append(result)
     started = time.monotonic()
     try:
-        _sync_model(planned, warehouse, run, result)
+        _sync_model(selected, warehouse, run, result)
     except KeyboardInterrupt:
         result.status = ModelStatus.INTERRUPTED
         result.message = (
@@ -111,15 +111,15 @@ def _sync_one(planned: PlannedModel, warehouse: Warehouse, run: Run, results: Sy
         run.report.model_finished(result)
 
 
-def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: ModelResult) -> None:
+def _sync_model(selected: SelectedModel, warehouse: Warehouse, run: Run, result: ModelResult) -> None:
     """The model through its target's sink; a target may sync it again from the start once
     (a segment deleted in Pendo)."""
-    spec, target = planned.spec, registry.for_spec(planned.spec)
+    spec, target = selected.spec, registry.for_spec(selected.spec)
     run.delivery.check(spec, target.capabilities)
-    sink = target.sink(spec, ModelRun(planned.node, warehouse, run.delivery, run.report, result))
+    sink = target.sink(spec, ModelRun(selected.node, warehouse, run.delivery, run.report, result))
     while True:
         try:
-            _send(planned, sink, warehouse, run, result)
+            _send(selected, sink, warehouse, run, result)
             break
         except DbtPendoError as exc:
             if not sink.start_over(exc):
@@ -129,22 +129,22 @@ def _sync_model(planned: PlannedModel, warehouse: Warehouse, run: Run, result: M
 
 
 def _send(
-    planned: PlannedModel, sink: ModelSink, warehouse: Warehouse, run: Run, result: ModelResult
+    selected: SelectedModel, sink: ModelSink, warehouse: Warehouse, run: Run, result: ModelResult
 ) -> None:
     """Freeze and diff the model, then send what changed through the sink's channel, inside
     the delivery's ledger (the sink's hooks run inside the model's lock)."""
-    spec, delivery = planned.spec, run.delivery
+    spec, delivery = selected.spec, run.delivery
     read = sink.read()
-    ledger = Ledger(warehouse, planned.state_location(run.state_schema))
+    ledger = Ledger(warehouse, selected.state_location(run.state_schema))
     result.state_table = str(ledger.state)
     snapshot = ModelSnapshot(
         ledger,
-        planned.node,
+        selected.node,
         read,
         full_resync=delivery.options.full_resync,
         state_exists=delivery.state_exists(ledger),
     )
-    with delivery.ledger(ledger, planned.node, snapshot) as journal:
+    with delivery.ledger(ledger, selected.node, snapshot) as journal:
         run.report.model_started(spec, snapshot.relation)
         channel = sink.before(ledger)
         try:

@@ -1,4 +1,4 @@
-"""One `dbt-pendo sync` run from settings to files: the plan, the report around it, Pendo's
+"""One `dbt-pendo sync` run from settings to files: the selection, the report around it, Pendo's
 client and the delivery (sync or preview), the models through the pipeline, and the results
 and rejected rows put in place at the end."""
 
@@ -19,9 +19,9 @@ from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
 from .pendo.settings import PendoSettings, track_settings
 from .pipeline import Run, sync_models
-from .plan import Plan, only_built, plan_for, with_origin
 from .report import Report, make_report
 from .results import SyncResults
+from .selection import Selection, only_built, selection_for, with_origin
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 from .targets import registry
 
@@ -43,19 +43,21 @@ def run_sync(
         stack.enter_context(library_logs_silenced())
         stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
         project, origin = with_origin(project, env)
-        plan = plan_for(project)
+        selection = selection_for(project)
         # The integration key is for metadata and segments; event models need only the secret.
-        needs_key = not dry_run and any(registry.for_spec(m.spec).capabilities.needs_key for m in plan.models)
+        needs_key = not dry_run and any(
+            registry.for_spec(m.spec).capabilities.needs_key for m in selection.models
+        )
         settings = PendoSettings.from_env(env, key_required=needs_key)
-        build_note = None if options.sync_all else only_built(plan)
+        build_note = None if options.sync_all else only_built(selection)
         artifacts = project.artifacts()
         results = SyncResults(
-            models=list(plan.skipped),
+            models=list(selection.skipped),
             dry_run=dry_run,
             fail_pct=options.fail_on_rejected,
             invocation_id=report.invocation_id,
         )
-        context = _run_context(plan.manifest, settings.base_url, origin.context())
+        context = _run_context(selection.manifest, settings.base_url, origin.context())
         rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
         events: RunEvents = report
         if rejected is not None:
@@ -64,17 +66,17 @@ def run_sync(
         for note in (origin.note(), build_note):
             if note:
                 report.note(note)
-        for warning in plan.warnings:
+        for warning in selection.warnings:
             report.warn(warning)
         client = _client(settings, options, report, stack)
         track = None if dry_run else track_settings(env)
         delivery = _delivery(client, _client(track, options, report, stack), options, events)
-        delivery.read_ahead(m.spec for m in plan.models)
-        for skipped in plan.skipped:
+        delivery.read_ahead(m.spec for m in selection.models)
+        for skipped in selection.skipped:
             report.model_skipped(skipped)
         run = Run(project.dbt_target(), project.state_schema, events, delivery)
         try:
-            sync_models(plan.models, plan.manifest, run, results)
+            sync_models(selection.models, selection.manifest, run, results)
         except BaseException as exc:
             results.stop(exc)
             raise
@@ -85,7 +87,7 @@ def run_sync(
             if dry_run:
                 context["field_types_known"] = delivery.knows_field_types
             if run.started:
-                _write_files(report, artifacts, results, context, plan, rejected)
+                _write_files(report, artifacts, results, context, selection, rejected)
     return results
 
 
@@ -94,12 +96,12 @@ def _write_files(
     artifacts: Path,
     results: SyncResults,
     context: dict[str, Any],
-    plan: Plan,
+    selection: Selection,
     rejected: RejectedFile | None,
 ) -> None:
-    """The run's results (or plan) and rejected files, then the summary and the files named."""
+    """The run's results (or selection) and rejected files, then the summary and the files named."""
     name = RESULTS_FILE if rejected is not None else PLAN_FILE
-    written = [write_results(artifacts / name, results, context, _dbt_metadata(plan))]
+    written = [write_results(artifacts / name, results, context, _dbt_metadata(selection))]
     if rejected is not None:
         written.append(rejected.publish())
     report.summary(results)
@@ -145,11 +147,11 @@ def _delivery(
     return Previewing(client, options, events)
 
 
-def _dbt_metadata(plan: Plan) -> dict[str, Any]:
+def _dbt_metadata(selection: Selection) -> dict[str, Any]:
     """metadata.dbt of the results file: the dbt invocations behind this run."""
     return {
-        "manifest_generated_at": plan.manifest.generated_at,
-        "manifest_invocation_id": plan.manifest.invocation_id,
-        "run_results_invocation_id": plan.run_results.invocation_id if plan.run_results else None,
-        "adapter_type": plan.manifest.adapter_type,
+        "manifest_generated_at": selection.manifest.generated_at,
+        "manifest_invocation_id": selection.manifest.invocation_id,
+        "run_results_invocation_id": selection.run_results.invocation_id if selection.run_results else None,
+        "adapter_type": selection.manifest.adapter_type,
     }

@@ -19,7 +19,7 @@ from .errors import ConfigError, PendoError, Problem, WarehouseError
 from .pendo.client import PendoClient
 from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
-from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, PlannedModel
+from .selection import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, SelectedModel
 from .targets import registry
 from .targets.base import TargetSpec
 
@@ -98,7 +98,7 @@ def _problems(
         warehouse = Warehouse(build_adapter(target, manifest_path))
         named = []
         for spec, model in specs:  # before the connection opens: no statement has run
-            of_names = PlannedModel(spec, model).name_problems(warehouse, state_schema)
+            of_names = SelectedModel(spec, model).name_problems(warehouse, state_schema)
             found += of_names
             if not of_names:
                 named.append((spec, model))

@@ -285,7 +285,7 @@ def test_importing_the_package_loads_neither_dbt_nor_rich():
 # -- the report alone (no dbt): modes, levels, throttling ----------------------------------
 
 
-SPEC = SimpleNamespace(model="big", object="visitor", unique_id="model.p.big")
+SPEC = SimpleNamespace(model="big", object="visitor", unique_id="model.p.big", label=None)
 
 
 def _report(log_format: str = "default", terminal: bool = False, **kwargs) -> tuple[Report, io.StringIO]:
