@@ -94,10 +94,11 @@ class Delivery(ABC):
     def check(self, spec: TargetSpec, capabilities: Capabilities) -> None:
         """Stop a model that cannot be sent, before any warehouse work."""
 
-    def find_segment(self, name: str) -> str | None:
-        """The id of the segment of this name among those created through the API (None
-        when there is none, or when Pendo cannot be asked: a preview without a key)."""
-        return None if self._client is None else self._client.api_segments().get(name)
+    @property
+    def reader(self) -> PendoClient | None:
+        """The client that reads Pendo with the integration key (None when Pendo cannot be
+        asked: a preview without a key)."""
+        return self._client
 
     @abstractmethod
     def channel(self, capabilities: Capabilities, make: MakeSender, result: ModelResult) -> Channel:

@@ -179,7 +179,7 @@ class SegmentsSink(ModelSink):
         delivery, spec, node = self.run.delivery, self.spec, self.run.node
         known = ledger.target_id(node) if delivery.state_exists(ledger) else None
         self.known = None if known == self.gone else known
-        self.segment_id = self.known or delivery.find_segment(spec.segment)
+        self.segment_id = self.known or self._api_segment()
         if self.known is None and delivery.sends:
             ledger.forget(node)  # members recorded for a segment not found: start over
         if self.known is None and self.segment_id is not None:
@@ -192,6 +192,12 @@ class SegmentsSink(ModelSink):
             )
         self.sender = None
         return delivery.channel(SEGMENTS.capabilities, self._sender, self.run.result)
+
+    def _api_segment(self) -> str | None:
+        """The id of the segment of the block's name among those created through the API
+        (None when there is none, or when Pendo cannot be asked)."""
+        reader = self.run.delivery.reader
+        return None if reader is None else reader.api_segments().get(self.spec.segment)
 
     def _sender(self, client: PendoClient) -> SegmentSender:
         self.sender = SegmentSender(client, self.spec.segment, self.segment_id)
