@@ -6,7 +6,7 @@ the CLI prints that message on one line, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,15 @@ class ConfigError(DbtPendoError):
     def __init__(self, message: str = "", problems: Sequence[Problem] = ()) -> None:
         self.problems = tuple(problems)
         super().__init__(message or "\n".join(str(p) for p in self.problems))
+
+
+def problems_of(check: Callable[[], object]) -> list[Problem]:
+    """The problems a check raises as a ConfigError; [] when it passes."""
+    try:
+        check()
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
 
 
 class DbtError(DbtPendoError):

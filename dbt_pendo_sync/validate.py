@@ -21,7 +21,7 @@ from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
 from .selection import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, SelectedModel
 from .targets import registry
-from .targets.base import TargetSpec
+from .targets.base import FoundColumns, TargetSpec
 
 FieldSchemas = dict[tuple[str, str], dict[str, str]]  # {(object, group): {field: Pendo type}}
 
@@ -162,4 +162,4 @@ def _model_problems(
             )
         ]
     column_types = {c.written: c.data_type for c in columns}
-    return registry.for_spec(spec).check(spec, column_types, pendo_fields, create_fields)
+    return registry.for_spec(spec).check(spec, FoundColumns(column_types, pendo_fields, create_fields))

@@ -28,6 +28,7 @@ from dbt_pendo_sync.targets import registry
 from dbt_pendo_sync.targets.base import (
     Built,
     Capabilities,
+    FoundColumns,
     ModelRun,
     ModelSink,
     RecordBuilder,
@@ -137,15 +138,9 @@ class ToyTarget(Target):
             field=block["field"],
         )
 
-    def check(
-        self,
-        spec: TargetSpec,
-        column_types: Mapping[str, str],
-        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
-        create_fields: bool,
-    ) -> list[Problem]:
+    def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
         assert isinstance(spec, ToySpec)
-        return _columns(spec, list(column_types))[1]
+        return _columns(spec, list(found.types))[1]
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         assert isinstance(spec, ToySpec)

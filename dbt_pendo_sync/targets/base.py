@@ -89,6 +89,17 @@ class RecordBuilder(Protocol):
         return (self.shape.id_of(row), *self.shape.values_of(row))
 
 
+@dataclass(frozen=True)
+class FoundColumns:
+    """What `validate` found for a model: its relation's columns {written name: type}, Pendo's
+    field schemas when read {(object, group): {field: type}}, and whether fields Pendo lacks
+    would be created (--create-fields)."""
+
+    types: Mapping[str, str]
+    pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None
+    create_fields: bool
+
+
 @dataclass
 class ModelRun:
     """What a sink works with for one model of a run."""
@@ -135,16 +146,9 @@ class Target(Protocol):
     def spec(self, model: ModelNode, block: Mapping[str, Any]) -> TargetSpec:
         """The spec of a block valid under `block_schema`; ConfigError naming every problem."""
 
-    def check(
-        self,
-        spec: TargetSpec,
-        column_types: Mapping[str, str],
-        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
-        create_fields: bool,
-    ) -> list[Problem]:
-        """Every problem of the model's columns ({written name: type}) and, when known,
-        Pendo's fields ({(object, group): {field: type}}): `validate`'s view of the check the
-        sink makes."""
+    def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
+        """Every problem of the model's columns and, when known, Pendo's fields: `validate`'s
+        view of the check the sink makes."""
 
     def field_schemas(self, spec: TargetSpec) -> Sequence[tuple[str, str]]:
         """The Pendo field schemas (object, group) its sync reads."""

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from ..dbt.artifacts import ModelNode
 from ..engine import Channel
-from ..errors import ConfigError, Problem, SegmentGoneError
+from ..errors import ConfigError, Problem, SegmentGoneError, problems_of
 from ..ledger.snapshot import ModelSnapshot, SnapshotColumns
 from ..ledger.store import Ledger
 from ..pendo.answers import BatchOutcome
@@ -22,7 +22,7 @@ from ..schemas import load_schema
 from ..specbase import ModelMessages, find_column, identity, state_schema_problems
 from ..vocab import ChangeKind
 from ..wording import exact, join, n_words, undelivered_words
-from .base import Built, Capabilities, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
+from .base import Built, Capabilities, FoundColumns, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
 
 ADD, REMOVE = "add", "remove"
 OBJECT = "segment"
@@ -246,18 +246,8 @@ class SegmentsTarget(Target):
     def spec(self, model: ModelNode, block: Mapping[str, Any]) -> SegmentSpec:
         return segment_spec(model, block)
 
-    def check(
-        self,
-        spec: TargetSpec,
-        column_types: Mapping[str, str],
-        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
-        create_fields: bool,
-    ) -> list[Problem]:
-        try:
-            cast(SegmentSpec, spec).member_column(list(column_types))
-        except ConfigError as exc:
-            return list(exc.problems)
-        return []
+    def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
+        return problems_of(lambda: cast(SegmentSpec, spec).member_column(list(found.types)))
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         mine = cast(SegmentSpec, spec)

@@ -10,18 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ... import specbase
 from ...dbt.artifacts import ModelNode
 from ...errors import ConfigError, Problem
-from ...specbase import (
-    MISSING_COLUMN_FIX,
-    ModelMessages,
-    find_column,
-    identity,
-    mapping_fix,
-    state_schema_problems,
-    suggest_field_name,
-    timezone_problems,
-)
+from ...specbase import ModelMessages
 from .window import window_kind
 
 OBJECT = "event"
@@ -108,39 +100,28 @@ class EventSpec(ModelMessages):
         """Problems of a {column: property} mapping: property names Pendo refuses (letters,
         digits, underscores, at most 32, not starting with a digit) and two columns on one
         property."""
-        problems = []
-        seen: dict[str, str] = {}
-        for column, name in properties.items():
-            if name in seen:
-                problems.append(
-                    self.problem(
-                        f"columns '{seen[name]}' and '{column}' both map to event property '{name}'",
-                        "map one of them to another property",
-                    )
-                )
-            elif not _PROPERTY_NAME.match(name):
-                problems.append(
-                    self.problem(
-                        f"event property '{name}' (column '{column}') is not a name Pendo accepts "
-                        "(letters, digits and underscores, at most 32 characters, not starting "
-                        "with a digit)",
-                        f"name it '{suggest_property_name(name)}' in the block's `properties` "
-                        f"({{{column}: {suggest_property_name(name)}}})",
-                    )
-                )
-            seen.setdefault(name, column)
-        return problems
+        return self.mapping_problems(properties, "event property", self._refused_property)
+
+    def _refused_property(self, column: str, name: str) -> Problem | None:
+        if _PROPERTY_NAME.match(name):
+            return None
+        suggested = suggest_property_name(name)
+        return self.problem(
+            f"event property '{name}' (column '{column}') is not a name Pendo accepts (letters, "
+            "digits and underscores, at most 32 characters, not starting with a digit)",
+            f"name it '{suggested}' in the block's `properties` ({{{column}: {suggested}}})",
+        )
 
 
 def suggest_property_name(name: str) -> str:
     """An event property name close to `name` that Pendo accepts."""
-    return suggest_field_name(name)[:32]
+    return specbase.suggest_field_name(name)[:32]
 
 
 def event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
     """The EventSpec of a valid event block; ConfigError naming every problem of its values."""
     spec = EventSpec(
-        **identity(model),
+        **specbase.identity(model),
         visitor_id_column=block["visitor_id_column"],
         timestamp_column=block["timestamp_column"],
         event_column=block.get("event_column"),
@@ -153,7 +134,9 @@ def event_spec(model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
         state_schema=block.get("state_schema"),
         timezone=block.get("timezone", "UTC"),
     )
-    problems = timezone_problems(spec, spec.timezone) + state_schema_problems(spec, spec.state_schema)
+    problems = specbase.timezone_problems(spec, spec.timezone) + specbase.state_schema_problems(
+        spec, spec.state_schema
+    )
     if spec.properties is not None:  # named in the block: checked before the warehouse
         problems += spec.property_problems(spec.properties)
     if problems:
@@ -176,10 +159,10 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     every column that is missing, used twice, or a property Pendo would refuse."""
     problems: list[Problem] = []
 
-    def real(name: str | None, what: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
+    def real(name: str | None, what: str, fix: str = specbase.MISSING_COLUMN_FIX) -> str | None:
         if name is None:
             return None
-        found = find_column(name, types)
+        found = specbase.find_column(name, types)
         if found is None:
             problems.append(
                 spec.problem(
@@ -202,7 +185,7 @@ def resolve_columns(spec: EventSpec, types: Mapping[str, str]) -> EventColumns:
     event_id = real(spec.event_id_column, "event_id_column")
     if spec.properties is not None:
         for column, name in spec.properties.items():
-            fix = mapping_fix(column, name, types, "properties")
+            fix = specbase.mapping_fix(column, name, types, "properties")
             sent[f"property:{name}"] = real(column, "`properties` key", fix)
     else:
         used = {c.lower() for c in spec.used_columns()}

@@ -10,13 +10,13 @@ from typing import Any, cast
 
 from ...dbt.artifacts import ModelNode
 from ...engine import Channel
-from ...errors import ConfigError, Problem
+from ...errors import Problem, problems_of
 from ...ledger.snapshot import ModelSnapshot, SnapshotColumns
 from ...ledger.store import Ledger
 from ...results import Counts, ModelResult
 from ...schemas import load_schema
 from ...wording import head_words, join, sent_words, undelivered_words
-from ..base import Capabilities, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
+from ..base import Capabilities, FoundColumns, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
 from .body import EventBuilder, EventSender
 from .spec import MAX_AGE_DAYS, OBJECT, EventSpec, event_spec, resolve_columns
 from .window import FUTURE_DAYS, EventWindow
@@ -112,18 +112,8 @@ class EventsTarget(Target):
     def spec(self, model: ModelNode, block: Mapping[str, Any]) -> EventSpec:
         return event_spec(model, block)
 
-    def check(
-        self,
-        spec: TargetSpec,
-        column_types: Mapping[str, str],
-        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
-        create_fields: bool,
-    ) -> list[Problem]:
-        try:
-            resolve_columns(cast(EventSpec, spec), column_types)
-        except ConfigError as exc:
-            return list(exc.problems)
-        return []
+    def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
+        return problems_of(lambda: resolve_columns(cast(EventSpec, spec), found.types))
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         return cast(EventSpec, spec).body_mapping()

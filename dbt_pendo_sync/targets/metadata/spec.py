@@ -141,28 +141,19 @@ class MetadataSpec(ModelMessages):
     def field_problems(self, mapping: Mapping[str, str], *, empty_is_a_problem: bool = True) -> list[Problem]:
         """Problems of the fields a mapping sends to: two columns on one field, names
         Pendo cannot use, nothing left to send."""
-        problems = []
-        seen: dict[str, str] = {}
-        for col, field in mapping.items():
-            if field in seen:
-                problems.append(
-                    self.problem(
-                        f"columns '{seen[field]}' and '{col}' both map to Pendo field '{field}'",
-                        "map one of them to another field or exclude it",
-                    )
-                )
-            elif not _FIELD_NAME.match(field):
-                problems.append(
-                    self.problem(
-                        f"column '{col}' would be sent as field '{field}', which Pendo cannot use in "
-                        "segments or reports",
-                        f"rename it with `pendo: {{field: {suggest_field_name(field)}}}` on the column",
-                    )
-                )
-            seen.setdefault(field, col)
+        problems = self.mapping_problems(mapping, "Pendo field", self._refused_field)
         if not mapping and empty_is_a_problem:
             problems.append(self.problem("no column is left to send", "map at least one column"))
         return problems
+
+    def _refused_field(self, column: str, field: str) -> Problem | None:
+        if _FIELD_NAME.match(field):
+            return None
+        return self.problem(
+            f"column '{column}' would be sent as field '{field}', which Pendo cannot use in segments or "
+            "reports",
+            f"rename it with `pendo: {{field: {suggest_field_name(field)}}}` on the column",
+        )
 
     @staticmethod
     def usable_field(field: str) -> bool:

@@ -18,7 +18,7 @@ from ...results import ModelResult
 from ...schemas import load_schema
 from ...vocab import OnRemove
 from ...wording import clears, default_words
-from ..base import Capabilities, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
+from ..base import Capabilities, FoundColumns, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable, unsendable_problems
 from .records import MetadataBuilder, MetadataSender
 from .spec import OBJECTS, MetadataSpec, metadata_spec
@@ -170,17 +170,11 @@ class MetadataTarget(Target):
     def spec(self, model: ModelNode, block: Mapping[str, Any]) -> MetadataSpec:
         return metadata_spec(model, block)
 
-    def check(
-        self,
-        spec: TargetSpec,
-        column_types: Mapping[str, str],
-        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
-        create_fields: bool,
-    ) -> list[Problem]:
-        mine = cast(MetadataSpec, spec)
-        pendo_types = None if pendo_fields is None else pendo_fields[(mine.object, mine.group)]
-        checked = check_columns(mine, column_types, pendo_types, create_fields or mine.create_fields)
-        return checked.problems + unsendable_problems(mine, checked.mapping, column_types)
+    def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
+        mine, schemas = cast(MetadataSpec, spec), found.pendo_fields
+        pendo_types = None if schemas is None else schemas[(mine.object, mine.group)]
+        checked = check_columns(mine, found.types, pendo_types, found.create_fields or mine.create_fields)
+        return checked.problems + unsendable_problems(mine, checked.mapping, found.types)
 
     def field_schemas(self, spec: TargetSpec) -> Sequence[tuple[str, str]]:
         mine = cast(MetadataSpec, spec)
