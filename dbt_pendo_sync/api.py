@@ -128,16 +128,16 @@ def exposures(
         SyncedModel(
             name=p.spec.model,
             package=p.node.package_name,
-            object=p.spec.object,
-            id_column=p.spec.id_column,
-            fields=_field_mapping(p.spec),
+            exposure=registry.for_spec(p.spec).exposure(p.spec.object),
+            sentence=registry.for_spec(p.spec).describe(p.spec),
             version=p.node.version,
             owner=model_owner(p.node, selection.manifest),
         )
         for p in selection.models
     ]
     chosen = ExposureOwner(name=owner or None, email=owner_email or None) if owner or owner_email else None
-    result = render_exposures(synced, root_package=selection.manifest.project_name, owner=chosen)
+    order = [t.exposure(kind) for t in registry.targets() for kind in t.objects]
+    result = render_exposures(synced, root_package=selection.manifest.project_name, owner=chosen, order=order)
     notes = [] if synced else ["no selected model has a pendo block: the exposures list is empty"]
     if write is None:
         return replace(result, notes=tuple(notes))

@@ -1,4 +1,4 @@
-"""What every model spec shares (metadata in config.py, events and segments in targets/): the
+"""What every model spec shares (each target's spec is in targets/): the
 model and file its messages name, and the checks of keys that several kinds of block have."""
 
 from __future__ import annotations

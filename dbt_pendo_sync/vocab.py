@@ -62,15 +62,6 @@ class OnRemove(StrEnum):
     CLEAR = "clear"  # every field the model wrote is set to null, once
 
 
-class PendoObject(StrEnum):
-    """What a pendo block syncs into."""
-
-    VISITOR = "visitor"
-    ACCOUNT = "account"
-    EVENT = "event"  # Track Events: each row one event, sent once
-    SEGMENT = "segment"  # a segment's members: each row one visitor
-
-
 class NullPolicy(StrEnum):
     """What a null value does: `skip` leaves Pendo's value, `clear` sends null."""
 

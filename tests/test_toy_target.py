@@ -16,6 +16,7 @@ from dbt_pendo_sync.dbt.artifacts import ModelNode
 from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 from dbt_pendo_sync.engine import Channel
 from dbt_pendo_sync.errors import ConfigError, Problem
+from dbt_pendo_sync.exposures import Exposure
 from dbt_pendo_sync.ledger.snapshot import ModelSnapshot, SnapshotColumns
 from dbt_pendo_sync.ledger.store import Ledger
 from dbt_pendo_sync.pendo.answers import BatchOutcome
@@ -145,6 +146,12 @@ class ToyTarget(Target):
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         assert isinstance(spec, ToySpec)
         return {spec.label_column: f"visitor field {spec.field}"}
+
+    def exposure(self, kind: str) -> Exposure:
+        return Exposure("pendo_toys", "Pendo toys", "Toy labels on Pendo visitors")
+
+    def describe(self, spec: TargetSpec) -> str:
+        return f"{spec.model} labels visitors."
 
     def sink(self, spec: TargetSpec, run: ModelRun) -> ToySink:
         assert isinstance(spec, ToySpec)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..dbt.artifacts import ModelNode
 from ..errors import Problem
+from ..exposures import Exposure
 from ..records import Record
 from ..results import ModelResult
 from ..rows import RowShape
@@ -156,6 +157,12 @@ class Target(Protocol):
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         """{column: where it goes in Pendo} as configured (`ls`, exposures)."""
+
+    def exposure(self, kind: str) -> Exposure:
+        """The dbt exposure the models of an object (one of `objects`) feed."""
+
+    def describe(self, spec: TargetSpec) -> str:
+        """What the model writes to Pendo, a sentence for its exposure's description."""
 
     def project_problems(self, models: Iterable[ModelNode]) -> list[Problem]:
         """Problems between the project's models (all of them, whatever is selected)."""

@@ -11,6 +11,7 @@ from typing import Any, cast
 from ..dbt.artifacts import ModelNode
 from ..engine import Channel
 from ..errors import ConfigError, Problem, SegmentGoneError, problems_of
+from ..exposures import Exposure
 from ..ledger.snapshot import ModelSnapshot, SnapshotColumns
 from ..ledger.store import Ledger
 from ..pendo.answers import BatchOutcome
@@ -252,6 +253,16 @@ class SegmentsTarget(Target):
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         mine = cast(SegmentSpec, spec)
         return {mine.id_column: f"a member of segment '{mine.segment}'"}
+
+    def exposure(self, kind: str) -> Exposure:
+        return Exposure(
+            "pendo_segments", "Pendo segments", "Pendo segments, kept equal to the models' visitors"
+        )
+
+    def describe(self, spec: TargetSpec) -> str:
+        return " ".join(
+            f"{spec.model}: each {column} is {target}." for column, target in self.mapping(spec).items()
+        )
 
     def project_problems(self, models: Iterable[ModelNode]) -> list[Problem]:
         return owner_problems(models)

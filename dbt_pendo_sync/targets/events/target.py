@@ -11,6 +11,7 @@ from typing import Any, cast
 from ...dbt.artifacts import ModelNode
 from ...engine import Channel
 from ...errors import Problem, problems_of
+from ...exposures import Exposure, mapping_sentence
 from ...ledger.snapshot import ModelSnapshot, SnapshotColumns
 from ...ledger.store import Ledger
 from ...results import Counts, ModelResult
@@ -117,6 +118,12 @@ class EventsTarget(Target):
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
         return cast(EventSpec, spec).body_mapping()
+
+    def exposure(self, kind: str) -> Exposure:
+        return Exposure("pendo_track_events", "Pendo Track Events", "Pendo Track Events, one per row")
+
+    def describe(self, spec: TargetSpec) -> str:
+        return mapping_sentence(spec.model, self.mapping(spec), "sends", " as a property")
 
     def sink(self, spec: TargetSpec, run: ModelRun) -> EventsSink:
         return EventsSink(cast(EventSpec, spec), run)

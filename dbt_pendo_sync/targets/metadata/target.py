@@ -11,6 +11,7 @@ from typing import Any, cast
 from ...dbt.artifacts import ModelNode
 from ...engine import Channel
 from ...errors import ConfigError, Problem
+from ...exposures import Exposure, mapping_sentence
 from ...ledger.snapshot import ModelSnapshot, RecordSQL, SnapshotColumns
 from ...ledger.store import Ledger
 from ...pendo.fields import Converter, refused_column, warehouse_id_kind
@@ -191,6 +192,12 @@ class MetadataTarget(Target):
             elif rule.field:
                 mapping[column] = rule.field
         return mapping
+
+    def exposure(self, kind: str) -> Exposure:
+        return Exposure(f"pendo_{kind}_metadata", f"Pendo {kind} metadata", f"Pendo {kind} custom metadata")
+
+    def describe(self, spec: TargetSpec) -> str:
+        return mapping_sentence(spec.model, self.mapping(spec), f"(ids from {spec.id_column}) writes")
 
     def sink(self, spec: TargetSpec, run: ModelRun) -> MetadataSink:
         return MetadataSink(cast(MetadataSpec, spec), run)
