@@ -44,7 +44,7 @@ def run_sync(
         stack.enter_context(report.running(dry_run=dry_run))  # run_finished last, even on errors
         project, origin = with_origin(project, env)
         selection = selection_for(project)
-        # The integration key is for metadata and segments; event models need only the secret.
+        # The integration key is needed only where a selected target calls with it.
         needs_key = not dry_run and any(
             registry.for_spec(m.spec).capabilities.needs_key for m in selection.models
         )
