@@ -24,6 +24,15 @@ from dbt_pendo_sync.outputs import results_schema
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.client import RetryNotice
 from dbt_pendo_sync.report import Report, make_report
+from dbt_pendo_sync.report_events import (
+    BatchSent,
+    ModelFinished,
+    ModelProgress,
+    ModelStarted,
+    ReportBus,
+    Retry,
+    Summary,
+)
 from dbt_pendo_sync.results import ModelResult, SyncResults
 
 from .conftest import BIN, emulator_key, emulator_track_secret
@@ -298,18 +307,21 @@ def _sync_big(report: Report, rows: int = 10_000, step: int = 100) -> ModelResul
     """Drive the report as the engine does, for a model of `rows` new rows in batches of `step`."""
     result = ModelResult(model="big", unique_id="model.p.big", object="visitor")
     result.counts.rows = result.counts.new = rows
+    fire = ReportBus(report).fire
     with report.running():
-        report.model_started(SPEC, '"db"."main"."big"')
+        fire(ModelStarted(SPEC, '"db"."main"."big"'))
         for _ in range(rows // step):
             result.counts.sent += step
             result.counts.updated += step
-            report.batch_sent(SPEC, step, BatchOutcome(confirmed=["x"] * step), result)
-            report.progress(SPEC, result)
-        report.retry(
-            RetryNotice(method="POST", path=VISITOR_WRITES, status=429, error=None, attempt=1, wait=2.0)
+            fire(BatchSent(SPEC, step, BatchOutcome(confirmed=["x"] * step), result))
+            fire(ModelProgress(SPEC, result))
+        fire(
+            Retry(
+                RetryNotice(method="POST", path=VISITOR_WRITES, status=429, error=None, attempt=1, wait=2.0)
+            )
         )
-        report.model_finished(result)
-        report.summary(SyncResults(models=[result]))
+        fire(ModelFinished(result))
+        fire(Summary(SyncResults(models=[result])))
     return result
 
 
@@ -350,7 +362,7 @@ def test_quiet_json_keeps_errors_and_the_final_event():
     report, out = _report("json", quiet=True)
     with pytest.raises(KeyboardInterrupt):
         with report.running():
-            report.model_finished(result)
+            ReportBus(report).fire(ModelFinished(result))
             raise KeyboardInterrupt
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(e["event"], e["level"]) for e in events] == [("error", "error"), ("run_finished", "error")]
