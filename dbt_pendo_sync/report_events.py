@@ -1,8 +1,8 @@
-"""The run's report events (not Pendo's Track Events, which are targets/events.py): what a
+"""The run's report events (not Pendo's Track Events, which are targets/events/): what a
 run tells as it goes, each a type of its own with the data it carries, and `ReportBus`,
-which takes each one fired to the listeners of its type. The engine, the pipeline and the
-deliveries fire them and know nothing of who listens: the report (one renderer per
---log-format) and the rejected-rows file."""
+which takes each one fired to the listeners of its type. The engine, the pipeline, the
+deliveries and the targets' sinks fire them and know nothing of who listens: the report (one
+renderer per --log-format) and the rejected-rows file."""
 
 from __future__ import annotations
 

@@ -76,11 +76,11 @@ MESSAGES: dict[type[Message], tuple[str, str]] = {
 class Report(ABC):
     """The run's reporter, a listener of its report events: progress is shown only by
     renderers that handle it; undelivered rows are not shown (the rejected file and the
-    summary's samples have them). Events come from the main thread; Retry also from send
-    threads."""
+    summary's samples have them). Report events come from the main thread; Retry also from
+    send threads."""
 
     mode: OutputMode
-    # Whether a run that stops on an error ends with events of its own; otherwise the CLI's
+    # Whether a run that stops on an error ends with report events of its own; otherwise the CLI's
     # error line on stderr is all a person needs.
     reports_stops = False
 
@@ -115,8 +115,8 @@ class Report(ABC):
     # -- what renderers provide ------------------------------------------------------------
 
     @abstractmethod
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
-        """Write one event that passed the threshold."""
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+        """Write one line that passed the threshold: the report event `name` (JSON's `event`)."""
 
     def _stop_showing(self) -> None:
         """Take down whatever is live on screen (before the summary, or on an error); by
@@ -346,9 +346,10 @@ class Report(ABC):
         self._stop_showing()
         self._show_summary(event.results)
 
-    def _emit(self, event: str, level: str, msg: str, *, always: bool = False, **fields: Any) -> bool:
-        """Write an event at `level`; whether it was written (not below the threshold)."""
+    def _emit(self, name: str, level: str, msg: str, /, *, always: bool = False, **fields: Any) -> bool:
+        """Write the line of report event `name` at `level`; whether it was written (not below
+        the threshold). Its own parameters are positional, so any field name is a field."""
         if not always and LEVELS[level] < self._threshold:
             return False
-        self._write(event, level, msg, fields)
+        self._write(name, level, msg, fields)
         return True

@@ -42,7 +42,7 @@ class TerminalReport(Report):
     mode = OutputMode.RICH
     _bars: Progress | None = None
 
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
         style, prefix = _STYLES.get(level, ("", ""))
         self.console.print(Text(prefix + msg, style=style), highlight=False)
 

@@ -29,7 +29,7 @@ class TextReport(Report):
         super().__init__(console, threshold, **kwargs)
         self._lines = TextLines(console.file)
 
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
         self._lines.write(level, msg)
 
     def listen(self, bus: ReportBus) -> None:

@@ -124,9 +124,9 @@ def test_retries_from_several_threads_make_one_line_per_wave():
         for call in calls:
             call.join()
         wait_until(lambda: '"retrying"' in out.getvalue(), "the line of the wave")
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e["event"] for e in events].count("retry") == 3
-    (wave,) = [e for e in events if e["event"] == "retrying"]
+    logged = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in logged].count("retry") == 3
+    (wave,) = [e for e in logged if e["event"] == "retrying"]
     assert wave["msg"].startswith(
         "Pendo unreachable (connection refused): retrying 3 calls, next attempt in "
     )
