@@ -18,14 +18,13 @@ from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
 from .pendo.settings import PendoSettings, track_settings
 from .pipeline import Run, sync_models
-from .report import make_report
+from .report import Report, make_report
 from .report_events import (
     FilesWritten,
     Fire,
     ModelSkipped,
     Note,
     ReportBus,
-    ReportListener,
     Retry,
     RunWarning,
     Summary,
@@ -69,11 +68,7 @@ def run_sync(
         )
         context = _run_context(selection.manifest, settings.base_url, origin.context())
         rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
-        listeners: list[ReportListener] = [report]
-        if rejected is not None:
-            stack.callback(rejected.discard)  # unless published below
-            listeners.append(rejected)
-        fire = ReportBus(*listeners).fire
+        fire = _report_bus(report, rejected, stack).fire
         for note in (origin.note(), build_note):
             if note:
                 fire(Note(note))
@@ -100,6 +95,15 @@ def run_sync(
             if run.started:
                 _write_files(fire, artifacts, results, context, selection, rejected)
     return results
+
+
+def _report_bus(report: Report, rejected: RejectedFile | None, stack: ExitStack) -> ReportBus:
+    """The run's report events to the report, then to the rejected file when the run has one
+    (which is discarded when the run ends, unless _write_files published it)."""
+    if rejected is None:
+        return ReportBus(report)
+    stack.callback(rejected.discard)
+    return ReportBus(report, rejected)
 
 
 def _write_files(
