@@ -14,13 +14,13 @@ from .background import in_background
 from .dbt.artifacts import ModelNode
 from .engine import Channel, ProgressJournal
 from .errors import ConfigError, PendoError
-from .events import RunEvents
 from .ledger.lock import LedgerLock
 from .ledger.session import previewing, recording
 from .ledger.snapshot import ModelSnapshot
 from .ledger.store import Ledger
 from .pendo.client import PendoClient
 from .pendo.sender import PreviewSender, Sender
+from .report_events import Debug, Fire, Note, RunWarning
 from .results import ModelResult
 from .settings import SyncOptions
 from .targets import registry
@@ -44,10 +44,10 @@ class Delivery(ABC):
     settled: ModelStatus | None = None  # the status of a model that ended well, if not its own
     sends: bool = True  # records go to Pendo and the ledger records them (not a preview)
 
-    def __init__(self, client: PendoClient | None, options: SyncOptions, report: RunEvents) -> None:
+    def __init__(self, client: PendoClient | None, options: SyncOptions, fire: Fire) -> None:
         self._client = client
         self.options = options
-        self.report = report
+        self.fire = fire
         self._fields: dict[tuple[str, str], dict[str, str]] = {}
         self._ahead: dict[tuple[str, str], Future[dict[str, str]]] = {}
 
@@ -60,7 +60,7 @@ class Delivery(ABC):
         if client is None or not wanted:
             return
         for kind, _ in wanted:
-            self.report.debug(f"reading Pendo's {kind} field schema ahead", object=kind)
+            self.fire(Debug(f"reading Pendo's {kind} field schema ahead", {"object": kind}))
         reads = [partial(client.field_types, kind, group) for kind, group in wanted]
         self._ahead.update(zip(wanted, in_background(reads, name="dbt-pendo field schemas"), strict=True))
 
@@ -77,7 +77,9 @@ class Delivery(ABC):
         if (kind, group) not in self._fields:
             ahead = self._ahead.pop((kind, group), None)
             types = ahead.result() if ahead is not None else self._client.field_types(kind, group)
-            self.report.debug(f"read Pendo's {kind} field schema ({len(types)} {group} fields)", object=kind)
+            self.fire(
+                Debug(f"read Pendo's {kind} field schema ({len(types)} {group} fields)", {"object": kind})
+            )
             self._fields[(kind, group)] = types
         return self._fields[(kind, group)]
 
@@ -88,7 +90,7 @@ class Delivery(ABC):
         )
 
     def _note_fields(self, verb: str, kind: str, fields: Mapping[str, str]) -> None:
-        self.report.note(f"{verb} Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in fields.items()))
+        self.fire(Note(f"{verb} Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in fields.items())))
 
     @abstractmethod
     def check(self, spec: TargetSpec, capabilities: Capabilities) -> None:
@@ -124,10 +126,10 @@ class Sending(Delivery):
         self,
         client: PendoClient | None,
         options: SyncOptions,
-        report: RunEvents,
+        fire: Fire,
         track: PendoClient | None = None,
     ) -> None:
-        super().__init__(client, options, report)
+        super().__init__(client, options, fire)
         self.track = track
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
@@ -159,7 +161,7 @@ class Sending(Delivery):
             model,
             wait=self.options.lock_wait,
             stale_after=self.options.lock_stale_after,
-            say=self.report.note,
+            say=lambda text: self.fire(Note(text)),
         )
         return recording(store, model, snapshot, lock=lock)
 
@@ -179,7 +181,7 @@ class Previewing(Delivery):
             return super().field_types(kind, group)
         except PendoError as exc:  # a preview goes on without Pendo: field types unknown
             self._client = None
-            self.report.warn(f"{exc}; {UNKNOWN_TYPES}")
+            self.fire(RunWarning(f"{exc}; {UNKNOWN_TYPES}"))
             return None
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:

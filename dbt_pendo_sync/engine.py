@@ -2,7 +2,7 @@
 
 The engine knows neither click, dbt internals nor which target it sends to: it gets rows
 from a RowSource, builds them with the target's RecordBuilder, sends them through a Channel
-(the target's sender, or a dry run's preview), and reports through an EventSink.
+(the target's sender, or a dry run's preview), and fires report events (report_events.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .errors import PendoError
 from .pendo.answers import BatchOutcome
 from .pendo.sender import Sender
 from .records import Record, payload_of
+from .report_events import BatchSent, Fire, ModelProgress, RowUndelivered
 from .results import ModelResult
 from .rows import RowShape
 from .targets.base import RecordBuilder, TargetSpec
@@ -50,18 +51,6 @@ class ProgressJournal(Protocol):
 
     def withdraw(self, keys: Sequence[str]) -> None:
         """Rows with these keys were intended but surely not delivered: not confirmed."""
-
-
-class EventSink(Protocol):
-    """Where the engine reports progress, Pendo's answer to each batch, and rows it did not
-    deliver (progress: after every chunk read and every batch answered)."""
-
-    def model_started(self, spec: TargetSpec, relation: str) -> None: ...
-    def progress(self, spec: TargetSpec, result: ModelResult) -> None: ...
-    def batch_sent(self, spec: TargetSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None: ...
-    def undelivered(
-        self, spec: TargetSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
-    ) -> None: ...
 
 
 @dataclass
@@ -106,12 +95,12 @@ class ModelSync:
         build: RecordBuilder,
         channel: Channel,
         journal: ProgressJournal,
-        sink: EventSink,
+        fire: Fire,
         result: ModelResult,
     ) -> None:
         self.spec = spec
         self.source = source
-        self.sink = sink
+        self.fire = fire
         self.sender = channel.sender
         self.channel = channel
         self.journal = journal
@@ -132,7 +121,7 @@ class ModelSync:
                     built = self._build_many(chunk, duplicates)
                     if built is not None:
                         batch = self._add(pool, inflight, batch, *built)
-                        self.sink.progress(self.spec, self.result)
+                        self.fire(ModelProgress(self.spec, self.result))
                         continue
                     for row in chunk:
                         key = RowShape.key_of(row)
@@ -148,7 +137,7 @@ class ModelSync:
                         if len(batch.records) >= self.spec.batch_size:
                             self._submit(pool, inflight, batch)
                             batch = _Batch()
-                    self.sink.progress(self.spec, self.result)
+                    self.fire(ModelProgress(self.spec, self.result))
                 if batch.records or batch.invalid:
                     self._submit(pool, inflight, batch)
                 if self._ahead:
@@ -157,7 +146,7 @@ class ModelSync:
             finally:
                 for future in inflight:
                     future.cancel()
-        self.sink.progress(self.spec, self.result)
+        self.fire(ModelProgress(self.spec, self.result))
 
     def _build_many(
         self, chunk: Sequence[tuple], duplicates: set[str]
@@ -317,14 +306,14 @@ class ModelSync:
                 ]
             self.journal.record(batch.number, batch.lo, batch.hi, skipped)
         if batch.records and self.sender.delivers:
-            self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
-        self.sink.progress(self.spec, self.result)
+            self.fire(BatchSent(self.spec, len(batch.records), outcome, self.result))
+        self.fire(ModelProgress(self.spec, self.result))
 
     def _undelivered(self, category: Undelivered, rid: str | None, reason: str, payload: Any) -> None:
         counts = self.result.counts
         counts.add(category)
         self.result.add_sample(category, rid, reason)
-        self.sink.undelivered(self.spec, category, rid, reason, payload)
+        self.fire(RowUndelivered(self.spec, category, rid, reason, payload))
 
 
 def _failed(call: Future[BatchOutcome]) -> bool:

@@ -16,9 +16,9 @@ from .dbt.warehouse import Warehouse
 from .delivery import Delivery
 from .engine import ModelSync
 from .errors import ConfigError, DbtError, DbtPendoError, PendoError, RemovalsError
-from .events import RunEvents
 from .ledger.snapshot import ModelSnapshot
 from .ledger.store import Ledger
+from .report_events import Debug, Fire, ModelFinished, ModelStarted, Note
 from .results import Counts, ModelResult, SyncResults
 from .selection import SelectedModel
 from .settings import SyncOptions
@@ -33,7 +33,7 @@ class Run:
 
     dbt_target: DbtTarget
     state_schema: str | None
-    report: RunEvents
+    fire: Fire
     delivery: Delivery
     started: bool = False  # the run got as far as the warehouse: its files are its own to write
 
@@ -43,10 +43,12 @@ def sync_models(selected: list[SelectedModel], manifest: Manifest, run: Run, res
     if not selected:
         run.started = True
         skipped = len(results.models)  # each with its reason, reported as it was skipped
-        run.report.note(
-            f"nothing to sync: all {skipped} selected model(s) with a pendo block were skipped"
-            if skipped
-            else "no selected model has a pendo block: nothing to sync"
+        run.fire(
+            Note(
+                f"nothing to sync: all {skipped} selected model(s) with a pendo block were skipped"
+                if skipped
+                else "no selected model has a pendo block: nothing to sync"
+            )
         )
         return
     warehouse = Warehouse(build_adapter(run.dbt_target, manifest.path))
@@ -68,7 +70,7 @@ def sync_models(selected: list[SelectedModel], manifest: Manifest, run: Run, res
         with warehouse.connection():
             run.started = True
             if warehouse.session_note:
-                run.report.debug(warehouse.session_note, adapter_type=warehouse.adapter_type)
+                run.fire(Debug(warehouse.session_note, {"adapter_type": warehouse.adapter_type}))
             for model in selected:
                 _sync_one(model, warehouse, run, results)
     finally:
@@ -108,7 +110,7 @@ def _sync_one(selected: SelectedModel, warehouse: Warehouse, run: Run, results: 
         if result.status not in (ModelStatus.ERROR, ModelStatus.INTERRUPTED):
             result.settle()
             result.status = run.delivery.settled or result.status
-        run.report.model_finished(result)
+        run.fire(ModelFinished(result))
 
 
 def _sync_model(selected: SelectedModel, warehouse: Warehouse, run: Run, result: ModelResult) -> None:
@@ -116,7 +118,7 @@ def _sync_model(selected: SelectedModel, warehouse: Warehouse, run: Run, result:
     (a segment deleted in Pendo)."""
     spec, target = selected.spec, registry.for_spec(selected.spec)
     run.delivery.check(spec, target.capabilities)
-    sink = target.sink(spec, ModelRun(selected.node, warehouse, run.delivery, run.report, result))
+    sink = target.sink(spec, ModelRun(selected.node, warehouse, run.delivery, run.fire, result))
     while True:
         try:
             _send(selected, sink, warehouse, run, result)
@@ -145,13 +147,13 @@ def _send(
         state_exists=delivery.state_exists(ledger),
     )
     with delivery.ledger(ledger, selected.node, snapshot) as journal:
-        run.report.model_started(spec, snapshot.relation)
+        run.fire(ModelStarted(spec, snapshot.relation))
         channel = sink.before(ledger)
         try:
             snapshot.create()
             _count(snapshot, result)
             _check_removals(spec, result, delivery.options)
-            ModelSync(spec, snapshot, sink.builder(snapshot), channel, journal, run.report, result).run()
+            ModelSync(spec, snapshot, sink.builder(snapshot), channel, journal, run.fire, result).run()
         finally:
             sink.after(ledger)
 

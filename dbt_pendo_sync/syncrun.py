@@ -13,13 +13,22 @@ from rich.console import Console
 
 from .dbt.artifacts import Manifest
 from .delivery import UNKNOWN_TYPES, Delivery, Previewing, Sending
-from .events import Broadcast, RunEvents
 from .logs import library_logs_silenced
 from .outputs import REJECTED_FILE, RESULTS_FILE, RejectedFile, write_results
 from .pendo.client import PendoClient
 from .pendo.settings import PendoSettings, track_settings
 from .pipeline import Run, sync_models
 from .report import Report, make_report
+from .report_events import (
+    FilesWritten,
+    Fire,
+    ModelSkipped,
+    Note,
+    ReportBus,
+    Retry,
+    RunWarning,
+    Summary,
+)
 from .results import SyncResults
 from .selection import Selection, only_built, selection_for, with_origin
 from .settings import OutputOptions, ProjectArgs, SyncOptions
@@ -59,22 +68,19 @@ def run_sync(
         )
         context = _run_context(selection.manifest, settings.base_url, origin.context())
         rejected = None if dry_run else RejectedFile(artifacts / REJECTED_FILE, report.invocation_id)
-        events: RunEvents = report
-        if rejected is not None:
-            stack.callback(rejected.discard)  # unless published below
-            events = Broadcast(report, rejected)
+        fire = _report_bus(report, rejected, stack).fire
         for note in (origin.note(), build_note):
             if note:
-                report.note(note)
+                fire(Note(note))
         for warning in selection.warnings:
-            report.warn(warning)
-        client = _client(settings, options, report, stack)
+            fire(RunWarning(warning))
+        client = _client(settings, options, fire, stack)
         track = None if dry_run else track_settings(env)
-        delivery = _delivery(client, _client(track, options, report, stack), options, events)
+        delivery = _delivery(client, _client(track, options, fire, stack), options, fire)
         delivery.read_ahead(m.spec for m in selection.models)
         for skipped in selection.skipped:
-            report.model_skipped(skipped)
-        run = Run(project.dbt_target(), project.state_schema, events, delivery)
+            fire(ModelSkipped(skipped))
+        run = Run(project.dbt_target(), project.state_schema, fire, delivery)
         try:
             sync_models(selection.models, selection.manifest, run, results)
         except BaseException as exc:
@@ -87,12 +93,21 @@ def run_sync(
             if dry_run:
                 context["field_types_known"] = delivery.knows_field_types
             if run.started:
-                _write_files(report, artifacts, results, context, selection, rejected)
+                _write_files(fire, artifacts, results, context, selection, rejected)
     return results
 
 
+def _report_bus(report: Report, rejected: RejectedFile | None, stack: ExitStack) -> ReportBus:
+    """The run's report events to the report, then to the rejected file when the run has one
+    (which is discarded when the run ends, unless _write_files published it)."""
+    if rejected is None:
+        return ReportBus(report)
+    stack.callback(rejected.discard)
+    return ReportBus(report, rejected)
+
+
 def _write_files(
-    report: Report,
+    fire: Fire,
     artifacts: Path,
     results: SyncResults,
     context: dict[str, Any],
@@ -104,8 +119,8 @@ def _write_files(
     written = [write_results(artifacts / name, results, context, _dbt_metadata(selection))]
     if rejected is not None:
         written.append(rejected.publish())
-    report.summary(results)
-    report.files(*written)
+    fire(Summary(results))
+    fire(FilesWritten(tuple(written)))
 
 
 def _run_context(manifest: Manifest, base_url: str, origin: dict[str, Any]) -> dict[str, Any]:
@@ -122,29 +137,34 @@ def _run_context(manifest: Manifest, base_url: str, origin: dict[str, Any]) -> d
 
 
 def _client(
-    settings: PendoSettings | None, options: SyncOptions, report: Report, stack: ExitStack
+    settings: PendoSettings | None, options: SyncOptions, fire: Fire, stack: ExitStack
 ) -> PendoClient | None:
-    """A client for these settings (None without a key), closed when the run ends."""
+    """A client for these settings (None without a key), closed when the run ends; its
+    retries are fired as Retry report events."""
     if settings is None or settings.key is None:
         return None
-    client = PendoClient(settings, options.retry, on_retry=report.retry, max_in_flight=options.threads)
+    client = PendoClient(
+        settings, options.retry, on_retry=lambda notice: fire(Retry(notice)), max_in_flight=options.threads
+    )
     stack.callback(client.close)
     return client
 
 
 def _delivery(
-    client: PendoClient | None, track: PendoClient | None, options: SyncOptions, events: RunEvents
+    client: PendoClient | None, track: PendoClient | None, options: SyncOptions, fire: Fire
 ) -> Delivery:
     """Sending for a sync (with the integration key when a metadata model needs it, and the
     Track Event secret when set), Previewing for a dry run."""
     if not options.dry_run:
-        return Sending(client, options, events, track)
+        return Sending(client, options, fire, track)
     if client is None:
-        events.note(
-            f"PENDO_INTEGRATION_KEY is not set: {UNKNOWN_TYPES}; set the key for an "
-            "exact preview (a dry run only reads Pendo's field list)"
+        fire(
+            Note(
+                f"PENDO_INTEGRATION_KEY is not set: {UNKNOWN_TYPES}; set the key for an "
+                "exact preview (a dry run only reads Pendo's field list)"
+            )
         )
-    return Previewing(client, options, events)
+    return Previewing(client, options, fire)
 
 
 def _dbt_metadata(selection: Selection) -> dict[str, Any]:

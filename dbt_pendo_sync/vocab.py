@@ -70,8 +70,8 @@ class NullPolicy(StrEnum):
 
 
 class OutputMode(StrEnum):
-    """How a run's events are shown (from --log-format and the terminal)."""
+    """How a run's report events are shown (from --log-format and the terminal)."""
 
     RICH = "rich"  # progress bars on an interactive terminal
     TEXT = "text"  # timestamped plain lines
-    JSON = "json"  # one JSON object per event
+    JSON = "json"  # one JSON object per report event

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from ..dbt.warehouse import Warehouse
     from ..delivery import Delivery
     from ..engine import Channel
-    from ..events import RunEvents
     from ..ledger.snapshot import ModelSnapshot, SnapshotColumns
     from ..ledger.store import Ledger
+    from ..report_events import Fire
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class ModelRun:
     node: ModelNode
     warehouse: Warehouse
     delivery: Delivery
-    report: RunEvents
+    fire: Fire
     result: ModelResult
 
 

@@ -17,6 +17,7 @@ from ..ledger.store import Ledger
 from ..pendo.answers import BatchOutcome
 from ..pendo.client import PendoClient
 from ..records import InvalidValue, record_id
+from ..report_events import Note, RunWarning
 from ..results import ModelResult
 from ..rows import RowShape
 from ..schemas import load_schema
@@ -185,11 +186,13 @@ class SegmentsSink(ModelSink):
             ledger.forget(node)  # members recorded for a segment not found: start over
         if self.known is None and self.segment_id is not None:
             self.run.result.adopted_segment_id = self.segment_id
-            self.run.report.warn(
-                f"{spec.model}: {'adopting' if delivery.sends else 'would adopt'} segment "
-                f"'{spec.segment}' ({self.segment_id}) created elsewhere: this model's state knows "
-                "no segment, and Pendo has one of this name made through the API. The model's "
-                "visitors are added to it; members it has that the model lacks stay"
+            self.run.fire(
+                RunWarning(
+                    f"{spec.model}: {'adopting' if delivery.sends else 'would adopt'} segment "
+                    f"'{spec.segment}' ({self.segment_id}) created elsewhere: this model's state knows "
+                    "no segment, and Pendo has one of this name made through the API. The model's "
+                    "visitors are added to it; members it has that the model lacks stay"
+                )
             )
         self.sender = None
         return delivery.channel(SEGMENTS.capabilities, self._sender, self.run.result)
@@ -210,8 +213,8 @@ class SegmentsSink(ModelSink):
         node = self.run.node
         if self.sender is not None and self.sender.created:
             ledger.keep_target_id(node, self.sender.created)
-            self.run.report.note(
-                f"{self.spec.model}: created segment '{self.spec.segment}' ({self.sender.created})"
+            self.run.fire(
+                Note(f"{self.spec.model}: created segment '{self.spec.segment}' ({self.sender.created})")
             )
         elif self.segment_id is not None and self.known is None:
             ledger.keep_target_id(node, self.segment_id)
@@ -221,18 +224,20 @@ class SegmentsSink(ModelSink):
         if not isinstance(error, SegmentGoneError) or self.gone is not None:
             return False
         self.gone = error.segment_id
-        self.run.report.warn(
-            f"{self.spec.model}: segment '{self.spec.segment}' ({error.segment_id}) no longer exists in "
-            "Pendo: it is created again with every member of the model"
+        self.run.fire(
+            RunWarning(
+                f"{self.spec.model}: segment '{self.spec.segment}' ({error.segment_id}) no longer exists "
+                "in Pendo: it is created again with every member of the model"
+            )
         )
         return True
 
     def finished(self) -> None:
         c, spec = self.run.result.counts, self.spec
         if c.removed and c.removed == c.unchanged + c.changed + c.removed and not c.new:
-            self.run.report.note(f"{spec.model}: the model is empty: segment '{spec.segment}' emptied")
+            self.run.fire(Note(f"{spec.model}: the model is empty: segment '{spec.segment}' emptied"))
         elif self.segment_id is None and not c.new:
-            self.run.report.note(f"{spec.model}: the model is empty: segment '{spec.segment}' not created")
+            self.run.fire(Note(f"{spec.model}: the model is empty: segment '{spec.segment}' not created"))
 
 
 class SegmentsTarget(Target):

@@ -1,5 +1,6 @@
-"""ModelSync with a fake row source, sink and journal, and the real senders' shapes: every
-row is accounted for, each batch is journaled as it is answered, a preview confirms nothing."""
+"""ModelSync with a fake row source and journal, its report events kept in a list, and the
+real senders' shapes: every row is accounted for, each batch is journaled as it is answered,
+a preview confirms nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.bodies import records_body
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
+from dbt_pendo_sync.report_events import BatchSent, ReportEvent, RowUndelivered
 from dbt_pendo_sync.results import ModelResult
 from dbt_pendo_sync.rows import RowShape
 from dbt_pendo_sync.targets.metadata import ColumnRule, MetadataSpec
@@ -60,23 +62,16 @@ class Rows:
         yield self.rows[3:]
 
 
-class Events:
-    """An EventSink that keeps what it is told."""
+class Fired(list[ReportEvent]):
+    """The report events ModelSync fired (its `fire` is this list's append), in order."""
 
-    def __init__(self) -> None:
-        self.undelivered_rows: list[tuple[Undelivered, str | None, str]] = []
-        self.batches = 0
+    @property
+    def undelivered_rows(self) -> list[tuple[Undelivered, str | None, str]]:
+        return [(e.category, e.record_id, e.reason) for e in self if isinstance(e, RowUndelivered)]
 
-    def model_started(self, spec: MetadataSpec, relation: str) -> None: ...
-    def progress(self, spec: MetadataSpec, result: ModelResult) -> None: ...
-
-    def batch_sent(self, spec: MetadataSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
-        self.batches += 1
-
-    def undelivered(
-        self, spec: MetadataSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
-    ) -> None:
-        self.undelivered_rows.append((category, record_id, reason))
+    @property
+    def batches(self) -> int:
+        return sum(isinstance(e, BatchSent) for e in self)
 
 
 class Journal:
@@ -126,11 +121,11 @@ def _channel(sender: Any, threads: int) -> Channel:
     return Channel(sender, concurrent, write_ahead, threads)
 
 
-def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Events, Journal]:
+def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Fired, Journal]:
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
-    events, journal = Events(), journal or Journal()
-    ModelSync(_spec(), rows, _build(rows), _channel(sender, 2), journal, events, result).run()
-    return result, events, journal
+    fired, journal = Fired(), journal or Journal()
+    ModelSync(_spec(), rows, _build(rows), _channel(sender, 2), journal, fired.append, result).run()
+    return result, fired, journal
 
 
 ROWS = [("a", "a", "pro"), ("b", "b", None), ("c", None, "free"), ("d", "d", "pro"), ("e", "e", "free")]
@@ -138,27 +133,27 @@ ROWS = [("a", "a", "pro"), ("b", "b", None), ("c", None, "free"), ("d", "d", "pr
 
 def test_every_row_is_sent_invalid_or_missing_and_every_batch_is_journaled():
     pendo = Pendo(known={"a", "b", "d"})
-    result, events, journal = _run(Rows(ROWS), pendo)
+    result, fired, journal = _run(Rows(ROWS), pendo)
     assert [r["visitorId"] for r in pendo.sent] == ["a", "b", "d", "e"]
     assert pendo.sent[1] == {"visitorId": "b", "values": {}}  # nulls: skip sends nothing
     c = result.counts
     assert (c.sent, c.updated, c.missing, c.invalid) == (4, 3, 1, 1)
-    assert events.undelivered_rows[0] == (Undelivered.INVALID, None, "id is null")
+    assert fired.undelivered_rows[0] == (Undelivered.INVALID, None, "id is null")
     # each batch as it is answered (the second may be first); c invalid, e missing
     assert sorted(journal.ranges) == [("a", "b", []), ("c", "e", ["c", "e"])]
     assert sorted(journal.batches) == [0, 1]
-    assert events.batches == 2
+    assert fired.batches == 2
 
 
 def test_duplicate_ids_are_invalid_and_never_sent():
     pendo = Pendo(known={"a", "b", "d", "e"})
-    result, events, _ = _run(Rows(ROWS, duplicates={"d"}), pendo)
+    result, fired, _ = _run(Rows(ROWS, duplicates={"d"}), pendo)
     assert "d" not in [r["visitorId"] for r in pendo.sent]
     assert (
         Undelivered.INVALID,
         "d",
         "id occurs on more than one row of the model",
-    ) in events.undelivered_rows
+    ) in fired.undelivered_rows
     assert result.counts.invalid == 2
 
 
@@ -200,10 +195,10 @@ def test_each_batch_is_journaled_as_it_is_answered_while_an_earlier_one_is_held(
     """The first call is held until the three after it are journaled: a run killed meanwhile
     would send only the held batch again. Every row is still accounted for once."""
     pendo = Held(at="v1", after=3)
-    result, events, journal = _run(Rows(SEVEN), pendo, pendo.journal)
+    result, fired, journal = _run(Rows(SEVEN), pendo, pendo.journal)
     assert journal.batches == [1, 2, 3, 0]
     assert journal.ranges == [("k3", "k4", []), ("k5", "k6", []), ("k7", "k7", []), ("k1", "k2", [])]
-    assert (result.counts.sent, result.counts.updated, events.batches) == (7, 7, 4)
+    assert (result.counts.sent, result.counts.updated, fired.batches) == (7, 7, 4)
 
 
 def test_calls_answered_before_an_earlier_call_stops_the_run_are_journaled():
@@ -332,7 +327,9 @@ def test_a_run_interrupted_while_starting_a_group_withdraws_only_the_batches_not
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     with pytest.raises(KeyboardInterrupt):
         rows = Rows(SEVEN)
-        ModelSync(_spec(), rows, _build(rows), _channel(sender, 3), Journal(log), Events(), result).run()
+        ModelSync(
+            _spec(), rows, _build(rows), _channel(sender, 3), Journal(log), Fired().append, result
+        ).run()
     assert log == [
         ("intend", ["k1", "k2", "k3", "k4", "k5", "k6"]),
         ("send", ["v1", "v2"]),
@@ -358,10 +355,10 @@ def test_a_run_interrupted_while_its_intent_is_written_withdraws_the_whole_group
 
 def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
     preview = PreviewSender(show=3)
-    result, events, journal = _run(Rows(ROWS), preview)
+    result, fired, journal = _run(Rows(ROWS), preview)
     assert [r["visitorId"] for r in preview.sample] == ["a", "b", "d"]
     assert result.counts.sent == 4 and result.counts.updated == 0
-    assert events.batches == 0  # no Pendo answer to report
+    assert fired.batches == 0  # no Pendo answer to report
     assert all(skipped for _, _, skipped in journal.ranges)  # nothing confirmed
 
 

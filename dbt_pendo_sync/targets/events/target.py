@@ -14,6 +14,7 @@ from ...errors import Problem, problems_of
 from ...exposures import Exposure, mapping_sentence
 from ...ledger.snapshot import ModelSnapshot, SnapshotColumns
 from ...ledger.store import Ledger
+from ...report_events import RunWarning
 from ...results import Counts, ModelResult
 from ...schemas import load_schema
 from ...wording import head_words, join, sent_words, undelivered_words
@@ -47,7 +48,7 @@ class EventsSink(ModelSink):
         )
         result.counts.too_old, result.counts.too_new = int(too_old), int(too_new)
         if rows and too_old + too_new == rows:
-            self.run.report.warn(nothing_in_window(spec, result.counts, oldest, newest))
+            self.run.fire(RunWarning(nothing_in_window(spec, result.counts, oldest, newest)))
         # Events synced this long ago are before the window (a day ahead at most when sent).
         forget = (self.window.start - dt.timedelta(days=1 + FUTURE_DAYS)).replace(tzinfo=None)
         return SnapshotColumns(
