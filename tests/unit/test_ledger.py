@@ -35,6 +35,9 @@ from .tinyproject import TinyProject, fill, tiny_project
 
 _CASES = itertools.count()
 
+# One worker runs the module, whose warehouse is made once (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("unit_ledger")
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyProject:

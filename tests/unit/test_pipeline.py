@@ -1,8 +1,8 @@
-"""The generic pipeline (`sync_models`) with a toy target defined and registered here, over a
-DuckDB file through the dbt adapter and the emulator through a real PendoClient: what a run
-sends and counts, that a second run sends nothing, --max-removals, and a sink that starts its
-model over. The toy writes each row's label into a custom visitor field, and clears the field
-of a visitor that left the model."""
+"""The generic pipeline (`sync_models`) with a toy target defined and registered here (its spec
+is tests/test_toy_target.py's), over a DuckDB file through the dbt adapter and the emulator
+through a real PendoClient: what a run sends and counts, that a second run sends nothing,
+--max-removals, and a sink that starts its model over. The toy writes each row's label into a
+custom visitor field, and clears the field of a visitor that left the model."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dbt_pendo_sync.dbt.artifacts import ModelNode
 from dbt_pendo_sync.delivery import Sending
 from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 from dbt_pendo_sync.engine import Channel
-from dbt_pendo_sync.errors import DbtPendoError, Problem, RemovalsError
+from dbt_pendo_sync.errors import DbtPendoError, RemovalsError
 from dbt_pendo_sync.events import IgnoredEvents
 from dbt_pendo_sync.ledger.snapshot import ModelSnapshot, SnapshotColumns
 from dbt_pendo_sync.ledger.store import Ledger
@@ -31,7 +31,7 @@ from dbt_pendo_sync.results import Counts, ModelResult, SyncResults
 from dbt_pendo_sync.rows import RowShape
 from dbt_pendo_sync.selection import SelectedModel
 from dbt_pendo_sync.settings import SyncOptions
-from dbt_pendo_sync.specbase import ModelMessages, identity
+from dbt_pendo_sync.specbase import identity
 from dbt_pendo_sync.targets import registry
 from dbt_pendo_sync.targets.base import (
     Built,
@@ -45,6 +45,7 @@ from dbt_pendo_sync.targets.base import (
 from dbt_pendo_sync.vocab import ChangeKind, ModelStatus
 
 from ..conftest import emulator_key, make_emulator
+from ..test_toy_target import ToySpec
 from .tinyproject import TinyProject, fill, tiny_project
 
 FIELD = "toy_label"
@@ -52,33 +53,21 @@ _CASES = itertools.count()
 
 
 class Gone(DbtPendoError):
-    """What the toy's Pendo object does when it vanished: the model is synced again."""
-
-
-@dataclass(frozen=True)
-class ToySpec(ModelMessages):
-    model: str
-    unique_id: str
-    properties_file: str
-    id_column: str
-    object: str = "toy"
-    batch_size: int = 2
-    id_key: str = "visitorId"
-    state_schema: str | None = None
-    label: str | None = None
+    """The toy's Pendo object vanished (as a segment deleted in Pendo): its sink starts over."""
 
 
 class ToyBuilder(RecordBuilder):
     def __init__(self, shape: RowShape) -> None:
         self.shape = shape
+        (self.field,) = shape.fields
 
     def build(self, row: Sequence[Any]) -> Built:
         if self.shape.change_of(row) == ChangeKind.REMOVED:  # left the model: its label cleared
             key = self.shape.key_of(row)
-            return key, {"visitorId": key, "values": {FIELD: None}}, None
+            return key, {"visitorId": key, "values": {self.field: None}}, None
         rid = record_id(self.shape.id_of(row))
         (label,) = self.shape.values_of(row)
-        return rid, {"visitorId": rid, "values": {FIELD: label}}, None
+        return rid, {"visitorId": rid, "values": {self.field: label}}, None
 
 
 @dataclass
@@ -99,8 +88,9 @@ class ToySink(ModelSink):
         self.target, self.spec, self.run = target, spec, run
 
     def read(self) -> SnapshotColumns:
-        mapping = {"label": FIELD}
-        return SnapshotColumns(kind="toy", id_column=self.spec.id_column, mapping=mapping, departed=True)
+        spec = self.spec
+        mapping = {spec.label_column: spec.field}
+        return SnapshotColumns(kind="toy", id_column=spec.id_column, mapping=mapping, departed=True)
 
     def builder(self, snapshot: ModelSnapshot) -> RecordBuilder:
         return ToyBuilder(snapshot.shape)
@@ -125,6 +115,9 @@ class ToySink(ModelSink):
 
 
 class ToyTarget(Target):
+    """Only what `sync_models` asks of a target (checks, mappings, words and exposures are for
+    `validate`, `ls`, the report and `exposures`, which these tests do not run)."""
+
     objects = ("toy",)
     block_schema: Mapping[str, Any] = {"type": "object"}
     capabilities = Capabilities(concurrent=True, write_ahead=False)
@@ -136,32 +129,22 @@ class ToyTarget(Target):
         self.started_over = 0
 
     def spec(self, model: ModelNode, block: Mapping[str, Any]) -> ToySpec:
-        return ToySpec(**identity(model), id_column=block["id_column"])
-
-    def check(
-        self,
-        spec: TargetSpec,
-        column_types: Mapping[str, str],
-        pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None,
-        create_fields: bool,
-    ) -> list[Problem]:
-        return []
-
-    def mapping(self, spec: TargetSpec) -> dict[str, str]:
-        return {"label": f"visitor field {FIELD}"}
+        columns = {key: block[key] for key in ("id_column", "label_column", "field")}
+        return ToySpec(**identity(model), **columns)
 
     def sink(self, spec: TargetSpec, run: ModelRun) -> ToySink:
         assert isinstance(spec, ToySpec)
         return ToySink(self, spec, run)
 
-    def words(self, result: ModelResult, dry_run: bool, label: str | None, zeros: bool) -> str:
-        return f"{result.counts.updated} toys labelled"
+
+# One worker runs the module, whose warehouse is made once (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("unit_pipeline")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyProject:
     path = tmp_path_factory.mktemp("pipeline") / "tiny"
-    block = {"object": "toy", "id_column": "id"}
+    block = {"object": "toy", "id_column": "id", "label_column": "label", "field": FIELD}
     return tiny_project(path, str(path / "tiny.duckdb"), {"labels": block})
 
 
@@ -262,7 +245,7 @@ def test_a_run_that_would_clear_too_many_records_stops_unless_allowed(case):
     ],
 )
 def test_max_removals_is_a_percent_of_the_records_synced_before(removed, options, stops):
-    spec = ToySpec("labels", "model.tiny.labels", "models/_models.yml", "id")
+    spec = ToySpec("labels", "model.tiny.labels", "models/_models.yml", "id", "label", FIELD)
     result = ModelResult(model="labels", unique_id=spec.unique_id, object="toy")
     result.counts = Counts(unchanged=5 - removed, removed=removed)
     with registry.registered(ToyTarget()):

@@ -45,12 +45,9 @@ class TinyProject:
         (found,) = [m for m in self.manifest.models if m.name == name]
         return found
 
-    def model(self, name: str, like: str, block: Mapping[str, Any] | None = None) -> ModelNode:
-        """A model of its own relation (`name`), otherwise as the parsed model `like`; with
-        `block`, that pendo block in place of its own."""
-        node = self.node(like)
-        meta = {**node.meta, "pendo": dict(block)} if block is not None else node.meta
-        return replace(node, name=name, alias=name, unique_id=f"model.{NAME}.{name}", meta=meta)
+    def model(self, name: str, like: str) -> ModelNode:
+        """A model of its own relation (`name`), otherwise as the parsed model `like`."""
+        return replace(self.node(like), name=name, alias=name, unique_id=f"model.{NAME}.{name}")
 
 
 def tiny_project(path: Path, database: str, blocks: Mapping[str, Mapping[str, Any] | None]) -> TinyProject:
