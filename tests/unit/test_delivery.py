@@ -15,13 +15,13 @@ from dbt_pendo_sync.dbt.warehouse import Warehouse
 from dbt_pendo_sync.delivery import UNKNOWN_TYPES, Previewing, Sending
 from dbt_pendo_sync.emulator import PendoEmulator
 from dbt_pendo_sync.errors import ConfigError
-from dbt_pendo_sync.events import IgnoredEvents
 from dbt_pendo_sync.ledger.snapshot import ModelSnapshot, SnapshotColumns
 from dbt_pendo_sync.ledger.store import Ledger, LedgerLocation
 from dbt_pendo_sync.pendo.client import PendoClient
 from dbt_pendo_sync.pendo.policy import RetryPolicy
 from dbt_pendo_sync.pendo.sender import PreviewSender
 from dbt_pendo_sync.pendo.settings import PendoSettings, track_settings
+from dbt_pendo_sync.report_events import Note, ReportEvent, RunWarning
 from dbt_pendo_sync.results import ModelResult
 from dbt_pendo_sync.settings import SyncOptions
 from dbt_pendo_sync.targets.base import TargetSpec
@@ -62,18 +62,18 @@ def specs(tiny: TinyProject) -> dict[str, TargetSpec]:
     return {spec.model: spec for spec in specs_for(tiny.manifest.pendo_models())}
 
 
-class Heard(IgnoredEvents):
-    """The run's notes and warnings."""
+class Heard:
+    """Fires the run's report events into lists: its notes and warnings."""
 
     def __init__(self) -> None:
         self.notes: list[str] = []
         self.warnings: list[str] = []
 
-    def note(self, message: str, **fields: Any) -> None:
-        self.notes.append(message)
-
-    def warn(self, message: str, **fields: Any) -> None:
-        self.warnings.append(message)
+    def __call__(self, event: ReportEvent) -> None:
+        if isinstance(event, Note):
+            self.notes.append(event.message)
+        elif isinstance(event, RunWarning):
+            self.warnings.append(event.message)
 
 
 def key_client(em: PendoEmulator, retry: RetryPolicy | None = None) -> PendoClient:

@@ -19,7 +19,6 @@ from dbt_pendo_sync.delivery import Sending
 from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 from dbt_pendo_sync.engine import Channel
 from dbt_pendo_sync.errors import DbtPendoError, RemovalsError
-from dbt_pendo_sync.events import IgnoredEvents
 from dbt_pendo_sync.ledger.snapshot import ModelSnapshot, SnapshotColumns
 from dbt_pendo_sync.ledger.store import Ledger
 from dbt_pendo_sync.pendo.answers import BatchOutcome
@@ -27,6 +26,7 @@ from dbt_pendo_sync.pendo.client import PendoClient
 from dbt_pendo_sync.pendo.settings import PendoSettings
 from dbt_pendo_sync.pipeline import Run, _check_removals, sync_models
 from dbt_pendo_sync.records import Record, record_id
+from dbt_pendo_sync.report_events import ReportEvent
 from dbt_pendo_sync.results import Counts, ModelResult, SyncResults
 from dbt_pendo_sync.rows import RowShape
 from dbt_pendo_sync.selection import SelectedModel
@@ -166,10 +166,10 @@ class Case:
     def sync(self, **options: Any) -> ModelResult:
         """One run of the model; its result."""
         spec = self.target.spec(self.node, self.node.pendo_block())
-        events = IgnoredEvents()
-        delivery = Sending(self.client, SyncOptions(threads=1, **options), events)
+        fired: list[ReportEvent] = []
+        delivery = Sending(self.client, SyncOptions(threads=1, **options), fired.append)
         results = SyncResults()
-        run = Run(self.tiny.target, self.state_schema, events, delivery)
+        run = Run(self.tiny.target, self.state_schema, fired.append, delivery)
         sync_models([SelectedModel(spec, self.node)], self.tiny.manifest, run, results)
         assert run.started
         (result,) = results.models
