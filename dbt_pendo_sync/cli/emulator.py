@@ -9,7 +9,8 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +26,26 @@ _DATA_FORMAT = (
     '"values": {kind: {id: {field: value}}}}, every key optional; see '
     "'dbt-pendo emulator --help' and the README section \"The local Pendo emulator\""
 )
+
+
+@dataclass(frozen=True)
+class EmulatorOptions:
+    """`dbt-pendo emulator`'s options as click parsed them: a field per option, named as
+    click names its parameter (--data is data_path, --dump dump_path)."""
+
+    host: str
+    port: int
+    data_path: str | None
+    accept_any_id: bool
+    unknown_fields: str
+    track_answer: str
+    latency_ms: dict[str, int]  # per kind of call (_latency)
+    latency_per_record_ms: float
+    rate_limit: int
+    keep_bodies: bool
+    dump_path: str | None
+    allow_non_loopback: bool
+    debug: bool
 
 
 def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
@@ -140,21 +161,7 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     help="Print one line per request on stderr (method, path, status, time; never the "
     "key or other header values); tracebacks of unexpected errors.",
 )
-def emulator_command(
-    host: str,
-    port: int,
-    data_path: str | None,
-    accept_any_id: bool,
-    unknown_fields: str,
-    track_answer: str,
-    latency_ms: dict[str, int],
-    latency_per_record_ms: float,
-    rate_limit: int,
-    keep_bodies: bool,
-    dump_path: str | None,
-    allow_non_loopback: bool,
-    debug: bool,
-) -> None:
+def emulator_command(**options: Any) -> None:
     """Run the local Pendo emulator, a real HTTP server that answers like Pendo's API, to try a
     sync without touching Pendo: give the sync the printed URL as PENDO_BASE_URL. It accepts only
     the key in its own PENDO_INTEGRATION_KEY (any value; give the sync the same). Writes to ids it
@@ -173,31 +180,32 @@ def emulator_command(
     from ..emulator import PendoEmulator
     from ..emulator.dump import check_writable, serve
 
+    given = EmulatorOptions(**options)
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     track_secret = os.environ.get("PENDO_TRACK_SECRET") or None
     if not key:
         raise UsageError("set PENDO_INTEGRATION_KEY: the emulator accepts only that key")
-    _check_host(host, allow_non_loopback)
-    data = _load_data(data_path, accept_any_id)
-    if dump_path is not None:
-        check_writable(dump_path)
-    with _listen_errors(host, port):
+    _check_host(given.host, given.allow_non_loopback)
+    data = _load_data(given.data_path, given.accept_any_id)
+    if given.dump_path is not None:
+        check_writable(given.dump_path)
+    with _listen_errors(given.host, given.port):
         server = PendoEmulator(
             key,
-            host=host,
-            port=port,
+            host=given.host,
+            port=given.port,
             data=data,
             track_secret=track_secret,
-            latency_ms=latency_ms,
-            latency_per_record_ms=latency_per_record_ms,
-            rate_limit=rate_limit,
-            keep_bodies=keep_bodies or dump_path is not None,
-            unknown_fields=unknown_fields,
-            track_answer=track_answer,
-            request_log=sys.stderr if debug else None,
+            latency_ms=given.latency_ms,
+            latency_per_record_ms=given.latency_per_record_ms,
+            rate_limit=given.rate_limit,
+            keep_bodies=given.keep_bodies or given.dump_path is not None,
+            unknown_fields=given.unknown_fields,
+            track_answer=given.track_answer,
+            request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
-    serve(server, dump_path, lambda line: click.echo(line, err=True))
+    serve(server, given.dump_path, lambda line: click.echo(line, err=True))
 
 
 def _check_host(host: str, allow_non_loopback: bool) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .params import P, artifact_options, dbt_options, selection_options
+from .params import SharedOptions, artifact_options, dbt_options, selection_options
 from .table import print_table
 
 
@@ -14,7 +14,7 @@ from .table import print_table
 @dbt_options
 @selection_options
 @artifact_options
-@P.state_schema
+@SharedOptions.state_schema
 @click.option(
     "--output",
     type=click.Choice(["table", "json"]),

@@ -85,7 +85,7 @@ def _cloud_id(flag: str, text: str) -> Callable:
     return option(flag, envvar=envvar, default=None, type=click.IntRange(1), metavar="ID", help=text)
 
 
-class P:
+class SharedOptions:
     """The options several commands take, defined once (dbt's names and env vars)."""
 
     project_dir = option(
@@ -164,6 +164,16 @@ class P:
     )
 
 
-dbt_options = options(P.project_dir, P.profiles_dir, P.target, P.vars, P.target_path)
-selection_options = options(P.select, P.exclude, P.selector, P.manifest)
-artifact_options = options(P.state, P.dbt_cloud_run_id, P.dbt_cloud_job_id)
+dbt_options = options(
+    SharedOptions.project_dir,
+    SharedOptions.profiles_dir,
+    SharedOptions.target,
+    SharedOptions.vars,
+    SharedOptions.target_path,
+)
+selection_options = options(
+    SharedOptions.select, SharedOptions.exclude, SharedOptions.selector, SharedOptions.manifest
+)
+artifact_options = options(
+    SharedOptions.state, SharedOptions.dbt_cloud_run_id, SharedOptions.dbt_cloud_job_id
+)

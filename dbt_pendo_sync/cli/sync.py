@@ -14,7 +14,15 @@ from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from ..logs import LOG_FORMATS
 from ..pendo.policy import RetryPolicy
 from ..settings import OutputOptions, SyncOptions
-from .params import DEBUG_ENVVARS, P, artifact_options, dbt_options, option, options, selection_options
+from .params import (
+    DEBUG_ENVVARS,
+    SharedOptions,
+    artifact_options,
+    dbt_options,
+    option,
+    options,
+    selection_options,
+)
 
 
 def _tuning(flag: str, default: Any, kind: click.ParamType, text: str) -> Callable:
@@ -159,7 +167,7 @@ log_format = option(
 @create_fields
 @full_resync
 @show
-@P.state_schema
+@SharedOptions.state_schema
 @pendo_options
 @fail_on_rejected
 @max_removals

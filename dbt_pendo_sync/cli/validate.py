@@ -8,14 +8,14 @@ from typing import Any
 import click
 
 from ..errors import EXIT_FAILED
-from .params import P, dbt_options, option, selection_options
+from .params import SharedOptions, dbt_options, option, selection_options
 from .table import print_table
 
 
 @click.command(name="validate")
 @dbt_options
 @selection_options
-@P.state_schema
+@SharedOptions.state_schema
 @option(
     "--offline",
     is_flag=True,

@@ -15,7 +15,7 @@ from dbt_pendo_sync.emulator import EmulatorData, Fault, PendoEmulator
 from dbt_pendo_sync.emulator.latency import KINDS, parse_latency
 from dbt_pendo_sync.emulator.ratelimit import RateLimit
 
-from .conftest import wait_until
+from ..conftest import wait_until
 
 KEY = "test-integration-key"
 READ_ONLY = "read-only-key"

@@ -13,9 +13,9 @@ from dbt_pendo_sync.dbt.artifacts import Manifest, ModelNode, load_run_results
 from dbt_pendo_sync.dbt.builds import belongs_to, last_build
 from dbt_pendo_sync.errors import DbtError
 
-from .conftest import DbtProject, Run, _clone_built, dbt_pendo
-from .support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
-from .support.inprocess import run_dbt
+from ..conftest import DbtProject, Run, _clone_built, dbt_pendo
+from ..support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
+from ..support.inprocess import run_dbt
 
 TOKEN = "dbtc_Zq8-run-results-t0ken"
 ACCOUNT = "4242"

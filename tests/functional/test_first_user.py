@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.emulator import EmulatorData, Fault
 from dbt_pendo_sync.outputs import results_schema
 
-from .conftest import BIN, incremental_emulator_data, make_emulator, run, wait_until
+from ..conftest import BIN, incremental_emulator_data, make_emulator, run, wait_until
 
 EARLY_BAD = "u-000005"  # in the first batch: Pendo rejects it before any interruption
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from dbt_pendo_sync.cli import cli
 
-from .conftest import BIN, ROOT, DbtProject, base_env, dbt_pendo, run
+from ..conftest import BIN, ROOT, DbtProject, base_env, dbt_pendo, run
 
 GRAPH = ROOT / "tests" / "fixtures" / "graph_project"
 GRAPH_PENDO = {"user_metrics", "account_metrics", "account_health", "visitor_export"}

@@ -16,7 +16,7 @@ from dbt_pendo_sync.dbt.cloud import DbtCloudSettings, base_url_from_host, downl
 from dbt_pendo_sync.errors import DbtCloudError, UsageError, exit_code_for
 from dbt_pendo_sync.safety import Secret
 
-from .support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
+from ..support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
 
 TOKEN = "dbtc_s3cr3t-t0ken-value"
 ACCOUNT = "70403"

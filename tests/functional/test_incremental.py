@@ -14,7 +14,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import (
+from ..conftest import (
     INCREMENTAL,
     INCREMENTAL_WAREHOUSES,
     ON_SPARK,

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from .conftest import ROOT, SAMPLE, DbtProject, _copy, base_env, dbt_pendo
+from ..conftest import ROOT, SAMPLE, DbtProject, _copy, base_env, dbt_pendo
 
 FIXTURE = "tests/fixtures/bad_config_project"
 YAML = "models/_models.yml"

@@ -20,9 +20,9 @@ from google.cloud import bigquery
 from dbt_pendo_sync.dbt.readers import BigQueryReader, reader_for
 from dbt_pendo_sync.errors import WarehouseError
 
-from .support.bigquery_standin import BigQueryStandin, Column
+from ..support.bigquery_standin import BigQueryStandin, Column
 
-PROJECT = Path(__file__).resolve().parent / "fixtures" / "bigquery_project"
+PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "bigquery_project"
 UTC = dt.timezone.utc
 ACCOUNTS = [Column("id", "INT64"), Column("name", "STRING")]
 

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.emulator import Fault
 from dbt_pendo_sync.outputs import results_schema
 
-from .conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator, wait_until
+from ..conftest import ROOT, IncrementalProject, dbt_pendo, fixture_on, make_emulator, wait_until
 
 SEGMENT = "Churn risk (dbt)"
 FIXTURE = ROOT / "tests" / "fixtures" / "segment_project"

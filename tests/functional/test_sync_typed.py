@@ -173,7 +173,7 @@ def test_nulls_skip_keeps_pendo_values_and_clear_clears_them(typed, typed_emulat
 
 
 def test_values_follow_the_pendo_field_types_and_date_options(typed):
-    from .conftest import make_emulator, typed_emulator_data
+    from ..conftest import make_emulator, typed_emulator_data
 
     data = typed_emulator_data()
     data.schema["visitor"]["custom"]["c_int"]["Type"] = "string"  # a number column into text

@@ -8,7 +8,7 @@ import duckdb
 
 from dbt_pendo_sync.emulator import EmulatorData
 
-from .conftest import emulator_key, make_emulator
+from ..conftest import emulator_key, make_emulator
 
 
 def _warehouse_rows(project, table: str, id_col: str) -> dict[str, dict]:
@@ -114,9 +114,13 @@ def test_dry_run_sends_nothing_and_shows_payloads(sample, emulator):
     assert not (sample.path / "target" / "pendo_sync_results.json").exists()
 
 
-def test_dry_run_needs_no_key(sample):
-    result = sample.sync("--dry-run")
+def test_dry_run_needs_no_key(sample, emulator):
+    result = sample.sync("--dry-run", emulator=emulator, key="")  # Pendo's URL, no key
     assert result.code == 0, result.output
+    assert emulator.request_log() == []  # not even the field list is read without a key
+    assert emulator.all_values("visitor") == {} and emulator.all_values("account") == {}
+    plan = {m["model"]: m for m in sample.results("pendo_sync_plan.json")["models"]}
+    assert plan["pendo_visitors"]["counts"]["sent"] == 53
 
 
 def test_wrong_key_gets_one_clear_message_naming_all_causes(sample, emulator):
@@ -211,7 +215,7 @@ def test_a_type_conflict_names_column_field_and_both_types(sample):
 
 
 def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
-    from .conftest import dbt_pendo
+    from ..conftest import dbt_pendo
 
     result = dbt_pendo(["ls", *sample.args(), "--output", "json"], sample.env)
     assert result.code == 0, result.output
@@ -229,7 +233,7 @@ def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
 def test_two_projects_synced_in_one_process_each_read_their_own_warehouse(sample, built_sample, tmp_path):
     """As an orchestrator runs syncs: one process, the Python API's path twice, two projects
     of the same adapter type (dbt hands back the first adapter registered unless told not to)."""
-    from .conftest import _clone_built
+    from ..conftest import _clone_built
 
     other = _clone_built(built_sample, tmp_path / "other", "DBT_PENDO_SAMPLE_DB")
     con = duckdb.connect(str(other.path / "sample.duckdb"))

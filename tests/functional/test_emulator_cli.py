@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import wait_until
+from ..conftest import wait_until
 
 KEY = "some-key"
 SECRET = "some-track-secret"

@@ -10,7 +10,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import (
+from ..conftest import (
     INCREMENTAL,
     IncrementalProject,
     fixture_on,

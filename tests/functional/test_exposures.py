@@ -14,7 +14,7 @@ from dbt_pendo_sync.api import exposures
 from dbt_pendo_sync.errors import UsageError
 from dbt_pendo_sync.exposures import DEFAULT_OWNER, HEADER, Exposure, Owner, SyncedModel, owner_from, render
 
-from .conftest import ROOT, IncrementalProject, _copy, base_env, dbt_pendo
+from ..conftest import ROOT, IncrementalProject, _copy, base_env, dbt_pendo
 
 VISITORS, ACCOUNTS = "pendo_visitor_metadata", "pendo_account_metadata"
 EVENTS, SEGMENTS = "pendo_track_events", "pendo_segments"

@@ -9,7 +9,7 @@ import json
 
 from dbt_pendo_sync.pendo.concurrency import START
 
-from .conftest import (
+from ..conftest import (
     INCREMENTAL,
     IncrementalProject,
     _copy,

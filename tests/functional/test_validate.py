@@ -9,7 +9,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import EmulatorData
 
-from .conftest import (
+from ..conftest import (
     ROOT,
     DbtProject,
     base_env,

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from .conftest import ON_SPARK, emulator_key, incremental_emulator_data, make_emulator
+from ..conftest import ON_SPARK, emulator_key, incremental_emulator_data, make_emulator
 
 
 @pytest.mark.parametrize("incremental", [ON_SPARK], indirect=True)

@@ -35,7 +35,7 @@ from dbt_pendo_sync.report_events import (
 )
 from dbt_pendo_sync.results import ModelResult, SyncResults
 
-from .conftest import BIN, emulator_key, emulator_track_secret
+from ..conftest import BIN, emulator_key, emulator_track_secret
 
 ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d ")

@@ -3,6 +3,7 @@ every row it did not deliver, and a rerun after the fault delivers the rest."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -11,7 +12,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import emulator_key, incremental_emulator_data, make_emulator, wait_until
+from ..conftest import emulator_key, incremental_emulator_data, make_emulator, wait_until
 
 N = 2000
 FAST_RETRY = ("--retry-time", "60")
@@ -80,9 +81,18 @@ def test_transient_faults_are_retried_and_everything_arrives(duck, emulator, fau
 
 def test_answers_slower_than_the_read_timeout_are_retried(duck, emulator):
     emulator.faults.add(Fault(kind="delay", delay=3.0, first=2))
-    result = duck.sync("--read-timeout", "1", *FAST_RETRY, emulator=emulator)
+    result = duck.sync(
+        "--read-timeout", "1", "--log-format", "json", "--debug", *FAST_RETRY, emulator=emulator
+    )
     assert result.code == 0, result.output
     _check_known_state(duck, emulator, result, {})
+    # The JSON log's retries: the two slow calls timed out and were sent again (a busy machine
+    # may time out one more); each retry reached Pendo as a write call of its own.
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    retries = [e for e in events if e["event"] == "retry"]
+    assert len(retries) >= 2, result.stdout
+    assert all(e["error"] == "ReadTimeoutError" and e["cause"] == "timed out" for e in retries), retries
+    assert emulator.write_calls() == N // 100 + len(retries)
 
 
 def test_retries_stop_within_their_budget(duck, emulator):

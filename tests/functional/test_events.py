@@ -17,7 +17,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import (
+from ..conftest import (
     EVENTS,
     IncrementalProject,
     emulator_key,
@@ -26,7 +26,7 @@ from .conftest import (
     make_emulator,
     wait_until,
 )
-from .support.processes import free_port
+from ..support.processes import free_port
 
 SECRET = "track-" + secrets.token_hex(12)
 

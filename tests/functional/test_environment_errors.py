@@ -9,7 +9,7 @@ import pytest
 
 from dbt_pendo_sync.emulator import Fault
 
-from .conftest import BIN, base_env, emulator_key, emulator_track_secret, run
+from ..conftest import BIN, base_env, emulator_key, emulator_track_secret, run
 
 
 def test_missing_key_stops_before_the_warehouse(sample, emulator):
@@ -142,7 +142,7 @@ def test_a_state_schema_the_user_cannot_create_is_one_clear_error(
     state, nothing is sent, and there is no traceback."""
     import psycopg2
 
-    from .conftest import _clone_built
+    from ..conftest import _clone_built
 
     con = psycopg2.connect(postgres.dsn())
     con.autocommit = True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dbt_pendo_sync.emulator import EmulatorData
 
-from .conftest import ROOT, IncrementalProject, _copy, base_env, make_emulator
+from ..conftest import ROOT, IncrementalProject, _copy, base_env, make_emulator
 
 FIXTURE = ROOT / "tests" / "fixtures" / "records_project"
 FIELDS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from .conftest import DbtProject, dbt_pendo
+from ..conftest import DbtProject, dbt_pendo
 
 ATTACK = 'x"; drop table main.users; --'
 YAML = "models/marts/_pendo.yml"
