@@ -1,5 +1,5 @@
 """The generic pipeline (`sync_models`) with a toy target defined and registered here (its spec
-is tests/test_toy_target.py's), over a DuckDB file through the dbt adapter and the emulator
+is tests/functional/test_toy_target.py's), over a DuckDB file through the dbt adapter and the emulator
 through a real PendoClient: what a run sends and counts, that a second run sends nothing,
 --max-removals, and a sink that starts its model over. The toy writes each row's label into a
 custom visitor field, and clears the field of a visitor that left the model."""
@@ -45,7 +45,7 @@ from dbt_pendo_sync.targets.base import (
 from dbt_pendo_sync.vocab import ChangeKind, ModelStatus
 
 from ..conftest import emulator_key, make_emulator
-from ..test_toy_target import ToySpec
+from ..functional.test_toy_target import ToySpec
 from .tinyproject import TinyProject, fill, tiny_project
 
 FIELD = "toy_label"

@@ -37,7 +37,7 @@ from dbt_pendo_sync.targets.base import (
     TargetSpec,
 )
 
-from .conftest import ROOT, IncrementalProject, fixture_on, make_emulator
+from ..conftest import ROOT, IncrementalProject, fixture_on, make_emulator
 
 TOY = ROOT / "tests" / "fixtures" / "toy_project"
 
