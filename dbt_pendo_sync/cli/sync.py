@@ -152,7 +152,7 @@ log_format = option(
     default=OutputOptions.log_format,
     show_default=True,
     help="default: progress bars on a terminal, else "
-    "text; text: timestamped lines; json: one JSON object per event on "
+    "text; text: timestamped lines; json: one JSON object per report event on "
     "stdout; debug: text with every batch and retry.",
 )
 
