@@ -39,6 +39,9 @@ class EmulatorOptions:
     accept_any_id: bool
     unknown_fields: str
     track_answer: str
+    aggregation_answer: str
+    aggregation_limit: str
+    aggregation_times: str
     latency_ms: dict[str, int]  # per kind of call (_latency)
     latency_per_record_ms: float
     rate_limit: int
@@ -103,6 +106,29 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     '{"status": "ok"} (Pendo does not document which).',
 )
 @option(
+    "--aggregation-answer",
+    type=click.Choice(["results", "array"]),
+    default="results",
+    show_default=True,
+    help='The answer to POST /api/v1/aggregation: {"results": [rows]}, or the rows as a bare '
+    "array (Pendo's clients report both).",
+)
+@option(
+    "--aggregation-limit",
+    type=click.Choice(["accepted", "refused"]),
+    default="accepted",
+    show_default=True,
+    help='Whether an aggregation\'s "limit" step is accepted, or refused with 400 (not every '
+    "subscription is known to take it).",
+)
+@option(
+    "--aggregation-times",
+    type=click.Choice(["epoch_ms", "rfc3339"]),
+    default="epoch_ms",
+    show_default=True,
+    help="Time values in aggregation answers: epoch milliseconds, or RFC 3339 text in UTC.",
+)
+@option(
     "--latency-ms",
     default="0",
     show_default=True,
@@ -110,7 +136,8 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     metavar="N|KIND=N,...",
     help="Delay every answer by N milliseconds, as the network to Pendo would; concurrent "
     "requests wait side by side. Per kind of call: bulk=250,track=50,segment=100,get=5 (kinds "
-    "bulk, track, segment, get, other; those not named 0, or N with a plain N among them).",
+    "bulk, track, segment, aggregation, get, other; those not named 0, or N with a plain N "
+    "among them).",
 )
 @option(
     "--latency-per-record-ms",
@@ -119,7 +146,8 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     type=click.FloatRange(min=0),
     metavar="MS",
     help="Delay each answer by MS more per record the call carries (bulk write records, "
-    "segment visitors, the event of a track call), as Pendo takes longer for bigger batches.",
+    "segment visitors, the event of a track call) or answers (aggregation rows), as Pendo "
+    "takes longer for bigger batches.",
 )
 @option(
     "--rate-limit",
@@ -202,6 +230,9 @@ def emulator_command(**options: Any) -> None:
             keep_bodies=given.keep_bodies or given.dump_path is not None,
             unknown_fields=given.unknown_fields,
             track_answer=given.track_answer,
+            aggregation_answer=given.aggregation_answer,
+            aggregation_limit=given.aggregation_limit,
+            aggregation_times=given.aggregation_times,
             request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)

@@ -1,13 +1,14 @@
 """Pendo's metadata values as the emulator plays them: the known visitors and accounts, the
-values of their custom and agent groups, bulk writes (POST /api/v1/metadata/{kind}/{group}/value),
-one value written or read (PUT/GET .../value/{id}/{field}) and a record read (GET
-/api/v1/{kind}/{id})."""
+values of their custom and agent groups and when each record's were last written, bulk writes
+(POST /api/v1/metadata/{kind}/{group}/value), one value written or read (PUT/GET
+.../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id})."""
 
 from __future__ import annotations
 
 import copy
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -68,6 +69,8 @@ class Values:
         self._values: dict[str, dict[str, dict[str, dict]]] = {
             group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
         }
+        # kind -> record id -> when its values were last written, in epoch milliseconds
+        self._written: dict[str, dict[str, int]] = {kind: {} for kind in ID_FIELDS}
         for kind in ID_FIELDS:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
@@ -98,10 +101,33 @@ class Values:
             if isinstance(known, set):
                 known.update(ids)
 
-    def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
-        """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
+    def set_values(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Set values as a Pendo admin would by hand, unchecked (the record becomes known;
+        None clears a field)."""
         with self._lock:
-            self._store(record_kind(kind), record_id, {field: value}, record_group(group))
+            self._store(record_kind(kind), record_id, values, record_group(group))
+
+    def last_written(self, kind: str, record_id: str) -> int | None:
+        """When a record's values were last written (epoch milliseconds), None if never."""
+        with self._lock:
+            return self._written[record_kind(kind)].get(record_id)
+
+    def records(self, kind: str) -> list[tuple[str, dict[str, dict[str, Any]], int | None]]:
+        """Every record of a kind Pendo holds (the known ids, unless every id is, and those
+        with values): its id, its values per group (copies) and when they were last written."""
+        with self._lock:
+            known = self._known[kind]
+            ids = dict.fromkeys(known if isinstance(known, set) else ())
+            for group in GROUPS:
+                ids.update(dict.fromkeys(self._values[group][kind]))
+            return [
+                (
+                    rid,
+                    {group: dict(self._values[group][kind].get(rid, {})) for group in GROUPS},
+                    self._written[kind].get(rid),
+                )
+                for rid in ids
+            ]
 
     # -- endpoints
 
@@ -199,10 +225,12 @@ class Values:
         return known == ALL or record_id in known
 
     def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
-        """Merge values into a record's group (None deletes a field) and make the record known."""
+        """Merge values into a record's group (None deletes a field), make the record known
+        and note when it was written."""
         known = self._known[kind]
         if isinstance(known, set):
             known.add(record_id)
+        self._written[kind][record_id] = time.time_ns() // 1_000_000
         records = self._values[group][kind]
         stored = records.setdefault(record_id, {})
         for name, value in values.items():

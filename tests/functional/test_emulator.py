@@ -891,8 +891,8 @@ def test_latency_per_kind_of_call_and_per_record(make_emulator):
 
 def test_latency_per_kind_is_checked():
     assert parse_latency("250") == dict.fromkeys(KINDS, 250)
-    assert parse_latency("bulk=250, get=5") == {"bulk": 250, "track": 0, "segment": 0, "get": 5, "other": 0}
-    assert parse_latency("250,get=5") == {"bulk": 250, "track": 250, "segment": 250, "get": 5, "other": 250}
+    assert parse_latency("bulk=250, get=5") == {**dict.fromkeys(KINDS, 0), "bulk": 250, "get": 5}
+    assert parse_latency("250,get=5") == {**dict.fromkeys(KINDS, 250), "get": 5}
     for bad in ["", "bulk=x", "reads=5", "1.5", "bulk=-1"]:
         with pytest.raises(ValueError, match="KIND=N"):
             parse_latency(bad)
@@ -1010,6 +1010,8 @@ def test_control_surface(emu):
         "write_calls": 2,
         "track_calls": 1,
         "segment_calls": 0,
+        "read_calls": 0,
+        "read_rows": 0,
         "segments": 0,
         "tracked_events": 1,
         "requests": 3,
