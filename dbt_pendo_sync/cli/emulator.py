@@ -7,7 +7,7 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,12 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
         raise click.BadParameter(str(exc)) from None
 
 
+def _switch(flag: str, values: tuple[str, ...], text: str) -> Callable:
+    """An option playing one point Pendo's documentation leaves open: one of `values`, the
+    first by default."""
+    return option(flag, type=click.Choice(values), default=values[0], show_default=True, help=text)
+
+
 @click.command(name="emulator", short_help="Run a local HTTP server that answers like Pendo's API.")
 @option(
     "--host",
@@ -89,44 +95,34 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     help="Know every visitor and account id, so no row is reported missing (with --data: "
     "replaces its visitors/accounts, keeps its schema and values).",
 )
-@option(
+@_switch(
     "--unknown-fields",
-    type=click.Choice(["reject", "create_text"]),
-    default="reject",
-    show_default=True,
-    help="Writes naming a custom field the schema lacks: reject answers "
+    ("reject", "create_text"),
+    "Writes naming a custom field the schema lacks: reject answers "
     '400 "missing field mappings"; create_text creates it as a string field.',
 )
-@option(
+@_switch(
     "--track-answer",
-    type=click.Choice(["empty", "json"]),
-    default="empty",
-    show_default=True,
-    help="The body of 200 for an accepted track event (POST /data/track): empty, or "
+    ("empty", "json"),
+    "The body of 200 for an accepted track event (POST /data/track): empty, or "
     '{"status": "ok"} (Pendo does not document which).',
 )
-@option(
+@_switch(
     "--aggregation-answer",
-    type=click.Choice(["results", "array"]),
-    default="results",
-    show_default=True,
-    help='The answer to POST /api/v1/aggregation: {"results": [rows]}, or the rows as a bare '
+    ("results", "array"),
+    'The answer to POST /api/v1/aggregation: {"results": [rows]}, or the rows as a bare '
     "array (Pendo's clients report both).",
 )
-@option(
+@_switch(
     "--aggregation-limit",
-    type=click.Choice(["accepted", "refused"]),
-    default="accepted",
-    show_default=True,
-    help='Whether an aggregation\'s "limit" step is accepted, or refused with 400 (not every '
+    ("accepted", "refused"),
+    'Whether an aggregation\'s "limit" step is accepted, or refused with 400 (not every '
     "subscription is known to take it).",
 )
-@option(
+@_switch(
     "--aggregation-times",
-    type=click.Choice(["epoch_ms", "rfc3339"]),
-    default="epoch_ms",
-    show_default=True,
-    help="Time values in aggregation answers: epoch milliseconds, or RFC 3339 text in UTC.",
+    ("epoch_ms", "rfc3339"),
+    "Time values in aggregation answers: epoch milliseconds, or RFC 3339 text in UTC.",
 )
 @option(
     "--latency-ms",

@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 from .. import __version__
 from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
 from ..records import Record
-from .answers import BatchOutcome, read_answer
+from .answers import BatchOutcome, read_answer, short_body
 from .bodies import json_body, records_body
 from .concurrency import AdaptiveLimit
 from .pacing import Pacer
@@ -245,10 +245,12 @@ class PendoClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         bulk: tuple[str, int] | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """One request, paced. A call a sync sends in bulk gives `bulk` (its kind and its work,
         in records): it takes a place in the window of calls in flight, which its answer
-        adapts. Reads and one-off calls go outside the window."""
+        adapts. Reads and one-off calls go outside the window. With `stream`, the answer's body
+        is left unread, for the caller to read as it arrives and close."""
         url = f"{self.base_url}{path}"
         data = body if body is None or isinstance(body, bytes) else json_body(body)
         try:
@@ -263,11 +265,13 @@ class PendoClient:
                     params=params,
                     timeout=self._retry.timeout,
                     allow_redirects=False,
+                    stream=stream,
                 )
         except requests.RequestException as exc:
             raise self._unanswered(exc) from None
         self._contact.reached = True
         if response.status_code in (401, 403):
+            response.close()
             raise PendoAuthError(
                 self._settings.refused.format(base=self.base_url),
                 unsent=not self._settings.repeat_unanswered,
@@ -333,7 +337,7 @@ class PendoClient:
                 self.write_values(kind, records[:half], ids[:half], create, group),
                 self.write_values(kind, records[half:], ids[half:], create, group),
             )
-        return BatchOutcome.of_status(ids, status, _short(response))
+        return BatchOutcome.of_status(ids, status, short_body(response))
 
     def track(self, event: dict, event_id: str) -> BatchOutcome:
         """POST one Track Event to the track endpoint (this client's base URL); any 200 is
@@ -342,13 +346,15 @@ class PendoClient:
         status = response.status_code
         if status == 200:
             return BatchOutcome(confirmed=[event_id])
-        return BatchOutcome.of_status([event_id], status, _short(response))
+        return BatchOutcome.of_status([event_id], status, short_body(response))
 
     def api_segments(self) -> dict[str, str]:
         """{name: id} of the segments created through the API (GET segment?createdByApi=true)."""
         response = self._call("GET", "/api/v1/segment", params={"createdByApi": "true"})
         if response.status_code != 200:
-            raise PendoError(f"Pendo answered {response.status_code} to the segment list: {_short(response)}")
+            raise PendoError(
+                f"Pendo answered {response.status_code} to the segment list: {short_body(response)}"
+            )
         try:
             listed = response.json() or []
             return {str(s["name"]): str(s["id"]) for s in listed if s.get("createdByApi", True)}
@@ -360,7 +366,7 @@ class PendoClient:
         response = self._call("POST", "/api/v1/segment/upload", {"name": name, "visitors": list(visitors)})
         if response.status_code != 200:
             raise PendoError(
-                f"Pendo answered {response.status_code} to creating segment '{name}': {_short(response)}"
+                f"Pendo answered {response.status_code} to creating segment '{name}': {short_body(response)}"
             )
         try:
             return str(response.json()["segmentId"])
@@ -380,7 +386,7 @@ class PendoClient:
         if response.status_code == 404:
             raise SegmentGoneError(segment_id)
         if response.status_code != 200:
-            return BatchOutcome.of_status(every, response.status_code, _short(response))
+            return BatchOutcome.of_status(every, response.status_code, short_body(response))
         try:
             statuses = {str(e.get("operation")): e for e in response.json().get("multistatus") or []}
         except (ValueError, AttributeError):
@@ -405,7 +411,7 @@ class PendoClient:
         if response.status_code != 200:
             raise PendoError(
                 f"Pendo answered {response.status_code} to the {kind} field schema "
-                f"request: {_short(response)}"
+                f"request: {short_body(response)}"
             )
         try:
             listed = (response.json() or {}).get(group) or {}
@@ -439,8 +445,16 @@ class PendoClient:
         if response.status_code != 200:
             raise PendoError(
                 f"Pendo did not create the {kind} fields {', '.join(fields)} "
-                f"({response.status_code}: {_short(response)})"
+                f"({response.status_code}: {short_body(response)})"
             )
+
+    def aggregate(self, pipeline: list[dict[str, Any]]) -> requests.Response:
+        """POST one aggregation pipeline (Pendo's read of many records; pendo/reading.py): the
+        answer, its body left to be read as it streams, then closed. 403 raises PendoAuthError
+        as for any call."""
+        request = {"pipeline": pipeline, "requestId": "dbt-pendo-sync"}
+        body = {"response": {"mimeType": "application/json"}, "request": request}
+        return self._call("POST", "/api/v1/aggregation", body, stream=True)
 
     def close(self) -> None:
         """Close every session this client opened."""
@@ -477,8 +491,3 @@ def _cause(exc: Exception) -> str:
         if marker in text:
             return words
     return type(exc).__name__
-
-
-def _short(response: requests.Response) -> str:
-    text = (response.text or "").strip().replace("\n", " ")
-    return text[:300] if text else "(empty body)"

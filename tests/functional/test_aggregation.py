@@ -5,7 +5,7 @@ what Pendo leaves open, keys, rate limit, latency, faults and counts."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -41,22 +41,9 @@ def _data() -> EmulatorData:
 
 
 @pytest.fixture
-def make_emulator() -> Iterator:
-    started: list[PendoEmulator] = []
-
-    def make(**options) -> PendoEmulator:
-        emulator = PendoEmulator(KEY, read_only_keys=[READ_ONLY], data=_data(), **options).start()
-        started.append(emulator)
-        return emulator
-
-    yield make
-    for emulator in started:
-        emulator.stop()
-
-
-@pytest.fixture
-def emu(make_emulator) -> PendoEmulator:
-    return make_emulator()
+def make_emulator(start_emulator) -> Callable[..., PendoEmulator]:
+    """Emulators holding _data(), with the switches given."""
+    return lambda **switches: start_emulator(KEY, read_only_keys=[READ_ONLY], data=_data(), **switches)
 
 
 def aggregate(emu, *steps, source="visitors", key=KEY, body=None) -> requests.Response:
@@ -73,7 +60,8 @@ SELECT = {
 }
 
 
-def test_sort_filter_limit_select(emu):
+def test_sort_filter_limit_select(make_emulator):
+    emu = make_emulator()
     answer = aggregate(emu, {"identified": "visitorId"}, {"sort": ["visitorId"]}, SELECT)
     assert answer.status_code == 200
     assert answer.json() == {
@@ -95,7 +83,8 @@ def test_sort_filter_limit_select(emu):
     assert aggregate(emu, {"limit": 0}).json() == {"results": []}
 
 
-def test_rows_without_select_show_every_group_and_when_they_were_written(emu):
+def test_rows_without_select_show_every_group_and_when_they_were_written(make_emulator):
+    emu = make_emulator()
     emu.set_value("visitor", "v3", "role", "admin", group="agent")
     (row,) = aggregate(emu, {"filter": 'visitorId == "v3"'}).json()["results"]
     assert row == {
@@ -110,7 +99,8 @@ def test_rows_without_select_show_every_group_and_when_they_were_written(emu):
     assert never["metadata"]["auto"] == {} and emu.last_written("visitor", "v4") is None
 
 
-def test_accounts_source(emu):
+def test_accounts_source(make_emulator):
+    emu = make_emulator()
     answer = aggregate(
         emu,
         {"sort": ["accountId"]},
@@ -157,14 +147,16 @@ def test_switches_for_the_answer_shape_limit_and_times(make_emulator):
         ),
     ],
 )
-def test_malformed_pipelines_get_400(emu, steps, body, message):
+def test_malformed_pipelines_get_400(make_emulator, steps, body, message):
+    emu = make_emulator()
     answer = aggregate(emu, *steps, body=body)
     assert answer.status_code == 400 and message in answer.text
     unknown_source = aggregate(emu, source="events")
     assert unknown_source.status_code == 400 and "sources are visitors and accounts" in unknown_source.text
 
 
-def test_keys_reads_take_a_read_only_key(emu):
+def test_keys_reads_take_a_read_only_key(make_emulator):
+    emu = make_emulator()
     assert aggregate(emu, key="wrong").status_code == 403
     assert aggregate(emu, key=READ_ONLY).status_code == 200
 
@@ -197,7 +189,8 @@ def test_latency_of_an_aggregation_grows_with_the_rows_it_answers(make_emulator)
     assert statuses == [200]
 
 
-def test_admin_edits_by_python_and_by_the_control_surface(emu):
+def test_admin_edits_by_python_and_by_the_control_surface(make_emulator):
+    emu = make_emulator()
     before = emu.last_written("visitor", "v1")
     emu.set_values("visitor", "v1", {"plan": "enterprise", "signup": None})
     assert emu.values("visitor", "v1") == {"plan": "enterprise"}

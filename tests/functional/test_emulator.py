@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -24,19 +24,14 @@ AUTH = {"x-pendo-integration-key": KEY}
 
 
 @pytest.fixture
-def make_emulator() -> Iterator:
-    """Start emulators with given switches; stop them all at teardown."""
-    started: list[PendoEmulator] = []
+def make_emulator(start_emulator) -> Callable[..., PendoEmulator]:
+    """Start emulators with given switches (stopped at teardown)."""
 
     def make(**switches) -> PendoEmulator:
         switches.setdefault("track_secret", SECRET)
-        emulator = PendoEmulator(KEY, read_only_keys=[READ_ONLY], **switches).start()
-        started.append(emulator)
-        return emulator
+        return start_emulator(KEY, read_only_keys=[READ_ONLY], **switches)
 
-    yield make
-    for emulator in started:
-        emulator.stop()
+    return make
 
 
 @pytest.fixture
