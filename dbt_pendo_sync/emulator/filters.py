@@ -23,6 +23,7 @@ from typing import Any
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
+Read = Callable[[Row, str], Any]  # the value a path names in a row
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -84,8 +85,9 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 class _Parser:
     """Recursive descent over the tokens of one expression."""
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, read: Read) -> None:
         self._tokens = _tokens(expression)
+        self._read = read
         self._at = 0
 
     def _peek(self) -> tuple[str, str]:
@@ -149,7 +151,8 @@ class _Parser:
         kind, text = self._peek()
         if kind == "name" and text not in _LITERALS and text != "in":
             self._at += 1
-            return lambda row: lookup(row, text)
+            read = self._read
+            return lambda row: read(row, text)
         value = self._literal()
         return lambda row: value
 
@@ -179,7 +182,7 @@ class _Parser:
         return members
 
 
-def parse_filter(expression: str) -> Predicate:
-    """The predicate of a filter expression (see the module docstring); FilterError if it is
-    not one."""
-    return _Parser(expression).whole()
+def parse_filter(expression: str, read: Read = lookup) -> Predicate:
+    """The predicate of a filter expression (see the module docstring), reading the paths it
+    names with `read`; FilterError if it is not one."""
+    return _Parser(expression, read).whole()

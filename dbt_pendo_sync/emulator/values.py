@@ -9,7 +9,8 @@ import copy
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .answers import NOT_FOUND, Answer, Incoming, Routes, json_answer, json_problem, text_answer
@@ -112,22 +113,21 @@ class Values:
         with self._lock:
             return self._written[record_kind(kind)].get(record_id)
 
-    def records(self, kind: str) -> list[tuple[str, dict[str, dict[str, Any]], int | None]]:
+    @contextmanager
+    def held(self, kind: str) -> Iterator[list[tuple[str, dict, dict, int | None]]]:
         """Every record of a kind Pendo holds (the known ids, unless every id is, and those
-        with values): its id, its values per group (copies) and when they were last written."""
+        with values): (id, custom values, agent values, when last written in epoch ms or
+        None). The lock is held inside the block, and the values are the store's own: to read
+        only, there. Tuples, not a dict per record: an aggregation reads them all each call."""
         with self._lock:
             known = self._known[kind]
             ids = dict.fromkeys(known if isinstance(known, set) else ())
-            for group in GROUPS:
-                ids.update(dict.fromkeys(self._values[group][kind]))
-            return [
-                (
-                    rid,
-                    {group: dict(self._values[group][kind].get(rid, {})) for group in GROUPS},
-                    self._written[kind].get(rid),
-                )
-                for rid in ids
-            ]
+            custom, agent = (self._values[group][kind] for group in ("custom", "agent"))  # GROUPS
+            ids.update(dict.fromkeys(custom))
+            ids.update(dict.fromkeys(agent))
+            written = self._written[kind]
+            none: dict[str, Any] = {}
+            yield [(rid, custom.get(rid, none), agent.get(rid, none), written.get(rid)) for rid in ids]
 
     # -- endpoints
 

@@ -99,6 +99,17 @@ def test_rows_without_select_show_every_group_and_when_they_were_written(make_em
     assert never["metadata"]["auto"] == {} and emu.last_written("visitor", "v4") is None
 
 
+def test_filters_sorts_and_selects_see_times_as_they_are_answered(make_emulator):
+    """A time field reads the same in every step: epoch ms, or RFC 3339 text with the switch."""
+    for switch, later in (("epoch_ms", 1700000000124), ("rfc3339", '"2023-11-14T22:13:20.124Z"')):
+        emu = make_emulator(aggregation_times=switch)
+        steps = [{"filter": f"metadata.custom.signup > {later}"}, {"sort": ["-metadata.custom.signup"]}]
+        answer = aggregate(emu, *steps, {"select": {"id": "visitorId", "custom": "metadata.custom"}})
+        rows = answer.json()["results"]
+        assert [row["id"] for row in rows] == ["v2"]
+        assert rows[0]["custom"]["signup"] in (1704182645678, "2024-01-02T08:04:05.678Z")
+
+
 def test_accounts_source(make_emulator):
     emu = make_emulator()
     answer = aggregate(
