@@ -122,7 +122,7 @@ class Values:
         with self._lock:
             known = self._known[kind]
             ids = dict.fromkeys(known if isinstance(known, set) else ())
-            custom, agent = (self._values[group][kind] for group in ("custom", "agent"))  # GROUPS
+            custom, agent = self._values["custom"][kind], self._values["agent"][kind]
             ids.update(dict.fromkeys(custom))
             ids.update(dict.fromkeys(agent))
             written = self._written[kind]
