@@ -212,8 +212,8 @@ class ModelSnapshot:
         qid = w.quote(self._id_column)
         rid = f"cast({qid} as {w.macro('type_string')})"
         keys = (
-            f"select __rid, __id, count(*) as __k from {self.table} where __change in "
-            f"('{ChangeKind.NEW}', '{ChangeKind.CHANGED}') and __rid is not null group by __rid, __id"
+            f"select __rid, __id, count(*) as __k from {self.table} where __change in ('{ChangeKind.NEW}', "
+            f"'{ChangeKind.CHANGED}', '{ChangeKind.ADOPTED}') and __rid is not null group by __rid, __id"
         )
         sql = (
             f"select k.__id, k.__k, count(*) from {self.relation} m left join ({keys}) k on k.__rid = {rid} "
@@ -308,7 +308,18 @@ class ModelSnapshot:
             return f"{change} = '{ChangeKind.NEW}'"
         if self.full_resync:
             return f"{change} <> '{ChangeKind.DROPPED}'"
-        return f"{change} not in ('{ChangeKind.SAME}', '{ChangeKind.DROPPED}')"
+        return f"{change} not in ('{ChangeKind.SAME}', '{ChangeKind.DROPPED}', '{ChangeKind.ADOPTED}')"
+
+    def adopt(self, record_ids: Sequence[str]) -> None:
+        """Mark these new rows as held equal by Pendo already: the merge records them as
+        confirmed, and they are not sent."""
+        w = self._w
+        for start in range(0, len(record_ids), 1000):
+            ids = ", ".join(map(w.literal, record_ids[start : start + 1000]))
+            w.execute(
+                f"update {self.table} set __change = '{ChangeKind.ADOPTED}' "
+                f"where __change = '{ChangeKind.NEW}' and __rid in ({ids})"
+            )
 
     def drop(self) -> None:
         """Drop the snapshot table."""

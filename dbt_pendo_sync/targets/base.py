@@ -10,7 +10,7 @@ says what it did in its own words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -101,6 +101,28 @@ class FoundColumns:
     create_fields: bool
 
 
+@dataclass(frozen=True)
+class ReadBackField:
+    """One field a model writes, as reading Pendo back compares it."""
+
+    column: str  # its column's real name
+    group: str  # its metadata group: custom or agent
+    field: str
+    convert: Callable[[Any], Any]  # a non-null value as a sync sends it (InvalidValue: never sent)
+    clears: bool  # a null is sent (nulls: clear), so it is compared; else a null is left alone
+    pendo_type: str | None
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """What a model's records are in Pendo: the kind read back, the id column's real name,
+    and the fields."""
+
+    kind: str
+    id_column: str
+    fields: tuple[ReadBackField, ...]
+
+
 @dataclass
 class ModelRun:
     """What a sink works with for one model of a run."""
@@ -124,6 +146,11 @@ class ModelSink(Protocol):
 
     def before(self, ledger: Ledger) -> Channel:
         """Inside the lock, before the snapshot: read what the send needs; the sender."""
+
+    def frozen(self, snapshot: ModelSnapshot) -> None:
+        """Inside the lock, once the snapshot is frozen and before it is counted and sent
+        (metadata adopts what Pendo holds equal already, `sync --adopt`)."""
+        return None
 
     def after(self, ledger: Ledger) -> None:
         """Inside the lock, after the send (also one that stopped early): record what it made."""
@@ -163,6 +190,11 @@ class Target(Protocol):
 
     def describe(self, spec: TargetSpec) -> str:
         """What the model writes to Pendo, a sentence for its exposure's description."""
+
+    def read_back(self, spec: TargetSpec, run: ModelRun) -> ReadBack | None:
+        """What Pendo holds of the model's records, to compare (audit, adopt); None when the
+        target's records cannot be read back. Its columns are checked as a sync checks them."""
+        return None
 
     def project_problems(self, models: Iterable[ModelNode]) -> list[Problem]:
         """Problems between the project's models (all of them, whatever is selected)."""

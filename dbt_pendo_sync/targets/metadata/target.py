@@ -15,14 +15,29 @@ from ...exposures import Exposure, mapping_sentence
 from ...ledger.snapshot import ModelSnapshot, RecordSQL, SnapshotColumns
 from ...ledger.store import Ledger
 from ...pendo.fields import Converter, refused_column, warehouse_id_kind
+from ...readback.adopt import adopt
+from ...report_events import Debug, RunWarning
 from ...results import ModelResult
 from ...schemas import load_schema
 from ...vocab import OnRemove
 from ...wording import clears, default_words
-from ..base import Capabilities, FoundColumns, ModelRun, ModelSink, RecordBuilder, Target, TargetSpec
+from ..base import (
+    Capabilities,
+    FoundColumns,
+    ModelRun,
+    ModelSink,
+    ReadBack,
+    ReadBackField,
+    RecordBuilder,
+    Target,
+    TargetSpec,
+)
 from .fieldcheck import field_problems, missing_field_problems, read_as_text, unsendable, unsendable_problems
 from .records import MetadataBuilder, MetadataSender
 from .spec import OBJECTS, MetadataSpec, metadata_spec
+
+# Why --adopt adopted nothing: a dry run without the key cannot read Pendo's values.
+NO_READER = "set PENDO_INTEGRATION_KEY to read them, or leave --adopt out (every new row is sent)"
 
 
 @dataclass(frozen=True)
@@ -79,10 +94,10 @@ class MetadataSink(ModelSink):
         self.columns: Columns | None = None
 
     def read(self) -> SnapshotColumns:
-        self.columns = self._columns()
+        self.columns = self.checked_columns()
         return _snapshot_columns(self.spec, self.columns)
 
-    def _columns(self) -> Columns:
+    def checked_columns(self) -> Columns:
         """The model's columns, checked against Pendo's fields before any write: problems
         stop this model; missing fields are created when asked."""
         spec, delivery = self.spec, self.run.delivery
@@ -114,6 +129,18 @@ class MetadataSink(ModelSink):
             self.run.result,
         )
 
+    def frozen(self, snapshot: ModelSnapshot) -> None:
+        """With --adopt, the new rows Pendo holds equal already are adopted, not sent."""
+        delivery = self.run.delivery
+        if not delivery.options.adopt or self.columns is None:
+            return
+        if delivery.reader is None:
+            self.run.fire(RunWarning(f"{self.spec.model}: --adopt reads Pendo's values: {NO_READER}"))
+            return
+        read = _read_back(self.spec, self.columns)
+        adopted = adopt(snapshot, self.run.node, read, delivery.reader)
+        self.run.fire(Debug(f"{self.spec.model}: {adopted:,} new records held equal by Pendo are adopted"))
+
     def after(self, ledger: Ledger) -> None:
         """Nothing to keep beside the state."""
 
@@ -143,6 +170,25 @@ def _snapshot_columns(spec: MetadataSpec, columns: Columns) -> SnapshotColumns:
             },
         ),
     )
+
+
+def _read_back(spec: MetadataSpec, columns: Columns) -> ReadBack:
+    """The model's fields as reading Pendo back compares them."""
+    known = columns.pendo_types or {}
+    fields = tuple(
+        ReadBackField(
+            columns.real[column],
+            spec.group,
+            field,
+            converter.convert,
+            spec.clears_nulls(column),
+            known.get(field),
+        )
+        for (column, field), converter in zip(
+            columns.mapping.items(), _converters(spec, columns), strict=True
+        )
+    )
+    return ReadBack(spec.object, columns.real[columns.id_column], fields)
 
 
 def _converters(spec: MetadataSpec, columns: Columns) -> list[Converter]:
@@ -198,6 +244,10 @@ class MetadataTarget(Target):
 
     def describe(self, spec: TargetSpec) -> str:
         return mapping_sentence(spec.model, self.mapping(spec), f"(ids from {spec.id_column}) writes")
+
+    def read_back(self, spec: TargetSpec, run: ModelRun) -> ReadBack:
+        mine = cast(MetadataSpec, spec)
+        return _read_back(mine, MetadataSink(mine, run).checked_columns())
 
     def sink(self, spec: TargetSpec, run: ModelRun) -> MetadataSink:
         return MetadataSink(cast(MetadataSpec, spec), run)
