@@ -39,6 +39,8 @@ class EmulatorOptions:
     accept_any_id: bool
     unknown_fields: str
     track_answer: str
+    parent_accounts: bool
+    parent_account_id_key: str
     latency_ms: dict[str, int]  # per kind of call (_latency)
     latency_per_record_ms: float
     rate_limit: int
@@ -101,6 +103,21 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     show_default=True,
     help="The body of 200 for an accepted track event (POST /data/track): empty, or "
     '{"status": "ok"} (Pendo does not document which).',
+)
+@option(
+    "--parent-accounts/--no-parent-accounts",
+    default=True,
+    show_default=True,
+    help="Whether the subscription has parent accounts (Pendo support enables them): without, "
+    "the parentAccount field schema and writes answer 404.",
+)
+@option(
+    "--parent-account-id-key",
+    type=click.Choice(["parentAccountId", "accountId"]),
+    default="parentAccountId",
+    show_default=True,
+    help="The id key parent account writes must use (Pendo does not document which); a record "
+    "keyed otherwise gets 400 naming this key.",
 )
 @option(
     "--latency-ms",
@@ -202,6 +219,8 @@ def emulator_command(**options: Any) -> None:
             keep_bodies=given.keep_bodies or given.dump_path is not None,
             unknown_fields=given.unknown_fields,
             track_answer=given.track_answer,
+            parent_accounts=given.parent_accounts,
+            parent_account_id_key=given.parent_account_id_key,
             request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)

@@ -57,7 +57,11 @@ def test_exit_code_two_without_traceback_or_warehouse_work(bad_run):
         ),
         (
             "bad_object",
-            ["pendo.object", "'visitors' is not allowed", "use one of: visitor, account, parent_account, event, segment"],
+            [
+                "pendo.object",
+                "'visitors' is not allowed",
+                "use one of: visitor, account, parent_account, event, segment",
+            ],
         ),
         ("no_id_column", ["'id_column' is a required property", "add it"]),
         ("string_batch_size", ["pendo.batch_size", "'500' must be of type integer"]),
