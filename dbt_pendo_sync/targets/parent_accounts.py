@@ -63,7 +63,8 @@ class ParentAccountSpec(MetadataSpec):
 def refused_problem(spec: MetadataSpec, answer: str) -> Problem:
     """The problem of a model whose parent accounts Pendo refused (`answer`: what Pendo said)."""
     said = f" ({answer})" if answer else ""
-    return spec.problem(f"Pendo refused parent accounts{said}: the subscription has none", ENABLE_FIX)
+    what = f"Pendo refused parent accounts{said}: this Pendo subscription does not have them"
+    return spec.problem(what, ENABLE_FIX)
 
 
 def rekeyed(records: Sequence[Record], key: str) -> Sequence[Record]:
