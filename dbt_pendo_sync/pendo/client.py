@@ -318,7 +318,7 @@ class PendoClient:
         A batch Pendo refuses with 400 is split in halves until the refused records are
         isolated: the good ones still go through, each bad one carries Pendo's answer.
         """
-        answer = self.write_once(kind, records, ids, create, group)
+        answer = self.write_once(kind, group, create, records, ids)
         if answer.status == 400 and len(records) > 1:
             half = len(records) // 2
             return BatchOutcome.combine(
@@ -328,14 +328,10 @@ class PendoClient:
         return answer.outcome
 
     def write_once(
-        self,
-        kind: str,
-        records: Sequence[Record],
-        ids: Sequence[str],
-        create: bool = False,
-        group: str = "custom",
+        self, kind: str, group: str, create: bool, records: Sequence[Record], ids: Sequence[str]
     ) -> WriteAnswer:
-        """One POST of a batch, never split: Pendo's status and answer, and the fate of each id."""
+        """One POST of a batch of `kind` records (`group`, `create` as for write_values), never
+        split: Pendo's status and answer, and the fate of each id."""
         params = {"create": "true"} if create else None
         path, body = f"/api/v1/metadata/{kind}/{group}/value", records_body(records)
         response = self._call("POST", path, body, params, bulk=("metadata", len(records)))

@@ -102,10 +102,10 @@ class ParentAccountSender:
 
     def send(self, records: Sequence[Record], ids: Sequence[str]) -> BatchOutcome:
         sent = self.key.current
-        call = (KIND, rekeyed(records, sent), ids, self.create, self.spec.group)
+        keyed, group = rekeyed(records, sent), self.spec.group
         if self.key.settled:
-            return self.client.write_values(*call)
-        answer = self.client.write_once(*call)
+            return self.client.write_values(KIND, keyed, ids, self.create, group)
+        answer = self.client.write_once(KIND, group, self.create, keyed, ids)
         if answer.status == 404:
             raise ConfigError(problems=[refused_problem(self.spec, f"404 to a write: {answer.text}")])
         if answer.status == 400 and sent == ID_KEY and _NAMES_OTHER_KEY.search(answer.text):
@@ -114,7 +114,7 @@ class ParentAccountSender:
         if answer.status in (200, 400):
             self.key.settled = True
         if answer.status == 400 and len(records) > 1:
-            return self.client.write_values(*call)
+            return self.client.write_values(KIND, keyed, ids, self.create, group)
         return answer.outcome
 
 

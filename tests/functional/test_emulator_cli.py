@@ -364,7 +364,7 @@ def track_with_headers(url: str) -> tuple[int, str | None]:
 
 def test_the_parent_account_switches_are_read_from_the_command_line(start):
     path = "/api/v1/metadata/parentAccount/custom/value"
-    keyed = start("--port", "0", "--accept-any-id", "--parent-account-id-key", "accountId")
+    keyed = start("--port", "0", "--accept-any-id", "--parent-accounts", "accountId")
     status, text = keyed.request("POST", path, [{"parentAccountId": "org-1", "values": {"region": "eu"}}])
     assert status == 400 and '"accountId"' in text
     status, text = keyed.request("POST", path, [{"accountId": "org-1", "values": {"region": "eu"}}])
@@ -374,7 +374,7 @@ def test_the_parent_account_switches_are_read_from_the_command_line(start):
         '{"org-1": {"region": "eu"}}',
     )
 
-    without = start("--port", "0", "--no-parent-accounts")
+    without = start("--port", "0", "--parent-accounts", "none")
     assert without.request("GET", "/api/v1/metadata/schema/parentAccount")[0] == 404
     assert without.request("POST", path, [{"parentAccountId": "org-1", "values": {}}])[0] == 404
     assert without.request("GET", "/api/v1/metadata/schema/account")[0] == 200

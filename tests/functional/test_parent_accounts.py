@@ -27,8 +27,8 @@ PARENT_VALUES = {
 
 @pytest.fixture
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalProject:
-    """The parent fixture project, built on DuckDB."""
-    built = fixture_on(request, PARENT, tmp_path, "duckdb")
+    """The parent fixture project, built on DuckDB (or the warehouse a test's parameter names)."""
+    built = fixture_on(request, PARENT, tmp_path, getattr(request, "param", "duckdb"))
     built.build()
     return built
 
@@ -109,16 +109,18 @@ def test_a_write_pendo_answers_404_stops_the_model_with_the_fix(project, pendo):
     assert pendo.all_values("parentAccount") == {}
 
 
+@pytest.mark.parametrize("project", ["duckdb", "postgres"], indirect=True)
 def test_account_ids_are_parent_child_built_in_the_warehouse(project, pendo):
     synced = project.sync("--select", "child_accounts", emulator=pendo)
     assert synced.code == 1, synced.output  # the row without an account id is invalid
     assert set(pendo.all_values("account")) == KNOWN_ACCOUNTS  # a null or blank parent: the plain id
     assert pendo.values("account", "org-1::a1") == {"plan": "pro", "seats": 10}
     (model,) = project.results()["models"]
+    built_by = "warehouse" if project.target == "duckdb" else "python"  # payload.sql: DuckDB's
     assert (model["counts"]["updated"], model["counts"]["invalid"], model["records_built_by"]) == (
         5,
         1,
-        "warehouse",
+        built_by,
     )
     assert [(r["id"], r["reason"]) for r in project.rejected()] == [(None, "id is null")]
     assert project.state_ids() == KNOWN_ACCOUNTS  # the ledger keeps the ids Pendo knows
