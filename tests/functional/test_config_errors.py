@@ -52,7 +52,7 @@ def test_exit_code_two_without_traceback_or_warehouse_work(bad_run):
                 "unknown key 'fileds'",
                 "did you mean 'fields'?",
                 "allowed keys: batch_size, create_fields, date_format, fields, group, id_column, nulls, "
-                "object, on_remove, state_schema, timezone, truncate_text",
+                "object, on_remove, parent_account_id_column, state_schema, timezone, truncate_text",
             ],
         ),
         (
