@@ -183,13 +183,15 @@ def emulator_command(**options: Any) -> None:
        "accounts": "all",
        "schema": {"visitor": {"custom": {"plan": {"Type": "string"}}}},
        "values": {"visitor": {"u-0001": {"plan": "pro"}}}}
-    Schema kinds: visitor, account, parentAccount; Types: string, integer,
-    float, boolean, time. Ids with preset values count as known.
+    Kinds: visitor, account, parentAccount; Types: string, integer, float,
+    boolean, time. Ids with preset values count as known, and so does each
+    parent account a known account id names (parent::child).
     """
     from ..emulator import PendoEmulator
     from ..emulator.dump import check_writable, serve
 
     given = EmulatorOptions(**options)
+    parents = given.parent_accounts
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     track_secret = os.environ.get("PENDO_TRACK_SECRET") or None
     if not key:
@@ -211,10 +213,8 @@ def emulator_command(**options: Any) -> None:
             keep_bodies=given.keep_bodies or given.dump_path is not None,
             unknown_fields=given.unknown_fields,
             track_answer=given.track_answer,
-            parent_accounts=given.parent_accounts != "none",
-            parent_account_id_key="parentAccountId"
-            if given.parent_accounts == "none"
-            else given.parent_accounts,
+            parent_accounts=parents != "none",
+            parent_account_id_key=parents if parents != "none" else "parentAccountId",
             request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)
