@@ -46,10 +46,10 @@ def pendo() -> Iterator[PendoEmulator]:
         yield em
 
 
-def _writes(emulator: PendoEmulator) -> list[tuple[int, list[str]]]:
+def _writes(emulator: PendoEmulator) -> list[tuple[int, tuple[str, ...]]]:
     """Each parent account write: its status and the keys of its first record."""
     return [
-        (r.status, sorted(r.body[0]))
+        (r.status, tuple(sorted(r.body[0])))
         for r in emulator.request_log()
         if r.method == "POST" and r.path.startswith("/api/v1/metadata/parentAccount/")
     ]
@@ -65,10 +65,10 @@ def test_parent_account_writes_land_whichever_id_key_pendo_takes(project, id_key
         assert (model["object"], model["status"]) == ("parent_account", "success")
         assert (model["counts"]["updated"], model["counts"]["missing"]) == (2, 1)  # org-3: no child names it
         if id_key == "parentAccountId":
-            assert _writes(pendo) == [(200, [id_key, "values"])]
+            assert _writes(pendo) == [(200, (id_key, "values"))]
             assert "named accountId" not in synced.output
         else:  # refused keyed parentAccountId (400 naming accountId), then the same batch again
-            assert _writes(pendo) == [(400, ["parentAccountId", "values"]), (200, ["accountId", "values"])]
+            assert _writes(pendo) == [(400, ("parentAccountId", "values")), (200, ("accountId", "values"))]
             assert (
                 "parent_accounts: Pendo refused parent account records keyed parentAccountId" in synced.output
             )
@@ -107,6 +107,17 @@ def test_a_write_pendo_answers_404_stops_the_model_with_the_fix(project, pendo):
     assert model["status"] == "error" and ENABLE_FIX in model["message"]
     assert "Pendo refused parent accounts (404 to a write" in model["message"]
     assert pendo.all_values("parentAccount") == {}
+
+
+def test_a_batch_pendo_refuses_for_a_record_settles_the_key_and_is_split_as_ever(project, pendo):
+    pendo.faults.add(Fault("bad_rows", ids=frozenset({"org-2"})))  # 400 to any batch holding org-2
+    synced = project.sync("--select", "parent_accounts", emulator=pendo)
+    assert synced.code == 1, synced.output
+    assert pendo.all_values("parentAccount") == {"org-1": PARENT_VALUES["org-1"]}
+    (model,) = project.results()["models"]
+    assert (model["counts"]["updated"], model["counts"]["rejected"], model["counts"]["missing"]) == (1, 1, 1)
+    assert {keys for _, keys in _writes(pendo)} == {("parentAccountId", "values")}
+    assert "named accountId" not in synced.output
 
 
 @pytest.mark.parametrize("project", ["duckdb", "postgres"], indirect=True)
