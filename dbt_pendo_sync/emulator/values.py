@@ -4,10 +4,10 @@ accounts, the values of their custom and agent groups, bulk writes (POST
 .../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id}).
 
 Parent accounts are a subscription's option, and the id key of their records is not
-documented: the switch ``parent_account_id_key`` says which key writes must use (a record
-keyed otherwise gets 400 naming it), and without parent accounts (``parent_account_id_key``
-None) their writes get 404. A parent account is known when a known account id names it
-(``parent::child``)."""
+documented: ``parent_id_key`` (the switch ``parent_account_id_key``) says which key their
+writes must use (a record keyed otherwise gets 400 naming it), and without parent accounts
+(``parent_id_key`` None: the switch ``parent_accounts=False``) their writes get 404. A parent
+account is known when a known account id names it (``parent::child``)."""
 
 from __future__ import annotations
 

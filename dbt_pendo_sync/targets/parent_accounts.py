@@ -153,8 +153,8 @@ class ParentAccountsTarget(MetadataTarget):
     def spec(self, model: ModelNode, block: Mapping[str, Any]) -> MetadataSpec:
         return metadata_spec(model, block, ParentAccountSpec)
 
-    def refused(self, spec: MetadataSpec, answer: str) -> Problem:
-        return refused_problem(spec, answer)
+    def refused(self, spec: MetadataSpec) -> Problem:
+        return refused_problem(spec, "")
 
     def exposure(self, kind: str) -> Exposure:
         return Exposure(

@@ -179,3 +179,8 @@ def test_parent_account_id_column_belongs_to_account_blocks(project):
     checked = project.command("validate", "--offline")
     assert checked.code == 1, checked.output
     assert "pendo.parent_account_id_column: a parent_account block has no parent account" in checked.output
+
+
+def test_the_emulator_refuses_a_parent_id_key_it_does_not_play():
+    with pytest.raises(ValueError, match='parent_account_id_key must be "parentAccountId" or "accountId"'):
+        PendoEmulator("key", parent_account_id_key="id")

@@ -185,15 +185,14 @@ class MetadataTarget(Target):
     def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
         mine, schemas = cast(MetadataSpec, spec), found.pendo_fields
         pendo_types = None if schemas is None else schemas.get((mine.kind, mine.group))
-        refused = [self.refused(mine, "")] if schemas is not None and pendo_types is None else []
+        refused = [self.refused(mine)] if schemas is not None and pendo_types is None else []
         checked = check_columns(mine, found.types, pendo_types, found.create_fields or mine.create_fields)
         return refused + checked.problems + unsendable_problems(mine, checked.mapping, found.types)
 
-    def refused(self, spec: MetadataSpec, answer: str) -> Problem:
-        """The problem of a model whose kind Pendo refused (`answer`: what Pendo said, if known)."""
-        said = f" ({answer})" if answer else ""
+    def refused(self, spec: MetadataSpec) -> Problem:
+        """The problem of a model whose kind's field schema Pendo refused (400 or 404)."""
         return spec.problem(
-            f"Pendo refused the {spec.kind} field schema{said}",
+            f"Pendo refused the {spec.kind} field schema",
             "check PENDO_BASE_URL / PENDO_REGION: the host must be your subscription's region",
         )
 
