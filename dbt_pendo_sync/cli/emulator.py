@@ -7,7 +7,7 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ class EmulatorOptions:
     accept_any_id: bool
     unknown_fields: str
     track_answer: str
+    parent_accounts: str  # the id key of their writes, or "none"
     latency_ms: dict[str, int]  # per kind of call (_latency)
     latency_per_record_ms: float
     rate_limit: int
@@ -46,6 +47,11 @@ class EmulatorOptions:
     dump_path: str | None
     allow_non_loopback: bool
     debug: bool
+
+
+def _switch(name: str, choices: list[str], text: str) -> Callable:
+    """The option of one of the emulator's switches: one of `choices`, the first by default."""
+    return option(name, type=click.Choice(choices), default=choices[0], show_default=True, help=text)
 
 
 def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
@@ -86,21 +92,24 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     help="Know every visitor and account id, so no row is reported missing (with --data: "
     "replaces its visitors/accounts, keeps its schema and values).",
 )
-@option(
+@_switch(
     "--unknown-fields",
-    type=click.Choice(["reject", "create_text"]),
-    default="reject",
-    show_default=True,
-    help="Writes naming a custom field the schema lacks: reject answers "
+    ["reject", "create_text"],
+    "Writes naming a custom field the schema lacks: reject answers "
     '400 "missing field mappings"; create_text creates it as a string field.',
 )
-@option(
+@_switch(
     "--track-answer",
-    type=click.Choice(["empty", "json"]),
-    default="empty",
-    show_default=True,
-    help="The body of 200 for an accepted track event (POST /data/track): empty, or "
+    ["empty", "json"],
+    "The body of 200 for an accepted track event (POST /data/track): empty, or "
     '{"status": "ok"} (Pendo does not document which).',
+)
+@_switch(
+    "--parent-accounts",
+    ["parentAccountId", "accountId", "none"],
+    "The id key parent account writes must use (Pendo does not document which; a record keyed "
+    "otherwise gets 400 naming it), or none: the subscription has no parent accounts (Pendo "
+    "support enables them), and their field schema and writes answer 404.",
 )
 @option(
     "--latency-ms",
@@ -174,13 +183,15 @@ def emulator_command(**options: Any) -> None:
        "accounts": "all",
        "schema": {"visitor": {"custom": {"plan": {"Type": "string"}}}},
        "values": {"visitor": {"u-0001": {"plan": "pro"}}}}
-    Schema kinds: visitor, account, parentAccount; Types: string, integer,
-    float, boolean, time. Ids with preset values count as known.
+    Kinds: visitor, account, parentAccount; Types: string, integer, float,
+    boolean, time. Ids with preset values count as known, and so does each
+    parent account a known account id names (parent::child).
     """
     from ..emulator import PendoEmulator
     from ..emulator.dump import check_writable, serve
 
     given = EmulatorOptions(**options)
+    parents = given.parent_accounts
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     track_secret = os.environ.get("PENDO_TRACK_SECRET") or None
     if not key:
@@ -202,6 +213,8 @@ def emulator_command(**options: Any) -> None:
             keep_bodies=given.keep_bodies or given.dump_path is not None,
             unknown_fields=given.unknown_fields,
             track_answer=given.track_answer,
+            parent_accounts=parents != "none",
+            parent_account_id_key=parents if parents != "none" else "parentAccountId",
             request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)

@@ -45,6 +45,16 @@ class BatchOutcome:
         return cls.all_failed(ids, f"Pendo answered {status} after retries: {text}")
 
 
+@dataclass(frozen=True)
+class WriteAnswer:
+    """One bulk metadata call as Pendo answered it: the HTTP status, the start of the body
+    when the status is not 200, and the fate of each record."""
+
+    status: int
+    text: str
+    outcome: BatchOutcome
+
+
 def _int(answer: dict, key: str) -> int | None:
     value = answer.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None

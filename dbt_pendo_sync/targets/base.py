@@ -93,8 +93,8 @@ class RecordBuilder(Protocol):
 @dataclass(frozen=True)
 class FoundColumns:
     """What `validate` found for a model: its relation's columns {written name: type}, Pendo's
-    field schemas when read {(object, group): {field: type}}, and whether fields Pendo lacks
-    would be created (--create-fields)."""
+    field schemas when read {(kind, group): {field: type}} (a kind Pendo refused is absent),
+    and whether fields Pendo lacks would be created (--create-fields)."""
 
     types: Mapping[str, str]
     pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None
@@ -179,7 +179,7 @@ class Target(Protocol):
         view of the check the sink makes."""
 
     def field_schemas(self, spec: TargetSpec) -> Sequence[tuple[str, str]]:
-        """The Pendo field schemas (object, group) its sync reads."""
+        """The Pendo field schemas (kind, group) its sync reads."""
         return ()
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:

@@ -14,11 +14,14 @@ from ...errors import ConfigError, Problem
 from ...exposures import Exposure, mapping_sentence
 from ...ledger.snapshot import ModelSnapshot, RecordSQL, SnapshotColumns
 from ...ledger.store import Ledger
+from ...pendo.client import PendoClient
 from ...pendo.fields import Converter, refused_column, warehouse_id_kind
+from ...pendo.sender import Sender
 from ...readback.adopt import adopt
 from ...report_events import Debug, RunWarning
 from ...results import ModelResult
 from ...schemas import load_schema
+from ...specbase import find_column
 from ...vocab import OnRemove
 from ...wording import clears, default_words
 from ..base import (
@@ -42,14 +45,16 @@ NO_READER = "set PENDO_INTEGRATION_KEY to read them, or leave --adopt out (every
 
 @dataclass(frozen=True)
 class ColumnCheck:
-    """The block against the relation's columns and Pendo's fields: the id column, the
-    mapping {column: field} of the columns that match, the fields Pendo lacks {field: type
-    to create it with}, and the problems that stop a sync."""
+    """The block against the relation's columns and Pendo's fields: the id column (and the
+    parent account column, when ids are parent::child), the mapping {column: field} of the
+    columns that match, the fields Pendo lacks {field: type to create it with}, and the
+    problems that stop a sync."""
 
     id_column: str | None
     mapping: dict[str, str]
     missing: dict[str, str]
     problems: list[Problem]
+    parent_column: str | None = None
 
 
 def check_columns(
@@ -62,6 +67,8 @@ def check_columns(
     missing fields are problems unless they are to be created (custom fields only: agent
     fields are Pendo's own)."""
     id_column, mapping, problems = spec.match_columns(list(column_types))
+    parent = spec.parent_account_id_column
+    parent_column = find_column(parent, column_types) if parent else None
     missing: dict[str, str] = {}
     if pendo_types is not None:
         usable = {c: f for c, f in mapping.items() if MetadataSpec.usable_field(f)}
@@ -69,7 +76,7 @@ def check_columns(
         problems += conflicts
         if missing and not (create_fields and spec.group == "custom"):
             problems += missing_field_problems(spec, usable, missing)
-    return ColumnCheck(id_column, mapping, missing, problems)
+    return ColumnCheck(id_column, mapping, missing, problems, parent_column)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class Columns:
     types: dict[str, str]  # {column: the adapter's type}
     pendo_types: dict[str, str] | None  # {field: Pendo's type}; None when unknown (a preview)
     real: dict[str, str]  # {column: its real name in the warehouse}
+    parent_column: str | None = None  # ids are parent::child, the parent from this column
 
 
 class MetadataSink(ModelSink):
@@ -103,16 +111,16 @@ class MetadataSink(ModelSink):
         spec, delivery = self.spec, self.run.delivery
         found = self.run.warehouse.columns(self.run.node)
         types = {c.written: c.data_type for c in found}
-        pendo_types = delivery.field_types(spec.object, spec.group)
+        pendo_types = delivery.field_types(spec.kind, spec.group)
         creates = delivery.options.create_fields or spec.create_fields
         checked = check_columns(spec, types, pendo_types, creates)
         if checked.problems or checked.id_column is None:
             raise ConfigError(problems=checked.problems)
         if pendo_types is not None and checked.missing:
-            delivery.create_fields(spec.object, checked.missing)
-            pendo_types = delivery.field_types(spec.object, spec.group)
+            delivery.create_fields(spec.kind, checked.missing)
+            pendo_types = delivery.field_types(spec.kind, spec.group)
         real = {c.written: c.name for c in found}
-        return Columns(checked.id_column, checked.mapping, types, pendo_types, real)
+        return Columns(checked.id_column, checked.mapping, types, pendo_types, real, checked.parent_column)
 
     def builder(self, snapshot: ModelSnapshot) -> RecordBuilder:
         assert self.columns is not None  # read() comes first
@@ -121,12 +129,13 @@ class MetadataSink(ModelSink):
         return MetadataBuilder(self.spec.id_key, shape, snapshot.clear, _converters(self.spec, self.columns))
 
     def before(self, ledger: Ledger) -> Channel:
-        spec, delivery = self.spec, self.run.delivery
-        create = delivery.options.create_missing
-        return delivery.channel(
-            METADATA.capabilities,
-            lambda client: MetadataSender(client, spec.object, spec.id_key, create, spec.group),
-            self.run.result,
+        return self.run.delivery.channel(METADATA.capabilities, self.sender, self.run.result)
+
+    def sender(self, client: PendoClient) -> Sender:
+        """The model's sender, for the client its calls go through."""
+        spec = self.spec
+        return MetadataSender(
+            client, spec.kind, spec.id_key, self.run.delivery.options.create_missing, spec.group
         )
 
     def frozen(self, snapshot: ModelSnapshot) -> None:
@@ -151,6 +160,7 @@ class MetadataSink(ModelSink):
 def _snapshot_columns(spec: MetadataSpec, columns: Columns) -> SnapshotColumns:
     """What a metadata model's snapshot reads and fingerprints."""
     known, real, types = columns.pendo_types or {}, columns.real, columns.types
+    parent = columns.parent_column
     return SnapshotColumns(
         kind=spec.object,
         id_column=real[columns.id_column],
@@ -161,9 +171,10 @@ def _snapshot_columns(spec: MetadataSpec, columns: Columns) -> SnapshotColumns:
         ),
         salt=spec.conversion_salt,
         departed=spec.on_remove is OnRemove.CLEAR,
+        parent_column=real[parent] if parent else None,
         records=RecordSQL(
             id_key=spec.id_key,
-            id_kind=warehouse_id_kind(types.get(columns.id_column, "")),
+            id_kind="text" if parent else warehouse_id_kind(types.get(columns.id_column, "")),
             kinds={  # None for every column when Pendo's types are unknown (known is empty)
                 real[c]: spec.coercion(known.get(f), types.get(c, "")).warehouse_kind(types.get(c, ""))
                 for c, f in columns.mapping.items()
@@ -209,7 +220,7 @@ def _converters(spec: MetadataSpec, columns: Columns) -> list[Converter]:
 class MetadataTarget(Target):
     """Visitor and account metadata (`object: visitor` or `account`)."""
 
-    objects = OBJECTS
+    objects: tuple[str, ...] = OBJECTS
     block_schema = load_schema("pendo_block.schema.json")
     capabilities = Capabilities(concurrent=True, write_ahead=False)  # setting values twice is harmless
     removals = ("clear", "records")
@@ -219,18 +230,34 @@ class MetadataTarget(Target):
 
     def check(self, spec: TargetSpec, found: FoundColumns) -> list[Problem]:
         mine, schemas = cast(MetadataSpec, spec), found.pendo_fields
-        pendo_types = None if schemas is None else schemas[(mine.object, mine.group)]
+        pendo_types = None if schemas is None else schemas.get((mine.kind, mine.group))
+        refused = [self.refused(mine)] if schemas is not None and pendo_types is None else []
         checked = check_columns(mine, found.types, pendo_types, found.create_fields or mine.create_fields)
-        return checked.problems + unsendable_problems(mine, checked.mapping, found.types)
+        return refused + checked.problems + unsendable_problems(mine, checked.mapping, found.types)
+
+    def refused(self, spec: MetadataSpec) -> Problem:
+        """The problem of a model whose kind's field schema Pendo refused (400 or 404)."""
+        return spec.problem(
+            f"Pendo refused the {spec.kind} field schema",
+            "check PENDO_BASE_URL / PENDO_REGION: the host must be your subscription's region",
+        )
 
     def field_schemas(self, spec: TargetSpec) -> Sequence[tuple[str, str]]:
         mine = cast(MetadataSpec, spec)
-        return [(mine.object, mine.group)]
+        return [(mine.kind, mine.group)]
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
-        """{column: Pendo field}: "*" stands for every other column, and a column left out
-        maps to "(excluded)"."""
+        """{column: Pendo field}: "*" stands for every other column, a column left out maps
+        to "(excluded)", and the parent account column of parent::child ids says so."""
         mine = cast(MetadataSpec, spec)
+        mapping, parent = self._fields(mine), mine.parent_account_id_column
+        if parent:
+            mapping[parent] = f"(parent account of each id: {parent}::{mine.id_column})"
+        return mapping
+
+    @staticmethod
+    def _fields(mine: MetadataSpec) -> dict[str, str]:
+        """{column: Pendo field} as configured ("*": every other column; "(excluded)")."""
         mapping = dict(mine.fields) if mine.fields is not None else {"*": "(every other column)"}
         for column, rule in mine.column_rules.items():
             if rule.exclude:
@@ -243,7 +270,10 @@ class MetadataTarget(Target):
         return Exposure(f"pendo_{kind}_metadata", f"Pendo {kind} metadata", f"Pendo {kind} custom metadata")
 
     def describe(self, spec: TargetSpec) -> str:
-        return mapping_sentence(spec.model, self.mapping(spec), f"(ids from {spec.id_column}) writes")
+        mine = cast(MetadataSpec, spec)
+        parent = mine.parent_account_id_column
+        ids = f"{parent}::{mine.id_column}" if parent else mine.id_column
+        return mapping_sentence(spec.model, self._fields(mine), f"(ids from {ids}) writes")
 
     def read_back(self, spec: TargetSpec, run: ModelRun) -> ReadBack:
         mine = cast(MetadataSpec, spec)
