@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..dbt.artifacts import ModelNode
 from ..ledger.snapshot import ModelSnapshot
 from ..pendo.client import PendoClient
+from ..pendo.reading import read_values
 from ..targets.base import ReadBack
 from ..vocab import ChangeKind
 from .compare import compare, compare_sql
@@ -21,7 +22,7 @@ def adopt(snapshot: ModelSnapshot, node: ModelNode, read: ReadBack, reader: Pend
     copy = PendoCopy(ledger, node, read.fields)
     copy.create()
     try:
-        copy.add(reader.read_values(read.kind, [(f.group, f.field) for f in read.fields], ids=None))
+        copy.add(read_values(reader, read.kind, [(f.group, f.field) for f in read.fields]))
         new = f"(select * from {snapshot.table} where __change = '{ChangeKind.NEW}')"
         frozen = replace(read, id_column="__id")  # the snapshot keeps the model's columns
         string, timestamp = w.macro("type_string"), w.macro("type_timestamp")

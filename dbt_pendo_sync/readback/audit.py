@@ -22,8 +22,8 @@ from ..targets.base import ModelRun, ReadBack
 from .compare import Tally, compare, compare_sql
 from .copy import PendoCopy, PendoPage
 
-# Pendo's pages of a kind's records with these (group, field) values, of these ids only when given.
-ReadPages = Callable[[str, Sequence[tuple[str, str]], Sequence[str] | None], Iterable[PendoPage]]
+# Pendo's pages of every record of a kind, with these (group, field) values.
+ReadPages = Callable[[str, Sequence[tuple[str, str]]], Iterable[PendoPage]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _audit(selected: SelectedModel, run: Auditing, audit: ModelAudit) -> None:
     copy.create()
     try:
         ids = _sample(w, read, str(w.relation(node)), run.options.sample)
-        copy.add(run.read(read.kind, [(f.group, f.field) for f in read.fields], ids))
+        copy.add(run.read(read.kind, [(f.group, f.field) for f in read.fields]))
         drifted: list[str] = []
         state = _state(ledger, node.unique_id)
         sql = compare_sql(w, copy, read, str(w.relation(node)), state, run.options.settle_minutes)

@@ -25,12 +25,12 @@ from typing import Any, cast
 from ..dbt.artifacts import ModelNode
 from ..errors import ConfigError, PendoKindRefusedError, Problem
 from ..exposures import Exposure
-from ..ledger.snapshot import SnapshotColumns
+from ..ledger.snapshot import ModelSnapshot, SnapshotColumns
 from ..ledger.store import Ledger
 from ..pendo.answers import BatchOutcome
 from ..pendo.client import PendoClient
 from ..records import Record, RecordJson
-from ..report_events import Note
+from ..report_events import Note, RunWarning
 from .base import ModelRun, TargetSpec
 from .metadata.spec import MetadataSpec, metadata_spec
 from .metadata.target import MetadataSink, MetadataTarget
@@ -132,6 +132,15 @@ class ParentAccountSink(MetadataSink):
         except PendoKindRefusedError as exc:
             raise ConfigError(problems=[refused_problem(self.spec, str(exc))]) from None
 
+    def frozen(self, snapshot: ModelSnapshot) -> None:
+        """Parent accounts are not read back: with --adopt, every new row is sent."""
+        if self.run.delivery.options.adopt:
+            self.run.fire(
+                RunWarning(
+                    f"{self.spec.model}: parent accounts are not read back: --adopt sends every new row"
+                )
+            )
+
     def sender(self, client: PendoClient) -> ParentAccountSender:
         return ParentAccountSender(client, self.spec, self.run.delivery.options.create_missing, self.key)
 
@@ -160,6 +169,11 @@ class ParentAccountsTarget(MetadataTarget):
         return Exposure(
             "pendo_parent_account_metadata", "Pendo parent account metadata", "Pendo parent account metadata"
         )
+
+    def read_back(self, spec: TargetSpec, run: ModelRun) -> None:
+        """Pendo's Aggregation API reads visitors and accounts only: parent accounts are not
+        read back (audit skips them, --adopt sends every new row)."""
+        return None
 
     def sink(self, spec: TargetSpec, run: ModelRun) -> ParentAccountSink:
         return ParentAccountSink(cast(MetadataSpec, spec), run)
