@@ -275,7 +275,7 @@ class MetadataTarget(Target):
         ids = f"{parent}::{mine.id_column}" if parent else mine.id_column
         return mapping_sentence(spec.model, self._fields(mine), f"(ids from {ids}) writes")
 
-    def read_back(self, spec: TargetSpec, run: ModelRun) -> ReadBack:
+    def read_back(self, spec: TargetSpec, run: ModelRun) -> ReadBack | None:
         mine = cast(MetadataSpec, spec)
         return _read_back(mine, MetadataSink(mine, run).checked_columns())
 
