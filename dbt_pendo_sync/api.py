@@ -1,5 +1,5 @@
 """The Python API: `sync()` does what `dbt-pendo sync` does (and `ls()`, `validate()`,
-`exposures()` what their commands do); the CLI only calls these.
+`audit()`, `exposures()` what their commands do); the CLI only calls these.
 
 Each takes the project's keyword arguments (`ProjectKwargs`: profiles_dir, target, vars,
 select, exclude, selector, manifest, state, dbt_cloud_run_id, dbt_cloud_job_id, target_path,
@@ -23,6 +23,8 @@ from .ledger.store import STATE_TABLE
 from .logs import library_logs_silenced, new_invocation_id
 from .outputs import write_whole
 from .pendo.policy import RetryPolicy
+from .readback.audit import AuditOptions
+from .readback.run import AuditResults, run_audit
 from .results import SyncResults
 from .selection import selected_models, selection_for, with_origin
 from .settings import OutputOptions, ProjectArgs, SyncOptions
@@ -153,6 +155,24 @@ def exposures(
     return replace(result, path=path, notes=tuple(notes))
 
 
+def audit(
+    project_dir: str | Path = ".",
+    *,
+    sample: int | None = None,
+    max_drift: float = 0.0,
+    fix: bool = False,
+    settle_minutes: int = 120,
+    env: Mapping[str, str] | None = None,
+    **project: Unpack[ProjectKwargs],
+) -> AuditResults:
+    """Pendo's values of the selected models' fields compared with their rows, as a sync
+    would send them (every record, or `sample` per model); records synced within
+    `settle_minutes` are counted apart. With `fix`, the drifted records' state is forgotten
+    so that the next sync corrects them. Writes target/pendo_audit_results.json."""
+    options = AuditOptions(sample=sample, max_drift=max_drift, fix=fix, settle_minutes=settle_minutes)
+    return run_audit(ProjectArgs.build(project_dir, **project), options, env)
+
+
 class SyncKwargs(ProjectKwargs, total=False):
     """`sync()`'s keyword arguments: the project's, then SyncOptions' and OutputOptions' fields
     (their defaults are the records')."""
@@ -161,6 +181,7 @@ class SyncKwargs(ProjectKwargs, total=False):
     create_missing: bool
     create_fields: bool
     full_resync: bool
+    adopt: bool
     show: int
     sync_all: bool
     threads: int

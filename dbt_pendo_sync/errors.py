@@ -105,6 +105,11 @@ class SegmentGoneError(PendoError):
         self.segment_id = segment_id
 
 
+class PendoKindRefusedError(PendoError):
+    """Pendo answered 400 or 404 to a metadata kind's field schema: it has no such kind for
+    this subscription (parent accounts, which Pendo support enables), or the host is wrong."""
+
+
 class PendoUnreachableError(PendoError):
     """Pendo could not be reached, even after retries."""
 

@@ -151,6 +151,7 @@ def _send(
         channel = sink.before(ledger)
         try:
             snapshot.create()
+            sink.frozen(snapshot)
             _count(snapshot, result)
             _check_removals(spec, result, delivery.options)
             ModelSync(spec, snapshot, sink.builder(snapshot), channel, journal, run.fire, result).run()
@@ -180,6 +181,7 @@ def _count(snapshot: ModelSnapshot, result: ModelResult) -> None:
     result.counts.unchanged = counts[ChangeKind.SAME]
     result.counts.removed = counts[ChangeKind.REMOVED]
     result.counts.frozen = snapshot.frozen
+    result.counts.adopted = counts[ChangeKind.ADOPTED]
     # An event model's rows include those outside Pendo's window, counted before the snapshot.
     outside = result.counts.too_old + result.counts.too_new
     left = counts[ChangeKind.REMOVED] + counts[ChangeKind.DROPPED]

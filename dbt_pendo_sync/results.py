@@ -33,6 +33,7 @@ class Counts:
     too_old: int = 0  # events before the window (not sent)
     too_new: int = 0  # events more than a day ahead (not sent)
     frozen: int = 0  # rows written to the snapshot table: those that differ from the state
+    adopted: int = 0  # new rows Pendo held equal already (--adopt): recorded, not sent
 
     def add(self, category: Undelivered, rows: int = 1) -> None:
         """Count rows that were not delivered, by why."""

@@ -15,7 +15,7 @@ from .config import spec_for
 from .dbt.artifacts import ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
-from .errors import ConfigError, PendoError, Problem, WarehouseError
+from .errors import ConfigError, PendoError, PendoKindRefusedError, Problem, WarehouseError
 from .pendo.client import PendoClient
 from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
@@ -23,7 +23,7 @@ from .selection import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, SelectedModel
 from .targets import registry
 from .targets.base import FoundColumns, TargetSpec
 
-FieldSchemas = dict[tuple[str, str], dict[str, str]]  # {(object, group): {field: Pendo type}}
+FieldSchemas = dict[tuple[str, str], dict[str, str]]  # {(kind, group): {field: Pendo type}}
 
 
 def block_problems(model: ModelNode) -> tuple[TargetSpec | None, list[Problem]]:
@@ -111,7 +111,7 @@ def _problems(
 def _pendo_fields(
     schemas: list[tuple[str, str]], problems: list[Problem], env: Mapping[str, str] | None
 ) -> FieldSchemas | None:
-    """Pendo's fields of each (object, group) schema; None (and a problem) when the key or
+    """Pendo's fields of each (kind, group) schema; None (and a problem) when the key or
     Pendo stands in the way."""
     settings = PendoSettings.from_env(env, key_required=False)
     if settings.key is None:
@@ -132,7 +132,7 @@ def _pendo_fields(
                     "create a key with write access in Pendo (Settings > Integrations > Integration Keys)",
                 )
             )
-        return {(kind, group): client.field_types(kind, group) for kind, group in schemas}
+        return _read_schemas(client, schemas)
     except PendoError as exc:
         problems.append(
             run_problem(str(exc), "check the key and PENDO_BASE_URL / PENDO_REGION, or pass --offline")
@@ -140,6 +140,18 @@ def _pendo_fields(
         return None
     finally:
         client.close()
+
+
+def _read_schemas(client: PendoClient, schemas: list[tuple[str, str]]) -> FieldSchemas:
+    """The schemas Pendo answers; one it refuses (no such kind for the subscription: parent
+    accounts not enabled) is left out, and each model of it says so (its target's check)."""
+    found: FieldSchemas = {}
+    for kind, group in schemas:
+        try:
+            found[(kind, group)] = client.field_types(kind, group)
+        except PendoKindRefusedError:
+            continue
+    return found
 
 
 def _model_problems(

@@ -53,6 +53,7 @@ class ChangeKind(StrEnum):
     SAME = "same"
     REMOVED = "removed"  # synced before, no longer in the model (on_remove: clear)
     DROPPED = "dropped"  # synced before, no longer in the model, not sent: its state is forgotten
+    ADOPTED = "adopted"  # new, and Pendo holds it equal already (--adopt): recorded, not sent
 
 
 class OnRemove(StrEnum):

@@ -39,6 +39,7 @@ class EmulatorOptions:
     accept_any_id: bool
     unknown_fields: str
     track_answer: str
+    parent_accounts: str  # the id key of their writes, or "none"
     aggregation_answer: str
     aggregation_limit: str
     aggregation_times: str
@@ -51,6 +52,11 @@ class EmulatorOptions:
     debug: bool
 
 
+def _switch(name: str, choices: list[str], text: str) -> Callable:
+    """The option of one of the emulator's switches: one of `choices`, the first by default."""
+    return option(name, type=click.Choice(choices), default=choices[0], show_default=True, help=text)
+
+
 def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
     from ..emulator.latency import parse_latency
 
@@ -58,12 +64,6 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
         return parse_latency(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def _switch(flag: str, values: tuple[str, ...], text: str) -> Callable:
-    """An option playing one point Pendo's documentation leaves open: one of `values`, the
-    first by default."""
-    return option(flag, type=click.Choice(values), default=values[0], show_default=True, help=text)
 
 
 @click.command(name="emulator", short_help="Run a local HTTP server that answers like Pendo's API.")
@@ -97,31 +97,38 @@ def _switch(flag: str, values: tuple[str, ...], text: str) -> Callable:
 )
 @_switch(
     "--unknown-fields",
-    ("reject", "create_text"),
+    ["reject", "create_text"],
     "Writes naming a custom field the schema lacks: reject answers "
     '400 "missing field mappings"; create_text creates it as a string field.',
 )
 @_switch(
     "--track-answer",
-    ("empty", "json"),
+    ["empty", "json"],
     "The body of 200 for an accepted track event (POST /data/track): empty, or "
     '{"status": "ok"} (Pendo does not document which).',
 )
 @_switch(
+    "--parent-accounts",
+    ["parentAccountId", "accountId", "none"],
+    "The id key parent account writes must use (Pendo does not document which; a record keyed "
+    "otherwise gets 400 naming it), or none: the subscription has no parent accounts (Pendo "
+    "support enables them), and their field schema and writes answer 404.",
+)
+@_switch(
     "--aggregation-answer",
-    ("results", "array"),
+    ["results", "array"],
     'The answer to POST /api/v1/aggregation: {"results": [rows]}, or the rows as a bare '
     "array (Pendo's clients report both).",
 )
 @_switch(
     "--aggregation-limit",
-    ("accepted", "refused"),
+    ["accepted", "refused"],
     'Whether an aggregation\'s "limit" step is accepted, or refused with 400 (not every '
     "subscription is known to take it).",
 )
 @_switch(
     "--aggregation-times",
-    ("epoch_ms", "rfc3339"),
+    ["epoch_ms", "rfc3339"],
     "Time values in aggregation answers: epoch milliseconds, or RFC 3339 text in UTC.",
 )
 @option(
@@ -198,13 +205,15 @@ def emulator_command(**options: Any) -> None:
        "accounts": "all",
        "schema": {"visitor": {"custom": {"plan": {"Type": "string"}}}},
        "values": {"visitor": {"u-0001": {"plan": "pro"}}}}
-    Schema kinds: visitor, account, parentAccount; Types: string, integer,
-    float, boolean, time. Ids with preset values count as known.
+    Kinds: visitor, account, parentAccount; Types: string, integer, float,
+    boolean, time. Ids with preset values count as known, and so does each
+    parent account a known account id names (parent::child).
     """
     from ..emulator import PendoEmulator
     from ..emulator.dump import check_writable, serve
 
     given = EmulatorOptions(**options)
+    parents = given.parent_accounts
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     track_secret = os.environ.get("PENDO_TRACK_SECRET") or None
     if not key:
@@ -226,6 +235,8 @@ def emulator_command(**options: Any) -> None:
             keep_bodies=given.keep_bodies or given.dump_path is not None,
             unknown_fields=given.unknown_fields,
             track_answer=given.track_answer,
+            parent_accounts=parents != "none",
+            parent_account_id_key=parents if parents != "none" else "parentAccountId",
             aggregation_answer=given.aggregation_answer,
             aggregation_limit=given.aggregation_limit,
             aggregation_times=given.aggregation_times,

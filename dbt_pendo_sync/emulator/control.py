@@ -36,8 +36,9 @@ class Control:
         return json_answer(200, self._emulator.all_values(kind, group))
 
     def _set_values(self, req: Incoming) -> Answer:
-        """{"kind": "visitor"|"account", "group": "custom"|"agent" (default custom), "id": ...,
-        "values": {field: value}}: set as by hand in Pendo, unchecked (null clears a field)."""
+        """{"kind": "visitor"|"account"|"parentAccount", "group": "custom"|"agent" (default
+        custom), "id": ..., "values": {field: value}}: set as by hand in Pendo, unchecked (null
+        clears a field)."""
         problem = _edit_problem(req.body)
         if problem:
             return text_answer(400, problem)
@@ -66,11 +67,13 @@ class Control:
 
 def _edit_problem(body: Any) -> str | None:
     """What is wrong with the body of POST /_emulator/values, as the text of a 400."""
-    shape = '{"kind": "visitor"|"account", "group": "custom"|"agent", "id": "...", "values": {...}}'
+    shape = (
+        '{"kind": "visitor"|"account"|"parentAccount", "group": "custom"|"agent", "id": ..., "values": {...}}'
+    )
     if not isinstance(body, dict) or set(body) - {"kind", "group", "id", "values"}:
         return f"body must be a JSON object {shape}"
     if body.get("kind") not in ID_FIELDS or body.get("group", "custom") not in GROUPS:
-        return f"kind must be visitor or account, group custom or agent: {shape}"
+        return f"kind must be {', '.join(ID_FIELDS)}; group custom or agent: {shape}"
     if not isinstance(body.get("id"), str) or not body["id"] or not isinstance(body.get("values"), dict):
         return f'"id" must be a non-empty string and "values" an object: {shape}'
     return None

@@ -3,8 +3,9 @@
 Tests and the demo point the sync at it instead of app.pendo.io. It follows the facts in the
 project's Pendo API notes and has a switch for each behaviour those notes mark as uncertain
 (writes naming unknown fields, the shape of "errors" entries, epoch-ms dates, token/verify,
-the aggregation's answer shape, ``limit`` step and times), plus deterministic fault injection
-(see ``Fault``, ``faults.py``).
+whether the subscription has parent accounts and the id key of their records, the
+aggregation's answer shape, ``limit`` step and times), plus deterministic fault injection (see
+``Fault``, ``faults.py``).
 
 This module is the core: the emulator's lifecycle, its state for tests, and the way of a
 request (control surface or Pendo's paths, rate limit, latency, faults, key, API area). Around
@@ -70,7 +71,7 @@ from .answers import (
     text_answer,
 )
 from .control import Control
-from .data import EmulatorData
+from .data import KINDS, EmulatorData
 from .faults import FaultPlan, faulted
 from .httpserver import RequestLog, Server
 from .keys import Keys, Verify
@@ -80,7 +81,7 @@ from .schema import Schema, checked_unknown_fields
 from .segments import SegmentApi, checked_upload_answer
 from .track import NO_SECRET, TrackEvents, checked_track_answer
 from .traffic import RecordedRequest, Traffic
-from .values import Values, checked_errors_shape
+from .values import Values, checked_errors_shape, checked_parent_id_key
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,15 @@ class Switches:
     verify_endpoint: bool = True  # GET /api/v1/token/verify exists
     track_answer: str = "empty"  # the body of an accepted track event: "empty" or "json"
     segment_upload_answer: str = "id"  # an upload answers its segmentId ("id"), or a statusUrl too
+    parent_accounts: bool = True  # the subscription has parent accounts (else their calls get 404)
+    parent_account_id_key: str = "parentAccountId"  # the id key parent account writes must use
     aggregation_answer: str = "results"  # an aggregation answers {"results": rows}, or the rows ("array")
     aggregation_limit: str = "accepted"  # its "limit" step is accepted, or "refused" (400)
     aggregation_times: str = "epoch_ms"  # its time values: epoch milliseconds, or "rfc3339" text
 
     def __post_init__(self) -> None:
         checked_unknown_fields(self.unknown_fields)
+        checked_parent_id_key(self.parent_account_id_key)
         checked_aggregation(self.aggregation_answer, self.aggregation_limit, self.aggregation_times)
         checked_errors_shape(self.errors_shape)
         checked_track_answer(self.track_answer)
@@ -146,13 +150,15 @@ class PendoEmulator:
         self._lock = threading.Lock()
         self.faults = FaultPlan()
         self._keys = Keys(integration_key, switch.read_only_keys, track_secret)
-        self._schema = Schema(data.schema, switch.unknown_fields, self._lock)
+        kinds = KINDS if switch.parent_accounts else tuple(k for k in KINDS if k != "parentAccount")
+        self._schema = Schema(data.schema, switch.unknown_fields, self._lock, kinds)
         self._values = Values(
             data,
             self._schema,
             self._lock,
             errors_shape=switch.errors_shape,
             epoch_ms_dates=switch.epoch_ms_dates,
+            parent_id_key=switch.parent_account_id_key if switch.parent_accounts else None,
         )
         self._segments = SegmentApi(switch.segment_upload_answer, self._lock)
         aggregation = Aggregation(

@@ -1,7 +1,13 @@
-"""Pendo's metadata values as the emulator plays them: the known visitors and accounts, the
-values of their custom and agent groups and when each record's were last written, bulk writes
-(POST /api/v1/metadata/{kind}/{group}/value), one value written or read (PUT/GET
-.../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id})."""
+"""Pendo's metadata values as the emulator plays them: the known visitors, accounts and parent
+accounts, the values of their custom and agent groups and when each record's were last
+written, bulk writes (POST /api/v1/metadata/{kind}/{group}/value), one value written or read
+(PUT/GET .../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id}).
+
+Parent accounts are a subscription's option, and the id key of their records is not
+documented: ``parent_id_key`` (the switch ``parent_account_id_key``) says which key their
+writes must use (a record keyed otherwise gets 400 naming it), and without parent accounts
+(``parent_id_key`` None: the switch ``parent_accounts=False``) their writes get 404. A parent
+account is known when a known account id names it (``parent::child``)."""
 
 from __future__ import annotations
 
@@ -19,10 +25,12 @@ from .schema import Schema
 from .valuetypes import field_checks, type_checks, value_problem
 
 # The calls faults number as "write": the bulk writes.
-WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account)/[^/]+/value")
+WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account|parentAccount)/[^/]+/value")
 _VALUE_PATH = re.compile(r"/api/v1/metadata/([^/]+)/([^/]+)/value/([^/]+)/([^/]+)")
 # The shape of the per-record "errors" entries of a bulk write's answer is not documented.
 ERRORS_SHAPES = ("object", "text")
+# The id key of parent account records is not documented: the one this emulator takes.
+PARENT_ID_KEYS = ("parentAccountId", "accountId")
 
 
 def checked_errors_shape(errors_shape: str) -> str:
@@ -30,6 +38,18 @@ def checked_errors_shape(errors_shape: str) -> str:
     if errors_shape not in ERRORS_SHAPES:
         raise ValueError('errors_shape must be "object" or "text"')
     return errors_shape
+
+
+def checked_parent_id_key(key: str) -> str:
+    """`key` when it is one of PARENT_ID_KEYS, else ValueError."""
+    if key not in PARENT_ID_KEYS:
+        raise ValueError('parent_account_id_key must be "parentAccountId" or "accountId"')
+    return key
+
+
+def _parents(ids: Iterable[str]) -> set[str]:
+    """The parent accounts that `parent::child` account ids name."""
+    return {i.split("::", 1)[0] for i in ids if "::" in i}
 
 
 def _group_problem(group: str) -> str | None:
@@ -51,7 +71,8 @@ def _batch_problem(records: Any, id_field: str) -> str | None:
 
 class Values:
     """The known records and their values (group -> kind -> record id -> values) of one
-    emulator, guarded by the emulator's `lock`; their fields are in `schema`."""
+    emulator, guarded by the emulator's `lock`; their fields are in `schema`. Parent account
+    records are keyed `parent_id_key` (None: the subscription has no parent accounts)."""
 
     def __init__(
         self,
@@ -61,12 +82,21 @@ class Values:
         *,
         errors_shape: str,
         epoch_ms_dates: bool,
+        parent_id_key: str | None = "parentAccountId",
     ) -> None:
         self._schema = schema
         self._errors_shape = errors_shape
         self._checks = type_checks(epoch_ms_dates)
         self._lock = lock
-        self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
+        accounts = data.accounts
+        self._known = {
+            "visitor": copy.copy(data.visitors),
+            "account": copy.copy(accounts),
+            "parentAccount": ALL if accounts == ALL else _parents(accounts),
+        }
+        self._id_fields = {kind: key for kind, key in ID_FIELDS.items() if kind != "parentAccount"}
+        if parent_id_key is not None:
+            self._id_fields["parentAccount"] = checked_parent_id_key(parent_id_key)
         self._values: dict[str, dict[str, dict[str, dict]]] = {
             group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
         }
@@ -98,9 +128,7 @@ class Values:
     def add_records(self, kind: str, ids: Iterable[str]) -> None:
         """Make ids known, as if they existed in Pendo."""
         with self._lock:
-            known = self._known[record_kind(kind)]
-            if isinstance(known, set):
-                known.update(ids)
+            self._make_known(record_kind(kind), ids)
 
     def set_values(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
         """Set values as a Pendo admin would by hand, unchecked (the record becomes known;
@@ -132,7 +160,7 @@ class Values:
     # -- endpoints
 
     def _post_values(self, req: Incoming, kind: str, group: str) -> Answer:
-        id_field = ID_FIELDS.get(kind)
+        id_field = self._id_fields.get(kind)
         if id_field is None:
             return NOT_FOUND
         problem = _group_problem(group) or json_problem(req) or _batch_problem(req.body, id_field)
@@ -146,7 +174,7 @@ class Values:
             return self._write_batch(kind, group, req.body, create, req.fail_ids)
 
     def _put_value(self, req: Incoming, kind: str, group: str, record_id: str, name: str) -> Answer:
-        if kind not in ID_FIELDS:
+        if kind not in self._id_fields:
             return NOT_FOUND
         problem = _group_problem(group) or json_problem(req)
         if problem:
@@ -181,7 +209,7 @@ class Values:
     def _write_batch(
         self, kind: str, group: str, records: list[dict], create: bool, fail_ids: frozenset[str]
     ) -> Answer:
-        id_field = ID_FIELDS[kind]
+        id_field = self._id_fields[kind]
         fields = self._schema.group_fields(kind, group)
         refused = self._schema.admit(fields, (name for r in records for name in r["values"]))
         if refused:
@@ -218,18 +246,25 @@ class Values:
     def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:
         if self._errors_shape == "text":
             return f"{kind} {record_id}: {problem}"
-        return {ID_FIELDS[kind]: record_id, "error": problem}
+        return {self._id_fields[kind]: record_id, "error": problem}
 
     def _is_known(self, kind: str, record_id: str) -> bool:
         known = self._known[kind]
         return known == ALL or record_id in known
 
+    def _make_known(self, kind: str, ids: Iterable[str]) -> None:
+        """Make ids of a kind known (and the parent accounts that account ids name)."""
+        ids = list(ids)
+        known = self._known[kind]
+        if isinstance(known, set):
+            known.update(ids)
+        if kind == "account":
+            self._make_known("parentAccount", _parents(ids))
+
     def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
         """Merge values into a record's group (None deletes a field), make the record known
         and note when it was written."""
-        known = self._known[kind]
-        if isinstance(known, set):
-            known.add(record_id)
+        self._make_known(kind, [record_id])
         self._written[kind][record_id] = time.time_ns() // 1_000_000
         records = self._values[group][kind]
         stored = records.setdefault(record_id, {})

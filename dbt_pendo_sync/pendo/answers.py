@@ -49,6 +49,16 @@ class BatchOutcome:
         return cls.all_failed(ids, f"Pendo answered {status} after retries: {text}")
 
 
+@dataclass(frozen=True)
+class WriteAnswer:
+    """One bulk metadata call as Pendo answered it: the HTTP status, the start of the body
+    when the status is not 200, and the fate of each record."""
+
+    status: int
+    text: str
+    outcome: BatchOutcome
+
+
 def short_body(response: requests.Response) -> str:
     """The start of an answer's body on one line, for a message ("(empty body)" if none)."""
     text = (response.text or "").strip().replace("\n", " ")

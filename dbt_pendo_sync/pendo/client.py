@@ -20,9 +20,15 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
+from ..errors import (
+    PendoAuthError,
+    PendoError,
+    PendoKindRefusedError,
+    PendoUnreachableError,
+    SegmentGoneError,
+)
 from ..records import Record
-from .answers import BatchOutcome, read_answer, short_body
+from .answers import BatchOutcome, WriteAnswer, read_answer, short_body
 from .bodies import json_body, records_body
 from .concurrency import AdaptiveLimit
 from .pacing import Pacer
@@ -249,8 +255,7 @@ class PendoClient:
     ) -> requests.Response:
         """One request, paced. A call a sync sends in bulk gives `bulk` (its kind and its work,
         in records): it takes a place in the window of calls in flight, which its answer
-        adapts. Reads and one-off calls go outside the window. With `stream`, the answer's body
-        is left unread, for the caller to read as it arrives and close."""
+        adapts. Reads and one-off calls go outside the window. `stream` leaves the body unread."""
         url = f"{self.base_url}{path}"
         data = body if body is None or isinstance(body, bytes) else json_body(body)
         try:
@@ -316,28 +321,32 @@ class PendoClient:
         A batch Pendo refuses with 400 is split in halves until the refused records are
         isolated: the good ones still go through, each bad one carries Pendo's answer.
         """
-        params = {"create": "true"} if create else None
-        response = self._call(
-            "POST",
-            f"/api/v1/metadata/{kind}/{group}/value",
-            records_body(records),
-            params,
-            bulk=("metadata", len(records)),
-        )
-        status = response.status_code
-        if status == 200:
-            try:
-                answer = response.json()
-            except ValueError:
-                return BatchOutcome.all_failed(ids, "Pendo answered 200 with a body that is not JSON")
-            return read_answer(ids, answer)
-        if status == 400 and len(records) > 1:
+        answer = self.write_once(kind, group, create, records, ids)
+        if answer.status == 400 and len(records) > 1:
             half = len(records) // 2
             return BatchOutcome.combine(
                 self.write_values(kind, records[:half], ids[:half], create, group),
                 self.write_values(kind, records[half:], ids[half:], create, group),
             )
-        return BatchOutcome.of_status(ids, status, short_body(response))
+        return answer.outcome
+
+    def write_once(
+        self, kind: str, group: str, create: bool, records: Sequence[Record], ids: Sequence[str]
+    ) -> WriteAnswer:
+        """One POST of a batch of `kind` records (`group`, `create` as for write_values), never
+        split: Pendo's status and answer, and the fate of each id."""
+        params = {"create": "true"} if create else None
+        path, body = f"/api/v1/metadata/{kind}/{group}/value", records_body(records)
+        response = self._call("POST", path, body, params, bulk=("metadata", len(records)))
+        status = response.status_code
+        if status != 200:
+            text = short_body(response)
+            return WriteAnswer(status, text, BatchOutcome.of_status(ids, status, text))
+        try:
+            outcome = read_answer(ids, response.json())
+        except ValueError:
+            outcome = BatchOutcome.all_failed(ids, "Pendo answered 200 with a body that is not JSON")
+        return WriteAnswer(status, "", outcome)
 
     def track(self, event: dict, event_id: str) -> BatchOutcome:
         """POST one Track Event to the track endpoint (this client's base URL); any 200 is
@@ -408,10 +417,10 @@ class PendoClient:
         """Pendo's fields of a kind in a metadata group (custom, agent): {name: Type}
         (GET metadata/schema/{kind})."""
         response = self._call("GET", f"/api/v1/metadata/schema/{kind}")
-        if response.status_code != 200:
-            raise PendoError(
-                f"Pendo answered {response.status_code} to the {kind} field schema "
-                f"request: {short_body(response)}"
+        if response.status_code != 200:  # 400 or 404: Pendo has no such kind here
+            refused = PendoKindRefusedError if response.status_code in (400, 404) else PendoError
+            raise refused(
+                f"Pendo answered {response.status_code} to the {kind} field schema: {short_body(response)}"
             )
         try:
             listed = (response.json() or {}).get(group) or {}
@@ -448,12 +457,8 @@ class PendoClient:
                 f"({response.status_code}: {short_body(response)})"
             )
 
-    def aggregate(self, pipeline: list[dict[str, Any]]) -> requests.Response:
-        """POST one aggregation pipeline (Pendo's read of many records; pendo/reading.py): the
-        answer, its body left to be read as it streams, then closed. 403 raises PendoAuthError
-        as for any call."""
-        request = {"pipeline": pipeline, "requestId": "dbt-pendo-sync"}
-        body = {"response": {"mimeType": "application/json"}, "request": request}
+    def aggregate(self, body: dict[str, Any]) -> requests.Response:
+        """POST an aggregation (pendo/reading.py): the answer, its body left to read as it streams."""
         return self._call("POST", "/api/v1/aggregation", body, stream=True)
 
     def close(self) -> None:

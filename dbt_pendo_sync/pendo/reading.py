@@ -86,7 +86,7 @@ class _Reading:
         limit: int | None = self._page_size
         while True:
             read = 0
-            with self._client.aggregate(self._pipeline(last, limit)) as response:
+            with self._client.aggregate(self._body(last, limit)) as response:
                 if response.status_code == 400 and limit is not None and last is None:
                     limit = None  # the limit step refused: one call reads every record
                     continue
@@ -113,8 +113,8 @@ class _Reading:
                 times.update((group, name) for name, kind in types.items() if kind == "time")
         return frozenset(times)
 
-    def _pipeline(self, after: str | None, limit: int | None) -> list[dict[str, Any]]:
-        """The steps of one call: the records after id `after`, by id, at most `limit`."""
+    def _body(self, after: str | None, limit: int | None) -> dict[str, Any]:
+        """One call's body: the records after id `after`, by id, at most `limit`."""
         steps: list[dict[str, Any]] = [{"source": {SOURCES[self._kind]: None}}]
         if self._kind == "visitor":
             steps.append({"identified": self._id})
@@ -124,7 +124,9 @@ class _Reading:
         if limit is not None:
             steps.append({"limit": limit})
         paths = {out: f"metadata.{group}.{name}" for out, (group, name) in self._fields.items()}
-        return [*steps, {"select": {self._id: self._id, **paths}}]
+        pipeline = [*steps, {"select": {self._id: self._id, **paths}}]
+        request = {"pipeline": pipeline, "requestId": f"dbt-pendo-sync read {self._kind}"}
+        return {"response": {"mimeType": "application/json"}, "request": request}
 
     def _answer_pages(self, response: requests.Response, after: str | None) -> Iterator[list[ReadRecord]]:
         """An answer's records in pages of page_size, read as the answer streams."""

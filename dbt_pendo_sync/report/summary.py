@@ -28,6 +28,7 @@ COUNT_COLUMNS = (
     "changed",
     "unchanged",
     "removed",  # only where some model has removals
+    "adopted",  # only where some model adopted records (sync --adopt)
     "sent",
     "updated",
     "missing",
@@ -45,7 +46,7 @@ def print_summary(console: Console, results: SyncResults, said: set[str], labels
     name, a segment's name})."""
     title = "dbt-pendo sync (dry run: nothing sent)" if results.dry_run else "dbt-pendo sync"
     models = results.models
-    columns = [n for n in COUNT_COLUMNS if n != "removed" or _any(models, n)]
+    columns = [n for n in COUNT_COLUMNS if n not in ("removed", "adopted") or _any(models, n)]
     table = _table(title, results, columns)
     if not _fits(console, table):
         table = _table(title, results, [n for n in columns if n in KEPT_COLUMNS or _any(models, n)])

@@ -10,7 +10,7 @@ says what it did in its own words.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -93,12 +93,34 @@ class RecordBuilder(Protocol):
 @dataclass(frozen=True)
 class FoundColumns:
     """What `validate` found for a model: its relation's columns {written name: type}, Pendo's
-    field schemas when read {(object, group): {field: type}}, and whether fields Pendo lacks
-    would be created (--create-fields)."""
+    field schemas when read {(kind, group): {field: type}} (a kind Pendo refused is absent),
+    and whether fields Pendo lacks would be created (--create-fields)."""
 
     types: Mapping[str, str]
     pendo_fields: Mapping[tuple[str, str], Mapping[str, str]] | None
     create_fields: bool
+
+
+@dataclass(frozen=True)
+class ReadBackField:
+    """One field a model writes, as reading Pendo back compares it."""
+
+    column: str  # its column's real name
+    group: str  # its metadata group: custom or agent
+    field: str
+    convert: Callable[[Any], Any]  # a non-null value as a sync sends it (InvalidValue: never sent)
+    clears: bool  # a null is sent (nulls: clear), so it is compared; else a null is left alone
+    pendo_type: str | None
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """What a model's records are in Pendo: the kind read back, the id column's real name,
+    and the fields."""
+
+    kind: str
+    id_column: str
+    fields: tuple[ReadBackField, ...]
 
 
 @dataclass
@@ -124,6 +146,11 @@ class ModelSink(Protocol):
 
     def before(self, ledger: Ledger) -> Channel:
         """Inside the lock, before the snapshot: read what the send needs; the sender."""
+
+    def frozen(self, snapshot: ModelSnapshot) -> None:
+        """Inside the lock, once the snapshot is frozen and before it is counted and sent
+        (metadata adopts what Pendo holds equal already, `sync --adopt`)."""
+        return None
 
     def after(self, ledger: Ledger) -> None:
         """Inside the lock, after the send (also one that stopped early): record what it made."""
@@ -152,7 +179,7 @@ class Target(Protocol):
         view of the check the sink makes."""
 
     def field_schemas(self, spec: TargetSpec) -> Sequence[tuple[str, str]]:
-        """The Pendo field schemas (object, group) its sync reads."""
+        """The Pendo field schemas (kind, group) its sync reads."""
         return ()
 
     def mapping(self, spec: TargetSpec) -> dict[str, str]:
@@ -163,6 +190,11 @@ class Target(Protocol):
 
     def describe(self, spec: TargetSpec) -> str:
         """What the model writes to Pendo, a sentence for its exposure's description."""
+
+    def read_back(self, spec: TargetSpec, run: ModelRun) -> ReadBack | None:
+        """What Pendo holds of the model's records, to compare (audit, adopt); None when the
+        target's records cannot be read back. Its columns are checked as a sync checks them."""
+        return None
 
     def project_problems(self, models: Iterable[ModelNode]) -> list[Problem]:
         """Problems between the project's models (all of them, whatever is selected)."""

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from .base import Target, TargetSpec
 from .events import EVENTS
 from .metadata import METADATA
+from .parent_accounts import PARENT_ACCOUNTS
 from .segments import SEGMENTS
 
 DEFAULT = METADATA  # validates a block whose object is missing or unknown (its schema says which)
@@ -63,5 +64,5 @@ def targets() -> list[Target]:
     return list(dict.fromkeys(_BY_OBJECT.values()))
 
 
-for _target in (METADATA, EVENTS, SEGMENTS):
+for _target in (METADATA, PARENT_ACCOUNTS, EVENTS, SEGMENTS):
     register(_target)

@@ -212,7 +212,7 @@ def test_admin_edits_by_python_and_by_the_control_surface(make_emulator):
     ids = [row["visitorId"] for row in aggregate(emu, {"sort": ["visitorId"]}).json()["results"]]
     assert ids == ["v1", "v2", "v3", "v4", "v7"]
     for bad in [
-        {**edit, "kind": "parentAccount"},
+        {**edit, "kind": "segment"},
         {**edit, "group": "auto"},
         {**edit, "id": ""},
         {**edit, "values": ["role"]},
@@ -220,4 +220,4 @@ def test_admin_edits_by_python_and_by_the_control_surface(make_emulator):
         ["not", "an", "object"],
     ]:
         answer = requests.post(emu.url + "/_emulator/values", json=bad, timeout=5)
-        assert answer.status_code == 400 and '"kind": "visitor"|"account"' in answer.text
+        assert answer.status_code == 400 and '"kind": "visitor"|"account"|"parentAccount"' in answer.text

@@ -137,7 +137,14 @@ def test_default_data_has_demo_records_and_schema():
     }
     assert set(data.schema["visitor"]["agent"]) == {"email", "full_name", "role", "language"}
     assert set(data.schema["account"]["agent"]) == {"name"}
-    assert data.schema["parentAccount"] == {"custom": {}}
+    parent = data.schema["parentAccount"]
+    assert {n: f["Type"] for n, f in parent["custom"].items()} == {
+        "name": "string",
+        "region": "string",
+        "arr": "float",
+        "renewal_date": "time",
+    }
+    assert parent["agent"] == {}
 
 
 def test_from_file_accepts_all_lists_and_preset_values(tmp_path, make_emulator):
@@ -321,7 +328,7 @@ def test_malformed_writes_get_400_text(emu):
 
 
 def test_unknown_paths_answer_404(emu):
-    for path in ["/api/v1/metadata/parentAccount/custom/value", "/api/v1/nothing", "/nothing"]:
+    for path in ["/api/v1/metadata/nothing/custom/value", "/api/v1/nothing", "/nothing"]:
         assert requests.post(emu.url + path, json=[], headers=AUTH, timeout=5).status_code == 404
 
 
@@ -413,7 +420,8 @@ def test_schema_get_and_post(emu):
         {"name": "arr", "type": "string"},
     ]:
         assert create(bad).status_code == 400
-    assert get(emu, "/api/v1/metadata/schema/parentAccount").json() == {"custom": {}}
+    parent = get(emu, "/api/v1/metadata/schema/parentAccount").json()
+    assert set(parent["custom"]) == {"name", "region", "arr", "renewal_date"} and parent["agent"] == {}
 
 
 def test_verify_reports_write_access(make_emulator):

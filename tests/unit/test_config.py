@@ -43,7 +43,7 @@ def test_every_problem_of_a_block_is_a_record_with_model_file_and_fix():
     problems = caught.value.problems
     assert {p.model for p in problems} == {"people"} and {p.file for p in problems} == {"models/people.yml"}
     assert any("did you mean 'fields'" in p.problem for p in problems)
-    assert any(p.fix == "use one of: visitor, account, event, segment" for p in problems)
+    assert any(p.fix == "use one of: visitor, account, parent_account, event, segment" for p in problems)
 
 
 def test_columns_are_matched_case_insensitively_and_every_mismatch_is_reported():

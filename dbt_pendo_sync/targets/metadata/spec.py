@@ -59,6 +59,13 @@ class MetadataSpec(ModelMessages):
     timezone: str = "UTC"
     on_remove: OnRemove = OnRemove.KEEP
     group: str = "custom"  # the metadata group written: custom, or agent (Pendo's own fields)
+    # accounts: ids are `parent::child`, the parent from this column (null or blank: the plain id)
+    parent_account_id_column: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """Pendo's metadata kind, in its schema and write URLs: visitor or account."""
+        return self.object
 
     @property
     def id_key(self) -> str:
@@ -90,6 +97,8 @@ class MetadataSpec(ModelMessages):
             return None
 
         id_col = real(self.id_column, f"id_column '{self.id_column}'")
+        parent = self.parent_account_id_column
+        parent_col = real(parent, f"parent_account_id_column '{parent}'") if parent else None
         rules = {
             col: rule
             for col, rule in (
@@ -105,7 +114,7 @@ class MetadataSpec(ModelMessages):
                 if found is not None:
                     wanted[found] = field
         else:
-            wanted = {col: col for col in columns if col != id_col}
+            wanted = {col: col for col in columns if col not in (id_col, parent_col)}
         for col, rule in rules.items():
             if rule.field:
                 wanted[col] = rule.field
@@ -161,11 +170,13 @@ class MetadataSpec(ModelMessages):
         return _FIELD_NAME.match(field) is not None
 
 
-def metadata_spec(model: ModelNode, block: Mapping[str, Any]) -> MetadataSpec:
-    """The MetadataSpec of a valid visitor or account block; ConfigError naming every problem
-    of its values."""
+def metadata_spec(
+    model: ModelNode, block: Mapping[str, Any], kind: type[MetadataSpec] = MetadataSpec
+) -> MetadataSpec:
+    """The spec (a `kind`) of a valid metadata block; ConfigError naming every problem of its
+    values."""
     problems: list[Problem] = []
-    spec = MetadataSpec(
+    spec = kind(
         **identity(model),
         object=str(block["object"]),
         id_column=block["id_column"],
@@ -188,8 +199,16 @@ def metadata_spec(model: ModelNode, block: Mapping[str, Any]) -> MetadataSpec:
         timezone=block.get("timezone", "UTC"),
         on_remove=OnRemove(block.get("on_remove", OnRemove.KEEP)),
         group=block.get("group", "custom"),
+        parent_account_id_column=block.get("parent_account_id_column"),
     )
     problems += timezone_problems(spec, spec.timezone) + state_schema_problems(spec, spec.state_schema)
+    if spec.parent_account_id_column is not None and spec.object != "account":
+        problems.append(
+            spec.problem(
+                f"pendo.parent_account_id_column: a {spec.object} block has no parent account",
+                "leave it out, or give it to the account model whose ids are parent::child",
+            )
+        )
     if spec.fields is not None:  # columns are known without the warehouse: check now
         named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
         problems += spec.field_problems(
