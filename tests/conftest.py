@@ -185,6 +185,20 @@ def emulator() -> Iterator[PendoEmulator]:
         yield em
 
 
+@pytest.fixture
+def start_emulator() -> Iterator[Callable[..., PendoEmulator]]:
+    """Start emulators, PendoEmulator(key, **options); every one is stopped at teardown."""
+    started: list[PendoEmulator] = []
+
+    def start(key: str, **options: Any) -> PendoEmulator:
+        started.append(PendoEmulator(key, **options).start())
+        return started[-1]
+
+    yield start
+    for em in started:
+        em.stop()
+
+
 def typed_emulator_data() -> EmulatorData:
     data = EmulatorData.default()
     for name, typ in TYPED_VISITOR_FIELDS.items():

@@ -40,6 +40,9 @@ class EmulatorOptions:
     unknown_fields: str
     track_answer: str
     parent_accounts: str  # the id key of their writes, or "none"
+    aggregation_answer: str
+    aggregation_limit: str
+    aggregation_times: str
     latency_ms: dict[str, int]  # per kind of call (_latency)
     latency_per_record_ms: float
     rate_limit: int
@@ -111,6 +114,23 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     "otherwise gets 400 naming it), or none: the subscription has no parent accounts (Pendo "
     "support enables them), and their field schema and writes answer 404.",
 )
+@_switch(
+    "--aggregation-answer",
+    ["results", "array"],
+    'The answer to POST /api/v1/aggregation: {"results": [rows]}, or the rows as a bare '
+    "array (Pendo's clients report both).",
+)
+@_switch(
+    "--aggregation-limit",
+    ["accepted", "refused"],
+    'Whether an aggregation\'s "limit" step is accepted, or refused with 400 (not every '
+    "subscription is known to take it).",
+)
+@_switch(
+    "--aggregation-times",
+    ["epoch_ms", "rfc3339"],
+    "Time values in aggregation answers: epoch milliseconds, or RFC 3339 text in UTC.",
+)
 @option(
     "--latency-ms",
     default="0",
@@ -119,7 +139,8 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     metavar="N|KIND=N,...",
     help="Delay every answer by N milliseconds, as the network to Pendo would; concurrent "
     "requests wait side by side. Per kind of call: bulk=250,track=50,segment=100,get=5 (kinds "
-    "bulk, track, segment, get, other; those not named 0, or N with a plain N among them).",
+    "bulk, track, segment, aggregation, get, other; those not named 0, or N with a plain N "
+    "among them).",
 )
 @option(
     "--latency-per-record-ms",
@@ -128,7 +149,8 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     type=click.FloatRange(min=0),
     metavar="MS",
     help="Delay each answer by MS more per record the call carries (bulk write records, "
-    "segment visitors, the event of a track call), as Pendo takes longer for bigger batches.",
+    "segment visitors, the event of a track call) or answers (aggregation rows), as Pendo "
+    "takes longer for bigger batches.",
 )
 @option(
     "--rate-limit",
@@ -215,6 +237,9 @@ def emulator_command(**options: Any) -> None:
             track_answer=given.track_answer,
             parent_accounts=parents != "none",
             parent_account_id_key=parents if parents != "none" else "parentAccountId",
+            aggregation_answer=given.aggregation_answer,
+            aggregation_limit=given.aggregation_limit,
+            aggregation_times=given.aggregation_times,
             request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)

@@ -1,7 +1,7 @@
 """Pendo's metadata values as the emulator plays them: the known visitors, accounts and parent
-accounts, the values of their custom and agent groups, bulk writes (POST
-/api/v1/metadata/{kind}/{group}/value), one value written or read (PUT/GET
-.../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id}).
+accounts, the values of their custom and agent groups and when each record's were last
+written, bulk writes (POST /api/v1/metadata/{kind}/{group}/value), one value written or read
+(PUT/GET .../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id}).
 
 Parent accounts are a subscription's option, and the id key of their records is not
 documented: ``parent_id_key`` (the switch ``parent_account_id_key``) says which key their
@@ -14,7 +14,9 @@ from __future__ import annotations
 import copy
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .answers import NOT_FOUND, Answer, Incoming, Routes, json_answer, json_problem, text_answer
@@ -98,6 +100,8 @@ class Values:
         self._values: dict[str, dict[str, dict[str, dict]]] = {
             group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
         }
+        # kind -> record id -> when its values were last written, in epoch milliseconds
+        self._written: dict[str, dict[str, int]] = {kind: {} for kind in ID_FIELDS}
         for kind in ID_FIELDS:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
@@ -126,10 +130,32 @@ class Values:
         with self._lock:
             self._make_known(record_kind(kind), ids)
 
-    def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
-        """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
+    def set_values(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Set values as a Pendo admin would by hand, unchecked (the record becomes known;
+        None clears a field)."""
         with self._lock:
-            self._store(record_kind(kind), record_id, {field: value}, record_group(group))
+            self._store(record_kind(kind), record_id, values, record_group(group))
+
+    def last_written(self, kind: str, record_id: str) -> int | None:
+        """When a record's values were last written (epoch milliseconds), None if never."""
+        with self._lock:
+            return self._written[record_kind(kind)].get(record_id)
+
+    @contextmanager
+    def held(self, kind: str) -> Iterator[list[tuple[str, dict, dict, int | None]]]:
+        """Every record of a kind Pendo holds (the known ids, unless every id is, and those
+        with values): (id, custom values, agent values, when last written in epoch ms or
+        None). The lock is held inside the block, and the values are the store's own: to read
+        only, there. Tuples, not a dict per record: an aggregation reads them all each call."""
+        with self._lock:
+            known = self._known[kind]
+            ids = dict.fromkeys(known if isinstance(known, set) else ())
+            custom, agent = self._values["custom"][kind], self._values["agent"][kind]
+            ids.update(dict.fromkeys(custom))
+            ids.update(dict.fromkeys(agent))
+            written = self._written[kind]
+            none: dict[str, Any] = {}
+            yield [(rid, custom.get(rid, none), agent.get(rid, none), written.get(rid)) for rid in ids]
 
     # -- endpoints
 
@@ -236,8 +262,10 @@ class Values:
             self._make_known("parentAccount", _parents(ids))
 
     def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
-        """Merge values into a record's group (None deletes a field) and make the record known."""
+        """Merge values into a record's group (None deletes a field), make the record known
+        and note when it was written."""
         self._make_known(kind, [record_id])
+        self._written[kind][record_id] = time.time_ns() // 1_000_000
         records = self._values[group][kind]
         stored = records.setdefault(record_id, {})
         for name, value in values.items():

@@ -1,11 +1,15 @@
-"""Pendo's bulk metadata answers mapped back to the records that were sent."""
+"""Pendo's answers: bulk metadata answers mapped back to the records that were sent, and the
+start of any answer's body for a message."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
 
 _ID_KEYS = ("visitorId", "accountId", "id", "Id", "recordId")
 
@@ -53,6 +57,12 @@ class WriteAnswer:
     status: int
     text: str
     outcome: BatchOutcome
+
+
+def short_body(response: requests.Response) -> str:
+    """The start of an answer's body on one line, for a message ("(empty body)" if none)."""
+    text = (response.text or "").strip().replace("\n", " ")
+    return text[:300] if text else "(empty body)"
 
 
 def _int(answer: dict, key: str) -> int | None:

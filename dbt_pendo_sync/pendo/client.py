@@ -28,7 +28,7 @@ from ..errors import (
     SegmentGoneError,
 )
 from ..records import Record
-from .answers import BatchOutcome, WriteAnswer, read_answer
+from .answers import BatchOutcome, WriteAnswer, read_answer, short_body
 from .bodies import json_body, records_body
 from .concurrency import AdaptiveLimit
 from .pacing import Pacer
@@ -251,10 +251,11 @@ class PendoClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         bulk: tuple[str, int] | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """One request, paced. A call a sync sends in bulk gives `bulk` (its kind and its work,
         in records): it takes a place in the window of calls in flight, which its answer
-        adapts. Reads and one-off calls go outside the window."""
+        adapts. Reads and one-off calls go outside the window. `stream` leaves the body unread."""
         url = f"{self.base_url}{path}"
         data = body if body is None or isinstance(body, bytes) else json_body(body)
         try:
@@ -269,11 +270,13 @@ class PendoClient:
                     params=params,
                     timeout=self._retry.timeout,
                     allow_redirects=False,
+                    stream=stream,
                 )
         except requests.RequestException as exc:
             raise self._unanswered(exc) from None
         self._contact.reached = True
         if response.status_code in (401, 403):
+            response.close()
             raise PendoAuthError(
                 self._settings.refused.format(base=self.base_url),
                 unsent=not self._settings.repeat_unanswered,
@@ -337,7 +340,7 @@ class PendoClient:
         response = self._call("POST", path, body, params, bulk=("metadata", len(records)))
         status = response.status_code
         if status != 200:
-            text = _short(response)
+            text = short_body(response)
             return WriteAnswer(status, text, BatchOutcome.of_status(ids, status, text))
         try:
             outcome = read_answer(ids, response.json())
@@ -352,13 +355,15 @@ class PendoClient:
         status = response.status_code
         if status == 200:
             return BatchOutcome(confirmed=[event_id])
-        return BatchOutcome.of_status([event_id], status, _short(response))
+        return BatchOutcome.of_status([event_id], status, short_body(response))
 
     def api_segments(self) -> dict[str, str]:
         """{name: id} of the segments created through the API (GET segment?createdByApi=true)."""
         response = self._call("GET", "/api/v1/segment", params={"createdByApi": "true"})
         if response.status_code != 200:
-            raise PendoError(f"Pendo answered {response.status_code} to the segment list: {_short(response)}")
+            raise PendoError(
+                f"Pendo answered {response.status_code} to the segment list: {short_body(response)}"
+            )
         try:
             listed = response.json() or []
             return {str(s["name"]): str(s["id"]) for s in listed if s.get("createdByApi", True)}
@@ -370,7 +375,7 @@ class PendoClient:
         response = self._call("POST", "/api/v1/segment/upload", {"name": name, "visitors": list(visitors)})
         if response.status_code != 200:
             raise PendoError(
-                f"Pendo answered {response.status_code} to creating segment '{name}': {_short(response)}"
+                f"Pendo answered {response.status_code} to creating segment '{name}': {short_body(response)}"
             )
         try:
             return str(response.json()["segmentId"])
@@ -390,7 +395,7 @@ class PendoClient:
         if response.status_code == 404:
             raise SegmentGoneError(segment_id)
         if response.status_code != 200:
-            return BatchOutcome.of_status(every, response.status_code, _short(response))
+            return BatchOutcome.of_status(every, response.status_code, short_body(response))
         try:
             statuses = {str(e.get("operation")): e for e in response.json().get("multistatus") or []}
         except (ValueError, AttributeError):
@@ -415,7 +420,7 @@ class PendoClient:
         if response.status_code != 200:  # 400 or 404: Pendo has no such kind here
             refused = PendoKindRefusedError if response.status_code in (400, 404) else PendoError
             raise refused(
-                f"Pendo answered {response.status_code} to the {kind} field schema: {_short(response)}"
+                f"Pendo answered {response.status_code} to the {kind} field schema: {short_body(response)}"
             )
         try:
             listed = (response.json() or {}).get(group) or {}
@@ -449,8 +454,12 @@ class PendoClient:
         if response.status_code != 200:
             raise PendoError(
                 f"Pendo did not create the {kind} fields {', '.join(fields)} "
-                f"({response.status_code}: {_short(response)})"
+                f"({response.status_code}: {short_body(response)})"
             )
+
+    def aggregate(self, body: dict[str, Any]) -> requests.Response:
+        """POST an aggregation (pendo/reading.py): the answer, its body left to read as it streams."""
+        return self._call("POST", "/api/v1/aggregation", body, stream=True)
 
     def close(self) -> None:
         """Close every session this client opened."""
@@ -487,8 +496,3 @@ def _cause(exc: Exception) -> str:
         if marker in text:
             return words
     return type(exc).__name__
-
-
-def _short(response: requests.Response) -> str:
-    text = (response.text or "").strip().replace("\n", " ")
-    return text[:300] if text else "(empty body)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -24,19 +24,14 @@ AUTH = {"x-pendo-integration-key": KEY}
 
 
 @pytest.fixture
-def make_emulator() -> Iterator:
-    """Start emulators with given switches; stop them all at teardown."""
-    started: list[PendoEmulator] = []
+def make_emulator(start_emulator) -> Callable[..., PendoEmulator]:
+    """Start emulators with given switches (stopped at teardown)."""
 
     def make(**switches) -> PendoEmulator:
         switches.setdefault("track_secret", SECRET)
-        emulator = PendoEmulator(KEY, read_only_keys=[READ_ONLY], **switches).start()
-        started.append(emulator)
-        return emulator
+        return start_emulator(KEY, read_only_keys=[READ_ONLY], **switches)
 
-    yield make
-    for emulator in started:
-        emulator.stop()
+    return make
 
 
 @pytest.fixture
@@ -899,8 +894,8 @@ def test_latency_per_kind_of_call_and_per_record(make_emulator):
 
 def test_latency_per_kind_is_checked():
     assert parse_latency("250") == dict.fromkeys(KINDS, 250)
-    assert parse_latency("bulk=250, get=5") == {"bulk": 250, "track": 0, "segment": 0, "get": 5, "other": 0}
-    assert parse_latency("250,get=5") == {"bulk": 250, "track": 250, "segment": 250, "get": 5, "other": 250}
+    assert parse_latency("bulk=250, get=5") == {**dict.fromkeys(KINDS, 0), "bulk": 250, "get": 5}
+    assert parse_latency("250,get=5") == {**dict.fromkeys(KINDS, 250), "get": 5}
     for bad in ["", "bulk=x", "reads=5", "1.5", "bulk=-1"]:
         with pytest.raises(ValueError, match="KIND=N"):
             parse_latency(bad)
@@ -1018,6 +1013,8 @@ def test_control_surface(emu):
         "write_calls": 2,
         "track_calls": 1,
         "segment_calls": 0,
+        "read_calls": 0,
+        "read_rows": 0,
         "segments": 0,
         "tracked_events": 1,
         "requests": 3,

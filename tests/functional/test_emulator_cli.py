@@ -350,6 +350,26 @@ def test_the_process_plays_segments_and_the_agent_group(start):
     assert json.loads(text) == {"u-0001": {"role": "admin"}}
 
 
+def test_the_aggregation_switches_and_admin_edits_from_the_command_line(start):
+    emulator = start(
+        "--port", "0", "--aggregation-answer", "array", "--aggregation-limit", "refused",
+        "--aggregation-times", "rfc3339",
+    )  # fmt: skip
+    edit = {"kind": "visitor", "id": "u-0001", "values": {"role": "admin"}}
+    assert emulator.request("POST", "/_emulator/values", edit, key=None) == (200, "{}")
+    pipeline = [{"source": {"visitors": None}}, {"filter": 'visitorId == "u-0001"'}]
+    body = {"response": {"mimeType": "application/json"}, "request": {"pipeline": pipeline}}
+    status, text = emulator.request("POST", "/api/v1/aggregation", body)
+    (row,) = json.loads(text)  # a bare array
+    assert status == 200 and row["metadata"]["custom"] == {"role": "admin"}
+    assert row["metadata"]["auto"]["lastupdated"].endswith("Z")  # RFC 3339 text
+    body["request"]["pipeline"] = [*pipeline, {"limit": 1}]
+    status, text = emulator.request("POST", "/api/v1/aggregation", body)
+    assert status == 400 and "limit" in text
+    status, text = emulator.request("GET", "/_emulator/stats", key=None)
+    assert json.loads(text)["read_calls"] == 2
+
+
 def track_with_headers(url: str) -> tuple[int, str | None]:
     """POST one track event with the secret: the status and the Retry-After header."""
     headers = {"Content-Type": "application/json", "x-pendo-integration-key": SECRET}
