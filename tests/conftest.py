@@ -312,6 +312,16 @@ def incremental_emulator_data(known: set[str] | None = None) -> EmulatorData:
     return data
 
 
+def agent_emulator_data() -> EmulatorData:
+    """incremental_emulator_data with the fixture's fields in the visitor agent group (a
+    model with `group: agent` writes them there)."""
+    data = incremental_emulator_data()
+    for name, spec in list(data.schema["visitor"]["custom"].items()):
+        data.schema["visitor"]["agent"][name] = spec
+        del data.schema["visitor"]["custom"][name]
+    return data
+
+
 @dataclass
 class IncrementalProject(DbtProject):
     """The incremental fixture on one warehouse, with SQL access for checking state."""

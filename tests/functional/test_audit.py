@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from dbt_pendo_sync.emulator import PendoEmulator
 from dbt_pendo_sync.schemas import load_schema
 
-from ..conftest import IncrementalProject, incremental_emulator_data, make_emulator
+from ..conftest import IncrementalProject, agent_emulator_data, incremental_emulator_data, make_emulator
 
 
 @pytest.fixture
@@ -114,3 +114,19 @@ def test_adopt_sends_only_what_pendo_does_not_hold_equal(duck, pendo):
     again = duck.sync(emulator=pendo)  # the adopted records are in the state: nothing to send
     (result,) = duck.results()["models"]
     assert again.code == 0 and result["counts"]["sent"] == 0 and result["counts"]["unchanged"] == 1010
+
+
+def test_agent_fields_edited_in_pendo_are_drift_of_an_agent_group_model(duck):
+    models = duck.path / "models" / "_models.yml"
+    models.write_text(
+        models.read_text().replace(
+            "          batch_size: 100\n", "          batch_size: 100\n          group: agent\n"
+        )
+    )
+    with make_emulator(agent_emulator_data()) as pendo:
+        assert duck.sync(emulator=pendo).code == 0
+        pendo.set_values("visitor", "u-000004", {"is_active": False}, group="agent")  # the snippet's
+        pendo.set_values("visitor", "u-000005", {"plan": "a custom field of its own"})  # not the model's
+        code, model = _audit(duck, pendo)
+    assert code == 1 and model["drifted"] == 1
+    assert model["fields"]["is_active"]["examples"] == [{"id": "u-000004", "warehouse": True, "pendo": False}]
