@@ -19,6 +19,7 @@ The switches: ``answer`` "results" (``{"results": [...]}``) or "array" (the rows
 from __future__ import annotations
 
 import datetime as dt
+import json
 import operator
 import re
 from collections.abc import Callable
@@ -42,6 +43,10 @@ _MS = dt.timedelta(milliseconds=1)
 
 Step = Callable[[list[Any]], list[Any]]  # rows: source records (Values.held) or selected rows
 Source = tuple[str, dict[str, Any], dict[str, Any], "int | None"]  # id, custom, agent, last written
+
+
+# A filter keeping the ids after one: `visitorId > "v-1"` (the id field, the id as a JSON text).
+_ID_AFTER = re.compile(r'\s*([A-Za-z]+)\s*>\s*("(?:[^"\\]|\\.)*")\s*')
 
 
 class PipelineError(ValueError):
@@ -209,9 +214,11 @@ class Aggregation:
         except PipelineError as exc:
             return text_answer(400, str(exc))
         selects = any("select" in step for step in pipeline)
-        with self._values.held(kind) as records:  # the store's own values: not kept past the block
+        page = _page_of(pipeline[1:], ID_FIELDS[kind]) if self._limit == "accepted" else None
+        held = self._values.page(kind, page[0], page[1]) if page else self._values.held(kind)
+        with held as records:  # the store's own values: not kept past the block
             rows: list[Any] = records
-            for step in steps:
+            for step in steps[page[2] if page else 0 :]:
                 rows = step(rows)
             rows = rows if selects else [read.whole(row) for row in rows]
         answer = json_answer(200, {"results": rows} if self._answer == "results" else rows)
@@ -245,6 +252,26 @@ class Aggregation:
         if not is_int(count) or count < 0:
             raise PipelineError(f"step {i}: limit must be a whole number >= 0")
         return lambda rows: rows[:count]
+
+
+def _page_of(steps: list[Any], id_field: str) -> tuple[str | None, int, int] | None:
+    """When the pipeline's first steps (after the source) ask for a page by id, as a reading
+    pages: [`identified`], [a filter `<id> > "text"`], a sort on the id alone and a limit, in
+    that order: the id after which the page starts (None: the first), its size and how many
+    steps it stands for. None for any other pipeline, which takes the general path (every
+    record filtered and sorted); the page is then a bisection in the ids kept sorted."""
+    names = [next(iter(step)) for step in steps]  # each step checked by Aggregation._step
+    i = 1 if names[:1] == ["identified"] else 0
+    after: str | None = None
+    if names[i : i + 1] == ["filter"]:
+        text = _ID_AFTER.fullmatch(steps[i]["filter"])
+        if text is None or text.group(1) != id_field:
+            return None
+        after = json.loads(text.group(2))
+        i += 1
+    if names[i : i + 2] != ["sort", "limit"] or steps[i]["sort"] != [id_field]:
+        return None
+    return after, steps[i + 1]["limit"], i + 2
 
 
 def _envelope_problem(body: Any) -> str | None:

@@ -11,6 +11,7 @@ account is known when a known account id names it (``parent::child``)."""
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import threading
@@ -102,6 +103,8 @@ class Values:
         }
         # kind -> record id -> when its values were last written, in epoch milliseconds
         self._written: dict[str, dict[str, int]] = {kind: {} for kind in ID_FIELDS}
+        self._changes = 0  # counts the stores and ids made known: when the sorted ids are stale
+        self._sorted: dict[str, tuple[int, list[str]]] = {}  # kind -> (at _changes, ids sorted)
         for kind in ID_FIELDS:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
@@ -150,12 +153,38 @@ class Values:
         with self._lock:
             known = self._known[kind]
             ids = dict.fromkeys(known if isinstance(known, set) else ())
-            custom, agent = self._values["custom"][kind], self._values["agent"][kind]
-            ids.update(dict.fromkeys(custom))
-            ids.update(dict.fromkeys(agent))
-            written = self._written[kind]
-            none: dict[str, Any] = {}
-            yield [(rid, custom.get(rid, none), agent.get(rid, none), written.get(rid)) for rid in ids]
+            ids.update(dict.fromkeys(self._values["custom"][kind]))
+            ids.update(dict.fromkeys(self._values["agent"][kind]))
+            yield self._records(kind, ids)
+
+    @contextmanager
+    def page(
+        self, kind: str, after: str | None, count: int
+    ) -> Iterator[list[tuple[str, dict, dict, int | None]]]:
+        """As `held`, only the first `count` records by id (code point order) whose id is after
+        `after` (None: from the first): a page costs its records, not every record. The ids
+        are sorted once after each change."""
+        with self._lock:
+            ids = self._sorted_ids(kind)
+            start = 0 if after is None else bisect.bisect_right(ids, after)
+            yield self._records(kind, ids[start : start + count])
+
+    def _records(self, kind: str, ids: Iterable[str]) -> list[tuple[str, dict, dict, int | None]]:
+        custom, agent = self._values["custom"][kind], self._values["agent"][kind]
+        written = self._written[kind]
+        none: dict[str, Any] = {}
+        return [(rid, custom.get(rid, none), agent.get(rid, none), written.get(rid)) for rid in ids]
+
+    def _sorted_ids(self, kind: str) -> list[str]:
+        """Every id `held` gives, sorted; the caller holds the lock."""
+        at, ids = self._sorted.get(kind, (-1, []))
+        if at != self._changes:
+            known = self._known[kind]
+            found = set(known) if isinstance(known, set) else set()
+            found.update(self._values["custom"][kind], self._values["agent"][kind])
+            ids = sorted(found)
+            self._sorted[kind] = (self._changes, ids)
+        return ids
 
     # -- endpoints
 
@@ -255,6 +284,7 @@ class Values:
     def _make_known(self, kind: str, ids: Iterable[str]) -> None:
         """Make ids of a kind known (and the parent accounts that account ids name)."""
         ids = list(ids)
+        self._changes += 1
         known = self._known[kind]
         if isinstance(known, set):
             known.update(ids)
@@ -264,7 +294,7 @@ class Values:
     def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
         """Merge values into a record's group (None deletes a field), make the record known
         and note when it was written."""
-        self._make_known(kind, [record_id])
+        self._make_known(kind, [record_id])  # counts the change
         self._written[kind][record_id] = time.time_ns() // 1_000_000
         records = self._values[group][kind]
         stored = records.setdefault(record_id, {})

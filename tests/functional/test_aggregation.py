@@ -4,6 +4,7 @@ what Pendo leaves open, keys, rate limit, latency, faults and counts."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 
@@ -81,6 +82,32 @@ def test_sort_filter_limit_select(make_emulator):
     )
     assert [row["visitorId"] for row in chosen.json()["results"]] == ["v1", "v4"]
     assert aggregate(emu, {"limit": 0}).json() == {"results": []}
+
+
+def _paged_ids(emu, size: int) -> list[str]:
+    """Every visitor id, read a page at a time as pendo/reading.py pages (after the last id)."""
+    ids: list[str] = []
+    while True:
+        after = [{"filter": f"visitorId > {json.dumps(ids[-1])}"}] if ids else []
+        steps = [{"identified": "visitorId"}, *after, {"sort": ["visitorId"]}, {"limit": size}, SELECT]
+        page = [row["visitorId"] for row in aggregate(emu, *steps).json()["results"]]
+        ids += page
+        if len(page) < size:
+            return ids
+
+
+def test_pages_by_id_are_the_sorted_read_as_records_come_and_go(make_emulator):
+    emu = make_emulator()
+    for rid in ('v"5', "V0", "v\\1", "é9", "v10"):  # quotes, backslashes, case, beyond ASCII
+        emu.set_value("visitor", rid, "plan", "pro")
+    whole = aggregate(emu, {"sort": ["visitorId"]}, SELECT).json()["results"]
+    assert (
+        _paged_ids(emu, 2) == [row["visitorId"] for row in whole] == sorted(row["visitorId"] for row in whole)
+    )
+    emu.set_value("visitor", "v25", "plan", "free")  # a new id after the ids were sorted
+    assert "v25" in _paged_ids(emu, 3)
+    not_id = aggregate(emu, {"filter": 'metadata.custom.plan > "g"'}, {"sort": ["visitorId"]}, {"limit": 2})
+    assert [row["visitorId"] for row in not_id.json()["results"]] == ["V0", 'v"5']  # the general path
 
 
 def test_rows_without_select_show_every_group_and_when_they_were_written(make_emulator):
