@@ -1,5 +1,5 @@
 """The Python API: `sync()` does what `dbt-pendo sync` does (and `ls()`, `validate()`,
-`exposures()` what their commands do); the CLI only calls these.
+`audit()`, `exposures()` what their commands do); the CLI only calls these.
 
 Each takes the project's keyword arguments (`ProjectKwargs`: profiles_dir, target, vars,
 select, exclude, selector, manifest, state, dbt_cloud_run_id, dbt_cloud_job_id, target_path,
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from rich.console import Console
 
-from .config import ModelSpec
 from .errors import UsageError
 from .exposures import ExposureFile, SyncedModel, in_source_paths, model_owner
 from .exposures import Owner as ExposureOwner
@@ -24,12 +23,14 @@ from .ledger.store import STATE_TABLE
 from .logs import library_logs_silenced, new_invocation_id
 from .outputs import write_whole
 from .pendo.policy import RetryPolicy
-from .plan import plan_for, selected_models, with_origin
+from .readback.audit import AuditOptions
+from .readback.run import AuditResults, run_audit
 from .results import SyncResults
+from .selection import selected_models, selection_for, with_origin
 from .settings import OutputOptions, ProjectArgs, SyncOptions
 from .syncrun import run_sync
-from .targets.events import EventSpec
-from .targets.segments import SegmentSpec
+from .targets import registry
+from .targets.base import TargetSpec
 from .validate import Validation, validate_models
 
 if TYPE_CHECKING:
@@ -60,38 +61,27 @@ def ls(
     from the manifest alone: no warehouse or Pendo call (`state` and the dbt Cloud ids pick
     the manifest as for `sync`)."""
     args, _ = with_origin(ProjectArgs.build(project_dir, **project), env)
-    plan = plan_for(args)
+    selection = selection_for(args)
     rows = []
-    for planned in plan.models:
-        spec = planned.spec
+    for selected in selection.models:
+        spec = selected.spec
         rows.append(
             {
                 "model": spec.model,
                 "object": spec.object,
                 "id_column": spec.id_column,
                 "fields": _field_mapping(spec),
-                "relation": planned.node.relation_name,
-                "state_table": f"{planned.state_location(args.state_schema).schema}.{STATE_TABLE}",
+                "relation": selected.node.relation_name,
+                "state_table": f"{selected.state_location(args.state_schema).schema}.{STATE_TABLE}",
                 "file": spec.properties_file,
             }
         )
     return rows
 
 
-def _field_mapping(spec: ModelSpec) -> dict[str, str]:
-    """{column: Pendo field} as configured: "*" stands for every other column, and a
-    column left out maps to "(excluded)"; for events, the parts of the event body."""
-    if isinstance(spec, EventSpec):
-        return spec.body_mapping()
-    if isinstance(spec, SegmentSpec):
-        return {spec.id_column: f"a member of segment '{spec.segment}'"}
-    mapping = dict(spec.fields) if spec.fields is not None else {"*": "(every other column)"}
-    for column, rule in spec.column_rules.items():
-        if rule.exclude:
-            mapping[column] = "(excluded)"
-        elif rule.field:
-            mapping[column] = rule.field
-    return mapping
+def _field_mapping(spec: TargetSpec) -> dict[str, str]:
+    """{column: where it goes in Pendo} as configured, in its target's terms."""
+    return registry.for_spec(spec).mapping(spec)
 
 
 def validate(
@@ -135,21 +125,21 @@ def exposures(
     from the manifest alone (as `ls`). With `write`, the file is written there (relative to
     the project dir when relative, folders created)."""
     args, _ = with_origin(ProjectArgs.build(project_dir, **project), env)
-    plan = plan_for(args)
+    selection = selection_for(args)
     synced = [
         SyncedModel(
             name=p.spec.model,
             package=p.node.package_name,
-            object=p.spec.object,
-            id_column=p.spec.id_column,
-            fields=_field_mapping(p.spec),
+            exposure=registry.for_spec(p.spec).exposure(p.spec.object),
+            sentence=registry.for_spec(p.spec).describe(p.spec),
             version=p.node.version,
-            owner=model_owner(p.node, plan.manifest),
+            owner=model_owner(p.node, selection.manifest),
         )
-        for p in plan.models
+        for p in selection.models
     ]
     chosen = ExposureOwner(name=owner or None, email=owner_email or None) if owner or owner_email else None
-    result = render_exposures(synced, root_package=plan.manifest.project_name, owner=chosen)
+    order = [t.exposure(kind) for t in registry.targets() for kind in t.objects]
+    result = render_exposures(synced, root_package=selection.manifest.project_name, owner=chosen, order=order)
     notes = [] if synced else ["no selected model has a pendo block: the exposures list is empty"]
     if write is None:
         return replace(result, notes=tuple(notes))
@@ -165,6 +155,24 @@ def exposures(
     return replace(result, path=path, notes=tuple(notes))
 
 
+def audit(
+    project_dir: str | Path = ".",
+    *,
+    sample: int | None = None,
+    max_drift: float = 0.0,
+    fix: bool = False,
+    settle_minutes: int = 120,
+    env: Mapping[str, str] | None = None,
+    **project: Unpack[ProjectKwargs],
+) -> AuditResults:
+    """Pendo's values of the selected models' fields compared with their rows, as a sync
+    would send them (every record, or `sample` per model); records synced within
+    `settle_minutes` are counted apart. With `fix`, the drifted records' state is forgotten
+    so that the next sync corrects them. Writes target/pendo_audit_results.json."""
+    options = AuditOptions(sample=sample, max_drift=max_drift, fix=fix, settle_minutes=settle_minutes)
+    return run_audit(ProjectArgs.build(project_dir, **project), options, env)
+
+
 class SyncKwargs(ProjectKwargs, total=False):
     """`sync()`'s keyword arguments: the project's, then SyncOptions' and OutputOptions' fields
     (their defaults are the records')."""
@@ -173,6 +181,7 @@ class SyncKwargs(ProjectKwargs, total=False):
     create_missing: bool
     create_fields: bool
     full_resync: bool
+    adopt: bool
     show: int
     sync_all: bool
     threads: int

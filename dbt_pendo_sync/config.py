@@ -1,193 +1,30 @@
-"""A model's `pendo:` block, validated with JSON Schema, into a typed spec: a SyncSpec for
-visitor/account metadata here, an EventSpec or SegmentSpec from its target's module."""
+"""A model's `pendo:` blocks validated with JSON Schema (its target's, and the columns'), then
+made into its target's spec; every problem named with its model, file and fix."""
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
+from collections.abc import Iterable, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jsonschema
 
 from .dbt.artifacts import ModelNode
 from .errors import ConfigError, Problem
-from .pendo.fields import Coercion
-from .specbase import (
-    MISSING_COLUMN_FIX,
-    ModelMessages,
-    find_column,
-    identity,
-    mapping_fix,
-    state_schema_problems,
-    suggest_field_name,
-    timezone_problems,
-)
-from .targets.events import MAX_AGE_DAYS, EventSpec, event_spec
-from .targets.segments import SegmentSpec, segment_spec
-from .vocab import NullPolicy, OnRemove, PendoObject
+from .schemas import load_schema
+from .specbase import suggest_field_name
+from .targets import registry
+from .targets.base import TargetSpec
 
-DEFAULT_BATCH_SIZE = 500
 GENERAL_FIX = "correct that value in the pendo block (the README's Configuration section lists every key)"
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VALIDATORS: dict[int, jsonschema.Draft202012Validator] = {}
 
 
-@dataclass(frozen=True)
-class ColumnRule:
-    """A column-level `pendo:` block: rename/include (`field`) or leave out (`exclude`)."""
-
-    field: str | None = None
-    exclude: bool = False
-    nulls: NullPolicy | None = None
-
-
-@dataclass(frozen=True)
-class SyncSpec(ModelMessages):
-    """What to sync for one model: validated, typed, and independent of dbt."""
-
-    model: str
-    unique_id: str
-    properties_file: str
-    object: PendoObject
-    id_column: str
-    fields: Mapping[str, str] | None
-    column_rules: Mapping[str, ColumnRule]
-    batch_size: int
-    state_schema: str | None = None
-    create_fields: bool = False
-    nulls: NullPolicy = NullPolicy.SKIP
-    truncate_text: bool = False
-    date_format: str = "rfc3339"
-    timezone: str = "UTC"
-    on_remove: OnRemove = OnRemove.KEEP
-    group: str = "custom"  # the metadata group written: custom, or agent (Pendo's own fields)
-
-    @property
-    def id_key(self) -> str:
-        """The payload key of the record id: visitorId or accountId."""
-        return f"{self.object}Id"
-
-    def resolve_columns(self, columns: Sequence[str]) -> tuple[str, dict[str, str]]:
-        """Match the spec against the relation's real columns: the real id column name and
-        {real column: Pendo field}, in column order; ConfigError naming every problem."""
-        id_col, mapping, problems = self.match_columns(columns)
-        if problems or id_col is None:
-            raise ConfigError(problems=problems)
-        return id_col, mapping
-
-    def match_columns(self, columns: Sequence[str]) -> tuple[str | None, dict[str, str], list[Problem]]:
-        """The id column (None when missing), the mapping of the columns that match, and
-        every problem found (not only the first).
-
-        Names match exactly, else case-insensitively (warehouses fold unquoted names).
-        """
-        problems: list[Problem] = []
-
-        def real(name: str, label: str, fix: str = MISSING_COLUMN_FIX) -> str | None:
-            found = find_column(name, columns)
-            if found is not None:
-                return found
-            problems.append(
-                self.problem(
-                    f"{label} is not a column of the built relation (columns: {', '.join(columns)})", fix
-                )
-            )
-            return None
-
-        id_col = real(self.id_column, f"id_column '{self.id_column}'")
-        rules = {
-            col: rule
-            for col, rule in (
-                (real(name, f"column '{name}' of a column-level pendo block"), rule)
-                for name, rule in self.column_rules.items()
-            )
-            if col is not None
-        }
-        if self.fields is not None:
-            wanted = {}
-            for name, field in self.fields.items():
-                found = real(name, f"mapped column '{name}'", mapping_fix(name, field, columns, "fields"))
-                if found is not None:
-                    wanted[found] = field
-        else:
-            wanted = {col: col for col in columns if col != id_col}
-        for col, rule in rules.items():
-            if rule.field:
-                wanted[col] = rule.field
-        mapping = {
-            col: wanted[col]
-            for col in columns
-            if col in wanted and col != id_col and not rules.get(col, ColumnRule()).exclude
-        }
-        problems += self.field_problems(mapping, empty_is_a_problem=not problems)
-        return id_col, mapping, problems
-
-    def coercion(self, pendo_type: str | None, column_type: str) -> Coercion:
-        """How this model's values become a field of `pendo_type` (None: type unknown)."""
-        return Coercion(
-            pendo_type=pendo_type,
-            column_is_boolean=column_type.lower().startswith("bool"),
-            truncate_text=self.truncate_text,
-            date_format=self.date_format,
-            timezone=dt.timezone.utc if self.timezone == "UTC" else ZoneInfo(self.timezone),
-        )
-
-    @property
-    def conversion_salt(self) -> str:
-        """The options that change payloads for the same values (part of every fingerprint)."""
-        return f"{self.truncate_text}|{self.date_format}|{self.timezone}"
-
-    def clears_nulls(self, column: str) -> bool:
-        """Whether a null in this (real) column is sent as null, clearing Pendo's value."""
-        named = find_column(column, self.column_rules)
-        rule = self.column_rules[named] if named is not None else ColumnRule()
-        return (rule.nulls or self.nulls) is NullPolicy.CLEAR
-
-    def field_problems(self, mapping: Mapping[str, str], *, empty_is_a_problem: bool = True) -> list[Problem]:
-        """Problems of the fields a mapping sends to: two columns on one field, names
-        Pendo cannot use, nothing left to send."""
-        problems = []
-        seen: dict[str, str] = {}
-        for col, field in mapping.items():
-            if field in seen:
-                problems.append(
-                    self.problem(
-                        f"columns '{seen[field]}' and '{col}' both map to Pendo field '{field}'",
-                        "map one of them to another field or exclude it",
-                    )
-                )
-            elif not _FIELD_NAME.match(field):
-                problems.append(
-                    self.problem(
-                        f"column '{col}' would be sent as field '{field}', which Pendo cannot use in "
-                        "segments or reports",
-                        f"rename it with `pendo: {{field: {suggest_field_name(field)}}}` on the column",
-                    )
-                )
-            seen.setdefault(field, col)
-        if not mapping and empty_is_a_problem:
-            problems.append(self.problem("no column is left to send", "map at least one column"))
-        return problems
-
-    @staticmethod
-    def usable_field(field: str) -> bool:
-        """Whether Pendo can use this field name (letters, digits, underscore)."""
-        return _FIELD_NAME.match(field) is not None
-
-
-ModelSpec = SyncSpec | EventSpec | SegmentSpec
-
-
-@cache
-def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
-    text = resources.files("dbt_pendo_sync.schemas").joinpath(schema_name).read_text("utf-8")
-    return jsonschema.Draft202012Validator(json.loads(text))
+def _validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
+    found = _VALIDATORS.get(id(schema))
+    if found is None:
+        found = _VALIDATORS[id(schema)] = jsonschema.Draft202012Validator(schema)
+    return found
 
 
 def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
@@ -195,6 +32,11 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
     path = ".".join([prefix, *(str(p) for p in error.absolute_path)])
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
+    if f"x-{kind}-problem" in schema:  # the schema's own words for this error
+        said = {"value": error.instance, "limit": error.validator_value}
+        return f"{path}: " + schema[f"x-{kind}-problem"].format(**said), schema[f"x-{kind}-fix"].format(
+            **said
+        )
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
@@ -216,102 +58,45 @@ def _explain(error: jsonschema.ValidationError, prefix: str) -> tuple[str, str]:
             f"(letters, digits, underscore, not starting with a digit)",
             f"try '{suggest_field_name(str(error.instance))}'",
         )
-    if kind == "maximum" and list(error.absolute_path) == ["max_age_days"]:
-        return (
-            f"{path}: {error.instance!r} is more than {MAX_AGE_DAYS}: Pendo does not process Track Events "
-            f"older than {MAX_AGE_DAYS} days, so older rows would be sent and dropped",
-            f"use at most {MAX_AGE_DAYS} (the default); older history cannot be sent as Track Events",
-        )
     if kind in ("minimum", "maximum"):
         return (f"{path}: {error.instance!r} is out of range", f"allowed {kind} is {error.validator_value}")
     if kind == "minProperties":
         return f"{path}: must not be empty", "list at least one entry or leave the key out"
-    if kind == "oneOf":
-        return (
-            f"{path}: name the event with `event_column` (a column) or `event` (one name for "
-            "every row), exactly one of them",
-            "keep one of the two keys",
-        )
     if kind == "minLength":
         return f"{path}: must not be empty", GENERAL_FIX
     return f"{path}: {error.message}", GENERAL_FIX
 
 
-def _schema_problems(model: ModelNode, block: Any, schema_name: str, prefix: str) -> list[Problem]:
-    errors = sorted(_validator(schema_name).iter_errors(block), key=lambda e: list(e.absolute_path))
+def _schema_problems(model: ModelNode, block: Any, schema: Mapping[str, Any], prefix: str) -> list[Problem]:
+    errors = sorted(_validator(schema).iter_errors(block), key=lambda e: list(e.absolute_path))
     return [Problem(model.name, model.properties_file, *_explain(e, prefix)) for e in errors]
-
-
-# The JSON Schema of a block, by its object (visitor and account blocks share one).
-_BLOCK_SCHEMAS: dict[str, str] = {
-    PendoObject.EVENT: "pendo_event_block.schema.json",
-    PendoObject.SEGMENT: "pendo_segment_block.schema.json",
-}
 
 
 def block_problems(model: ModelNode) -> list[Problem]:
     """Every problem of a model's pendo blocks (model and columns); [] when valid."""
     block = model.pendo_block()
-    kind = block.get("object") if isinstance(block, dict) else None
-    schema = _BLOCK_SCHEMAS.get(str(kind), "pendo_block.schema.json")
-    problems = _schema_problems(model, block, schema, "pendo")
+    problems = _schema_problems(model, block, registry.for_block(block).block_schema, "pendo")
     for col in model.columns.values():
         block = col.pendo_block()
         if block is not None:
             problems += _schema_problems(
-                model, block, "pendo_column.schema.json", f"columns.{col.name}.pendo"
+                model, block, load_schema("pendo_column.schema.json"), f"columns.{col.name}.pendo"
             )
     return problems
 
 
-def spec_for(model: ModelNode) -> ModelSpec:
+def spec_for(model: ModelNode) -> TargetSpec:
     """The spec of one model; raise ConfigError naming every problem of its blocks."""
     problems = block_problems(model)
     if problems:
         raise ConfigError(problems=problems)
     block = model.pendo_block()
-    if block["object"] == PendoObject.EVENT:
-        return event_spec(model, block)
-    if block["object"] == PendoObject.SEGMENT:
-        return segment_spec(model, block)
-    spec = SyncSpec(
-        **identity(model),
-        object=PendoObject(block["object"]),
-        id_column=block["id_column"],
-        fields=dict(block["fields"]) if "fields" in block else None,
-        column_rules={
-            col.name: ColumnRule(
-                field=col.pendo_block().get("field"),
-                exclude=bool(col.pendo_block().get("exclude", False)),
-                nulls=NullPolicy(col.pendo_block()["nulls"]) if "nulls" in col.pendo_block() else None,
-            )
-            for col in model.columns.values()
-            if col.pendo_block() is not None
-        },
-        batch_size=int(block.get("batch_size", DEFAULT_BATCH_SIZE)),
-        state_schema=block.get("state_schema"),
-        create_fields=bool(block.get("create_fields", False)),
-        nulls=NullPolicy(block.get("nulls", NullPolicy.SKIP)),
-        truncate_text=bool(block.get("truncate_text", False)),
-        date_format=block.get("date_format", "rfc3339"),
-        timezone=block.get("timezone", "UTC"),
-        on_remove=OnRemove(block.get("on_remove", OnRemove.KEEP)),
-        group=block.get("group", "custom"),
-    )
-    problems += timezone_problems(spec, spec.timezone) + state_schema_problems(spec, spec.state_schema)
-    if spec.fields is not None:  # columns are known without the warehouse: check now
-        named = {**spec.fields, **{c: r.field for c, r in spec.column_rules.items() if r.field}}
-        problems += spec.field_problems(
-            {c: f for c, f in named.items() if not spec.column_rules.get(c, ColumnRule()).exclude}
-        )
-    if problems:
-        raise ConfigError(problems=problems)
-    return spec
+    return registry.for_block(block).spec(model, block)
 
 
-def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
+def specs_for(models: Iterable[ModelNode]) -> list[TargetSpec]:
     """Specs for many models, reporting the problems of all of them at once."""
-    specs: list[ModelSpec] = []
+    specs: list[TargetSpec] = []
     problems: list[Problem] = []
     for model in models:
         try:
@@ -323,3 +108,13 @@ def specs_for(models: Iterable[ModelNode]) -> list[ModelSpec]:
             "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
         )
     return specs
+
+
+def project_problems(models: Iterable[ModelNode]) -> None:
+    """Stop on problems between the project's models (e.g. two models naming one segment)."""
+    every = list(models)
+    problems = [p for target in registry.targets() for p in target.project_problems(every)]
+    if problems:
+        raise ConfigError(
+            "invalid pendo configuration:\n" + "\n".join(str(p) for p in problems), problems=problems
+        )

@@ -5,28 +5,30 @@ delivery and never checks which one it has."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from functools import partial
 
 from .background import in_background
-from .config import ModelSpec, SyncSpec
 from .dbt.artifacts import ModelNode
-from .engine import ProgressJournal
+from .engine import Channel, ProgressJournal
 from .errors import ConfigError, PendoError
-from .events import RunEvents
-from .ledger.lock import SyncLock
+from .ledger.lock import LedgerLock
 from .ledger.session import previewing, recording
 from .ledger.snapshot import ModelSnapshot
-from .ledger.store import StateStore
+from .ledger.store import Ledger
 from .pendo.client import PendoClient
-from .pendo.sender import EventSender, MetadataSender, PreviewSender, Sender
+from .pendo.sender import PreviewSender, Sender
+from .report_events import Debug, Fire, Note, RunWarning
 from .results import ModelResult
 from .settings import SyncOptions
-from .targets.events import EventSpec
-from .targets.segments import SegmentSender, SegmentSpec
+from .targets import registry
+from .targets.base import Capabilities, TargetSpec
 from .vocab import ModelStatus
+
+# A target's sender, made for the client its calls go through.
+MakeSender = Callable[[PendoClient], Sender]
 
 # What a preview that cannot read Pendo's fields shows instead.
 UNKNOWN_TYPES = (
@@ -42,23 +44,23 @@ class Delivery(ABC):
     settled: ModelStatus | None = None  # the status of a model that ended well, if not its own
     sends: bool = True  # records go to Pendo and the ledger records them (not a preview)
 
-    def __init__(self, client: PendoClient | None, options: SyncOptions, report: RunEvents) -> None:
+    def __init__(self, client: PendoClient | None, options: SyncOptions, fire: Fire) -> None:
         self._client = client
         self.options = options
-        self.report = report
+        self.fire = fire
         self._fields: dict[tuple[str, str], dict[str, str]] = {}
         self._ahead: dict[tuple[str, str], Future[dict[str, str]]] = {}
 
-    def read_ahead(self, specs: Iterable[ModelSpec]) -> None:
-        """Start reading the field schemas these metadata models need, in turn, in a thread
-        of their own, so Pendo answers while the warehouse starts up (the first read is also
-        the run's first check of the key: its error comes out where the fields are needed)."""
+    def read_ahead(self, specs: Iterable[TargetSpec]) -> None:
+        """Start reading the field schemas these models need, in turn, in a thread of their
+        own, so Pendo answers while the warehouse starts up (the first read is also the run's
+        first check of the key: its error comes out where the fields are needed)."""
         client = self._client
-        wanted = dict.fromkeys((s.object, s.group) for s in specs if isinstance(s, SyncSpec))
+        wanted = dict.fromkeys(w for s in specs for w in registry.for_spec(s).field_schemas(s))
         if client is None or not wanted:
             return
         for kind, _ in wanted:
-            self.report.debug(f"reading Pendo's {kind} field schema ahead", object=kind)
+            self.fire(Debug(f"reading Pendo's {kind} field schema ahead", {"object": kind}))
         reads = [partial(client.field_types, kind, group) for kind, group in wanted]
         self._ahead.update(zip(wanted, in_background(reads, name="dbt-pendo field schemas"), strict=True))
 
@@ -75,7 +77,9 @@ class Delivery(ABC):
         if (kind, group) not in self._fields:
             ahead = self._ahead.pop((kind, group), None)
             types = ahead.result() if ahead is not None else self._client.field_types(kind, group)
-            self.report.debug(f"read Pendo's {kind} field schema ({len(types)} {group} fields)", object=kind)
+            self.fire(
+                Debug(f"read Pendo's {kind} field schema ({len(types)} {group} fields)", {"object": kind})
+            )
             self._fields[(kind, group)] = types
         return self._fields[(kind, group)]
 
@@ -86,29 +90,30 @@ class Delivery(ABC):
         )
 
     def _note_fields(self, verb: str, kind: str, fields: Mapping[str, str]) -> None:
-        self.report.note(f"{verb} Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in fields.items()))
+        self.fire(Note(f"{verb} Pendo {kind} fields: " + ", ".join(f"{n} ({t})" for n, t in fields.items())))
 
     @abstractmethod
-    def check_events(self, spec: EventSpec) -> None:
-        """Stop an event model that cannot be sent, before any warehouse work."""
+    def check(self, spec: TargetSpec, capabilities: Capabilities) -> None:
+        """Stop a model that cannot be sent, before any warehouse work."""
 
-    def find_segment(self, name: str) -> str | None:
-        """The id of the segment of this name among those created through the API (None
-        when there is none, or when Pendo cannot be asked: a preview without a key)."""
-        return None if self._client is None else self._client.api_segments().get(name)
+    @property
+    def reader(self) -> PendoClient | None:
+        """The client that reads Pendo with the integration key (None when Pendo cannot be
+        asked: a preview without a key)."""
+        return self._client
 
     @abstractmethod
-    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
-        """Where this model's records go (`target_id`: the segment's id, once known)."""
+    def channel(self, capabilities: Capabilities, make: MakeSender, result: ModelResult) -> Channel:
+        """Where this model's records go, and how (`make`: the target's sender for a client)."""
 
     @abstractmethod
     def ledger(
-        self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
+        self, store: Ledger, model: ModelNode, snapshot: ModelSnapshot
     ) -> AbstractContextManager[ProgressJournal]:
         """Around the model's send: the journal its progress goes to, and what happens after."""
 
     @abstractmethod
-    def state_exists(self, store: StateStore) -> bool:
+    def state_exists(self, store: Ledger) -> bool:
         """Whether the snapshot can diff against the state tables."""
 
 
@@ -121,10 +126,10 @@ class Sending(Delivery):
         self,
         client: PendoClient | None,
         options: SyncOptions,
-        report: RunEvents,
+        fire: Fire,
         track: PendoClient | None = None,
     ) -> None:
-        super().__init__(client, options, report)
+        super().__init__(client, options, fire)
         self.track = track
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
@@ -133,40 +138,34 @@ class Sending(Delivery):
         super().create_fields(kind, missing)
         self._note_fields("created", kind, missing)
 
-    def check_events(self, spec: EventSpec) -> None:
-        self._track_client(spec)
-
-    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
-        if isinstance(spec, EventSpec):
-            return EventSender(self._track_client(spec))
-        client = self._client
-        assert client is not None  # the run requires the key when it plans a model that is not events
-        if isinstance(spec, SegmentSpec):
-            return SegmentSender(client, spec.segment, target_id)
-        return MetadataSender(client, spec.object, spec.id_key, self.options.create_missing, spec.group)
-
-    def _track_client(self, spec: EventSpec) -> PendoClient:
-        if self.track is None:
+    def check(self, spec: TargetSpec, capabilities: Capabilities) -> None:
+        if capabilities.needs_track_secret and self.track is None:
             raise ConfigError(
                 f"{spec.where()}: PENDO_TRACK_SECRET is not set. Track Events are sent with the "
                 "app's Track Event shared secret (Settings > Subscription Settings > your app), "
                 "not the integration key: export it, or leave this model out of the selection"
             )
-        return self.track
+
+    def channel(self, capabilities: Capabilities, make: MakeSender, result: ModelResult) -> Channel:
+        client = self.track if capabilities.needs_track_secret else self._client
+        assert client is not None  # the run requires the key, and check() the secret, where needed
+        sender = make(client)
+        threads = self.options.threads
+        return Channel(sender, capabilities.concurrent, capabilities.write_ahead, threads)
 
     def ledger(
-        self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
+        self, store: Ledger, model: ModelNode, snapshot: ModelSnapshot
     ) -> AbstractContextManager[ProgressJournal]:
-        lock = SyncLock(
+        lock = LedgerLock(
             store,
             model,
             wait=self.options.lock_wait,
             stale_after=self.options.lock_stale_after,
-            say=self.report.note,
+            say=lambda text: self.fire(Note(text)),
         )
         return recording(store, model, snapshot, lock=lock)
 
-    def state_exists(self, store: StateStore) -> bool:
+    def state_exists(self, store: Ledger) -> bool:
         return True  # the ledger creates the tables before the snapshot is taken
 
 
@@ -182,23 +181,25 @@ class Previewing(Delivery):
             return super().field_types(kind, group)
         except PendoError as exc:  # a preview goes on without Pendo: field types unknown
             self._client = None
-            self.report.warn(f"{exc}; {UNKNOWN_TYPES}")
+            self.fire(RunWarning(f"{exc}; {UNKNOWN_TYPES}"))
             return None
 
     def create_fields(self, kind: str, missing: Mapping[str, str]) -> None:
         super().create_fields(kind, missing)
         self._note_fields("would create", kind, missing)
 
-    def check_events(self, spec: EventSpec) -> None:
+    def check(self, spec: TargetSpec, capabilities: Capabilities) -> None:
         """A preview sends nothing, so it needs no secret."""
 
-    def sender(self, spec: ModelSpec, result: ModelResult, target_id: str | None = None) -> Sender:
-        return PreviewSender(self.options.show, result.payload_sample)
+    def channel(self, capabilities: Capabilities, make: MakeSender, result: ModelResult) -> Channel:
+        """One thread, in order, so the sample is the model's first records."""
+        sender = PreviewSender(self.options.show, result.payload_sample)
+        return Channel(sender, concurrent=False, write_ahead=False, threads=self.options.threads)
 
     def ledger(
-        self, store: StateStore, model: ModelNode, snapshot: ModelSnapshot
+        self, store: Ledger, model: ModelNode, snapshot: ModelSnapshot
     ) -> AbstractContextManager[ProgressJournal]:
         return previewing(snapshot)
 
-    def state_exists(self, store: StateStore) -> bool:
+    def state_exists(self, store: Ledger) -> bool:
         return store.exists()

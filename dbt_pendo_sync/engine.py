@@ -1,35 +1,34 @@
 """One model's sync: rows -> payloads -> batches -> Pendo's answers -> results.
 
-The engine knows neither click nor dbt internals: it gets rows from a RowSource, sends
-through a PendoClient (or nothing, on a dry run), and reports through an EventSink.
+The engine knows neither click, dbt internals nor which target it sends to: it gets rows
+from a RowSource, builds them with the target's RecordBuilder, sends them through a Channel
+(the target's sender, or a dry run's preview), and fires report events (report_events.py).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .config import ModelSpec
 from .errors import PendoError
 from .pendo.answers import BatchOutcome
-from .pendo.fields import JSON_VALUE, Converter
 from .pendo.sender import Sender
-from .records import InvalidValue, Record, payload_of, record_id
+from .records import Record, payload_of
+from .report_events import BatchSent, Fire, ModelProgress, RowUndelivered
 from .results import ModelResult
-from .vocab import ChangeKind, Undelivered
+from .rows import RowShape
+from .targets.base import RecordBuilder, TargetSpec
+from .vocab import Undelivered
 
 
 class RowSource(Protocol):
-    """Rows of one model to send: (state key, id, field values...).
+    """Rows of one model to send, in the shape its builder reads (rows.py).
 
     Rows come in ascending state-key order (the warehouse's), so the journal can record
     progress as ranges of keys; a row whose key is null is invalid and never confirmed.
     """
-
-    fields: Sequence[str]
 
     def duplicate_ids(self) -> set[str]:
         """Ids that occur on more than one row (all of those rows are invalid)."""
@@ -54,21 +53,6 @@ class ProgressJournal(Protocol):
         """Rows with these keys were intended but surely not delivered: not confirmed."""
 
 
-class EventSink(Protocol):
-    """Where the engine reports progress, Pendo's answer to each batch, and rows it did not
-    deliver (progress: after every chunk read and every batch answered)."""
-
-    def model_started(self, spec: ModelSpec, relation: str) -> None: ...
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None: ...
-    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None: ...
-    def undelivered(
-        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
-    ) -> None: ...
-
-
-_META = 1  # the state key comes before the id
-
-
 @dataclass
 class _Batch:
     """Records sent in one call, with the range of state keys they (and invalid rows among
@@ -89,116 +73,16 @@ class _Batch:
             self.hi = key
 
 
-# A row made into what is sent: (id, record, None), or (id or None, None, why it is invalid).
-Built = tuple[str | None, Record | None, str | None]
-RecordBuilder = Callable[[tuple], Built]
+@dataclass(frozen=True)
+class Channel:
+    """Where a model's batches go, and how: from up to `threads` threads at once when
+    `concurrent`, each journaled before it goes out when `write_ahead` (targets/base.py
+    Capabilities, as the delivery allows them)."""
 
-
-class MetadataBuilder:
-    """Rows made into metadata records `{id_key: id, "values": {field: value}}`: a null is
-    left out, or sent as null where the field clears (`clear`). With `departed`, rows end
-    with their change kind, and a record that left the model gets every field as null.
-    With `in_warehouse`, a row's third column is its record as the warehouse wrote it
-    (RecordJson), or null where Python builds it from the values that follow."""
-
-    def __init__(
-        self,
-        id_key: str,
-        fields: Sequence[str],
-        clear: Sequence[bool],
-        converters: Sequence[Converter] | None = None,
-        departed: bool = False,
-        in_warehouse: bool = False,
-    ) -> None:
-        self._id_key = id_key
-        self._departed = departed
-        self._in_warehouse = in_warehouse
-        self._cleared = dict.fromkeys(fields)
-        self._fields = tuple(fields)
-        self._converters = converters or [JSON_VALUE] * len(fields)
-        self._first = _META + 2 if in_warehouse else _META + 1
-        # Per field: its index in the row, its name, whether a null clears, and its
-        # conversion function (called per value).
-        self._columns = list(
-            zip(
-                range(self._first, self._first + len(fields)),
-                fields,
-                clear,
-                [c.convert for c in self._converters],
-                strict=True,
-            )
-        )
-
-    def values(self, row: tuple) -> tuple:
-        """The row's id and field values as read (for the rejected rows' file)."""
-        text = row[_META + 1] if self._in_warehouse else None
-        if text is not None:
-            found = json.loads(text)["values"]
-            return (row[_META], *(found.get(name) for name in self._fields))
-        return (row[_META], *row[self._first : self._first + len(self._fields)])
-
-    def many(self, rows: Sequence[tuple]) -> tuple[list[str], list[Record]] | None:
-        """The rows built a column at a time (the same records as one by one, at a fraction
-        of the cost per row); None when a row is invalid or left the model."""
-        if not rows or (self._departed and any(row[-1] == ChangeKind.REMOVED for row in rows)):
-            return None
-        columns = list(zip(*rows, strict=True))
-        if self._in_warehouse:
-            texts = columns[_META + 1]
-            return None if None in texts else (_warehouse_ids(columns[_META]), list(texts))
-        try:
-            ids = list(map(record_id, columns[_META]))
-            values = [
-                converter.column(columns[index])
-                for (index, *_), converter in zip(self._columns, self._converters, strict=True)
-            ]
-        except InvalidValue:
-            return None
-        fields = self._fields
-        dicts = (
-            [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]
-            if values
-            else [{} for _ in ids]
-        )
-        for (_, name, clear, _), column in zip(self._columns, values, strict=True):
-            if not clear and None in column:  # nulls: skip never overwrites Pendo's value
-                for found, value in zip(dicts, column, strict=True):
-                    if value is None:
-                        del found[name]
-        key = self._id_key
-        records: list[Record] = [{key: rid, "values": found} for rid, found in zip(ids, dicts, strict=True)]
-        return ids, records
-
-    def __call__(self, row: tuple) -> Built:
-        if self._departed and row[-1] == ChangeKind.REMOVED:
-            return row[0], {self._id_key: row[0], "values": dict(self._cleared)}, None
-        try:
-            rid = record_id(row[_META])
-        except InvalidValue as exc:
-            return None, None, str(exc)
-        if self._in_warehouse and row[_META + 1] is not None:
-            return rid, row[_META + 1], None
-        values: dict[str, Any] = {}
-        name = ""
-        try:  # one try around the loop: this runs for every row of the model
-            for index, name, clear, convert in self._columns:
-                value = row[index]
-                if value is not None:
-                    values[name] = convert(value)
-                elif clear:
-                    values[name] = None  # nulls: clear; nulls: skip never overwrites Pendo's value
-        except InvalidValue as exc:
-            return rid, None, f"field {name}: {exc}"
-        return rid, {self._id_key: rid, "values": values}, None
-
-
-def _warehouse_ids(values: Sequence[Any]) -> list[str]:
-    """The ids of rows whose record the warehouse wrote: it wrote one only for an id that
-    records.record_id takes (text that is not blank, or a whole number), so text ids are
-    record ids as they are, without a call per row."""
-    if set(map(type, values)) == {str}:
-        return list(values)
-    return list(map(record_id, values))
+    sender: Sender
+    concurrent: bool
+    write_ahead: bool
+    threads: int
 
 
 class ModelSync:
@@ -206,21 +90,21 @@ class ModelSync:
 
     def __init__(
         self,
-        spec: ModelSpec,
+        spec: TargetSpec,
         source: RowSource,
-        sink: EventSink,
-        sender: Sender,
-        result: ModelResult,
-        journal: ProgressJournal,
         build: RecordBuilder,
-        threads: int = 4,
+        channel: Channel,
+        journal: ProgressJournal,
+        fire: Fire,
+        result: ModelResult,
     ) -> None:
         self.spec = spec
         self.source = source
-        self.sink = sink
-        self.sender = sender
+        self.fire = fire
+        self.sender = channel.sender
+        self.channel = channel
         self.journal = journal
-        self.threads = max(1, threads)
+        self.threads = max(1, channel.threads)
         self.result = result
         self._build = build
         self._ahead: list[_Batch] = []  # batches waiting for their intent (write-ahead senders)
@@ -237,10 +121,10 @@ class ModelSync:
                     built = self._build_many(chunk, duplicates)
                     if built is not None:
                         batch = self._add(pool, inflight, batch, *built)
-                        self.sink.progress(self.spec, self.result)
+                        self.fire(ModelProgress(self.spec, self.result))
                         continue
                     for row in chunk:
-                        key = row[0]
+                        key = RowShape.key_of(row)
                         batch.cover(key)
                         rid, record = self._accept(row, duplicates)
                         if record is None or rid is None:
@@ -253,7 +137,7 @@ class ModelSync:
                         if len(batch.records) >= self.spec.batch_size:
                             self._submit(pool, inflight, batch)
                             batch = _Batch()
-                    self.sink.progress(self.spec, self.result)
+                    self.fire(ModelProgress(self.spec, self.result))
                 if batch.records or batch.invalid:
                     self._submit(pool, inflight, batch)
                 if self._ahead:
@@ -262,18 +146,18 @@ class ModelSync:
             finally:
                 for future in inflight:
                     future.cancel()
-        self.sink.progress(self.spec, self.result)
+        self.fire(ModelProgress(self.spec, self.result))
 
     def _build_many(
         self, chunk: Sequence[tuple], duplicates: set[str]
     ) -> tuple[list[str], list[str], list[Record]] | None:
         """A chunk's (keys, ids, records) built at once, when every row of it is valid;
         None sends it through `_accept` row by row (which says why a row is invalid)."""
-        built = self._build.many(chunk) if isinstance(self._build, MetadataBuilder) else None
+        built = self._build.many(chunk)
         if built is None:
             return None
         ids, records = built
-        keys = [row[0] for row in chunk]
+        keys = [RowShape.key_of(row) for row in chunk]
         if None in keys or (duplicates and not duplicates.isdisjoint(ids)):
             return None
         return keys, ids, records
@@ -302,13 +186,13 @@ class ModelSync:
                 batch = _Batch()
         return batch
 
-    def _accept(self, row: tuple, duplicates: set[str]) -> tuple[str | None, Record | None]:
-        rid, record, reason = self._build(row)
+    def _accept(self, row: Sequence[Any], duplicates: set[str]) -> tuple[str | None, Record | None]:
+        rid, record, reason = self._build.build(row)
         if reason is None and rid in duplicates:
             reason = "id occurs on more than one row of the model"
         if reason is not None:
-            values = self._build.values(row) if isinstance(self._build, MetadataBuilder) else row[_META:]
-            raw = dict(zip((self.spec.id_column, *self.source.fields), values, strict=False))
+            values = self._build.values(row)
+            raw = dict(zip((self.spec.id_column, *self._build.shape.fields), values, strict=False))
             self._undelivered(Undelivered.INVALID, rid, reason, raw)
             return rid, None
         return rid, record
@@ -318,7 +202,7 @@ class ModelSync:
     ) -> None:
         batch.number = self._submitted
         self._submitted += 1
-        if self.sender.write_ahead:
+        if self.channel.write_ahead:
             self._ahead.append(batch)
             if len(self._ahead) >= self.threads:
                 self._send_ahead(pool)
@@ -381,7 +265,7 @@ class ModelSync:
         future: Future[BatchOutcome] = Future()
         if not batch.records:
             future.set_result(BatchOutcome())
-        elif self.sender.concurrent:
+        elif self.channel.concurrent:
             future = pool.submit(self.sender.send, batch.records, batch.ids)
         else:
             try:
@@ -422,14 +306,14 @@ class ModelSync:
                 ]
             self.journal.record(batch.number, batch.lo, batch.hi, skipped)
         if batch.records and self.sender.delivers:
-            self.sink.batch_sent(self.spec, len(batch.records), outcome, self.result)
-        self.sink.progress(self.spec, self.result)
+            self.fire(BatchSent(self.spec, len(batch.records), outcome, self.result))
+        self.fire(ModelProgress(self.spec, self.result))
 
     def _undelivered(self, category: Undelivered, rid: str | None, reason: str, payload: Any) -> None:
         counts = self.result.counts
         counts.add(category)
         self.result.add_sample(category, rid, reason)
-        self.sink.undelivered(self.spec, category, rid, reason, payload)
+        self.fire(RowUndelivered(self.spec, category, rid, reason, payload))
 
 
 def _failed(call: Future[BatchOutcome]) -> bool:

@@ -6,7 +6,7 @@ the CLI prints that message on one line, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,15 @@ class ConfigError(DbtPendoError):
         super().__init__(message or "\n".join(str(p) for p in self.problems))
 
 
+def problems_of(check: Callable[[], object]) -> list[Problem]:
+    """The problems a check raises as a ConfigError; [] when it passes."""
+    try:
+        check()
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
+
+
 class DbtError(DbtPendoError):
     """dbt itself failed (parse error, adapter could not be built)."""
 
@@ -94,6 +103,11 @@ class SegmentGoneError(PendoError):
     def __init__(self, segment_id: str) -> None:
         super().__init__(f"segment {segment_id} no longer exists in Pendo")
         self.segment_id = segment_id
+
+
+class PendoKindRefusedError(PendoError):
+    """Pendo answered 400 or 404 to a metadata kind's field schema: it has no such kind for
+    this subscription (parent accounts, which Pendo support enables), or the host is wrong."""
 
 
 class PendoUnreachableError(PendoError):

@@ -1,9 +1,9 @@
 """dbt `exposures:` YAML that puts Pendo downstream of the synced models in dbt's lineage.
 
 Records in, text out (and where an owner comes from, whether dbt reads a path). One
-exposure per Pendo object that has synced models (visitor and account metadata, Track
-Events, segments), so `dbt ls --select +exposure:pendo_visitor_metadata` lists what feeds
-Pendo's visitor metadata.
+exposure per Pendo object that has synced models (each target names its own, e.g.
+`pendo_visitor_metadata`), so `dbt ls --select +exposure:pendo_visitor_metadata` lists what
+feeds Pendo's visitor metadata.
 """
 
 from __future__ import annotations
@@ -24,14 +24,17 @@ HEADER = (
     "# Pendo as a dbt exposure downstream of the models dbt-pendo-sync syncs into it.\n"
 )
 
-# Pendo object -> (exposure name, label, what the models feed). Names keep to letters, digits
-# and underscores (dbt's rule) and differ from any model name a project is likely to have.
-EXPOSURES = {
-    "visitor": ("pendo_visitor_metadata", "Pendo visitor metadata", "Pendo visitor custom metadata"),
-    "account": ("pendo_account_metadata", "Pendo account metadata", "Pendo account custom metadata"),
-    "event": ("pendo_track_events", "Pendo Track Events", "Pendo Track Events, one per row"),
-    "segment": ("pendo_segments", "Pendo segments", "Pendo segments, kept equal to the models' visitors"),
-}
+
+@dataclass(frozen=True)
+class Exposure:
+    """One exposure: its name (letters, digits and underscores, dbt's rule, unlike any model
+    name a project is likely to have), label, and what its models feed. A target says which
+    exposure the models of each of its objects feed."""
+
+    name: str
+    label: str
+    what: str
+
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -74,13 +77,13 @@ def owner_from(value: Any) -> Owner | None:
 
 @dataclass(frozen=True)
 class SyncedModel:
-    """What an exposure needs to know of one synced model."""
+    """What an exposure needs to know of one synced model: the exposure it feeds, and what it
+    writes there in its target's words (`sentence`)."""
 
     name: str
     package: str
-    object: str
-    id_column: str
-    fields: Mapping[str, str]  # column -> Pendo field or event part; "*" every other column; "(excluded)"
+    exposure: Exposure
+    sentence: str
     version: str | int | float | None = None
     owner: Owner | None = None
 
@@ -94,25 +97,21 @@ class SyncedModel:
             args.append(f"v={self.version if number else _quoted(str(self.version))}")
         return f"ref({', '.join(args)})"
 
-    def sentence(self) -> str:
-        """What the model writes to Pendo (fields, event parts, segment members), for the
-        exposure's description."""
-        if self.object == "segment":
-            return " ".join(
-                f"{self.name}: each {column} is {target}." for column, target in self.fields.items()
-            )
-        event = self.object == "event"
-        sent, never = [], []
-        for column, target in self.fields.items():
-            if column == "*":
-                sent.append(f"every other column{' as a property' if event else ''} under its own name")
-            elif target == "(excluded)":
-                never.append(column)
-            else:
-                sent.append(target if target == column else f"{target} (from {column})")
-        opening = "sends" if event else f"(ids from {self.id_column}) writes"
-        text = f"{self.name} {opening} {', '.join(sent)}"
-        return text + (f", but never {', '.join(never)}." if never else ".")
+
+def mapping_sentence(model: str, fields: Mapping[str, str], opening: str, others: str = "") -> str:
+    """`people (ids from id) writes plan, mrr (from revenue), but never email.` from a
+    {column: where it goes} mapping ("*": every other column, `others` says as what;
+    "(excluded)": never sent)."""
+    sent, never = [], []
+    for column, target in fields.items():
+        if column == "*":
+            sent.append(f"every other column{others} under its own name")
+        elif target == "(excluded)":
+            never.append(column)
+        else:
+            sent.append(target if target == column else f"{target} (from {column})")
+    text = f"{model} {opening} {', '.join(sent)}"
+    return text + (f", but never {', '.join(never)}." if never else ".")
 
 
 @dataclass(frozen=True)
@@ -131,28 +130,33 @@ class ExposureFile:
 
 
 def render(
-    models: Sequence[SyncedModel], *, root_package: str | None, owner: Owner | None = None
+    models: Sequence[SyncedModel],
+    *,
+    root_package: str | None,
+    owner: Owner | None = None,
+    order: Sequence[Exposure] = (),
 ) -> ExposureFile:
-    """The `exposures:` YAML for `models` (in the order given) and the exposure names.
+    """The `exposures:` YAML for `models` (in the order given), one exposure per exposure
+    they feed (those in `order` first, in its order), and the exposure names.
 
-    The owner is `owner` when given, else the first model of the object that has one,
+    The owner is `owner` when given, else the first model of the exposure that has one,
     else DEFAULT_OWNER, so the file always parses.
     """
     exposures: list[dict[str, Any]] = []
-    for kind, (name, label, what) in EXPOSURES.items():
-        synced = [m for m in models if m.object == kind]
+    for exposure in dict.fromkeys([*order, *(m.exposure for m in models)]):
+        synced = [m for m in models if m.exposure == exposure]
         if not synced:
             continue
         chosen = owner or next((m.owner for m in synced if m.owner), None) or DEFAULT_OWNER
         exposures.append(
             {
-                "name": name,
-                "label": label,
+                "name": exposure.name,
+                "label": exposure.label,
                 "type": "application",
                 "maturity": "medium",
                 "description": (
-                    f"{what}, synced from dbt by dbt-pendo-sync (`dbt-pendo sync`). "
-                    + " ".join(m.sentence() for m in synced)
+                    f"{exposure.what}, synced from dbt by dbt-pendo-sync (`dbt-pendo sync`). "
+                    + " ".join(m.sentence for m in synced)
                 ),
                 "depends_on": _unique(m.ref(root_package) for m in synced),
                 "owner": chosen.as_yaml(),

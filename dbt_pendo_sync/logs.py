@@ -24,7 +24,7 @@ LEVELS = {DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40}
 
 
 # Loggers of the libraries and drivers a run uses: their lines never reach the user (what
-# matters, a retry say, is reported as one of our own events).
+# matters, a retry say, is reported as one of our own report events).
 LIBRARY_LOGGERS = (
     "urllib3",
     "requests",
@@ -65,8 +65,8 @@ def utc_now() -> str:
 
 
 class JsonLines:
-    """One JSON object per line per event: ts, event, level, invocation_id, msg, then the
-    event's own fields. Safe to call from several threads; each line is flushed."""
+    """One JSON object per line per report event: ts, event (its name), level, invocation_id,
+    msg, then the event's own fields. Safe to call from several threads; each line is flushed."""
 
     def __init__(self, file: IO[str], invocation_id: str) -> None:
         self.file = file

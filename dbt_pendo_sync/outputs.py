@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .config import ModelSpec
 from .errors import UnwritableFolderError
-from .events import IgnoredEvents
+from .report_events import ReportBus, RowUndelivered
 from .results import SyncResults
-from .vocab import Undelivered
 
 RESULTS_FILE = "pendo_sync_results.json"
 REJECTED_FILE = "pendo_sync_rejected.jsonl"
@@ -36,9 +34,9 @@ DBT_METADATA_KEYS = (
 )
 
 
-class RejectedFile(IgnoredEvents):
-    """The run's sink of undelivered rows: one JSON object per row (model, id, category,
-    reason, payload).
+class RejectedFile:
+    """The run's file of undelivered rows, a listener of RowUndelivered report events: one
+    JSON object per row (model, id, category, reason, payload).
 
     Lines go to a file of this run's own beside `path`, each on disk as it is written; only
     `publish` puts it in place, so a run never empties or mixes into another run's file.
@@ -51,16 +49,17 @@ class RejectedFile(IgnoredEvents):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle: IO[str] | None = self.partial.open("w", encoding="utf-8", buffering=1)
 
-    def undelivered(
-        self, spec: ModelSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
-    ) -> None:
+    def listen(self, bus: ReportBus) -> None:
+        bus.on(RowUndelivered, self._append)
+
+    def _append(self, event: RowUndelivered) -> None:
         """Append one row."""
         line = {
-            "model": spec.model,
-            "id": record_id,
-            "category": category,
-            "reason": reason,
-            "payload": payload,
+            "model": event.spec.model,
+            "id": event.record_id,
+            "category": event.category,
+            "reason": event.reason,
+            "payload": event.payload,
         }
         if self._handle is not None:
             self._handle.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import EXIT_FAILED, EXIT_OK, exit_code_for
-from .vocab import ModelStatus, PendoObject, RunStatus, Undelivered
+from .vocab import ModelStatus, RunStatus, Undelivered
 
 SAMPLE_LIMIT = 100
 ALL_MISSING = (
@@ -33,6 +33,7 @@ class Counts:
     too_old: int = 0  # events before the window (not sent)
     too_new: int = 0  # events more than a day ahead (not sent)
     frozen: int = 0  # rows written to the snapshot table: those that differ from the state
+    adopted: int = 0  # new rows Pendo held equal already (--adopt): recorded, not sent
 
     def add(self, category: Undelivered, rows: int = 1) -> None:
         """Count rows that were not delivered, by why."""
@@ -73,6 +74,8 @@ class ModelResult:
     adopted_segment_id: str | None = None  # segments: an API-made segment the state did not know
     started_at: str | None = None
     seconds: float = 0.0
+    # Rows are sent once (events: a changed row is counted, never resent). Not in the file.
+    sends_once: bool = field(default=False, repr=False)
 
     def add_sample(self, category: Undelivered, record_id: str | None, reason: str) -> None:
         """Keep up to SAMPLE_LIMIT ids per category (the rejected file has them all)."""
@@ -86,8 +89,7 @@ class ModelResult:
         if self.status in (ModelStatus.SUCCESS, ModelStatus.PARTIAL):
             bad = self.counts.invalid + self.counts.rejected + self.counts.failed
             self.status = ModelStatus.PARTIAL if bad else ModelStatus.SUCCESS
-        metadata = self.object in (PendoObject.VISITOR, PendoObject.ACCOUNT)
-        if metadata and not self.message and 0 < self.counts.sent == self.counts.missing:
+        if not self.message and 0 < self.counts.sent == self.counts.missing:
             self.message = ALL_MISSING.format(object=self.object)
 
     @property
@@ -109,14 +111,16 @@ class ModelResult:
 
     def to_json(self) -> dict[str, Any]:
         """The model's entry in pendo_sync_results.json."""
-        return asdict(self)
+        entry = asdict(self)
+        del entry["sends_once"]
+        return entry
 
     @property
     def to_send(self) -> int:
         """Rows this run reads to send (every row on a full resync), known once the snapshot
         is counted; invalid rows among them are never sent. Events are sent once: only the
         new ones, never the changed (an event's row that changed under the same id)."""
-        if self.object == PendoObject.EVENT:
+        if self.sends_once:
             return self.counts.new
         if self.full_resync:
             return self.counts.rows

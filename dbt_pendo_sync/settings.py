@@ -80,6 +80,7 @@ class SyncOptions:
     lock_stale_after: float = 60.0
     max_removals: float = 20.0  # percent of a model's synced records one run may clear or remove
     allow_removals: bool = False  # this run may clear or remove more than max_removals
+    adopt: bool = False  # new records Pendo holds equal already are recorded, not sent
 
 
 @dataclass(frozen=True)

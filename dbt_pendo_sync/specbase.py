@@ -1,10 +1,10 @@
-"""What every model spec shares (metadata in config.py, events and segments in targets/): the
+"""What every model spec shares (each target's spec is in targets/): the
 model and file its messages name, and the checks of keys that several kinds of block have."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +30,29 @@ class ModelMessages:
     def problem(self, what: str, fix: str) -> Problem:
         """A Problem of this model."""
         return Problem(self.model, self.properties_file, what, fix)
+
+    def mapping_problems(
+        self, mapping: Mapping[str, str], what: str, refused: Callable[[str, str], Problem | None]
+    ) -> list[Problem]:
+        """Problems of a {column: name} mapping: two columns on one name (`what`: "Pendo
+        field", "event property"), and each name `refused(column, name)` says Pendo refuses.
+        The fix for two columns on one name maps one to another (or leaves it out, where
+        `what` is a field: a column can be excluded)."""
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
+        for column, name in mapping.items():
+            if name in seen:
+                problems.append(
+                    self.problem(
+                        f"columns '{seen[name]}' and '{column}' both map to {what} '{name}'",
+                        f"map one of them to another {what.split()[-1]}"
+                        + (" or exclude it" if what.endswith("field") else ""),
+                    )
+                )
+            elif (problem := refused(column, name)) is not None:
+                problems.append(problem)
+            seen.setdefault(name, column)
+        return problems
 
 
 class Identity(TypedDict):

@@ -11,21 +11,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ModelSpec, SyncSpec, spec_for
+from .config import spec_for
 from .dbt.artifacts import ModelNode
 from .dbt.compat import DbtTarget, build_adapter
 from .dbt.warehouse import Warehouse
-from .errors import ConfigError, PendoError, Problem, WarehouseError
-from .fieldcheck import field_problems, missing_field_problems, unsendable_problems
+from .errors import ConfigError, PendoError, PendoKindRefusedError, Problem, WarehouseError
 from .pendo.client import PendoClient
 from .pendo.policy import RetryPolicy
 from .pendo.settings import PendoSettings, track_settings
-from .plan import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, PlannedModel
-from .targets.events import EventSpec, resolve_columns
-from .targets.segments import SegmentSpec
+from .selection import EPHEMERAL_FIX, EPHEMERAL_PROBLEM, SelectedModel
+from .targets import registry
+from .targets.base import FoundColumns, TargetSpec
+
+FieldSchemas = dict[tuple[str, str], dict[str, str]]  # {(kind, group): {field: Pendo type}}
 
 
-def block_problems(model: ModelNode) -> tuple[ModelSpec | None, list[Problem]]:
+def block_problems(model: ModelNode) -> tuple[TargetSpec | None, list[Problem]]:
     """The model's spec (None when its blocks are invalid) and the blocks' problems."""
     try:
         spec = spec_for(model)
@@ -34,29 +35,6 @@ def block_problems(model: ModelNode) -> tuple[ModelSpec | None, list[Problem]]:
     if model.materialized == "ephemeral":
         return None, [Problem(model.name, model.properties_file, EPHEMERAL_PROBLEM, EPHEMERAL_FIX)]
     return spec, []
-
-
-def column_problems(spec: SyncSpec, column_types: Mapping[str, str]) -> tuple[dict[str, str], list[Problem]]:
-    """The block against the relation's real columns: the mapping of the columns that match,
-    and every problem (missing columns, field names, columns no field takes)."""
-    _, mapping, problems = spec.match_columns(list(column_types))
-    return mapping, problems + unsendable_problems(spec, mapping, column_types)
-
-
-def field_check_problems(
-    spec: SyncSpec,
-    mapping: Mapping[str, str],
-    column_types: Mapping[str, str],
-    pendo_fields: Mapping[str, str],
-    create_fields: bool,
-) -> list[Problem]:
-    """The mapped columns against Pendo's field definitions: type conflicts and missing fields
-    (fields whose names Pendo cannot use are reported already)."""
-    usable = {c: f for c, f in mapping.items() if SyncSpec.usable_field(f)}
-    conflicts, missing = field_problems(spec, usable, column_types, pendo_fields)
-    if missing and not (create_fields or spec.create_fields):
-        return conflicts + missing_field_problems(spec, usable, missing)
-    return conflicts
 
 
 def run_problem(problem: str, fix: str) -> Problem:
@@ -100,15 +78,16 @@ def _problems(
     state_schema: str | None,
 ) -> list[Problem]:
     found: list[Problem] = []
-    specs: list[tuple[ModelSpec, ModelNode]] = []
+    specs: list[tuple[TargetSpec, ModelNode]] = []
     for model in models:
         spec, of_block = block_problems(model)
         found += of_block
         if spec is not None:
             specs.append((spec, model))
-    metadata = [(s, m) for s, m in specs if isinstance(s, SyncSpec)]
-    pendo_fields = None if offline or not metadata else _pendo_fields(metadata, found, env)
-    if not offline and len(metadata) < len(specs) and track_settings(env) is None:
+    schemas = sorted({w for s, _ in specs for w in registry.for_spec(s).field_schemas(s)})
+    pendo_fields = None if offline or not schemas else _pendo_fields(schemas, found, env)
+    secret = any(registry.for_spec(s).capabilities.needs_track_secret for s, _ in specs)
+    if not offline and secret and track_settings(env) is None:
         found.append(
             run_problem(
                 "PENDO_TRACK_SECRET is not set, so the event models cannot be sent",
@@ -119,7 +98,7 @@ def _problems(
         warehouse = Warehouse(build_adapter(target, manifest_path))
         named = []
         for spec, model in specs:  # before the connection opens: no statement has run
-            of_names = PlannedModel(spec, model).name_problems(warehouse, state_schema)
+            of_names = SelectedModel(spec, model).name_problems(warehouse, state_schema)
             found += of_names
             if not of_names:
                 named.append((spec, model))
@@ -130,10 +109,10 @@ def _problems(
 
 
 def _pendo_fields(
-    specs: list[tuple[SyncSpec, ModelNode]], problems: list[Problem], env: Mapping[str, str] | None
-) -> dict[str, dict[str, str]] | None:
-    """Pendo's custom fields per object the specs sync to; None (and a problem) when the key
-    or Pendo stands in the way."""
+    schemas: list[tuple[str, str]], problems: list[Problem], env: Mapping[str, str] | None
+) -> FieldSchemas | None:
+    """Pendo's fields of each (kind, group) schema; None (and a problem) when the key or
+    Pendo stands in the way."""
     settings = PendoSettings.from_env(env, key_required=False)
     if settings.key is None:
         problems.append(
@@ -153,10 +132,7 @@ def _pendo_fields(
                     "create a key with write access in Pendo (Settings > Integrations > Integration Keys)",
                 )
             )
-        return {
-            f"{kind}/{group}": client.field_types(kind, group)
-            for kind, group in sorted({(s.object, s.group) for s, _ in specs})
-        }
+        return _read_schemas(client, schemas)
     except PendoError as exc:
         problems.append(
             run_problem(str(exc), "check the key and PENDO_BASE_URL / PENDO_REGION, or pass --offline")
@@ -166,11 +142,23 @@ def _pendo_fields(
         client.close()
 
 
+def _read_schemas(client: PendoClient, schemas: list[tuple[str, str]]) -> FieldSchemas:
+    """The schemas Pendo answers; one it refuses (no such kind for the subscription: parent
+    accounts not enabled) is left out, and each model of it says so (its target's check)."""
+    found: FieldSchemas = {}
+    for kind, group in schemas:
+        try:
+            found[(kind, group)] = client.field_types(kind, group)
+        except PendoKindRefusedError:
+            continue
+    return found
+
+
 def _model_problems(
-    spec: ModelSpec,
+    spec: TargetSpec,
     model: ModelNode,
     warehouse: Warehouse,
-    pendo_fields: dict[str, dict[str, str]] | None,
+    pendo_fields: FieldSchemas | None,
     create_fields: bool,
 ) -> list[Problem]:
     try:
@@ -186,21 +174,4 @@ def _model_problems(
             )
         ]
     column_types = {c.written: c.data_type for c in columns}
-    if isinstance(spec, EventSpec):
-        try:
-            resolve_columns(spec, column_types)
-        except ConfigError as exc:
-            return list(exc.problems)
-        return []
-    if isinstance(spec, SegmentSpec):
-        try:
-            spec.member_column(list(column_types))
-        except ConfigError as exc:
-            return list(exc.problems)
-        return []
-    mapping, problems = column_problems(spec, column_types)
-    if pendo_fields is not None:
-        problems += field_check_problems(
-            spec, mapping, column_types, pendo_fields[f"{spec.object}/{spec.group}"], create_fields
-        )
-    return problems
+    return registry.for_spec(spec).check(spec, FoundColumns(column_types, pendo_fields, create_fields))

@@ -53,6 +53,7 @@ class ChangeKind(StrEnum):
     SAME = "same"
     REMOVED = "removed"  # synced before, no longer in the model (on_remove: clear)
     DROPPED = "dropped"  # synced before, no longer in the model, not sent: its state is forgotten
+    ADOPTED = "adopted"  # new, and Pendo holds it equal already (--adopt): recorded, not sent
 
 
 class OnRemove(StrEnum):
@@ -60,15 +61,6 @@ class OnRemove(StrEnum):
 
     KEEP = "keep"  # Pendo keeps the last values; the state forgets the record
     CLEAR = "clear"  # every field the model wrote is set to null, once
-
-
-class PendoObject(StrEnum):
-    """What a pendo block syncs into."""
-
-    VISITOR = "visitor"
-    ACCOUNT = "account"
-    EVENT = "event"  # Track Events: each row one event, sent once
-    SEGMENT = "segment"  # a segment's members: each row one visitor
 
 
 class NullPolicy(StrEnum):
@@ -79,8 +71,8 @@ class NullPolicy(StrEnum):
 
 
 class OutputMode(StrEnum):
-    """How a run's events are shown (from --log-format and the terminal)."""
+    """How a run's report events are shown (from --log-format and the terminal)."""
 
     RICH = "rich"  # progress bars on an interactive terminal
     TEXT = "text"  # timestamped plain lines
-    JSON = "json"  # one JSON object per event
+    JSON = "json"  # one JSON object per report event

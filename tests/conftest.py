@@ -185,6 +185,20 @@ def emulator() -> Iterator[PendoEmulator]:
         yield em
 
 
+@pytest.fixture
+def start_emulator() -> Iterator[Callable[..., PendoEmulator]]:
+    """Start emulators, PendoEmulator(key, **options); every one is stopped at teardown."""
+    started: list[PendoEmulator] = []
+
+    def start(key: str, **options: Any) -> PendoEmulator:
+        started.append(PendoEmulator(key, **options).start())
+        return started[-1]
+
+    yield start
+    for em in started:
+        em.stop()
+
+
 def typed_emulator_data() -> EmulatorData:
     data = EmulatorData.default()
     for name, typ in TYPED_VISITOR_FIELDS.items():
@@ -294,6 +308,16 @@ def incremental_emulator_data(known: set[str] | None = None) -> EmulatorData:
     data.visitors = "all" if known is None else set(known)
     for name, typ in INCREMENTAL_FIELDS.items():
         data.schema["visitor"]["custom"][name] = {"Type": typ, "DisplayName": name}
+    return data
+
+
+def agent_emulator_data() -> EmulatorData:
+    """incremental_emulator_data with the fixture's fields in the visitor agent group (a
+    model with `group: agent` writes them there)."""
+    data = incremental_emulator_data()
+    for name, spec in list(data.schema["visitor"]["custom"].items()):
+        data.schema["visitor"]["agent"][name] = spec
+        del data.schema["visitor"]["custom"][name]
     return data
 
 

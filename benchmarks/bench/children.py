@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import floor, soak
+from . import floor, readback, soak
 from .config import FINGERPRINT_PREFIX, FINGERPRINT_SEPARATOR, MODEL_ID, WRITE_PATH
 
 
@@ -209,4 +209,5 @@ CHILDREN: dict[str, Callable[[list[str]], None]] = {
     "scan": scan_child,
     "floor": floor.main,
     "soak": soak.main,
+    "read": readback.read_child,
 }

@@ -17,6 +17,8 @@ from .config import (
 )
 from .goals import goals, size_goals
 from .postgres import run_postgres
+from .readback import readback_steps
+from .readback_goals import BIG, SMALL, readback_goals
 from .spark import run_spark
 from .step import Step
 from .steps import Bench
@@ -35,11 +37,13 @@ class Stages:
 
 def run_single(bench: Bench) -> dict[str, Any]:
     s = bench.s
-    stage = Stages(12 + sum(map(bool, (s.big, s.postgres, s.soak_rows))))
+    stage = Stages(13 + sum(map(bool, (s.big, s.big, s.postgres, s.soak_rows))))
     steps = duckdb_steps(bench, stage)
     if s.big:
         stage(f"--big: dbt build, full and no-change sync at {s.big:,} rows")
         steps |= big_steps(bench, s.big)
+        stage(f"--big: read-back at {s.big:,} rows: full sync, read alone, audit, 1% rebuild, sync --adopt")
+        steps |= readback_steps(bench, s.big, BIG)
     postgres: dict[str, Any] = {"skipped": "--no-postgres"}
     if s.postgres:
         big = f", then at {s.big:,} rows" if s.big else ""
@@ -51,7 +55,7 @@ def run_single(bench: Bench) -> dict[str, Any]:
     outcome: dict[str, Any] = {"mode": "single", "rows": s.rows, "steps": steps, "postgres": postgres}
     if s.spark:
         outcome["spark"] = run_spark(bench, s.rows)
-    outcome["goals"] = goals(steps, postgres.get("steps"), s)
+    outcome["goals"] = goals(steps, postgres.get("steps"), s) + readback_goals(steps, s)
     return outcome
 
 
@@ -86,6 +90,8 @@ def duckdb_steps(bench: Bench, stage: Stages) -> dict[str, Step]:
         f"full sync at bulk {RATE_LATENCY_MS} ms, get {RATE_READ_MS} ms and {RATE_LIMIT} calls/s (own state)"
     )
     steps["rate"] = rate_step(bench, project, n)
+    stage(f"read-back at {n:,} rows: full sync, read alone, audit, 1% rebuild, sync --adopt")
+    steps |= readback_steps(bench, n, SMALL)
     stage("dbt-pendo --help and --version (x5 each)")
     stage(f"{TINY_ROWS}-row project: dbt build, dbt ls (x3), sync (x3)")
     bench.startup_costs(steps)

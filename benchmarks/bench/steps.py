@@ -104,27 +104,38 @@ class Bench:
         """A `dbt-pendo sync` with the sync's default options (plus `extra_args`; --threads
         only when the benchmark was given one) against a fresh emulator."""
         step = Step(name)
-        log = self.logs / f"{label}.log"
-        results_file = project / "target" / "pendo_sync_results.json"
-        results_file.unlink(missing_ok=True)
         emu = self.emulator(label, emulator_args) if emulator else None
         try:
-            argv = [str(BIN / "dbt-pendo"), "sync", "--project-dir", str(project)]
-            argv += ["--profiles-dir", str(project)]
-            argv += ["--threads", str(self.s.threads)] if self.s.threads else []
-            argv += ["--log-format", "json", *extra_args]
-            url = emu.url if emu else "http://127.0.0.1:9"
-            reaped, step.wall = procs.run_child(argv, self.env(project, url), log, project)
+            reaped = self.run_sync(step, project, label, extra_args, emu.url if emu else "http://127.0.0.1:9")
         finally:
             if emu:
                 self.stop_emulator(emu, step)
+        self.check_sync(step, project, label, reaped, expect_sent)
+        return step
+
+    def run_sync(
+        self, step: Step, project: Path, label: str, extra_args: Sequence[str], url: str
+    ) -> procs.Reaped:
+        """The sync's process against Pendo at `url`, its figures in `step`."""
+        (project / "target" / "pendo_sync_results.json").unlink(missing_ok=True)
+        argv = [str(BIN / "dbt-pendo"), "sync", "--project-dir", str(project)]
+        argv += ["--profiles-dir", str(project)]
+        argv += ["--threads", str(self.s.threads)] if self.s.threads else []
+        argv += ["--log-format", "json", *extra_args]
+        reaped, step.wall = procs.run_child(argv, self.env(project, url), self.logs / f"{label}.log", project)
         step.record(reaped)
+        return reaped
+
+    def check_sync(
+        self, step: Step, project: Path, label: str, reaped: procs.Reaped, expect_sent: int | None
+    ) -> None:
+        """The sync's figures from its results file and log, checked against `expect_sent`."""
+        log = self.logs / f"{label}.log"
         problems = [f"exit {reaped.exit_code}"] if reaped.exit_code != 0 else []
-        models = read_results(results_file, problems)
+        models = read_results(project / "target" / "pendo_sync_results.json", problems)
         _sync_figures(step, models, log)
         problems += _sync_problems(step, models, expect_sent)
         _sync_check(step, problems, expect_sent, log)
-        return step
 
     def startup(self, project: Path, label: str) -> Step:
         """Two runs of a sync selecting no model; the faster one."""

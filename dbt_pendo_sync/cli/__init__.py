@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from ..errors import DbtPendoError, Terminated, exit_code_for
+from .audit import audit_command
 from .emulator import emulator_command
 from .exposures import exposures_command
 from .ls import ls_command
@@ -26,7 +27,14 @@ def cli() -> None:
     """Sync dbt models into Pendo: Visitor and Account metadata, Track Events and segments."""
 
 
-for _command in (sync_command, ls_command, validate_command, exposures_command, emulator_command):
+for _command in (
+    sync_command,
+    ls_command,
+    validate_command,
+    audit_command,
+    exposures_command,
+    emulator_command,
+):
     cli.add_command(_command)
 
 

@@ -7,7 +7,7 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,10 @@ class EmulatorOptions:
     accept_any_id: bool
     unknown_fields: str
     track_answer: str
+    parent_accounts: str  # the id key of their writes, or "none"
+    aggregation_answer: str
+    aggregation_limit: str
+    aggregation_times: str
     latency_ms: dict[str, int]  # per kind of call (_latency)
     latency_per_record_ms: float
     rate_limit: int
@@ -46,6 +50,11 @@ class EmulatorOptions:
     dump_path: str | None
     allow_non_loopback: bool
     debug: bool
+
+
+def _switch(name: str, choices: list[str], text: str) -> Callable:
+    """The option of one of the emulator's switches: one of `choices`, the first by default."""
+    return option(name, type=click.Choice(choices), default=choices[0], show_default=True, help=text)
 
 
 def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, int]:
@@ -86,21 +95,41 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     help="Know every visitor and account id, so no row is reported missing (with --data: "
     "replaces its visitors/accounts, keeps its schema and values).",
 )
-@option(
+@_switch(
     "--unknown-fields",
-    type=click.Choice(["reject", "create_text"]),
-    default="reject",
-    show_default=True,
-    help="Writes naming a custom field the schema lacks: reject answers "
+    ["reject", "create_text"],
+    "Writes naming a custom field the schema lacks: reject answers "
     '400 "missing field mappings"; create_text creates it as a string field.',
 )
-@option(
+@_switch(
     "--track-answer",
-    type=click.Choice(["empty", "json"]),
-    default="empty",
-    show_default=True,
-    help="The body of 200 for an accepted track event (POST /data/track): empty, or "
+    ["empty", "json"],
+    "The body of 200 for an accepted track event (POST /data/track): empty, or "
     '{"status": "ok"} (Pendo does not document which).',
+)
+@_switch(
+    "--parent-accounts",
+    ["parentAccountId", "accountId", "none"],
+    "The id key parent account writes must use (Pendo does not document which; a record keyed "
+    "otherwise gets 400 naming it), or none: the subscription has no parent accounts (Pendo "
+    "support enables them), and their field schema and writes answer 404.",
+)
+@_switch(
+    "--aggregation-answer",
+    ["results", "array"],
+    'The answer to POST /api/v1/aggregation: {"results": [rows]}, or the rows as a bare '
+    "array (Pendo's clients report both).",
+)
+@_switch(
+    "--aggregation-limit",
+    ["accepted", "refused"],
+    'Whether an aggregation\'s "limit" step is accepted, or refused with 400 (not every '
+    "subscription is known to take it).",
+)
+@_switch(
+    "--aggregation-times",
+    ["epoch_ms", "rfc3339"],
+    "Time values in aggregation answers: epoch milliseconds, or RFC 3339 text in UTC.",
 )
 @option(
     "--latency-ms",
@@ -110,7 +139,8 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     metavar="N|KIND=N,...",
     help="Delay every answer by N milliseconds, as the network to Pendo would; concurrent "
     "requests wait side by side. Per kind of call: bulk=250,track=50,segment=100,get=5 (kinds "
-    "bulk, track, segment, get, other; those not named 0, or N with a plain N among them).",
+    "bulk, track, segment, aggregation, get, other; those not named 0, or N with a plain N "
+    "among them).",
 )
 @option(
     "--latency-per-record-ms",
@@ -119,7 +149,8 @@ def _latency(ctx: click.Context, param: click.Parameter, value: str) -> dict[str
     type=click.FloatRange(min=0),
     metavar="MS",
     help="Delay each answer by MS more per record the call carries (bulk write records, "
-    "segment visitors, the event of a track call), as Pendo takes longer for bigger batches.",
+    "segment visitors, the event of a track call) or answers (aggregation rows), as Pendo "
+    "takes longer for bigger batches.",
 )
 @option(
     "--rate-limit",
@@ -174,13 +205,15 @@ def emulator_command(**options: Any) -> None:
        "accounts": "all",
        "schema": {"visitor": {"custom": {"plan": {"Type": "string"}}}},
        "values": {"visitor": {"u-0001": {"plan": "pro"}}}}
-    Schema kinds: visitor, account, parentAccount; Types: string, integer,
-    float, boolean, time. Ids with preset values count as known.
+    Kinds: visitor, account, parentAccount; Types: string, integer, float,
+    boolean, time. Ids with preset values count as known, and so does each
+    parent account a known account id names (parent::child).
     """
     from ..emulator import PendoEmulator
     from ..emulator.dump import check_writable, serve
 
     given = EmulatorOptions(**options)
+    parents = given.parent_accounts
     key = os.environ.get("PENDO_INTEGRATION_KEY", "")
     track_secret = os.environ.get("PENDO_TRACK_SECRET") or None
     if not key:
@@ -202,6 +235,11 @@ def emulator_command(**options: Any) -> None:
             keep_bodies=given.keep_bodies or given.dump_path is not None,
             unknown_fields=given.unknown_fields,
             track_answer=given.track_answer,
+            parent_accounts=parents != "none",
+            parent_account_id_key=parents if parents != "none" else "parentAccountId",
+            aggregation_answer=given.aggregation_answer,
+            aggregation_limit=given.aggregation_limit,
+            aggregation_times=given.aggregation_times,
             request_log=sys.stderr if given.debug else None,
         )
     click.echo(f"Pendo emulator listening on {server.url} (Ctrl-C to stop)", err=True)

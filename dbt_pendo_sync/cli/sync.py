@@ -54,6 +54,12 @@ create_fields = option(
 full_resync = option(
     "--full-resync", is_flag=True, help="Ignore the sync state: send every row, then rebuild the state."
 )
+adopt = option(
+    "--adopt",
+    is_flag=True,
+    help="Read Pendo's values of the models' fields first: new records it holds equal "
+    "already are recorded as synced, not sent (moving from another tool, or a lost state).",
+)
 show = option(
     "--show",
     default=SyncOptions.show,
@@ -152,7 +158,7 @@ log_format = option(
     default=OutputOptions.log_format,
     show_default=True,
     help="default: progress bars on a terminal, else "
-    "text; text: timestamped lines; json: one JSON object per event on "
+    "text; text: timestamped lines; json: one JSON object per report event on "
     "stdout; debug: text with every batch and retry.",
 )
 
@@ -166,6 +172,7 @@ log_format = option(
 @create_missing
 @create_fields
 @full_resync
+@adopt
 @show
 @SharedOptions.state_schema
 @pendo_options
@@ -196,6 +203,8 @@ def sync_command(**params: Any) -> None:
         rate=params.pop("max_rps"),
     )
     params["fail_on_rejected"] = params.pop("fail_pct")
+    if params["adopt"] and params["full_resync"]:
+        raise UsageError("--adopt and --full-resync: a full resync sends every row; pass one of them")
     params["log_format"] = params["log_format"].lower()
     results = run_sync(**params)
     sys.exit(EXIT_OK if results.ok else EXIT_FAILED)

@@ -35,6 +35,7 @@ class Answer:
     body: bytes = b""
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    records: int = 0  # the records the answer carries (an aggregation's rows), for latency
 
 
 def json_answer(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Answer:

@@ -11,11 +11,12 @@ Data file format (``emulator_data.json``, ``EmulatorData.from_file``; comments f
     }
 
 "all" means every id is known. Ids are listed one by one (no ranges). Every key is optional.
-Schema kinds are visitor, account and parentAccount; preset values exist for visitor and account
-(custom group). A field needs only "Type" (string, integer, float, boolean, time; other Types
+Schema kinds and kinds of preset values are visitor, account and parentAccount. A parent
+account is known when an account id names it (``parent::child``), or every one when accounts
+are "all". A field needs only "Type" (string, integer, float, boolean, time; other Types
 accept any value); DisplayName defaults to the field name and the other keys Pendo shows
-(ElementType, isHidden, ...) get Pendo's defaults. Every kind gets at least an empty "custom"
-group, visitor and account an empty "agent" group too. Ids with preset values count as known.
+(ElementType, isHidden, ...) get Pendo's defaults. Every kind gets empty "custom" and "agent"
+groups at least. Ids with preset values count as known.
 ``from_dict``/``from_file`` raise ValueError saying what is wrong where.
 """
 
@@ -30,7 +31,8 @@ from typing import Any, Literal
 
 ALL: Literal["all"] = "all"
 KINDS = ("visitor", "account", "parentAccount")
-ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
+# The id key of each kind's records (parentAccount's is a switch: values.PARENT_ID_KEYS).
+ID_FIELDS = {"visitor": "visitorId", "account": "accountId", "parentAccount": "parentAccountId"}
 GROUPS = ("custom", "agent")  # the metadata groups a write key sets
 
 _FIELD_DEFAULTS = {
@@ -49,14 +51,9 @@ def field_entry(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"Type": spec["Type"], "DisplayName": name, **_FIELD_DEFAULTS, **spec}
 
 
-def _empty_groups(kind: str) -> dict[str, dict]:
-    """The groups every schema of a kind shows: "custom", and "agent" for visitors and accounts."""
-    return {group: {} for group in GROUPS if group == "custom" or kind in ID_FIELDS}
-
-
 def _normalize_schema(schema: Mapping[str, Mapping[str, Mapping]]) -> dict:
-    """Fill in field defaults and make sure every kind has its groups (_empty_groups)."""
-    full: dict[str, dict] = {kind: _empty_groups(kind) for kind in KINDS}
+    """Fill in field defaults and make sure every kind has every group."""
+    full: dict[str, dict] = {kind: {group: {} for group in GROUPS} for kind in KINDS}
     for kind, groups in schema.items():
         for group, fields in groups.items():
             full[kind][group] = {name: field_entry(name, spec) for name, spec in fields.items()}
@@ -116,7 +113,7 @@ def _check_schema(schema: Any) -> None:
 def _check_values(values: Any) -> None:
     for kind, records in _mapping(values, '"values"', "{kind: {id: {field: value}}}").items():
         if kind not in ID_FIELDS:
-            raise _DataProblem(f'"values": unknown kind {kind!r} (visitor or account)')
+            raise _DataProblem(f'"values": unknown kind {kind!r} (visitor, account or parentAccount)')
         for record_id, fields in _mapping(records, f"values.{kind}", "{id: {field: value}}").items():
             _mapping(fields, f"values.{kind}.{record_id}", "{field: value}")
 
@@ -154,9 +151,9 @@ def _known_ids(raw: Any, what: str) -> set[str] | Literal["all"]:
 
 
 def record_kind(kind: str) -> str:
-    """Check that kind is one whose records hold values (visitor or account)."""
+    """Check that kind is one whose records hold values (visitor, account or parentAccount)."""
     if kind not in ID_FIELDS:
-        raise ValueError(f"kind must be 'visitor' or 'account', not {kind!r}")
+        raise ValueError(f"kind must be 'visitor', 'account' or 'parentAccount', not {kind!r}")
     return kind
 
 

@@ -1,10 +1,11 @@
 """How long the emulator takes to answer a call on Pendo's paths, per kind of call.
 
-Real Pendo answers a read (field schema, segment list) in milliseconds, and a bulk write in
-a time that grows with its records. The emulator plays that: a delay per kind of call (bulk
-metadata writes, Track Events, segment uploads and PATCHes, GETs, other calls), plus a delay
-per record the call carries (records of a bulk write, visitors of a segment call, the one
-event of a track call).
+Real Pendo answers a read (field schema, segment list) in milliseconds, and a bulk write or
+an aggregation in a time that grows with its records. The emulator plays that: a delay per kind
+of call (bulk metadata writes, Track Events, segment uploads and PATCHes, aggregations, GETs,
+other calls), plus a delay per record the call carries (records of a bulk write, visitors of a
+segment call, the one event of a track call) or its answer carries (the rows of an
+aggregation: that part comes once the answer is made).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .answers import Incoming
+from .aggregation import AGGREGATION_PATH
+from .answers import Answer, Incoming
 from .segments import PATCH_PATH, UPLOAD_PATH
 from .track import TRACK_PATH
 from .values import WRITE_CALL
 from .valuetypes import is_int
 
-KINDS = ("bulk", "track", "segment", "get", "other")
+KINDS = ("bulk", "track", "segment", "aggregation", "get", "other")
 
 
 def checked_latency(latency_ms: int | Mapping[str, int]) -> dict[str, int]:
@@ -75,6 +77,10 @@ class Latency:
         kind, records = _kind_and_records(req)
         return (self.per_kind[kind] + self.per_record_ms * records) / 1000
 
+    def answer_seconds(self, answer: Answer) -> float:
+        """How much longer to wait once the answer is made, for the records it carries."""
+        return self.per_record_ms * answer.records / 1000
+
 
 def _kind_and_records(req: Incoming) -> tuple[str, int]:
     if req.method == "GET":
@@ -83,6 +89,8 @@ def _kind_and_records(req: Incoming) -> tuple[str, int]:
         return "bulk", len(req.body) if isinstance(req.body, list) else 0
     if req.method == "POST" and req.path == TRACK_PATH:
         return "track", 1
+    if req.method == "POST" and req.path == AGGREGATION_PATH:
+        return "aggregation", 0  # its rows count once answered (answer_seconds)
     if req.method == "POST" and req.path == UPLOAD_PATH:
         return "segment", _count(req.body.get("visitors") if isinstance(req.body, dict) else None)
     if req.method == "PATCH" and PATCH_PATH.fullmatch(req.path):

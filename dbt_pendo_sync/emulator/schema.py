@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .answers import NOT_FOUND, Answer, Incoming, Routes, json_answer, json_problem, text_answer
-from .data import KINDS, field_entry, record_group
+from .data import field_entry, record_group
 
 # Whether Pendo rejects a write naming an unknown field or creates it as text is not documented.
 UNKNOWN_FIELDS = ("reject", "create_text")
@@ -47,11 +47,14 @@ def _new_field(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Schema:
-    """The field schema of one emulator (kind -> group -> field name -> entry), guarded by the
-    emulator's `lock`: ``group_fields`` and ``admit`` expect the caller to hold it."""
+    """The field schema of the `kinds` one emulator has (kind -> group -> field name -> entry;
+    parentAccount only when the subscription has parent accounts), guarded by the emulator's
+    `lock`: ``group_fields`` and ``admit`` expect the caller to hold it."""
 
-    def __init__(self, schema: Mapping[str, dict], unknown_fields: str, lock: threading.Lock) -> None:
-        self._schema = copy.deepcopy(schema)
+    def __init__(
+        self, schema: Mapping[str, dict], unknown_fields: str, lock: threading.Lock, kinds: Iterable[str]
+    ) -> None:
+        self._schema = {kind: copy.deepcopy(schema[kind]) for kind in kinds}
         self._unknown_fields = unknown_fields
         self._lock = lock
         self.routes: Routes = [
@@ -86,7 +89,7 @@ class Schema:
             return json_answer(200, self._schema[kind]) if kind in self._schema else NOT_FOUND
 
     def _post(self, req: Incoming, kind: str, group: str) -> Answer:
-        if kind not in KINDS:
+        if kind not in self._schema:  # an unknown kind, or parent accounts not enabled
             return NOT_FOUND
         if group != "custom":
             return text_answer(400, "fields can only be created in the custom group")

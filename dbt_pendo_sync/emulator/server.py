@@ -2,15 +2,18 @@
 
 Tests and the demo point the sync at it instead of app.pendo.io. It follows the facts in the
 project's Pendo API notes and has a switch for each behaviour those notes mark as uncertain
-(writes naming unknown fields, the shape of "errors" entries, epoch-ms dates, token/verify),
-plus deterministic fault injection (see ``Fault``, ``faults.py``).
+(writes naming unknown fields, the shape of "errors" entries, epoch-ms dates, token/verify,
+whether the subscription has parent accounts and the id key of their records, the
+aggregation's answer shape, ``limit`` step and times), plus deterministic fault injection (see
+``Fault``, ``faults.py``).
 
 This module is the core: the emulator's lifecycle, its state for tests, and the way of a
 request (control surface or Pendo's paths, rate limit, latency, faults, key, API area). Around
 it: ``httpserver.py`` (the HTTP layer and its log), ``answers.py`` (requests, answers, routes),
 ``keys.py``, ``faults.py``, ``ratelimit.py`` and ``traffic.py`` (counts, request log, stats).
 Each API area is a module owning its endpoints and state: ``keys.py`` (token/verify),
-``schema.py`` (metadata fields), ``values.py`` (metadata values, bulk writes), ``segments.py``,
+``schema.py`` (metadata fields), ``values.py`` (metadata values, bulk writes),
+``aggregation.py`` (reading many records back, with ``filters.py``), ``segments.py``,
 ``track.py`` (Track Events) and ``control.py`` (``/_emulator/``). What exists in Pendo before a
 sync, and the format of the data file (``EmulatorData``), is in ``data.py``.
 
@@ -26,12 +29,14 @@ in memory; whether an upload answers with a status URL too is a switch
 
 ``latency_ms`` delays every answer on Pendo's paths, as the network to Pendo would, or each
 kind of call by its own time (``{"bulk": 250, "get": 5}``, see ``latency.py``), and
-``latency_per_record_ms`` adds a delay per record a call carries; each connection has its own
-thread, so concurrent requests wait side by side (``max_in_flight``).
+``latency_per_record_ms`` adds a delay per record a call carries (for an aggregation, per row
+it answers); each connection has its own thread, so concurrent requests wait side by side
+(``max_in_flight``).
 ``rate_limit`` caps the calls on Pendo's paths at N in any one second, as Pendo's rate limit
 (reported at about 100 calls/s) would: a call beyond gets 429 with Retry-After at once, without
-the latency, and is not numbered for faults nor counted as a write, track or segment call
-(``throttled`` counts it; see ``ratelimit.py``).
+the latency, and is not numbered for faults nor counted as a write, track, segment or read
+call (``throttled`` counts it; see ``ratelimit.py``). Reads (GETs and aggregations) take a
+read-only key too.
 
 ``keep_bodies`` (default True) keeps every request, body included, in the request log and the
 body of every accepted track event; with False neither is kept, only counters, so memory stays
@@ -53,6 +58,7 @@ from email.message import Message
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
+from .aggregation import AGGREGATION_PATH, Aggregation, checked_aggregation
 from .answers import (
     FORBIDDEN,
     NOT_FOUND,
@@ -65,7 +71,7 @@ from .answers import (
     text_answer,
 )
 from .control import Control
-from .data import EmulatorData
+from .data import KINDS, EmulatorData
 from .faults import FaultPlan, faulted
 from .httpserver import RequestLog, Server
 from .keys import Keys, Verify
@@ -75,7 +81,7 @@ from .schema import Schema, checked_unknown_fields
 from .segments import SegmentApi, checked_upload_answer
 from .track import NO_SECRET, TrackEvents, checked_track_answer
 from .traffic import RecordedRequest, Traffic
-from .values import Values, checked_errors_shape
+from .values import Values, checked_errors_shape, checked_parent_id_key
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,16 @@ class Switches:
     verify_endpoint: bool = True  # GET /api/v1/token/verify exists
     track_answer: str = "empty"  # the body of an accepted track event: "empty" or "json"
     segment_upload_answer: str = "id"  # an upload answers its segmentId ("id"), or a statusUrl too
+    parent_accounts: bool = True  # the subscription has parent accounts (else their calls get 404)
+    parent_account_id_key: str = "parentAccountId"  # the id key parent account writes must use
+    aggregation_answer: str = "results"  # an aggregation answers {"results": rows}, or the rows ("array")
+    aggregation_limit: str = "accepted"  # its "limit" step is accepted, or "refused" (400)
+    aggregation_times: str = "epoch_ms"  # its time values: epoch milliseconds, or "rfc3339" text
 
     def __post_init__(self) -> None:
         checked_unknown_fields(self.unknown_fields)
+        checked_parent_id_key(self.parent_account_id_key)
+        checked_aggregation(self.aggregation_answer, self.aggregation_limit, self.aggregation_times)
         checked_errors_shape(self.errors_shape)
         checked_track_answer(self.track_answer)
         checked_upload_answer(self.segment_upload_answer)
@@ -104,9 +117,9 @@ class PendoEmulator:
 
     ``track_secret``: the only value of the key header POST /data/track accepts (None: refuse
     every track call). ``latency_ms``: delay of every answer on Pendo's paths in milliseconds,
-    or a mapping of kinds of call (bulk, track, segment, get, other; the others 0);
-    ``latency_per_record_ms``: a delay per record a call carries. ``switches``:
-    the fields of ``Switches``.
+    or a mapping of kinds of call (bulk, track, segment, aggregation, get, other; the others 0);
+    ``latency_per_record_ms``: a delay per record a call carries (or its answer: aggregation
+    rows). ``switches``: the fields of ``Switches``.
     ``rate_limit``: calls per second on Pendo's paths before 429 (None or 0: no cap).
     ``keep_bodies``: keep the request log and the bodies of accepted track events (False:
     counters only, for benchmarks).
@@ -137,21 +150,31 @@ class PendoEmulator:
         self._lock = threading.Lock()
         self.faults = FaultPlan()
         self._keys = Keys(integration_key, switch.read_only_keys, track_secret)
-        self._schema = Schema(data.schema, switch.unknown_fields, self._lock)
+        kinds = KINDS if switch.parent_accounts else tuple(k for k in KINDS if k != "parentAccount")
+        self._schema = Schema(data.schema, switch.unknown_fields, self._lock, kinds)
         self._values = Values(
             data,
             self._schema,
             self._lock,
             errors_shape=switch.errors_shape,
             epoch_ms_dates=switch.epoch_ms_dates,
+            parent_id_key=switch.parent_account_id_key if switch.parent_accounts else None,
         )
         self._segments = SegmentApi(switch.segment_upload_answer, self._lock)
+        aggregation = Aggregation(
+            self._values,
+            self._schema,
+            switch.aggregation_answer,
+            switch.aggregation_limit,
+            switch.aggregation_times,
+        )
         self._track = TrackEvents(switch.track_answer, keep_bodies, self._lock)
         self._api_routes: Routes = [
             *Verify(self._keys, switch.verify_endpoint).routes,
             *self._schema.routes,
             *self._values.routes,
             *self._segments.routes,
+            *aggregation.routes,
         ]
         self._control_routes = Control(self).routes
         self._traffic = Traffic(keep_bodies)
@@ -227,7 +250,17 @@ class PendoEmulator:
 
     def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
         """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
-        self._values.set_value(kind, record_id, field, value, group)
+        self._values.set_values(kind, record_id, {field: value}, group)
+
+    def set_values(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Change values as a Pendo admin would by hand, unchecked, to make drift (the record
+        becomes known; None clears a field)."""
+        self._values.set_values(kind, record_id, values, group)
+
+    def last_written(self, kind: str, record_id: str) -> int | None:
+        """When a record's values were last written, by a sync or by hand (epoch milliseconds;
+        aggregations show it as metadata.auto.lastupdated), None if never."""
+        return self._values.last_written(kind, record_id)
 
     def fields(self, kind: str, group: str = "custom") -> dict[str, str]:
         """Field name -> Type in a group (custom or agent) for a kind (visitor, account or
@@ -271,6 +304,11 @@ class PendoEmulator:
         """Number of segment uploads and member PATCHes received, faulted and refused ones included."""
         with self._lock:
             return self._traffic.segment_calls()
+
+    def read_calls(self) -> int:
+        """Number of aggregation POSTs received, faulted and refused ones included."""
+        with self._lock:
+            return self._traffic.calls["read"]
 
     def in_flight(self) -> int:
         """Number of calls on Pendo's paths being answered now (inside their latency or delay):
@@ -343,7 +381,7 @@ class PendoEmulator:
         wait = self._rate.admit()
         answer = self._answer_admitted(req) if wait is None else self._throttle(wait)
         with self._lock:
-            self._traffic.record(req, answer.status, self._keys)
+            self._traffic.record(req, answer.status, self._keys, answer.records)
         return answer
 
     def _answer_admitted(self, req: Incoming) -> Answer:
@@ -356,7 +394,11 @@ class PendoEmulator:
             with self._lock:
                 call = self._traffic.number(req.method, req.path, arrived)
                 faults = self.faults.due(req.method, req.path, call)
-            return faulted(req, faults, self._route)
+            answer = faulted(req, faults, self._route)
+            delay = self._latency.answer_seconds(answer)
+            if delay:
+                time.sleep(delay)
+            return answer
 
     def _throttle(self, wait: float) -> Answer:
         """The 429 to a call beyond the rate limit, answered at once; counted as throttled."""
@@ -381,7 +423,8 @@ class PendoEmulator:
             return self._route_track(req)
         if not req.path.startswith("/api/"):
             return NOT_FOUND
-        if not self._keys.ok(req.path, req.key) or (req.method != "GET" and not self._keys.writes(req.key)):
+        reads = req.method == "GET" or req.path == AGGREGATION_PATH
+        if not self._keys.ok(req.path, req.key) or not (reads or self._keys.writes(req.key)):
             return FORBIDDEN
         return dispatch(self._api_routes, req)
 

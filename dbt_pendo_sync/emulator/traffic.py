@@ -1,6 +1,6 @@
 """What the emulator counts of the calls on Pendo's paths (numbered calls per family, answers
-per status, throttled calls, calls in flight, how long the numbered calls kept it busy), the
-request log it keeps when it keeps bodies, and the stats made of them."""
+per status, throttled calls, calls in flight, how long the sending calls kept it busy, rows
+read), the request log it keeps when it keeps bodies, and the stats made of them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from .aggregation import AGGREGATION_PATH
 from .answers import Incoming
 from .keys import Keys
 from .segments import PATCH_PATH, UPLOAD_PATH
@@ -23,7 +24,10 @@ NUMBERED_CALLS = [
     ("POST", re.compile(re.escape(TRACK_PATH)), "track"),
     ("POST", re.compile(re.escape(UPLOAD_PATH)), "segment_upload"),
     ("PATCH", PATCH_PATH, "segment_patch"),
+    ("POST", re.compile(re.escape(AGGREGATION_PATH)), "read"),
 ]
+# The families that send (a sync's send phase, send_seconds): all but the reads.
+SENDING = frozenset({"write", "track", "segment_upload", "segment_patch"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class Traffic:
         self.in_flight = 0
         self.max_in_flight = 0
         self._write_records: Counter[int] = Counter()  # records in write calls, per answer status
-        self._first_arrived: float | None = None  # monotonic time the first numbered call came
+        self.read_rows = 0  # rows answered to aggregations
+        self._first_arrived: float | None = None  # monotonic time the first sending call came
         self._last_answered: float | None = None  # ... and the latest was answered
 
     def number(self, method: str, path: str, arrived: float) -> int | None:
@@ -60,14 +65,15 @@ class Traffic:
         for call_method, pattern, family in NUMBERED_CALLS:
             if method == call_method and pattern.fullmatch(path):
                 self.calls[family] += 1
-                if self._first_arrived is None:
-                    self._first_arrived = arrived
-                self._last_answered = time.monotonic()
+                if family in SENDING:
+                    if self._first_arrived is None:
+                        self._first_arrived = arrived
+                    self._last_answered = time.monotonic()
                 return self.calls[family]
         return None
 
     def send_seconds(self) -> float:
-        """Seconds from the arrival of the first numbered call (write, track, segment upload
+        """Seconds from the arrival of the first sending call (write, track, segment upload
         or PATCH) to the answer of the latest: the send phase of a sync (0 before any)."""
         if self._first_arrived is None or self._last_answered is None:
             return 0.0
@@ -77,10 +83,11 @@ class Traffic:
         """The segment uploads and member PATCHes numbered."""
         return self.calls["segment_upload"] + self.calls["segment_patch"]
 
-    def record(self, req: Incoming, status: int, keys: Keys) -> None:
-        """Count the answer (and the records of a write call, under its status); keep the
-        request in the log only when bodies are kept."""
+    def record(self, req: Incoming, status: int, keys: Keys, rows: int = 0) -> None:
+        """Count the answer (and the records of a write call, under its status; the `rows` an
+        aggregation answered); keep the request in the log only when bodies are kept."""
         self._statuses[status] += 1
+        self.read_rows += rows
         if req.method == "POST" and isinstance(req.body, list) and WRITE_CALL.fullmatch(req.path):
             self._write_records[status] += len(req.body)
         if self._keep_bodies:
@@ -105,6 +112,7 @@ class Traffic:
         self.calls.clear()
         self._statuses.clear()
         self._write_records.clear()
+        self.read_rows = 0
         self.throttled = 0
         self.max_in_flight = self.in_flight
         self._first_arrived = self._last_answered = None
@@ -116,6 +124,8 @@ class Traffic:
             "write_calls": self.calls["write"],
             "track_calls": self.calls["track"],
             "segment_calls": self.segment_calls(),
+            "read_calls": self.calls["read"],
+            "read_rows": self.read_rows,
             "segments": segments,
             "tracked_events": tracked_events,
             "requests": self._statuses.total(),

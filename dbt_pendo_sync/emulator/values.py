@@ -1,14 +1,23 @@
-"""Pendo's metadata values as the emulator plays them: the known visitors and accounts, the
-values of their custom and agent groups, bulk writes (POST /api/v1/metadata/{kind}/{group}/value),
-one value written or read (PUT/GET .../value/{id}/{field}) and a record read (GET
-/api/v1/{kind}/{id})."""
+"""Pendo's metadata values as the emulator plays them: the known visitors, accounts and parent
+accounts, the values of their custom and agent groups and when each record's were last
+written, bulk writes (POST /api/v1/metadata/{kind}/{group}/value), one value written or read
+(PUT/GET .../value/{id}/{field}) and a record read (GET /api/v1/{kind}/{id}).
+
+Parent accounts are a subscription's option, and the id key of their records is not
+documented: ``parent_id_key`` (the switch ``parent_account_id_key``) says which key their
+writes must use (a record keyed otherwise gets 400 naming it), and without parent accounts
+(``parent_id_key`` None: the switch ``parent_accounts=False``) their writes get 404. A parent
+account is known when a known account id names it (``parent::child``)."""
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .answers import NOT_FOUND, Answer, Incoming, Routes, json_answer, json_problem, text_answer
@@ -17,10 +26,12 @@ from .schema import Schema
 from .valuetypes import field_checks, type_checks, value_problem
 
 # The calls faults number as "write": the bulk writes.
-WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account)/[^/]+/value")
+WRITE_CALL = re.compile(r"/api/v1/metadata/(visitor|account|parentAccount)/[^/]+/value")
 _VALUE_PATH = re.compile(r"/api/v1/metadata/([^/]+)/([^/]+)/value/([^/]+)/([^/]+)")
 # The shape of the per-record "errors" entries of a bulk write's answer is not documented.
 ERRORS_SHAPES = ("object", "text")
+# The id key of parent account records is not documented: the one this emulator takes.
+PARENT_ID_KEYS = ("parentAccountId", "accountId")
 
 
 def checked_errors_shape(errors_shape: str) -> str:
@@ -28,6 +39,18 @@ def checked_errors_shape(errors_shape: str) -> str:
     if errors_shape not in ERRORS_SHAPES:
         raise ValueError('errors_shape must be "object" or "text"')
     return errors_shape
+
+
+def checked_parent_id_key(key: str) -> str:
+    """`key` when it is one of PARENT_ID_KEYS, else ValueError."""
+    if key not in PARENT_ID_KEYS:
+        raise ValueError('parent_account_id_key must be "parentAccountId" or "accountId"')
+    return key
+
+
+def _parents(ids: Iterable[str]) -> set[str]:
+    """The parent accounts that `parent::child` account ids name."""
+    return {i.split("::", 1)[0] for i in ids if "::" in i}
 
 
 def _group_problem(group: str) -> str | None:
@@ -49,7 +72,8 @@ def _batch_problem(records: Any, id_field: str) -> str | None:
 
 class Values:
     """The known records and their values (group -> kind -> record id -> values) of one
-    emulator, guarded by the emulator's `lock`; their fields are in `schema`."""
+    emulator, guarded by the emulator's `lock`; their fields are in `schema`. Parent account
+    records are keyed `parent_id_key` (None: the subscription has no parent accounts)."""
 
     def __init__(
         self,
@@ -59,15 +83,28 @@ class Values:
         *,
         errors_shape: str,
         epoch_ms_dates: bool,
+        parent_id_key: str | None = "parentAccountId",
     ) -> None:
         self._schema = schema
         self._errors_shape = errors_shape
         self._checks = type_checks(epoch_ms_dates)
         self._lock = lock
-        self._known = {"visitor": copy.copy(data.visitors), "account": copy.copy(data.accounts)}
+        accounts = data.accounts
+        self._known = {
+            "visitor": copy.copy(data.visitors),
+            "account": copy.copy(accounts),
+            "parentAccount": ALL if accounts == ALL else _parents(accounts),
+        }
+        self._id_fields = {kind: key for kind, key in ID_FIELDS.items() if kind != "parentAccount"}
+        if parent_id_key is not None:
+            self._id_fields["parentAccount"] = checked_parent_id_key(parent_id_key)
         self._values: dict[str, dict[str, dict[str, dict]]] = {
             group: {kind: {} for kind in ID_FIELDS} for group in GROUPS
         }
+        # kind -> record id -> when its values were last written, in epoch milliseconds
+        self._written: dict[str, dict[str, int]] = {kind: {} for kind in ID_FIELDS}
+        self._changes = 0  # counts the stores and ids made known: when the sorted ids are stale
+        self._sorted: dict[str, tuple[int, list[str]]] = {}  # kind -> (at _changes, ids sorted)
         for kind in ID_FIELDS:
             for record_id, values in data.values.get(kind, {}).items():
                 self._store(kind, record_id, values)
@@ -94,19 +131,65 @@ class Values:
     def add_records(self, kind: str, ids: Iterable[str]) -> None:
         """Make ids known, as if they existed in Pendo."""
         with self._lock:
-            known = self._known[record_kind(kind)]
-            if isinstance(known, set):
-                known.update(ids)
+            self._make_known(record_kind(kind), ids)
 
-    def set_value(self, kind: str, record_id: str, field: str, value: Any, group: str = "custom") -> None:
-        """Seed a value as if set by hand in Pendo (the record becomes known; None clears)."""
+    def set_values(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Set values as a Pendo admin would by hand, unchecked (the record becomes known;
+        None clears a field)."""
         with self._lock:
-            self._store(record_kind(kind), record_id, {field: value}, record_group(group))
+            self._store(record_kind(kind), record_id, values, record_group(group))
+
+    def last_written(self, kind: str, record_id: str) -> int | None:
+        """When a record's values were last written (epoch milliseconds), None if never."""
+        with self._lock:
+            return self._written[record_kind(kind)].get(record_id)
+
+    @contextmanager
+    def held(self, kind: str) -> Iterator[list[tuple[str, dict, dict, int | None]]]:
+        """Every record of a kind Pendo holds (the known ids, unless every id is, and those
+        with values): (id, custom values, agent values, when last written in epoch ms or
+        None). The lock is held inside the block, and the values are the store's own: to read
+        only, there. Tuples, not a dict per record: an aggregation reads them all each call."""
+        with self._lock:
+            known = self._known[kind]
+            ids = dict.fromkeys(known if isinstance(known, set) else ())
+            ids.update(dict.fromkeys(self._values["custom"][kind]))
+            ids.update(dict.fromkeys(self._values["agent"][kind]))
+            yield self._records(kind, ids)
+
+    @contextmanager
+    def page(
+        self, kind: str, after: str | None, count: int
+    ) -> Iterator[list[tuple[str, dict, dict, int | None]]]:
+        """As `held`, only the first `count` records by id (code point order) whose id is after
+        `after` (None: from the first): a page costs its records, not every record. The ids
+        are sorted once after each change."""
+        with self._lock:
+            ids = self._sorted_ids(kind)
+            start = 0 if after is None else bisect.bisect_right(ids, after)
+            yield self._records(kind, ids[start : start + count])
+
+    def _records(self, kind: str, ids: Iterable[str]) -> list[tuple[str, dict, dict, int | None]]:
+        custom, agent = self._values["custom"][kind], self._values["agent"][kind]
+        written = self._written[kind]
+        none: dict[str, Any] = {}
+        return [(rid, custom.get(rid, none), agent.get(rid, none), written.get(rid)) for rid in ids]
+
+    def _sorted_ids(self, kind: str) -> list[str]:
+        """Every id `held` gives, sorted; the caller holds the lock."""
+        at, ids = self._sorted.get(kind, (-1, []))
+        if at != self._changes:
+            known = self._known[kind]
+            found = set(known) if isinstance(known, set) else set()
+            found.update(self._values["custom"][kind], self._values["agent"][kind])
+            ids = sorted(found)
+            self._sorted[kind] = (self._changes, ids)
+        return ids
 
     # -- endpoints
 
     def _post_values(self, req: Incoming, kind: str, group: str) -> Answer:
-        id_field = ID_FIELDS.get(kind)
+        id_field = self._id_fields.get(kind)
         if id_field is None:
             return NOT_FOUND
         problem = _group_problem(group) or json_problem(req) or _batch_problem(req.body, id_field)
@@ -120,7 +203,7 @@ class Values:
             return self._write_batch(kind, group, req.body, create, req.fail_ids)
 
     def _put_value(self, req: Incoming, kind: str, group: str, record_id: str, name: str) -> Answer:
-        if kind not in ID_FIELDS:
+        if kind not in self._id_fields:
             return NOT_FOUND
         problem = _group_problem(group) or json_problem(req)
         if problem:
@@ -155,7 +238,7 @@ class Values:
     def _write_batch(
         self, kind: str, group: str, records: list[dict], create: bool, fail_ids: frozenset[str]
     ) -> Answer:
-        id_field = ID_FIELDS[kind]
+        id_field = self._id_fields[kind]
         fields = self._schema.group_fields(kind, group)
         refused = self._schema.admit(fields, (name for r in records for name in r["values"]))
         if refused:
@@ -192,17 +275,27 @@ class Values:
     def _error_entry(self, kind: str, record_id: str, problem: str) -> Any:
         if self._errors_shape == "text":
             return f"{kind} {record_id}: {problem}"
-        return {ID_FIELDS[kind]: record_id, "error": problem}
+        return {self._id_fields[kind]: record_id, "error": problem}
 
     def _is_known(self, kind: str, record_id: str) -> bool:
         known = self._known[kind]
         return known == ALL or record_id in known
 
-    def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
-        """Merge values into a record's group (None deletes a field) and make the record known."""
+    def _make_known(self, kind: str, ids: Iterable[str]) -> None:
+        """Make ids of a kind known (and the parent accounts that account ids name)."""
+        ids = list(ids)
+        self._changes += 1
         known = self._known[kind]
         if isinstance(known, set):
-            known.add(record_id)
+            known.update(ids)
+        if kind == "account":
+            self._make_known("parentAccount", _parents(ids))
+
+    def _store(self, kind: str, record_id: str, values: Mapping[str, Any], group: str = "custom") -> None:
+        """Merge values into a record's group (None deletes a field), make the record known
+        and note when it was written."""
+        self._make_known(kind, [record_id])  # counts the change
+        self._written[kind][record_id] = time.time_ns() // 1_000_000
         records = self._values[group][kind]
         stored = records.setdefault(record_id, {})
         for name, value in values.items():

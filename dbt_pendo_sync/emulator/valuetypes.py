@@ -19,15 +19,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_rfc3339(value: Any) -> bool:
+def parse_rfc3339(value: Any) -> datetime | None:
+    """An RFC 3339 text as a datetime (naive when it has no offset), None when it is not one."""
     if not isinstance(value, str):
-        return False
+        return None
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def _is_rfc3339(value: Any) -> bool:
+    return parse_rfc3339(value) is not None
 
 
 def _anything(value: Any) -> bool:

@@ -32,7 +32,7 @@ NEXT_SUFFIX = "__next"
 
 @dataclass(frozen=True)
 class Merge:
-    """A run's confirmed progress folded into the state (StateStore.merge builds it).
+    """A run's confirmed progress folded into the state (Ledger.merge builds it).
 
     `confirmed` is a predicate on the snapshot row `s`; `replace_all` rebuilds the model's
     state from this run alone; `forget_dropped` drops the state of the records whose

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
 from ..errors import WarehouseError
-from .lock import SyncLock
-from .store import StateStore
+from .lock import LedgerLock
+from .store import Ledger
 
 # The longest the journal thread waits for something to write (its lock heartbeat's tick);
 # what is answered is written as soon as it is recorded, with whatever else is queued by then.
@@ -145,7 +145,7 @@ class Journal:
     returns, and the merge comes after).
     """
 
-    def __init__(self, store: StateStore, model: ModelNode, lock: SyncLock) -> None:
+    def __init__(self, store: Ledger, model: ModelNode, lock: LedgerLock) -> None:
         self._store = store
         self._lock = lock
         self._model_id = model.unique_id

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
 from ..errors import LockError
-from .store import StateStore
+from .store import Ledger
 
 HEARTBEAT_SECONDS = 5.0
 HOST = socket.gethostname()
@@ -39,7 +39,7 @@ def _died_here(owner: str) -> bool:
         return False
 
 
-class SyncLock:
+class LedgerLock:
     """One sync of a model at a time, across processes and machines: the lock is a row in
     the state schema, kept alive by a heartbeat.
 
@@ -54,7 +54,7 @@ class SyncLock:
 
     def __init__(
         self,
-        store: StateStore,
+        store: Ledger,
         model: ModelNode,
         *,
         wait: float,
@@ -72,7 +72,7 @@ class SyncLock:
     def _where(self, w: Warehouse) -> str:
         return f"model_id = {w.literal(self._model.unique_id)}"
 
-    def acquire(self) -> SyncLock:
+    def acquire(self) -> LedgerLock:
         """Hold the lock, or raise LockError after waiting."""
         w = self._store.warehouse
         deadline = time.monotonic() + self._wait

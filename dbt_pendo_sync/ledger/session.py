@@ -7,9 +7,9 @@ from contextlib import contextmanager
 
 from ..dbt.artifacts import ModelNode
 from .journal import Journal
-from .lock import SyncLock
+from .lock import LedgerLock
 from .snapshot import ModelSnapshot
-from .store import StateStore
+from .store import Ledger
 
 
 class DiscardedProgress:
@@ -27,7 +27,7 @@ class DiscardedProgress:
 
 @contextmanager
 def recording(
-    store: StateStore, model: ModelNode, snapshot: ModelSnapshot, *, lock: SyncLock
+    store: Ledger, model: ModelNode, snapshot: ModelSnapshot, *, lock: LedgerLock
 ) -> Iterator[Journal]:
     """A sync: the lock held, a crashed run's progress recovered, then the journal that the
     block fills; at the end what Pendo confirmed is merged into the state, even when the

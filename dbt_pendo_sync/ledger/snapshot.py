@@ -12,8 +12,9 @@ from functools import cached_property
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
 from ..records import NOT_BLANK, InvalidValue, record_id
+from ..rows import RowShape
 from ..vocab import ChangeKind
-from .store import StateStore
+from .store import Ledger
 
 SNAPSHOT_PREFIX = "pendo_sync_snap_"
 # Changes whenever the meaning of a fingerprint changes (value conversion, payload shape).
@@ -73,7 +74,7 @@ class RecordSQL:
 class SnapshotColumns:
     """What a snapshot reads and fingerprints: the id column, {column: field} in column
     order, the columns whose nulls are sent (`clear`) and those read as text (`as_text`,
-    see fieldcheck.read_as_text), and `salt`, the options that change payloads; for events,
+    see targets/metadata/fieldcheck.read_as_text), and `salt`, the options that change payloads; for events,
     the window (`where`), that rows are sent once, and how far back the state is kept."""
 
     kind: str
@@ -88,17 +89,18 @@ class SnapshotColumns:
     keep_since: str | None = None  # SQL time: state older than this is forgotten (pruned)
     departed: bool = False  # records synced before and no longer in the model are rows too
     records: RecordSQL | None = None  # metadata: the warehouse may write the records' JSON
+    parent_column: str | None = None  # ids are `parent::child`, the parent from this column
 
 
 class ModelSnapshot:
     """A model frozen at the start of its sync and diffed against the state (a RowSource).
 
-    Rows come out as (state key, id, field values...), in state-key order.
+    Rows come out in state-key order, in the shape `shape` says (rows.py).
     """
 
     def __init__(
         self,
-        store: StateStore,
+        store: Ledger,
         model: ModelNode,
         columns: SnapshotColumns,
         *,
@@ -115,6 +117,7 @@ class ModelSnapshot:
         self._window_rows = columns.window_rows
         self._w = store.warehouse
         self._id_column = columns.id_column
+        self._parent_column = columns.parent_column
         self._columns = list(columns.mapping)
         self._mapping = dict(columns.mapping)
         self._state_exists = state_exists
@@ -146,7 +149,7 @@ class ModelSnapshot:
             self._state_exists = False
         string = w.macro("type_string")
         fp = _fingerprint_sql(w, self._salt, self._mapping, self._clear)
-        qid = w.quote(self._id_column) if self._id_column else fp
+        qid = self._id_sql() if self._id_column else fp
         cols = "".join(f", {w.quote(c)}" for c in self._columns)
         where = f" where {self._where}" if self._where else ""
         frozen = (
@@ -159,6 +162,21 @@ class ModelSnapshot:
             sql = self._diff(frozen)
         w.drop_table(self.table)
         self.store.dialect.create_table_as(w, self.table, sql)
+
+    def _id_sql(self) -> str:
+        """SQL of a row's id: its id column's, or `parent::child` when ids have a parent
+        column (a null or blank parent leaves the plain id; a null or blank child stays so,
+        an invalid id)."""
+        w = self._w
+        assert self._id_column is not None  # metadata and segments: an id column
+        qid = w.quote(self._id_column)
+        if self._parent_column is None:
+            return qid
+        string = w.macro("type_string")
+        child, parent = f"cast({qid} as {string})", f"cast({w.quote(self._parent_column)} as {string})"
+        joined = w.macro("concat", fields=[parent, "'::'", child])
+        alone = " or ".join(f"{v} is null or trim({v}) = ''" for v in (parent, child))
+        return f"(case when {alone} then {child} else {joined} end)"
 
     def _diff(self, frozen: str) -> str:
         """The frozen rows against the state: a full join finds the records that left the
@@ -207,12 +225,11 @@ class ModelSnapshot:
         frozen key on more than one row is a duplicate id, its rows beyond the frozen ones
         unchanged."""
         w = self._w
-        assert self._id_column is not None  # metadata and segments: an id column
-        qid = w.quote(self._id_column)
+        qid = self._id_sql()
         rid = f"cast({qid} as {w.macro('type_string')})"
         keys = (
-            f"select __rid, __id, count(*) as __k from {self.table} where __change in "
-            f"('{ChangeKind.NEW}', '{ChangeKind.CHANGED}') and __rid is not null group by __rid, __id"
+            f"select __rid, __id, count(*) as __k from {self.table} where __change in ('{ChangeKind.NEW}', "
+            f"'{ChangeKind.CHANGED}', '{ChangeKind.ADOPTED}') and __rid is not null group by __rid, __id"
         )
         sql = (
             f"select k.__id, k.__k, count(*) from {self.relation} m left join ({keys}) k on k.__rid = {rid} "
@@ -273,6 +290,11 @@ class ModelSnapshot:
             valid = f"__change <> '{ChangeKind.REMOVED}' and ({valid})"
         return str(built["json"]), valid
 
+    @property
+    def shape(self) -> RowShape:
+        """Where each part of the rows `chunks` gives sits."""
+        return RowShape(tuple(self.fields), record_json=self.record_json is not None, change=self.departed)
+
     def chunks(self) -> Iterator[Sequence[tuple]]:
         """Rows to send (all of them on a full resync), in state-key order: (key, id, values...),
         or (key, id, record JSON, values...) when the warehouse writes the records, the values
@@ -302,7 +324,18 @@ class ModelSnapshot:
             return f"{change} = '{ChangeKind.NEW}'"
         if self.full_resync:
             return f"{change} <> '{ChangeKind.DROPPED}'"
-        return f"{change} not in ('{ChangeKind.SAME}', '{ChangeKind.DROPPED}')"
+        return f"{change} not in ('{ChangeKind.SAME}', '{ChangeKind.DROPPED}', '{ChangeKind.ADOPTED}')"
+
+    def adopt(self, record_ids: Sequence[str]) -> None:
+        """Mark these new rows as held equal by Pendo already: the merge records them as
+        confirmed, and they are not sent."""
+        w = self._w
+        for start in range(0, len(record_ids), 1000):
+            ids = ", ".join(map(w.literal, record_ids[start : start + 1000]))
+            w.execute(
+                f"update {self.table} set __change = '{ChangeKind.ADOPTED}' "
+                f"where __change = '{ChangeKind.NEW}' and __rid in ({ids})"
+            )
 
     def drop(self) -> None:
         """Drop the snapshot table."""

@@ -3,6 +3,7 @@ progress into the state."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -22,17 +23,17 @@ _REFUSED = ("permission", "privilege", "access denied", "not authorized", "read-
 
 
 @dataclass(frozen=True)
-class StateLocation:
+class LedgerLocation:
     """Where a model's state tables live."""
 
     database: str | None
     schema: str
 
 
-class StateStore:
-    """The state and journal tables of one state location."""
+class Ledger:
+    """The ledger of one state location: its state, journal, lock and targets tables."""
 
-    def __init__(self, warehouse: Warehouse, location: StateLocation) -> None:
+    def __init__(self, warehouse: Warehouse, location: LedgerLocation) -> None:
         self.warehouse = warehouse
         self.location = location
         self.state = warehouse.table(location.database, location.schema, STATE_TABLE)
@@ -149,7 +150,9 @@ class StateStore:
             # differed need the journal: the range lookups then touch the changed few.
             sent = [ChangeKind.NEW, ChangeKind.CHANGED, ChangeKind.REMOVED]
         kinds = ", ".join(f"'{kind}'" for kind in sent)
-        confirmed = f"s.__change in ({kinds}) and {self._confirmed(mid, 's')}"
+        # Adopted rows (sync --adopt) are confirmed: Pendo held them equal when they were frozen.
+        journaled = f"s.__change in ({kinds}) and {self._confirmed(mid, 's')}"
+        confirmed = f"(({journaled}) or s.__change = '{ChangeKind.ADOPTED}')"
         self.dialect.merge(
             w,
             Merge(
@@ -195,6 +198,15 @@ class StateStore:
         mid = w.literal(model.unique_id)
         self.dialect.delete(w, self.state, f"model_id = {mid}")
         self.dialect.delete(w, self.targets, f"model_id = {mid}")
+
+    def forget_records(self, model: ModelNode, record_ids: Sequence[str]) -> int:
+        """Forget these records of the model (the next sync sends them); how many were named."""
+        w = self.warehouse
+        mid = w.literal(model.unique_id)
+        for start in range(0, len(record_ids), 1000):
+            ids = ", ".join(map(w.literal, record_ids[start : start + 1000]))
+            self.dialect.delete(w, self.state, f"model_id = {mid} and record_id in ({ids})")
+        return len(record_ids)
 
     def recover(self, model: ModelNode, snapshot: Any, *, only_new: bool = False) -> None:
         """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""

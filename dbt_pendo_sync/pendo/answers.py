@@ -1,11 +1,15 @@
-"""Pendo's bulk metadata answers mapped back to the records that were sent."""
+"""Pendo's answers: bulk metadata answers mapped back to the records that were sent, and the
+start of any answer's body for a message."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
 
 _ID_KEYS = ("visitorId", "accountId", "id", "Id", "recordId")
 
@@ -43,6 +47,22 @@ class BatchOutcome:
             reason = f"Pendo answered 400: {text}"
             return cls(rejected=[(i, reason) for i in ids])
         return cls.all_failed(ids, f"Pendo answered {status} after retries: {text}")
+
+
+@dataclass(frozen=True)
+class WriteAnswer:
+    """One bulk metadata call as Pendo answered it: the HTTP status, the start of the body
+    when the status is not 200, and the fate of each record."""
+
+    status: int
+    text: str
+    outcome: BatchOutcome
+
+
+def short_body(response: requests.Response) -> str:
+    """The start of an answer's body on one line, for a message ("(empty body)" if none)."""
+    text = (response.text or "").strip().replace("\n", " ")
+    return text[:300] if text else "(empty body)"
 
 
 def _int(answer: dict, key: str) -> int | None:

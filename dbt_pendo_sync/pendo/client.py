@@ -20,9 +20,15 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from urllib3.util.retry import Retry
 
 from .. import __version__
-from ..errors import PendoAuthError, PendoError, PendoUnreachableError, SegmentGoneError
+from ..errors import (
+    PendoAuthError,
+    PendoError,
+    PendoKindRefusedError,
+    PendoUnreachableError,
+    SegmentGoneError,
+)
 from ..records import Record
-from .answers import BatchOutcome, read_answer
+from .answers import BatchOutcome, WriteAnswer, read_answer, short_body
 from .bodies import json_body, records_body
 from .concurrency import AdaptiveLimit
 from .pacing import Pacer
@@ -245,10 +251,11 @@ class PendoClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         bulk: tuple[str, int] | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """One request, paced. A call a sync sends in bulk gives `bulk` (its kind and its work,
         in records): it takes a place in the window of calls in flight, which its answer
-        adapts. Reads and one-off calls go outside the window."""
+        adapts. Reads and one-off calls go outside the window. `stream` leaves the body unread."""
         url = f"{self.base_url}{path}"
         data = body if body is None or isinstance(body, bytes) else json_body(body)
         try:
@@ -263,11 +270,13 @@ class PendoClient:
                     params=params,
                     timeout=self._retry.timeout,
                     allow_redirects=False,
+                    stream=stream,
                 )
         except requests.RequestException as exc:
             raise self._unanswered(exc) from None
         self._contact.reached = True
         if response.status_code in (401, 403):
+            response.close()
             raise PendoAuthError(
                 self._settings.refused.format(base=self.base_url),
                 unsent=not self._settings.repeat_unanswered,
@@ -312,28 +321,32 @@ class PendoClient:
         A batch Pendo refuses with 400 is split in halves until the refused records are
         isolated: the good ones still go through, each bad one carries Pendo's answer.
         """
-        params = {"create": "true"} if create else None
-        response = self._call(
-            "POST",
-            f"/api/v1/metadata/{kind}/{group}/value",
-            records_body(records),
-            params,
-            bulk=("metadata", len(records)),
-        )
-        status = response.status_code
-        if status == 200:
-            try:
-                answer = response.json()
-            except ValueError:
-                return BatchOutcome.all_failed(ids, "Pendo answered 200 with a body that is not JSON")
-            return read_answer(ids, answer)
-        if status == 400 and len(records) > 1:
+        answer = self.write_once(kind, group, create, records, ids)
+        if answer.status == 400 and len(records) > 1:
             half = len(records) // 2
             return BatchOutcome.combine(
                 self.write_values(kind, records[:half], ids[:half], create, group),
                 self.write_values(kind, records[half:], ids[half:], create, group),
             )
-        return BatchOutcome.of_status(ids, status, _short(response))
+        return answer.outcome
+
+    def write_once(
+        self, kind: str, group: str, create: bool, records: Sequence[Record], ids: Sequence[str]
+    ) -> WriteAnswer:
+        """One POST of a batch of `kind` records (`group`, `create` as for write_values), never
+        split: Pendo's status and answer, and the fate of each id."""
+        params = {"create": "true"} if create else None
+        path, body = f"/api/v1/metadata/{kind}/{group}/value", records_body(records)
+        response = self._call("POST", path, body, params, bulk=("metadata", len(records)))
+        status = response.status_code
+        if status != 200:
+            text = short_body(response)
+            return WriteAnswer(status, text, BatchOutcome.of_status(ids, status, text))
+        try:
+            outcome = read_answer(ids, response.json())
+        except ValueError:
+            outcome = BatchOutcome.all_failed(ids, "Pendo answered 200 with a body that is not JSON")
+        return WriteAnswer(status, "", outcome)
 
     def track(self, event: dict, event_id: str) -> BatchOutcome:
         """POST one Track Event to the track endpoint (this client's base URL); any 200 is
@@ -342,13 +355,15 @@ class PendoClient:
         status = response.status_code
         if status == 200:
             return BatchOutcome(confirmed=[event_id])
-        return BatchOutcome.of_status([event_id], status, _short(response))
+        return BatchOutcome.of_status([event_id], status, short_body(response))
 
     def api_segments(self) -> dict[str, str]:
         """{name: id} of the segments created through the API (GET segment?createdByApi=true)."""
         response = self._call("GET", "/api/v1/segment", params={"createdByApi": "true"})
         if response.status_code != 200:
-            raise PendoError(f"Pendo answered {response.status_code} to the segment list: {_short(response)}")
+            raise PendoError(
+                f"Pendo answered {response.status_code} to the segment list: {short_body(response)}"
+            )
         try:
             listed = response.json() or []
             return {str(s["name"]): str(s["id"]) for s in listed if s.get("createdByApi", True)}
@@ -360,7 +375,7 @@ class PendoClient:
         response = self._call("POST", "/api/v1/segment/upload", {"name": name, "visitors": list(visitors)})
         if response.status_code != 200:
             raise PendoError(
-                f"Pendo answered {response.status_code} to creating segment '{name}': {_short(response)}"
+                f"Pendo answered {response.status_code} to creating segment '{name}': {short_body(response)}"
             )
         try:
             return str(response.json()["segmentId"])
@@ -380,7 +395,7 @@ class PendoClient:
         if response.status_code == 404:
             raise SegmentGoneError(segment_id)
         if response.status_code != 200:
-            return BatchOutcome.of_status(every, response.status_code, _short(response))
+            return BatchOutcome.of_status(every, response.status_code, short_body(response))
         try:
             statuses = {str(e.get("operation")): e for e in response.json().get("multistatus") or []}
         except (ValueError, AttributeError):
@@ -402,10 +417,10 @@ class PendoClient:
         """Pendo's fields of a kind in a metadata group (custom, agent): {name: Type}
         (GET metadata/schema/{kind})."""
         response = self._call("GET", f"/api/v1/metadata/schema/{kind}")
-        if response.status_code != 200:
-            raise PendoError(
-                f"Pendo answered {response.status_code} to the {kind} field schema "
-                f"request: {_short(response)}"
+        if response.status_code != 200:  # 400 or 404: Pendo has no such kind here
+            refused = PendoKindRefusedError if response.status_code in (400, 404) else PendoError
+            raise refused(
+                f"Pendo answered {response.status_code} to the {kind} field schema: {short_body(response)}"
             )
         try:
             listed = (response.json() or {}).get(group) or {}
@@ -439,8 +454,12 @@ class PendoClient:
         if response.status_code != 200:
             raise PendoError(
                 f"Pendo did not create the {kind} fields {', '.join(fields)} "
-                f"({response.status_code}: {_short(response)})"
+                f"({response.status_code}: {short_body(response)})"
             )
+
+    def aggregate(self, body: dict[str, Any]) -> requests.Response:
+        """POST an aggregation (pendo/reading.py): the answer, its body left to read as it streams."""
+        return self._call("POST", "/api/v1/aggregation", body, stream=True)
 
     def close(self) -> None:
         """Close every session this client opened."""
@@ -477,8 +496,3 @@ def _cause(exc: Exception) -> str:
         if marker in text:
             return words
     return type(exc).__name__
-
-
-def _short(response: requests.Response) -> str:
-    text = (response.text or "").strip().replace("\n", " ")
-    return text[:300] if text else "(empty body)"

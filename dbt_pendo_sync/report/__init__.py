@@ -1,4 +1,5 @@
-"""What a run reports, as it happens: every event once, by the renderer `--log-format` picks.
+"""What a run reports, as it happens: every report event once (report_events.py), by the
+renderer `--log-format` picks.
 
 - `default` on an interactive terminal (rich's `Console.is_interactive`: a TTY whose TERM is
   not dumb; FORCE_COLOR / TTY_COMPATIBLE / TTY_INTERACTIVE are honoured): terminal.py.
@@ -6,7 +7,7 @@
 - `debug`: text.py with the debug lines (every batch, every retry), as `--debug` adds them.
 - `json`: json_lines.py.
 
-`--quiet` keeps only error-level events, the summary table and the final line
+`--quiet` keeps only error-level report events, the summary table and the final line
 (`run_finished` in JSON). Undelivered rows go to the rejected file, never to the log.
 """
 

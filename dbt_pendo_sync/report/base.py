@@ -1,7 +1,7 @@
-"""What every renderer reports, and when: the run's events with their levels, messages and
-fields. A renderer (one per output mode) says how an event is written and adds what only it
-shows (progress lines, progress bars); undelivered rows are not a report's business (the
-rejected file is their sink)."""
+"""What every renderer reports, and when: the run's report events (report_events.py) with
+their levels, messages and fields. A renderer (one per output mode) says how a line is written
+and adds what only it shows (progress lines, progress bars); undelivered rows are not a
+report's business (the rejected file handles them)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,34 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import TaskID
 
 from .. import __version__
-from ..config import ModelSpec, SegmentSpec
 from ..errors import EXIT_FAILED, EXIT_OK, exit_code_for
-from ..events import IgnoredEvents
 from ..logs import DEBUG, ERROR, INFO, LEVELS, WARN, new_invocation_id
-from ..pendo.answers import BatchOutcome
-from ..pendo.client import RetryNotice
+from ..report_events import (
+    BatchSent,
+    Debug,
+    FilesWritten,
+    Message,
+    ModelFinished,
+    ModelSkipped,
+    ModelStarted,
+    Note,
+    ReportBus,
+    Retry,
+    RunWarning,
+    Summary,
+)
 from ..results import ModelResult, SyncResults
+from ..targets.base import TargetSpec
 from ..vocab import ModelStatus, OutputMode
+from ..wording import sent_words
 from .retries import RetryWave, RetryWaves
-from .summary import count_words, event_notes, print_summary, sent_words
+from .summary import count_words, print_summary, target_notes
 
 
 def duration(seconds: float) -> str:
@@ -45,7 +56,7 @@ def duration(seconds: float) -> str:
 class ModelInFlight:
     """What the report tracks of the model being synced."""
 
-    spec: ModelSpec
+    spec: TargetSpec
     started: float
     task: TaskID | None = None
     sending_since: float | None = None
@@ -54,13 +65,22 @@ class ModelInFlight:
     retries: int = 0
 
 
-class Report(IgnoredEvents, ABC):
-    """The run's reporter (a RunEvents): progress is shown only by renderers that override
-    it; undelivered rows are not shown (the rejected file and the summary's samples have
-    them). Every method may be called from the main thread; `retry` also from send threads."""
+# The JSON event and the level of each kind of message.
+MESSAGES: dict[type[Message], tuple[str, str]] = {
+    Note: ("note", INFO),
+    RunWarning: ("warning", WARN),
+    Debug: ("debug", DEBUG),
+}
+
+
+class Report(ABC):
+    """The run's reporter, a listener of its report events: progress is shown only by
+    renderers that handle it; undelivered rows are not shown (the rejected file and the
+    summary's samples have them). Report events come from the main thread; Retry also from
+    send threads."""
 
     mode: OutputMode
-    # Whether a run that stops on an error ends with events of its own; otherwise the CLI's
+    # Whether a run that stops on an error ends with report events of its own; otherwise the CLI's
     # error line on stderr is all a person needs.
     reports_stops = False
 
@@ -75,16 +95,28 @@ class Report(IgnoredEvents, ABC):
         self._results: SyncResults | None = None
         self._done: list[ModelResult] = []  # models finished or skipped, for a run that stops
         self._said: set[str] = set()  # models whose message a printed line already carried
-        self._segments: dict[str, str] = {}  # {model: the name of its segment}
+        self._labels: dict[str, str] = {}  # {model: what its target's words name (a segment)}
         self._waves = RetryWaves(self._retrying)
         self._dry_run = False
         self._started = time.monotonic()
 
+    def listen(self, bus: ReportBus) -> None:
+        """The report events every renderer shows (one that shows progress adds ModelProgress)."""
+        for kind in MESSAGES:
+            bus.on(kind, self._message)
+        bus.on(ModelSkipped, self._model_skipped)
+        bus.on(ModelStarted, self._model_started)
+        bus.on(BatchSent, self._batch_sent)
+        bus.on(Retry, self._retry)
+        bus.on(ModelFinished, self._model_finished)
+        bus.on(Summary, self._summary)
+        bus.on(FilesWritten, self._files_written)
+
     # -- what renderers provide ------------------------------------------------------------
 
     @abstractmethod
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
-        """Write one event that passed the threshold."""
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+        """Write one line that passed the threshold: the report event `name` (JSON's `event`)."""
 
     def _stop_showing(self) -> None:
         """Take down whatever is live on screen (before the summary, or on an error); by
@@ -92,7 +124,7 @@ class Report(IgnoredEvents, ABC):
         return None
 
     def _show_summary(self, results: SyncResults) -> None:
-        print_summary(self.console, results, self._said, self._segments)
+        print_summary(self.console, results, self._said, self._labels)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -161,26 +193,19 @@ class Report(IgnoredEvents, ABC):
 
     # -- notes -----------------------------------------------------------------------------
 
-    def note(self, message: str, **fields: Any) -> None:
-        """A line for the user (skipped models, what the run does)."""
-        self._emit("note", INFO, message, **fields)
+    def _message(self, event: Message) -> None:
+        name, level = MESSAGES[type(event)]
+        self._emit(name, level, event.message, **event.fields)
 
-    def warn(self, message: str, **fields: Any) -> None:
-        """Something the user should look at; the run goes on."""
-        self._emit("warning", WARN, message, **fields)
-
-    def debug(self, message: str, **fields: Any) -> None:
-        """A line for --debug and JSON logs: how the run set something up."""
-        self._emit("debug", DEBUG, message, **fields)
-
-    def files(self, *paths: Path) -> None:
+    def _files_written(self, event: FilesWritten) -> None:
         """Say where the run's files are."""
-        written = [str(p) for p in paths if p.exists()]
-        self.note("wrote " + ", ".join(written), paths=written)
+        written = [str(p) for p in event.paths if p.exists()]
+        self._message(Note("wrote " + ", ".join(written), {"paths": written}))
 
     # -- models ----------------------------------------------------------------------------
 
-    def model_skipped(self, result: ModelResult) -> None:
+    def _model_skipped(self, event: ModelSkipped) -> None:
+        result = event.result
         self._done.append(result)
         if self._emit(
             "model_skipped",
@@ -194,10 +219,11 @@ class Report(IgnoredEvents, ABC):
         ):
             self._said.add(result.model)
 
-    def model_started(self, spec: ModelSpec, relation: str) -> None:
+    def _model_started(self, event: ModelStarted) -> None:
+        spec, relation = event.spec, event.relation
         self._model = ModelInFlight(spec, started=time.monotonic())
-        if isinstance(spec, SegmentSpec):
-            self._segments[spec.model] = spec.segment
+        if spec.label is not None:
+            self._labels[spec.model] = spec.label
         self._emit(
             "model_started",
             self._started_level(self._model),
@@ -212,8 +238,8 @@ class Report(IgnoredEvents, ABC):
         """The level of `model_started` (a renderer that shows the model otherwise lowers it)."""
         return INFO
 
-    def batch_sent(self, spec: ModelSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
-        """Pendo answered one batch."""
+    def _batch_sent(self, event: BatchSent) -> None:
+        spec, rows, outcome, result = event.spec, event.rows, event.outcome, event.result
         counts = result.counts
         self._emit(
             "batch_sent",
@@ -231,9 +257,10 @@ class Report(IgnoredEvents, ABC):
             to_send=result.to_send,
         )
 
-    def retry(self, notice: RetryNotice) -> None:
-        """A call to Pendo failed and is tried again (from the client's send threads): a
-        debug line per retry, and a line per wave of retries (retries.py)."""
+    def _retry(self, event: Retry) -> None:
+        """A debug line per retry (from the client's send threads), and a line per wave of
+        retries (retries.py)."""
+        notice = event.notice
         self._waves.add(notice)
         m = self._model
         if m is not None:
@@ -265,8 +292,8 @@ class Report(IgnoredEvents, ABC):
             next_attempt_seconds=None if wave.next_in is None else round(wave.next_in, 1),
         )
 
-    def model_finished(self, result: ModelResult) -> None:
-        """The model is done (its state merged), in any status."""
+    def _model_finished(self, event: ModelFinished) -> None:
+        result = event.result
         self._waves.drop()  # its calls have ended
         m = self._model if self._model is not None and self._model.spec.model == result.model else None
         self._model = None
@@ -279,9 +306,9 @@ class Report(IgnoredEvents, ABC):
             if result.status == ModelStatus.PARTIAL
             else INFO
         )
-        words = count_words(result, self._dry_run, self._segments.get(result.model))
+        words = count_words(result, self._dry_run, self._labels.get(result.model))
         msg = f"{result.model}: {result.status} in {result.seconds:.1f}s: {words}"
-        msg += "".join(f"; {note}" for note in event_notes(result))
+        msg += "".join(f"; {note}" for note in target_notes(result))
         if retries:
             msg += f"; {retries} retr{'y' if retries == 1 else 'ies'}"
         if result.status == ModelStatus.ERROR and result.message:
@@ -312,16 +339,17 @@ class Report(IgnoredEvents, ABC):
 
     # -- the summary -----------------------------------------------------------------------
 
-    def summary(self, results: SyncResults) -> None:
+    def _summary(self, event: Summary) -> None:
         """The run's results, shown the renderer's way (a table, or nothing but the final event)."""
-        self._results = results
+        self._results = event.results
         self._waves.drop()
         self._stop_showing()
-        self._show_summary(results)
+        self._show_summary(event.results)
 
-    def _emit(self, event: str, level: str, msg: str, *, always: bool = False, **fields: Any) -> bool:
-        """Write an event at `level`; whether it was written (not below the threshold)."""
+    def _emit(self, name: str, level: str, msg: str, /, *, always: bool = False, **fields: Any) -> bool:
+        """Write the line of report event `name` at `level`; whether it was written (not below
+        the threshold). Its own parameters are positional, so any field name is a field."""
         if not always and LEVELS[level] < self._threshold:
             return False
-        self._write(event, level, msg, fields)
+        self._write(name, level, msg, fields)
         return True

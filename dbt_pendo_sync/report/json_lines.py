@@ -1,4 +1,4 @@
-"""`--log-format json`: one JSON object per event on stdout, every level included, and
+"""`--log-format json`: one JSON object per report event on stdout, every level included, and
 nothing else on stdout (the summary is the results file; a stopped run ends with an `error`
 event and `run_finished`)."""
 
@@ -24,8 +24,8 @@ class JsonReport(Report):
         super().__init__(console, threshold, **kwargs)
         self._lines = JsonLines(console.file, self.invocation_id)
 
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
-        self._lines.write(event, level, msg, fields)
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+        self._lines.write(name, level, msg, fields)
 
     def _show_summary(self, results: SyncResults) -> None:
         """Nothing: `run_finished` carries the totals, the results file the rest."""

@@ -8,8 +8,8 @@ from typing import Any
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from ..config import ModelSpec
 from ..logs import DEBUG, ERROR, INFO, WARN
+from ..report_events import ModelProgress, ReportBus
 from ..results import ModelResult
 from ..vocab import OutputMode
 from .base import ModelInFlight, Report
@@ -42,7 +42,7 @@ class TerminalReport(Report):
     mode = OutputMode.RICH
     _bars: Progress | None = None
 
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
         style, prefix = _STYLES.get(level, ("", ""))
         self.console.print(Text(prefix + msg, style=style), highlight=False)
 
@@ -60,8 +60,12 @@ class TerminalReport(Report):
         )
         return DEBUG
 
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
-        m = self._model
+    def listen(self, bus: ReportBus) -> None:
+        super().listen(bus)
+        bus.on(ModelProgress, self._progress)
+
+    def _progress(self, event: ModelProgress) -> None:
+        result, m = event.result, self._model
         if m is None or m.task is None or self._bars is None:
             return
         total = result.to_send

@@ -9,9 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config import ModelSpec
 from ..logs import INFO, TextLines
-from ..results import ModelResult
+from ..report_events import ModelProgress, ReportBus
 from ..vocab import OutputMode
 from .base import Report, duration
 
@@ -30,13 +29,17 @@ class TextReport(Report):
         super().__init__(console, threshold, **kwargs)
         self._lines = TextLines(console.file)
 
-    def _write(self, event: str, level: str, msg: str, fields: dict[str, Any]) -> None:
+    def _write(self, name: str, level: str, msg: str, fields: dict[str, Any]) -> None:
         self._lines.write(level, msg)
 
-    def progress(self, spec: ModelSpec, result: ModelResult) -> None:
+    def listen(self, bus: ReportBus) -> None:
+        super().listen(bus)
+        bus.on(ModelProgress, self._progress)
+
+    def _progress(self, event: ModelProgress) -> None:
         """A line when a tenth of the rows (at least PROGRESS_ROWS, or all of them) or
         PROGRESS_EVERY seconds have passed since the last."""
-        m = self._model
+        spec, result, m = event.spec, event.result, self._model
         if m is None or self.quiet:
             return
         now = time.monotonic()

@@ -52,12 +52,16 @@ def test_exit_code_two_without_traceback_or_warehouse_work(bad_run):
                 "unknown key 'fileds'",
                 "did you mean 'fields'?",
                 "allowed keys: batch_size, create_fields, date_format, fields, group, id_column, nulls, "
-                "object, on_remove, state_schema, timezone, truncate_text",
+                "object, on_remove, parent_account_id_column, state_schema, timezone, truncate_text",
             ],
         ),
         (
             "bad_object",
-            ["pendo.object", "'visitors' is not allowed", "use one of: visitor, account, event, segment"],
+            [
+                "pendo.object",
+                "'visitors' is not allowed",
+                "use one of: visitor, account, parent_account, event, segment",
+            ],
         ),
         ("no_id_column", ["'id_column' is a required property", "add it"]),
         ("string_batch_size", ["pendo.batch_size", "'500' must be of type integer"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -24,19 +24,14 @@ AUTH = {"x-pendo-integration-key": KEY}
 
 
 @pytest.fixture
-def make_emulator() -> Iterator:
-    """Start emulators with given switches; stop them all at teardown."""
-    started: list[PendoEmulator] = []
+def make_emulator(start_emulator) -> Callable[..., PendoEmulator]:
+    """Start emulators with given switches (stopped at teardown)."""
 
     def make(**switches) -> PendoEmulator:
         switches.setdefault("track_secret", SECRET)
-        emulator = PendoEmulator(KEY, read_only_keys=[READ_ONLY], **switches).start()
-        started.append(emulator)
-        return emulator
+        return start_emulator(KEY, read_only_keys=[READ_ONLY], **switches)
 
-    yield make
-    for emulator in started:
-        emulator.stop()
+    return make
 
 
 @pytest.fixture
@@ -142,7 +137,14 @@ def test_default_data_has_demo_records_and_schema():
     }
     assert set(data.schema["visitor"]["agent"]) == {"email", "full_name", "role", "language"}
     assert set(data.schema["account"]["agent"]) == {"name"}
-    assert data.schema["parentAccount"] == {"custom": {}}
+    parent = data.schema["parentAccount"]
+    assert {n: f["Type"] for n, f in parent["custom"].items()} == {
+        "name": "string",
+        "region": "string",
+        "arr": "float",
+        "renewal_date": "time",
+    }
+    assert parent["agent"] == {}
 
 
 def test_from_file_accepts_all_lists_and_preset_values(tmp_path, make_emulator):
@@ -326,7 +328,7 @@ def test_malformed_writes_get_400_text(emu):
 
 
 def test_unknown_paths_answer_404(emu):
-    for path in ["/api/v1/metadata/parentAccount/custom/value", "/api/v1/nothing", "/nothing"]:
+    for path in ["/api/v1/metadata/nothing/custom/value", "/api/v1/nothing", "/nothing"]:
         assert requests.post(emu.url + path, json=[], headers=AUTH, timeout=5).status_code == 404
 
 
@@ -418,7 +420,8 @@ def test_schema_get_and_post(emu):
         {"name": "arr", "type": "string"},
     ]:
         assert create(bad).status_code == 400
-    assert get(emu, "/api/v1/metadata/schema/parentAccount").json() == {"custom": {}}
+    parent = get(emu, "/api/v1/metadata/schema/parentAccount").json()
+    assert set(parent["custom"]) == {"name", "region", "arr", "renewal_date"} and parent["agent"] == {}
 
 
 def test_verify_reports_write_access(make_emulator):
@@ -891,8 +894,8 @@ def test_latency_per_kind_of_call_and_per_record(make_emulator):
 
 def test_latency_per_kind_is_checked():
     assert parse_latency("250") == dict.fromkeys(KINDS, 250)
-    assert parse_latency("bulk=250, get=5") == {"bulk": 250, "track": 0, "segment": 0, "get": 5, "other": 0}
-    assert parse_latency("250,get=5") == {"bulk": 250, "track": 250, "segment": 250, "get": 5, "other": 250}
+    assert parse_latency("bulk=250, get=5") == {**dict.fromkeys(KINDS, 0), "bulk": 250, "get": 5}
+    assert parse_latency("250,get=5") == {**dict.fromkeys(KINDS, 250), "get": 5}
     for bad in ["", "bulk=x", "reads=5", "1.5", "bulk=-1"]:
         with pytest.raises(ValueError, match="KIND=N"):
             parse_latency(bad)
@@ -1010,6 +1013,8 @@ def test_control_surface(emu):
         "write_calls": 2,
         "track_calls": 1,
         "segment_calls": 0,
+        "read_calls": 0,
+        "read_rows": 0,
         "segments": 0,
         "tracked_events": 1,
         "requests": 3,

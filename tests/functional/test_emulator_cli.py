@@ -1,6 +1,7 @@
 """`dbt-pendo emulator` run as a real process: user mistakes end in one clear line and exit 2
 (never "Internal error" or a traceback); --accept-any-id, --debug, PENDO_TRACK_SECRET,
---track-answer, --latency-ms, --rate-limit, segments and the agent group checked over real HTTP."""
+--track-answer, --latency-ms, --rate-limit, the parent account switches, segments and the agent
+group checked over real HTTP."""
 
 from __future__ import annotations
 
@@ -349,6 +350,26 @@ def test_the_process_plays_segments_and_the_agent_group(start):
     assert json.loads(text) == {"u-0001": {"role": "admin"}}
 
 
+def test_the_aggregation_switches_and_admin_edits_from_the_command_line(start):
+    emulator = start(
+        "--port", "0", "--aggregation-answer", "array", "--aggregation-limit", "refused",
+        "--aggregation-times", "rfc3339",
+    )  # fmt: skip
+    edit = {"kind": "visitor", "id": "u-0001", "values": {"role": "admin"}}
+    assert emulator.request("POST", "/_emulator/values", edit, key=None) == (200, "{}")
+    pipeline = [{"source": {"visitors": None}}, {"filter": 'visitorId == "u-0001"'}]
+    body = {"response": {"mimeType": "application/json"}, "request": {"pipeline": pipeline}}
+    status, text = emulator.request("POST", "/api/v1/aggregation", body)
+    (row,) = json.loads(text)  # a bare array
+    assert status == 200 and row["metadata"]["custom"] == {"role": "admin"}
+    assert row["metadata"]["auto"]["lastupdated"].endswith("Z")  # RFC 3339 text
+    body["request"]["pipeline"] = [*pipeline, {"limit": 1}]
+    status, text = emulator.request("POST", "/api/v1/aggregation", body)
+    assert status == 400 and "limit" in text
+    status, text = emulator.request("GET", "/_emulator/stats", key=None)
+    assert json.loads(text)["read_calls"] == 2
+
+
 def track_with_headers(url: str) -> tuple[int, str | None]:
     """POST one track event with the secret: the status and the Retry-After header."""
     headers = {"Content-Type": "application/json", "x-pendo-integration-key": SECRET}
@@ -359,6 +380,24 @@ def track_with_headers(url: str) -> tuple[int, str | None]:
             return answer.status, answer.headers.get("Retry-After")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Retry-After")
+
+
+def test_the_parent_account_switches_are_read_from_the_command_line(start):
+    path = "/api/v1/metadata/parentAccount/custom/value"
+    keyed = start("--port", "0", "--accept-any-id", "--parent-accounts", "accountId")
+    status, text = keyed.request("POST", path, [{"parentAccountId": "org-1", "values": {"region": "eu"}}])
+    assert status == 400 and '"accountId"' in text
+    status, text = keyed.request("POST", path, [{"accountId": "org-1", "values": {"region": "eu"}}])
+    assert status == 200 and json.loads(text)["updated"] == 1
+    assert keyed.request("GET", "/_emulator/values/parentAccount", key=None) == (
+        200,
+        '{"org-1": {"region": "eu"}}',
+    )
+
+    without = start("--port", "0", "--parent-accounts", "none")
+    assert without.request("GET", "/api/v1/metadata/schema/parentAccount")[0] == 404
+    assert without.request("POST", path, [{"parentAccountId": "org-1", "values": {}}])[0] == 404
+    assert without.request("GET", "/api/v1/metadata/schema/account")[0] == 200
 
 
 def test_rate_limit_throttles_a_burst_and_stats_count_it(start):

@@ -12,7 +12,7 @@ import yaml
 
 from dbt_pendo_sync.api import exposures
 from dbt_pendo_sync.errors import UsageError
-from dbt_pendo_sync.exposures import DEFAULT_OWNER, HEADER, Owner, SyncedModel, owner_from, render
+from dbt_pendo_sync.exposures import DEFAULT_OWNER, HEADER, Exposure, Owner, SyncedModel, owner_from, render
 
 from ..conftest import ROOT, IncrementalProject, _copy, base_env
 
@@ -164,9 +164,10 @@ def test_a_segment_model_gets_a_segments_exposure(tmp_path: Path):
     )
 
 
-def _model(name: str, kind: str = "visitor", **extra) -> SyncedModel:
+def _model(name: str, **extra) -> SyncedModel:
+    visitors = Exposure(VISITORS, "Pendo visitor metadata", "Pendo visitor custom metadata")
     return SyncedModel(
-        name=name, package="shop", object=kind, id_column="id", fields={"email": "email"}, **extra
+        name=name, package="shop", exposure=visitors, sentence=f"{name} writes email.", **extra
     )
 
 

@@ -119,8 +119,8 @@ def test_unreachable_pendo_fails_fast_with_one_clear_message_and_no_library_line
     assert result.code == 1
     assert "could not be reached (connection refused) after 3 attempts" in result.stderr
     assert "urllib3" not in result.output and "WARNING" not in result.output
-    events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [e["event"] for e in events].count("retry") == 2  # not the run's 8-attempt budget
+    logged = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in logged].count("retry") == 2  # not the run's 8-attempt budget
     assert "pk-nobody-listens" not in result.output
 
 

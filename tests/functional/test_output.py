@@ -1,6 +1,6 @@
 """What a sync prints: progress bars and the table on a terminal (a real pty), timestamped
-plain lines elsewhere, one JSON object per event with --log-format json, --quiet; the results
-file against its published JSON Schema; the Python API in-process."""
+plain lines elsewhere, one JSON object per report event with --log-format json, --quiet; the
+results file against its published JSON Schema; the Python API in-process."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ from dbt_pendo_sync.outputs import results_schema
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.client import RetryNotice
 from dbt_pendo_sync.report import Report, make_report
+from dbt_pendo_sync.report_events import (
+    BatchSent,
+    ModelFinished,
+    ModelProgress,
+    ModelStarted,
+    ReportBus,
+    Retry,
+    Summary,
+)
 from dbt_pendo_sync.results import ModelResult, SyncResults
 
 from ..conftest import BIN, DbtProject, emulator_key, emulator_track_secret
@@ -191,19 +200,19 @@ def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emula
     assert result.code == 0, result.output
     key = emulator_key(emulator)
     assert key not in result.output
-    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
+    logged = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
     results = sample.results()
     run_id = results["metadata"]["invocation_id"]
-    for event in events:
+    for event in logged:
         assert TS.match(event["ts"]) and event["invocation_id"] == run_id
         assert event["level"] in ("debug", "info", "warn", "error") and event["msg"]
-    names = [e["event"] for e in events]
+    names = [e["event"] for e in logged]
     assert names[0] == "run_started" and names[-1] == "run_finished"
-    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    assert [e["ts"] for e in logged] == sorted(e["ts"] for e in logged)
 
     by_model = {m["model"]: m for m in results["models"]}
     for model, expected in by_model.items():
-        mine = [e for e in events if e.get("model") == model]
+        mine = [e for e in logged if e.get("model") == model]
         # retry notices come and go with timing: a wave's line only when its retries last
         kinds = [e["event"] for e in mine if e["event"] not in ("retry", "retrying")]
         assert kinds[0] == "model_started" and kinds[-1] == "model_finished"
@@ -217,30 +226,30 @@ def test_json_log_has_one_event_per_line_matching_the_results_file(sample, emula
         assert finished["status"] == expected["status"] == "success"
         assert finished["seconds"] == expected["seconds"]
 
-    retry = [e for e in events if e["event"] == "retry"]
+    retry = [e for e in logged if e["event"] == "retry"]
     assert len(retry) == 1
-    waves = [e for e in events if e["event"] == "retrying"]  # shown only if the wave lasted 0.5 s
+    waves = [e for e in logged if e["event"] == "retrying"]  # shown only if the wave lasted 0.5 s
     assert len(waves) <= 1 and all(w["status"] == 503 and w["calls"] == 1 for w in waves)
     assert retry[0]["model"] == "pendo_visitors" and retry[0]["status"] == 503
     assert retry[0]["attempt"] == 1 and retry[0]["wait_seconds"] >= 0
     assert retry[0]["method"] == "POST" and retry[0]["path"] == VISITOR_WRITES
     assert by_model["pendo_visitors"]["counts"]["updated"] == 50  # the retried batch arrived
-    assert [e for e in events if e["event"] == "model_finished" and e["model"] == "pendo_visitors"][0][
+    assert [e for e in logged if e["event"] == "model_finished" and e["model"] == "pendo_visitors"][0][
         "retries"
     ] == 1
 
-    done = events[-1]
+    done = logged[-1]
     assert done["exit_code"] == 0 and done["status"] == "success" and done["ok"] is True
     assert done["totals"] == results["totals"] and done["models"] == 3
 
 
 def test_json_log_reports_a_stopping_error_as_events_and_on_stderr(sample):
-    # No key: the run stops before dbt starts. --quiet keeps only error-level events and the last.
+    # No key: the run stops before dbt starts. --quiet keeps only error-level report events and the last.
     result = sample.sync("--log-format", "json", "--quiet")
     assert result.code == 2
-    events = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(e["event"], e["level"]) for e in events] == [("error", "error"), ("run_finished", "error")]
-    error, finished = events
+    logged = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(e["event"], e["level"]) for e in logged] == [("error", "error"), ("run_finished", "error")]
+    error, finished = logged
     assert error["error_type"] == "UsageError" and "PENDO_INTEGRATION_KEY is not set" in error["msg"]
     assert finished["exit_code"] == 2 and finished["status"] == "error" and finished["ok"] is False
     assert error["invocation_id"] == finished["invocation_id"]
@@ -293,7 +302,7 @@ def test_importing_the_package_loads_neither_dbt_nor_rich():
 # -- the report alone (no dbt): modes, levels, throttling ----------------------------------
 
 
-SPEC = SimpleNamespace(model="big", object="visitor", unique_id="model.p.big")
+SPEC = SimpleNamespace(model="big", object="visitor", unique_id="model.p.big", label=None)
 
 
 def _report(log_format: str = "default", terminal: bool = False, **kwargs) -> tuple[Report, io.StringIO]:
@@ -306,18 +315,21 @@ def _sync_big(report: Report, rows: int = 10_000, step: int = 100) -> ModelResul
     """Drive the report as the engine does, for a model of `rows` new rows in batches of `step`."""
     result = ModelResult(model="big", unique_id="model.p.big", object="visitor")
     result.counts.rows = result.counts.new = rows
+    fire = ReportBus(report).fire
     with report.running():
-        report.model_started(SPEC, '"db"."main"."big"')
+        fire(ModelStarted(SPEC, '"db"."main"."big"'))
         for _ in range(rows // step):
             result.counts.sent += step
             result.counts.updated += step
-            report.batch_sent(SPEC, step, BatchOutcome(confirmed=["x"] * step), result)
-            report.progress(SPEC, result)
-        report.retry(
-            RetryNotice(method="POST", path=VISITOR_WRITES, status=429, error=None, attempt=1, wait=2.0)
+            fire(BatchSent(SPEC, step, BatchOutcome(confirmed=["x"] * step), result))
+            fire(ModelProgress(SPEC, result))
+        fire(
+            Retry(
+                RetryNotice(method="POST", path=VISITOR_WRITES, status=429, error=None, attempt=1, wait=2.0)
+            )
         )
-        report.model_finished(result)
-        report.summary(SyncResults(models=[result]))
+        fire(ModelFinished(result))
+        fire(Summary(SyncResults(models=[result])))
     return result
 
 
@@ -358,8 +370,8 @@ def test_quiet_json_keeps_errors_and_the_final_event():
     report, out = _report("json", quiet=True)
     with pytest.raises(KeyboardInterrupt):
         with report.running():
-            report.model_finished(result)
+            ReportBus(report).fire(ModelFinished(result))
             raise KeyboardInterrupt
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [(e["event"], e["level"]) for e in events] == [("error", "error"), ("run_finished", "error")]
-    assert events[-1]["exit_code"] == 130 and events[-1]["models"] == 1
+    logged = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["event"], e["level"]) for e in logged] == [("error", "error"), ("run_finished", "error")]
+    assert logged[-1]["exit_code"] == 130 and logged[-1]["models"] == 1

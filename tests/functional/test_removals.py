@@ -13,6 +13,7 @@ from dbt_pendo_sync.emulator import Fault
 from ..conftest import (
     INCREMENTAL,
     IncrementalProject,
+    agent_emulator_data,
     fixture_on,
     incremental_emulator_data,
     make_emulator,
@@ -127,7 +128,7 @@ def test_group_agent_writes_pendos_agent_fields(clearing):
     fields; the custom group is left alone."""
     models = clearing.path / "models" / "_models.yml"
     models.write_text(models.read_text().replace("          on_remove: clear\n", "          group: agent\n"))
-    with make_emulator(_agent_data()) as agent_emulator:
+    with make_emulator(agent_emulator_data()) as agent_emulator:
         counts = clearing.sync(emulator=agent_emulator)
         assert counts.code == 0, counts.output
         assert agent_emulator.values("visitor", "u-000003", group="agent") == {
@@ -138,11 +139,3 @@ def test_group_agent_writes_pendos_agent_fields(clearing):
         assert agent_emulator.all_values("visitor") == {}
         writes = {r.path for r in agent_emulator.request_log() if r.method == "POST"}
         assert writes == {"/api/v1/metadata/visitor/agent/value"}
-
-
-def _agent_data():
-    data = incremental_emulator_data()
-    for name, spec in list(data.schema["visitor"]["custom"].items()):
-        data.schema["visitor"]["agent"][name] = spec
-        del data.schema["visitor"]["custom"][name]
-    return data

@@ -1,4 +1,4 @@
-"""pendo blocks into SyncSpecs, and their problems as records a person can act on."""
+"""pendo blocks into target specs, and their problems as records a person can act on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from dbt_pendo_sync.config import spec_for
 from dbt_pendo_sync.dbt.artifacts import ColumnNode, ModelNode
 from dbt_pendo_sync.errors import ConfigError
-from dbt_pendo_sync.vocab import NullPolicy, PendoObject
+from dbt_pendo_sync.vocab import NullPolicy
 
 
 def _model(block: Any, columns: dict[str, dict] | None = None) -> ModelNode:
@@ -33,7 +33,7 @@ def _model(block: Any, columns: dict[str, dict] | None = None) -> ModelNode:
 
 def test_a_valid_block_becomes_a_typed_spec():
     spec = spec_for(_model({"object": "account", "id_column": "org_id", "nulls": "clear"}))
-    assert spec.object is PendoObject.ACCOUNT and spec.id_key == "accountId"
+    assert spec.object == "account" and spec.id_key == "accountId"
     assert spec.nulls is NullPolicy.CLEAR and spec.batch_size == 500
 
 
@@ -43,7 +43,7 @@ def test_every_problem_of_a_block_is_a_record_with_model_file_and_fix():
     problems = caught.value.problems
     assert {p.model for p in problems} == {"people"} and {p.file for p in problems} == {"models/people.yml"}
     assert any("did you mean 'fields'" in p.problem for p in problems)
-    assert any(p.fix == "use one of: visitor, account, event, segment" for p in problems)
+    assert any(p.fix == "use one of: visitor, account, parent_account, event, segment" for p in problems)
 
 
 def test_columns_are_matched_case_insensitively_and_every_mismatch_is_reported():

@@ -1,5 +1,6 @@
-"""ModelSync with a fake row source, sink and journal, and the real senders' shapes: every
-row is accounted for, each batch is journaled as it is answered, a preview confirms nothing."""
+"""ModelSync with a fake row source and journal, its report events kept in a list, and the
+real senders' shapes: every row is accounted for, each batch is journaled as it is answered,
+a preview confirms nothing."""
 
 from __future__ import annotations
 
@@ -14,24 +15,27 @@ from typing import Any
 import orjson
 import pytest
 
-from dbt_pendo_sync.config import ColumnRule, SyncSpec
-from dbt_pendo_sync.engine import MetadataBuilder, ModelSync
+from dbt_pendo_sync.engine import Channel, ModelSync
 from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
 from dbt_pendo_sync.ledger.journal import Answered, AnsweredRuns, _Intent, drain
 from dbt_pendo_sync.pendo.answers import BatchOutcome
 from dbt_pendo_sync.pendo.bodies import records_body
 from dbt_pendo_sync.pendo.fields import Coercion
 from dbt_pendo_sync.pendo.sender import PreviewSender
+from dbt_pendo_sync.report_events import BatchSent, ReportEvent, RowUndelivered
 from dbt_pendo_sync.results import ModelResult
-from dbt_pendo_sync.vocab import NullPolicy, PendoObject, Undelivered
+from dbt_pendo_sync.rows import RowShape
+from dbt_pendo_sync.targets.metadata import ColumnRule, MetadataSpec
+from dbt_pendo_sync.targets.metadata.records import MetadataBuilder
+from dbt_pendo_sync.vocab import NullPolicy, Undelivered
 
 
-def _spec(batch_size: int = 2) -> SyncSpec:
-    return SyncSpec(
+def _spec(batch_size: int = 2) -> MetadataSpec:
+    return MetadataSpec(
         model="people",
         unique_id="model.p.people",
         properties_file="models/people.yml",
-        object=PendoObject.VISITOR,
+        object="visitor",
         id_column="id",
         fields=None,
         column_rules={"plan": ColumnRule()},
@@ -58,23 +62,16 @@ class Rows:
         yield self.rows[3:]
 
 
-class Events:
-    """An EventSink that keeps what it is told."""
+class Fired(list[ReportEvent]):
+    """The report events ModelSync fired (its `fire` is this list's append), in order."""
 
-    def __init__(self) -> None:
-        self.undelivered_rows: list[tuple[Undelivered, str | None, str]] = []
-        self.batches = 0
+    @property
+    def undelivered_rows(self) -> list[tuple[Undelivered, str | None, str]]:
+        return [(e.category, e.record_id, e.reason) for e in self if isinstance(e, RowUndelivered)]
 
-    def model_started(self, spec: SyncSpec, relation: str) -> None: ...
-    def progress(self, spec: SyncSpec, result: ModelResult) -> None: ...
-
-    def batch_sent(self, spec: SyncSpec, rows: int, outcome: BatchOutcome, result: ModelResult) -> None:
-        self.batches += 1
-
-    def undelivered(
-        self, spec: SyncSpec, category: Undelivered, record_id: str | None, reason: str, payload: Any
-    ) -> None:
-        self.undelivered_rows.append((category, record_id, reason))
+    @property
+    def batches(self) -> int:
+        return sum(isinstance(e, BatchSent) for e in self)
 
 
 class Journal:
@@ -97,7 +94,7 @@ class Journal:
 class Pendo:
     """A Sender answering like Pendo: unknown ids missing, the rest confirmed."""
 
-    concurrent = True
+    concurrent = True  # how the test's channel sends (a target's capabilities)
     delivers = True
     write_ahead = False
 
@@ -115,14 +112,20 @@ class Pendo:
 
 def _build(rows: Rows) -> MetadataBuilder:
     """The builder the pipeline gives a metadata model of these rows (no conversions)."""
-    return MetadataBuilder(_spec().id_key, rows.fields, rows.clear)
+    return MetadataBuilder(_spec().id_key, RowShape(tuple(rows.fields)), rows.clear)
 
 
-def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Events, Journal]:
+def _channel(sender: Any, threads: int) -> Channel:
+    """The channel a delivery gives this sender (the test's senders say how they send)."""
+    concurrent, write_ahead = getattr(sender, "concurrent", False), getattr(sender, "write_ahead", False)
+    return Channel(sender, concurrent, write_ahead, threads)
+
+
+def _run(rows: Rows, sender: Any, journal: Journal | None = None) -> tuple[ModelResult, Fired, Journal]:
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
-    events, journal = Events(), journal or Journal()
-    ModelSync(_spec(), rows, events, sender, result, journal, _build(rows), threads=2).run()
-    return result, events, journal
+    fired, journal = Fired(), journal or Journal()
+    ModelSync(_spec(), rows, _build(rows), _channel(sender, 2), journal, fired.append, result).run()
+    return result, fired, journal
 
 
 ROWS = [("a", "a", "pro"), ("b", "b", None), ("c", None, "free"), ("d", "d", "pro"), ("e", "e", "free")]
@@ -130,27 +133,27 @@ ROWS = [("a", "a", "pro"), ("b", "b", None), ("c", None, "free"), ("d", "d", "pr
 
 def test_every_row_is_sent_invalid_or_missing_and_every_batch_is_journaled():
     pendo = Pendo(known={"a", "b", "d"})
-    result, events, journal = _run(Rows(ROWS), pendo)
+    result, fired, journal = _run(Rows(ROWS), pendo)
     assert [r["visitorId"] for r in pendo.sent] == ["a", "b", "d", "e"]
     assert pendo.sent[1] == {"visitorId": "b", "values": {}}  # nulls: skip sends nothing
     c = result.counts
     assert (c.sent, c.updated, c.missing, c.invalid) == (4, 3, 1, 1)
-    assert events.undelivered_rows[0] == (Undelivered.INVALID, None, "id is null")
+    assert fired.undelivered_rows[0] == (Undelivered.INVALID, None, "id is null")
     # each batch as it is answered (the second may be first); c invalid, e missing
     assert sorted(journal.ranges) == [("a", "b", []), ("c", "e", ["c", "e"])]
     assert sorted(journal.batches) == [0, 1]
-    assert events.batches == 2
+    assert fired.batches == 2
 
 
 def test_duplicate_ids_are_invalid_and_never_sent():
     pendo = Pendo(known={"a", "b", "d", "e"})
-    result, events, _ = _run(Rows(ROWS, duplicates={"d"}), pendo)
+    result, fired, _ = _run(Rows(ROWS, duplicates={"d"}), pendo)
     assert "d" not in [r["visitorId"] for r in pendo.sent]
     assert (
         Undelivered.INVALID,
         "d",
         "id occurs on more than one row of the model",
-    ) in events.undelivered_rows
+    ) in fired.undelivered_rows
     assert result.counts.invalid == 2
 
 
@@ -192,10 +195,10 @@ def test_each_batch_is_journaled_as_it_is_answered_while_an_earlier_one_is_held(
     """The first call is held until the three after it are journaled: a run killed meanwhile
     would send only the held batch again. Every row is still accounted for once."""
     pendo = Held(at="v1", after=3)
-    result, events, journal = _run(Rows(SEVEN), pendo, pendo.journal)
+    result, fired, journal = _run(Rows(SEVEN), pendo, pendo.journal)
     assert journal.batches == [1, 2, 3, 0]
     assert journal.ranges == [("k3", "k4", []), ("k5", "k6", []), ("k7", "k7", []), ("k1", "k2", [])]
-    assert (result.counts.sent, result.counts.updated, events.batches) == (7, 7, 4)
+    assert (result.counts.sent, result.counts.updated, fired.batches) == (7, 7, 4)
 
 
 def test_calls_answered_before_an_earlier_call_stops_the_run_are_journaled():
@@ -324,7 +327,9 @@ def test_a_run_interrupted_while_starting_a_group_withdraws_only_the_batches_not
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     with pytest.raises(KeyboardInterrupt):
         rows = Rows(SEVEN)
-        ModelSync(_spec(), rows, Events(), sender, result, Journal(log), _build(rows), threads=3).run()
+        ModelSync(
+            _spec(), rows, _build(rows), _channel(sender, 3), Journal(log), Fired().append, result
+        ).run()
     assert log == [
         ("intend", ["k1", "k2", "k3", "k4", "k5", "k6"]),
         ("send", ["v1", "v2"]),
@@ -350,16 +355,16 @@ def test_a_run_interrupted_while_its_intent_is_written_withdraws_the_whole_group
 
 def test_a_preview_keeps_the_first_payloads_and_confirms_nothing():
     preview = PreviewSender(show=3)
-    result, events, journal = _run(Rows(ROWS), preview)
+    result, fired, journal = _run(Rows(ROWS), preview)
     assert [r["visitorId"] for r in preview.sample] == ["a", "b", "d"]
     assert result.counts.sent == 4 and result.counts.updated == 0
-    assert events.batches == 0  # no Pendo answer to report
+    assert fired.batches == 0  # no Pendo answer to report
     assert all(skipped for _, _, skipped in journal.ranges)  # nothing confirmed
 
 
 def test_a_chunk_built_a_column_at_a_time_is_the_records_built_row_by_row():
     converters = [Coercion("string").converter(), Coercion("float").converter(), Coercion("time").converter()]
-    build = MetadataBuilder("visitorId", ["plan", "mrr", "seen"], [False, True, False], converters)
+    build = MetadataBuilder("visitorId", RowShape(("plan", "mrr", "seen")), [False, True, False], converters)
     seen = dt.datetime(2024, 5, 6, 7, 8, 9)
     chunk = [
         ("k1", "v1", "pro", Decimal("12.50"), seen),
@@ -367,26 +372,28 @@ def test_a_chunk_built_a_column_at_a_time_is_the_records_built_row_by_row():
         ("k3", "v3", "x" * 1500, 3.25, dt.date(2024, 1, 2)),
     ]
     ids, records = build.many(chunk) or ([], [])
-    assert list(zip(ids, records, strict=True)) == [(rid, record) for rid, record, _ in map(build, chunk)]
+    assert list(zip(ids, records, strict=True)) == [
+        (rid, record) for rid, record, _ in map(build.build, chunk)
+    ]
     assert records[1] == {"visitorId": "7", "values": {"mrr": None}}
 
     invalid = [*chunk, ("k4", "v4", "x" * 1501, 1.0, seen)]  # text over Pendo's limit
     assert build.many(invalid) is None
     assert (
-        build(invalid[-1])[2]
+        build.build(invalid[-1])[2]
         == "field plan: text of 1501 characters is over Pendo's 1500 (set truncate_text: true to cut it)"
     )
 
 
 def test_records_the_warehouse_wrote_are_sent_as_its_texts_under_their_ids():
-    build = MetadataBuilder("visitorId", ["plan"], [False], in_warehouse=True)
+    build = MetadataBuilder("visitorId", RowShape(("plan",), record_json=True), [False])
     texts = ['{"visitorId":"v1","values":{"plan":"pro"}}', '{"visitorId":"7","values":{}}']
     chunk = [("k1", "v1", texts[0], None), ("k2", 7, texts[1], None)]  # a text id, a whole one
     assert build.many(chunk) == (["v1", "7"], texts)
-    assert [build(row)[:2] for row in chunk] == [("v1", texts[0]), ("7", texts[1])]
+    assert [build.build(row)[:2] for row in chunk] == [("v1", texts[0]), ("7", texts[1])]
     assert orjson.loads(records_body(texts)) == [orjson.loads(t) for t in texts]
     mixed = [texts[0], {"visitorId": "v2", "values": {"plan": None}}]  # one row Python built
     assert orjson.loads(records_body(mixed)) == [orjson.loads(texts[0]), mixed[1]]
     # A row the warehouse could not write (its text null) sends the chunk row by row.
     assert build.many([*chunk, ("k3", " ", None, "pro")]) is None
-    assert build(("k3", " ", None, "pro"))[2] == "id is blank"
+    assert build.build(("k3", " ", None, "pro"))[2] == "id is blank"

@@ -11,14 +11,11 @@ import pytest
 from dbt_pendo_sync.errors import ConfigError
 from dbt_pendo_sync.records import InvalidValue
 from dbt_pendo_sync.results import Counts
-from dbt_pendo_sync.targets.events import (
-    EventBuilder,
-    EventSpec,
-    EventWindow,
-    epoch_ms,
-    nothing_in_window,
-    resolve_columns,
-)
+from dbt_pendo_sync.rows import RowShape
+from dbt_pendo_sync.targets.events.body import EventBuilder
+from dbt_pendo_sync.targets.events.spec import EventSpec, resolve_columns
+from dbt_pendo_sync.targets.events.target import nothing_in_window
+from dbt_pendo_sync.targets.events.window import EventWindow, epoch_ms
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -77,7 +74,7 @@ def test_a_row_becomes_one_track_body_and_bad_rows_say_why():
     spec = _spec(event_id_column="id", context={"url": "url"})
     columns = resolve_columns(spec, TYPES)
     assert list(columns.sent) == ["visitorId", "timestamp", "event", "context:url", "property:plan"]
-    build = EventBuilder(spec, columns, WINDOW)
+    build = EventBuilder(spec, RowShape(tuple(columns.sent)), WINDOW).build
     at = dt.datetime(2026, 11, 28, 9, 30)
     assert build(("k1", "e1", "u1", at, "Signed Up", "https://x", None)) == (
         "e1",

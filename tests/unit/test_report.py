@@ -9,10 +9,11 @@ import threading
 
 from rich.console import Console
 
-from dbt_pendo_sync.config import SegmentSpec
 from dbt_pendo_sync.pendo.client import RetryNotice
 from dbt_pendo_sync.report import Report, make_report
+from dbt_pendo_sync.report_events import ModelFinished, ModelStarted, ReportBus, Retry, Summary
 from dbt_pendo_sync.results import Counts, ModelResult, SyncResults
+from dbt_pendo_sync.targets.segments import SegmentSpec
 from dbt_pendo_sync.vocab import ModelStatus, Undelivered
 
 from ..conftest import wait_until
@@ -28,7 +29,7 @@ def test_a_row_without_an_id_is_shown_as_such_not_as_none():
     result = ModelResult(model="people", unique_id="model.p.people", object="visitor")
     result.counts.invalid = 1
     result.add_sample(Undelivered.INVALID, None, "id is blank")
-    report.summary(SyncResults(models=[result]))
+    ReportBus(report).fire(Summary(SyncResults(models=[result])))
     assert "(no id): id is blank" in out.getvalue()
     assert "None" not in out.getvalue()
 
@@ -42,9 +43,10 @@ def test_a_model_error_is_printed_once():
         status=ModelStatus.ERROR,
         message="Pendo has no custom visitor field 'plan'",
     )
+    fire = ReportBus(report).fire
     with report.running():
-        report.model_finished(result)
-        report.summary(SyncResults(models=[result]))
+        fire(ModelFinished(result))
+        fire(Summary(SyncResults(models=[result])))
     assert out.getvalue().count("Pendo has no custom visitor field 'plan'") == 1
 
 
@@ -62,9 +64,10 @@ def _results() -> SyncResults:
 def _summary(width: int) -> list[str]:
     out = io.StringIO()
     report = make_report(Console(file=out, width=width), "text")
+    fire = ReportBus(report).fire
     with report.running():
-        report.model_started(SegmentSpec("pendo_vips", "model.p.vips", "m.yml", "VIPs", "id"), "vips")
-        report.summary(_results())
+        fire(ModelStarted(SegmentSpec("pendo_vips", "model.p.vips", "m.yml", "VIPs", "id"), "vips"))
+        fire(Summary(_results()))
     return [line.rstrip() for line in out.getvalue().splitlines() if not line[:2].isdigit()]
 
 
@@ -107,11 +110,12 @@ def test_retries_from_several_threads_make_one_line_per_wave():
         8.0,
         "connection refused",
     )
+    fire = ReportBus(report).fire
     with report.running():
         together = threading.Barrier(3)  # three send threads alive at once, as in a pool
 
         def call() -> None:
-            report.retry(notice)
+            fire(Retry(notice))
             together.wait()
 
         calls = [threading.Thread(target=call) for _ in range(3)]
@@ -120,9 +124,9 @@ def test_retries_from_several_threads_make_one_line_per_wave():
         for call in calls:
             call.join()
         wait_until(lambda: '"retrying"' in out.getvalue(), "the line of the wave")
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e["event"] for e in events].count("retry") == 3
-    (wave,) = [e for e in events if e["event"] == "retrying"]
+    logged = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in logged].count("retry") == 3
+    (wave,) = [e for e in logged if e["event"] == "retrying"]
     assert wave["msg"].startswith(
         "Pendo unreachable (connection refused): retrying 3 calls, next attempt in "
     )

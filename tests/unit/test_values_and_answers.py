@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dbt_pendo_sync.fieldcheck import column_kind
 from dbt_pendo_sync.pendo.answers import read_answer
 from dbt_pendo_sync.pendo.fields import Coercion, to_json_value
 from dbt_pendo_sync.records import NOT_BLANK, InvalidValue, record_id
+from dbt_pendo_sync.targets.metadata.fieldcheck import column_kind
 
 
 @pytest.mark.parametrize(

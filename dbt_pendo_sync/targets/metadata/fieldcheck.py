@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import SyncSpec
-from .errors import Problem
-from .pendo.fields import FIELD_KINDS
+from ...errors import Problem
+from ...pendo.fields import FIELD_KINDS
+from .spec import MetadataSpec
 
 # Pendo field Type -> the kind of value it holds, integers counted as numbers.
 PENDO_KINDS = {t: "number" if k == "integer" else k for t, k in FIELD_KINDS.items()}
@@ -85,7 +85,7 @@ def read_as_text(column_type: str, pendo_type: str | None) -> bool:
 
 
 def field_problems(
-    spec: SyncSpec,
+    spec: MetadataSpec,
     mapping: Mapping[str, str],
     column_types: Mapping[str, str],
     pendo_fields: Mapping[str, str],
@@ -119,7 +119,7 @@ def field_problems(
 
 
 def missing_field_problems(
-    spec: SyncSpec, mapping: Mapping[str, str], missing: Mapping[str, str]
+    spec: MetadataSpec, mapping: Mapping[str, str], missing: Mapping[str, str]
 ) -> list[Problem]:
     """One problem per field Pendo lacks, naming its column, the type to create and the fixes."""
     by_field = {f: c for c, f in mapping.items()}
@@ -136,7 +136,7 @@ def missing_field_problems(
 
 
 def unsendable_problems(
-    spec: SyncSpec, mapping: Mapping[str, str], column_types: Mapping[str, str]
+    spec: MetadataSpec, mapping: Mapping[str, str], column_types: Mapping[str, str]
 ) -> list[Problem]:
     """The mapped columns no Pendo field takes (every row would be invalid)."""
     problems = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .config import ModelSpec, specs_for
+from .config import project_problems, specs_for
 from .dbt.artifacts import Manifest, ModelNode, RunResults, load_manifest
 from .dbt.builds import last_build
 from .dbt.origin import Origin
@@ -16,10 +16,10 @@ from .dbt.selection import selected_ids
 from .dbt.warehouse import Warehouse
 from .errors import ConfigError, Problem
 from .ledger.snapshot import snapshot_name
-from .ledger.store import StateLocation
+from .ledger.store import LedgerLocation
 from .results import ModelResult
 from .settings import ProjectArgs
-from .targets.segments import check_segment_owners
+from .targets.base import TargetSpec
 from .vocab import ModelStatus
 
 # Why an ephemeral model is not synced, and the fix (a skip reason, and a validate problem).
@@ -28,19 +28,19 @@ EPHEMERAL_FIX = "materialize it as a table or view to sync it"
 
 
 @dataclass(frozen=True)
-class PlannedModel:
+class SelectedModel:
     """A model a run syncs: its validated pendo block and its manifest node."""
 
-    spec: ModelSpec
+    spec: TargetSpec
     node: ModelNode
 
-    def state_location(self, run_state_schema: str | None) -> StateLocation:
+    def state_location(self, run_state_schema: str | None) -> LedgerLocation:
         """Where its sync state lives: the block's state_schema, else the run's, else the
         model's own schema."""
         schema = self.spec.state_schema or run_state_schema or self.node.schema
         if not schema:
             raise ConfigError(f"{self.spec.where()}: no schema to keep sync state in; set state_schema")
-        return StateLocation(self.node.database, schema)
+        return LedgerLocation(self.node.database, schema)
 
     def name_problems(self, warehouse: Warehouse, run_state_schema: str | None) -> list[Problem]:
         """Why the names its sync puts into SQL cannot go there (the model's database,
@@ -62,11 +62,11 @@ class PlannedModel:
 
 
 @dataclass
-class Plan:
+class Selection:
     """The models a run syncs, and those it skips with a reason."""
 
     manifest: Manifest
-    models: list[PlannedModel]
+    models: list[SelectedModel]
     skipped: list[ModelResult]
     run_results: RunResults | None = None  # the one that decided which models built, if any
     warnings: list[str] = field(default_factory=list)  # dbt's, about the selection
@@ -96,7 +96,7 @@ def selected_models(project: ProjectArgs) -> tuple[Manifest, list[ModelNode], li
         manifest = load_manifest(project.manifest)
     else:
         manifest = current_manifest(target, artifacts)
-    check_segment_owners(manifest.pendo_models())  # the whole project's, whatever is selected
+    project_problems(manifest.pendo_models())  # the whole project's, whatever is selected
     chosen, warnings = selected_ids(project.selection, target, artifacts, project.manifest)
     return (
         manifest,
@@ -105,43 +105,43 @@ def selected_models(project: ProjectArgs) -> tuple[Manifest, list[ModelNode], li
     )
 
 
-def plan_for(project: ProjectArgs) -> Plan:
+def selection_for(project: ProjectArgs) -> Selection:
     """The selected models to sync, their validated blocks, and the ones skipped (ephemeral,
     and disabled when nothing narrows the selection)."""
     manifest, models, warnings = selected_models(project)
     specs = specs_for(models)  # every selected block is validated before any warehouse work
-    plan = Plan(manifest, [], [], warnings=warnings)
+    selection = Selection(manifest, [], [], warnings=warnings)
     for spec, model in zip(specs, models, strict=True):
         if model.materialized == "ephemeral":
-            plan.skipped.append(
+            selection.skipped.append(
                 skipped(spec.model, spec.unique_id, spec.object, f"{EPHEMERAL_PROBLEM}; {EPHEMERAL_FIX}")
             )
         else:
-            plan.models.append(PlannedModel(spec, model))
+            selection.models.append(SelectedModel(spec, model))
     if project.selection.everything:  # disabled models are in no selection
         for model in manifest.disabled_pendo_models():
             block = model.pendo_block()
             kind = block.get("object", "?") if isinstance(block, dict) else "?"
-            plan.skipped.append(
+            selection.skipped.append(
                 skipped(model.name, model.unique_id, kind, "model is disabled (enabled: false)")
             )
-    return plan
+    return selection
 
 
-def only_built(plan: Plan) -> str | None:
+def only_built(selection: Selection) -> str | None:
     """Move the models whose last dbt build failed or was skipped (run_results.json next to
     the manifest, see dbt/builds.py) to the skipped ones; a note when that file was ignored."""
-    build = last_build(plan.manifest)
-    plan.run_results = build.run_results
+    build = last_build(selection.manifest)
+    selection.run_results = build.run_results
     kept = []
-    for planned in plan.models:
-        why = build.problem(planned.node)
+    for selected in selection.models:
+        why = build.problem(selected.node)
         if why is None:
-            kept.append(planned)
+            kept.append(selected)
         else:
-            spec = planned.spec
-            plan.skipped.append(skipped(spec.model, spec.unique_id, spec.object, why))
-    plan.models = kept
+            spec = selected.spec
+            selection.skipped.append(skipped(spec.model, spec.unique_id, spec.object, why))
+    selection.models = kept
     return build.note
 
 

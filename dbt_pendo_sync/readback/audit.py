@@ -1,0 +1,138 @@
+"""`dbt-pendo audit`: for each selected model whose target can be read back, Pendo's values
+of its fields copied into the warehouse and compared with the model's rows; with `fix`, the
+drifted records' state is forgotten so that the next sync corrects exactly those."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..dbt.warehouse import Warehouse
+from ..delivery import Sending
+from ..errors import DbtPendoError, PendoError
+from ..ledger.store import Ledger
+from ..pendo.client import PendoClient
+from ..report_events import Fire
+from ..results import ModelResult
+from ..selection import SelectedModel
+from ..settings import SyncOptions
+from ..targets import registry
+from ..targets.base import ModelRun, ReadBack
+from .compare import Tally, compare, compare_sql
+from .copy import PendoCopy, PendoPage
+
+# Pendo's pages of every record of a kind, with these (group, field) values.
+ReadPages = Callable[[str, Sequence[tuple[str, str]]], Iterable[PendoPage]]
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What an audit compares and what it does about drift."""
+
+    sample: int | None = None  # compare this many records per model (None: all)
+    max_drift: float = 0.0  # percent of compared records that may differ
+    fix: bool = False  # forget the drifted records' state
+    settle_minutes: int = 120  # records synced more recently are not judged
+
+
+@dataclass
+class ModelAudit:
+    """One model's audit."""
+
+    model: str
+    unique_id: str
+    object: str
+    status: str = "ok"  # ok, drift, error, skipped
+    message: str | None = None
+    tally: Tally = field(default_factory=Tally)
+    fixed: int = 0  # records whose state was forgotten (--fix)
+    seconds: float = 0.0
+
+    @property
+    def drift_pct(self) -> float:
+        return 100.0 * self.tally.drifted / self.tally.compared if self.tally.compared else 0.0
+
+
+@dataclass
+class Auditing:
+    """What every model of one audit shares."""
+
+    warehouse: Warehouse
+    client: PendoClient
+    read: ReadPages
+    options: AuditOptions
+    state_schema: str | None
+    fire: Fire
+
+
+def audit_model(selected: SelectedModel, run: Auditing) -> ModelAudit:
+    """One model's audit; an error that concerns only this model is its status."""
+    spec = selected.spec
+    audit = ModelAudit(spec.model, spec.unique_id, spec.object)
+    started = time.monotonic()
+    try:
+        _audit(selected, run, audit)
+    except PendoError:
+        raise  # the key or Pendo itself: the whole audit stops
+    except DbtPendoError as exc:
+        audit.status, audit.message = "error", str(exc)
+    finally:
+        audit.seconds = round(time.monotonic() - started, 3)
+    return audit
+
+
+def _audit(selected: SelectedModel, run: Auditing, audit: ModelAudit) -> None:
+    spec, node, w = selected.spec, selected.node, run.warehouse
+    result = ModelResult(spec.model, spec.unique_id, spec.object)
+    delivery = Sending(run.client, SyncOptions(), run.fire)
+    read = registry.for_spec(spec).read_back(spec, ModelRun(node, w, delivery, run.fire, result))
+    if read is None:
+        audit.status, audit.message = "skipped", f"Pendo's {spec.object} records are not read back"
+        return
+    ledger = Ledger(w, selected.state_location(run.state_schema))
+    copy = PendoCopy(ledger, node, read.fields)
+    copy.create()
+    try:
+        ids = _sample(w, read, str(w.relation(node)), run.options.sample)
+        copy.add(run.read(read.kind, [(f.group, f.field) for f in read.fields]))
+        drifted: list[str] = []
+        state = _state(ledger, node.unique_id)
+        sql = compare_sql(w, copy, read, str(w.relation(node)), state, run.options.settle_minutes)
+        audit.tally = compare(w.stream(_only(w, sql, ids)), read.fields, drifted)
+        if drifted and run.options.fix:
+            audit.fixed = ledger.forget_records(node, drifted)
+    finally:
+        copy.drop()
+    audit.status = "drift" if audit.drift_pct > run.options.max_drift else "ok"
+
+
+def _sample(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> list[str] | None:
+    """The ids of the records a sample compares (the first `sample` in the warehouse's order
+    of their text); None compares them all."""
+    if sample is None:
+        return None
+    rid = f"cast({w.quote(read.id_column)} as {w.macro('type_string')})"
+    where = f"{w.quote(read.id_column)} is not null"
+    sql = f"select {rid} from {relation} where {where} order by 1 limit {int(sample)}"
+    return [str(value) for (value,) in w.query(sql)]
+
+
+def _only(w: Warehouse, sql: str, ids: list[str] | None) -> str:
+    """The compare query, on the sampled ids only (when sampled)."""
+    if ids is None:
+        return sql
+    if not ids:
+        return f"select * from ({sql}) a where 1 = 0"
+    return f"select * from ({sql}) a where a.__sid in ({', '.join(map(w.literal, ids))})"
+
+
+def _state(ledger: Ledger, model_id: str) -> str:
+    """SQL of the model's state rows (record_id, synced_at), empty when there is no state."""
+    w = ledger.warehouse
+    if not ledger.exists():
+        string, timestamp = w.macro("type_string"), w.macro("type_timestamp")
+        return (
+            f"select cast(null as {string}) as record_id, cast(null as {timestamp}) as synced_at where 1 = 0"
+        )
+    return f"select record_id, synced_at from {ledger.state} where model_id = {w.literal(model_id)}"
