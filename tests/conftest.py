@@ -225,27 +225,26 @@ def _copy(src: Path, dest: Path) -> Path:
 def built_sample(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     """sample_project built once on DuckDB (tests copy it before changing anything)."""
     path = _copy(SAMPLE, tmp_path_factory.mktemp("sample") / "sample_project")
-    project = DbtProject(path, base_env(DBT_PENDO_SAMPLE_DB=str(path / "sample.duckdb")))
+    project = DbtProject(path, base_env(DBT_PENDO_SAMPLE_DB="sample.duckdb"))
     project.dbt("build")
     return project
 
 
-def _clone_built(built: P, dest: Path, db_var: str | None) -> P:
-    """A private copy of a project built once per session: its warehouse file (`db_var`'s
-    path) and its target/ as dbt left them (copied with their times: the manifest stays newer
-    than the sources)."""
+def _clone_built(built: P, dest: Path) -> P:
+    """A private copy of a project built (or parsed) once per session: its warehouse file and
+    target/ as dbt left them (copied with their times: the manifest stays newer than the
+    sources). A DuckDB file is named relative to the project's folder, where its commands run,
+    so every copy's profile is the same and dbt's partial parse holds in it (a changed profile
+    would make dbt parse the whole project again)."""
     path = dest / built.path.name
     shutil.copytree(built.path, path, ignore=shutil.ignore_patterns("logs"))
-    env = dict(built.env)
-    if db_var:
-        env[db_var] = env[db_var].replace(str(built.path), str(path))
-    return replace(built, path=path, env=env)
+    return replace(built, path=path, env=dict(built.env))
 
 
 @pytest.fixture
 def sample(built_sample: DbtProject, tmp_path: Path) -> DbtProject:
     """A private, built copy of sample_project."""
-    return _clone_built(built_sample, tmp_path, "DBT_PENDO_SAMPLE_DB")
+    return _clone_built(built_sample, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -275,7 +274,7 @@ def spark_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkW
 @pytest.fixture(scope="session")
 def built_typed_duckdb(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     path = _copy(TYPED, tmp_path_factory.mktemp("typed_duck") / "typed_project")
-    project = DbtProject(path, base_env(TYPED_DUCKDB_PATH=str(path / "typed.duckdb")), "duckdb")
+    project = DbtProject(path, base_env(TYPED_DUCKDB_PATH="typed.duckdb"), "duckdb")
     project.dbt("build")
     return project
 
@@ -292,8 +291,8 @@ def built_typed_postgres(tmp_path_factory: pytest.TempPathFactory, postgres: Pos
 def typed(request: pytest.FixtureRequest, tmp_path: Path) -> DbtProject:
     """A private, built copy of the typed fixture project, on DuckDB and on PostgreSQL."""
     if request.param == "duckdb":
-        return _clone_built(request.getfixturevalue("built_typed_duckdb"), tmp_path, "TYPED_DUCKDB_PATH")
-    project = _clone_built(request.getfixturevalue("built_typed_postgres"), tmp_path, None)
+        return _clone_built(request.getfixturevalue("built_typed_duckdb"), tmp_path)
+    project = _clone_built(request.getfixturevalue("built_typed_postgres"), tmp_path)
     project.env["DBT_PENDO_STATE_SCHEMA"] = f"state_{secrets.token_hex(4)}"  # shared server
     return project
 
@@ -397,10 +396,10 @@ class IncrementalProject(DbtProject):
         return {r[0]: {"plan": r[1], "score": r[2], "is_active": r[3]} for r in rows}
 
 
-def snowflake_incremental(path: Path, server: FakesnowServer) -> IncrementalProject:
-    """The incremental fixture copied at `path`, on fakesnow, in a database of its own (the
-    server is shared by the session); not built yet."""
-    database = f"incr_{secrets.token_hex(4)}"
+def snowflake_incremental(path: Path, server: FakesnowServer, database: str = "") -> IncrementalProject:
+    """A fixture project copied at `path`, on fakesnow, in `database`, else one of its own
+    (the server is shared by the session); not built yet."""
+    database = database or f"incr_{secrets.token_hex(4)}"
     env = base_env(**server.env("INCR_SF_"), INCR_SF_DATABASE=database, INCR_SF_SCHEMA="incr")
     return IncrementalProject(path, env, "snowflake", fakesnow=server, schema="incr")
 
@@ -414,23 +413,18 @@ ON_SPARK = pytest.param("spark", marks=pytest.mark.xdist_group("spark"))
 @pytest.fixture(params=INCREMENTAL_WAREHOUSES)
 def incremental(request: pytest.FixtureRequest, tmp_path: Path) -> IncrementalProject:
     """A fresh copy of the incremental fixture, built, on DuckDB, PostgreSQL and Snowflake
-    (fakesnow)."""
+    (fakesnow; these two with the parse of fixture_on)."""
     if request.param == "duckdb":
         return request.getfixturevalue("duck")
-    path = _copy(INCREMENTAL, tmp_path / "incremental_project")
     if request.param == "spark":
         spark = request.getfixturevalue("spark_warehouse")
         schema = f"incr_{secrets.token_hex(4)}"  # one metastore per worker
         env = base_env(INCR_SPARK_DIR=str(spark.dir), INCR_SPARK_SCHEMA=schema)
+        path = _copy(INCREMENTAL, tmp_path / "incremental_project")
         project = IncrementalProject(path, env, "spark", spark=spark, schema=schema)
         spark.session()  # started quiet, before dbt starts it with Spark's console logging
-    elif request.param == "snowflake":
-        project = snowflake_incremental(path, request.getfixturevalue("fakesnow"))
     else:
-        server = request.getfixturevalue("postgres")
-        schema = f"incr_{secrets.token_hex(4)}"
-        env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
-        project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+        project = fixture_on(request, INCREMENTAL, tmp_path)
     project.build()
     return project
 
@@ -440,7 +434,7 @@ def built_incremental_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Increm
     """The incremental fixture built once on DuckDB; tests get private copies (`duck`, and
     `incremental` on duckdb)."""
     path = _copy(INCREMENTAL, tmp_path_factory.mktemp("incr_duck") / "incremental_project")
-    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH=str(path / "incr.duckdb")), "duckdb")
+    project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH="incr.duckdb"), "duckdb")
     project.build()
     return project
 
@@ -449,7 +443,7 @@ def built_incremental_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Increm
 def duck(built_incremental_duckdb: IncrementalProject, tmp_path: Path) -> IncrementalProject:
     """The incremental fixture (2,000 visitors, batches of 100) built on DuckDB alone, for
     tests whose point is Pendo's side or the process, not the warehouse."""
-    return _clone_built(built_incremental_duckdb, tmp_path, "INCR_DUCKDB_PATH")
+    return _clone_built(built_incremental_duckdb, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -463,14 +457,16 @@ def _parsed_on(request: pytest.FixtureRequest, fixture: Path, warehouse: str) ->
     """A copy of `fixture` on `warehouse`, parsed, not built. Its
     profile is the same for every clone (else dbt parses each in full): the DuckDB file
     fixture.duckdb in the project's folder, or on PostgreSQL (this worker's own server, one
-    test at a time) the schema named after the fixture."""
+    test at a time) the schema named after the fixture, on Snowflake the database."""
     base = request.getfixturevalue("tmp_path_factory").mktemp(f"parsed_{warehouse}")
     path = _copy(fixture, base / fixture.name)
+    schema = fixture.name.removesuffix("_project")
     if warehouse == "duckdb":
         project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH="fixture.duckdb"), "duckdb")
+    elif warehouse == "snowflake":
+        project = snowflake_incremental(path, request.getfixturevalue("fakesnow"), database=schema)
     else:
         server = request.getfixturevalue("postgres")
-        schema = fixture.name.removesuffix("_project")
         env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
         project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
     project.dbt("parse")
@@ -493,17 +489,19 @@ def fixture_on(
     request: pytest.FixtureRequest, fixture: Path, tmp_path: Path, warehouse: str | None = None
 ) -> IncrementalProject:
     """A private copy of a fixture project (its profile reads the INCR_ variables) on the
-    `warehouse` (else the one `request.param` names), not built: duckdb, or postgres in a
-    schema emptied for this test. Its target/ holds the parse of a copy made once per
+    `warehouse` (else the one `request.param` names), not built: duckdb, or postgres or
+    snowflake in a schema emptied for this test. Its target/ holds the parse of a copy made once per
     session, so its first dbt command parses only the files the test changed."""
     warehouse = warehouse or request.param
     parsed = request.getfixturevalue("parsed_fixtures")
     key = (fixture.name, warehouse)
     if key not in parsed:
         parsed[key] = _parsed_on(request, fixture, warehouse)
-    project = _clone_built(parsed[key], tmp_path, None)
+    project = _clone_built(parsed[key], tmp_path)
     if project.postgres is not None:
         _drop_schema(project.postgres, project.schema)
+    elif project.fakesnow is not None:
+        project.query(f"drop schema if exists {project.schema} cascade")
     return project
 
 

@@ -54,6 +54,7 @@ def test_project_dir_from_env_var(sample, emulator):
         sample.env,
         DBT_PROJECT_DIR=str(sample.path),
         DBT_PROFILES_DIR=str(sample.path),
+        DBT_PENDO_SAMPLE_DB=str(sample.path / "sample.duckdb"),  # run from another folder
         PENDO_INTEGRATION_KEY=emulator_key(emulator),
         PENDO_TRACK_SECRET=emulator_track_secret(emulator),
         PENDO_BASE_URL=emulator.url,
@@ -152,7 +153,7 @@ def test_a_state_schema_the_user_cannot_create_is_one_clear_error(
         cur.execute("grant usage on schema analytics_pendo_out to pendo_reader")
         cur.execute("grant select on all tables in schema analytics_pendo_out to pendo_reader")
     con.close()
-    project = _clone_built(built_typed_postgres, tmp_path, None)
+    project = _clone_built(built_typed_postgres, tmp_path)
     result = project.sync(
         "--select",
         "people_for_pendo",

@@ -14,14 +14,14 @@ from dbt_pendo_sync.api import exposures
 from dbt_pendo_sync.errors import UsageError
 from dbt_pendo_sync.exposures import DEFAULT_OWNER, HEADER, Exposure, Owner, SyncedModel, owner_from, render
 
-from ..conftest import ROOT, IncrementalProject, _copy, base_env, dbt_pendo
+from ..conftest import ROOT, IncrementalProject, _copy, base_env
 
 VISITORS, ACCOUNTS = "pendo_visitor_metadata", "pendo_account_metadata"
 EVENTS, SEGMENTS = "pendo_track_events", "pendo_segments"
 
 
 def _exposures(project, *args: str):
-    return dbt_pendo(["exposures", *project.args(), *args], project.env)
+    return project.command("exposures", *args)
 
 
 def _model_ancestors(manifest: dict, roots: set[str]) -> set[str]:

@@ -156,25 +156,28 @@ def test_dry_run_is_a_plan_from_the_same_diff(incremental, emulator):
 
 @also_on_spark
 def test_sigkill_mid_sync_loses_nothing(incremental, emulator):
-    incremental.build(rows=20000)
     # 200 calls of 100 rows, 0.05 s each on 2 threads: about 5 s, and progress is journaled
     # as it is answered, so the kill after 120 calls comes well after several journal writes.
-    emulator.faults.add(Fault(kind="delay", delay=0.05))
+    # On Spark, where rows cost most (its builds, its rerun's merges), 60 calls of 0.2 s: the
+    # kill after 40 comes 4 s into the sending, as long as the 120 calls elsewhere.
+    rows, delay, kill_at = (6000, 0.2, 40) if incremental.spark else (20000, 0.05, 120)
+    incremental.build(rows=rows)
+    emulator.faults.add(Fault(kind="delay", delay=delay))
     proc = incremental.start_sync("--threads", "2", emulator=emulator, stdout=subprocess.DEVNULL)
-    kill_when(proc, lambda: emulator.write_calls() >= 120)
+    kill_when(proc, lambda: emulator.write_calls() >= kill_at)
     confirmed_before = set(emulator.all_values("visitor"))
     assert incremental.state_ids() <= confirmed_before  # never claims more than Pendo confirmed
 
     emulator.faults.clear()
-    incremental.build(rows=20000, bump_rows=5, gen=1)  # rows change while the sync was down
+    incremental.build(rows=rows, bump_rows=5, gen=1)  # rows change while the sync was down
     emulator.reset_log()
     # At once: the killed run's process is gone from this machine, so its lock is taken over.
     counts = _sync_ok(incremental, emulator)
-    assert counts["sent"] < 20000  # what the killed run had confirmed was kept
+    assert counts["sent"] < rows  # what the killed run had confirmed was kept
     assert {vid: v["score"] for vid, v in emulator.all_values("visitor").items()} == {
         vid: row["score"] for vid, row in incremental.model_values().items()
     }
-    assert incremental.state_ids() == _ids(20000)
+    assert incremental.state_ids() == _ids(rows)
     assert _sync_ok(incremental, emulator)["sent"] == 0
 
 
@@ -292,6 +295,7 @@ def test_record_ids_with_quotes_and_backslashes_reach_the_warehouse_unchanged(in
 
     for name, value in incremental.env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.chdir(incremental.path)  # a DuckDB file is named relative to the project
     incremental.start_spark()  # on Spark: this process's session, as dbt-pendo finds it
     w = Warehouse(build_adapter(DbtTarget(incremental.path, incremental.path, incremental.target)))
     texts = ["o'brien", "a\\b", "c:\\new\\table", "\\'", "it''s", "ünï €"]
@@ -329,7 +333,7 @@ def test_a_claim_from_another_machine_is_waited_out_then_taken_over(duck, emulat
     import duckdb
 
     assert _sync_ok(duck, emulator)["sent"] == N  # the state tables exist
-    con = duckdb.connect(duck.env["INCR_DUCKDB_PATH"])
+    con = duckdb.connect(str(duck.path / duck.env["INCR_DUCKDB_PATH"]))
     con.execute(
         "insert into main.pendo_sync_lock values "
         "('model.incremental_project.visitor_scores', 'another-host:4242:0badf00d', "

@@ -35,7 +35,7 @@ from dbt_pendo_sync.report_events import (
 )
 from dbt_pendo_sync.results import ModelResult, SyncResults
 
-from ..conftest import BIN, emulator_key, emulator_track_secret
+from ..conftest import BIN, DbtProject, emulator_key, emulator_track_secret
 
 ESCAPE = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d ")
@@ -54,11 +54,18 @@ def _env(project, emulator, **extra: str) -> dict[str, str]:
     }
 
 
-def _run_in_pty(cmd: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
-    """Run with stdout on a pseudo-terminal (stderr on a pipe); exit code, terminal bytes as
-    text, stderr."""
+def _sync_in_pty(project: DbtProject, env: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
+    """`dbt-pendo sync` of `project`, run from its folder with stdout on a pseudo-terminal
+    (stderr on a pipe); exit code, terminal bytes as text, stderr."""
     master, slave = os.openpty()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(BIN / "dbt-pendo"), "sync", *project.args()],
+        env=env,
+        cwd=project.path,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -95,7 +102,7 @@ def _validate(document: dict) -> None:
 
 def test_terminal_shows_a_progress_bar_per_model_then_the_table(sample, emulator):
     env = _env(sample, emulator, TERM="xterm-256color", COLUMNS="200")
-    code, out, err = _run_in_pty([str(BIN / "dbt-pendo"), "sync", *sample.args()], env)
+    code, out, err = _sync_in_pty(sample, env)
     assert code == 0, out + err
     assert "\x1b[" in out  # a terminal gets control codes (colours, cursor moves of the bars)
     text = ESCAPE.sub("", out)
@@ -111,7 +118,7 @@ def test_terminal_shows_a_progress_bar_per_model_then_the_table(sample, emulator
 @pytest.mark.parametrize("columns", [80, 100])
 def test_the_summary_fits_a_narrow_terminal_with_every_model_name_whole(sample, emulator, columns):
     env = _env(sample, emulator, TERM="xterm-256color", COLUMNS=str(columns))
-    code, out, err = _run_in_pty([str(BIN / "dbt-pendo"), "sync", *sample.args()], env)
+    code, out, err = _sync_in_pty(sample, env)
     assert code == 0, out + err
     text = ESCAPE.sub("", out)
     summary = text[text.rindex("dbt-pendo sync") :].splitlines()  # after the bars
@@ -252,6 +259,7 @@ def test_json_log_reports_a_stopping_error_as_events_and_on_stderr(sample):
 def test_the_python_api_syncs_in_process_and_quiet_prints_no_model_lines(sample, emulator, monkeypatch):
     for name, value in sample.env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.chdir(sample.path)  # the DuckDB file is named relative to the project
     from dbt_pendo_sync import sync
 
     out = io.StringIO()

@@ -13,7 +13,7 @@ from dbt_pendo_sync.dbt.artifacts import Manifest, ModelNode, load_run_results
 from dbt_pendo_sync.dbt.builds import belongs_to, last_build
 from dbt_pendo_sync.errors import DbtError
 
-from ..conftest import DbtProject, Run, _clone_built, dbt_pendo
+from ..conftest import DbtProject, Run, _clone_built
 from ..support.dbt_cloud import FINISHED_AT, DbtCloudStandIn
 from ..support.inprocess import run_dbt
 
@@ -191,7 +191,7 @@ def failed_build(built_sample: DbtProject, tmp_path_factory: pytest.TempPathFact
     """sample_project built once fine, then again with pendo_accounts broken: the second
     `dbt build` fails that model, whose table from the first build is still there. The
     first build's artifacts are kept in good_artifacts/."""
-    project = _clone_built(built_sample, tmp_path_factory.mktemp("failed"), "DBT_PENDO_SAMPLE_DB")
+    project = _clone_built(built_sample, tmp_path_factory.mktemp("failed"))
     good = project.path / "good_artifacts"
     good.mkdir()
     for name in ("manifest.json", "run_results.json"):
@@ -205,14 +205,14 @@ def failed_build(built_sample: DbtProject, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture
 def failed(failed_build: DbtProject, tmp_path: Path) -> DbtProject:
     """A private copy of the failed build."""
-    return _clone_built(failed_build, tmp_path, "DBT_PENDO_SAMPLE_DB")
+    return _clone_built(failed_build, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def upstream_failed_build(built_sample: DbtProject, tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     """sample_project built once fine, then again with stg_users and stg_companies broken:
     dbt skips every pendo model, none of which failed itself."""
-    project = _clone_built(built_sample, tmp_path_factory.mktemp("upstream"), "DBT_PENDO_SAMPLE_DB")
+    project = _clone_built(built_sample, tmp_path_factory.mktemp("upstream"))
     for name, column in (("stg_users", "user_id"), ("stg_companies", "company_id")):
         sql = project.path / "models" / "staging" / f"{name}.sql"
         sql.write_text(
@@ -268,7 +268,7 @@ def test_a_failed_model_is_skipped_with_the_reason_and_all_syncs_it(failed, emul
 def test_every_model_skipped_for_an_upstream_failure_is_named_with_it(
     upstream_failed_build, emulator, tmp_path
 ) -> None:
-    project = _clone_built(upstream_failed_build, tmp_path, "DBT_PENDO_SAMPLE_DB")
+    project = _clone_built(upstream_failed_build, tmp_path)
     result = project.sync(emulator=emulator)
     assert result.code == 0, result.output  # skipped models do not fail the run (dbt's exit code did)
     text = " ".join(result.output.split())
@@ -309,7 +309,7 @@ def test_state_reads_the_artifacts_of_that_folder_without_parsing(failed, emulat
     assert models["pendo_visitors"]["counts"]["updated"] == 50
     assert not (state / "pendo_sync_results.json").exists()
 
-    listed = dbt_pendo(["ls", *failed.args(), "--state", str(state), "--output", "json"], failed.env)
+    listed = failed.command("ls", "--state", str(state), "--output", "json")
     assert listed.code == 0, listed.output
     assert {r["model"] for r in json.loads(listed.stdout)} == {
         "pendo_accounts",

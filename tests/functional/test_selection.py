@@ -35,7 +35,9 @@ def graph_project(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
 
 
 def use_env(monkeypatch: pytest.MonkeyPatch, project: DbtProject) -> None:
-    """This process's environment as the project's, for the in-process runs."""
+    """This process's environment and working directory as the project's, for the
+    in-process runs."""
+    monkeypatch.chdir(project.path)
     for name in list(os.environ):
         if name.startswith(("DBT_", "PENDO_")):
             monkeypatch.delenv(name)

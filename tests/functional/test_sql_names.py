@@ -8,7 +8,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from ..conftest import DbtProject, dbt_pendo
+from ..conftest import DbtProject
 
 ATTACK = 'x"; drop table main.users; --'
 YAML = "models/marts/_pendo.yml"
@@ -43,14 +43,13 @@ def test_a_state_schema_that_is_not_a_plain_name_stops_sync_and_validate(sample,
     if how == "option":
         runs = [
             sample.sync("--state-schema", ATTACK, emulator=emulator),
-            dbt_pendo(["validate", *sample.args(), "--offline", "--state-schema", ATTACK], sample.env),
+            sample.command("validate", "--offline", "--state-schema", ATTACK),
         ]
         named = "Invalid value for '--state-schema'"
     else:
-        env = {**sample.env, "DBT_PENDO_STATE_SCHEMA": ATTACK}
         runs = [
             sample.sync(emulator=emulator, DBT_PENDO_STATE_SCHEMA=ATTACK),
-            dbt_pendo(["validate", *sample.args(), "--offline"], env),
+            sample.command("validate", "--offline", DBT_PENDO_STATE_SCHEMA=ATTACK),
         ]
         named = "Invalid value for environment variable DBT_PENDO_STATE_SCHEMA"
     for result in runs:
@@ -71,7 +70,7 @@ def test_a_state_schema_block_key_that_is_not_a_plain_name_is_a_config_error(sam
     before = tables(sample)
 
     synced = sample.sync(emulator=emulator)
-    checked = dbt_pendo(["validate", *sample.args(), "--offline"], sample.env)
+    checked = sample.command("validate", "--offline")
 
     assert synced.code == 2, synced.output
     assert (
@@ -89,7 +88,7 @@ def test_a_model_alias_holding_a_quote_stops_the_run_before_any_statement(sample
     before = tables(sample)
 
     synced = sample.sync(emulator=emulator)
-    checked = dbt_pendo(["validate", *sample.args(), "--offline"], sample.env)
+    checked = sample.command("validate", "--offline")
 
     assert synced.code == 2, synced.output
     assert (
@@ -126,6 +125,7 @@ def test_the_python_api_refuses_the_state_schema_by_its_keyword(sample, monkeypa
     from dbt_pendo_sync.errors import ConfigError
 
     monkeypatch.setenv("DBT_PENDO_SAMPLE_DB", sample.env["DBT_PENDO_SAMPLE_DB"])
+    monkeypatch.chdir(sample.path)  # the DuckDB file is named relative to the project
     before = tables(sample)
     with pytest.raises(ConfigError) as refused:
         api.sync(sample.path, profiles_dir=sample.path, dry_run=True, quiet=True, state_schema=ATTACK)

@@ -215,9 +215,7 @@ def test_a_type_conflict_names_column_field_and_both_types(sample):
 
 
 def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
-    from ..conftest import dbt_pendo
-
-    result = dbt_pendo(["ls", *sample.args(), "--output", "json"], sample.env)
+    result = sample.command("ls", "--output", "json")
     assert result.code == 0, result.output
     rows = {r["model"]: r for r in json.loads(result.stdout)}
     assert rows["pendo_visitors"]["object"] == "visitor"
@@ -226,7 +224,7 @@ def test_ls_lists_the_configured_syncs_for_people_and_machines(sample):
     assert rows["pendo_accounts"]["fields"]["internal_notes"] == "(excluded)"
     assert rows["pendo_accounts"]["relation"] == '"sample"."main"."pendo_accounts"'
     assert rows["pendo_accounts"]["state_table"] == "main.pendo_sync_state"
-    table = dbt_pendo(["ls", *sample.args(), "--select", "pendo_visitors"], sample.env)
+    table = sample.command("ls", "--select", "pendo_visitors")
     assert table.code == 0 and "pendo_visitors" in table.stdout and "pendo_accounts" not in table.stdout
 
 
@@ -235,7 +233,8 @@ def test_two_projects_synced_in_one_process_each_read_their_own_warehouse(sample
     of the same adapter type (dbt hands back the first adapter registered unless told not to)."""
     from ..conftest import _clone_built
 
-    other = _clone_built(built_sample, tmp_path / "other", "DBT_PENDO_SAMPLE_DB")
+    other = _clone_built(built_sample, tmp_path / "other")
+    other.env["DBT_PENDO_SAMPLE_DB"] = str(other.path / "sample.duckdb")  # not the same profile
     con = duckdb.connect(str(other.path / "sample.duckdb"))
     con.execute("delete from main.pendo_visitors where visitor_id > 'u-0010'")
     con.close()

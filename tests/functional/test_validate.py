@@ -13,7 +13,6 @@ from ..conftest import (
     ROOT,
     DbtProject,
     base_env,
-    dbt_pendo,
     emulator_key,
     emulator_track_secret,
     make_emulator,
@@ -60,7 +59,7 @@ def broken(tmp_path_factory) -> DbtProject:
 
 
 def validate(project: DbtProject, *args: str, **env: str):
-    return dbt_pendo(["validate", *project.args(), *args], {**project.env, **env})
+    return project.command("validate", *args, **env)
 
 
 def rows(output: str) -> dict[str, str]:
