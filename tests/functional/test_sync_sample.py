@@ -62,6 +62,7 @@ def test_sample_sync_lands_warehouse_values_and_reports_missing(sample, emulator
         "too_old": 0,
         "too_new": 0,
         "frozen": 53,  # a first sync: every row is new, every row frozen
+        "adopted": 0,  # no --adopt
     }
     assert sorted(s["id"] for s in results["pendo_visitors"]["samples"]["missing"]) == [
         "u-0051",

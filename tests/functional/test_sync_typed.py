@@ -88,6 +88,7 @@ def test_invalid_and_missing_rows_are_counted_listed_and_not_sent(synced):
         "too_old": 0,
         "too_new": 0,
         "frozen": 20,  # a first sync: every row is new, every row frozen
+        "adopted": 0,  # no --adopt
     }
     invalid = people["samples"]["invalid"]
     assert sorted(str(i["id"]) for i in invalid) == ["None", "u-0007", "u-0007"]
