@@ -1,10 +1,11 @@
 """Acceptance: --select, --exclude and --selector pick exactly the models `dbt ls` picks
 (restricted to the models with a pendo block), on sample_project and on a graph fixture.
 
-Each project is compared once through both console scripts (`dbt-pendo ls --output json`
-and `dbt ls --resource-type model --output name`, as processes); the other comparisons run
-both commands in this process (the dbt-pendo CLI through click, dbt through its own
-dbtRunner), which is the same code without a 3-second start-up per call.
+Each project is compared once through both entry points (`dbt-pendo ls --output json` by its
+main(), in this process, and `dbt ls --resource-type model --output name` as a process); the
+other comparisons run both commands in this process (the dbt-pendo CLI through click, dbt
+through its own dbtRunner), which is the same code without a 3-second start-up per call, on a
+thread of their own (support/inprocess.py: dbt makes an adapter faster there).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from dbt_pendo_sync.cli import cli
 
 from ..conftest import BIN, ROOT, DbtProject, base_env, dbt_pendo, run
+from ..support.inprocess import on_a_thread_of_its_own
 
 GRAPH = ROOT / "tests" / "fixtures" / "graph_project"
 GRAPH_PENDO = {"user_metrics", "account_metrics", "account_health", "visitor_export"}
@@ -48,7 +50,8 @@ def use_env(monkeypatch: pytest.MonkeyPatch, project: DbtProject) -> None:
 
 def ours(project: DbtProject, *selection: str) -> set[str]:
     """Models `dbt-pendo ls --output json` lists, run in this process through click."""
-    result = CliRunner().invoke(cli, ["ls", *project.args(), "--output", "json", *selection])
+    args = ["ls", *project.args(), "--output", "json", *selection]
+    result = on_a_thread_of_its_own(lambda: CliRunner().invoke(cli, args))
     assert result.exit_code == 0, (result.output, result.exception)
     return {row["model"] for row in json.loads(result.output)}
 
@@ -66,12 +69,11 @@ def dbt_ls(project: DbtProject, pendo: set[str], *selection: str) -> set[str]:
 
     key = str(project.path)
     if key not in _PARSED:
-        parsed = dbtRunner().invoke(["--quiet", "parse", *project.args()])
+        parsed = on_a_thread_of_its_own(lambda: dbtRunner().invoke(["--quiet", "parse", *project.args()]))
         assert parsed.success, parsed.exception
         _PARSED[key] = parsed.result
-    result = dbtRunner(manifest=_PARSED[key]).invoke(
-        ["--quiet", "ls", "--resource-type", "model", "--output", "name", *selection, *project.args()]
-    )
+    args = ["--quiet", "ls", "--resource-type", "model", "--output", "name", *selection, *project.args()]
+    result = on_a_thread_of_its_own(lambda: dbtRunner(manifest=_PARSED[key]).invoke(args))
     assert result.success, result.exception
     return {line.split(".")[-1] for line in result.result} & pendo
 

@@ -8,9 +8,30 @@ from __future__ import annotations
 import io
 import os
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import TypeVar
+
+# Imported for inspect's sake (see on_a_thread_of_its_own): under pytest-xdist the worker's
+# loop, xdist/remote.py run by execnet as source, is on every stack of the main thread (where
+# `dbt-pendo` runs); imported, its file is a module's, and inspect finds it without a scan.
+import xdist.remote  # noqa: F401
+
+T = TypeVar("T")
+
+
+def on_a_thread_of_its_own(call: Callable[[], T]) -> T:
+    """`call()`, run on a new thread while this one waits. dbt names the source of each
+    behaviour flag of an adapter it makes by `inspect.stack()` (dbt_common.behavior_flags),
+    which looks up the module of every frame on the stack; a frame of no module, as
+    execnet's bootstrap under each pytest-xdist worker, costs a scan of sys.modules (thousands
+    of modules once the adapters are imported): up to 2 s per adapter late in a worker. A new
+    thread's stack holds only the call's own frames. (`dbt-pendo` itself cannot move: its
+    main() sets a signal handler, which only the main thread may.)"""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
 
 
 @contextmanager
@@ -60,7 +81,7 @@ def run_dbt(args: list[str], env: Mapping[str, str], cwd: Path | None = None) ->
     out, err = io.StringIO(), io.StringIO()
     with environment(env, cwd), redirect_stdout(out), redirect_stderr(err):
         try:
-            result = dbtRunner().invoke(args)
+            result = on_a_thread_of_its_own(lambda: dbtRunner().invoke(args))
         finally:
             for adapter in list(FACTORY.adapters.values()):
                 release_adapter(adapter)
