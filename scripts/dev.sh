@@ -4,7 +4,7 @@
 #                          sample_project on DuckDB, sync it into the local Pendo emulator, print
 #                          the summary
 #   scripts/dev.sh test    set up everything (the [dev] extra: every adapter, pyspark, the test and
-#                          lint tools), make sure PostgreSQL and Java are installed, check format,
+#                          lint tools), make sure PostgreSQL, MariaDB and Java are installed, check format,
 #                          lint and types (ruff, mypy), run the whole test suite
 #   scripts/dev.sh bench   set up everything (PostgreSQL too), run the benchmark (benchmarks/README in the main README)
 #   scripts/dev.sh setup [EXTRA]   only set up, with EXTRA (default dev)
@@ -69,6 +69,19 @@ ensure_postgres() {
   fi
 }
 
+ensure_mariadb() {  # the tests attach a MariaDB server to DuckDB (its mysql extension)
+  if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
+    return
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing MariaDB (Debian's mariadb-server package) for the test suite" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
+  else
+    echo "the tests need MariaDB's server: install Debian's 'mariadb-server' package" >&2
+    exit 2
+  fi
+}
+
 ensure_java() {  # Spark (dbt-spark's session method, pyspark) runs on a JVM
   if command -v java >/dev/null 2>&1; then
     return
@@ -119,6 +132,7 @@ PY
 run_tests() {
   setup
   ensure_postgres
+  ensure_mariadb
   ensure_java
   cd "$ROOT"
   echo "ruff format --check, ruff check, mypy" >&2
