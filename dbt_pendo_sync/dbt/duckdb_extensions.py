@@ -29,13 +29,18 @@ from typing import Any
 
 import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
-from dbt_common.exceptions import DbtRuntimeError
 
 MODULE = __name__
 # What an extension's name may be: it goes into INSTALL and LOAD statements.
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 # The connect options that say where DuckDB keeps installed extensions.
 _LOCATION_OPTIONS = ("extension_directory", "home_directory")
+
+
+class ExtensionError(RuntimeError):
+    """An extension the profile names that cannot be loaded from a wheel; dbt-duckdb reports
+    a RuntimeError from opening its database as dbt's database error (the sync, as
+    `cannot connect to the warehouse`)."""
 
 
 class Plugin(BasePlugin):
@@ -46,7 +51,7 @@ class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         names = plugin_config.get("extensions")
         if not isinstance(names, list) or not names:
-            raise DbtRuntimeError(f"plugin {MODULE}: its config needs `extensions`, e.g. [mysql]")
+            raise ExtensionError(f"plugin {MODULE}: its config needs `extensions`, e.g. [mysql]")
         self.files = {name: extension_file(name) for name in names}
 
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
@@ -60,21 +65,21 @@ class Plugin(BasePlugin):
 def extension_file(name: object) -> Path:
     """The extension file that the wheel duckdb-extension-NAME ships for this duckdb."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise DbtRuntimeError(
+        raise ExtensionError(
             f"plugin {MODULE}: {name!r} is not a DuckDB extension's name "
             "(lower-case letters, digits and _, as in the package duckdb-extension-NAME)"
         )
     package, version = f"duckdb-extension-{name}", duckdb.__version__
     spec = importlib.util.find_spec(f"duckdb_extension_{name}")
     if spec is None or spec.origin is None:
-        raise DbtRuntimeError(
+        raise ExtensionError(
             f"plugin {MODULE}: the package {package} is not installed: pip install {package}=={version}"
         )
     shipped = Path(spec.origin).parent / "extensions"
     path = shipped / f"v{version}" / f"{name}.duckdb_extension"
     if not path.is_file():
         built_for = ", ".join(sorted(p.parent.name for p in shipped.glob(f"*/{name}.duckdb_extension")))
-        raise DbtRuntimeError(
+        raise ExtensionError(
             f"plugin {MODULE}: the installed {package} is for DuckDB {built_for or 'no version'}, "
             f"this DuckDB is v{version}: pip install {package}=={version}"
         )

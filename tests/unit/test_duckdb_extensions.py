@@ -8,9 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt_common.exceptions import DbtRuntimeError
 
-from dbt_pendo_sync.dbt.duckdb_extensions import extension_file, install
+from dbt_pendo_sync.dbt.duckdb_extensions import ExtensionError, extension_file, install
 from dbt_pendo_sync.errors import one_line
 
 from ..support.processes import free_port
@@ -49,13 +48,13 @@ def test_a_password_in_the_attach_string_never_reaches_our_message(con, kind, pa
 
 
 def test_an_extension_not_installed_says_which_package_to_install():
-    with pytest.raises(DbtRuntimeError, match=rf"pip install duckdb-extension-nosuch=={duckdb.__version__}"):
+    with pytest.raises(ExtensionError, match=rf"pip install duckdb-extension-nosuch=={duckdb.__version__}"):
         extension_file("nosuch")
 
 
 @pytest.mark.parametrize("name", ["mysql; drop table x", "MySQL", "", 3])
 def test_a_name_that_is_not_an_extensions_is_refused(name):
-    with pytest.raises(DbtRuntimeError, match="is not a DuckDB extension's name"):
+    with pytest.raises(ExtensionError, match="is not a DuckDB extension's name"):
         extension_file(name)
 
 
@@ -65,7 +64,7 @@ def test_a_wheel_for_another_duckdb_says_which_version_to_install(tmp_path: Path
     (package / "__init__.py").write_text("")
     (package / "extensions" / "v0.9.0" / "elsewhen.duckdb_extension").write_bytes(b"")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(DbtRuntimeError) as failed:
+    with pytest.raises(ExtensionError) as failed:
         extension_file("elsewhen")
     assert f"is for DuckDB v0.9.0, this DuckDB is v{duckdb.__version__}" in str(failed.value)
     assert f"pip install duckdb-extension-elsewhen=={duckdb.__version__}" in str(failed.value)
