@@ -8,7 +8,6 @@ an empty text stays empty and no value can end its field."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import tempfile
@@ -46,13 +45,29 @@ class RowLoader(Protocol):
         ...
 
 
-def csv_text(rows: Iterable[Row]) -> str:
-    """The rows as CSV: each value quoted (its quotes doubled), a null an empty field."""
-    return "".join(",".join(_field(v) for v in row) + "\n" for row in rows)
+def csv_files(rows: Iterable[Row], size: int) -> Iterator[tuple[str, int]]:
+    """The rows written as CSV files of at most `size` rows each, one at a time (each value
+    quoted, its quotes doubled; a null an empty field): a file's path and its rows, the file
+    deleted once the next is asked for. Rows are written as they come: none is held."""
+    it = iter(rows)
+    while True:
+        fd, path = tempfile.mkstemp(prefix="dbt-pendo-load-", suffix=".csv")
+        try:
+            written = 0
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                for row in itertools.islice(it, size):
+                    f.write(_line(row))
+                    written += 1
+            if written:
+                yield path, written
+            if written < size:
+                return
+        finally:
+            os.unlink(path)
 
 
-def _field(value: str | None) -> str:
-    return "" if value is None else '"' + value.replace('"', '""') + '"'
+def _line(row: Row) -> str:
+    return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) + "\n"
 
 
 def chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -79,27 +94,20 @@ class InsertLoader:
 
 class DuckDbFileLoader:
     """DuckDB in this process: each chunk written to a CSV file and read by `read_csv` (an
-    order of magnitude faster than parsing the same rows as SQL text); the file is deleted."""
+    order of magnitude faster than parsing the same rows as SQL text)."""
 
     def __init__(self, width: int) -> None:
-        self._width = width
+        self._columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
 
     def load(self, session: Session, table: str, rows: Iterable[Row]) -> int:
-        columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(self._width))
         loaded = 0
-        for chunk in chunks(rows, LOAD_ROWS):
-            fd, path = tempfile.mkstemp(prefix="dbt-pendo-load-", suffix=".csv")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                    f.write(csv_text(chunk))
-                session.execute(
-                    f"insert into {table} select * from read_csv({session.literal(path)}, header = false, "
-                    f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
-                    f"allow_quoted_nulls = false, columns = {{{columns}}})"
-                )
-            finally:
-                os.unlink(path)
-            loaded += len(chunk)
+        for path, written in csv_files(rows, LOAD_ROWS):
+            session.execute(
+                f"insert into {table} select * from read_csv({session.literal(path)}, header = false, "
+                f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+                f"allow_quoted_nulls = false, columns = {{{self._columns}}})"
+            )
+            loaded += written
         return loaded
 
 
@@ -108,15 +116,14 @@ class PostgresCopyLoader:
 
     def load(self, session: Session, table: str, rows: Iterable[Row]) -> int:
         loaded = 0
-        for chunk in chunks(rows, LOAD_ROWS):
-            text = csv_text(chunk)
+        for path, written in csv_files(rows, LOAD_ROWS):
 
-            def copy(handle: Any, text: str = text) -> None:
-                with handle.cursor() as cursor:
-                    cursor.copy_expert(f"copy {table} from stdin with (format csv)", io.StringIO(text))
+            def copy(handle: Any, path: str = path) -> None:
+                with handle.cursor() as cursor, open(path, encoding="utf-8", newline="") as f:
+                    cursor.copy_expert(f"copy {table} from stdin with (format csv)", f)
 
             session.in_transaction(copy, f"copy {table} from stdin")
-            loaded += len(chunk)
+            loaded += written
         return loaded
 
 
