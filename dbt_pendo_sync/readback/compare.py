@@ -64,9 +64,9 @@ class Tally:
 
 
 def compare_sql(w: Warehouse, copy: PendoCopy, read: ReadBack, source: Source, part: IdRange) -> str:
-    """The model's rows with their copy in Pendo, those of ids in the range `part`, and
-    whether they were synced within the settle time: (id as `__sid`, in Pendo, recent, the
-    model's values..., Pendo's JSON texts...)."""
+    """The model's rows of ids in the range `part`, with their copy in Pendo and whether they
+    were synced within the settle time (each side cut to the range before it is joined): (id
+    as `__sid`, in Pendo, recent, the model's values..., Pendo's JSON texts...)."""
     string = w.macro("type_string")
     rid = f"cast(m.{w.quote(read.id_column)} as {string})"
     since = w.macro(
@@ -81,7 +81,9 @@ def compare_sql(w: Warehouse, copy: PendoCopy, read: ReadBack, source: Source, p
         f"select {rid} as __sid, p.__rid, case when st.synced_at > {since} then 1 else 0 end{mine}{held} "
         f"from {source.relation} m "
         f"left join (select * from {copy.table} where {_within(w, '__rid', part)}) p "
-        f"on p.__rid = {rid} left join ({source.state}) st on st.record_id = {rid} "
+        f"on p.__rid = {rid} "
+        f"left join (select * from ({source.state}) s where {_within(w, 's.record_id', part)}) st "
+        f"on st.record_id = {rid} "
         f"where m.{w.quote(read.id_column)} is not null and {_within(w, rid, part)}"
     )
 

@@ -75,19 +75,23 @@ def test_a_copy_cut_into_ranges_compares_every_record_once(tiny: TinyProject, le
         copy.add(pages)
         assert len(copy.ranges()) >= 5
         read = ReadBack("visitor", "id", (_field(),))
-        tally = compare_all(
-            w, copy, read, Source(str(w.relation(node)), _no_state(w), 0), Judged(equal=equal)
-        )
-        assert (tally.records, tally.compared, tally.absent) == (1000, 1000, 0)
-        assert (tally.equal, tally.drifted) == (len([i for i in range(1000) if i % 7]), 143)
+        recent = ids[::20]  # synced a moment ago: not judged
+        source = Source(str(w.relation(node)), _state(w, recent), 60)
+        tally = compare_all(w, copy, read, source, Judged(equal=equal))
+        assert (tally.records, tally.recent, tally.compared, tally.absent) == (1000, 50, 950, 0)
+        judged = [(i, rid) for i, rid in enumerate(ids) if rid not in recent]
+        held_equal = {rid for i, rid in judged if i % 7}
+        assert (tally.equal, tally.drifted) == (len(held_equal), len(judged) - len(held_equal))
         equal.load_spooled()
-        assert {r for (r,) in w.query(f"select __rid from {equal.table}")} == {
-            rid for i, rid in enumerate(ids) if i % 7
-        }
+        assert {r for (r,) in w.query(f"select __rid from {equal.table}")} == held_equal
     finally:
         copy.drop()
         equal.drop()
 
 
-def _no_state(w: Warehouse) -> str:
-    return "select cast(null as varchar) as record_id, cast(null as timestamp) as synced_at where 1 = 0"
+def _state(w: Warehouse, ids: list[str]) -> str:
+    """SQL of state rows of these ids, synced now."""
+    rows = " union all ".join(
+        f"select {w.literal(rid)} as record_id, current_timestamp as synced_at" for rid in ids
+    )
+    return rows
