@@ -4,7 +4,7 @@
 #                          sample_project on DuckDB, sync it into the local Pendo emulator, print
 #                          the summary
 #   scripts/dev.sh test    set up everything (the [dev] extra: every adapter, pyspark, the test and
-#                          lint tools), make sure PostgreSQL and Java are installed, check format,
+#                          lint tools), make sure PostgreSQL, Java and unixODBC are installed, check format,
 #                          lint and types (ruff, mypy), run the whole test suite
 #   scripts/dev.sh bench   set up everything (PostgreSQL too), run the benchmark (benchmarks/README in the main README)
 #   scripts/dev.sh setup [EXTRA]   only set up, with EXTRA (default dev)
@@ -82,6 +82,19 @@ ensure_java() {  # Spark (dbt-spark's session method, pyspark) runs on a JVM
   fi
 }
 
+ensure_odbc() {  # pyodbc (dbt-sqlserver, dbt-fabric, dbt-synapse) loads unixODBC's libodbc.so.2 on import
+  if ldconfig -p 2>/dev/null | grep -q 'libodbc\.so\.2 '; then
+    return
+  fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing unixODBC's library (Debian's libodbc2) for the SQL Server, Synapse and Fabric tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libodbc2 >/dev/null
+  else
+    echo "the SQL Server, Synapse and Fabric tests need unixODBC: install Debian's 'libodbc2' package" >&2
+    exit 2
+  fi
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -120,6 +133,7 @@ run_tests() {
   setup
   ensure_postgres
   ensure_java
+  ensure_odbc
   cd "$ROOT"
   echo "ruff format --check, ruff check, mypy" >&2
   "$VENV/bin/ruff" format --check --quiet dbt_pendo_sync tests benchmarks
