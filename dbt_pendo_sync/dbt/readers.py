@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from ..errors import WarehouseError
 from .duckdb_memory import bound_memory
 
-# Adapters whose connection handle is a DB-API 2.0 connection (cursor().fetchmany).
+# Adapters whose connection handle is a DB-API 2.0 connection (cursor().fetchmany), or
+# (Databricks) wraps one.
 DBAPI_ADAPTERS = frozenset(
     {"duckdb", "postgres", "redshift", "snowflake", "databricks", "sqlserver", "fabric", "synapse", "mysql"}
 )
@@ -96,6 +97,28 @@ class DuckDbReader(DbapiReader):
     def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
         """The query's rows in chunks of at most DUCKDB_FETCH_ROWS (or `fetch_rows`, if fewer)."""
         return super().stream(handle, sql, min(fetch_rows, DUCKDB_FETCH_ROWS))
+
+
+class DatabricksReader:
+    """dbt-databricks. Its connection handle (DatabricksHandle, from 1.9) wraps
+    databricks-sql-connector's connection and has no `cursor()`: its `execute` runs the query
+    on a cursor of its own and returns it wrapped, with `fetchmany` (the connector fetches the
+    result a batch at a time). A handle with a `cursor()` (older versions) is a DB-API one."""
+
+    def prepare(self, handle: Any) -> str | None:
+        """Nothing to ready."""
+        return None
+
+    def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
+        if callable(getattr(handle, "cursor", None)) or not callable(getattr(handle, "execute", None)):
+            yield from DbapiReader("databricks").stream(handle, sql, fetch_rows)
+            return
+        cursor = handle.execute(sql)
+        try:
+            while rows := cursor.fetchmany(fetch_rows):
+                yield rows
+        finally:
+            _close_quietly(cursor)
 
 
 class SparkReader:
@@ -187,13 +210,15 @@ class BigQueryReader:
 
 
 def reader_for(adapter_type: str, credentials: Any = None) -> RowReader:
-    """The reader for a dbt adapter type: Spark and BigQuery have their own; DB-API adapters
+    """The reader for a dbt adapter type: Spark, BigQuery and Databricks have their own; DB-API adapters
     (and adapters not known here, checked when they first read) use fetchmany. `credentials`
     (the profile's) carry settings a reader applies to its queries."""
     if adapter_type == "spark":
         return SparkReader()
     if adapter_type == "bigquery":
         return BigQueryReader(credentials)
+    if adapter_type == "databricks":
+        return DatabricksReader()
     if adapter_type == "duckdb" and _duckdb_in_process(credentials):
         return DuckDbReader(credentials)
     return DbapiReader(adapter_type)
