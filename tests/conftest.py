@@ -23,7 +23,7 @@ from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 from .support.fakesnow import FakesnowServer, start_fakesnow
 from .support.inprocess import run_cli, run_dbt
 from .support.postgres import PostgresServer, start_postgres
-from .support.redshift_relay import RedshiftRelay
+from .support.redshift import CATALOG_STANDINS, RedshiftRelay
 from .support.spark import SparkWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,7 +258,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 @pytest.fixture(scope="session")
 def redshift_relay(postgres: PostgresServer) -> Iterator[RedshiftRelay]:
-    """redshift_connector's way into the session's PostgreSQL server (support/redshift_relay.py)."""
+    """dbt-redshift's way into the session's PostgreSQL server, which gets the few catalog
+    objects of Redshift's that dbt-redshift reads (support/redshift.py)."""
+    import psycopg2
+
+    con = psycopg2.connect(postgres.dsn())
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(CATALOG_STANDINS)
+    finally:
+        con.close()
     with RedshiftRelay(postgres.host, postgres.port) as relay:
         yield relay
 
@@ -478,9 +488,6 @@ def _parsed_on(request: pytest.FixtureRequest, fixture: Path, warehouse: str) ->
         env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
         if warehouse == "redshift":
             env["INCR_RS_PORT"] = str(request.getfixturevalue("redshift_relay").port)
-            import psycopg2
-            con = psycopg2.connect(server.dsn()); con.autocommit = True
-            con.cursor().execute(open("/tmp/render-standins.sql").read()); con.close()
         project = IncrementalProject(path, env, warehouse, postgres=server, schema=schema)
     project.dbt("parse")
     return project

@@ -21,6 +21,7 @@ from dbt_pendo_sync.dbt.readers import BigQueryReader, reader_for
 from dbt_pendo_sync.errors import WarehouseError
 
 from ..support.bigquery_standin import BigQueryStandin, Column
+from ..support.offline import offline_warehouse
 
 PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "bigquery_project"
 UTC = dt.timezone.utc
@@ -251,14 +252,10 @@ def dbt_standin() -> Iterator[BigQueryStandin]:
 def warehouse(dbt_standin: BigQueryStandin) -> Iterator[Any]:
     """A Warehouse over dbt-bigquery's adapter, built from a profile that needs no network
     (`oauth-secrets` with a fixed token), its `api_endpoint` the stand-in."""
-    from dbt_pendo_sync.dbt.compat import DbtTarget, build_adapter, release_adapter
-    from dbt_pendo_sync.dbt.warehouse import Warehouse
-
     with pytest.MonkeyPatch.context() as env:
         env.setenv("BIGQUERY_STANDIN_ENDPOINT", dbt_standin.endpoint)
-        adapter = build_adapter(DbtTarget(PROJECT))
-    yield Warehouse(adapter)
-    release_adapter(adapter)
+        with offline_warehouse(PROJECT) as w:
+            yield w
 
 
 def test_the_warehouse_streams_through_dbt_bigquerys_own_client(

@@ -32,7 +32,7 @@ from ..conftest import (
 N = 2000
 # The scenarios that also run on Spark (plain tables: no DELETE, no transactions).
 also_on_spark = pytest.mark.parametrize("incremental", [*INCREMENTAL_WAREHOUSES, ON_SPARK], indirect=True)
-# dbt-redshift on the PostgreSQL server, through support/redshift_relay.py: the scenarios only.
+# dbt-redshift on the PostgreSQL server (support/redshift.py): the scenarios only.
 also_on_spark_and_redshift = pytest.mark.parametrize(
     "incremental", [*INCREMENTAL_WAREHOUSES, ON_SPARK, "redshift"], indirect=True
 )

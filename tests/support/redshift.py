@@ -1,15 +1,24 @@
-"""A TCP relay on 127.0.0.1 that lets redshift_connector (dbt-redshift's driver) talk to the
-tests' PostgreSQL server.
+"""dbt-redshift against the tests' PostgreSQL server: what Redshift has and PostgreSQL lacks,
+found by running the incremental scenarios through dbt-redshift (test_incremental.py), and
+the least that lets them run. Each piece below is named with the error PostgreSQL gave.
 
-redshift_connector's start-up packet always carries four settings that only Redshift knows:
-`client_protocol_version`, `driver_version`, `os_version` and `driver_discovery_version`, and
-PostgreSQL ends such a connection at once (FATAL 42704, unrecognized configuration parameter
-"client_protocol_version"). The relay reads each connection's start-up packet, drops those
-four, sends the rest on to PostgreSQL and from then on copies bytes both ways untouched: every
-query and answer after the start-up is PostgreSQL's own. One answer of the start-up is
-trimmed too: redshift_connector parses the server's `server_version` with packaging.version,
-which takes Redshift's `8.0.2` but fails on Debian's `15.18 (Debian 15.18-0+deb12u1)`; the
-relay sends `15.18`.
+1. redshift_connector's start-up packet always carries four settings only Redshift knows:
+   `client_protocol_version`, `driver_version`, `os_version` and `driver_discovery_version`.
+   PostgreSQL ends the connection at once: FATAL 42704, unrecognized configuration parameter
+   "client_protocol_version". `RedshiftRelay`, a TCP relay on 127.0.0.1, drops those four from
+   the start-up packet and copies every byte after it untouched.
+2. redshift_connector parses the server's `server_version` with packaging.version: Redshift's
+   `8.0.2` parses, Debian's `15.18 (Debian 15.18-0+deb12u1)` does not (InvalidVersion). The
+   relay sends `15.18`.
+3. dbt-redshift's get_columns_in_relation reads two catalog objects of Redshift's own:
+   `function pg_get_late_binding_view_cols() does not exist` (late-binding views) and
+   `relation "pg_catalog.svv_external_columns" does not exist` (Spectrum's external tables).
+   CATALOG_STANDINS makes both, empty: PostgreSQL has neither kind of view.
+4. dbt-redshift's current_timestamp is `getdate()`: `function getdate() does not exist`.
+   CATALOG_STANDINS makes it (a timestamp without time zone, to the second, as Redshift's).
+
+Everything else ran as it is: dbt-redshift's connection, its `dbt build`, its relation
+listing (information_schema), its DDL, and the package's SQL as dbt-redshift renders it.
 """
 
 from __future__ import annotations
@@ -23,6 +32,21 @@ from dataclasses import dataclass, field
 REDSHIFT_ONLY = frozenset({"client_protocol_version", "driver_version", "os_version", "driver_discovery_version"})
 _PROTOCOL_3 = 196608
 _CHUNK = 65536
+
+
+# What Redshift has and PostgreSQL lacks (3. and 4. above), as PostgreSQL SQL.
+CATALOG_STANDINS = """
+create or replace function public.pg_get_late_binding_view_cols() returns setof record
+  language sql as $$ select null::name, null::name, null::name, null::varchar, null::int where false $$;
+set allow_system_table_mods = on;
+create or replace view pg_catalog.svv_external_columns as
+  select null::name as schemaname, null::name as tablename, null::name as columnname,
+         null::text as external_type, null::int as columnnum
+  where false;
+reset allow_system_table_mods;
+create or replace function public.getdate() returns timestamp
+  language sql as $$ select localtimestamp(0) $$;
+"""
 
 
 @dataclass
