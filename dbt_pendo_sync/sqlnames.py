@@ -27,7 +27,8 @@ def schema_name_problem(name: str) -> str | None:
 def relation_part_problem(name: str, *, quoted: bool, quote_char: str) -> str | None:
     """Why one part of a relation name (its database, schema or identifier) cannot go into
     dbt's SQL safely, or None: quoted, it must hold neither the character that ends its quotes
-    (`quote_char`: `"`, a backtick, T-SQL's `]`) nor `'` or `\\`; unquoted (the project's `quoting:`), it must be a plain name."""
+    (`quote_char`: `"`, a backtick, T-SQL's `]`) nor `'` or `\\`; unquoted (the project's
+    `quoting:`), it must be a plain name."""
     if not quoted:
         if _UNQUOTED_PART.fullmatch(name):
             return None

@@ -23,7 +23,7 @@ from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 from .support.fakesnow import FakesnowServer, start_fakesnow
 from .support.inprocess import run_cli, run_dbt
 from .support.postgres import PostgresServer, start_postgres
-from .support.redshift import CATALOG_STANDINS, RedshiftRelay
+from .support.redshift import RedshiftRelay, relay_to
 from .support.spark import SparkWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,18 +258,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 @pytest.fixture(scope="session")
 def redshift_relay(postgres: PostgresServer) -> Iterator[RedshiftRelay]:
-    """dbt-redshift's way into the session's PostgreSQL server, which gets the few catalog
-    objects of Redshift's that dbt-redshift reads (support/redshift.py)."""
-    import psycopg2
-
-    con = psycopg2.connect(postgres.dsn())
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(CATALOG_STANDINS)
-    finally:
-        con.close()
-    with RedshiftRelay(postgres.host, postgres.port) as relay:
+    """dbt-redshift's way into the session's PostgreSQL server (support/redshift.py)."""
+    with relay_to(postgres) as relay:
         yield relay
 
 

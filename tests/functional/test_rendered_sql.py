@@ -127,7 +127,9 @@ def _t_sql_rules(w: Warehouse, texts: dict[str, str]) -> None:
         assert "coalesce((" not in text, name  # a condition is no value in T-SQL
     t = table(w, "t")
     assert texts["pendo_sync_select_first"] == f"select top (10) id from {t} where id is not null order by 1"
-    assert texts["pendo_sync_rows_kept"] == f"select * from {t} where case when ({WHERE}) then 0 else 1 end = 1"
+    assert (
+        texts["pendo_sync_rows_kept"] == f"select * from {t} where case when ({WHERE}) then 0 else 1 end = 1"
+    )
     name = str(t).replace("'", "''")
     assert texts["pendo_sync_create_table"] == f"if object_id('{name}', 'U') is null create table {t} (a int)"
     assert w.macro("current_timestamp") == "CAST(SYSDATETIME() AS DATETIME2(6))"
@@ -182,7 +184,8 @@ def test_the_sql_each_adapter_writes(w: Warehouse):
 S = "\x1f"  # snapshot.py's separator
 NVARCHAR = (
     f"lower(convert(varchar(64), hashbytes('SHA2_256', cast('1{S}visitor' as nvarchar(max)) + "
-    f"case when [plan] is null then '{S}plan:null' else '{S}plan=' + convert(nvarchar(max), [plan], 126) end), 2))"
+    f"case when [plan] is null then '{S}plan:null' else '{S}plan=' + convert(nvarchar(max), [plan], 126) end"
+    "), 2))"
 )
 FINGERPRINTS = {  # [plan]: the adapter's quotes
     "sqlserver": NVARCHAR,

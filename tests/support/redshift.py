@@ -26,10 +26,17 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+from .postgres import PostgresServer
 
 # The start-up settings of redshift_connector's packet that PostgreSQL refuses.
-REDSHIFT_ONLY = frozenset({"client_protocol_version", "driver_version", "os_version", "driver_discovery_version"})
+REDSHIFT_ONLY = frozenset(
+    {"client_protocol_version", "driver_version", "os_version", "driver_discovery_version"}
+)
 _PROTOCOL_3 = 196608
 _CHUNK = 65536
 
@@ -69,7 +76,7 @@ class RedshiftRelay:
     def port(self) -> int:
         return int(self._listener.getsockname()[1])
 
-    def _start(self, target, *args) -> None:  # type: ignore[no-untyped-def]
+    def _start(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -122,6 +129,22 @@ class RedshiftRelay:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def relay_to(server: PostgresServer) -> Iterator[RedshiftRelay]:
+    """A relay to `server`, whose database gets CATALOG_STANDINS first."""
+    import psycopg2
+
+    con = psycopg2.connect(server.dsn())
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(CATALOG_STANDINS)
+    finally:
+        con.close()
+    with RedshiftRelay(server.host, server.port) as relay:
+        yield relay
 
 
 def _relay_start_up_answers(server: socket.socket, client: socket.socket) -> bool:

@@ -7,7 +7,14 @@ import sqlite3
 
 import pytest
 
-from dbt_pendo_sync.dbt.readers import BigQueryReader, DatabricksReader, DbapiReader, SparkReader, reader_for
+from dbt_pendo_sync.dbt.readers import (
+    BigQueryReader,
+    DatabricksReader,
+    DbapiReader,
+    RedshiftReader,
+    SparkReader,
+    reader_for,
+)
 from dbt_pendo_sync.errors import WarehouseError
 
 from ..support.dbapi_standin import StandinConnection
@@ -17,7 +24,8 @@ def test_the_reader_follows_the_adapter_type():
     assert isinstance(reader_for("spark"), SparkReader)
     assert isinstance(reader_for("bigquery"), BigQueryReader)
     assert isinstance(reader_for("databricks"), DatabricksReader)
-    for adapter in ("duckdb", "postgres", "snowflake", "redshift", "sqlserver", "fabric", "synapse"):
+    assert isinstance(reader_for("redshift"), RedshiftReader)
+    for adapter in ("duckdb", "postgres", "snowflake", "sqlserver", "fabric", "synapse"):
         assert isinstance(reader_for(adapter), DbapiReader)
 
 
