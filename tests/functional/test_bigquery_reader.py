@@ -21,7 +21,7 @@ from dbt_pendo_sync.dbt.readers import BigQueryReader, reader_for
 from dbt_pendo_sync.errors import WarehouseError
 
 from ..support.bigquery_standin import BigQueryStandin, Column
-from ..support.offline import offline_warehouse
+from ..support.offline import offline_warehouse, sample_merge
 
 PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "bigquery_project"
 UTC = dt.timezone.utc
@@ -327,21 +327,10 @@ def test_dbt_renders_the_ledgers_sql_in_bigquerys_dialect(warehouse: Any) -> Non
 def test_the_ledgers_merge_is_one_bigquery_transaction(warehouse: Any) -> None:
     """dbt-bigquery's begin and commit do nothing, so the merge's statements go as one script
     in BigQuery's own transaction: all of them or none."""
-    from dbt_pendo_sync.ledger.dialect import Merge, TransactionalDialect, dialect_for
+    from dbt_pendo_sync.ledger.dialect import TransactionalDialect, dialect_for
 
     w = warehouse
-    table = lambda name: w.table("standin-project", "analytics", name)  # noqa: E731
-    merge = Merge(
-        state=table("pendo_sync_state"),
-        journal=table("pendo_sync_journal"),
-        snapshot=table("pendo_sync_snap_x"),
-        model_id=w.literal("model.p.m"),
-        confirmed="s.__change <> 'same'",
-        now=w.macro("current_timestamp"),
-        replace_all=False,
-        forget_dropped=True,
-        dropped="s.__change = 'dropped'",
-    )
+    merge = sample_merge(w, "standin-project", "analytics")
     (script,) = w.statements("pendo_sync_merge", journal=merge.journal, **merge.macro_args())
     lines = script.split("\n")
     assert lines[0] == "begin transaction;"

@@ -17,7 +17,7 @@ from dbt_pendo_sync.errors import ConfigError
 from dbt_pendo_sync.ledger.dialect import Merge, TransactionalDialect, dialect_for
 from dbt_pendo_sync.ledger.snapshot import _fingerprint_sql
 
-from ..support.offline import offline_warehouse
+from ..support.offline import offline_warehouse, sample_merge
 
 TSQL = ("sqlserver", "synapse", "fabric")
 ADAPTERS = (*TSQL, "databricks", "redshift")
@@ -39,17 +39,7 @@ def table(w: Warehouse, name: str) -> Any:
 
 
 def merge(w: Warehouse) -> Merge:
-    return Merge(
-        state=table(w, "pendo_sync_state"),
-        journal=table(w, "pendo_sync_journal"),
-        snapshot=table(w, "pendo_sync_snap_x"),
-        model_id=w.literal("model.p.m"),
-        confirmed="s.__change <> 'same'",
-        now=w.macro("current_timestamp"),
-        replace_all=False,
-        forget_dropped=True,
-        dropped="s.__change = 'dropped'",
-    )
+    return sample_merge(w, "analytics", "pendo")
 
 
 def _record_json_args(w: Warehouse) -> dict[str, Any]:
