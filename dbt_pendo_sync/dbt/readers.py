@@ -30,6 +30,8 @@ SPARK_LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 class RowReader(Protocol):
     """Streams the rows of one query from a connection handle of its adapter."""
 
+    in_process: bool  # the warehouse runs in this process: its memory is ours
+
     def prepare(self, handle: Any) -> str | None:
         """Ready a just-opened connection handle, before any query runs on it; a line for
         the debug log on how, if anything is worth saying."""
@@ -43,6 +45,8 @@ class RowReader(Protocol):
 class DbapiReader:
     """A DB-API cursor's `fetchmany`; a server-side cursor where the driver has one
     (psycopg2: named, WITH HOLD), so the warehouse keeps the rows until they are fetched."""
+
+    in_process = False
 
     def __init__(self, adapter_type: str) -> None:
         self.adapter_type = adapter_type
@@ -86,6 +90,8 @@ class DbapiReader:
 class DuckDbReader(DbapiReader):
     """DuckDB, which runs in this process: `fetchmany` in small chunks, with the session's
     memory bounded where the profile sets no limit (duckdb_memory.py)."""
+
+    in_process = True
 
     def __init__(self, credentials: Any = None) -> None:
         super().__init__("duckdb")
@@ -159,6 +165,8 @@ class SparkReader:
     SparkSession, and rows come to Python a partition at a time (`toLocalIterator`). Its
     other methods (thrift, http, odbc) wrap a DB-API connection, read with `fetchmany`."""
 
+    in_process = False  # the JVM's memory is its own
+
     def prepare(self, handle: Any) -> str | None:
         """Start the process's SparkSession, quiet, unless one runs already (dbt-spark would
         start it on the first query with Spark's console logging and progress bar)."""
@@ -215,6 +223,8 @@ class BigQueryReader:
     The profile's job settings apply as they do to dbt's own queries: `maximum_bytes_billed`
     (BigQuery fails a query that would bill more), `priority` (interactive or batch) and
     `job_execution_timeout_seconds` (`credentials`: the adapter's profile credentials)."""
+
+    in_process = False
 
     def __init__(self, credentials: Any = None) -> None:
         self._bytes_billed = getattr(credentials, "maximum_bytes_billed", None)

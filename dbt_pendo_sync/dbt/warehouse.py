@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,6 +19,7 @@ from ..errors import ConfigError, WarehouseError, one_line
 from ..sqlnames import quote_identifier, relation_part_problem
 from .artifacts import ModelNode
 from .compat import release_adapter
+from .loaders import Row, loader_for
 from .readers import reader_for
 
 FETCH_ROWS = 10_000
@@ -203,18 +204,38 @@ class Warehouse:
 
     def execute(self, *statements: str) -> None:
         """Run statements in one transaction on this thread's connection, and commit."""
-        try:
-            # dbt's own lookups (columns, relations) may have left a transaction open.
-            if not self._adapter.connections.get_thread_connection().transaction_open:
-                self._adapter.connections.begin()
+
+        def run(handle: Any) -> None:
             for sql in statements:
                 self._adapter.execute(sql, auto_begin=False, fetch=False)
+
+        self.in_transaction(run, statements[0])
+
+    def in_transaction(self, work: Callable[[Any], None], what: str) -> None:
+        """Call `work` with this thread's driver handle inside one transaction, and commit;
+        a failure rolls back and names `what` (the statement)."""
+        try:
+            connection = self._adapter.connections.get_thread_connection()
+            # dbt's own lookups (columns, relations) may have left a transaction open.
+            if not connection.transaction_open:
+                self._adapter.connections.begin()
+            work(connection.handle)
             self._adapter.connections.commit()
         except Exception as exc:  # driver errors have no common base class
             self._rollback()
             raise WarehouseError(
-                f"statement failed: {one_line(exc, _ERROR_CHARS)}\n  SQL: {statements[0][:300]}"
+                f"statement failed: {one_line(exc, _ERROR_CHARS)}\n  SQL: {what[:300]}"
             ) from None
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the warehouse runs in this process (DuckDB), so its memory is the sync's."""
+        return self._reader.in_process
+
+    def load(self, table: Any, width: int, rows: Iterable[Row]) -> int:
+        """Rows of text into a table of ours whose `width` columns are all text, in bounded
+        chunks (loaders.py); how many."""
+        return loader_for(self.adapter_type, self.in_process, width).load(self, str(table), rows)
 
     def _commit_open(self) -> None:
         """Commit the transaction dbt's macros may have begun on this thread's connection."""
