@@ -113,6 +113,8 @@ class RedshiftReader:
     begins one (and ends it) when the connection is in none, as with dbt-redshift's default
     `autocommit`; otherwise the cursor lives in the transaction already open."""
 
+    in_process = False
+
     def prepare(self, handle: Any) -> str | None:
         """Nothing to ready."""
         return None
@@ -143,6 +145,8 @@ class DatabricksReader:
     databricks-sql-connector's connection and has no `cursor()`: its `execute` runs the query
     on a cursor of its own and returns it wrapped, with `fetchmany` (the connector fetches the
     result a batch at a time). A handle with a `cursor()` (older versions) is a DB-API one."""
+
+    in_process = False
 
     def prepare(self, handle: Any) -> str | None:
         """Nothing to ready."""
