@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..errors import ConfigError, WarehouseError, one_line
@@ -97,12 +98,12 @@ class Warehouse:
     def _create(self, policy: dict[str, bool], **parts: Any) -> Any:
         """A Relation of these parts (and `type`), each checked: dbt renders them into SQL
         unescaped, so a part that could end its quotes or its literal is a ConfigError."""
-        quote_char = self._adapter.Relation.quote_character
+        close = self._quotes[1]
         for kind in ("database", "schema", "identifier"):
             name = parts.get(kind)
             if name is None:
                 continue
-            why = relation_part_problem(name, quoted=policy.get(kind, False), quote_char=quote_char)
+            why = relation_part_problem(name, quoted=policy.get(kind, False), quote_char=close)
             if why:
                 raise ConfigError(f"{'table name' if kind == 'identifier' else kind} {why}")
         return self._adapter.Relation.create(**parts, quote_policy=policy)
@@ -303,12 +304,20 @@ class Warehouse:
         with self._adapter.connection_named(name):
             yield self
 
+    @cached_property
+    def _quotes(self) -> str:
+        """The characters that open and close a quoted name in the adapter's relations: `""`,
+        a pair of backticks, or `[]` (dbt-fabric's relations quote as T-SQL does, whatever
+        their `quote_character` says)."""
+        return str(self._adapter.Relation.create().quoted(""))
+
     def quote(self, identifier: str) -> str:
-        """An identifier (a column's real name) in the adapter's quote characters, the quote
-        character inside it escaped, so that no name can end its quotes."""
+        """An identifier (a column's real name) in the quotes of the adapter's relations, the
+        closing character inside it escaped, so that no name can end its quotes."""
         return quote_identifier(
             identifier,
-            self._adapter.Relation.quote_character,
+            self._quotes[0],
+            close=self._quotes[1],
             backslash_escapes=self.adapter_type in _BACKSLASH_QUOTED,
         )
 

@@ -158,7 +158,10 @@ class ModelSnapshot:
             f"from {self.relation}{where}"
         )
         if not self._state_exists:
-            sql = f"select __id, __rid, __fp{cols}, '{ChangeKind.NEW}' as __change from ({frozen}) m"
+            # A text column, not the literal's own type: SQL Server's SELECT INTO (and some
+            # CREATE TABLE AS) would make it char(3), too short for adopt()'s 'adopted'.
+            new = f"cast('{ChangeKind.NEW}' as {string})"
+            sql = f"select __id, __rid, __fp{cols}, {new} as __change from ({frozen}) m"
         else:
             sql = self._diff(frozen)
         w.drop_table(self.table)

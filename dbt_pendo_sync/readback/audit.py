@@ -111,7 +111,9 @@ def _sample(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> 
         return None
     rid = f"cast({w.quote(read.id_column)} as {w.macro('type_string')})"
     where = f"{w.quote(read.id_column)} is not null"
-    sql = f"select {rid} from {relation} where {where} order by 1 limit {int(sample)}"
+    sql = w.macro(
+        "pendo_sync_select_first", columns=rid, relation=relation, where=where, order_by="1", n=int(sample)
+    )
     return [str(value) for (value,) in w.query(sql)]
 
 
