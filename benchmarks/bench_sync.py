@@ -3,7 +3,7 @@ local server), and Spark with --spark. `bash scripts/dev.sh bench` runs it.
 
     .venv/bin/python benchmarks/bench_sync.py [--rows 1000000] [--batch-size 500] [--threads N]
         [--big [10000000]] [--workdir DIR] [--rows-list 1000000,10000000] [--spark]
-        [--soak-rows 20000] [--no-soak] [--no-postgres]
+        [--soak-rows 20000] [--no-soak] [--no-postgres] [--readback-only]
 
 Every step is a child process timed from the outside (wall, CPU and peak RSS from wait4); every
 sync runs with its default options against a fresh `dbt-pendo emulator`. The report ends with

@@ -26,8 +26,9 @@ def schema_name_problem(name: str) -> str | None:
 
 def relation_part_problem(name: str, *, quoted: bool, quote_char: str) -> str | None:
     """Why one part of a relation name (its database, schema or identifier) cannot go into
-    dbt's SQL safely, or None: quoted, it must hold neither the quote character nor `'` or
-    `\\`; unquoted (the project's `quoting:`), it must be a plain name."""
+    dbt's SQL safely, or None: quoted, it must hold neither the character that ends its quotes
+    (`quote_char`: `"`, a backtick, T-SQL's `]`) nor `'` or `\\`; unquoted (the project's
+    `quoting:`), it must be a plain name."""
     if not quoted:
         if _UNQUOTED_PART.fullmatch(name):
             return None
@@ -42,12 +43,16 @@ def relation_part_problem(name: str, *, quoted: bool, quote_char: str) -> str | 
     return f"{name!r} holds {shown}, which dbt writes into SQL without escaping"
 
 
-def quote_identifier(name: str, quote_char: str, *, backslash_escapes: bool = False) -> str:
-    """`name` as a quoted identifier: the quote character inside it doubled (standard SQL,
-    Spark's backticks), or, where quoted identifiers take backslash escapes (BigQuery), the
-    quote character and backslashes escaped with a backslash."""
+def quote_identifier(
+    name: str, quote_char: str, *, close: str | None = None, backslash_escapes: bool = False
+) -> str:
+    """`name` as a quoted identifier, between `quote_char` and `close` (T-SQL's `[` and `]`;
+    by default `quote_char` again): the closing character inside it doubled (standard SQL,
+    Spark's backticks, T-SQL's `]]`), or, where quoted identifiers take backslash escapes
+    (BigQuery), the quote character and backslashes escaped with a backslash."""
+    end = close or quote_char
     if backslash_escapes:
-        body = name.replace("\\", "\\\\").replace(quote_char, "\\" + quote_char)
+        body = name.replace("\\", "\\\\").replace(end, "\\" + end)
     else:
-        body = name.replace(quote_char, quote_char * 2)
-    return f"{quote_char}{body}{quote_char}"
+        body = name.replace(end, end * 2)
+    return f"{quote_char}{body}{end}"

@@ -4,7 +4,7 @@
 #                          sample_project on DuckDB, sync it into the local Pendo emulator, print
 #                          the summary
 #   scripts/dev.sh test    set up everything (the [dev] extra: every adapter, pyspark, the test and
-#                          lint tools), make sure PostgreSQL, MariaDB and Java are installed, check format,
+#                          lint tools), make sure PostgreSQL, MariaDB, Java and unixODBC are installed, check format,
 #                          lint and types (ruff, mypy), run the whole test suite
 #   scripts/dev.sh bench   set up everything (PostgreSQL too), run the benchmark (benchmarks/README in the main README)
 #   scripts/dev.sh setup [EXTRA]   only set up, with EXTRA (default dev)
@@ -56,43 +56,44 @@ setup() {  # setup EXTRA: .venv with dbt-pendo-sync[EXTRA]; a venv that has more
   echo "$wanted" >>"$stamp"
 }
 
-ensure_postgres() {
-  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
-    return
-  fi
+apt_install() {  # apt_install PACKAGE FOR: Debian's PACKAGE, which FOR needs (as root), or say so and stop
+  local package="$1" needed_for="$2"
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing PostgreSQL (Debian's postgresql package) for the test suite" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    echo "installing Debian's $package for $needed_for" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
   else
-    echo "the tests need PostgreSQL's server binaries: install Debian's 'postgresql' package" >&2
+    echo "$needed_for needs Debian's '$package' package: install it" >&2
     exit 2
   fi
 }
 
-ensure_mariadb() {  # the tests attach a MariaDB server to DuckDB (its mysql extension)
-  if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then
+ensure_postgres() {  # the tests start PostgreSQL servers of their own
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
     return
   fi
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing MariaDB (Debian's mariadb-server package) for the test suite" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
-  else
-    echo "the tests need MariaDB's server: install Debian's 'mariadb-server' package" >&2
-    exit 2
+  apt_install postgresql "the test suite (PostgreSQL's server binaries)"
+}
+
+ensure_mariadb() {  # the tests attach a MariaDB server to DuckDB (its mysql extension)
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    apt_install mariadb-server "the test suite (MariaDB's server)"
   fi
 }
 
 ensure_java() {  # Spark (dbt-spark's session method, pyspark) runs on a JVM
-  if command -v java >/dev/null 2>&1; then
-    return
+  if ! command -v java >/dev/null 2>&1; then
+    apt_install openjdk-17-jre-headless "the Spark tests (Java 17)"
   fi
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Java (Debian's openjdk-17-jre-headless) for the Spark tests" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
-  else
-    echo "the Spark tests need Java 17: install Debian's 'openjdk-17-jre-headless' package" >&2
-    exit 2
-  fi
+}
+
+ensure_odbc() {  # pyodbc (dbt-sqlserver, dbt-fabric, dbt-synapse) loads unixODBC's libodbc.so.2 on import
+  local lib
+  for lib in /usr/lib/*/libodbc.so.2 /usr/lib/libodbc.so.2 /lib/*/libodbc.so.2; do
+    if [ -e "$lib" ]; then
+      return
+    fi
+  done
+  apt_install libodbc2 "the SQL Server, Synapse and Fabric tests (unixODBC's library)"
 }
 
 free_port() {
@@ -134,6 +135,7 @@ run_tests() {
   ensure_postgres
   ensure_mariadb
   ensure_java
+  ensure_odbc
   cd "$ROOT"
   echo "ruff format --check, ruff check, mypy" >&2
   "$VENV/bin/ruff" format --check --quiet dbt_pendo_sync tests benchmarks

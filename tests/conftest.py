@@ -23,6 +23,7 @@ from dbt_pendo_sync.emulator import EmulatorData, PendoEmulator
 from .support.fakesnow import FakesnowServer, start_fakesnow
 from .support.inprocess import run_cli, run_dbt
 from .support.postgres import PostgresServer, start_postgres
+from .support.redshift import RedshiftRelay, relay_to
 from .support.spark import SparkWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,6 +257,13 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 
 @pytest.fixture(scope="session")
+def redshift_relay(postgres: PostgresServer) -> Iterator[RedshiftRelay]:
+    """dbt-redshift's way into the session's PostgreSQL server (support/redshift.py)."""
+    with relay_to(postgres) as relay:
+        yield relay
+
+
+@pytest.fixture(scope="session")
 def fakesnow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakesnowServer]:
     """A real fakesnow server (Snowflake's protocol over DuckDB) for the whole session."""
     server = start_fakesnow(tmp_path_factory.mktemp("fakesnow"))
@@ -465,10 +473,12 @@ def _parsed_on(request: pytest.FixtureRequest, fixture: Path, warehouse: str) ->
         project = IncrementalProject(path, base_env(INCR_DUCKDB_PATH="fixture.duckdb"), "duckdb")
     elif warehouse == "snowflake":
         project = snowflake_incremental(path, request.getfixturevalue("fakesnow"), database=schema)
-    else:
+    else:  # postgres, or redshift: dbt-redshift on the same server through its relay
         server = request.getfixturevalue("postgres")
         env = base_env(**server.env("INCR_PG_"), INCR_PG_SCHEMA=schema)
-        project = IncrementalProject(path, env, "postgres", postgres=server, schema=schema)
+        if warehouse == "redshift":
+            env["INCR_RS_PORT"] = str(request.getfixturevalue("redshift_relay").port)
+        project = IncrementalProject(path, env, warehouse, postgres=server, schema=schema)
     project.dbt("parse")
     return project
 

@@ -16,7 +16,7 @@ from .children import CHILDREN
 from .config import BIG_ROWS, SOAK_ROWS, SYNC_START_WINDOW, SYNC_THREADS_CEILING, BenchError, Settings
 from .project import prepare_workdir, write_emulator_data
 from .report import machine_line, print_report, to_json
-from .runs import run_single, run_sizes
+from .runs import run_readback, run_single, run_sizes
 from .steps import Bench
 
 DESCRIPTION = "Benchmark of `dbt-pendo sync` against the local Pendo emulator (benchmarks/README.md)."
@@ -74,6 +74,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-soak", action="store_true", help="skip the kill soak")
     p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL steps")
+    p.add_argument(
+        "--readback-only",
+        action="store_true",
+        help="only the read-back steps (full sync, read alone, audit, sync --adopt) at --rows and --big",
+    )
     return p
 
 
@@ -102,8 +107,8 @@ def main() -> int:
         return 0
     p = parser()
     args = p.parse_args()
-    if args.rows_list and (args.spark or args.big):
-        p.error("--spark and --big run at --rows, not with --rows-list")
+    if args.rows_list and (args.spark or args.big or args.readback_only):
+        p.error("--spark, --big and --readback-only run at --rows, not with --rows-list")
 
     def run(command: str) -> int:
         workdir = prepare_workdir(args.workdir)
@@ -114,7 +119,10 @@ def main() -> int:
         print(machine_line(args.spark), flush=True)
         bench = Bench(settings)
         write_emulator_data(bench.data_file)
-        outcome = run_sizes(bench, args.rows_list) if args.rows_list else run_single(bench)
+        if args.rows_list:
+            outcome = run_sizes(bench, args.rows_list)
+        else:
+            outcome = run_readback(bench) if args.readback_only else run_single(bench)
         write_results(workdir / "bench_results.json", to_json(outcome, bench, command))
         print_report(outcome, bench)
         return 0

@@ -59,6 +59,25 @@ def run_single(bench: Bench) -> dict[str, Any]:
     return outcome
 
 
+def run_readback(bench: Bench) -> dict[str, Any]:
+    """Only the read-back steps (issue 25), at --rows and then at --big (if given)."""
+    s = bench.s
+    stage = Stages(1 + bool(s.big))
+    stage(f"read-back at {s.rows:,} rows: full sync, read alone, audit, 1% rebuild, sync --adopt")
+    steps = readback_steps(bench, s.rows, SMALL)
+    if s.big:
+        stage(f"--big: read-back at {s.big:,} rows: full sync, read alone, audit, 1% rebuild, sync --adopt")
+        steps |= readback_steps(bench, s.big, BIG)
+    postgres = {"skipped": "--readback-only"}
+    return {
+        "mode": "single",
+        "rows": s.rows,
+        "steps": steps,
+        "postgres": postgres,
+        "goals": readback_goals(steps, s),
+    }
+
+
 def duckdb_steps(bench: Bench, stage: Stages) -> dict[str, Step]:
     """Every step at --rows on DuckDB."""
     n = bench.s.rows

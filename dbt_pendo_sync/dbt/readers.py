@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from ..errors import WarehouseError
 from .duckdb_memory import bound_memory
 
-# Adapters whose connection handle is a DB-API 2.0 connection (cursor().fetchmany).
+# Adapters whose connection handle is a DB-API 2.0 connection (cursor().fetchmany), or
+# (Databricks) wraps one.
 DBAPI_ADAPTERS = frozenset(
     {"duckdb", "postgres", "redshift", "snowflake", "databricks", "sqlserver", "fabric", "synapse", "mysql"}
 )
@@ -29,6 +30,8 @@ SPARK_LOG4J2 = Path(__file__).with_name("spark-log4j2.properties")
 class RowReader(Protocol):
     """Streams the rows of one query from a connection handle of its adapter."""
 
+    in_process: bool  # the warehouse runs in this process: its memory is ours
+
     def prepare(self, handle: Any) -> str | None:
         """Ready a just-opened connection handle, before any query runs on it; a line for
         the debug log on how, if anything is worth saying."""
@@ -42,6 +45,8 @@ class RowReader(Protocol):
 class DbapiReader:
     """A DB-API cursor's `fetchmany`; a server-side cursor where the driver has one
     (psycopg2: named, WITH HOLD), so the warehouse keeps the rows until they are fetched."""
+
+    in_process = False
 
     def __init__(self, adapter_type: str) -> None:
         self.adapter_type = adapter_type
@@ -86,6 +91,8 @@ class DuckDbReader(DbapiReader):
     """DuckDB, which runs in this process: `fetchmany` in small chunks, with the session's
     memory bounded where the profile sets no limit (duckdb_memory.py)."""
 
+    in_process = True
+
     def __init__(self, credentials: Any = None) -> None:
         super().__init__("duckdb")
         self._settings = getattr(credentials, "settings", None)
@@ -98,10 +105,71 @@ class DuckDbReader(DbapiReader):
         return super().stream(handle, sql, min(fetch_rows, DUCKDB_FETCH_ROWS))
 
 
+class RedshiftReader:
+    """Redshift (dbt-redshift's handle is a redshift_connector connection), whose cursors read
+    a query's whole result into memory on `execute`, so that `fetchmany` only slices it: the
+    rows come through a cursor of the server's instead, `DECLARE ... CURSOR` then
+    `FETCH FORWARD n` per chunk. Redshift keeps a cursor inside a transaction: the reader
+    begins one (and ends it) when the connection is in none, as with dbt-redshift's default
+    `autocommit`; otherwise the cursor lives in the transaction already open."""
+
+    in_process = False
+
+    def prepare(self, handle: Any) -> str | None:
+        """Nothing to ready."""
+        return None
+
+    def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
+        name = f"dbt_pendo_sync_{next(_cursor_names)}"
+        cursor = handle.cursor()
+        own = bool(getattr(handle, "autocommit", False)) and not getattr(handle, "in_transaction", False)
+        try:
+            if own:
+                cursor.execute("begin")
+            cursor.execute(f"declare {name} cursor for {sql}")
+            while True:
+                cursor.execute(f"fetch forward {int(fetch_rows)} from {name}")
+                rows = cursor.fetchall()
+                if not rows:
+                    break
+                yield rows
+            cursor.execute(f"close {name}")
+        finally:  # a read only: ending the transaction the reader began loses nothing
+            if own:
+                _end_quietly(cursor, "rollback")
+            _close_quietly(cursor)
+
+
+class DatabricksReader:
+    """dbt-databricks. Its connection handle (DatabricksHandle, from 1.9) wraps
+    databricks-sql-connector's connection and has no `cursor()`: its `execute` runs the query
+    on a cursor of its own and returns it wrapped, with `fetchmany` (the connector fetches the
+    result a batch at a time). A handle with a `cursor()` (older versions) is a DB-API one."""
+
+    in_process = False
+
+    def prepare(self, handle: Any) -> str | None:
+        """Nothing to ready."""
+        return None
+
+    def stream(self, handle: Any, sql: str, fetch_rows: int) -> Iterator[Sequence[tuple]]:
+        if callable(getattr(handle, "cursor", None)) or not callable(getattr(handle, "execute", None)):
+            yield from DbapiReader("databricks").stream(handle, sql, fetch_rows)
+            return
+        cursor = handle.execute(sql)
+        try:
+            while rows := cursor.fetchmany(fetch_rows):
+                yield rows
+        finally:
+            _close_quietly(cursor)
+
+
 class SparkReader:
     """Spark. dbt-spark's `session` method: the query runs as a DataFrame of the process's
     SparkSession, and rows come to Python a partition at a time (`toLocalIterator`). Its
     other methods (thrift, http, odbc) wrap a DB-API connection, read with `fetchmany`."""
+
+    in_process = False  # the JVM's memory is its own
 
     def prepare(self, handle: Any) -> str | None:
         """Start the process's SparkSession, quiet, unless one runs already (dbt-spark would
@@ -160,6 +228,8 @@ class BigQueryReader:
     (BigQuery fails a query that would bill more), `priority` (interactive or batch) and
     `job_execution_timeout_seconds` (`credentials`: the adapter's profile credentials)."""
 
+    in_process = False
+
     def __init__(self, credentials: Any = None) -> None:
         self._bytes_billed = getattr(credentials, "maximum_bytes_billed", None)
         priority = getattr(credentials, "priority", None)
@@ -187,13 +257,17 @@ class BigQueryReader:
 
 
 def reader_for(adapter_type: str, credentials: Any = None) -> RowReader:
-    """The reader for a dbt adapter type: Spark and BigQuery have their own; DB-API adapters
-    (and adapters not known here, checked when they first read) use fetchmany. `credentials`
-    (the profile's) carry settings a reader applies to its queries."""
+    """The reader for a dbt adapter type: Spark, BigQuery, Databricks and Redshift have their
+    own; DB-API adapters (and adapters not known here, checked when they first read) use
+    fetchmany. `credentials` (the profile's) carry settings a reader applies to its queries."""
     if adapter_type == "spark":
         return SparkReader()
     if adapter_type == "bigquery":
         return BigQueryReader(credentials)
+    if adapter_type == "databricks":
+        return DatabricksReader()
+    if adapter_type == "redshift":
+        return RedshiftReader()
     if adapter_type == "duckdb" and _duckdb_in_process(credentials):
         return DuckDbReader(credentials)
     return DbapiReader(adapter_type)
@@ -215,6 +289,14 @@ def cannot_stream(adapter_type: str) -> WarehouseError:
         f"{', '.join(sorted(DBAPI_ADAPTERS | {'spark', 'bigquery'}))}. Ask for a reader for "
         f"{adapter_type} in the project's issues"
     )
+
+
+def _end_quietly(cursor: Any, statement: str) -> None:
+    """End the reader's own transaction; a failure here must not hide the query's."""
+    try:
+        cursor.execute(statement)
+    except Exception:  # driver errors have no common base class
+        pass
 
 
 def _close_quietly(cursor: Any) -> None:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..errors import ConfigError, WarehouseError, one_line
 from ..sqlnames import quote_identifier, relation_part_problem
 from .artifacts import ModelNode
 from .compat import release_adapter
+from .loaders import Row, loader_for
 from .readers import reader_for
 
 FETCH_ROWS = 10_000
@@ -96,12 +98,12 @@ class Warehouse:
     def _create(self, policy: dict[str, bool], **parts: Any) -> Any:
         """A Relation of these parts (and `type`), each checked: dbt renders them into SQL
         unescaped, so a part that could end its quotes or its literal is a ConfigError."""
-        quote_char = self._adapter.Relation.quote_character
+        close = self._quotes[1]
         for kind in ("database", "schema", "identifier"):
             name = parts.get(kind)
             if name is None:
                 continue
-            why = relation_part_problem(name, quoted=policy.get(kind, False), quote_char=quote_char)
+            why = relation_part_problem(name, quoted=policy.get(kind, False), quote_char=close)
             if why:
                 raise ConfigError(f"{'table name' if kind == 'identifier' else kind} {why}")
         return self._adapter.Relation.create(**parts, quote_policy=policy)
@@ -202,18 +204,38 @@ class Warehouse:
 
     def execute(self, *statements: str) -> None:
         """Run statements in one transaction on this thread's connection, and commit."""
-        try:
-            # dbt's own lookups (columns, relations) may have left a transaction open.
-            if not self._adapter.connections.get_thread_connection().transaction_open:
-                self._adapter.connections.begin()
+
+        def run(handle: Any) -> None:
             for sql in statements:
                 self._adapter.execute(sql, auto_begin=False, fetch=False)
+
+        self.in_transaction(run, statements[0])
+
+    def in_transaction(self, work: Callable[[Any], None], what: str) -> None:
+        """Call `work` with this thread's driver handle inside one transaction, and commit;
+        a failure rolls back and names `what` (the statement)."""
+        try:
+            connection = self._adapter.connections.get_thread_connection()
+            # dbt's own lookups (columns, relations) may have left a transaction open.
+            if not connection.transaction_open:
+                self._adapter.connections.begin()
+            work(connection.handle)
             self._adapter.connections.commit()
         except Exception as exc:  # driver errors have no common base class
             self._rollback()
             raise WarehouseError(
-                f"statement failed: {one_line(exc, _ERROR_CHARS)}\n  SQL: {statements[0][:300]}"
+                f"statement failed: {one_line(exc, _ERROR_CHARS)}\n  SQL: {what[:300]}"
             ) from None
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the warehouse runs in this process (DuckDB), so its memory is the sync's."""
+        return self._reader.in_process
+
+    def load(self, table: Any, width: int, rows: Iterable[Row]) -> int:
+        """Rows of text into a table of ours whose `width` columns are all text, in bounded
+        chunks (loaders.py); how many."""
+        return loader_for(self.adapter_type, self.in_process, width).load(self, str(table), rows)
 
     def _commit_open(self) -> None:
         """Commit the transaction dbt's macros may have begun on this thread's connection."""
@@ -282,12 +304,20 @@ class Warehouse:
         with self._adapter.connection_named(name):
             yield self
 
+    @cached_property
+    def _quotes(self) -> str:
+        """The characters that open and close a quoted name in the adapter's relations: `""`,
+        a pair of backticks, or `[]` (dbt-fabric's relations quote as T-SQL does, whatever
+        their `quote_character` says)."""
+        return str(self._adapter.Relation.create().quoted(""))
+
     def quote(self, identifier: str) -> str:
-        """An identifier (a column's real name) in the adapter's quote characters, the quote
-        character inside it escaped, so that no name can end its quotes."""
+        """An identifier (a column's real name) in the quotes of the adapter's relations, the
+        closing character inside it escaped, so that no name can end its quotes."""
         return quote_identifier(
             identifier,
-            self._adapter.Relation.quote_character,
+            self._quotes[0],
+            close=self._quotes[1],
             backslash_escapes=self.adapter_type in _BACKSLASH_QUOTED,
         )
 

@@ -36,6 +36,7 @@ class Answer:
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     records: int = 0  # the records the answer carries (an aggregation's rows), for latency
+    cut: bool = False  # send half of the body, then drop the connection (an answer broken off)
 
 
 def json_answer(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Answer:

@@ -7,12 +7,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .answers import Answer, Incoming, json_answer
 from .segments import OPERATIONS, SEGMENT_PATH
 
-FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "partial", "bad_rows", "multistatus"})
+FAULT_KINDS = frozenset({"status", "drop", "delay", "malformed", "cut", "partial", "bad_rows", "multistatus"})
 DROPPED = Answer(0)
 MALFORMED = Answer(200, b'{"total": 1, "updated": 1, "fai', "application/json")
 
@@ -32,7 +32,9 @@ class Fault:
     is answered normally).
     """
 
-    kind: str  # "status" | "drop" | "delay" | "malformed" | "partial" | "bad_rows" | "multistatus"
+    # "status" | "drop" | "delay" | "malformed" | "cut" (half the answer, then the connection
+    # dropped) | "partial" | "bad_rows" | "multistatus"
+    kind: str
     status: int = 500  # for "status"; for "multistatus": the failed operation's entry status
     retry_after: str | None = None  # for "status": Retry-After header value
     delay: float = 0.0  # for "delay": seconds to sleep before answering normally
@@ -107,8 +109,8 @@ class FaultPlan:
 def faulted(req: Incoming, faults: list[Fault], route: Callable[[Incoming], Answer]) -> Answer:
     """The answer to a call hit by `faults` (in the order added): each "delay" waits, a "status"
     or a "drop" answers instead of `route`; else what `route` answers with the ids and operations
-    the "partial", "bad_rows" and "multistatus" faults name set on `req`, replaced by a
-    malformed body when a "malformed" fault is among them."""
+    the "partial", "bad_rows" and "multistatus" faults name set on `req`, broken off halfway
+    by a "cut" fault, replaced by a malformed body when a "malformed" fault is among them."""
     for fault in faults:
         if fault.kind == "delay":
             time.sleep(fault.delay)
@@ -121,4 +123,6 @@ def faulted(req: Incoming, faults: list[Fault], route: Callable[[Incoming], Answ
     req.reject_ids = frozenset().union(*(f.ids for f in faults if f.kind == "bad_rows"))
     req.failed_operations = {f.operation: f.status for f in faults if f.kind == "multistatus"}
     answer = route(req)
+    if any(f.kind == "cut" for f in faults):
+        answer = replace(answer, cut=True)
     return MALFORMED if any(f.kind == "malformed" for f in faults) else answer

@@ -102,7 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(answer.body)
+        if answer.cut:
+            self.wfile.write(answer.body[: len(answer.body) // 2])
+            self.wfile.flush()
+            self._drop()
+        else:
+            self.wfile.write(answer.body)
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from ..dbt.artifacts import ModelNode
 from ..dbt.warehouse import Warehouse
@@ -157,7 +158,10 @@ class ModelSnapshot:
             f"from {self.relation}{where}"
         )
         if not self._state_exists:
-            sql = f"select __id, __rid, __fp{cols}, '{ChangeKind.NEW}' as __change from ({frozen}) m"
+            # A text column, not the literal's own type: SQL Server's SELECT INTO (and some
+            # CREATE TABLE AS) would make it char(3), too short for adopt()'s 'adopted'.
+            new = f"cast('{ChangeKind.NEW}' as {string})"
+            sql = f"select __id, __rid, __fp{cols}, {new} as __change from ({frozen}) m"
         else:
             sql = self._diff(frozen)
         w.drop_table(self.table)
@@ -326,16 +330,13 @@ class ModelSnapshot:
             return f"{change} <> '{ChangeKind.DROPPED}'"
         return f"{change} not in ('{ChangeKind.SAME}', '{ChangeKind.DROPPED}', '{ChangeKind.ADOPTED}')"
 
-    def adopt(self, record_ids: Sequence[str]) -> None:
-        """Mark these new rows as held equal by Pendo already: the merge records them as
-        confirmed, and they are not sent."""
-        w = self._w
-        for start in range(0, len(record_ids), 1000):
-            ids = ", ".join(map(w.literal, record_ids[start : start + 1000]))
-            w.execute(
-                f"update {self.table} set __change = '{ChangeKind.ADOPTED}' "
-                f"where __change = '{ChangeKind.NEW}' and __rid in ({ids})"
-            )
+    def adopt(self, ids: Any) -> None:
+        """Mark the new rows whose ids the table `ids` lists (its `__rid`) as held equal by
+        Pendo already: the merge records them as confirmed, and they are not sent."""
+        self._w.execute(
+            f"update {self.table} set __change = '{ChangeKind.ADOPTED}' "
+            f"where __change = '{ChangeKind.NEW}' and __rid in (select __rid from {ids})"
+        )
 
     def drop(self) -> None:
         """Drop the snapshot table."""

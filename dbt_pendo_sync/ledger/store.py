@@ -3,7 +3,6 @@ progress into the state."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -199,14 +198,14 @@ class Ledger:
         self.dialect.delete(w, self.state, f"model_id = {mid}")
         self.dialect.delete(w, self.targets, f"model_id = {mid}")
 
-    def forget_records(self, model: ModelNode, record_ids: Sequence[str]) -> int:
-        """Forget these records of the model (the next sync sends them); how many were named."""
+    def forget_records(self, model: ModelNode, ids: Any) -> int:
+        """Forget the model's records whose ids the table `ids` lists (its `__rid`): the
+        next sync sends them; how many were forgotten."""
         w = self.warehouse
-        mid = w.literal(model.unique_id)
-        for start in range(0, len(record_ids), 1000):
-            ids = ", ".join(map(w.literal, record_ids[start : start + 1000]))
-            self.dialect.delete(w, self.state, f"model_id = {mid} and record_id in ({ids})")
-        return len(record_ids)
+        where = f"model_id = {w.literal(model.unique_id)} and record_id in (select __rid from {ids})"
+        (count,) = w.query(f"select count(*) from {self.state} where {where}")[0]
+        self.dialect.delete(w, self.state, where)
+        return int(count)
 
     def recover(self, model: ModelNode, snapshot: Any, *, only_new: bool = False) -> None:
         """Merge what a crashed run confirmed (its journal and snapshot), then drop its snapshot."""

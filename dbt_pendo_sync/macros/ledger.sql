@@ -70,8 +70,11 @@
   create table {{ relation }} using parquet as {{ sql }}
 {%- endmacro %}
 
+{#- Not dbt-databricks' create_table_as, which reads the model being built (its `model`
+    is a macro here, and it fails: 'Macro' object has no attribute 'database'). A Delta
+    table, Databricks' default. -#}
 {% macro databricks__pendo_sync_create_table_as(relation, sql) -%}
-  {{ dbt_pendo_sync.default__pendo_sync_create_table_as(relation, sql) }}
+  create table {{ relation }} as {{ sql }}
 {%- endmacro %}
 
 

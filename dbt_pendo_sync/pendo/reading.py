@@ -7,7 +7,9 @@ collation need not be the warehouse's) and serves only to page through Pendo. Wh
 subscription takes the `limit` step is not documented: when the first call is refused (any
 400), one call without it reads every record, and its answer is handed on in pages of the same
 size as it streams. Either way an answer is read as it arrives (jsonstream.py) and only one
-page of rows is held at a time. The answer is ``{"results": rows}`` or the rows bare; time
+page of rows is held at a time. An answer that breaks off is asked again from the last id of
+the pages handed on (RESUMES times in a row at most): no record is handed on twice. The
+answer is ``{"results": rows}`` or the rows bare; time
 fields come back as epoch milliseconds whether Pendo sends those or RFC 3339 text (times.py).
 Calls go through the client: its pacing, retries and Retry-After, as for writes.
 """
@@ -36,6 +38,7 @@ ID_FIELDS = {"visitor": "visitorId", "account": "accountId"}
 SOURCES = {"visitor": "visitors", "account": "accounts"}
 AUTO_TIMES = frozenset({"firstvisit", "lastvisit", "lastupdated"})  # Pendo's own times (group auto)
 CHUNK_BYTES = 64 * 1024
+RESUMES = 3  # answers broken off in a row that are read again from the last id read
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -50,8 +53,12 @@ def read_values(
     ValueError at once for a kind other than visitor/account, a page size under 1 or a name
     that is not a Pendo field name. While reading: PendoAuthError (403), PendoError (another
     status after retries, an answer of another shape), PendoUnreachableError (no answer, or
-    the answer broke off)."""
+    the answer broke off more than RESUMES times in a row)."""
     return _Reading(client, kind, fields, page_size).pages()
+
+
+class _BrokenOff(Exception):
+    """An answer that stopped before its end (the connection lost mid-body)."""
 
 
 class _Reading:
@@ -84,23 +91,37 @@ class _Reading:
         self._times = self._time_fields()
         last: str | None = None
         limit: int | None = self._page_size
+        breaks = 0  # answers broken off in a row, with no page read since
         while True:
             read = 0
-            with self._client.aggregate(self._body(last, limit)) as response:
-                if response.status_code == 400 and limit is not None and last is None:
-                    limit = None  # the limit step refused: one call reads every record
-                    continue
-                if response.status_code != 200:
-                    raise PendoError(
-                        f"Pendo answered {response.status_code} to reading the {self._kind} values "
-                        f"(POST /api/v1/aggregation): {short_body(response)}"
-                    )
-                for page in self._answer_pages(response, last):
-                    read += len(page)
-                    last = page[-1][0]
-                    yield page
+            try:
+                with self._client.aggregate(self._body(last, limit)) as response:
+                    if response.status_code == 400 and limit is not None and last is None:
+                        limit = None  # the limit step refused: one call reads every record
+                        continue
+                    self._check(response)
+                    for page in self._answer_pages(response, last):
+                        read, breaks = read + len(page), 0
+                        last = page[-1][0]
+                        yield page
+            except _BrokenOff as exc:
+                breaks += 1
+                if breaks > RESUMES:
+                    raise PendoUnreachableError(
+                        f"Pendo at {self._client.base_url} broke off its answer while sending the "
+                        f"{self._kind} values {breaks} times in a row ({exc}); check the network and read "
+                        "them again"
+                    ) from None
+                continue  # from the last id read: the records of the page cut short come again
             if limit is None or read < limit:
                 return
+
+    def _check(self, response: requests.Response) -> None:
+        if response.status_code != 200:
+            raise PendoError(
+                f"Pendo answered {response.status_code} to reading the {self._kind} values "
+                f"(POST /api/v1/aggregation): {short_body(response)}"
+            )
 
     def _time_fields(self) -> frozenset[tuple[str, str]]:
         """The (group, field) pairs asked that hold times: Type time in Pendo's schema."""
@@ -148,10 +169,7 @@ class _Reading:
                 f"Pendo's answer to reading the {self._kind} values is not rows ({exc})"
             ) from None
         except requests.RequestException as exc:
-            raise PendoUnreachableError(
-                f"Pendo at {self._client.base_url} broke off its answer while sending the {self._kind} "
-                f"values ({type(exc).__name__}); check the network and read them again"
-            ) from None
+            raise _BrokenOff(type(exc).__name__) from None
         if page:
             yield page
 

@@ -12,14 +12,14 @@ from ..pendo.client import PendoClient
 from ..pendo.reading import read_values
 from ..targets.base import ReadBack
 from ..vocab import ChangeKind
-from .compare import compare, compare_sql
-from .copy import PendoCopy
+from .compare import Judged, Source, compare_all
+from .copy import IdList, PendoCopy
 
 
 def adopt(snapshot: ModelSnapshot, node: ModelNode, read: ReadBack, reader: PendoClient) -> int:
     """Mark the snapshot's new rows that Pendo holds equal as adopted; how many."""
     ledger, w = snapshot.store, snapshot.store.warehouse
-    copy = PendoCopy(ledger, node, read.fields)
+    copy, equal = PendoCopy(ledger, node, read.fields), IdList(ledger, node, "adopt_")
     copy.create()
     try:
         copy.add(read_values(reader, read.kind, [(f.group, f.field) for f in read.fields]))
@@ -29,9 +29,11 @@ def adopt(snapshot: ModelSnapshot, node: ModelNode, read: ReadBack, reader: Pend
         none = (
             f"select cast(null as {string}) as record_id, cast(null as {timestamp}) as synced_at where 1 = 0"
         )
-        equal: list[str] = []
-        compare(w.stream(compare_sql(w, copy, frozen, new, none, 0)), read.fields, [], equal)
+        compare_all(w, copy, frozen, Source(new, none, 0), Judged(equal=equal))
+        if equal.count:
+            equal.load_spooled()
+            snapshot.adopt(equal.table)
     finally:
         copy.drop()
-    snapshot.adopt(equal)
-    return len(equal)
+        equal.drop()
+    return equal.count

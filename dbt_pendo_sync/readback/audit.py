@@ -5,7 +5,6 @@ drifted records' state is forgotten so that the next sync corrects exactly those
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..dbt.warehouse import Warehouse
@@ -13,17 +12,15 @@ from ..delivery import Sending
 from ..errors import DbtPendoError, PendoError
 from ..ledger.store import Ledger
 from ..pendo.client import PendoClient
+from ..pendo.reading import read_values
 from ..report_events import Fire
 from ..results import ModelResult
 from ..selection import SelectedModel
 from ..settings import SyncOptions
 from ..targets import registry
 from ..targets.base import ModelRun, ReadBack
-from .compare import Tally, compare, compare_sql
-from .copy import PendoCopy, PendoPage
-
-# Pendo's pages of every record of a kind, with these (group, field) values.
-ReadPages = Callable[[str, Sequence[tuple[str, str]]], Iterable[PendoPage]]
+from .compare import Judged, Source, Tally, compare_all
+from .copy import IdList, PendoCopy
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,6 @@ class Auditing:
 
     warehouse: Warehouse
     client: PendoClient
-    read: ReadPages
     options: AuditOptions
     state_schema: str | None
     fire: Fire
@@ -91,19 +87,20 @@ def _audit(selected: SelectedModel, run: Auditing, audit: ModelAudit) -> None:
         audit.status, audit.message = "skipped", f"Pendo's {spec.object} records are not read back"
         return
     ledger = Ledger(w, selected.state_location(run.state_schema))
-    copy = PendoCopy(ledger, node, read.fields)
+    copy, drifted = PendoCopy(ledger, node, read.fields), IdList(ledger, node, "fix_")
     copy.create()
     try:
-        ids = _sample(w, read, str(w.relation(node)), run.options.sample)
-        copy.add(run.read(read.kind, [(f.group, f.field) for f in read.fields]))
-        drifted: list[str] = []
-        state = _state(ledger, node.unique_id)
-        sql = compare_sql(w, copy, read, str(w.relation(node)), state, run.options.settle_minutes)
-        audit.tally = compare(w.stream(_only(w, sql, ids)), read.fields, drifted)
-        if drifted and run.options.fix:
-            audit.fixed = ledger.forget_records(node, drifted)
+        relation = _sampled(w, read, str(w.relation(node)), run.options.sample)
+        # Every record (a sample compares fewer, but Pendo's order is not the warehouse's).
+        copy.add(read_values(run.client, read.kind, [(f.group, f.field) for f in read.fields]))
+        source = Source(relation, _state(ledger, node.unique_id), run.options.settle_minutes)
+        audit.tally = compare_all(w, copy, read, source, Judged(drifted=drifted if run.options.fix else None))
+        if drifted.count:
+            drifted.load_spooled()
+            audit.fixed = ledger.forget_records(node, drifted.table)
     finally:
         copy.drop()
+        drifted.drop()
     audit.status = "drift" if audit.drift_pct > run.options.max_drift else "ok"
 
 
@@ -114,17 +111,21 @@ def _sample(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> 
         return None
     rid = f"cast({w.quote(read.id_column)} as {w.macro('type_string')})"
     where = f"{w.quote(read.id_column)} is not null"
-    sql = f"select {rid} from {relation} where {where} order by 1 limit {int(sample)}"
+    sql = w.macro(
+        "pendo_sync_select_first", columns=rid, relation=relation, where=where, order_by="1", n=int(sample)
+    )
     return [str(value) for (value,) in w.query(sql)]
 
 
-def _only(w: Warehouse, sql: str, ids: list[str] | None) -> str:
-    """The compare query, on the sampled ids only (when sampled)."""
+def _sampled(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> str:
+    """The model's relation, or its sampled rows only (when sampled)."""
+    ids = _sample(w, read, relation, sample)
     if ids is None:
-        return sql
+        return relation
     if not ids:
-        return f"select * from ({sql}) a where 1 = 0"
-    return f"select * from ({sql}) a where a.__sid in ({', '.join(map(w.literal, ids))})"
+        return f"(select * from {relation} where 1 = 0)"
+    rid = f"cast({w.quote(read.id_column)} as {w.macro('type_string')})"
+    return f"(select * from {relation} where {rid} in ({', '.join(map(w.literal, ids))}))"
 
 
 def _state(ledger: Ledger, model_id: str) -> str:

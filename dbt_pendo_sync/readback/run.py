@@ -18,7 +18,6 @@ from ..logs import library_logs_silenced, new_invocation_id
 from ..outputs import write_whole
 from ..pendo.client import PendoClient
 from ..pendo.policy import RetryPolicy
-from ..pendo.reading import read_values
 from ..pendo.settings import PendoSettings
 from ..report_events import ReportEvent
 from ..selection import selection_for, with_origin
@@ -71,16 +70,11 @@ def _audit_all(project: ProjectArgs, selection: Any, client: PendoClient, result
     if problems:
         raise ConfigError(problems=problems)
 
-    def read(kind: str, fields: Any) -> Any:
-        """Every record of the kind (a sample compares fewer, but Pendo's order is not the
-        warehouse's: the records sampled are among all of them)."""
-        return read_values(client, kind, fields)
-
     def fire(event: ReportEvent) -> None:
         """The audit shows its models' results, not the sync's report events."""
 
     with warehouse.connection():
-        run = Auditing(warehouse, client, read, results.options, project.state_schema, fire)
+        run = Auditing(warehouse, client, results.options, project.state_schema, fire)
         for selected in selection.models:
             results.models.append(audit_model(selected, run))
 

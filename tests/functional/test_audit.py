@@ -40,28 +40,29 @@ def test_an_audit_after_a_sync_finds_no_drift(duck, pendo):
     Draft202012Validator(schema).validate(duck.results("pendo_audit_results.json"))
 
 
-def test_values_edited_in_pendo_are_found_and_fix_then_sync_corrects_exactly_those(duck, pendo):
-    assert duck.sync(emulator=pendo).code == 0
+def test_values_edited_in_pendo_are_found_and_fix_then_sync_corrects_exactly_those(incremental, pendo):
+    project = incremental  # DuckDB (bulk loads from a file), PostgreSQL (COPY), Snowflake (inserts)
+    assert project.sync(emulator=pendo).code == 0
     pendo.set_values("visitor", "u-000003", {"plan": "edited in Pendo"})
     pendo.set_values("visitor", "u-000010", {"score": 7})
-    code, model = _audit(duck, pendo, "--log-format", "json")
+    code, model = _audit(project, pendo, "--log-format", "json")
     assert code == 1 and model["status"] == "drift" and model["drifted"] == 2
     assert model["fields"]["plan"]["examples"] == [
         {"id": "u-000003", "warehouse": "pro", "pendo": "edited in Pendo"}
     ]
     assert model["fields"]["score"]["different"] == 1
 
-    code, model = _audit(duck, pendo, "--fix")
+    code, model = _audit(project, pendo, "--fix")
     assert code == 1 and model["fixed"] == 2
     writes = pendo.write_calls()
-    synced = duck.sync(emulator=pendo)
-    (result,) = duck.results()["models"]
+    synced = project.sync(emulator=pendo)
+    (result,) = project.results()["models"]
     assert synced.code == 0 and result["counts"]["sent"] == 2 and pendo.write_calls() == writes + 1
     assert (
         pendo.values("visitor", "u-000003")["plan"] == "pro"
         and pendo.values("visitor", "u-000010")["score"] == 100
     )
-    assert _audit(duck, pendo)[1]["drifted"] == 0
+    assert _audit(project, pendo)[1]["drifted"] == 0
 
 
 def test_records_synced_within_the_settle_time_are_reported_apart(duck, pendo):
@@ -91,19 +92,20 @@ def _as_the_model_has_it(i: int) -> dict:
     return {"plan": "pro" if i % 3 == 0 else "free", "score": i * 10, "is_active": i % 2 == 0}
 
 
-def test_adopt_sends_only_what_pendo_does_not_hold_equal(duck, pendo):
-    duck.build(rows=1010)
+def test_adopt_sends_only_what_pendo_does_not_hold_equal(incremental, pendo):
+    project = incremental  # DuckDB (bulk loads from a file), PostgreSQL (COPY), Snowflake (inserts)
+    project.build(rows=1010)
     for i in range(1, 1011):
         values = _as_the_model_has_it(i)
         if i % 101 == 0:  # 10 records another tool wrote differently
             values["plan"] = "from the old tool"
         pendo.set_values("visitor", f"u-{i:06d}", values)
-    preview = duck.sync("--adopt", "--dry-run", emulator=pendo)
-    (planned,) = duck.results("pendo_sync_plan.json")["models"]
+    preview = project.sync("--adopt", "--dry-run", emulator=pendo)
+    (planned,) = project.results("pendo_sync_plan.json")["models"]
     assert preview.code == 0 and (planned["counts"]["adopted"], planned["counts"]["sent"]) == (1000, 10)
 
-    synced = duck.sync("--adopt", emulator=pendo)
-    (result,) = duck.results()["models"]
+    synced = project.sync("--adopt", emulator=pendo)
+    (result,) = project.results()["models"]
     assert synced.code == 0, synced.output
     assert (result["counts"]["adopted"], result["counts"]["sent"], result["counts"]["updated"]) == (
         1000,
@@ -111,8 +113,8 @@ def test_adopt_sends_only_what_pendo_does_not_hold_equal(duck, pendo):
         10,
     )
     assert pendo.values("visitor", "u-000101")["plan"] == "free"
-    again = duck.sync(emulator=pendo)  # the adopted records are in the state: nothing to send
-    (result,) = duck.results()["models"]
+    again = project.sync(emulator=pendo)  # the adopted records are in the state: nothing to send
+    (result,) = project.results()["models"]
     assert again.code == 0 and result["counts"]["sent"] == 0 and result["counts"]["unchanged"] == 1010
 
 

@@ -21,6 +21,7 @@ from dbt_pendo_sync.dbt.readers import BigQueryReader, reader_for
 from dbt_pendo_sync.errors import WarehouseError
 
 from ..support.bigquery_standin import BigQueryStandin, Column
+from ..support.offline import offline_warehouse, sample_merge
 
 PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "bigquery_project"
 UTC = dt.timezone.utc
@@ -251,14 +252,10 @@ def dbt_standin() -> Iterator[BigQueryStandin]:
 def warehouse(dbt_standin: BigQueryStandin) -> Iterator[Any]:
     """A Warehouse over dbt-bigquery's adapter, built from a profile that needs no network
     (`oauth-secrets` with a fixed token), its `api_endpoint` the stand-in."""
-    from dbt_pendo_sync.dbt.compat import DbtTarget, build_adapter, release_adapter
-    from dbt_pendo_sync.dbt.warehouse import Warehouse
-
     with pytest.MonkeyPatch.context() as env:
         env.setenv("BIGQUERY_STANDIN_ENDPOINT", dbt_standin.endpoint)
-        adapter = build_adapter(DbtTarget(PROJECT))
-    yield Warehouse(adapter)
-    release_adapter(adapter)
+        with offline_warehouse(PROJECT) as w:
+            yield w
 
 
 def test_the_warehouse_streams_through_dbt_bigquerys_own_client(
@@ -330,21 +327,10 @@ def test_dbt_renders_the_ledgers_sql_in_bigquerys_dialect(warehouse: Any) -> Non
 def test_the_ledgers_merge_is_one_bigquery_transaction(warehouse: Any) -> None:
     """dbt-bigquery's begin and commit do nothing, so the merge's statements go as one script
     in BigQuery's own transaction: all of them or none."""
-    from dbt_pendo_sync.ledger.dialect import Merge, TransactionalDialect, dialect_for
+    from dbt_pendo_sync.ledger.dialect import TransactionalDialect, dialect_for
 
     w = warehouse
-    table = lambda name: w.table("standin-project", "analytics", name)  # noqa: E731
-    merge = Merge(
-        state=table("pendo_sync_state"),
-        journal=table("pendo_sync_journal"),
-        snapshot=table("pendo_sync_snap_x"),
-        model_id=w.literal("model.p.m"),
-        confirmed="s.__change <> 'same'",
-        now=w.macro("current_timestamp"),
-        replace_all=False,
-        forget_dropped=True,
-        dropped="s.__change = 'dropped'",
-    )
+    merge = sample_merge(w, "standin-project", "analytics")
     (script,) = w.statements("pendo_sync_merge", journal=merge.journal, **merge.macro_args())
     lines = script.split("\n")
     assert lines[0] == "begin transaction;"

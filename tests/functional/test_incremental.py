@@ -32,6 +32,10 @@ from ..conftest import (
 N = 2000
 # The scenarios that also run on Spark (plain tables: no DELETE, no transactions).
 also_on_spark = pytest.mark.parametrize("incremental", [*INCREMENTAL_WAREHOUSES, ON_SPARK], indirect=True)
+# dbt-redshift on the PostgreSQL server (support/redshift.py): the scenarios only.
+also_on_spark_and_redshift = pytest.mark.parametrize(
+    "incremental", [*INCREMENTAL_WAREHOUSES, ON_SPARK, "redshift"], indirect=True
+)
 
 
 def _ids(n: int) -> set[str]:
@@ -58,7 +62,7 @@ def _sync_ok(project, emulator, *args):
     return _counts(project)
 
 
-@also_on_spark
+@also_on_spark_and_redshift
 def test_unchanged_model_sends_nothing_and_changed_rows_are_sent_exactly(incremental, emulator):
     first = _sync_ok(incremental, emulator)
     assert first["new"] == N and first["updated"] == N

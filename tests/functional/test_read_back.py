@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from dbt_pendo_sync.emulator import EmulatorData, Fault, PendoEmulator
-from dbt_pendo_sync.errors import PendoAuthError, PendoError
+from dbt_pendo_sync.errors import PendoAuthError, PendoError, PendoUnreachableError
 from dbt_pendo_sync.pendo.client import PendoClient, RetryNotice
 from dbt_pendo_sync.pendo.policy import RetryPolicy
 from dbt_pendo_sync.pendo.reading import read_values
@@ -173,6 +173,20 @@ def test_a_dropped_connection_is_retried_and_a_lasting_error_raised(emu):
     emu.faults.add(Fault("status", status=500, path_prefix=PATH))
     with pytest.raises(PendoError, match="Pendo answered 500 to reading the visitor values"):
         read_all(client_for(emu, attempts=2))
+
+
+@pytest.mark.parametrize("limit", ["accepted", "refused"])
+def test_an_answer_broken_off_is_read_again_from_the_last_page(make_emulator, limit):
+    emu = make_emulator(aggregation_limit=limit)
+    # The second call: the second page's answer, or (limit refused) the one answer of them all.
+    emu.faults.add(Fault("cut", requests={2}, path_prefix=PATH))
+    sizes, records = read_all(client_for(emu), page_size=1000)
+    assert records == expected(emu) and sum(sizes) == RECORDS  # each record once, none lost
+    # 12 pages and an empty one, or a refused call and the one answer; and the answer cut off again
+    assert emu.stats()["read_calls"] == (13 if limit == "accepted" else 2) + 1
+    emu.faults.add(Fault("cut", path_prefix=PATH))
+    with pytest.raises(PendoUnreachableError, match="broke off its answer .* 4 times in a row"):
+        read_all(client_for(emu))
 
 
 def test_a_malformed_answer_is_our_error(emu):

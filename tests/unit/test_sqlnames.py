@@ -64,3 +64,13 @@ def test_an_unquoted_relation_part_must_be_a_plain_name():
     assert relation_part_problem("données$1", quoted=False, quote_char='"') is None
     why = relation_part_problem("a; drop table t", quoted=False, quote_char='"')
     assert why is not None and "is not quoted" in why and "not a plain name" in why
+
+
+def test_t_sql_brackets_close_on_a_doubled_bracket_only():
+    """dbt-fabric's relations quote as [name]: `]` ends them, `"` and `[` do not."""
+    assert quote_identifier("ro]le", "[", close="]") == "[ro]]le]"
+    assert quote_identifier('a"[b', "[", close="]") == '[a"[b]'
+    assert relation_part_problem('a"[b', quoted=True, quote_char="]") is None
+    assert relation_part_problem("x]y", quoted=True, quote_char="]") == (
+        "'x]y' holds ], which dbt writes into SQL without escaping"
+    )

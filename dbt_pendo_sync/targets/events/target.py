@@ -56,7 +56,9 @@ class EventsSink(ModelSink):
             id_column=real[columns.event_id] if columns.event_id else None,
             mapping={real[column]: tag for tag, column in columns.sent.items()},
             salt=f"{spec.event_name or ''}|{spec.conversion_salt}",
-            where=f"not coalesce(({before}) or ({after}), false)",
+            # A row outside the window is left out; one of no time (null) stays, to be refused.
+            # (A CASE, not coalesce() of a condition: T-SQL has no boolean values.)
+            where=f"case when ({before}) or ({after}) then 0 else 1 end = 1",
             window_rows=int(rows) - result.counts.too_old - result.counts.too_new,
             immutable=True,
             keep_since=f"cast('{forget:%Y-%m-%d %H:%M:%S}' as {warehouse.macro('type_timestamp')})",
