@@ -62,20 +62,9 @@ def _mariadb_source(server: MariaDbServer) -> Source:
 def _postgres_source(server: PostgresServer) -> Source:
     """The tests' PostgreSQL (trust authentication: it takes any password, and the profile
     gives one, which must not show either)."""
-    import psycopg2
-
-    def execute(sql: str) -> None:
-        con = psycopg2.connect(server.dsn())
-        con.autocommit = True
-        try:
-            with con.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            con.close()
-
-    execute("create schema if not exists crm")
+    server.execute("create schema if not exists crm")
     env = {"ATTACH_PASSWORD": "pg-" + secrets.token_urlsafe(12), "ATTACH_USER": server.user}
-    return Source("postgres", _connection(server, {**env, "ATTACH_DATABASE": server.dbname}), execute)
+    return Source("postgres", _connection(server, {**env, "ATTACH_DATABASE": server.dbname}), server.execute)
 
 
 def _connection(server: MariaDbServer | PostgresServer, env: dict[str, str]) -> dict[str, str]:
