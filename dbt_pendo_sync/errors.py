@@ -6,6 +6,7 @@ the CLI prints that message on one line, never a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +146,24 @@ def exit_code_for(error: BaseException) -> int:
     return EXIT_FAILED
 
 
+# A password in a connection string that a driver's error quotes (DuckDB's mysql and postgres
+# extensions quote the whole ATTACH string): `password=...` in key=value form, quoted or not,
+# and the password of a URL's `user:password@`.
+_PASSWORD = re.compile(
+    r"""(?i)(\b(?:password|passwd|pwd)\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s;'"]+)"""
+    r"|(\w://[^/\s:@]*:)([^/\s@]+)(@)"
+)
+
+
 def one_line(words: object, limit: int | None = None) -> str:
     """A library's error (or other words) for one of our messages: on one line, its runs of
-    whitespace made one space, cut at `limit` characters when given."""
-    return " ".join(str(words).split())[:limit]
+    whitespace made one space, any password in a connection string it quotes made `***`, cut
+    at `limit` characters when given."""
+    text = _PASSWORD.sub(_hidden, " ".join(str(words).split()))
+    return text[:limit]
+
+
+def _hidden(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return f"{match.group(1)}***"
+    return f"{match.group(3)}***{match.group(5)}"

@@ -4,7 +4,7 @@
 #                          sample_project on DuckDB, sync it into the local Pendo emulator, print
 #                          the summary
 #   scripts/dev.sh test    set up everything (the [dev] extra: every adapter, pyspark, the test and
-#                          lint tools), make sure PostgreSQL, Java and unixODBC are installed, check format,
+#                          lint tools), make sure PostgreSQL, MariaDB, Java and unixODBC are installed, check format,
 #                          lint and types (ruff, mypy), run the whole test suite
 #   scripts/dev.sh bench   set up everything (PostgreSQL too), run the benchmark (benchmarks/README in the main README)
 #   scripts/dev.sh setup [EXTRA]   only set up, with EXTRA (default dev)
@@ -74,6 +74,12 @@ ensure_postgres() {  # the tests start PostgreSQL servers of their own
   apt_install postgresql "the test suite (PostgreSQL's server binaries)"
 }
 
+ensure_mariadb() {  # the tests attach a MariaDB server to DuckDB (its mysql extension)
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    apt_install mariadb-server "the test suite (MariaDB's server)"
+  fi
+}
+
 ensure_java() {  # Spark (dbt-spark's session method, pyspark) runs on a JVM
   if ! command -v java >/dev/null 2>&1; then
     apt_install openjdk-17-jre-headless "the Spark tests (Java 17)"
@@ -127,6 +133,7 @@ PY
 run_tests() {
   setup
   ensure_postgres
+  ensure_mariadb
   ensure_java
   ensure_odbc
   cd "$ROOT"

@@ -483,18 +483,6 @@ def _parsed_on(request: pytest.FixtureRequest, fixture: Path, warehouse: str) ->
     return project
 
 
-def _drop_schema(server: PostgresServer, schema: str) -> None:
-    import psycopg2
-
-    con = psycopg2.connect(server.dsn())
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(f"drop schema if exists {schema} cascade")
-    finally:
-        con.close()
-
-
 def fixture_on(
     request: pytest.FixtureRequest, fixture: Path, tmp_path: Path, warehouse: str | None = None
 ) -> IncrementalProject:
@@ -509,7 +497,7 @@ def fixture_on(
         parsed[key] = _parsed_on(request, fixture, warehouse)
     project = _clone_built(parsed[key], tmp_path)
     if project.postgres is not None:
-        _drop_schema(project.postgres, project.schema)
+        project.postgres.execute(f"drop schema if exists {project.schema} cascade")
     elif project.fakesnow is not None:
         project.query(f"drop schema if exists {project.schema} cascade")
     return project

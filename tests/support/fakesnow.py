@@ -12,16 +12,15 @@ tests/conftest.py starts one per test session (the `fakesnow` fixture).
 
 from __future__ import annotations
 
-import atexit
+import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .processes import ServerProcess, free_port
+from .processes import ServerProcess, start_on_a_free_port
 
 __all__ = ["FakesnowServer", "start_fakesnow"]
 
@@ -60,17 +59,8 @@ class FakesnowServer(ServerProcess):
 
     def stop(self) -> None:
         """Stop the server (SIGINT, as fakesnow expects; SIGKILL if it lingers). Idempotent."""
-        if not self._first_stop():
-            return
-        proc = self._process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(2)  # SIGINT: fakesnow's server stops on it
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if self._first_stop():
+            self._end(signal.SIGINT)
 
 
 def start_fakesnow(base_dir: Path) -> FakesnowServer:
@@ -81,9 +71,8 @@ def start_fakesnow(base_dir: Path) -> FakesnowServer:
     exe = Path(sys.executable).parent / "fakesnow"
     if not exe.exists():
         raise RuntimeError(f"{exe} not found: install fakesnow[server] in this environment")
-    last_error = ""
-    for _attempt in range(3):
-        port = free_port()
+
+    def start(port: int) -> FakesnowServer:
         with open(log_file, "ab") as log:  # appended: a retry keeps the earlier attempt's output
             proc = subprocess.Popen(
                 [str(exe), "-s", "--host", "127.0.0.1", "-p", str(port)],
@@ -93,41 +82,14 @@ def start_fakesnow(base_dir: Path) -> FakesnowServer:
                 cwd=base_dir,
                 start_new_session=True,  # Ctrl-C in the test runner must not hit it first
             )
-        server = FakesnowServer("127.0.0.1", port, log_file=log_file, _process=proc)
-        atexit.register(server.stop)
-        try:
-            _wait_ready(server, deadline=time.monotonic() + READY_TIMEOUT_S)
-        except _Exited as exc:  # most likely lost the race for the port: try another one
-            last_error = str(exc)
-            server.stop()
-            continue
-        except BaseException:
-            server.stop()
-            raise
-        return server
-    raise RuntimeError(f"could not start fakesnow on a free port: {last_error}")
+        return FakesnowServer("127.0.0.1", port, log_file=log_file, _process=proc)
+
+    return start_on_a_free_port(start, _accepts_connections, "fakesnow", READY_TIMEOUT_S)
 
 
-class _Exited(RuntimeError):
-    pass
-
-
-def _wait_ready(server: FakesnowServer, *, deadline: float) -> None:
-    """Poll the port until the server accepts a connection, or it exits, or time runs out."""
-    while True:
-        proc = server._process
-        if proc is not None and proc.poll() is not None:
-            raise _Exited(
-                f"fakesnow exited during start-up (exit {proc.returncode}); log:\n{server.log_tail()}"
-            )
-        try:
-            with socket.create_connection((server.host, server.port), timeout=1):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"fakesnow did not accept connections within {READY_TIMEOUT_S:.0f}s; "
-                f"log:\n{server.log_tail()}"
-            )
-        time.sleep(0.05)
+def _accepts_connections(server: FakesnowServer) -> bool:
+    try:
+        with socket.create_connection((server.host, server.port), timeout=1):
+            return True
+    except OSError:
+        return False

@@ -82,6 +82,18 @@ class PostgresServer(ServerProcess):
             parts.append(f"password={self.password}")
         return " ".join(parts)
 
+    def execute(self, sql: str) -> None:
+        """Run SQL (statements, no result) on a connection of its own, in autocommit."""
+        import psycopg2
+
+        con = psycopg2.connect(self.dsn())
+        con.autocommit = True
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            con.close()
+
     def env(self, prefix: str) -> dict[str, str]:
         """Connection details as env vars, e.g. env("TYPED_PG_") -> TYPED_PG_HOST, ..."""
         return {

@@ -134,15 +134,7 @@ class RedshiftRelay:
 @contextmanager
 def relay_to(server: PostgresServer) -> Iterator[RedshiftRelay]:
     """A relay to `server`, whose database gets CATALOG_STANDINS first."""
-    import psycopg2
-
-    con = psycopg2.connect(server.dsn())
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(CATALOG_STANDINS)
-    finally:
-        con.close()
+    server.execute(CATALOG_STANDINS)
     with RedshiftRelay(server.host, server.port) as relay:
         yield relay
 
