@@ -191,98 +191,76 @@ def start_postgres(base_dir: Path) -> PostgresServer:
     bin_dir = find_postgres_bin_dir()
     if bin_dir is None:
         raise RuntimeError(NOT_FOUND_MESSAGE)
-
     run_as = _os_user_for_server()
     base_dir = Path(base_dir).resolve()
     base_dir.mkdir(parents=True, exist_ok=True)
     cluster_dir = Path(tempfile.mkdtemp(prefix="pg-", dir=base_dir))
     data_dir = cluster_dir / "data"
-    log_file = cluster_dir / "postgres.log"
     extra_cleanup: list[Path] = []
+    socket_dir = _socket_dir(cluster_dir, run_as, extra_cleanup)
+    initdb = [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8"]
+    initdb += ["--no-locale", "--no-sync", "--no-instructions"]
+    _run(initdb, run_as=run_as, timeout=120, check=True, what="initdb")
+    last_error = ""
+    for _attempt in range(3):
+        server = PostgresServer(
+            host="127.0.0.1",
+            port=free_port(),
+            user=SUPERUSER,
+            password="",
+            dbname=DEFAULT_DBNAME,
+            bin_dir=bin_dir,
+            data_dir=data_dir,
+            log_file=cluster_dir / "postgres.log",
+            _run_as=run_as,
+            _extra_cleanup=extra_cleanup,
+        )
+        try:
+            _start(server, socket_dir)
+        except _PortInUse as exc:  # lost the race for the port: try another one
+            last_error = str(exc)
+            continue
+        return server
+    raise RuntimeError(f"could not start PostgreSQL on a free port: {last_error}")
 
+
+def _socket_dir(cluster_dir: Path, run_as: str | None, extra_cleanup: list[Path]) -> Path:
+    """The server's unix socket folder (short enough for the socket path limit), its tree
+    handed to the server's user when the tests run as root."""
     socket_dir = cluster_dir / "sock"
     if len(str(socket_dir)) > _MAX_SOCKET_DIR_LEN:
         # Deep pytest tmp dirs can exceed the unix socket path limit.
         socket_dir = Path(tempfile.mkdtemp(prefix="pgsock-", dir="/tmp"))
         extra_cleanup.append(socket_dir)
     socket_dir.mkdir(exist_ok=True)
-
     if run_as is not None:
         _make_traversable(cluster_dir)
         for path in (cluster_dir, socket_dir):
             _chown_tree(path, run_as)
             os.chmod(path, 0o755)
+    return socket_dir
 
-    _run(
-        [
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data_dir),
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-            "--no-instructions",
-        ],
-        run_as=run_as,
-        timeout=120,
-        check=True,
-        what="initdb",
+
+def _start(server: PostgresServer, socket_dir: Path) -> None:
+    """Start the postmaster on the server's port, wait until it answers, create the database;
+    stopped again on any failure (_PortInUse: the port was taken meanwhile)."""
+    server._process = _spawn_postmaster(
+        server.bin_dir, server.data_dir, socket_dir, server.port, server.log_file, server._run_as
     )
-
-    last_error = ""
-    for _attempt in range(3):
-        port = free_port()
-        server = PostgresServer(
-            host="127.0.0.1",
-            port=port,
-            user=SUPERUSER,
-            password="",
-            dbname=DEFAULT_DBNAME,
-            bin_dir=bin_dir,
-            data_dir=data_dir,
-            log_file=log_file,
-            _run_as=run_as,
-            _extra_cleanup=extra_cleanup,
+    atexit.register(server.stop)
+    try:
+        _wait_ready(server, deadline=time.monotonic() + READY_TIMEOUT_S)
+        createdb = [str(server.bin_dir / "createdb"), "-h", server.host, "-p", str(server.port)]
+        _run(
+            [*createdb, "-U", SUPERUSER, DEFAULT_DBNAME], run_as=None, timeout=60, check=True, what="createdb"
         )
-        server._process = _spawn_postmaster(bin_dir, data_dir, socket_dir, port, log_file, run_as)
-        atexit.register(server.stop)
-        try:
-            _wait_ready(server, deadline=time.monotonic() + READY_TIMEOUT_S)
-        except _PortInUse as exc:  # lost the race for the port: try another one
-            last_error = str(exc)
-            server._extra_cleanup = []  # keep the socket dir for the retry
-            server.stop()
-            continue
-        except BaseException:
-            server.stop()
-            raise
-        try:
-            _run(
-                [
-                    str(bin_dir / "createdb"),
-                    "-h",
-                    server.host,
-                    "-p",
-                    str(port),
-                    "-U",
-                    SUPERUSER,
-                    DEFAULT_DBNAME,
-                ],
-                run_as=None,
-                timeout=60,
-                check=True,
-                what="createdb",
-            )
-        except BaseException:
-            server.stop()
-            raise
-        return server
-    raise RuntimeError(f"could not start PostgreSQL on a free port: {last_error}")
+    except _PortInUse:
+        server._extra_cleanup = []  # keep the socket dir for the retry
+        server.stop()
+        raise
+    except BaseException:
+        server.stop()
+        raise
 
 
 # --------------------------------------------------------------------------- helpers
