@@ -15,6 +15,10 @@ from dbt_pendo_sync.schemas import load_schema
 
 from ..conftest import IncrementalProject, agent_emulator_data, incremental_emulator_data, make_emulator
 
+# The warehouses whose bulk loads differ: DuckDB reads a CSV file, PostgreSQL takes COPY
+# (`insert ... values`, the other warehouses' loader, is tested in tests/unit/test_readback_tables.py).
+BULK_LOADERS = pytest.mark.parametrize("incremental", ["duckdb", "postgres"], indirect=True)
+
 
 @pytest.fixture
 def pendo() -> Iterator[PendoEmulator]:
@@ -40,8 +44,9 @@ def test_an_audit_after_a_sync_finds_no_drift(duck, pendo):
     Draft202012Validator(schema).validate(duck.results("pendo_audit_results.json"))
 
 
+@BULK_LOADERS
 def test_values_edited_in_pendo_are_found_and_fix_then_sync_corrects_exactly_those(incremental, pendo):
-    project = incremental  # DuckDB (bulk loads from a file), PostgreSQL (COPY), Snowflake (inserts)
+    project = incremental
     assert project.sync(emulator=pendo).code == 0
     pendo.set_values("visitor", "u-000003", {"plan": "edited in Pendo"})
     pendo.set_values("visitor", "u-000010", {"score": 7})
@@ -92,8 +97,9 @@ def _as_the_model_has_it(i: int) -> dict:
     return {"plan": "pro" if i % 3 == 0 else "free", "score": i * 10, "is_active": i % 2 == 0}
 
 
+@BULK_LOADERS
 def test_adopt_sends_only_what_pendo_does_not_hold_equal(incremental, pendo):
-    project = incremental  # DuckDB (bulk loads from a file), PostgreSQL (COPY), Snowflake (inserts)
+    project = incremental
     project.build(rows=1010)
     for i in range(1, 1011):
         values = _as_the_model_has_it(i)
