@@ -9,10 +9,9 @@ from dataclasses import replace
 from ..dbt.artifacts import ModelNode
 from ..ledger.snapshot import ModelSnapshot
 from ..pendo.client import PendoClient
-from ..pendo.reading import read_values
 from ..targets.base import ReadBack
 from ..vocab import ChangeKind
-from .compare import Judged, Source, compare_all
+from .compare import Judged, Source, compare_all, no_state
 from .copy import IdList, PendoCopy
 
 
@@ -22,14 +21,10 @@ def adopt(snapshot: ModelSnapshot, node: ModelNode, read: ReadBack, reader: Pend
     copy, equal = PendoCopy(ledger, node, read.fields), IdList(ledger, node, "adopt_")
     copy.create()
     try:
-        copy.add(read_values(reader, read.kind, [(f.group, f.field) for f in read.fields]))
+        copy.read(reader, read.kind)
         new = f"(select * from {snapshot.table} where __change = '{ChangeKind.NEW}')"
         frozen = replace(read, id_column="__id")  # the snapshot keeps the model's columns
-        string, timestamp = w.macro("type_string"), w.macro("type_timestamp")
-        none = (
-            f"select cast(null as {string}) as record_id, cast(null as {timestamp}) as synced_at where 1 = 0"
-        )
-        compare_all(w, copy, frozen, Source(new, none, 0), Judged(equal=equal))
+        compare_all(w, copy, frozen, Source(new, no_state(w), 0), Judged(equal=equal))
         if equal.count:
             equal.load_spooled()
             snapshot.adopt(equal.table)

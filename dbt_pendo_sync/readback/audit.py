@@ -12,14 +12,13 @@ from ..delivery import Sending
 from ..errors import DbtPendoError, PendoError
 from ..ledger.store import Ledger
 from ..pendo.client import PendoClient
-from ..pendo.reading import read_values
 from ..report_events import Fire
 from ..results import ModelResult
 from ..selection import SelectedModel
 from ..settings import SyncOptions
 from ..targets import registry
 from ..targets.base import ModelRun, ReadBack
-from .compare import Judged, Source, Tally, compare_all
+from .compare import Judged, Source, Tally, compare_all, no_state
 from .copy import IdList, PendoCopy
 
 
@@ -92,7 +91,7 @@ def _audit(selected: SelectedModel, run: Auditing, audit: ModelAudit) -> None:
     try:
         relation = _sampled(w, read, str(w.relation(node)), run.options.sample)
         # Every record (a sample compares fewer, but Pendo's order is not the warehouse's).
-        copy.add(read_values(run.client, read.kind, [(f.group, f.field) for f in read.fields]))
+        copy.read(run.client, read.kind)
         source = Source(relation, _state(ledger, node.unique_id), run.options.settle_minutes)
         audit.tally = compare_all(w, copy, read, source, Judged(drifted=drifted if run.options.fix else None))
         if drifted.count:
@@ -104,27 +103,19 @@ def _audit(selected: SelectedModel, run: Auditing, audit: ModelAudit) -> None:
     audit.status = "drift" if audit.drift_pct > run.options.max_drift else "ok"
 
 
-def _sample(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> list[str] | None:
-    """The ids of the records a sample compares (the first `sample` in the warehouse's order
-    of their text); None compares them all."""
+def _sampled(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> str:
+    """The model's relation, or (sampled) its rows of the first `sample` ids in the
+    warehouse's order of their text."""
     if sample is None:
-        return None
+        return relation
     rid = f"cast({w.quote(read.id_column)} as {w.macro('type_string')})"
     where = f"{w.quote(read.id_column)} is not null"
     sql = w.macro(
         "pendo_sync_select_first", columns=rid, relation=relation, where=where, order_by="1", n=int(sample)
     )
-    return [str(value) for (value,) in w.query(sql)]
-
-
-def _sampled(w: Warehouse, read: ReadBack, relation: str, sample: int | None) -> str:
-    """The model's relation, or its sampled rows only (when sampled)."""
-    ids = _sample(w, read, relation, sample)
-    if ids is None:
-        return relation
+    ids = [str(value) for (value,) in w.query(sql)]
     if not ids:
         return f"(select * from {relation} where 1 = 0)"
-    rid = f"cast({w.quote(read.id_column)} as {w.macro('type_string')})"
     return f"(select * from {relation} where {rid} in ({', '.join(map(w.literal, ids))}))"
 
 
@@ -132,8 +123,5 @@ def _state(ledger: Ledger, model_id: str) -> str:
     """SQL of the model's state rows (record_id, synced_at), empty when there is no state."""
     w = ledger.warehouse
     if not ledger.exists():
-        string, timestamp = w.macro("type_string"), w.macro("type_timestamp")
-        return (
-            f"select cast(null as {string}) as record_id, cast(null as {timestamp}) as synced_at where 1 = 0"
-        )
+        return no_state(w)
     return f"select record_id, synced_at from {ledger.state} where model_id = {w.literal(model_id)}"

@@ -96,6 +96,12 @@ def _within(w: Warehouse, expression: str, part: IdRange) -> str:
     return " and ".join(bounds) or "1 = 1"
 
 
+def no_state(w: Warehouse) -> str:
+    """SQL of state rows (record_id, synced_at) that has none: a model never synced."""
+    string, timestamp = w.macro("type_string"), w.macro("type_timestamp")
+    return f"select cast(null as {string}) as record_id, cast(null as {timestamp}) as synced_at where 1 = 0"
+
+
 def compare_all(w: Warehouse, copy: PendoCopy, read: ReadBack, source: Source, judged: Judged) -> Tally:
     """The model's rows against Pendo's copy, a range of ids at a time (PendoCopy.ranges)."""
     tally = Tally.of(read.fields)

@@ -15,6 +15,8 @@ from typing import Any
 
 from ..dbt.artifacts import ModelNode
 from ..ledger.store import Ledger
+from ..pendo.client import PendoClient
+from ..pendo.reading import read_values
 from ..targets.base import ReadBackField
 
 TABLE_PREFIX = "pendo_sync_read_"
@@ -69,6 +71,10 @@ class PendoCopy(TextTable):
         self.records = 0
         self._sample: list[str] = []
         self._random = random.Random(0)
+
+    def read(self, client: PendoClient, kind: str) -> None:
+        """Every record of the kind in Pendo, with the fields' values, read as it streams."""
+        self.add(read_values(client, kind, [(f.group, f.field) for f in self.fields]))
 
     def add(self, pages: Iterable[PendoPage]) -> None:
         """Every record of the pages."""
